@@ -1,0 +1,342 @@
+"""The graph store: the only module that talks to the graph database.
+
+It runs the statements of ``cypher/`` by name through the official ``neo4j`` driver, the same
+code path on Neo4j 5 and on the embedded ArcadeDB Bolt server. Rules it enforces (see
+GRAPH_BACKENDS.md for why):
+
+- every write runs in a managed transaction (``execute_write``), batched with ``UNWIND``:
+  ArcadeDB's auto-commit writes are not atomic;
+- transient errors are retried by the driver; the ``ConstraintError`` that a concurrent
+  ``MERGE`` of the same id raises on ArcadeDB (Neo4j locks instead) is retried here;
+- reads run in read transactions, so a read path cannot write;
+- hot queries return ids and maps, never Path objects.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, LiteralString, cast
+
+import neo4j
+from neo4j import GraphDatabase, ManagedTransaction, Query
+from neo4j.exceptions import (
+    AuthError,
+    ConstraintError,
+    ServiceUnavailable,
+    SessionExpired,
+    TransientError,
+)
+
+from lookalike import cypher
+from lookalike.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class GraphUnavailable(RuntimeError):
+    """The graph server does not answer; the message says where we looked and what to do."""
+
+
+@dataclass
+class Subgraph:
+    """Nodes (id -> properties) and directed SIMILAR_TO edges (source, target, rank)."""
+
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    edges: list[tuple[str, str, int | None]] = field(default_factory=list)
+    depth: dict[str, int] = field(default_factory=dict)
+    truncated: bool = False
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _chunks(rows: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+class GraphStore:
+    """Named Cypher statements over one driver and database."""
+
+    def __init__(
+        self, driver: neo4j.Driver, database: str | None, uri: str = "?",
+        constraint_retries: int = 8,
+    ) -> None:
+        self.driver = driver
+        self.database = database
+        self.uri = uri
+        self.constraint_retries = constraint_retries
+        self._agent: str | None = None
+
+    @classmethod
+    def connect(cls, settings: Settings, *, retry_time: float = 15.0) -> GraphStore:
+        """Open a driver to the configured graph (``NEO4J_URI`` or the embedded server)."""
+        conn = settings.graph()
+        driver = GraphDatabase.driver(
+            conn.uri, auth=conn.auth, connection_timeout=5.0,
+            max_transaction_retry_time=retry_time, connection_acquisition_timeout=30.0,
+            max_connection_pool_size=50,
+        )
+        return cls(driver, conn.database, uri=conn.uri)
+
+    def close(self) -> None:
+        self.driver.close()
+
+    def __enter__(self) -> GraphStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ plumbing
+
+    @property
+    def server_agent(self) -> str:
+        if self._agent is None:
+            self._agent = self._call(lambda: self.driver.get_server_info().agent)
+        return self._agent
+
+    @property
+    def is_arcadedb(self) -> bool:
+        return "arcadedb" in self.server_agent.lower()
+
+    def _call(self, fn: Any) -> Any:
+        try:
+            return fn()
+        except (ServiceUnavailable, SessionExpired) as exc:
+            raise GraphUnavailable(
+                f"the graph server at {self.uri} is not answering ({exc}). Is it running? "
+                "Check `lookalike status`, or NEO4J_URI if you use your own Neo4j."
+            ) from exc
+        except AuthError as exc:
+            raise GraphUnavailable(
+                f"the graph server at {self.uri} refused our credentials ({exc}); "
+                "check NEO4J_USER/NEO4J_PASSWORD"
+            ) from exc
+
+    def read(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        """Run ``cypher/<name>.cypher`` in a read transaction; rows as dicts."""
+        query = cast(LiteralString, cypher.load(name))
+
+        def work(tx: ManagedTransaction) -> list[dict[str, Any]]:
+            return [record.data() for record in tx.run(query, params)]
+
+        with self.driver.session(database=self.database) as session:
+            return cast(list[dict[str, Any]], self._call(lambda: session.execute_read(work)))
+
+    def read_timed(
+        self, text: str, params: dict[str, Any], timeout: float, max_rows: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Run caller-supplied Cypher in a READ transaction with a time and row limit.
+
+        Used only by the read-only ad-hoc endpoint: the read access mode makes Neo4j refuse
+        writes; callers must also vet the text, because ArcadeDB does not enforce the mode.
+        Returns (rows, truncated).
+        """
+        query = Query(cast(LiteralString, text), timeout=timeout)
+
+        def work(tx: ManagedTransaction) -> tuple[list[dict[str, Any]], bool]:
+            rows: list[dict[str, Any]] = []
+            result = tx.run(query, params)
+            for record in result:
+                if len(rows) >= max_rows:
+                    return rows, True
+                rows.append(record.data())
+            return rows, False
+
+        with self.driver.session(
+            database=self.database, default_access_mode=neo4j.READ_ACCESS
+        ) as session:
+            return cast(
+                tuple[list[dict[str, Any]], bool], self._call(lambda: session.execute_read(work))
+            )
+
+    def write(
+        self, name: str, rows: Sequence[dict[str, Any]] | None = None, *, batch: int = 1000,
+        **params: Any,
+    ) -> list[dict[str, Any]]:
+        """Run ``cypher/<name>.cypher`` in managed write transactions.
+
+        With ``rows``, the statement receives ``$rows`` in batches of ``batch`` (one transaction
+        each); the result rows of every batch are concatenated.
+        """
+        query = cast(LiteralString, cypher.load(name))
+        if rows is None:
+            return self._write_once(query, params)
+        out: list[dict[str, Any]] = []
+        for chunk in _chunks(rows, batch):
+            out.extend(self._write_once(query, {**params, "rows": list(chunk)}))
+        return out
+
+    def _write_once(self, query: LiteralString, params: dict[str, Any]) -> list[dict[str, Any]]:
+        def work(tx: ManagedTransaction) -> list[dict[str, Any]]:
+            return [record.data() for record in tx.run(query, params)]
+
+        for attempt in range(self.constraint_retries + 1):
+            try:
+                with self.driver.session(database=self.database) as session:
+                    return cast(
+                        list[dict[str, Any]], self._call(lambda: session.execute_write(work))
+                    )
+            except (ConstraintError, TransientError) as exc:
+                # ArcadeDB: two writers MERGE-ing the same new id both try to create it and
+                # the loser gets ConstraintError. Retrying turns its MERGE into a match.
+                if attempt == self.constraint_retries:
+                    raise
+                delay = min(2.0, 0.02 * 2**attempt) * (0.5 + random.random())
+                log.debug("write conflict (%s); retry %d in %.2fs", exc, attempt + 1, delay)
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    # ------------------------------------------------------------------ schema
+
+    def ensure_schema(self) -> None:
+        for statement in cypher.load_many("schema"):
+            stmt = cast(LiteralString, statement)
+            with self.driver.session(database=self.database) as session:
+                self._call(lambda s=session, q=stmt: s.run(q).consume())
+
+    def clear(self, batch: int = 2000) -> None:
+        """Delete everything, in batches. For tests and `lookalike reset` only."""
+        while self.write("clear_graph", limit=batch)[0]["deleted"]:
+            pass
+
+    # ------------------------------------------------------------------ writes
+
+    def upsert_images(self, rows: Iterable[dict[str, Any]], batch: int = 1000) -> int:
+        """Create or update images. Each row: ``{"id": ..., **properties}``; None values are
+        left out so a partial record never erases what is stored."""
+        payload = [
+            {"id": r["id"], "props": {k: v for k, v in r.items() if k != "id" and v is not None}}
+            for r in rows
+        ]
+        return sum(r["images"] for r in self.write("upsert_images", payload, batch=batch))
+
+    def upsert_edges(
+        self, edges: Iterable[tuple[str, str, int]], seen: int | None = None, batch: int = 1000
+    ) -> int:
+        """Create or refresh SIMILAR_TO edges (source, target, rank); both nodes must exist."""
+        ts = seen if seen is not None else now_ms()
+        payload = [{"source": s, "target": t, "rank": r, "seen": ts} for s, t, r in edges]
+        return sum(r["edges"] for r in self.write("upsert_edges", payload, batch=batch))
+
+    def prune_edges(self, listed: dict[str, list[str]]) -> int:
+        """Remove edges from each source to targets it no longer lists."""
+        payload = [{"source": s, "targets": t} for s, t in listed.items()]
+        return sum(r["removed"] for r in self.write("prune_edges", payload))
+
+    # ------------------------------------------------------------------ reads
+
+    def counts(self) -> dict[str, int]:
+        return self.read("counts")[0]
+
+    def get_image(self, image_id: str) -> dict[str, Any] | None:
+        rows = self.read("get_image", id=image_id)
+        if not rows:
+            return None
+        row = rows[0]
+        return {**row["image"], "out_degree": row["out_degree"], "in_degree": row["in_degree"]}
+
+    def get_images(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return {r["image"]["id"]: r["image"] for r in self.read("get_images", ids=list(ids))}
+
+    def similar(self, image_id: str) -> list[dict[str, Any]]:
+        return self.read("similar_of", id=image_id)
+
+    def neighborhood(
+        self, image_id: str, depth: int, limit: int | None = None, properties: bool = True
+    ) -> Subgraph:
+        """Images within ``depth`` hops of ``image_id`` (either direction) and the edges among them.
+
+        Expanded one hop at a time so each node's hop distance is exact, and so ``limit`` stops
+        the walk early instead of materialising a huge neighbourhood first. With a limit, nodes
+        are admitted in breadth-first order (ties by id) until the limit is reached.
+        """
+        sub = Subgraph()
+        if properties:
+            start = self.get_images([image_id])
+            if image_id not in start:
+                raise KeyError(image_id)
+        sub.depth[image_id] = 0
+        frontier = [image_id]
+        edges: set[tuple[str, str, int | None]] = set()
+        for hop in range(1, depth + 1):
+            if not frontier:
+                break
+            found: set[str] = set()
+            for row in self.read("incident_edges", ids=frontier):
+                edges.add((row["source"], row["target"], row["rank"]))
+                for node in (row["source"], row["target"]):
+                    if node not in sub.depth:
+                        found.add(node)
+            nxt = sorted(found)
+            if limit is not None and len(sub.depth) + len(nxt) > limit:
+                nxt = nxt[: max(0, limit - len(sub.depth))]
+                sub.truncated = True
+            for node in nxt:
+                sub.depth[node] = hop
+            frontier = nxt
+            if sub.truncated:
+                break
+        # Edges among the outermost ring were not seen yet: one more hop, kept only inside.
+        if frontier:
+            for row in self.read("incident_edges", ids=frontier):
+                edges.add((row["source"], row["target"], row["rank"]))
+        sub.edges = sorted(
+            e for e in edges if e[0] in sub.depth and e[1] in sub.depth
+        )
+        if properties:
+            sub.nodes = self.get_images(list(sub.depth))
+        else:
+            sub.nodes = {n: {"id": n} for n in sub.depth}
+        return sub
+
+    def shortest_path(
+        self, source: str, target: str, max_hops: int
+    ) -> tuple[list[str], list[dict[str, Any]]] | None:
+        """The ids along a shortest undirected SIMILAR_TO path, and its edges; None if none."""
+        if source == target:
+            return ([source], []) if self.get_images([source]) else None
+        rows = self.read("shortest_path", source=source, target=target, max_hops=max_hops)
+        if not rows:
+            return None
+        return rows[0]["ids"], rows[0]["edges"]
+
+    def export_subgraph(self, ids: Sequence[str]) -> Subgraph:
+        """The given images and every SIMILAR_TO edge between two of them."""
+        wanted = set(ids)
+        sub = Subgraph(nodes=self.get_images(sorted(wanted)))
+        present = sorted(sub.nodes)
+        rows: list[dict[str, Any]] = []
+        for chunk in _chunks(present, 2000):
+            rows.extend(self.read("incident_edges", ids=list(chunk)))
+        sub.edges = sorted(
+            {(r["source"], r["target"], r["rank"]) for r in rows
+             if r["source"] in sub.nodes and r["target"] in sub.nodes}
+        )
+        return sub
+
+    def iter_export(
+        self, page: int = 2000
+    ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        """Every image with its outgoing edges, in id order, a page at a time."""
+        after = ""
+        while True:
+            rows = self.read("export_page", after=after, limit=page)
+            if not rows:
+                return
+            for row in rows:
+                yield row["image"], row["edges"]
+            after = rows[-1]["image"]["id"]
+
+    def export_all(self) -> Subgraph:
+        sub = Subgraph()
+        for image, edges in self.iter_export():
+            sub.nodes[image["id"]] = image
+            sub.edges.extend((image["id"], e["target"], e["rank"]) for e in edges)
+        return sub

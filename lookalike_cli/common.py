@@ -1,0 +1,40 @@
+"""What every command shares: settings loading and turning our errors into clean exits."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from lookalike.settings import Settings, SettingsError, load_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Errors whose message already says what to fix: print it, exit 1, no traceback.
+_USER_ERRORS: tuple[type[BaseException], ...] = (SettingsError,)
+
+
+def user_errors(*extra: type[BaseException]) -> Callable[[F], F]:
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            from lookalike.graph import GraphUnavailable
+            from lookalike.stack import StackError
+
+            try:
+                return fn(*args, **kwargs)
+            except (*_USER_ERRORS, GraphUnavailable, StackError, *extra) as exc:
+                raise click.ClickException(str(exc)) from exc
+
+        return inner  # type: ignore[return-value]
+
+    return wrap
+
+
+def settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc

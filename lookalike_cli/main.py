@@ -1,0 +1,34 @@
+"""The ``lookalike`` command: one click group, with each area's commands in its own module.
+
+Why a list of module names: each area (stack, replica, crawl, index, API, demo) owns its
+commands, and importing them lazily keeps ``lookalike --help`` fast and lets one broken area
+fail with a clear message instead of taking the whole CLI down.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+# Modules exposing a module-level ``COMMANDS`` list of click commands/groups.
+_COMMAND_MODULES: list[str] = [
+    "lookalike_cli.stack",
+]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Lookalike: map how the images of a collection resemble each other."""
+
+
+def _register() -> None:
+    for name in _COMMAND_MODULES:
+        module = importlib.import_module(name)
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+def main() -> None:
+    _register()
+    cli()

@@ -1,0 +1,93 @@
+"""Session fixtures: the real servers every test talks to.
+
+By default the embedded stack (our own redis-server and ArcadeDB with Bolt) is started on free
+loopback ports in a temporary state folder and stopped at the end. Set ``NEO4J_URI`` (with
+NEO4J_USER/NEO4J_PASSWORD/NEO4J_DATABASE) and ``REDIS_URL`` to run the same tests against a
+real Neo4j and Redis instead.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis as redis_lib
+
+from lookalike import stack
+from lookalike.graph import GraphStore
+from lookalike.settings import Settings, load_settings
+
+_db_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    state = tmp_path_factory.mktemp("state")
+    base = load_settings(state_dir=state)
+    stack.up(base)
+    try:
+        yield base
+    finally:
+        stack.down(base)
+
+
+@pytest.fixture(scope="session")
+def graph_store(settings: Settings) -> Iterator[GraphStore]:
+    store = GraphStore.connect(settings)
+    store.ensure_schema()
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="session")
+def embedded(settings: Settings) -> bool:
+    """True when the tests run on the embedded ArcadeDB server rather than a real Neo4j."""
+    return not settings.neo4j_uri
+
+
+@pytest.fixture
+def fresh_graph(settings: Settings, embedded: bool) -> Iterator[tuple[Settings, GraphStore]]:
+    """An empty graph of its own: a new database on ArcadeDB; a cleared graph on Neo4j.
+
+    Yields the settings that point at it (pass them on to subprocesses via
+    ``NEO4J_DATABASE``) and a store connected to it.
+    """
+    if embedded:
+        name = f"t{os.getpid()}x{next(_db_counter)}"
+        stack.create_database(settings, name)
+        local = load_settings(state_dir=settings.state_dir, neo4j_database=name)
+    else:
+        local = settings
+    store = GraphStore.connect(local)
+    if not embedded:
+        store.clear()
+    store.ensure_schema()
+    try:
+        yield local, store
+    finally:
+        store.close()
+        if embedded:
+            stack.drop_database(settings, local.neo4j_database or "")
+
+
+@pytest.fixture
+def redis_url(settings: Settings) -> str:
+    """The test Redis, emptied for each test that asks for it."""
+    url = settings.redis()
+    redis_lib.Redis.from_url(url).flushdb()
+    return url
+
+
+@pytest.fixture(scope="session")
+def spec_dir() -> Path:
+    """The catalogue API's spec folder from ../shared (a setting); skip when absent."""
+    path = load_settings().catalogue_spec_dir
+    if not (path / "SPEC.md").exists():
+        pytest.skip(
+            f"catalogue spec folder {path} is absent (set LOOKALIKE_CATALOGUE_SPEC_DIR to "
+            "the shared catalogue-api folder to run these tests)"
+        )
+    return path
