@@ -177,12 +177,28 @@ class GraphStore:
         def work(tx: ManagedTransaction) -> list[dict[str, Any]]:
             return [record.data() for record in tx.run(query, params)]
 
+        return self._retrying_write(work)
+
+    def write_together(
+        self, steps: Sequence[tuple[str, dict[str, Any]]]
+    ) -> list[list[dict[str, Any]]]:
+        """Run several named statements in ONE managed transaction: all or nothing.
+
+        The crawler stores an image, its similar images, their edges and the pruning of edges
+        no longer listed together, so a crash never leaves half an update.
+        """
+        queries = [(cast(LiteralString, cypher.load(name)), params) for name, params in steps]
+
+        def work(tx: ManagedTransaction) -> list[list[dict[str, Any]]]:
+            return [[r.data() for r in tx.run(q, p)] for q, p in queries]
+
+        return self._retrying_write(work)
+
+    def _retrying_write(self, work: Any) -> Any:
         for attempt in range(self.constraint_retries + 1):
             try:
                 with self.driver.session(database=self.database) as session:
-                    return cast(
-                        list[dict[str, Any]], self._call(lambda: session.execute_write(work))
-                    )
+                    return self._call(lambda: session.execute_write(work))
             except (ConstraintError, TransientError) as exc:
                 # ArcadeDB: two writers MERGE-ing the same new id both try to create it and
                 # the loser gets ConstraintError. Retrying turns its MERGE into a match.

@@ -71,6 +71,11 @@ class Settings:
     refresh_interval_s: float = 3600.0
     discover_interval_s: float = 6 * 3600.0
     thumbnail_cache_mb: int = 512
+    crawl_lease_s: float = 120.0  # a dispatched image not finished by then is dispatched again
+    task_retries: int = 4  # tries of one image after the client's own retries gave up
+    max_seeds: int = 1000
+    discover_depth: int = 0  # how deep to crawl from images discovered in the snapshot
+    discover_source: str = ""  # snapshot URL or path; empty: the catalogue's list pages
 
     # Index sidecar.
     index_rebuild_min_new: int = 1000

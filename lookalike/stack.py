@@ -284,6 +284,23 @@ def up(
     """Start whatever of the embedded stack is not running; return the connection record."""
     state = settings.state_dir
     _ensure_writable(state)
+    # Reuse last time's ports when free, so URLs stay stable across down/up and processes
+    # that cached a connection (workers, an API) find the servers again after a restart.
+    ports_file = state / "ports.json"
+    try:
+        previous = json.loads(ports_file.read_text())
+    except (FileNotFoundError, ValueError):
+        previous = {}
+
+    def pick(given: int | None, key: str) -> int | None:
+        if given:
+            return given
+        old = previous.get(key)
+        return old if old and not port_in_use(old) else None
+
+    redis_port = pick(redis_port, "redis")
+    bolt_port = pick(bolt_port, "bolt")
+    http_port = pick(http_port, "http")
     record = status(settings)
     started: list[int] = []
     try:
@@ -301,6 +318,12 @@ def up(
         raise
     for part in record.values():
         part.pop("running", None)
+    ports = {
+        "redis": record.get("redis", {}).get("port"),
+        "bolt": record.get("graph", {}).get("bolt_port"),
+        "http": record.get("graph", {}).get("http_port"),
+    }
+    ports_file.write_text(json.dumps(ports))
     tmp = settings.stack_file.with_suffix(".tmp")
     tmp.write_text(json.dumps(record, indent=2))
     tmp.chmod(0o600)

@@ -14,6 +14,10 @@ import click
 # Modules exposing a module-level ``COMMANDS`` list of click commands/groups.
 _COMMAND_MODULES: list[str] = [
     "lookalike_cli.stack",
+    "lookalike_cli.crawl",
+    "lookalike_cli.replica",
+    "lookalike_cli.serve",
+    "lookalike_cli.index",
 ]
 
 

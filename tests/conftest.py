@@ -26,12 +26,20 @@ _db_counter = itertools.count()
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     state = tmp_path_factory.mktemp("state")
+    # Like a user who ran `lookalike up`: every in-process load_settings() (the Celery app's
+    # lazy configuration among them) finds this stack.
+    previous = os.environ.get("LOOKALIKE_STATE_DIR")
+    os.environ["LOOKALIKE_STATE_DIR"] = str(state)
     base = load_settings(state_dir=state)
     stack.up(base)
     try:
         yield base
     finally:
         stack.down(base)
+        if previous is None:
+            os.environ.pop("LOOKALIKE_STATE_DIR", None)
+        else:
+            os.environ["LOOKALIKE_STATE_DIR"] = previous
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,4 @@
+// What the hash step needs to decide whether an image must be (re)hashed.
+MATCH (i:Image {id: $id})
+RETURN i.thumbnail_url AS thumbnail_url, i.hash_version AS hash_version,
+       i.hashed_thumbnail AS hashed_thumbnail, i.phash AS phash

@@ -1,0 +1,64 @@
+"""The Celery application: broker on Redis, configured for crawling.
+
+Why these settings:
+- ``acks_late`` + ``task_reject_on_worker_lost``: a task is acknowledged only after it ran, so
+  the task of a worker killed mid-fetch goes back to the queue and another worker redoes it
+  (tasks are idempotent on the image id, so running one twice is harmless);
+- ``worker_prefetch_multiplier = 1``: a worker holds one task at a time, so a kill loses at
+  most that one and breadth-first order is not distorted by workers hoarding tasks;
+- no long countdowns: with a Redis broker a task delayed past the visibility timeout is
+  delivered twice, so backoff uses short sleeps and the shared rate limiter instead;
+- results are not stored: progress lives in the crawl's own Redis keys.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from lookalike.settings import Settings, load_settings
+
+TASK_MODULES = ["workers.tasks", "workers.continuous", "workers.analysis"]
+
+
+def _config() -> dict[str, object]:
+    settings = load_settings()
+    return {
+        # Resolved when Celery first needs its configuration, not at import: the CLI, tests
+        # and workers import this module before the embedded stack is necessarily up.
+        "broker_url": settings.redis(),
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_ignore_result": True,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": {"visibility_timeout": 3600},
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": False,
+        "task_default_queue": "lookalike",
+        "timezone": "UTC",
+        "beat_schedule": beat_schedule(settings),
+    }
+
+
+def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
+    """Continuous crawling: re-fetch stale images, discover new ones, watch running crawls."""
+    return {
+        "refresh-stale": {
+            "task": "lookalike.refresh_stale", "schedule": settings.refresh_interval_s,
+        },
+        "discover-new": {
+            "task": "lookalike.discover_new", "schedule": settings.discover_interval_s,
+        },
+        "watch-crawls": {"task": "lookalike.watch_all", "schedule": 15.0},
+    }
+
+
+def make_app() -> Celery:
+    app = Celery("lookalike", include=TASK_MODULES)
+    app.add_defaults(_config)
+    return app
+
+
+app = make_app()

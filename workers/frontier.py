@@ -1,0 +1,327 @@
+"""A crawl's state in Redis: the breadth-first frontier, seen set, leases and counts.
+
+Why scripts: several worker processes finish images at the same moment. Each completion is
+one Lua script, so "remove from pending, record neighbours, and if this level is now empty
+open the next one" happens atomically; exactly one completion opens each level.
+
+Breadth-first across all workers: only one level is dispatched at a time. Neighbours found
+at depth d are collected in a sorted set scored by (parent's position, rank), so when level
+d+1 opens its images are in the order a sequential breadth-first walk would visit them, and
+``max_images`` cuts that order deterministically.
+
+Leases: every dispatched image is in a ``pending`` hash with a deadline. A worker killed
+mid-task leaves its image there; ``stale()`` finds expired ones so they are dispatched again
+(tasks are idempotent on the image id; a late duplicate completion is ignored).
+
+Keys (prefix ``lk:crawl:<id>:``): meta, counts, failures, seen, done, nodes, order:<d>,
+pending:<d>, next:<d>, hashing, thumbs, attempts. ``lk:crawls`` indexes crawls by creation.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+PREFIX = "lk:crawl:"
+INDEX = "lk:crawls"
+STATUSES = ("queued", "running", "done", "failed", "cancelled")
+FINAL = ("done", "failed", "cancelled")
+
+# KEYS: prefix. ARGV: id, depth, now, lease_ms, neighbours_json, hash_json, max_depth, max_images
+_COMPLETE_FETCH = """
+local p = KEYS[1]
+local id, d = ARGV[1], tonumber(ARGV[2])
+local now, lease = tonumber(ARGV[3]), tonumber(ARGV[4])
+local max_depth, max_images = tonumber(ARGV[7]), tonumber(ARGV[8])
+if redis.call('HDEL', p .. 'pending:' .. d, id) == 0 then
+  return cjson.encode({duplicate = true})
+end
+redis.call('SADD', p .. 'done', id)
+redis.call('HINCRBY', p .. 'counts', 'fetched', 1)
+local dr = tonumber(redis.call('HGET', p .. 'counts', 'depth_reached') or '0')
+if d > dr then redis.call('HSET', p .. 'counts', 'depth_reached', d) end
+local out = {hash = {}, advance = false, next = {}, finished = false}
+-- Every image the listing stored needs hashing once per crawl.
+for _, item in ipairs(cjson.decode(ARGV[6])) do
+  local nid, url = item[1], item[2]
+  redis.call('SADD', p .. 'nodes', nid)
+  if redis.call('HSETNX', p .. 'hashing', nid, now + lease) == 1 then
+    redis.call('HSET', p .. 'thumbs', nid, url)
+    table.insert(out.hash, nid)
+  end
+end
+if d < max_depth then
+  local order = tonumber(redis.call('HGET', p .. 'order:' .. d, id) or '0')
+  for rank, nid in ipairs(cjson.decode(ARGV[5])) do
+    if redis.call('SISMEMBER', p .. 'seen', nid) == 0 then
+      redis.call('ZADD', p .. 'next:' .. (d + 1), 'LT', order * 64 + rank, nid)
+    end
+  end
+end
+if redis.call('HLEN', p .. 'pending:' .. d) == 0 then
+  -- This level is complete: open the next one, in breadth-first order, within the budget.
+  local nxt = {}
+  if d < max_depth then
+    if max_images > 0 then
+      local remaining = max_images - redis.call('SCARD', p .. 'seen')
+      if remaining > 0 then
+        nxt = redis.call('ZRANGE', p .. 'next:' .. (d + 1), 0, remaining - 1)
+      end
+    else
+      nxt = redis.call('ZRANGE', p .. 'next:' .. (d + 1), 0, -1)
+    end
+  end
+  redis.call('DEL', p .. 'next:' .. (d + 1))
+  for i, nid in ipairs(nxt) do
+    redis.call('SADD', p .. 'seen', nid)
+    redis.call('HSET', p .. 'pending:' .. (d + 1), nid, now + lease)
+    redis.call('HSET', p .. 'order:' .. (d + 1), nid, i)
+  end
+  out.advance = true
+  out.next = nxt
+  if #nxt == 0 then
+    redis.call('HSET', p .. 'meta', 'fetch_done', 1)
+  else
+    redis.call('HSET', p .. 'meta', 'level', d + 1)
+  end
+end
+return cjson.encode(out)
+"""
+
+# KEYS: prefix. ARGV: id, field, now. Returns 1 if this completion counted.
+_COMPLETE_HASH = """
+local p = KEYS[1]
+if redis.call('HDEL', p .. 'hashing', ARGV[1]) == 0 then return 0 end
+redis.call('HINCRBY', p .. 'counts', ARGV[2], 1)
+return 1
+"""
+
+# KEYS: prefix. Marks the crawl done when fetching is over and no hash is outstanding.
+_MAYBE_FINISH = """
+local p = KEYS[1]
+local status = redis.call('HGET', p .. 'meta', 'status')
+if status ~= 'running' then return 0 end
+if redis.call('HGET', p .. 'meta', 'fetch_done') ~= '1' then return 0 end
+if redis.call('HLEN', p .. 'hashing') > 0 then return 0 end
+redis.call('HSET', p .. 'meta', 'status', 'done', 'finished_at', ARGV[1])
+return 1
+"""
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class FetchOutcome:
+    duplicate: bool
+    to_hash: list[str]
+    advanced: bool
+    next_level: list[str]
+
+
+class CrawlState:
+    """One crawl's keys in Redis, and the atomic steps that move it forward."""
+
+    def __init__(self, client: redis.Redis, crawl_id: str, lease_s: float = 120.0) -> None:
+        self.r = client
+        self.id = crawl_id
+        self.p = f"{PREFIX}{crawl_id}:"
+        self.lease_ms = int(lease_s * 1000)
+        self._complete_fetch = client.register_script(_COMPLETE_FETCH)
+        self._complete_hash = client.register_script(_COMPLETE_HASH)
+        self._maybe_finish = client.register_script(_MAYBE_FINISH)
+
+    # ------------------------------------------------------------------ creation
+
+    def create(
+        self, seeds: list[str], depth: int, max_images: int | None, kind: str = "crawl"
+    ) -> None:
+        ts = now_ms()
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(self.p + "meta", mapping={
+            "id": self.id, "status": "running", "kind": kind, "seeds": json.dumps(seeds),
+            "depth": depth, "max_images": max_images or 0, "level": 0, "fetch_done": 0,
+            "created_at": ts, "started_at": ts,
+        })
+        pipe.hset(self.p + "counts", mapping={"fetched": 0, "hashed": 0, "edges": 0,
+                                              "depth_reached": 0})
+        if seeds:
+            pipe.sadd(self.p + "seen", *seeds)
+            pipe.hset(self.p + "pending:0", mapping={s: ts + self.lease_ms for s in seeds})
+            pipe.hset(self.p + "order:0", mapping={s: i for i, s in enumerate(seeds, 1)})
+        else:
+            pipe.hset(self.p + "meta", "fetch_done", 1)
+        pipe.zadd(INDEX, {self.id: ts})
+        pipe.execute()
+
+    def exists(self) -> bool:
+        return bool(self.r.exists(self.p + "meta"))
+
+    # ------------------------------------------------------------------ reading
+
+    def meta(self) -> dict[str, str]:
+        return {k.decode(): v.decode() for k, v in self.r.hgetall(self.p + "meta").items()}
+
+    def status(self) -> str | None:
+        s = self.r.hget(self.p + "meta", "status")
+        return s.decode() if s else None
+
+    def is_active(self) -> bool:
+        return self.status() == "running"
+
+    def config(self) -> tuple[int, int]:
+        depth, max_images = self.r.hmget(self.p + "meta", "depth", "max_images")
+        return int(depth or 0), int(max_images or 0)
+
+    def summary(self) -> dict[str, Any]:
+        meta = self.meta()
+        if not meta:
+            return {}
+        counts = {k.decode(): int(v) for k, v in self.r.hgetall(self.p + "counts").items()}
+        failed = {k[len("failed:"):]: v for k, v in counts.items() if k.startswith("failed:")}
+        level = int(meta.get("level", 0))
+        queued = {
+            str(d): self.r.hlen(self.p + f"pending:{d}") for d in range(level, level + 1)
+        }
+        queued[str(level + 1)] = self.r.zcard(self.p + f"next:{level + 1}")
+        return {
+            "id": self.id,
+            "status": meta["status"],
+            "kind": meta.get("kind", "crawl"),
+            "seeds": json.loads(meta.get("seeds", "[]")),
+            "depth": int(meta.get("depth", 0)),
+            "max_images": int(meta.get("max_images", 0)) or None,
+            "level": level,
+            "created_at": int(meta.get("created_at", 0)),
+            "finished_at": int(meta["finished_at"]) if "finished_at" in meta else None,
+            "error": meta.get("error"),
+            "counts": {
+                "fetched": counts.get("fetched", 0),
+                "hashed": counts.get("hashed", 0),
+                "hash_skipped": counts.get("hash_skipped", 0),
+                "edges": counts.get("edges", 0),
+                "nodes": self.r.scard(self.p + "nodes"),
+                "depth_reached": counts.get("depth_reached", 0),
+                "failed": failed,
+                "failed_total": sum(failed.values()),
+            },
+            "queued": queued,
+            "hash_queue": self.r.hlen(self.p + "hashing"),
+        }
+
+    def failures(self) -> dict[str, str]:
+        return {k.decode(): v.decode() for k, v in self.r.hgetall(self.p + "failures").items()}
+
+    def image_ids(self) -> list[str]:
+        """Every image this crawl stored (fetched ones and their listed neighbours)."""
+        return sorted(m.decode() for m in self.r.smembers(self.p + "nodes"))
+
+    def fetched_ids(self) -> list[str]:
+        return sorted(m.decode() for m in self.r.smembers(self.p + "done"))
+
+    def pending(self, depth: int) -> list[str]:
+        return sorted(k.decode() for k in self.r.hkeys(self.p + f"pending:{depth}"))
+
+    def thumbnail_url(self, image_id: str) -> str | None:
+        url = self.r.hget(self.p + "thumbs", image_id)
+        return url.decode() if url else None
+
+    # ------------------------------------------------------------------ progress
+
+    def is_pending(self, image_id: str, depth: int) -> bool:
+        return bool(self.r.hexists(self.p + f"pending:{depth}", image_id))
+
+    def is_hash_pending(self, image_id: str) -> bool:
+        return bool(self.r.hexists(self.p + "hashing", image_id))
+
+    def complete_fetch(
+        self, image_id: str, depth: int, neighbours: list[str],
+        stored: list[tuple[str, str]], edges: int,
+    ) -> FetchOutcome:
+        """Record a fetched image; returns what to hash and, if the level closed, what next."""
+        max_depth, max_images = self.config()
+        raw = self._complete_fetch(keys=[self.p], args=[
+            image_id, depth, now_ms(), self.lease_ms, json.dumps(neighbours),
+            json.dumps([list(s) for s in stored]), max_depth, max_images,
+        ])
+        out = json.loads(raw)
+        if out.get("duplicate"):
+            return FetchOutcome(True, [], False, [])
+        if edges:
+            self.r.hincrby(self.p + "counts", "edges", edges)
+        # cjson encodes an empty Lua table as {} rather than [].
+        to_hash = out["hash"] if isinstance(out["hash"], list) else []
+        nxt = out["next"] if isinstance(out["next"], list) else []
+        return FetchOutcome(False, to_hash, bool(out["advance"]), nxt)
+
+    def fail_fetch(
+        self, image_id: str, depth: int, reason: str, message: str
+    ) -> FetchOutcome:
+        """Record an image that could not be fetched; the crawl goes on without it."""
+        self.r.hset(self.p + "failures", image_id, f"{reason}: {message}"[:500])
+        self.r.hincrby(self.p + "counts", f"failed:{reason}", 1)
+        return self.complete_fetch(image_id, depth, [], [], 0)
+
+    def complete_hash(self, image_id: str, counter: str = "hashed") -> bool:
+        return bool(self._complete_hash(keys=[self.p], args=[image_id, counter, now_ms()]))
+
+    def fail_hash(self, image_id: str, reason: str, message: str) -> bool:
+        self.r.hset(self.p + "failures", f"{image_id}:thumbnail", f"{reason}: {message}"[:500])
+        return self.complete_hash(image_id, f"failed:thumbnail_{reason}")
+
+    def maybe_finish(self) -> bool:
+        return bool(self._maybe_finish(keys=[self.p], args=[now_ms()]))
+
+    def cancel(self) -> bool:
+        """Stop dispatching; tasks already queued see the status and drop their image."""
+        if self.status() in FINAL:
+            return False
+        self.r.hset(self.p + "meta", mapping={"status": "cancelled", "finished_at": now_ms()})
+        return True
+
+    def fail(self, error: str) -> None:
+        self.r.hset(self.p + "meta", mapping={
+            "status": "failed", "error": error[:1000], "finished_at": now_ms(),
+        })
+
+    def attempt(self, image_id: str, what: str) -> int:
+        """Count one more try of ``what`` (fetch/hash) for an image; returns the count."""
+        return int(self.r.hincrby(self.p + "attempts", f"{what}:{image_id}", 1))
+
+    def extend_lease(self, image_id: str, depth: int | None, seconds: float) -> None:
+        key = self.p + ("hashing" if depth is None else f"pending:{depth}")
+        deadline = now_ms() + int(seconds * 1000) + self.lease_ms
+        # Only while still pending: never resurrect a completed image.
+        pipe = self.r.pipeline()
+        pipe.hexists(key, image_id)
+        exists = pipe.execute()[0]
+        if exists:
+            self.r.hset(key, image_id, deadline)
+
+    # ------------------------------------------------------------------ leases
+
+    def stale(self) -> tuple[int, list[str], list[str]]:
+        """Images whose lease expired (their worker died): (level, fetches, hashes).
+
+        Their leases are renewed here, so two watchdogs do not dispatch them twice at once.
+        """
+        level = int(self.r.hget(self.p + "meta", "level") or 0)
+        ts = now_ms()
+        out: list[list[str]] = []
+        for key in (self.p + f"pending:{level}", self.p + "hashing"):
+            expired = [
+                k.decode() for k, v in self.r.hgetall(key).items() if int(v) < ts
+            ]
+            if expired:
+                self.r.hset(key, mapping={e: ts + self.lease_ms for e in expired})
+            out.append(sorted(expired))
+        return level, out[0], out[1]
+
+
+def crawl_ids(client: redis.Redis, limit: int = 100) -> list[str]:
+    return [c.decode() for c in client.zrevrange(INDEX, 0, limit - 1)]

@@ -1,0 +1,129 @@
+"""The per-image steps of a crawl, as plain functions of (client, store): no Celery here.
+
+Scrapy's split, roughly: the frontier (``frontier.py``) schedules, the catalogue client
+downloads, and these functions are the pipelines that turn a downloaded record into graph
+writes. Keeping them free of Celery makes them easy to test and to reuse for one-off fetches.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from lookalike.catalogue import CatalogueClient
+from lookalike.errors import CatalogueError
+from lookalike.graph import GraphStore, now_ms
+from lookalike.hashing import ImageDecodeError, algorithm_version, hash_bytes
+from lookalike.records import ImageWithSimilar
+from lookalike.thumbcache import ThumbnailCache
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What storing one fetched image produced, for the frontier."""
+
+    image_id: str
+    neighbours: list[str]  # in rank order
+    stored: list[tuple[str, str]]  # (id, thumbnail info.json URL) of every node written
+    edges: int
+
+
+def store_fetched(
+    store: GraphStore, result: ImageWithSimilar, seen_at: int | None = None
+) -> Fetched:
+    """Write an image, the images it lists, the SIMILAR_TO edges, and prune stale edges —
+    all in one transaction, so a crash never leaves half an update."""
+    ts = seen_at if seen_at is not None else now_ms()
+    image = result.image
+    props = {k: v for k, v in image.as_node().items() if k != "id" and v is not None}
+    props["fetched_at"] = ts
+    props["similar_field"] = result.similar_field
+    # A listing can name the same image twice, or the image itself; keep the first rank.
+    similar = []
+    seen: set[str] = {image.id}
+    for record in result.similar:
+        if record.id not in seen:
+            seen.add(record.id)
+            similar.append(record)
+    neighbours = [
+        {"id": r.id, "props": {k: v for k, v in r.as_node().items() if k != "id" and v is not None}}
+        for r in similar
+    ]
+    edges = [
+        {"source": image.id, "target": r.id, "rank": rank, "seen": ts}
+        for rank, r in enumerate(similar, start=1)
+    ]
+    store.write_together([
+        ("store_image", {"id": image.id, "props": props}),
+        ("store_neighbours", {"rows": neighbours}),
+        ("upsert_edges", {"rows": edges}),
+        ("prune_edges", {"rows": [{"source": image.id, "targets": [r.id for r in similar]}]}),
+    ])
+    return Fetched(
+        image_id=image.id,
+        neighbours=[r.id for r in similar],
+        stored=[(image.id, image.thumbnail_url)] + [(r.id, r.thumbnail_url) for r in similar],
+        edges=len(edges),
+    )
+
+
+def record_fetch_failure(store: GraphStore, image_id: str, error: CatalogueError) -> None:
+    """Note on the node why it could not be fetched. An image the catalogue no longer has
+    (404) is marked gone and the edges it listed are dropped; nothing else is touched."""
+    text = f"{error.reason}: {error.message}"[:500]
+    if error.reason == "not_found":
+        store.write("mark_gone", id=image_id, at=now_ms(), error=text)
+    else:
+        store.write("mark_fetch_failed", id=image_id, at=now_ms(), error=text)
+
+
+def needs_hash(store: GraphStore, image_id: str, thumbnail_url: str) -> bool:
+    """False when the node already has hashes of this thumbnail by this algorithm version."""
+    rows = store.read("hash_state", id=image_id)
+    if not rows:
+        return True
+    row = rows[0]
+    return not (
+        row["phash"]
+        and row["hash_version"] == algorithm_version()
+        and row["hashed_thumbnail"] == thumbnail_url
+    )
+
+
+def hash_and_store(
+    client: CatalogueClient, store: GraphStore, cache: ThumbnailCache | None,
+    image_id: str, info_url: str,
+) -> dict[str, str]:
+    """Download a thumbnail once, cache it, hash it, store the hashes on the node.
+
+    Raises CatalogueError (download refused or failed) or ImageDecodeError (broken image);
+    the caller records the reason on the node.
+    """
+    url = client.thumbnail_url(info_url)
+    data = client.fetch_thumbnail(url)
+    hashes = hash_bytes(data, max_pixels=client.settings.max_thumbnail_pixels).as_dict()
+    if cache is not None:
+        cache.put(image_id, data)
+    store.write("set_hashes", [{
+        "id": image_id, **hashes, "hash_version": algorithm_version(),
+        "thumbnail": info_url, "hashed_at": now_ms(),
+    }])
+    return hashes
+
+
+def record_hash_failure(store: GraphStore, image_id: str, reason: str, message: str) -> None:
+    store.write("mark_hash_failed", [{"id": image_id, "error": f"{reason}: {message}"[:500],
+                                      "at": now_ms()}])
+
+
+__all__ = [
+    "Fetched",
+    "ImageDecodeError",
+    "hash_and_store",
+    "needs_hash",
+    "record_fetch_failure",
+    "record_hash_failure",
+    "store_fetched",
+]

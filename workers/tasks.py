@@ -1,0 +1,242 @@
+"""Celery tasks of a crawl: fetch one image, hash one thumbnail, watch for dead workers.
+
+Each task is idempotent on (crawl, image): it first checks that the image is still pending in
+the crawl's frontier, so a task delivered twice (a worker died after finishing, Celery
+redelivered it) does nothing the second time. Transient trouble (the catalogue unavailable
+after the client's own retries, the graph server restarting) re-queues the image with a short
+delay and an extended lease; after ``task_retries`` tries a catalogue failure is recorded with
+its reason and the crawl goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from functools import cache
+from typing import Any
+
+import redis
+
+from lookalike.catalogue import CatalogueClient
+from lookalike.errors import CatalogueError
+from lookalike.graph import GraphStore, GraphUnavailable
+from lookalike.hashing import ImageDecodeError
+from lookalike.settings import Settings, load_settings
+from lookalike.thumbcache import ThumbnailCache
+from workers import pipeline
+from workers.app import app
+from workers.frontier import CrawlState, FetchOutcome
+
+log = logging.getLogger(__name__)
+
+# The graph server may be restarting: keep retrying for a while before giving up on an image.
+GRAPH_RETRIES = 30
+
+
+class Resources:
+    """Per-process connections: one Redis, one catalogue client, one graph driver."""
+
+    def __init__(self) -> None:
+        self.settings: Settings = load_settings()
+        self.redis = redis.Redis.from_url(self.settings.redis())
+        self.client = CatalogueClient(self.settings, self.redis)
+        self._store: GraphStore | None = None
+        self.cache = ThumbnailCache(
+            self.settings.thumbnail_dir, self.settings.thumbnail_cache_mb * 1_000_000
+        )
+
+    @property
+    def store(self) -> GraphStore:
+        if self._store is None:
+            self._store = GraphStore.connect(self.settings, retry_time=5)
+        return self._store
+
+    def reset_store(self) -> None:
+        """Forget the driver: the next use reconnects (and re-reads where the server is)."""
+        if self._store is not None:
+            try:
+                self._store.close()
+            except Exception:  # closing a driver to a dead server may fail; we drop it anyway
+                log.debug("closing the old graph driver failed", exc_info=True)
+            self._store = None
+        self.settings = load_settings()
+
+
+@cache
+def resources() -> Resources:
+    return Resources()
+
+
+def state_of(crawl_id: str) -> CrawlState:
+    res = resources()
+    return CrawlState(res.redis, crawl_id, lease_s=res.settings.crawl_lease_s)
+
+
+def _delay(attempt: int, retry_after: float | None) -> float:
+    base = min(30.0, 0.5 * 2 ** attempt) * (0.5 + random.random())
+    return min(30.0, max(base, retry_after or 0.0))
+
+
+def dispatch(state: CrawlState, outcome: FetchOutcome, depth: int) -> None:
+    """Queue what a completed fetch made ready: hashes, and the next level if it opened."""
+    for image_id in outcome.to_hash:
+        url = state.thumbnail_url(image_id)
+        if url:
+            hash_image.delay(state.id, image_id, url)
+    for image_id in outcome.next_level:
+        fetch_image.delay(state.id, image_id, depth + 1)
+    finish_if_done(state)
+
+
+def finish_if_done(state: CrawlState) -> None:
+    if state.maybe_finish():
+        save_summary(state)
+
+
+def save_summary(state: CrawlState) -> None:
+    """Keep the crawl's summary in the graph, where users can query it later."""
+    import json
+
+    summary = state.summary()
+    props: dict[str, Any] = {
+        "status": summary["status"], "kind": summary["kind"],
+        "seeds": summary["seeds"], "depth": summary["depth"],
+        "max_images": summary["max_images"], "created_at": summary["created_at"],
+        "finished_at": summary["finished_at"], "counts": json.dumps(summary["counts"]),
+    }
+    try:
+        resources().store.write("save_crawl", id=state.id, props=props)
+    except GraphUnavailable:
+        log.warning("could not save the summary of crawl %s: graph unavailable", state.id)
+
+
+def _retry_later(
+    state: CrawlState, task: Any, args: tuple[Any, ...], image_id: str, depth: int | None,
+    what: str, retry_after: float | None = None,
+) -> int:
+    attempt = state.attempt(image_id, what)
+    delay = _delay(attempt, retry_after)
+    state.extend_lease(image_id, depth, delay)
+    task.apply_async(args, countdown=delay)
+    return attempt
+
+
+@app.task(name="lookalike.fetch_image")
+def fetch_image(crawl_id: str, image_id: str, depth: int) -> str:
+    """Fetch one image with its similar images, store it, push unseen neighbours."""
+    res = resources()
+    state = state_of(crawl_id)
+    if not state.is_active() or not state.is_pending(image_id, depth):
+        return "skipped"
+    try:
+        result = res.client.get_image(image_id)
+    except CatalogueError as exc:
+        tries = int(res.redis.hget(state.p + "attempts", f"fetch:{image_id}") or 0)
+        if exc.retryable and tries < res.settings.task_retries:
+            _retry_later(state, fetch_image, (crawl_id, image_id, depth), image_id, depth,
+                         "fetch", exc.retry_after)
+            return "retry"
+        log.warning("crawl %s: giving up on %s: %s", crawl_id, image_id, exc)
+        try:
+            pipeline.record_fetch_failure(res.store, image_id, exc)
+        except GraphUnavailable:
+            res.reset_store()
+            _retry_later(state, fetch_image, (crawl_id, image_id, depth), image_id, depth,
+                         "graph")
+            return "retry"
+        dispatch(state, state.fail_fetch(image_id, depth, exc.reason, exc.message), depth)
+        return f"failed:{exc.reason}"
+    try:
+        fetched = pipeline.store_fetched(res.store, result)
+    except GraphUnavailable as exc:
+        res.reset_store()
+        if state.attempt(image_id, "graph") <= GRAPH_RETRIES:
+            delay = _delay(3, None)
+            state.extend_lease(image_id, depth, delay)
+            fetch_image.apply_async((crawl_id, image_id, depth), countdown=delay)
+            return "retry"
+        dispatch(state, state.fail_fetch(image_id, depth, "graph_unavailable", str(exc)), depth)
+        return "failed:graph_unavailable"
+    outcome = state.complete_fetch(
+        image_id, depth, fetched.neighbours, fetched.stored, fetched.edges
+    )
+    if not outcome.duplicate:
+        dispatch(state, outcome, depth)
+    return "fetched"
+
+
+@app.task(name="lookalike.hash_image")
+def hash_image(crawl_id: str, image_id: str, info_url: str) -> str:
+    """Download one thumbnail, hash it, store the hashes (once per thumbnail and version)."""
+    res = resources()
+    state = state_of(crawl_id)
+    if not state.is_active() or not state.is_hash_pending(image_id):
+        return "skipped"
+    try:
+        if not pipeline.needs_hash(res.store, image_id, info_url):
+            state.complete_hash(image_id, "hash_skipped")
+            finish_if_done(state)
+            return "unchanged"
+        pipeline.hash_and_store(res.client, res.store, res.cache, image_id, info_url)
+    except GraphUnavailable:
+        res.reset_store()
+        if state.attempt(image_id, "graph") <= GRAPH_RETRIES:
+            delay = _delay(3, None)
+            state.extend_lease(image_id, None, delay)
+            hash_image.apply_async((crawl_id, image_id, info_url), countdown=delay)
+            return "retry"
+        state.fail_hash(image_id, "graph_unavailable", "the graph server did not come back")
+        finish_if_done(state)
+        return "failed"
+    except CatalogueError as exc:
+        tries = int(res.redis.hget(state.p + "attempts", f"hash:{image_id}") or 0)
+        if exc.retryable and tries < res.settings.task_retries:
+            _retry_later(state, hash_image, (crawl_id, image_id, info_url), image_id, None,
+                         "hash", exc.retry_after)
+            return "retry"
+        return _hash_failed(state, image_id, exc.reason, exc.message)
+    except ImageDecodeError as exc:
+        return _hash_failed(state, image_id, "not_an_image", str(exc))
+    state.complete_hash(image_id)
+    finish_if_done(state)
+    return "hashed"
+
+
+def _hash_failed(state: CrawlState, image_id: str, reason: str, message: str) -> str:
+    log.warning("crawl %s: thumbnail of %s failed: %s: %s", state.id, image_id, reason, message)
+    res = resources()
+    try:
+        pipeline.record_hash_failure(res.store, image_id, reason, message)
+    except GraphUnavailable:
+        res.reset_store()
+    state.fail_hash(image_id, reason, message)
+    finish_if_done(state)
+    return f"failed:{reason}"
+
+
+def requeue_stale(state: CrawlState) -> int:
+    """Dispatch again the images whose worker died (lease expired). Returns how many."""
+    if not state.is_active():
+        return 0
+    level, fetches, hashes = state.stale()
+    for image_id in fetches:
+        log.warning("crawl %s: re-dispatching %s (lease expired)", state.id, image_id)
+        fetch_image.delay(state.id, image_id, level)
+    for image_id in hashes:
+        url = state.thumbnail_url(image_id)
+        if url:
+            hash_image.delay(state.id, image_id, url)
+    finish_if_done(state)
+    return len(fetches) + len(hashes)
+
+
+@app.task(name="lookalike.watch_crawl")
+def watch_crawl(crawl_id: str) -> str:
+    """Re-dispatch images of dead workers; repeats itself while the crawl runs."""
+    state = state_of(crawl_id)
+    requeue_stale(state)
+    if state.is_active():
+        period = max(1.0, min(10.0, resources().settings.crawl_lease_s / 3))
+        watch_crawl.apply_async((crawl_id,), countdown=period)
+        return "watching"
+    return state.status() or "gone"
