@@ -1,0 +1,43 @@
+# The one image every Lookalike app service runs (api, worker, beat, indexer, init): see
+# docker-compose.yml. Neo4j and Redis run from their own official images.
+
+# --- build: wheels for the project and every dependency. annoy is published only as source
+# and needs a C++ compiler; building here keeps the compiler out of the runtime image.
+FROM python:3.11-slim AS build
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends build-essential \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+
+# --- runtime
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    LOOKALIKE_STATE_DIR=/data \
+    LOOKALIKE_CYPHER_DIR=/app/cypher
+
+# pip install . (from the wheels built above): the packages, their dependencies and the
+# `lookalike` console script. arcadedb-embedded comes along as a declared dependency but is
+# never started here: production points NEO4J_URI at Neo4j.
+COPY --from=build /wheels /wheels
+RUN pip install --no-index --find-links /wheels lookalike \
+    && rm -rf /wheels
+
+# Every Cypher statement is a file in cypher/, loaded by name; it is not Python package
+# data, so it is shipped beside the code and found through LOOKALIKE_CYPHER_DIR.
+WORKDIR /app
+COPY cypher/ /app/cypher/
+
+# Run as an unprivileged user. /data (thumbnails, the Annoy index, beat's schedule) is owned
+# by it, so a named volume mounted there starts out writable.
+RUN useradd --system --uid 10001 --create-home --home-dir /home/lookalike lookalike \
+    && mkdir -p /data \
+    && chown lookalike:lookalike /data
+USER lookalike
+
+EXPOSE 8000
+CMD ["gunicorn", "--bind=0.0.0.0:8000", "--workers=2", "--threads=8", "services.api.wsgi:app"]

@@ -1,0 +1,99 @@
+"""The frontier's Redis scripts on a real Redis: breadth-first order, levels that open only
+when the previous one is complete, duplicate completions ignored, leases that expire."""
+
+from __future__ import annotations
+
+import time
+
+import redis
+
+from tests.crawl.reference import reference_bfs
+from workers.frontier import CrawlState
+
+
+def graph(n: int) -> dict[str, list[str]]:
+    """A small catalogue: image i lists (2i+1, 2i+2, i+7) mod n, a few shared neighbours."""
+    ids = [f"i{k:03d}" for k in range(n)]
+    return {ids[k]: [ids[(2 * k + 1) % n], ids[(2 * k + 2) % n], ids[(k + 7) % n]]
+            for k in range(n)}
+
+
+def run_sequentially(state: CrawlState, lists: dict[str, list[str]], seeds: list[str]):
+    """Drive the frontier like workers would, completing images in a scrambled order."""
+    level = 0
+    current = list(seeds)
+    order: list[str] = []
+    while current:
+        nxt: list[str] = []
+        # Complete in reverse to show the order of discovery does not matter.
+        for image_id in reversed(current):
+            assert state.is_pending(image_id, level)
+            stored = [(image_id, "u")] + [(n, "u") for n in lists[image_id]]
+            out = state.complete_fetch(image_id, level, lists[image_id], stored, 3)
+            assert not out.duplicate
+            if out.advanced:
+                nxt = out.next_level
+        order.extend(current)
+        current = nxt
+        level += 1
+    return order
+
+
+def test_levels_follow_breadth_first_order_and_budget(redis_url: str) -> None:
+    r = redis.Redis.from_url(redis_url)
+    lists = graph(40)
+    for max_images in (None, 9):
+        state = CrawlState(r, f"t{max_images}", lease_s=60)
+        state.create(["i000"], 3, max_images)
+        order = run_sequentially(state, lists, ["i000"])
+        expected = reference_bfs(lists.__getitem__, ["i000"], 3, max_images=max_images)
+        # Within a level the frontier orders images as a sequential BFS would.
+        assert order == expected.fetched
+        assert state.meta()["fetch_done"] == "1"
+        assert set(state.image_ids()) == expected.nodes | set(order)
+
+
+def test_next_level_waits_for_the_whole_current_level(redis_url: str) -> None:
+    r = redis.Redis.from_url(redis_url)
+    lists = graph(20)
+    state = CrawlState(r, "wait", lease_s=60)
+    state.create(["i000", "i005"], 2, None)
+    first = state.complete_fetch("i000", 0, lists["i000"], [], 0)
+    assert not first.advanced and first.next_level == []
+    assert state.pending(1) == []  # nothing at depth 1 is dispatched yet
+    second = state.complete_fetch("i005", 0, lists["i005"], [], 0)
+    assert second.advanced and set(second.next_level) == set(lists["i000"] + lists["i005"])
+    # A duplicate completion (a redelivered task) changes nothing.
+    assert state.complete_fetch("i005", 0, lists["i005"], [], 0).duplicate
+    assert state.summary()["counts"]["fetched"] == 2
+
+
+def test_expired_leases_are_found_once_and_hashes_finish_the_crawl(redis_url: str) -> None:
+    r = redis.Redis.from_url(redis_url)
+    state = CrawlState(r, "lease", lease_s=0.2)
+    state.create(["i000", "i001"], 0, None)
+    out = state.complete_fetch("i000", 0, [], [("i000", "http://x/i000/info.json")], 0)
+    assert out.to_hash == ["i000"]
+    time.sleep(0.3)
+    level, fetches, hashes = state.stale()
+    assert (level, fetches, hashes) == (0, ["i001"], ["i000"])
+    assert state.stale() == (0, [], [])  # leases renewed: not dispatched twice at once
+    state.fail_fetch("i001", 0, "malformed_json", "line 1: bad")
+    assert not state.maybe_finish()  # a hash is still outstanding
+    state.fail_hash("i000", "not_an_image", "text/html")
+    assert state.maybe_finish()
+    summary = state.summary()
+    assert summary["status"] == "done"
+    assert summary["counts"]["failed"] == {"malformed_json": 1, "thumbnail_not_an_image": 1}
+    assert state.failures()["i001"].startswith("malformed_json")
+
+
+def test_cancelled_crawl_never_finishes_as_done(redis_url: str) -> None:
+    r = redis.Redis.from_url(redis_url)
+    state = CrawlState(r, "cancel", lease_s=60)
+    state.create(["i000"], 1, None)
+    assert state.cancel()
+    state.complete_fetch("i000", 0, [], [], 0)
+    assert not state.maybe_finish()
+    assert state.status() == "cancelled"
+    assert not state.cancel()
