@@ -278,38 +278,32 @@ class GraphStore:
             start = self.get_images([image_id])
             if image_id not in start:
                 raise KeyError(image_id)
+        elif not self.read("get_images", ids=[image_id]):
+            raise KeyError(image_id)
         sub.depth[image_id] = 0
         frontier = [image_id]
-        edges: set[tuple[str, str, int | None]] = set()
         for hop in range(1, depth + 1):
             if not frontier:
                 break
-            found: set[str] = set()
-            for row in self.read("incident_edges", ids=frontier):
-                edges.add((row["source"], row["target"], row["rank"]))
-                for node in (row["source"], row["target"]):
-                    if node not in sub.depth:
-                        found.add(node)
-            nxt = sorted(found)
-            if limit is not None and len(sub.depth) + len(nxt) > limit:
-                nxt = nxt[: max(0, limit - len(sub.depth))]
+            found = sorted(
+                r["id"] for r in self.read("neighbours_of", ids=frontier, known=list(sub.depth))
+            )
+            if limit is not None and len(sub.depth) + len(found) > limit:
+                found = found[: max(0, limit - len(sub.depth))]
                 sub.truncated = True
-            for node in nxt:
+            for node in found:
                 sub.depth[node] = hop
-            frontier = nxt
+            frontier = found
             if sub.truncated:
                 break
-        # Edges among the outermost ring were not seen yet: one more hop, kept only inside.
-        if frontier:
-            for row in self.read("incident_edges", ids=frontier):
-                edges.add((row["source"], row["target"], row["rank"]))
+        ids = list(sub.depth)
         sub.edges = sorted(
-            e for e in edges if e[0] in sub.depth and e[1] in sub.depth
+            (r["source"], r["target"], r["rank"]) for r in self.read("edges_among", ids=ids)
         )
         if properties:
-            sub.nodes = self.get_images(list(sub.depth))
+            sub.nodes = self.get_images(ids)
         else:
-            sub.nodes = {n: {"id": n} for n in sub.depth}
+            sub.nodes = {n: {"id": n} for n in ids}
         return sub
 
     def shortest_path(
@@ -325,15 +319,10 @@ class GraphStore:
 
     def export_subgraph(self, ids: Sequence[str]) -> Subgraph:
         """The given images and every SIMILAR_TO edge between two of them."""
-        wanted = set(ids)
-        sub = Subgraph(nodes=self.get_images(sorted(wanted)))
+        sub = Subgraph(nodes=self.get_images(sorted(set(ids))))
         present = sorted(sub.nodes)
-        rows: list[dict[str, Any]] = []
-        for chunk in _chunks(present, 2000):
-            rows.extend(self.read("incident_edges", ids=list(chunk)))
         sub.edges = sorted(
-            {(r["source"], r["target"], r["rank"]) for r in rows
-             if r["source"] in sub.nodes and r["target"] in sub.nodes}
+            (r["source"], r["target"], r["rank"]) for r in self.read("edges_among", ids=present)
         )
         return sub
 
