@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from lookalike.settings import Settings
 from lookalike_cli.common import settings, user_errors
 
 
@@ -36,8 +37,6 @@ def crawl(seeds: tuple[str, ...], depth: int, max_images: int | None, detach: bo
 
     Shows a live progress bar until the crawl ends. Ctrl-C cancels the crawl.
     """
-    from tqdm import tqdm
-
     from workers import control
 
     s = settings()
@@ -48,13 +47,24 @@ def crawl(seeds: tuple[str, ...], depth: int, max_images: int | None, detach: bo
     if detach:
         click.echo(f"follow it with `lookalike crawls {crawl_id}`")
         return
+    final = follow(s, crawl_id)
+    if final["status"] != "done":
+        sys.exit(1)
+
+
+def follow(s: Settings, crawl_id: str) -> dict[str, Any]:
+    """Show a live progress bar until the crawl ends; print its summary. Ctrl-C cancels."""
+    from tqdm import tqdm
+
+    from workers import control
+
     started = time.monotonic()
-    bar = tqdm(total=len(seeds), unit="img", dynamic_ncols=True, file=sys.stderr,
+    first = control.get_crawl(s, crawl_id) or {"seeds": []}
+    bar = tqdm(total=len(first["seeds"]), unit="img", dynamic_ncols=True, file=sys.stderr,
                desc=f"crawl {crawl_id}")
 
     def show(summary: dict[str, Any]) -> None:
-        c = summary["counts"]
-        done = c["fetched"]
+        done = summary["counts"]["fetched"]
         bar.total = max(bar.total or 0, done + sum(summary["queued"].values()))
         bar.n = done
         bar.set_postfix_str(_progress_line(summary), refresh=False)
@@ -77,8 +87,7 @@ def crawl(seeds: tuple[str, ...], depth: int, max_images: int | None, detach: bo
     )
     for reason, n in sorted(c["failed"].items()):
         click.echo(f"  failed {reason}: {n}")
-    if final["status"] != "done":
-        sys.exit(1)
+    return final
 
 
 @click.command()

@@ -99,3 +99,11 @@ def spec_dir() -> Path:
             "the shared catalogue-api folder to run these tests)"
         )
     return path
+
+
+@pytest.fixture(scope="session")
+def demo_collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The replica's default demo collection (Met paintings + planted variants), built once."""
+    from services.replica.builder import build_demo_collection
+
+    return build_demo_collection(tmp_path_factory.mktemp("demo") / "collection")

@@ -48,8 +48,8 @@ local out = {hash = {}, advance = false, next = {}, finished = false}
 -- Every image the listing stored needs hashing once per crawl.
 for _, item in ipairs(cjson.decode(ARGV[6])) do
   local nid, url = item[1], item[2]
-  redis.call('SADD', p .. 'nodes', nid)
-  if redis.call('HSETNX', p .. 'hashing', nid, now + lease) == 1 then
+  if redis.call('SADD', p .. 'nodes', nid) == 1 then
+    redis.call('HSET', p .. 'hashing', nid, now + lease)
     redis.call('HSET', p .. 'thumbs', nid, url)
     table.insert(out.hash, nid)
   end

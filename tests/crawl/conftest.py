@@ -18,13 +18,6 @@ from lookalike.settings import Settings, load_settings
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="session")
-def demo_collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from services.replica.builder import build_demo_collection
-
-    return build_demo_collection(tmp_path_factory.mktemp("demo") / "collection")
-
-
 @dataclass
 class Workers:
     env: dict[str, str]

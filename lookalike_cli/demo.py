@@ -1,0 +1,179 @@
+"""``lookalike demo``: the main job, end to end on one machine.
+
+Starts the embedded stack, builds and serves the replica's demo collection (public-domain Met
+paintings with planted near-duplicates), runs real Celery workers that crawl it breadth-first
+and hash every thumbnail, builds the Annoy index and its near-duplicate groups, analyses the
+crawled graph with networkx, writes an HTML report, and serves the API over it.
+
+Everything it starts is real and stays inspectable: the stack keeps running afterwards
+(`lookalike status`, `lookalike down`), and with ``--serve`` the API and the replica stay up
+until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lookalike_cli.common import settings, user_errors
+
+
+def _cli_process(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    out = log.open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-c", "from lookalike_cli.main import main; main()", *args],
+        env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise click.ClickException(f"the API server exited; see {log}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 (our own server)
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise click.ClickException(f"the API did not answer at {url} within {timeout:.0f}s")
+
+
+def _pick_seed(collection: Any) -> str:
+    """A painting (not a planted variant or test document) with a full similar list."""
+    variants = {
+        v["id"] for f in (collection.ground_truth or {}).get("families", [])
+        for v in f["variants"]
+    }
+    for image_id in collection.ids:
+        if image_id not in variants and len(collection.similar_ids(image_id)) == 5:
+            return str(image_id)
+    return str(collection.ids[0])
+
+
+@click.command()
+@click.option("--seed", default=None, help="Image id to start from (default: a painting).")
+@click.option("--depth", default=3, show_default=True, type=click.IntRange(0, 6))
+@click.option("--workers", "n_workers", default=2, show_default=True, type=click.IntRange(1, 16),
+              help="Concurrent crawl tasks (one worker process, prefork pool).")
+@click.option("--collection", type=click.Path(path_type=Path), default=None,
+              help="A replica collection folder (default: build the demo collection).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="API port (0: any free port).")
+@click.option("--serve/--no-serve", default=None,
+              help="Keep the API running until Ctrl-C (default: when run in a terminal).")
+@user_errors(ValueError)
+def demo(seed: str | None, depth: int, n_workers: int, collection: Path | None, port: int,
+         serve: bool | None) -> None:
+    """Crawl the demo collection, index, analyse, report and serve: the whole pipeline."""
+    from lookalike import stack
+    from lookalike.graph import GraphStore
+    from lookalike_cli.crawl import follow
+    from services.api.report import write_report
+    from services.indexer.service import Indexer, IndexerConfig
+    from services.replica.builder import build_demo_collection
+    from services.replica.collection import Collection
+    from services.replica.server import run_replica
+    from workers import control
+
+    s = settings()
+    serve = sys.stdin.isatty() if serve is None else serve
+    logs = s.state_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+
+    click.secho("1/6 starting the embedded stack", bold=True)
+    stack.up(s)
+    with GraphStore.connect(s) as store:
+        store.ensure_schema()
+
+    click.secho("2/6 building the replica's demo collection", bold=True)
+    if collection is None:
+        (s.state_dir / "replica").mkdir(parents=True, exist_ok=True)
+    collection_dir = collection or build_demo_collection(s.state_dir / "replica" / "demo")
+    coll = Collection.load(collection_dir)
+    seed = seed or _pick_seed(coll)
+    families = len((coll.ground_truth or {}).get("families", []))
+    click.echo(f"    {len(coll)} images ({families} planted near-duplicate families) in "
+               f"{collection_dir}")
+
+    with run_replica(coll) as replica:
+        crawl_settings = dataclasses.replace(
+            s, catalogue_url=replica.catalogue_url, image_hosts=(replica.image_host,)
+        )
+        env = {**os.environ, **replica.env(), "LOOKALIKE_STATE_DIR": str(s.state_dir)}
+        click.echo(f"    replica serving at {replica.catalogue_url}")
+
+        click.secho(f"3/6 crawling from {seed} to depth {depth}", bold=True)
+        worker = _cli_process(
+            ["worker", "--concurrency", str(n_workers), "--pool", "prefork"], env,
+            logs / "worker.log",
+        )
+        api: subprocess.Popen[bytes] | None = None
+        try:
+            record = control.start_crawl(crawl_settings, [seed], depth)
+            final = follow(crawl_settings, record["id"])
+            if final["status"] != "done":
+                raise click.ClickException(
+                    f"crawl {record['id']} ended {final['status']}; see {logs / 'worker.log'}"
+                )
+
+            click.secho("4/6 building the near-duplicate index", bold=True)
+            with GraphStore.connect(s) as store:
+                run = Indexer(store, IndexerConfig.from_settings(s)).build_once("demo")
+                click.echo(f"    {run.build.images} hashed images indexed; {run.pairs} "
+                           f"near-duplicate pairs in {run.groups} groups")
+
+                click.secho("5/6 analysing the crawled graph and writing the report", bold=True)
+                report = write_report(
+                    s, s.state_dir / "report", crawl_id=record["id"], seed=seed, store=store
+                )
+                counts = store.counts()
+            click.echo(f"    graph: {counts['images']} images, {counts['edges']} SIMILAR_TO "
+                       f"edges, {counts['hashed']} hashed")
+            click.echo(f"    report: {report}")
+
+            click.secho("6/6 serving the API", bold=True)
+            api_port = port or stack.free_port()
+            api = _cli_process(["serve", "--port", str(api_port)], env, logs / "api.log")
+            base = f"http://127.0.0.1:{api_port}"
+            _wait_http(f"{base}/health", api, logs / "api.log")
+            with urllib.request.urlopen(  # noqa: S310 (our own server)
+                f"{base}/images/{seed}/neighborhood?depth=2", timeout=30
+            ) as resp:
+                click.echo(f"    {base}/images/{seed}/neighborhood?depth=2 -> {resp.status}")
+            click.echo(f"    API: {base} (OpenAPI at {base}/openapi.json)")
+            if serve:
+                click.secho("Serving; Ctrl-C stops the API, the replica and the workers "
+                            "(`lookalike down` stops Redis and the graph).", fg="green")
+                with contextlib.suppress(KeyboardInterrupt):
+                    api.wait()
+        finally:
+            if api is not None:
+                _stop(api)
+            _stop(worker)
+    click.secho(f"Done. Open {report} in a browser. The stack is still up: "
+                "`lookalike status`, `lookalike down`.", fg="green")
+
+
+COMMANDS = [demo]
