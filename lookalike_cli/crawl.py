@@ -150,10 +150,12 @@ def cancel(crawl_id: str) -> None:
               show_default=True)
 @click.option("--beat", is_flag=True, help="Also run the continuous-crawl schedule in this worker.")
 @click.option("--loglevel", default="WARNING", show_default=True)
+@user_errors()
 def worker(concurrency: int, pool: str, beat: bool, loglevel: str) -> None:
     """Run a Celery worker for crawls (start as many as you like, on any machine)."""
     from workers.app import app
 
+    settings().redis()  # fail now, clearly, if there is no Redis to take tasks from
     argv = ["worker", "-Q", "lookalike", "--pool", pool, "--concurrency", str(concurrency),
             "--loglevel", loglevel, "--without-gossip", "--without-mingle"]
     if beat:

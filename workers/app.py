@@ -13,11 +13,27 @@ Why these settings:
 
 from __future__ import annotations
 
+import logging
+
 from celery import Celery
 
-from lookalike.settings import Settings, load_settings
+from lookalike.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger(__name__)
+_FALLBACK_BROKER = "redis://127.0.0.1:6379/0"
 
 TASK_MODULES = ["workers.tasks", "workers.continuous", "workers.analysis"]
+
+
+def _broker(settings: Settings) -> str:
+    try:
+        return settings.redis()
+    except SettingsError as exc:
+        # Celery drops a configuration source that raises and silently runs on its defaults
+        # (no acks_late!), so never raise here. Callers that send tasks pass an explicit
+        # connection from settings.redis(), which does raise the clear error.
+        log.warning("%s; the Celery app falls back to %s", exc, _FALLBACK_BROKER)
+        return _FALLBACK_BROKER
 
 
 def _config() -> dict[str, object]:
@@ -25,7 +41,7 @@ def _config() -> dict[str, object]:
     return {
         # Resolved when Celery first needs its configuration, not at import: the CLI, tests
         # and workers import this module before the embedded stack is necessarily up.
-        "broker_url": settings.redis(),
+        "broker_url": _broker(settings),
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
