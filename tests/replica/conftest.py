@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from lookalike.settings import load_settings
-from services.replica.builder import build_collection, build_demo_collection
+from services.replica.builder import build_collection
 from services.replica.collection import Collection
 from services.replica.scale import build_scale_collection
 from services.replica.server import ReplicaHandle, run_replica
@@ -40,8 +40,9 @@ def replica_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def demo_dir(replica_tmp: Path) -> Path:
-    return build_demo_collection(replica_tmp / "demo")
+def demo_dir(demo_collection: Path) -> Path:
+    """The session's shared demo collection (tests/conftest.py), built once for everyone."""
+    return demo_collection
 
 
 @pytest.fixture(scope="session")
