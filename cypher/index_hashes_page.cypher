@@ -1,0 +1,8 @@
+// The index sidecar's full read: every hashed image, a page at a time in id order.
+// $after: the last id of the previous page ("" for the first); $limit: the page size.
+MATCH (i:Image)
+WHERE i.id > $after AND i.hashed_at IS NOT NULL
+RETURN i.id AS id, i.phash AS phash, i.dhash AS dhash, i.whash AS whash, i.ahash AS ahash,
+       i.colorhash AS colorhash, i.hash_version AS hash_version, i.hashed_at AS hashed_at
+ORDER BY i.id
+LIMIT $limit

@@ -1,0 +1,6 @@
+// The stored near-duplicates of one image (either direction), nearest first, with its group.
+MATCH (i:Image {id: $id})
+OPTIONAL MATCH (i)-[r:NEAR_DUPLICATE]-(o:Image)
+RETURN i.dup_group AS group, o.id AS id, r.kind AS kind, r.distance AS distance,
+       r.mirrored AS mirrored
+ORDER BY distance, id, kind

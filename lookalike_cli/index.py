@@ -1,0 +1,203 @@
+"""``lookalike indexer | duplicates | search``: the Annoy index sidecar and its queries."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lookalike.hashing import HASH_KINDS
+from lookalike_cli.common import settings, user_errors
+
+_KIND = click.Choice(HASH_KINDS)
+
+
+def _errors() -> tuple[type[BaseException], ...]:
+    from lookalike.hashing import ImageDecodeError
+    from services.indexer.bits import BadHash
+    from services.indexer.generations import IndexerBusy, NoGeneration
+    from services.indexer.reader import UnknownImage
+
+    return (IndexerBusy, NoGeneration, UnknownImage, BadHash, ImageDecodeError)
+
+
+def _load_hash_file(path: Path) -> Any:
+    """An .npz of ``ids`` plus one uint64 array per hash kind (and optional ``hashed_at``)."""
+    import numpy as np
+
+    from services.indexer.table import HashTable
+
+    try:
+        data = np.load(path)
+    except (OSError, ValueError) as exc:
+        raise click.BadParameter(f"{path} is not a readable .npz hash file ({exc})") from exc
+    if "ids" not in data:
+        raise click.BadParameter(f"{path} has no 'ids' array")
+    kinds = [k for k in HASH_KINDS if k in data]
+    if not kinds:
+        raise click.BadParameter(f"{path} has none of the hash arrays {', '.join(HASH_KINDS)}")
+    try:
+        return HashTable.from_arrays(
+            data["ids"].astype(str), {k: data[k] for k in kinds},
+            data.get("hashed_at"),
+        )
+    except ValueError as exc:
+        raise click.BadParameter(f"{path}: {exc}") from exc
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Build one generation now and exit.")
+@click.option("--request", "request", is_flag=True,
+              help="Ask the running indexer to rebuild at its next poll, and exit.")
+@click.option("--trees", type=click.IntRange(1, 500), default=None,
+              help="Annoy trees per index (default: LOOKALIKE_INDEX_TREES).")
+@click.option("--poll", type=click.FloatRange(0.1), default=5.0, show_default=True,
+              help="Seconds between checks for new hashes.")
+@click.option("--index-dir", type=click.Path(path_type=Path), default=None,
+              help="Index folder (default: <state>/index).")
+@click.option("--from-hashes", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Build from an .npz hash file instead of the graph (implies "
+              "--once; no near-duplicates are written).")
+@click.option("-v", "--verbose", is_flag=True)
+@user_errors(*_errors())
+def indexer(once: bool, request: bool, trees: int | None, poll: float, index_dir: Path | None,
+            from_hashes: Path | None, verbose: bool) -> None:
+    """Keep the near-duplicate index fresh: rebuild when enough new hashes arrive or the
+    rebuild period passes (or with --once, now)."""
+    from services.indexer import generations as gens
+    from services.indexer.service import Indexer, IndexerConfig
+
+    logging.basicConfig(level=logging.INFO if verbose or not once else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    s = settings()
+    config = IndexerConfig.from_settings(s, index_dir=index_dir, trees=trees, poll_s=poll)
+    if request:
+        gens.request_rebuild(config.index_dir)
+        click.echo(f"rebuild requested in {config.index_dir}")
+        return
+    if from_hashes is not None:
+        from services.indexer.build import build_generation
+
+        table = _load_hash_file(from_hashes)
+        result = build_generation(config.index_dir, table, trees=config.trees,
+                                  extra_meta={"reason": f"from {from_hashes.name}"})
+        click.echo(f"{result.path.name}: {result.images} images in {result.seconds:.1f}s")
+        return
+
+    from lookalike.graph import GraphStore
+
+    with GraphStore.connect(s) as store:
+        worker = Indexer(store, config)
+        if once:
+            report = worker.build_once("lookalike indexer --once")
+            click.echo(
+                f"{report.build.path.name}: {report.build.images} images, "
+                f"{report.pairs} near-duplicate pairs in {report.groups} groups "
+                f"({report.seconds:.1f}s)"
+            )
+            return
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        click.echo(f"indexer watching the graph; index in {config.index_dir}")
+        worker.run(stop)
+
+
+def _reader(s: Any, store: Any) -> Any:
+    from services.indexer.graph_io import open_reader
+
+    reader = open_reader(s, store)
+    if reader.generation is None:
+        click.echo(
+            f"note: no index in {s.index_dir} yet (run `lookalike indexer --once`); "
+            "scanning every hash in the graph instead", err=True,
+        )
+    return reader
+
+
+def _titles(store: Any, ids: list[str]) -> dict[str, str]:
+    images = store.get_images(ids) if ids else {}
+    return {i: (images.get(i, {}).get("title") or "") for i in ids}
+
+
+def _clip(text: str, width: int = 50) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@click.command()
+@click.argument("image_id")
+@click.option("--kind", type=_KIND, default="phash", show_default=True)
+@click.option("-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option("--max-distance", type=click.IntRange(0, 64), default=10, show_default=True)
+@click.option("--no-mirror", is_flag=True, help="Do not look for mirrored copies.")
+@user_errors(*_errors())
+def duplicates(image_id: str, kind: str, k: int, max_distance: int, no_mirror: bool) -> None:
+    """Print the near-duplicates of the image IMAGE_ID (nearest first)."""
+    from lookalike.graph import GraphStore
+
+    s = settings()
+    with GraphStore.connect(s) as store:
+        reader = _reader(s, store)
+        matches = reader.nearest(kind, image_id=image_id, k=k, max_distance=max_distance,
+                                 mirror=not no_mirror)
+        titles = _titles(store, [m.id for m in matches])
+    if not matches:
+        click.echo(f"no image within {max_distance} bits of {image_id} ({kind})")
+        return
+    click.echo(f"near-duplicates of {image_id} by {kind} (max distance {max_distance}):")
+    click.echo(f"{'#':>3}  {'id':<16} {'dist':>4}  {'mirror':<6}  title")
+    for rank, m in enumerate(matches, 1):
+        click.echo(f"{rank:>3}  {m.id:<16} {m.distance:>4}  {'yes' if m.mirrored else '':<6}  "
+                   f"{_clip(titles.get(m.id, ''))}")
+
+
+@click.command()
+@click.argument("image_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--kind", "kinds", type=_KIND, multiple=True,
+              help="Hash kinds to search (repeatable; default phash and dhash).")
+@click.option("-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option("--max-distance", type=click.IntRange(0, 64), default=None,
+              help="Only matches this close (default: the k nearest at any distance).")
+@click.option("--no-mirror", is_flag=True, help="Do not also search the mirrored picture.")
+@user_errors(*_errors())
+def search(image_file: Path, kinds: tuple[str, ...], k: int, max_distance: int | None,
+           no_mirror: bool) -> None:
+    """Print the stored images that look most like IMAGE_FILE."""
+    from lookalike.graph import GraphStore
+
+    s = settings()
+    data = image_file.read_bytes()
+    if len(data) > s.api_max_upload_bytes:
+        raise click.BadParameter(
+            f"{image_file} is {len(data)} bytes, over the limit of {s.api_max_upload_bytes}"
+        )
+    kinds = kinds or ("phash", "dhash")
+    with GraphStore.connect(s) as store:
+        reader = _reader(s, store)
+        found = reader.search_image(data, kinds=kinds, k=k, max_distance=max_distance,
+                                    mirror=not no_mirror)
+        table: dict[str, dict[str, Any]] = {}
+        for kind, matches in found.items():
+            for m in matches:
+                row = table.setdefault(m.id, {})
+                row[kind] = m.distance
+                row["mirrored"] = row.get("mirrored", False) or m.mirrored
+        titles = _titles(store, list(table))
+    if not table:
+        click.echo("no matches")
+        return
+    ranked = sorted(table.items(),
+                    key=lambda kv: (min(kv[1].get(x, 99) for x in kinds), kv[0]))[:k]
+    click.echo(f"images like {image_file.name}:")
+    click.echo(f"{'#':>3}  {'id':<16} " + " ".join(f"{x:>9}" for x in kinds) + "  mirror  title")
+    for rank, (image_id, row) in enumerate(ranked, 1):
+        cells = " ".join(f"{row[x]:>9}" if x in row else f"{'-':>9}" for x in kinds)
+        click.echo(f"{rank:>3}  {image_id:<16} {cells}  {'yes' if row['mirrored'] else '':<6}  "
+                   f"{_clip(titles.get(image_id, ''))}")
+
+
+COMMANDS = [indexer, duplicates, search]

@@ -1,0 +1,120 @@
+"""The indexer's edge to the graph: read hashes, count new ones, write near-duplicates.
+
+All statements are the ``cypher/index_*`` and ``cypher/near_duplicates_*`` files, run through
+``GraphStore`` (read transactions for reads, managed write transactions for writes).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lookalike.graph import GraphStore
+from lookalike.hashing import HASH_KINDS, algorithm_version
+from lookalike.settings import Settings
+from services.indexer.duplicates import Pair
+from services.indexer.reader import IndexReader
+from services.indexer.table import HashTable
+
+log = logging.getLogger(__name__)
+
+
+def read_all_hashes(
+    store: GraphStore, kinds: tuple[str, ...] = HASH_KINDS, page: int = 5000
+) -> HashTable:
+    """Every hashed image, read a page at a time in id order."""
+    rows: list[dict[str, Any]] = []
+    after = ""
+    while True:
+        chunk = store.read("index_hashes_page", after=after, limit=page)
+        rows.extend(chunk)
+        if len(chunk) < page:
+            break
+        after = chunk[-1]["id"]
+    table = HashTable.from_rows(rows, kinds, hash_version=algorithm_version())
+    for message in table.rejected:
+        log.warning("not indexed: %s", message)
+    return table
+
+
+def count_new(store: GraphStore, since_ms: int) -> int:
+    return int(store.read("index_count_since", since=int(since_ms))[0]["new"])
+
+
+def count_hashed(store: GraphStore) -> int:
+    return int(store.read("index_count_hashed")[0]["hashed"])
+
+
+class GraphHashSource:
+    """The reader's ``HashSource``: hashes written since a time, straight from the graph.
+
+    ``limit`` bounds one delta read; past it the reader would scan a truncated delta, so it
+    logs loudly (the indexer rebuilds long before, at ``index_rebuild_min_new`` hashes).
+    """
+
+    def __init__(
+        self, store: GraphStore, kinds: tuple[str, ...] = HASH_KINDS, limit: int = 200_000
+    ) -> None:
+        self.store = store
+        self.kinds = kinds
+        self.limit = limit
+
+    def hashes_since(self, since_ms: int) -> HashTable:
+        rows = self.store.read("index_hashes_since", since=int(since_ms), limit=self.limit)
+        if len(rows) >= self.limit:
+            log.error(
+                "%d or more hashes newer than the index: is the indexer running? Recent "
+                "hashes past the first %d are not searched until it rebuilds",
+                self.limit, self.limit,
+            )
+        return HashTable.from_rows(rows, self.kinds, hash_version=algorithm_version())
+
+
+def open_reader(settings: Settings, store: GraphStore, **options: Any) -> IndexReader:
+    """The reader the API and the CLI use: the settings' index folder, fresh hashes from
+    the graph, the settings' Annoy search_k."""
+    options.setdefault("search_k", settings.index_search_k)
+    options.setdefault("max_pixels", settings.api_max_upload_pixels)
+    return IndexReader(settings.index_dir, GraphHashSource(store), **options)
+
+
+@dataclass(frozen=True)
+class WriteReport:
+    relationships: int
+    removed: int
+    grouped: int
+    cleared: int
+
+
+def write_near_duplicates(
+    store: GraphStore, pairs: Sequence[Pair], groups: dict[str, tuple[str, int]], run: int,
+    batch: int = 2000,
+) -> WriteReport:
+    """Store pairs as NEAR_DUPLICATE relationships and groups as ``dup_group`` on images,
+    then remove what an earlier run wrote and this one did not find again."""
+    rows = [
+        {"a": p.a, "b": p.b, "kind": p.kind, "distance": p.distance, "mirrored": p.mirrored}
+        for p in pairs
+    ]
+    written = sum(r["written"] for r in store.write("near_duplicates_write", rows, batch=batch,
+                                                    run=run))
+    removed = 0
+    while True:
+        n = store.write("near_duplicates_prune", run=run, limit=batch)[0]["removed"]
+        removed += n
+        if n < batch:
+            break
+    group_rows = [{"id": i, "group": g, "size": size} for i, (g, size) in groups.items()]
+    grouped = sum(
+        r["images"] for r in store.write("near_duplicates_set_groups", group_rows, batch=batch,
+                                         run=run)
+    )
+    cleared = 0
+    while True:
+        n = store.write("near_duplicates_clear_groups", run=run, limit=batch)[0]["cleared"]
+        cleared += n
+        if n < batch:
+            break
+    return WriteReport(written, removed, grouped, cleared)

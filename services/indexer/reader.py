@@ -1,0 +1,424 @@
+"""Read side of the index, for the API and the CLI: fresh, complete, thread-safe.
+
+- Fresh: the published generation is mapped (Annoy mmaps its file; numpy arrays are opened
+  with mmap_mode) and a newer one is picked up within ``check_interval`` seconds, by
+  swapping one reference. A query takes that reference once, so it runs on one generation
+  from start to end even while another thread swaps, and the old generation's maps are
+  released when the last query using it returns.
+- Complete: images hashed after the generation was built are fetched from the graph
+  (``HashSource.hashes_since``, cached ``delta_ttl`` seconds so a burst of queries asks the
+  graph once) and scanned exactly; a newly hashed image is findable at once. A re-hashed
+  image's new hash replaces the generation's old one.
+- Exact where it matters: near-duplicate radii (<= ``NEAR_RADIUS_MAX``) are answered exactly
+  by the multi-index tables; nearest-k beyond the near-duplicate radius comes from Annoy's
+  candidates, re-ranked by exact hamming distance. Larger radii fall back to an exact scan.
+- Mirror-invariant: with ``mirror=True`` the mirrored picture's hash is searched too (from
+  the pixels for ``search_image``, derived from the hash otherwise; see bits.py).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from annoy import AnnoyIndex
+from PIL import Image
+
+from lookalike.hashing import HASH_BITS, decode_image, hash_image, mirrored_hashes
+from services.indexer import generations as gens
+from services.indexer.bits import bit_rows, check_kind, mirror_value, parse_hex
+from services.indexer.bits import within as scan_within
+from services.indexer.multindex import CHUNKS, MultiIndex
+from services.indexer.npmap import load_mapped
+from services.indexer.table import HashTable
+
+log = logging.getLogger(__name__)
+
+# Multi-index lookups stay cheaper than a scan while each of the 4 chunks is searched with at
+# most 2 flipped bits (137 buckets per chunk); radius 11 is the largest with r // 4 == 2.
+NEAR_RADIUS_MAX = 3 * CHUNKS - 1
+# Up to this many hashes of a kind, one exact scan (~20 us per 10k) beats the multi-index
+# lookups, whose 548 random reads of a 256 KB offset table miss the cache.
+EXACT_SCAN_MAX = 65_536
+# nearest(k) first takes every hash this close exactly, then asks Annoy for the rest.
+NEAR_RADIUS = 10
+# Hashes are written with a hashed_at taken before their transaction commits, so a hash can
+# become visible after the generation's newest hashed_at: re-read this much further back.
+DELTA_SLACK_MS = 120_000
+
+
+class HashSource(Protocol):
+    """Where the reader learns of hashes newer than its generation (the graph, in service)."""
+
+    def hashes_since(self, since_ms: int) -> HashTable: ...
+
+
+class UnknownImage(LookupError):
+    """An image id that has no hashes in the index or among the recent hashes."""
+
+
+@dataclass(frozen=True)
+class Match:
+    id: str
+    distance: int
+    mirrored: bool = False  # found through the mirrored picture's hash
+
+
+@dataclass(frozen=True)
+class GenerationInfo:
+    name: str
+    number: int
+    path: Path
+    built_at: int
+    hashed_at_max: int
+    images: int
+    kinds: dict[str, Any]
+
+
+@dataclass
+class _KindIndex:
+    bits: int
+    annoy: AnnoyIndex
+    rows: np.ndarray  # item -> row in the generation's tables
+    multi: MultiIndex
+    values: np.ndarray | None = None  # the kind's hashes, kept only for small collections
+
+
+@dataclass
+class _Generation:
+    info: GenerationInfo
+    ids: np.ndarray  # sorted
+    values: np.ndarray
+    kinds: tuple[str, ...]
+    index: dict[str, _KindIndex]
+
+    @classmethod
+    def load(cls, path: Path, exact_scan_max: int = EXACT_SCAN_MAX) -> _Generation:
+        meta = gens.read_meta(path)
+        kinds = tuple(meta["kinds"])
+        index = {}
+        for kind in kinds:
+            bits = int(meta["kinds"][kind]["bits"])
+            annoy = AnnoyIndex(bits, "hamming")
+            annoy.load(str(path / f"{kind}.ann"), prefault=True)
+            rows = load_mapped(path / f"{kind}.rows.npy")
+            index[kind] = _KindIndex(bits, annoy, rows, MultiIndex.load(path, kind, bits))
+            if len(rows) <= exact_scan_max:
+                k = kinds.index(kind)
+                index[kind].values = np.ascontiguousarray(
+                    load_mapped(path / "hashes.npy")[rows, k])
+        info = GenerationInfo(
+            path.name, gens.gen_number(path.name), path, int(meta["built_at"]),
+            int(meta["hashed_at_max"]), int(meta["images"]), meta["kinds"],
+        )
+        return cls(
+            info, load_mapped(path / "ids.npy"), load_mapped(path / "hashes.npy"), kinds, index,
+        )
+
+    def row_of(self, image_id: str) -> int | None:
+        i = int(np.searchsorted(self.ids, image_id))
+        return i if i < len(self.ids) and self.ids[i] == image_id else None
+
+
+@dataclass
+class _Delta:
+    table: HashTable
+    since: int
+    fetched: float
+    ids: set[str] = field(default_factory=set)
+
+
+class IndexReader:
+    """Queries over the newest index generation plus the hashes added since it was built."""
+
+    def __init__(
+        self,
+        index_dir: Path,
+        source: HashSource | None = None,
+        *,
+        search_k: int = 2000,
+        delta_ttl: float = 1.0,
+        check_interval: float = 1.0,
+        delta_slack_ms: int = DELTA_SLACK_MS,
+        max_pixels: int = 40_000_000,
+        exact_scan_max: int = EXACT_SCAN_MAX,
+    ) -> None:
+        self.index_dir = Path(index_dir)
+        self.source = source
+        self.search_k = search_k
+        self.delta_ttl = delta_ttl
+        self.check_interval = check_interval
+        self.delta_slack_ms = delta_slack_ms
+        self.max_pixels = max_pixels
+        self.exact_scan_max = exact_scan_max
+        self._gen: _Generation | None = None
+        self._checked = 0.0
+        self._load_lock = threading.Lock()
+        self._delta: _Delta | None = None
+        self._delta_lock = threading.Lock()
+        self.reload()
+
+    # ------------------------------------------------------------------ generations
+
+    def reload(self, wait: bool = True) -> bool:
+        """Switch to the published generation if it changed; True when it did.
+
+        A generation that fails to load (say, removed between reading CURRENT and opening
+        it) is logged and the current one kept; the next check tries again. With
+        ``wait=False`` a reload already under way elsewhere is not waited for: queries keep
+        answering from the generation they have while one thread maps the new one.
+        """
+        if not self._load_lock.acquire(blocking=wait):
+            return False
+        try:
+            self._checked = time.monotonic()
+            try:
+                name = gens.current_name(self.index_dir)
+            except (OSError, ValueError) as exc:
+                log.warning("cannot read %s: %s", self.index_dir / gens.CURRENT, exc)
+                return False
+            if name is None or (self._gen is not None and self._gen.info.name == name):
+                return False
+            try:
+                loaded = _Generation.load(self.index_dir / name, self.exact_scan_max)
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning("cannot load index generation %s: %s", name, exc)
+                return False
+            self._gen = loaded
+            log.info("index reader now on %s (%d images)", name, loaded.info.images)
+            return True
+        finally:
+            self._load_lock.release()
+
+    def _snapshot(self) -> _Generation | None:
+        if time.monotonic() - self._checked >= self.check_interval:
+            self.reload(wait=self._gen is None)
+        return self._gen
+
+    @property
+    def generation(self) -> GenerationInfo | None:
+        gen = self._snapshot()
+        return gen.info if gen else None
+
+    # ------------------------------------------------------------------ recent hashes
+
+    def _recent(self, gen: _Generation | None) -> _Delta | None:
+        if self.source is None:
+            return None
+        since = max(0, gen.info.hashed_at_max - self.delta_slack_ms) if gen else 0
+        with self._delta_lock:
+            d = self._delta
+            if d is None or d.since != since or time.monotonic() - d.fetched > self.delta_ttl:
+                table = self.source.hashes_since(since)
+                d = _Delta(table, since, time.monotonic(), set(table.ids.tolist()))
+                self._delta = d
+            return d
+
+    def recent_count(self) -> int:
+        """How many hashes the reader scans exactly besides the generation."""
+        delta = self._recent(self._snapshot())
+        return len(delta.table) if delta else 0
+
+    # ------------------------------------------------------------------ queries
+
+    def hashes_of(self, image_id: str) -> dict[str, str]:
+        """The stored hashes of an image (newest first: recent hashes, then the index)."""
+        gen = self._snapshot()
+        return self._hashes_of(gen, self._recent(gen), image_id)
+
+    def _hashes_of(self, gen: _Generation | None, delta: _Delta | None,
+                   image_id: str) -> dict[str, str]:
+        if delta is not None and image_id in delta.ids:
+            t = delta.table
+            i = int(np.flatnonzero(t.ids == image_id)[-1])
+            return {k: format(int(t.values[i, j]), f"0{HASH_BITS[k] // 4}x")
+                    for j, k in enumerate(t.kinds) if t.present[i, j]}
+        if gen is not None:
+            row = gen.row_of(image_id)
+            if row is not None:
+                out = {}
+                for j, k in enumerate(gen.kinds):
+                    # present-ness per kind: the image is among the kind's items
+                    ki = gen.index[k]
+                    pos = int(np.searchsorted(ki.rows, row))
+                    if pos < len(ki.rows) and ki.rows[pos] == row:
+                        out[k] = format(int(gen.values[row, j]), f"0{ki.bits // 4}x")
+                return out
+        raise UnknownImage(
+            f"image {image_id!r} has no hashes in the index (unknown id, not hashed yet, "
+            "or its thumbnail could not be hashed)"
+        )
+
+    def _query_value(
+        self, gen: _Generation | None, delta: _Delta | None, kind: str,
+        hash: str | None, image_id: str | None,
+    ) -> int:
+        if (hash is None) == (image_id is None):
+            raise ValueError("give exactly one of hash= or image_id=")
+        if hash is not None:
+            return parse_hex(kind, hash)
+        hashes = self._hashes_of(gen, delta, image_id or "")
+        if kind not in hashes:
+            raise UnknownImage(f"image {image_id!r} has no {kind} hash")
+        return int(hashes[kind], 16)
+
+    def within(
+        self, kind: str, *, hash: str | None = None, image_id: str | None = None,
+        radius: int, mirror: bool = False,
+    ) -> list[Match]:
+        """Every image within ``radius`` bits (exact), nearest first. With ``image_id``
+        the image itself is left out."""
+        check_kind(kind)
+        if radius < 0:
+            raise ValueError(f"radius must be >= 0, not {radius}")
+        gen = self._snapshot()
+        delta = self._recent(gen)
+        value = self._query_value(gen, delta, kind, hash, image_id)
+        queries = [(value, False)]
+        if mirror:
+            queries.append((mirror_value(kind, value), True))
+        found: dict[str, Match] = {}
+        for q, mirrored in queries:
+            for image, dist in self._within_value(gen, delta, kind, q, radius):
+                _keep_best(found, Match(image, dist, mirrored))
+        return _ranked(found, exclude=image_id)
+
+    def nearest(
+        self, kind: str, *, hash: str | None = None, image_id: str | None = None,
+        k: int = 10, mirror: bool = False, max_distance: int | None = None,
+    ) -> list[Match]:
+        """The ``k`` nearest images, nearest first. Exact within ``NEAR_RADIUS``; farther
+        neighbours are Annoy's candidates, re-ranked exactly."""
+        check_kind(kind)
+        if k < 1:
+            raise ValueError(f"k must be >= 1, not {k}")
+        gen = self._snapshot()
+        delta = self._recent(gen)
+        value = self._query_value(gen, delta, kind, hash, image_id)
+        queries = [(value, False)]
+        if mirror:
+            queries.append((mirror_value(kind, value), True))
+        want = k + (1 if image_id is not None else 0)
+        found: dict[str, Match] = {}
+        for q, mirrored in queries:
+            for image, dist in self._nearest_value(gen, delta, kind, q, want):
+                _keep_best(found, Match(image, dist, mirrored))
+        ranked = _ranked(found, exclude=image_id)
+        if max_distance is not None:
+            ranked = [m for m in ranked if m.distance <= max_distance]
+        return ranked[:k]
+
+    def search_image(
+        self, image: bytes | Image.Image, *, kinds: Iterable[str] = ("phash", "dhash"),
+        k: int = 10, max_distance: int | None = None, mirror: bool = True,
+    ) -> dict[str, list[Match]]:
+        """Nearest stored images to a picture, per hash kind. With ``mirror`` the flipped
+        picture is hashed and searched too, so a mirrored copy is found."""
+        if isinstance(image, bytes | bytearray):
+            image = decode_image(bytes(image), max_pixels=self.max_pixels)
+        elif isinstance(image, io.IOBase):
+            image = decode_image(image.read(), max_pixels=self.max_pixels)
+        hashes = hash_image(image).as_dict()
+        flipped = mirrored_hashes(image).as_dict() if mirror else {}
+        out: dict[str, list[Match]] = {}
+        for kind in kinds:
+            check_kind(kind)
+            found: dict[str, Match] = {}
+            for m in self.nearest(kind, hash=hashes[kind], k=k, max_distance=max_distance):
+                _keep_best(found, m)
+            if mirror:
+                for m in self.nearest(kind, hash=flipped[kind], k=k, max_distance=max_distance):
+                    _keep_best(found, Match(m.id, m.distance, True))
+            out[kind] = _ranked(found)[:k]
+        return out
+
+    # ------------------------------------------------------------------ internals
+
+    def _within_value(
+        self, gen: _Generation | None, delta: _Delta | None, kind: str, q: int, radius: int
+    ) -> list[tuple[str, int]]:
+        out: list[tuple[str, int]] = []
+        if gen is not None and kind in gen.index:
+            ki = gen.index[kind]
+            if ki.values is not None:  # a small collection: scan it
+                pos, dist = scan_within(ki.values, q, radius)
+                rows = ki.rows[pos]
+            elif radius <= NEAR_RADIUS_MAX:
+                pos, dist = ki.multi.within(q, radius)
+                rows = ki.rows[pos]
+            else:  # beyond what the tables answer cheaply: scan the kind exactly
+                column = gen.values[np.asarray(ki.rows), gen.kinds.index(kind)]
+                d = np.bitwise_count(np.bitwise_xor(column, np.uint64(q)))
+                pos = np.flatnonzero(d <= radius)
+                rows, dist = ki.rows[pos], d[pos]
+            out.extend(_from_gen(gen, rows, dist, delta))
+        out.extend(_from_delta(delta, kind, q, radius))
+        return out
+
+    def _nearest_value(
+        self, gen: _Generation | None, delta: _Delta | None, kind: str, q: int, want: int
+    ) -> list[tuple[str, int]]:
+        # The recent hashes are few: scan all of them, at any distance.
+        recent = _from_delta(delta, kind, q, HASH_BITS[kind])
+        if gen is None or kind not in gen.index:
+            return recent
+        near = self._within_value(gen, None, kind, q, NEAR_RADIUS)
+        near = _without_recent(near, delta)
+        if len(near) + sum(d <= NEAR_RADIUS for _, d in recent) >= want:
+            return near + recent  # every hash within NEAR_RADIUS is here: exact top-k
+        ki = gen.index[kind]
+        vector = bit_rows(np.array([q], dtype=np.uint64), ki.bits)[0].tolist()
+        items = ki.annoy.get_nns_by_vector(
+            vector, want + len(near), search_k=max(self.search_k, 4 * want)
+        )
+        rows = ki.rows[np.asarray(items, dtype=np.int64)]
+        column = gen.kinds.index(kind)
+        dist = np.bitwise_count(np.bitwise_xor(gen.values[rows, column], np.uint64(q)))
+        return near + _from_gen(gen, rows, dist, delta) + recent
+
+
+def _from_gen(
+    gen: _Generation, rows: np.ndarray, dist: np.ndarray, delta: _Delta | None
+) -> list[tuple[str, int]]:
+    ids = gen.ids[np.asarray(rows, dtype=np.int64)].tolist()
+    return _without_recent(list(zip(ids, np.asarray(dist).tolist(), strict=True)), delta)
+
+
+def _without_recent(
+    pairs: list[tuple[str, int]], delta: _Delta | None
+) -> list[tuple[str, int]]:
+    """Drop generation matches of images hashed again since the build: their recent hash,
+    scanned from the delta, is the one that counts."""
+    if delta is None or not delta.ids:
+        return pairs
+    return [(i, d) for i, d in pairs if i not in delta.ids]
+
+
+def _from_delta(delta: _Delta | None, kind: str, q: int, radius: int) -> list[tuple[str, int]]:
+    if delta is None or not len(delta.table) or kind not in delta.table.kinds:
+        return []
+    rows, values = delta.table.column(kind)
+    d = np.bitwise_count(np.bitwise_xor(values, np.uint64(q)))
+    hit = np.flatnonzero(d <= radius)
+    return list(zip(delta.table.ids[rows[hit]].tolist(), d[hit].tolist(), strict=True))
+
+
+def _keep_best(found: dict[str, Match], m: Match) -> None:
+    old = found.get(m.id)
+    if old is None or (m.distance, m.mirrored) < (old.distance, old.mirrored):
+        found[m.id] = m
+
+
+def _ranked(found: dict[str, Match], exclude: str | None = None) -> list[Match]:
+    return sorted(
+        (m for m in found.values() if m.id != exclude),
+        key=lambda m: (m.distance, m.mirrored, m.id),
+    )
+

@@ -1,0 +1,234 @@
+"""The reader over real generation folders: exact answers, fresh hashes, atomic switches.
+
+The hash source here is in memory (the graph-backed one is tested end to end in
+test_graph_e2e.py); everything else is the real thing: Annoy files, mmap, threads.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import ImageOps
+
+from lookalike.hashing import hash_image
+from services.indexer.bits import ExactScanner, mirror_value, parse_hex, to_hex
+from services.indexer.build import build_generation
+from services.indexer.reader import NEAR_RADIUS, IndexReader, Match, UnknownImage
+from services.indexer.table import HashTable
+from tests.indexer.helpers import MemorySource, synthetic_table
+from tests.indexer.test_core import _pictures
+
+
+@pytest.fixture(scope="module")
+def table() -> HashTable:
+    return synthetic_table(6000, seed=7, variants=0.05)
+
+
+def _exact(table: HashTable, kind: str, q: int, radius: int) -> list[tuple[int, str]]:
+    rows, values = table.column(kind)
+    pos, d = ExactScanner(values).within(q, radius)
+    return sorted(zip(d.tolist(), table.ids[rows[pos]].tolist(), strict=True))
+
+
+@pytest.mark.parametrize("exact_scan_max", [0, 100_000], ids=["multi-index", "scan"])
+def test_within_and_nearest_are_exact_near_duplicates(tmp_path, table, exact_scan_max):
+    build_generation(tmp_path, table, trees=5)
+    reader = IndexReader(tmp_path, MemorySource(), exact_scan_max=exact_scan_max)
+    n_base = 6000
+    for kind in ("phash", "dhash"):
+        k = table.kinds.index(kind)
+        for row in range(n_base, n_base + 80):  # the planted variants
+            q = int(table.values[row, k])
+            for radius in (6, 10, 14):
+                got = reader.within(kind, hash=to_hex(kind, q), radius=radius)
+                assert [(m.distance, m.id) for m in got] == _exact(table, kind, q, radius)
+            near = reader.nearest(kind, hash=to_hex(kind, q), k=5)
+            want = _exact(table, kind, q, 64)[:5]
+            # exact up to NEAR_RADIUS; beyond it Annoy's candidates can only be farther
+            assert [m.distance for m in near if m.distance <= NEAR_RADIUS] == [
+                d for d, _ in want if d <= NEAR_RADIUS]
+            assert len(near) == 5
+            assert all(m.distance >= d for m, (d, _) in zip(near, want, strict=True))
+            assert Match(str(table.ids[row]), 0) in [m for m in near if m.distance == 0]
+
+
+def test_nearest_by_image_id_leaves_the_image_out(tmp_path, table):
+    build_generation(tmp_path, table, trees=5)
+    reader = IndexReader(tmp_path)
+    image = str(table.ids[6001])
+    got = reader.nearest("phash", image_id=image, k=3)
+    assert image not in [m.id for m in got] and len(got) == 3
+    with pytest.raises(UnknownImage, match="'nope'"):
+        reader.nearest("phash", image_id="nope")
+    with pytest.raises(ValueError, match="exactly one of"):
+        reader.nearest("phash", hash="00" * 8, image_id=image)
+    with pytest.raises(ValueError, match="not 16 hex digits"):
+        reader.within("phash", hash="123", radius=3)
+
+
+def test_image_hashed_after_the_build_is_found_before_the_next(tmp_path, table):
+    build_generation(tmp_path, table, trees=5)
+    source = MemorySource()
+    reader = IndexReader(tmp_path, source, delta_ttl=0.0, exact_scan_max=0)
+    query = int(table.values[100, 0])
+    close = query ^ 0b111  # 3 bits away from image 100
+    assert "fresh" not in [m.id for m in reader.within("phash", hash=to_hex("phash", query),
+                                                       radius=5)]
+    source.add("fresh", hashed_at=2_000, phash=to_hex("phash", close),
+               dhash="00" * 8, ahash="00" * 8)
+    got = reader.within("phash", hash=to_hex("phash", query), radius=5)
+    assert Match("fresh", 3) in got
+    assert reader.nearest("phash", image_id="fresh", k=1)[0] == Match(str(table.ids[100]), 3)
+    assert reader.hashes_of("fresh")["phash"] == to_hex("phash", close)
+
+    # re-hashed image: its new hash replaces the generation's
+    moved = str(table.ids[100])
+    far = query ^ ((1 << 64) - 1)
+    source.add(moved, hashed_at=3_000, phash=to_hex("phash", far), dhash="00" * 8,
+               ahash="00" * 8)
+    got = reader.within("phash", hash=to_hex("phash", query), radius=5)
+    assert moved not in [m.id for m in got]
+    assert reader.within("phash", hash=to_hex("phash", far), radius=0)[0].id == moved
+
+
+def test_recent_hashes_are_cached_briefly(tmp_path, table):
+    build_generation(tmp_path, table, trees=5)
+    source = MemorySource()
+    reader = IndexReader(tmp_path, source, delta_ttl=60.0)
+    for _ in range(50):
+        reader.within("phash", hash="00" * 8, radius=4)
+    assert source.calls == 1
+
+
+def test_mirror_search_finds_a_flipped_copy(tmp_path):
+    pictures = _pictures()
+    ids, rows = [], []
+    for i, picture in enumerate(pictures):
+        ids.append(f"pic{i}")
+        rows.append({"id": f"pic{i}", **hash_image(picture).as_dict(), "hashed_at": 1})
+    build_generation(tmp_path, HashTable.from_rows(rows), trees=5)
+    reader = IndexReader(tmp_path)
+    flipped = ImageOps.mirror(pictures[1])
+    buf = io.BytesIO()
+    flipped.save(buf, "PNG")
+
+    plain = reader.search_image(buf.getvalue(), kinds=("phash", "dhash", "ahash"), k=3,
+                                mirror=False)
+    assert all(m.id != "pic1" or m.distance > 10 for ms in plain.values() for m in ms)
+    found = reader.search_image(buf.getvalue(), kinds=("phash", "dhash", "ahash"), k=3)
+    for kind, matches in found.items():
+        assert matches[0].id == "pic1" and matches[0].mirrored, kind
+        assert matches[0].distance == 0, kind
+
+    # from stored hashes alone, the derived mirror finds it too
+    ahash_flipped = hash_image(flipped).ahash
+    got = reader.nearest("ahash", hash=ahash_flipped, k=1, mirror=True)
+    assert got == [Match("pic1", 0, True)]
+    assert mirror_value("ahash", parse_hex("ahash", ahash_flipped)) == int(
+        hash_image(pictures[1]).ahash, 16)
+
+    with pytest.raises(ValueError, match="not a decodable image"):
+        reader.search_image(b"not an image")
+
+
+def test_reader_switches_to_a_new_generation(tmp_path, table):
+    first = synthetic_table(500, seed=11)
+    build_generation(tmp_path, first, trees=3)
+    reader = IndexReader(tmp_path, check_interval=0.0)
+    assert reader.generation.number == 1 and reader.generation.images == len(first)
+    build_generation(tmp_path, table, trees=3)
+    assert reader.generation.number == 2
+    q = int(table.values[10, 0])
+    assert reader.within("phash", hash=to_hex("phash", q), radius=0)[0].id == str(table.ids[10])
+
+
+def test_no_generation_yet_serves_recent_hashes(tmp_path):
+    source = MemorySource()
+    source.add("only", hashed_at=5, phash="ff" * 8, dhash="00" * 8, ahash="00" * 8)
+    reader = IndexReader(tmp_path / "empty", source)
+    assert reader.generation is None
+    assert reader.nearest("phash", hash="ff" * 7 + "fe", k=3) == [Match("only", 1)]
+
+
+def test_rebuilds_under_concurrent_queries_never_error_or_return_partial_results(tmp_path):
+    """Readers hammer the index while a builder publishes (and cleans up) generation after
+    generation. Every generation holds the same base images plus unrelated new ones, so
+    every answer must equal the exact one, whichever generation served it."""
+    base = synthetic_table(3000, seed=21, variants=0.05)
+    rng = np.random.default_rng(5)
+    queries = [(kind, int(base.values[row, k]))
+               for row in rng.integers(3000, len(base), 20).tolist()
+               for k, kind in enumerate(base.kinds)]
+    expected = {(kind, q): _exact(base, kind, q, 10) for kind, q in queries}
+
+    def generation_table(g: int) -> HashTable:
+        """The base images plus 300 others (ids new to this generation) that are farther
+        than 10 bits from every query."""
+        extra = np.random.default_rng(100 + g).integers(
+            0, 2**63, (300, len(base.kinds)), dtype=np.int64).astype(np.uint64)
+        keep = np.ones(len(extra), bool)
+        for k, kind in enumerate(base.kinds):
+            for qkind, q in queries:
+                if qkind == kind:
+                    keep &= np.bitwise_count(extra[:, k] ^ np.uint64(q)) > 10
+        extra = extra[keep]
+        return HashTable.from_arrays(
+            [*base.ids.tolist(), *(f"g{g}x{i}" for i in range(len(extra)))],
+            {kind: np.concatenate([base.values[:, k], extra[:, k]])
+             for k, kind in enumerate(base.kinds)},
+        )
+
+    tables = [generation_table(g) for g in range(6)]
+    for kind, q in queries:
+        for t in tables[1:]:
+            assert _exact(t, kind, q, 10) == expected[(kind, q)]
+
+    build_generation(tmp_path, tables[0], trees=3)
+    reader = IndexReader(tmp_path, MemorySource(), check_interval=0.0, delta_ttl=0.0,
+                         exact_scan_max=0)
+    errors: list[BaseException] = []
+    answered = [0]
+    seen_generations: set[int] = set()
+    stop = threading.Event()
+
+    def query_loop(offset: int) -> None:
+        i = offset
+        while not stop.is_set():
+            kind, q = queries[i % len(queries)]
+            i += 1
+            try:
+                got = reader.within(kind, hash=to_hex(kind, q), radius=10)
+                near = reader.nearest(kind, hash=to_hex(kind, q), k=3)
+                gen = reader.generation
+                if gen:
+                    seen_generations.add(gen.number)
+                assert [(m.distance, m.id) for m in got] == expected[(kind, q)]
+                assert [(m.distance, m.id) for m in near if m.distance <= 10] == expected[
+                    (kind, q)][:3]
+                assert len(near) == 3
+                answered[0] += 1
+            except BaseException as exc:
+                errors.append(exc)
+                stop.set()
+
+    threads = [threading.Thread(target=query_loop, args=(n * 7,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for t in tables[1:]:
+            build_generation(tmp_path, t, trees=3, keep=2)
+            time.sleep(0.05)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and 6 not in seen_generations and not errors:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors, errors[0]
+    assert answered[0] > 50
+    assert 6 in seen_generations and len(seen_generations) >= 2
