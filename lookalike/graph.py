@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, LiteralString, cast
 
 import neo4j
-from neo4j import GraphDatabase, ManagedTransaction, Query
+from neo4j import GraphDatabase, ManagedTransaction
 from neo4j.exceptions import (
     AuthError,
     ConstraintError,
@@ -129,32 +129,44 @@ class GraphStore:
         with self.driver.session(database=self.database) as session:
             return cast(list[dict[str, Any]], self._call(lambda: session.execute_read(work)))
 
-    def read_timed(
-        self, text: str, params: dict[str, Any], timeout: float, max_rows: int
-    ) -> tuple[list[dict[str, Any]], bool]:
-        """Run caller-supplied Cypher in a READ transaction with a time and row limit.
+    def read_rolled_back(
+        self, text: str, params: dict[str, Any], timeout: float, max_rows: int,
+        convert: Any = None,
+    ) -> tuple[list[str], list[dict[str, Any]], bool, bool]:
+        """Run caller-supplied Cypher in a READ transaction that is always rolled back.
 
-        Used only by the read-only ad-hoc endpoint: the read access mode makes Neo4j refuse
-        writes; callers must also vet the text, because ArcadeDB does not enforce the mode.
-        Returns (rows, truncated).
+        For the read-only ad-hoc endpoint only. Neo4j refuses writes in read mode and enforces
+        the transaction timeout; ArcadeDB does neither, so the transaction is never committed
+        and the result's counters tell the caller whether the statement tried to write.
+        Callers must still vet the text. Returns (columns, rows, truncated, wrote); ``convert``
+        maps each value (e.g. to JSON).
         """
-        query = Query(cast(LiteralString, text), timeout=timeout)
+        conv = convert or (lambda v: v)
 
-        def work(tx: ManagedTransaction) -> tuple[list[dict[str, Any]], bool]:
-            rows: list[dict[str, Any]] = []
-            result = tx.run(query, params)
-            for record in result:
-                if len(rows) >= max_rows:
-                    return rows, True
-                rows.append(record.data())
-            return rows, False
+        def work() -> tuple[list[str], list[dict[str, Any]], bool, bool]:
+            with self.driver.session(
+                database=self.database, default_access_mode=neo4j.READ_ACCESS,
+                fetch_size=max_rows + 1,
+            ) as session:
+                tx = session.begin_transaction(timeout=timeout)
+                try:
+                    result = tx.run(cast(LiteralString, text), params)
+                    columns = list(result.keys())
+                    rows: list[dict[str, Any]] = []
+                    truncated = False
+                    for record in result:
+                        if len(rows) >= max_rows:
+                            truncated = True
+                            break
+                        rows.append({k: conv(v) for k, v in record.items()})
+                    counters = result.consume().counters
+                    wrote = counters.contains_updates or counters.contains_system_updates
+                    return columns, rows, truncated, wrote
+                finally:
+                    if not tx.closed():
+                        tx.rollback()
 
-        with self.driver.session(
-            database=self.database, default_access_mode=neo4j.READ_ACCESS
-        ) as session:
-            return cast(
-                tuple[list[dict[str, Any]], bool], self._call(lambda: session.execute_read(work))
-            )
+        return cast(tuple[list[str], list[dict[str, Any]], bool, bool], self._call(work))
 
     def write(
         self, name: str, rows: Sequence[dict[str, Any]] | None = None, *, batch: int = 1000,

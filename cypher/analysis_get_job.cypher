@@ -1,0 +1,3 @@
+// One analysis job by id.
+MATCH (a:Analysis {id: $id})
+RETURN a {.*} AS job

@@ -1,0 +1,54 @@
+"""The Flask application factory: one app, its shared context, error handling, CORS and auth.
+
+Run it with ``lookalike serve`` (gunicorn) or any WSGI server via ``services.api.wsgi:app``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from flask_cors import CORS
+
+from lookalike.graph import GraphStore
+from lookalike.settings import Settings
+from services.api.context import ApiContext
+from services.api.errors import install_error_handlers
+
+log = logging.getLogger(__name__)
+
+# Room for multipart boundaries and form fields around an upload of the maximum size.
+_MULTIPART_OVERHEAD = 64 * 1024
+
+
+def create_app(
+    settings: Settings, *, store: GraphStore | None = None,
+    cors_origins: str | list[str] = "*",
+) -> Flask:
+    """Build the API for ``settings``. ``store`` lets a caller share an open GraphStore."""
+    from services.api import (
+        routes_analysis,
+        routes_crawls,
+        routes_cypher,
+        routes_export,
+        routes_images,
+        routes_meta,
+        routes_search,
+    )
+
+    app = Flask("lookalike.api")
+    app.config["MAX_CONTENT_LENGTH"] = settings.api_max_upload_bytes + _MULTIPART_OVERHEAD
+    app.config["LOOKALIKE_MAX_UPLOAD_BYTES"] = settings.api_max_upload_bytes
+    app.config["JSON_SORT_KEYS"] = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.compact = True  # type: ignore[attr-defined]
+    app.extensions["lookalike"] = ApiContext(settings, store)
+    install_error_handlers(app)
+    CORS(
+        app, origins=cors_origins, allow_headers=["Authorization", "Content-Type"],
+        expose_headers=["Content-Disposition", "Retry-After"], max_age=600,
+    )
+    for module in (routes_meta, routes_images, routes_search, routes_analysis, routes_export,
+                   routes_crawls, routes_cypher):
+        app.register_blueprint(module.bp)
+    return app

@@ -1,0 +1,51 @@
+"""Near-duplicate look-ups through the indexer's reader (``services.indexer.reader``).
+
+The reader answers from the newest Annoy generation plus every hash written since (read from
+the graph), so an image hashed a moment ago is found, and before the first index build every
+answer comes from an exact scan of the graph's hashes. Matches are ids and distances; the
+titles and thumbnail URLs a frontend shows are added here from the graph.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.api.context import ApiContext
+from services.api.errors import ApiError
+
+
+def _decorate(ctx: ApiContext, kind: str, matches: list[Any]) -> list[dict[str, Any]]:
+    nodes = ctx.store.get_images([m.id for m in matches]) if matches else {}
+    return [
+        {"id": m.id, "distance": int(m.distance), "kind": kind, "mirrored": bool(m.mirrored),
+         "title": nodes.get(m.id, {}).get("title"),
+         "thumbnail_url": nodes.get(m.id, {}).get("thumbnail_url")}
+        for m in matches
+    ]
+
+
+def nearest_to_hash(
+    ctx: ApiContext, kind: str, value: str, k: int, max_distance: int, exclude: str | None,
+    mirror: bool = False,
+) -> list[dict[str, Any]]:
+    """The ``k`` stored images nearest to ``value`` (a ``kind`` hash), ``exclude`` left out."""
+    from services.indexer.bits import BadHash
+
+    try:
+        found = ctx.index().nearest(
+            kind, hash=value, k=k + (1 if exclude else 0), mirror=mirror,
+            max_distance=max_distance,
+        )
+    except BadHash as exc:
+        raise ApiError(409, f"the stored {kind} hash cannot be searched: {exc}") from None
+    return _decorate(ctx, kind, [m for m in found if m.id != exclude][:k])
+
+
+def search_hashes(
+    ctx: ApiContext, image: Any, kinds: list[str], k: int, max_distance: int, mirror: bool,
+) -> dict[str, list[dict[str, Any]]]:
+    """Nearest stored images to an uploaded picture, per hash kind (mirror copies too)."""
+    found = ctx.index().search_image(
+        image, kinds=kinds, k=k, max_distance=max_distance, mirror=mirror
+    )
+    return {kind: _decorate(ctx, kind, found.get(kind, [])) for kind in kinds}

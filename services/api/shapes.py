@@ -1,0 +1,67 @@
+"""The JSON shapes of images and subgraphs, shared by the endpoints and the report.
+
+Node-link JSON is the format networkx (``node_link_graph(data, edges="links")``), d3 and
+most graph libraries read: ``{"directed", "multigraph", "graph", "nodes": [{"id", ...}],
+"links": [{"source", "target", ...}]}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lookalike.graph import Subgraph
+from lookalike.hashing import HASH_KINDS
+
+CATALOGUE_FIELDS = (
+    "title", "source_id", "thumbnail_url", "license", "aspect_ratio", "average_color",
+)
+CRAWL_FIELDS = ("fetched_at", "hashed_at", "hash_version", "hash_error")
+ANALYSIS_FIELDS = ("community", "pagerank", "degree", "analysis_id")
+
+
+def image_json(props: dict[str, Any], *, thumbnail_cached: bool | None = None) -> dict[str, Any]:
+    """One image: catalogue fields, hashes, crawl marks, analysis scores, the rest in extra."""
+    out: dict[str, Any] = {"id": props["id"]}
+    for key in CATALOGUE_FIELDS:
+        out[key] = props.get(key)
+    out["hashes"] = {kind: props.get(kind) for kind in HASH_KINDS}
+    out["crawl"] = {key: props.get(key) for key in CRAWL_FIELDS}
+    if "out_degree" in props:
+        out["out_degree"] = props["out_degree"]
+        out["in_degree"] = props["in_degree"]
+    out["dup_group"] = props.get("dup_group")
+    out["dup_group_size"] = props.get("dup_group_size")
+    analysis = {key: props[key] for key in ANALYSIS_FIELDS if props.get(key) is not None}
+    out["analysis"] = analysis or None
+    if thumbnail_cached is not None:
+        out["thumbnail_cached"] = thumbnail_cached
+    known = {"id", "out_degree", "in_degree", "dup_group", "dup_group_size", "dup_run",
+             *CATALOGUE_FIELDS, *HASH_KINDS,
+             *CRAWL_FIELDS, *ANALYSIS_FIELDS}
+    out["extra"] = {k: v for k, v in sorted(props.items()) if k not in known}
+    return out
+
+
+def node_link(
+    sub: Subgraph, *, graph: dict[str, Any] | None = None, properties: bool = True
+) -> dict[str, Any]:
+    """A subgraph as node-link JSON; nodes in (hop distance, id) order, each with ``depth``."""
+    order = sorted(sub.nodes, key=lambda n: (sub.depth.get(n, 0), n))
+    nodes = []
+    for node_id in order:
+        props = sub.nodes[node_id]
+        entry: dict[str, Any] = {"id": node_id}
+        if node_id in sub.depth:
+            entry["depth"] = sub.depth[node_id]
+        if properties:
+            entry.update({k: v for k, v in props.items() if k != "id" and v is not None})
+        nodes.append(entry)
+    links = [{"source": s, "target": t, "rank": r} for s, t, r in sub.edges]
+    return {
+        "directed": True,
+        "multigraph": False,
+        "graph": graph or {},
+        "nodes": nodes,
+        "links": links,
+        "truncated": sub.truncated,
+    }
