@@ -9,9 +9,13 @@ at depth d are collected in a sorted set scored by (parent's position, rank), so
 d+1 opens its images are in the order a sequential breadth-first walk would visit them, and
 ``max_images`` cuts that order deterministically.
 
-Leases: every dispatched image is in a ``pending`` hash with a deadline. A worker killed
-mid-task leaves its image there; ``stale()`` finds expired ones so they are dispatched again
-(tasks are idempotent on the image id; a late duplicate completion is ignored).
+Leases: every dispatched image is in a ``pending`` hash. While it waits in the broker's queue
+its value is ``-dispatch_time``; the worker that starts it ``claim``s it, setting a deadline
+``now + lease``. A worker killed mid-task leaves an expired deadline; ``stale()`` finds those
+so they are dispatched again. An image still marked queued is only presumed lost once the
+broker's queue is empty (its message died with a worker that had reserved it), so a long
+queue never causes duplicate work. Tasks are idempotent on the image id, and a late duplicate
+completion is ignored.
 
 Keys (prefix ``lk:crawl:<id>:``): meta, counts, failures, seen, done, nodes, order:<d>,
 pending:<d>, next:<d>, hashing, thumbs, attempts. ``lk:crawls`` indexes crawls by creation.
@@ -49,7 +53,7 @@ local out = {hash = {}, advance = false, next = {}, finished = false}
 for _, item in ipairs(cjson.decode(ARGV[6])) do
   local nid, url = item[1], item[2]
   if redis.call('SADD', p .. 'nodes', nid) == 1 then
-    redis.call('HSET', p .. 'hashing', nid, now + lease)
+    redis.call('HSET', p .. 'hashing', nid, -now)
     redis.call('HSET', p .. 'thumbs', nid, url)
     table.insert(out.hash, nid)
   end
@@ -78,7 +82,7 @@ if redis.call('HLEN', p .. 'pending:' .. d) == 0 then
   redis.call('DEL', p .. 'next:' .. (d + 1))
   for i, nid in ipairs(nxt) do
     redis.call('SADD', p .. 'seen', nid)
-    redis.call('HSET', p .. 'pending:' .. (d + 1), nid, now + lease)
+    redis.call('HSET', p .. 'pending:' .. (d + 1), nid, -now)
     redis.call('HSET', p .. 'order:' .. (d + 1), nid, i)
   end
   out.advance = true
@@ -90,6 +94,14 @@ if redis.call('HLEN', p .. 'pending:' .. d) == 0 then
   end
 end
 return cjson.encode(out)
+"""
+
+# KEYS: the pending (or hashing) hash. ARGV: id, deadline. A worker starting an image takes
+# its lease; returns 0 when the image is no longer pending (a duplicate delivery).
+_CLAIM = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
 """
 
 # KEYS: prefix. ARGV: id, field, now. Returns 1 if this completion counted.
@@ -135,6 +147,7 @@ class CrawlState:
         self._complete_fetch = client.register_script(_COMPLETE_FETCH)
         self._complete_hash = client.register_script(_COMPLETE_HASH)
         self._maybe_finish = client.register_script(_MAYBE_FINISH)
+        self._claim = client.register_script(_CLAIM)
 
     # ------------------------------------------------------------------ creation
 
@@ -152,7 +165,7 @@ class CrawlState:
                                               "depth_reached": 0})
         if seeds:
             pipe.sadd(self.p + "seen", *seeds)
-            pipe.hset(self.p + "pending:0", mapping={s: ts + self.lease_ms for s in seeds})
+            pipe.hset(self.p + "pending:0", mapping={s: -ts for s in seeds})
             pipe.hset(self.p + "order:0", mapping={s: i for i, s in enumerate(seeds, 1)})
         else:
             pipe.hset(self.p + "meta", "fetch_done", 1)
@@ -239,6 +252,11 @@ class CrawlState:
     def is_hash_pending(self, image_id: str) -> bool:
         return bool(self.r.hexists(self.p + "hashing", image_id))
 
+    def claim(self, image_id: str, depth: int | None) -> bool:
+        """Start work on an image: take its lease. False if it is no longer pending."""
+        key = self.p + ("hashing" if depth is None else f"pending:{depth}")
+        return bool(self._claim(keys=[key], args=[image_id, now_ms() + self.lease_ms]))
+
     def complete_fetch(
         self, image_id: str, depth: int, neighbours: list[str],
         stored: list[tuple[str, str]], edges: int,
@@ -296,30 +314,32 @@ class CrawlState:
     def extend_lease(self, image_id: str, depth: int | None, seconds: float) -> None:
         key = self.p + ("hashing" if depth is None else f"pending:{depth}")
         deadline = now_ms() + int(seconds * 1000) + self.lease_ms
-        # Only while still pending: never resurrect a completed image.
-        pipe = self.r.pipeline()
-        pipe.hexists(key, image_id)
-        exists = pipe.execute()[0]
-        if exists:
-            self.r.hset(key, image_id, deadline)
+        # Only while still pending (atomically): never resurrect a completed image.
+        self._claim(keys=[key], args=[image_id, deadline])
 
     # ------------------------------------------------------------------ leases
 
-    def stale(self) -> tuple[int, list[str], list[str]]:
-        """Images whose lease expired (their worker died): (level, fetches, hashes).
+    def stale(self, queue_empty: bool) -> tuple[int, list[str], list[str]]:
+        """Images whose worker died: (level, fetches, hashes) to dispatch again.
 
-        Their leases are renewed here, so two watchdogs do not dispatch them twice at once.
+        Started images whose lease expired, and, when the broker's queue is empty, images
+        dispatched over a lease ago that no worker ever started. Their marks are renewed here,
+        so two watchdogs do not dispatch them twice at once.
         """
         level = int(self.r.hget(self.p + "meta", "level") or 0)
         ts = now_ms()
         out: list[list[str]] = []
         for key in (self.p + f"pending:{level}", self.p + "hashing"):
-            expired = [
-                k.decode() for k, v in self.r.hgetall(key).items() if int(v) < ts
-            ]
-            if expired:
-                self.r.hset(key, mapping={e: ts + self.lease_ms for e in expired})
-            out.append(sorted(expired))
+            expired, lost = [], []
+            for k, v in self.r.hgetall(key).items():
+                mark = int(v)
+                if 0 < mark < ts:
+                    expired.append(k.decode())
+                elif mark <= 0 and queue_empty and ts + mark > self.lease_ms:
+                    lost.append(k.decode())
+            if expired or lost:
+                self.r.hset(key, mapping={e: -ts for e in expired + lost})
+            out.append(sorted(expired + lost))
         return level, out[0], out[1]
 
 

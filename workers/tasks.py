@@ -126,7 +126,7 @@ def fetch_image(crawl_id: str, image_id: str, depth: int) -> str:
     """Fetch one image with its similar images, store it, push unseen neighbours."""
     res = resources()
     state = state_of(crawl_id)
-    if not state.is_active() or not state.is_pending(image_id, depth):
+    if not state.is_active() or not state.claim(image_id, depth):
         return "skipped"
     try:
         result = res.client.get_image(image_id)
@@ -170,7 +170,7 @@ def hash_image(crawl_id: str, image_id: str, info_url: str) -> str:
     """Download one thumbnail, hash it, store the hashes (once per thumbnail and version)."""
     res = resources()
     state = state_of(crawl_id)
-    if not state.is_active() or not state.is_hash_pending(image_id):
+    if not state.is_active() or not state.claim(image_id, None):
         return "skipped"
     try:
         if not pipeline.needs_hash(res.store, image_id, info_url):
@@ -218,7 +218,8 @@ def requeue_stale(state: CrawlState) -> int:
     """Dispatch again the images whose worker died (lease expired). Returns how many."""
     if not state.is_active():
         return 0
-    level, fetches, hashes = state.stale()
+    queue = state.r.llen(app.conf.task_default_queue)
+    level, fetches, hashes = state.stale(queue_empty=queue == 0)
     for image_id in fetches:
         log.warning("crawl %s: re-dispatching %s (lease expired)", state.id, image_id)
         fetch_image.delay(state.id, image_id, level)

@@ -75,9 +75,17 @@ def test_expired_leases_are_found_once_and_hashes_finish_the_crawl(redis_url: st
     out = state.complete_fetch("i000", 0, [], [("i000", "http://x/i000/info.json")], 0)
     assert out.to_hash == ["i000"]
     time.sleep(0.3)
-    level, fetches, hashes = state.stale()
+    # Still queued while the broker has messages: a long queue is not a dead worker.
+    assert state.stale(queue_empty=False) == (0, [], [])
+    level, fetches, hashes = state.stale(queue_empty=True)
     assert (level, fetches, hashes) == (0, ["i001"], ["i000"])
-    assert state.stale() == (0, [], [])  # leases renewed: not dispatched twice at once
+    # Marks renewed: not dispatched twice at once.
+    assert state.stale(queue_empty=True) == (0, [], [])
+    # A started image whose worker died is found even while the queue is busy.
+    assert state.claim("i001", 0)
+    time.sleep(0.3)
+    assert state.stale(queue_empty=False) == (0, ["i001"], [])
+    assert not state.claim("nope", 0)
     state.fail_fetch("i001", 0, "malformed_json", "line 1: bad")
     assert not state.maybe_finish()  # a hash is still outstanding
     state.fail_hash("i000", "not_an_image", "text/html")
