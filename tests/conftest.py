@@ -8,7 +8,6 @@ real Neo4j and Redis instead.
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +18,7 @@ import redis as redis_lib
 from lookalike import stack
 from lookalike.graph import GraphStore
 from lookalike.settings import Settings, load_settings
-
-_db_counter = itertools.count()
+from tests.support import isolated_graph
 
 
 @pytest.fixture(scope="session")
@@ -58,27 +56,9 @@ def embedded(settings: Settings) -> bool:
 
 @pytest.fixture
 def fresh_graph(settings: Settings, embedded: bool) -> Iterator[tuple[Settings, GraphStore]]:
-    """An empty graph of its own: a new database on ArcadeDB; a cleared graph on Neo4j.
-
-    Yields the settings that point at it (pass them on to subprocesses via
-    ``NEO4J_DATABASE``) and a store connected to it.
-    """
-    if embedded:
-        name = f"t{os.getpid()}x{next(_db_counter)}"
-        stack.create_database(settings, name)
-        local = load_settings(state_dir=settings.state_dir, neo4j_database=name)
-    else:
-        local = settings
-    store = GraphStore.connect(local)
-    if not embedded:
-        store.clear()
-    store.ensure_schema()
-    try:
-        yield local, store
-    finally:
-        store.close()
-        if embedded:
-            stack.drop_database(settings, local.neo4j_database or "")
+    """An empty graph of its own, as ``(settings pointing at it, store)``."""
+    with isolated_graph(settings, embedded) as pair:
+        yield pair
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ use a database of their own (``graph_with_server``).
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
 import signal
@@ -24,34 +23,14 @@ import requests
 
 from lookalike import stack
 from lookalike.graph import GraphStore
-from lookalike.settings import Settings, load_settings
+from lookalike.settings import Settings
 from lookalike.thumbcache import ThumbnailCache
+from tests.support import REPO, child_env, isolated_graph
 
 from .data import Collection, jpeg, make_collection
 
-REPO = Path(__file__).resolve().parents[2]
+own_graph = isolated_graph
 _names = itertools.count()
-
-
-@contextlib.contextmanager
-def own_graph(settings: Settings, embedded: bool) -> Iterator[tuple[Settings, GraphStore]]:
-    """An empty graph: a new database on the embedded server, a cleared one on Neo4j."""
-    if embedded:
-        name = f"api{os.getpid()}n{next(_names)}"
-        stack.create_database(settings, name)
-        local = load_settings(state_dir=settings.state_dir, neo4j_database=name)
-    else:
-        local = settings
-    store = GraphStore.connect(local)
-    if not embedded:
-        store.clear()
-    store.ensure_schema()
-    try:
-        yield local, store
-    finally:
-        store.close()
-        if embedded:
-            stack.drop_database(settings, local.neo4j_database or "")
 
 
 def load_collection(store: GraphStore, settings: Settings, col: Collection) -> None:
@@ -60,23 +39,6 @@ def load_collection(store: GraphStore, settings: Settings, col: Collection) -> N
     cache = ThumbnailCache(settings.thumbnail_dir, 50_000_000)
     for image_id, color in col.thumbs.items():
         cache.put(image_id, jpeg(color))
-
-
-def child_env(local: Settings, **extra: str) -> dict[str, str]:
-    """The environment of a server or worker process that must see the same graph as ``local``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOKALIKE_", "NEO4J_"))}
-    env.update({
-        "LOOKALIKE_STATE_DIR": str(local.state_dir),
-        "REDIS_URL": local.redis(),
-        "PYTHONPATH": str(REPO),
-    })
-    if local.neo4j_uri:
-        env.update({"NEO4J_URI": local.neo4j_uri, "NEO4J_USER": local.neo4j_user,
-                    "NEO4J_PASSWORD": local.neo4j_password or ""})
-    if local.neo4j_database:
-        env["NEO4J_DATABASE"] = local.neo4j_database
-    env.update(extra)
-    return env
 
 
 @dataclass

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from lookalike.settings import Settings, load_settings
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support import REPO, child_env
 
 
 @dataclass
@@ -64,22 +63,12 @@ class Workers:
 
 
 def worker_env(local: Settings, replica_env: dict[str, str], **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOKALIKE_", "NEO4J_"))}
-    env.update({
-        "LOOKALIKE_STATE_DIR": str(local.state_dir),
-        "REDIS_URL": local.redis(),
+    return child_env(local, **{
         **replica_env,
         "LOOKALIKE_CRAWL_LEASE_S": "8",
         "LOOKALIKE_BACKOFF_MAX": "5",
-        "PYTHONPATH": str(REPO),
+        **extra,
     })
-    if local.neo4j_uri:
-        env.update({"NEO4J_URI": local.neo4j_uri, "NEO4J_USER": local.neo4j_user,
-                    "NEO4J_PASSWORD": local.neo4j_password or ""})
-    if local.neo4j_database:
-        env["NEO4J_DATABASE"] = local.neo4j_database
-    env.update(extra)
-    return env
 
 
 @pytest.fixture
