@@ -121,6 +121,31 @@ def _retry_later(
     return attempt
 
 
+def _retry_catalogue(
+    state: CrawlState, task: Any, args: tuple[Any, ...], image_id: str, depth: int | None,
+    what: str, exc: CatalogueError,
+) -> bool:
+    """Re-queue after a retryable catalogue error while tries remain; False: give up."""
+    tries = int(state.r.hget(state.p + "attempts", f"{what}:{image_id}") or 0)
+    if exc.retryable and tries < resources().settings.task_retries:
+        _retry_later(state, task, args, image_id, depth, what, exc.retry_after)
+        return True
+    return False
+
+
+def _retry_graph(
+    state: CrawlState, task: Any, args: tuple[Any, ...], image_id: str, depth: int | None
+) -> bool:
+    """The graph server is away (restarting?): reconnect later; False after GRAPH_RETRIES."""
+    resources().reset_store()
+    if state.attempt(image_id, "graph") > GRAPH_RETRIES:
+        return False
+    delay = _delay(3, None)
+    state.extend_lease(image_id, depth, delay)
+    task.apply_async(args, countdown=delay)
+    return True
+
+
 @app.task(name="lookalike.fetch_image")
 def fetch_image(crawl_id: str, image_id: str, depth: int) -> str:
     """Fetch one image with its similar images, store it, push unseen neighbours."""
@@ -128,32 +153,24 @@ def fetch_image(crawl_id: str, image_id: str, depth: int) -> str:
     state = state_of(crawl_id)
     if not state.is_active() or not state.claim(image_id, depth):
         return "skipped"
+    args = (crawl_id, image_id, depth)
     try:
         result = res.client.get_image(image_id)
     except CatalogueError as exc:
-        tries = int(res.redis.hget(state.p + "attempts", f"fetch:{image_id}") or 0)
-        if exc.retryable and tries < res.settings.task_retries:
-            _retry_later(state, fetch_image, (crawl_id, image_id, depth), image_id, depth,
-                         "fetch", exc.retry_after)
+        if _retry_catalogue(state, fetch_image, args, image_id, depth, "fetch", exc):
             return "retry"
         log.warning("crawl %s: giving up on %s: %s", crawl_id, image_id, exc)
         try:
             pipeline.record_fetch_failure(res.store, image_id, exc)
         except GraphUnavailable:
-            res.reset_store()
-            _retry_later(state, fetch_image, (crawl_id, image_id, depth), image_id, depth,
-                         "graph")
-            return "retry"
+            if _retry_graph(state, fetch_image, args, image_id, depth):
+                return "retry"
         dispatch(state, state.fail_fetch(image_id, depth, exc.reason, exc.message), depth)
         return f"failed:{exc.reason}"
     try:
         fetched = pipeline.store_fetched(res.store, result)
     except GraphUnavailable as exc:
-        res.reset_store()
-        if state.attempt(image_id, "graph") <= GRAPH_RETRIES:
-            delay = _delay(3, None)
-            state.extend_lease(image_id, depth, delay)
-            fetch_image.apply_async((crawl_id, image_id, depth), countdown=delay)
+        if _retry_graph(state, fetch_image, args, image_id, depth):
             return "retry"
         dispatch(state, state.fail_fetch(image_id, depth, "graph_unavailable", str(exc)), depth)
         return "failed:graph_unavailable"
@@ -172,6 +189,7 @@ def hash_image(crawl_id: str, image_id: str, info_url: str) -> str:
     state = state_of(crawl_id)
     if not state.is_active() or not state.claim(image_id, None):
         return "skipped"
+    args = (crawl_id, image_id, info_url)
     try:
         if not pipeline.needs_hash(res.store, image_id, info_url):
             state.complete_hash(image_id, "hash_skipped")
@@ -179,20 +197,13 @@ def hash_image(crawl_id: str, image_id: str, info_url: str) -> str:
             return "unchanged"
         pipeline.hash_and_store(res.client, res.store, res.cache, image_id, info_url)
     except GraphUnavailable:
-        res.reset_store()
-        if state.attempt(image_id, "graph") <= GRAPH_RETRIES:
-            delay = _delay(3, None)
-            state.extend_lease(image_id, None, delay)
-            hash_image.apply_async((crawl_id, image_id, info_url), countdown=delay)
+        if _retry_graph(state, hash_image, args, image_id, None):
             return "retry"
         state.fail_hash(image_id, "graph_unavailable", "the graph server did not come back")
         finish_if_done(state)
         return "failed"
     except CatalogueError as exc:
-        tries = int(res.redis.hget(state.p + "attempts", f"hash:{image_id}") or 0)
-        if exc.retryable and tries < res.settings.task_retries:
-            _retry_later(state, hash_image, (crawl_id, image_id, info_url), image_id, None,
-                         "hash", exc.retry_after)
+        if _retry_catalogue(state, hash_image, args, image_id, None, "hash", exc):
             return "retry"
         return _hash_failed(state, image_id, exc.reason, exc.message)
     except ImageDecodeError as exc:
