@@ -9,14 +9,17 @@ What it measures, on the replica's scale collection (procedurally drawn thumbnai
   hashes) and stores the hashes. **Crawl images/s = images both fetched and hashed, divided
   by the crawl's wall time** (from the crawl's ``created_at`` to its ``finished_at``, both set
   in Redis; the crawl is ``done`` only when the last hash is stored).
-- baseline: ``lookalike.hashing.hash_bytes`` alone over a sample of the same thumbnails (the
-  exact bytes the crawl hashed: they are read back from the workers' thumbnail cache and
-  compared with the replica's own rendering), already in memory, in a ``multiprocessing`` pool
-  with as many processes as the crawl ran tasks concurrently. It runs once before and once
-  after the crawl (the machine may be shared); the ratio uses their mean.
+- baseline: ``lookalike.hashing.hash_bytes`` alone over a sample of the same thumbnails,
+  already in memory, in a ``multiprocessing`` pool with as many processes as the crawl has task
+  slots; once before the crawl (on the replica's own rendering of them) and once after (on the
+  bytes the workers cached, which must be identical); the ratio uses the mean of the two, as
+  the machine may be shared.
 - ratio = crawl images/s / hashing-only images/s (target >= 0.5), with where the crawl's
-  time went: Celery task counts per task, replica requests, failures, and CPU seconds of each
-  component (workers, the replica, the graph server, Redis) read from /proc.
+  time went: Celery task counts per task, lease re-dispatches, replica requests, failures,
+  Redis commands, and CPU seconds of each part (workers, the replica, the graph server, Redis)
+  read from /proc, with the time they were runnable but waiting for a CPU. The CPU ratio
+  (hashing-only CPU per image / the crawl's CPU per image) is what the ratio becomes when both
+  keep the cores busy, whatever else runs on the machine.
 
 Everything is started here and stopped at the end: the embedded stack in a temporary state
 folder (or the servers NEO4J_URI / REDIS_URL name; the graph is then emptied first, so it
@@ -24,9 +27,12 @@ needs ``--allow-clear``), the replica (``run_replica``, a thread of this process
 the same 2 cores, and its CPU is reported separately) and the workers
 (``celery -A workers.app worker``).
 
-    python bench/bench_crawl.py                          # 20,000 images, ~8-15 min on 2 cores
-    python bench/bench_crawl.py --images 2000 --seeds 10 # quick look, ~2 min
-    python bench/bench_crawl.py --py-spy bench/results/profile   # also sample the workers
+    python bench/bench_crawl.py --cache /tmp/lookalike-bench   # 20,000 images: ~15 min on
+                                                               # 2 idle cores, ~25 min busy
+    python bench/bench_crawl.py --images 2000 --seeds 10       # quick look, ~5 min
+    python bench/bench_crawl.py --images 2000 --py-spy DIR     # also profile workers + replica
+
+With REDIS_URL set, make sure no other workers consume the ``lookalike`` queue of that Redis.
 
 Prints a table and writes the figures to ``bench/results/crawl.json``.
 """
