@@ -269,6 +269,19 @@ class IndexReader:
             raise UnknownImage(f"image {image_id!r} has no {kind} hash")
         return int(hashes[kind], 16)
 
+    def _queries(
+        self, kind: str, hash: str | None, image_id: str | None, mirror: bool
+    ) -> tuple[_Generation | None, _Delta | None, list[tuple[int, bool]]]:
+        """One consistent view (generation + recent hashes) and the values to look up: the
+        query hash, and with ``mirror`` the hash of the flipped picture too."""
+        gen = self._snapshot()
+        delta = self._recent(gen)
+        value = self._query_value(gen, delta, kind, hash, image_id)
+        queries = [(value, False)]
+        if mirror:
+            queries.append((mirror_value(kind, value), True))
+        return gen, delta, queries
+
     def within(
         self, kind: str, *, hash: str | None = None, image_id: str | None = None,
         radius: int, mirror: bool = False,
@@ -278,12 +291,7 @@ class IndexReader:
         check_kind(kind)
         if radius < 0:
             raise ValueError(f"radius must be >= 0, not {radius}")
-        gen = self._snapshot()
-        delta = self._recent(gen)
-        value = self._query_value(gen, delta, kind, hash, image_id)
-        queries = [(value, False)]
-        if mirror:
-            queries.append((mirror_value(kind, value), True))
+        gen, delta, queries = self._queries(kind, hash, image_id, mirror)
         found: dict[str, Match] = {}
         for q, mirrored in queries:
             for image, dist in self._within_value(gen, delta, kind, q, radius):
@@ -299,12 +307,7 @@ class IndexReader:
         check_kind(kind)
         if k < 1:
             raise ValueError(f"k must be >= 1, not {k}")
-        gen = self._snapshot()
-        delta = self._recent(gen)
-        value = self._query_value(gen, delta, kind, hash, image_id)
-        queries = [(value, False)]
-        if mirror:
-            queries.append((mirror_value(kind, value), True))
+        gen, delta, queries = self._queries(kind, hash, image_id, mirror)
         want = k + (1 if image_id is not None else 0)
         found: dict[str, Match] = {}
         for q, mirrored in queries:
