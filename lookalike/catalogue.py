@@ -750,6 +750,14 @@ class CatalogueClient:
 
     def fetch_thumbnail(self, url: str) -> bytes:
         """The bytes of a thumbnail, checked to be a decodable image within the limits."""
+        return self.fetch_thumbnail_decoded(url)[0]
+
+    def fetch_thumbnail_decoded(self, url: str) -> tuple[bytes, Image.Image]:
+        """A thumbnail's bytes and the RGB image they decode to.
+
+        Checking a thumbnail means decoding it, so the decoded image is handed on: the hashes
+        are computed from it rather than from a second decode of the same bytes.
+        """
         return self._fetch(
             url,
             None,
@@ -759,7 +767,9 @@ class CatalogueClient:
             read=self._read_thumbnail,
         )
 
-    def _read_thumbnail(self, resp: requests.Response, url: str) -> bytes:
+    def _read_thumbnail(
+        self, resp: requests.Response, url: str
+    ) -> tuple[bytes, Image.Image]:
         ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
         data = self._read_body(resp, url, self.settings.max_thumbnail_bytes, "thumbnail_too_large")
         try:
@@ -770,13 +780,13 @@ class CatalogueClient:
                     "the image server answered with an error page or this is not an image URL",
                     url=url,
                 )
-            check_thumbnail(data, url, self.settings.max_thumbnail_pixels, ctype)
+            image = check_thumbnail(data, url, self.settings.max_thumbnail_pixels, ctype)
         except CatalogueError as exc:
             if exc.reason != "not_an_image":
                 raise
             # Possibly a body damaged on the way: one more try, unless it comes back the same.
             raise _Transient(exc, "bad_images", hashlib.sha256(data).hexdigest()) from exc
-        return data
+        return data, image
 
     # -- discovery: list pages and snapshots ---------------------------------------------
 
@@ -943,8 +953,11 @@ class CatalogueClient:
             on_error(error)
 
 
-def check_thumbnail(data: bytes, url: str, max_pixels: int, content_type: str = "") -> None:
-    """Refuse bytes that are not a decodable image of at most ``max_pixels`` pixels."""
+def check_thumbnail(
+    data: bytes, url: str, max_pixels: int, content_type: str = ""
+) -> Image.Image:
+    """The RGB image of a thumbnail's bytes; refuses bytes that are not a decodable image of
+    at most ``max_pixels`` pixels."""
     hint = f" (Content-Type {content_type!r})" if content_type else ""
     try:
         with Image.open(io.BytesIO(data)) as probe:
@@ -968,7 +981,7 @@ def check_thumbnail(data: bytes, url: str, max_pixels: int, content_type: str = 
             url=url,
         )
     try:
-        decode_image(data, max_pixels=max_pixels)
+        return decode_image(data, max_pixels=max_pixels)
     except ImageDecodeError as exc:
         raise CatalogueError(
             "not_an_image",

@@ -17,8 +17,14 @@ broker's queue is empty (its message died with a worker that had reserved it), s
 queue never causes duplicate work. Tasks are idempotent on the image id, and a late duplicate
 completion is ignored.
 
+Hashing: each stored image is hashed once per crawl. The worker that fetches an image hashes
+it in the same task; a listed image that will be fetched later waits in ``deferred`` until then,
+and only images that will not be fetched (past the depth limit, cut by the budget, failed)
+get hash tasks of their own.
+
 Keys (prefix ``lk:crawl:<id>:``): meta, counts, failures, seen, done, nodes, order:<d>,
-pending:<d>, next:<d>, hashing, thumbs, attempts. ``lk:crawls`` indexes crawls by creation.
+pending:<d>, next:<d>, hashing, deferred, thumbs, attempts. ``lk:crawls`` indexes crawls by
+creation.
 """
 
 from __future__ import annotations
@@ -35,12 +41,14 @@ INDEX = "lk:crawls"
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 FINAL = ("done", "failed", "cancelled")
 
-# KEYS: prefix. ARGV: id, depth, now, lease_ms, neighbours_json, hash_json, max_depth, max_images
+# KEYS: prefix. ARGV: id, depth, now, lease_ms, neighbours_json, hash_json, max_depth,
+# max_images, inline ("1": the fetching worker hashes the images it fetches itself).
 _COMPLETE_FETCH = """
 local p = KEYS[1]
 local id, d = ARGV[1], tonumber(ARGV[2])
 local now, lease = tonumber(ARGV[3]), tonumber(ARGV[4])
 local max_depth, max_images = tonumber(ARGV[7]), tonumber(ARGV[8])
+local inline = ARGV[9] == '1'
 if redis.call('HDEL', p .. 'pending:' .. d, id) == 0 then
   return cjson.encode({duplicate = true})
 end
@@ -48,15 +56,43 @@ redis.call('SADD', p .. 'done', id)
 redis.call('HINCRBY', p .. 'counts', 'fetched', 1)
 local dr = tonumber(redis.call('HGET', p .. 'counts', 'depth_reached') or '0')
 if d > dr then redis.call('HSET', p .. 'counts', 'depth_reached', d) end
-local out = {hash = {}, advance = false, next = {}, finished = false}
--- Every image the listing stored needs hashing once per crawl.
+local out = {hash = {}, advance = false, next = {}, finished = false, hash_self = false}
+local function hash_later(nid)  -- a hash task will be queued for it
+  redis.call('HSET', p .. 'hashing', nid, -now)
+  table.insert(out.hash, nid)
+end
+local function hash_here(nid)  -- the worker that fetched it hashes it now, under a lease
+  redis.call('HSET', p .. 'hashing', nid, now + lease)
+  out.hash_self = true
+end
+-- Every image the listing stored needs hashing once per crawl. With inline hashing, an image
+-- that will be fetched anyway (later in this level, or at the next one) waits in 'deferred'
+-- so that its own fetch hashes it; the others get hash tasks.
+local was_deferred = redis.call('SREM', p .. 'deferred', id) == 1
+local stored_self = false
 for _, item in ipairs(cjson.decode(ARGV[6])) do
   local nid, url = item[1], item[2]
-  if redis.call('SADD', p .. 'nodes', nid) == 1 then
-    redis.call('HSET', p .. 'hashing', nid, -now)
+  if nid == id then
+    stored_self = true
     redis.call('HSET', p .. 'thumbs', nid, url)
-    table.insert(out.hash, nid)
   end
+  if redis.call('SADD', p .. 'nodes', nid) == 1 then
+    redis.call('HSET', p .. 'thumbs', nid, url)
+    if not inline then
+      hash_later(nid)
+    elseif nid == id then
+      hash_here(nid)
+    elseif d < max_depth and redis.call('SISMEMBER', p .. 'done', nid) == 0 then
+      redis.call('SADD', p .. 'deferred', nid)
+    else
+      hash_later(nid)
+    end
+  elseif nid == id and was_deferred then
+    hash_here(nid)
+  end
+end
+if was_deferred and not stored_self then
+  hash_later(id)  -- its fetch failed: hash it from the listing that named it
 end
 if d < max_depth then
   local order = tonumber(redis.call('HGET', p .. 'order:' .. d, id) or '0')
@@ -69,14 +105,23 @@ end
 if redis.call('HLEN', p .. 'pending:' .. d) == 0 then
   -- This level is complete: open the next one, in breadth-first order, within the budget.
   local nxt = {}
+  local cut = 0  -- where the images left out by the budget start in next:(d+1)
   if d < max_depth then
     if max_images > 0 then
       local remaining = max_images - redis.call('SCARD', p .. 'seen')
       if remaining > 0 then
         nxt = redis.call('ZRANGE', p .. 'next:' .. (d + 1), 0, remaining - 1)
+        cut = remaining
       end
     else
       nxt = redis.call('ZRANGE', p .. 'next:' .. (d + 1), 0, -1)
+      cut = -1
+    end
+  end
+  if cut >= 0 then
+    -- Deferred images the budget leaves out will never be fetched: hash them by task.
+    for _, nid in ipairs(redis.call('ZRANGE', p .. 'next:' .. (d + 1), cut, -1)) do
+      if redis.call('SREM', p .. 'deferred', nid) == 1 then hash_later(nid) end
     end
   end
   redis.call('DEL', p .. 'next:' .. (d + 1))
@@ -89,6 +134,9 @@ if redis.call('HLEN', p .. 'pending:' .. d) == 0 then
   out.next = nxt
   if #nxt == 0 then
     redis.call('HSET', p .. 'meta', 'fetch_done', 1)
+    -- Nothing is fetched any more, so nothing deferred can wait for its fetch.
+    for _, nid in ipairs(redis.call('SMEMBERS', p .. 'deferred')) do hash_later(nid) end
+    redis.call('DEL', p .. 'deferred')
   else
     redis.call('HSET', p .. 'meta', 'level', d + 1)
   end
@@ -131,9 +179,10 @@ def now_ms() -> int:
 @dataclass
 class FetchOutcome:
     duplicate: bool
-    to_hash: list[str]
+    to_hash: list[str]  # images to queue hash tasks for
     advanced: bool
     next_level: list[str]
+    hash_self: bool = False  # the fetching worker hashes the fetched image now (its lease)
 
 
 class CrawlState:
@@ -259,13 +308,19 @@ class CrawlState:
 
     def complete_fetch(
         self, image_id: str, depth: int, neighbours: list[str],
-        stored: list[tuple[str, str]], edges: int,
+        stored: list[tuple[str, str]], edges: int, inline_hash: bool = False,
     ) -> FetchOutcome:
-        """Record a fetched image; returns what to hash and, if the level closed, what next."""
+        """Record a fetched image; returns what to hash and, if the level closed, what next.
+
+        With ``inline_hash`` the fetching worker hashes the images it fetches itself
+        (``hash_self``), and listed images that will be fetched later wait for that instead
+        of getting hash tasks: one task per image instead of two.
+        """
         max_depth, max_images = self.config()
         raw = self._complete_fetch(keys=[self.p], args=[
             image_id, depth, now_ms(), self.lease_ms, json.dumps(neighbours),
             json.dumps([list(s) for s in stored]), max_depth, max_images,
+            "1" if inline_hash else "0",
         ])
         out = json.loads(raw)
         if out.get("duplicate"):
@@ -275,15 +330,15 @@ class CrawlState:
         # cjson encodes an empty Lua table as {} rather than [].
         to_hash = out["hash"] if isinstance(out["hash"], list) else []
         nxt = out["next"] if isinstance(out["next"], list) else []
-        return FetchOutcome(False, to_hash, bool(out["advance"]), nxt)
+        return FetchOutcome(False, to_hash, bool(out["advance"]), nxt, bool(out["hash_self"]))
 
     def fail_fetch(
-        self, image_id: str, depth: int, reason: str, message: str
+        self, image_id: str, depth: int, reason: str, message: str, inline_hash: bool = False
     ) -> FetchOutcome:
         """Record an image that could not be fetched; the crawl goes on without it."""
         self.r.hset(self.p + "failures", image_id, f"{reason}: {message}"[:500])
         self.r.hincrby(self.p + "counts", f"failed:{reason}", 1)
-        return self.complete_fetch(image_id, depth, [], [], 0)
+        return self.complete_fetch(image_id, depth, [], [], 0, inline_hash=inline_hash)
 
     def complete_hash(self, image_id: str, counter: str = "hashed") -> bool:
         return bool(self._complete_hash(keys=[self.p], args=[image_id, counter, now_ms()]))

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from lookalike.catalogue import CatalogueClient
 from lookalike.errors import CatalogueError
 from lookalike.graph import GraphStore, now_ms
-from lookalike.hashing import ImageDecodeError, algorithm_version, hash_bytes
+from lookalike.hashing import ImageDecodeError, algorithm_version, hash_image
 from lookalike.records import ImageWithSimilar
 from lookalike.thumbcache import ThumbnailCache
 
@@ -28,6 +29,8 @@ class Fetched:
     neighbours: list[str]  # in rank order
     stored: list[tuple[str, str]]  # (id, thumbnail info.json URL) of every node written
     edges: int
+    thumbnail_url: str  # the image's own thumbnail info.json URL
+    hashes_current: bool  # the node already has this thumbnail's hashes by this version
 
 
 def store_fetched(
@@ -55,7 +58,7 @@ def store_fetched(
         {"source": image.id, "target": r.id, "rank": rank, "seen": ts}
         for rank, r in enumerate(similar, start=1)
     ]
-    store.write_together([
+    results = store.write_together([
         ("store_image", {"id": image.id, "props": props}),
         ("store_neighbours", {"rows": neighbours}),
         ("upsert_edges", {"rows": edges}),
@@ -66,6 +69,8 @@ def store_fetched(
         neighbours=[r.id for r in similar],
         stored=[(image.id, image.thumbnail_url)] + [(r.id, r.thumbnail_url) for r in similar],
         edges=len(edges),
+        thumbnail_url=image.thumbnail_url,
+        hashes_current=has_current_hashes(results[0][0], image.thumbnail_url),
     )
 
 
@@ -79,17 +84,20 @@ def record_fetch_failure(store: GraphStore, image_id: str, error: CatalogueError
         store.write("mark_fetch_failed", id=image_id, at=now_ms(), error=text)
 
 
+def has_current_hashes(state: dict[str, Any], thumbnail_url: str) -> bool:
+    """Whether a node's hash state (phash, hash_version, hashed_thumbnail) already covers
+    this thumbnail by this algorithm version, so hashing it again would change nothing."""
+    return bool(
+        state.get("phash")
+        and state.get("hash_version") == algorithm_version()
+        and state.get("hashed_thumbnail") == thumbnail_url
+    )
+
+
 def needs_hash(store: GraphStore, image_id: str, thumbnail_url: str) -> bool:
     """False when the node already has hashes of this thumbnail by this algorithm version."""
     rows = store.read("hash_state", id=image_id)
-    if not rows:
-        return True
-    row = rows[0]
-    return not (
-        row["phash"]
-        and row["hash_version"] == algorithm_version()
-        and row["hashed_thumbnail"] == thumbnail_url
-    )
+    return not (rows and has_current_hashes(rows[0], thumbnail_url))
 
 
 def hash_and_store(
@@ -102,8 +110,8 @@ def hash_and_store(
     the caller records the reason on the node.
     """
     url = client.thumbnail_url(info_url)
-    data = client.fetch_thumbnail(url)
-    hashes = hash_bytes(data, max_pixels=client.settings.max_thumbnail_pixels).as_dict()
+    data, image = client.fetch_thumbnail_decoded(url)  # checked against the pixel limit
+    hashes = hash_image(image).as_dict()
     if cache is not None:
         cache.put(image_id, data)
     store.write("set_hashes", [{
@@ -121,6 +129,7 @@ def record_hash_failure(store: GraphStore, image_id: str, reason: str, message: 
 __all__ = [
     "Fetched",
     "ImageDecodeError",
+    "has_current_hashes",
     "hash_and_store",
     "needs_hash",
     "record_fetch_failure",

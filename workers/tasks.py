@@ -1,4 +1,8 @@
-"""Celery tasks of a crawl: fetch one image, hash one thumbnail, watch for dead workers.
+"""Celery tasks of a crawl: fetch (and hash) one image, hash one thumbnail, watch for dead
+workers.
+
+A fetch task hashes the image it fetched itself: one task per image. Images the crawl stores
+but never fetches (past the depth limit, cut by the budget, failed) get ``hash_image`` tasks.
 
 Each task is idempotent on (crawl, image): it first checks that the image is still pending in
 the crawl's frontier, so a task delivered twice (a worker died after finishing, Celery
@@ -148,7 +152,8 @@ def _retry_graph(
 
 @app.task(name="lookalike.fetch_image")
 def fetch_image(crawl_id: str, image_id: str, depth: int) -> str:
-    """Fetch one image with its similar images, store it, push unseen neighbours."""
+    """Fetch one image with its similar images, store it, push unseen neighbours, and hash
+    its thumbnail (unless this crawl hashed it already)."""
     res = resources()
     state = state_of(crawl_id)
     if not state.is_active() or not state.claim(image_id, depth):
@@ -165,33 +170,55 @@ def fetch_image(crawl_id: str, image_id: str, depth: int) -> str:
         except GraphUnavailable:
             if _retry_graph(state, fetch_image, args, image_id, depth):
                 return "retry"
-        dispatch(state, state.fail_fetch(image_id, depth, exc.reason, exc.message), depth)
+        failed = state.fail_fetch(image_id, depth, exc.reason, exc.message, inline_hash=True)
+        dispatch(state, failed, depth)
         return f"failed:{exc.reason}"
     try:
         fetched = pipeline.store_fetched(res.store, result)
     except GraphUnavailable as exc:
         if _retry_graph(state, fetch_image, args, image_id, depth):
             return "retry"
-        dispatch(state, state.fail_fetch(image_id, depth, "graph_unavailable", str(exc)), depth)
+        failed = state.fail_fetch(image_id, depth, "graph_unavailable", str(exc), inline_hash=True)
+        dispatch(state, failed, depth)
         return "failed:graph_unavailable"
     outcome = state.complete_fetch(
-        image_id, depth, fetched.neighbours, fetched.stored, fetched.edges
+        image_id, depth, fetched.neighbours, fetched.stored, fetched.edges, inline_hash=True
     )
-    if not outcome.duplicate:
-        dispatch(state, outcome, depth)
+    if outcome.duplicate:
+        return "fetched"
+    # Queue the next level first: other workers fetch it while this one hashes.
+    dispatch(state, outcome, depth)
+    if outcome.hash_self:
+        return "fetched+" + hash_for_crawl(
+            state, image_id, fetched.thumbnail_url, current=fetched.hashes_current
+        )
     return "fetched"
 
 
 @app.task(name="lookalike.hash_image")
 def hash_image(crawl_id: str, image_id: str, info_url: str) -> str:
     """Download one thumbnail, hash it, store the hashes (once per thumbnail and version)."""
-    res = resources()
     state = state_of(crawl_id)
     if not state.is_active() or not state.claim(image_id, None):
         return "skipped"
-    args = (crawl_id, image_id, info_url)
+    return hash_for_crawl(state, image_id, info_url)
+
+
+def hash_for_crawl(
+    state: CrawlState, image_id: str, info_url: str, current: bool | None = None
+) -> str:
+    """Hash one image's thumbnail for a crawl whose lease on it this worker holds, and record
+    the outcome. ``current``: whether the node already has these hashes (None: read it).
+
+    Transient trouble hands the image to a ``hash_image`` task with a short delay, so a
+    fetch task that hashes inline retries exactly like a hash task.
+    """
+    res = resources()
+    args = (state.id, image_id, info_url)
     try:
-        if not pipeline.needs_hash(res.store, image_id, info_url):
+        if current is None:
+            current = not pipeline.needs_hash(res.store, image_id, info_url)
+        if current:
             state.complete_hash(image_id, "hash_skipped")
             finish_if_done(state)
             return "unchanged"

@@ -25,6 +25,7 @@ def run_sequentially(state: CrawlState, lists: dict[str, list[str]], seeds: list
     order: list[str] = []
     while current:
         nxt: list[str] = []
+        assert int(state.meta()["level"]) == level  # the watchdog reads the open level here
         # Complete in reverse to show the order of discovery does not matter.
         for image_id in reversed(current):
             assert state.is_pending(image_id, level)
@@ -105,3 +106,82 @@ def test_cancelled_crawl_never_finishes_as_done(redis_url: str) -> None:
     assert not state.maybe_finish()
     assert state.status() == "cancelled"
     assert not state.cancel()
+
+
+def run_inline(state: CrawlState, lists: dict[str, list[str]], seeds: list[str]):
+    """Like ``run_sequentially``, with the fetching worker hashing what it fetches: returns the
+    fetched images by depth and, per image, who hashes it ("self" = its fetch, "task" = a hash
+    task)."""
+    level, current = 0, list(seeds)
+    fetched: dict[str, int] = {}
+    hashed_by: dict[str, list[str]] = {}
+    while current:
+        nxt: list[str] = []
+        assert int(state.meta()["level"]) == level  # the watchdog reads the open level here
+        for image_id in reversed(current):
+            stored = [(image_id, "u")] + [(n, "u") for n in lists[image_id]]
+            out = state.complete_fetch(image_id, level, lists[image_id], stored, 3,
+                                       inline_hash=True)
+            assert not out.duplicate
+            if out.hash_self:
+                hashed_by.setdefault(image_id, []).append("self")
+            for n in out.to_hash:
+                hashed_by.setdefault(n, []).append("task")
+            if out.advanced:
+                nxt = out.next_level
+        fetched.update(dict.fromkeys(current, level))
+        current = nxt
+        level += 1
+    return fetched, hashed_by
+
+
+def test_inline_hashing_hashes_every_stored_image_exactly_once(redis_url: str) -> None:
+    r = redis.Redis.from_url(redis_url)
+    lists = graph(40)
+    for depth, max_images in ((3, None), (3, 9), (1, None), (0, None)):
+        state = CrawlState(r, f"inline{depth}-{max_images}", lease_s=60)
+        state.create(["i000", "i003"], depth, max_images)
+        fetched, hashed_by = run_inline(state, lists, ["i000", "i003"])
+        nodes = set(state.image_ids())
+        assert set(hashed_by) == nodes
+        assert all(len(ways) == 1 for ways in hashed_by.values()), hashed_by
+        # Images never fetched (past the depth, cut by the budget) are hashed by tasks; most
+        # fetched ones by their own fetch (one task per image instead of two).
+        for image_id in nodes - set(fetched):
+            assert hashed_by[image_id] == ["task"]
+        # A fetched image is hashed by a task only when a sibling at the last level listed
+        # it before its own fetch (nothing is deferred at the last level).
+        for image_id, level in fetched.items():
+            if level < depth:
+                assert hashed_by[image_id] == ["self"], image_id
+        assert not r.exists(state.p + "deferred")
+        marks = {k.decode(): int(v) for k, v in r.hgetall(state.p + "hashing").items()}
+        # Inline hashes are leased to the fetching worker at once; task hashes wait queued.
+        assert all((marks[i] > 0) == (hashed_by[i] == ["self"]) for i in nodes)
+        for image_id in nodes:
+            state.complete_hash(image_id)
+        assert state.maybe_finish()
+
+
+def test_inline_hashing_hands_deferred_images_to_tasks_when_they_will_not_be_fetched(
+    redis_url: str,
+) -> None:
+    r = redis.Redis.from_url(redis_url)
+    lists = graph(20)  # i000 lists i001, i002, i007
+    state = CrawlState(r, "deferred-fail", lease_s=60)
+    state.create(["i000", "i001"], 2, None)
+    stored = [("i000", "u0")] + [(n, f"u{n}") for n in lists["i000"]]
+    out = state.complete_fetch("i000", 0, lists["i000"], stored, 3, inline_hash=True)
+    assert out.hash_self and out.to_hash == []  # i001 (this level), i002/i007 (next): deferred
+    # i001's fetch fails: nobody will fetch it, so it is hashed from i000's listing.
+    out = state.fail_fetch("i001", 0, "malformed_json", "bad", inline_hash=True)
+    assert out.to_hash == ["i001"] and not out.hash_self
+    assert out.advanced and set(out.next_level) == {"i002", "i007"}
+    assert state.thumbnail_url("i001") == "ui001"
+
+    budget = CrawlState(r, "deferred-budget", lease_s=60)
+    budget.create(["i000"], 2, 2)
+    out = budget.complete_fetch("i000", 0, lists["i000"], stored, 3, inline_hash=True)
+    # The budget admits one more image (i001, first in BFS order); the other two listed
+    # images will never be fetched, so they get hash tasks now.
+    assert out.next_level == ["i001"] and sorted(out.to_hash) == ["i002", "i007"]
