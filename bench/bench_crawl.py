@@ -21,6 +21,16 @@ What it measures, on the replica's scale collection (procedurally drawn thumbnai
   (hashing-only CPU per image / the crawl's CPU per image) is what the ratio becomes when both
   keep the cores busy, whatever else runs on the machine.
 
+The replica serves pre-rendered thumbnails, as the real image service does (the catalogue's
+DLCS serves thumbnails made at ingest from a cache, it does not draw them per request): before
+the crawl, untimed, every thumbnail the crawl will request (``full/!n,n/0/default.jpg``, n the
+workers' ``thumbnail_size``, of each image the seeds reach and of the warm-up's) is rendered
+into the replica's derivative cache (``services/replica/derivatives.py``), kept in
+``<collection>/derivatives``: with ``--cache`` the next run reuses it at no cost. The replica
+then reads them from disk instead of drawing and JPEG-encoding them, so the CPU measured is the
+crawler's, not a remote server's rendering; the output counts where the replica's pictures
+came from (all from the cache when the pre-rendered keys match the crawler's requests).
+
 Everything is started here and stopped at the end: the embedded stack in a temporary state
 folder (or the servers NEO4J_URI / REDIS_URL name; the graph is then emptied first, so it
 needs ``--allow-clear``), the replica (``run_replica``, a thread of this process: it shares
@@ -286,8 +296,8 @@ class Profiler:
 # Frames that say which step of the crawl a sample belongs to (py-spy names them
 # "func (path)" or "Class.method (path)"); the first listed frame found on the stack wins.
 PHASES: list[tuple[str, str]] = [
-    ("check_thumbnail (lookalike/catalogue.py)", "hash: check_thumbnail (a first decode)"),
-    ("hash_bytes (lookalike/hashing.py)", "hash: hash_bytes"),
+    ("check_thumbnail (lookalike/catalogue.py)", "hash: check_thumbnail (the decode)"),
+    ("hash_image (lookalike/hashing.py)", "hash: the five hashes"),
     ("CatalogueClient.fetch_thumbnail (lookalike/catalogue.py)", "hash: thumbnail download"),
     ("needs_hash (workers/pipeline.py)", "hash: needs_hash graph read"),
     ("ThumbnailCache.put (lookalike/thumbcache.py)", "hash: thumbnail cache write"),
@@ -369,9 +379,43 @@ def plan_crawl(collection: Any, images: int, n_seeds: int, seed: int) -> Plan:
 
 
 def thumbnail_sample(collection: Any, ids: list[str], size: int) -> list[bytes]:
-    """The bytes the replica serves for ``…/full/!size,size/0/default.jpg`` (no HTTP, no
-    server cache: the crawl must find none of them pre-rendered)."""
+    """The bytes the replica serves for ``…/full/!size,size/0/default.jpg``, rendered afresh
+    (no HTTP, not read from the derivative cache): comparing them with what the workers got
+    also checks that the pre-rendered thumbnails are the rendered bytes."""
     return [collection.thumbnail_bytes(collection.asset_id(i), f"!{size},{size}") for i in ids]
+
+
+def prerender_crawl_thumbnails(collection: Any, plan: Plan, size: int,
+                               directory: Path) -> dict[str, Any]:
+    """Render every thumbnail the crawl (and its warm-up) will request into the replica's
+    derivative cache, skipping those an earlier run left there."""
+    from lookalike.catalogue import iiif_thumbnail_url
+    from services.replica.derivatives import (
+        DEFAULT_MAX_MB,
+        prerender,
+        thumbnail_key,
+        thumbnail_keys,
+    )
+
+    # The keys must be the crawler's requests: build one URL with the crawler's own recipe
+    # (CatalogueClient.thumbnail_url) and read the key back from its path.
+    probe = next(iter(plan.reach))
+    info = collection.document(probe, "http://replica.test")["thumbnail"]["url"]
+    path = iiif_thumbnail_url(info, size).split("://", 1)[1].split("/", 1)[1]
+    service, *segments = path.split("/")
+    if service != "image" or tuple(segments) != thumbnail_key(collection.asset_id(probe), size):
+        sys.exit(f"the crawler requests {path}, which is not what would be pre-rendered: "
+                 f"{thumbnail_key(collection.asset_id(probe), size)}")
+    ids = sorted(set(plan.reach) | set(collection.bfs([plan.warmup_seed], 1)))
+    keys = thumbnail_keys(collection, ids, sizes=(size,))
+    max_mb = max(DEFAULT_MAX_MB, len(keys) / 16)  # 64 KiB a thumbnail: ample
+    report = prerender(collection, directory, keys, max_mb=max_mb,
+                       processes=max(1, min(2, os.cpu_count() or 1)))
+    if report.not_stored_full or report.errors:
+        sys.exit(f"pre-rendering into {directory} left {report.not_stored_full} out (full) "
+                 f"and {report.errors} with errors")
+    return {"dir": str(directory), "size": f"!{size},{size}", "max_mb": max_mb,
+            **report.as_dict()}
 
 
 # --------------------------------------------------------------------------- the baseline
@@ -491,6 +535,7 @@ def run_crawl(
 
 def table(r: dict[str, Any]) -> str:
     c, b, w = r["crawl"], r["baseline"], r["where_the_time_goes"]
+    pics, d = c["replica"]["pictures"], r["replica_derivatives"]
     lines = [
         f"crawl benchmark: replica scale collection of {r['collection']['images']:,} images, "
         f"{len(r['crawl']['seeds'])} seeds, depth {c['depth']}, graph on {r['backend']}",
@@ -498,6 +543,8 @@ def table(r: dict[str, Any]) -> str:
         f"{r['workers']['concurrency']} ({r['workers']['pool']}); rate limit "
         f"{r['workers']['rate_limit']:g}/s; load average {r['loadavg_1min'][0]} at start, "
         f"{r['loadavg_1min'][1]} at end",
+        "the replica serves pre-rendered thumbnails from its derivative cache, as the real "
+        "image service does, so the CPU measured is the crawler's",
         "",
         "                                         images      seconds    images/s",
         f"  crawl (fetched + hashed)           {c['images']:>10,} {c['wall_seconds']:>12.1f} "
@@ -517,6 +564,11 @@ def table(r: dict[str, Any]) -> str:
         f"  re-dispatched because their {c['lease_s']:g}s lease expired (queued, not lost): "
         f"{sum(c['lease_redispatches'].values()):,}",
         f"  replica requests: {c['replica']['requests']}  statuses: {c['replica']['statuses']}",
+        f"  replica pictures: {pics['derivative_hits']:,} from the derivative cache, "
+        f"{pics['memory_hits']:,} from memory, {pics['rendered']:,} rendered on request"
+        f"{'' if not pics['rendered'] else ' (NOT pre-rendered: keys missed)'}; pre-rendered "
+        f"{d['requested']:,} ({d['stored']:,} now in {d['seconds']:.0f}s untimed, "
+        f"{d['present']:,} reused)",
         f"  same thumbnails: {b['same_bytes']}/{b['checked']} sample thumbnails byte-identical in "
         f"the workers' cache; {b['same_phash']}/{b['checked']} phash equal to the graph's",
         "",
@@ -620,7 +672,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with state_folder(args.keep_state) as state_dir:
         from services.replica.collection import Collection
 
-        log(f"1/7 building (or reusing) a scale collection of {args.collection_size:,} images")
+        log(f"1/8 building (or reusing) a scale collection of {args.collection_size:,} images")
         t = time.monotonic()
         coll_dir = build_collection(args, state_dir)
         collection = Collection.load(coll_dir)
@@ -636,7 +688,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             from lookalike.settings import load_settings
             from services.replica.server import run_replica
 
-            log("2/7 stack up; rendering the baseline's thumbnail sample (untimed)")
+            crawler_size = load_settings(stk.env).thumbnail_size  # what the workers will ask
+            log(f"2/8 stack up; pre-rendering every thumbnail the crawl will request "
+                f"(!{crawler_size},{crawler_size}) into the replica's derivative cache "
+                "(untimed; the real image service serves thumbnails made at ingest)")
+            derivatives = prerender_crawl_thumbnails(collection, plan, crawler_size,
+                                                     coll_dir / "derivatives")
+            log(f"    {derivatives['requested']:,} thumbnails: {derivatives['stored']:,} "
+                f"rendered now, {derivatives['present']:,} already there from an earlier "
+                f"run; {derivatives['seconds']:.1f}s, {derivatives['usage_mb']:.1f} MB in "
+                f"{derivatives['dir']}")
+
+            log("3/8 rendering the baseline's thumbnail sample (untimed)")
             base_settings = load_settings()
             with GraphStore.connect(base_settings) as store:
                 store.clear()
@@ -648,12 +711,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                           else rng.sample(crawl_ids, args.baseline_images))
             thumbs = thumbnail_sample(collection, sample_ids, base_settings.thumbnail_size)
 
-            log(f"3/7 hashing-only baseline before the crawl: {len(thumbs):,} thumbnails, "
+            log(f"4/8 hashing-only baseline before the crawl: {len(thumbs):,} thumbnails, "
                 f"{processes} processes")
             before = hashing_only(thumbs, processes, base_settings.max_thumbnail_pixels)
             log(f"    {before['images_per_s']:.2f} images/s")
 
-            with run_replica(collection) as replica:
+            with run_replica(collection, derivatives_dir=derivatives["dir"],
+                             derivatives_mb=derivatives["max_mb"]) as replica:
                 env = {**stk.env, **replica.env(),
                        "LOOKALIKE_RATE_LIMIT": str(args.rate_limit),
                        "LOOKALIKE_RATE_BURST": str(max(10, int(min(args.rate_limit, 1000)))),
@@ -663,7 +727,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 workers = Workers(env, state_dir)
                 profiler = Profiler(args.py_spy)
                 try:
-                    log(f"4/7 starting {args.workers} worker(s) x {args.concurrency} "
+                    log(f"5/8 starting {args.workers} worker(s) x {args.concurrency} "
                         f"({args.pool}); warm-up crawl")
                     workers.start(args.workers, args.pool, args.concurrency)
                     wait_ready(workers, args.workers)
@@ -683,7 +747,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     worker_redispatches = workers.count_in_logs("lease expired")
                     redis_before = redis_commands(settings.redis())
 
-                    log(f"5/7 crawling {len(plan.reach):,} images from {args.seeds} seeds to "
+                    log(f"6/8 crawling {len(plan.reach):,} images from {args.seeds} seeds to "
                         f"depth {plan.depth}")
                     # Workers with their prefork children; this process without them (the
                     # workers are its children too): its busy threads are the replica's.
@@ -726,7 +790,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     profiler.stop()
                     workers.stop()
 
-            log("6/7 reading the crawl's thumbnails back; hashing-only baseline after the crawl")
+            log("7/8 reading the crawl's thumbnails back; hashing-only baseline after the crawl")
             from lookalike.thumbcache import ThumbnailCache
 
             cache = ThumbnailCache(settings.thumbnail_dir, 1 << 62)
@@ -743,7 +807,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 if stored.get(i, {}).get("phash") == ph
             )
 
-    log("7/7 results")
+    log("8/8 results")
     c = final.get("counts", {})
     wall = ((final["finished_at"] - final["created_at"]) / 1000
             if final.get("finished_at") else observed)
@@ -803,10 +867,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "lease_s": settings.crawl_lease_s,
             "lease_redispatches": redispatches,
             "replica": {k: replica_stats[k] for k in ("requests", "statuses", "faults",
-                                                     "max_per_second")},
+                                                     "max_per_second", "pictures")},
             "redis_top_commands": redis_top,
             "redis_commands_total": sum(v["calls"] for v in redis_delta.values()),
             "timeline": timeline,
+        },
+        "replica_derivatives": {
+            "what": "thumbnails pre-rendered (untimed) into the replica's derivative cache "
+                    "before the crawl, as the real image service serves them from a cache",
+            **derivatives,
         },
         "baseline": {
             "what": "lookalike.hashing.hash_bytes over in-memory thumbnails of the crawl, "

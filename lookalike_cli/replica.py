@@ -1,4 +1,5 @@
-"""``lookalike replica build | serve``: the local stand-in for the Wellcome catalogue."""
+"""``lookalike replica build | serve | prerender``: the local stand-in for the Wellcome
+catalogue."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from lookalike_cli.common import settings
 
 def _errors():
     from services.replica.collection import CollectionError
+    from services.replica.derivatives import DerivativeCacheError
     from services.replica.faults import FaultSpecError
 
-    return (CollectionError, FaultSpecError)
+    return (CollectionError, DerivativeCacheError, FaultSpecError)
 
 
 def _test_document_files(spec_dir: Path | None) -> list[Path]:
@@ -97,10 +99,18 @@ def build(src: Path | None, out_dir: Path, demo: bool, scale: int | None, seed: 
 @click.option("--legacy", is_flag=True, help="Also answer include=visuallySimilar (old API).")
 @click.option("--faults", default=None,
               help="Fault spec, e.g. seed=7,429=0.1,retry_after=1,5xx=0.1,drop=0.02")
+@click.option("--derivatives", "derivatives_dir", type=click.Path(path_type=Path), default=None,
+              help="Derivative cache directory: serve pictures from it and store rendered ones "
+                   "in it (fill it first with `lookalike replica prerender`).")
+@click.option("--derivatives-mb", type=float, default=None,
+              help="Size limit of the derivative cache in MiB; when full, new pictures are "
+                   "rendered on request and not stored. [default: 1024]")
 def serve(collection_dir: Path | None, host: str, port: int, legacy: bool,
-          faults: str | None) -> None:
+          faults: str | None, derivatives_dir: Path | None,
+          derivatives_mb: float | None) -> None:
     """Serve a collection as the catalogue API + IIIF server until Ctrl-C."""
     from services.replica.builder import build_demo_collection
+    from services.replica.derivatives import DEFAULT_MAX_MB
     from services.replica.server import run_replica
 
     try:
@@ -109,9 +119,13 @@ def serve(collection_dir: Path | None, host: str, port: int, legacy: bool,
             click.echo(f"building the demo collection in {collection_dir} (cached) ...")
             collection_dir.parent.mkdir(parents=True, exist_ok=True)
             build_demo_collection(collection_dir)
+        limit_mb = DEFAULT_MAX_MB if derivatives_mb is None else derivatives_mb
         with run_replica(collection_dir, legacy=legacy, faults=faults, host=host,
-                         port=port) as rep:
+                         port=port, derivatives_dir=derivatives_dir,
+                         derivatives_mb=limit_mb) as rep:
             click.echo(f"catalogue:  {rep.catalogue_url}  ({len(rep.collection)} images)")
+            if derivatives_dir is not None:
+                click.echo(f"pictures:   derivative cache {derivatives_dir}")
             click.echo(f"image host: {rep.image_host}")
             click.echo(f"snapshot:   {rep.snapshot_url}")
             click.echo("point the crawler at it with:")
@@ -125,6 +139,39 @@ def serve(collection_dir: Path | None, host: str, port: int, legacy: bool,
                 click.echo("stopping")
     except _errors() as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+@replica.command()
+@click.option("--collection", "collection_dir", required=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Collection whose thumbnails to pre-render.")
+@click.option("--derivatives", "derivatives_dir", required=True,
+              type=click.Path(path_type=Path), help="Derivative cache directory to fill.")
+@click.option("--size", "sizes", type=click.IntRange(1, 4096), multiple=True,
+              help="Thumbnail size n of full/!n,n/0/default.jpg, repeatable "
+                   "[default: the crawler's thumbnail_size setting].")
+@click.option("--processes", type=click.IntRange(1, 64), default=2, show_default=True)
+@click.option("--derivatives-mb", type=float, default=None,
+              help="Size limit of the derivative cache in MiB. [default: 1024]")
+def prerender(collection_dir: Path, derivatives_dir: Path, sizes: tuple[int, ...],
+              processes: int, derivatives_mb: float | None) -> None:
+    """Render every thumbnail the crawler will ask for into a derivative cache (the ingest
+    step of the real image service); what is already there is skipped."""
+    from services.replica.collection import Collection
+    from services.replica.derivatives import DEFAULT_MAX_MB, prerender, thumbnail_keys
+
+    try:
+        collection = Collection.load(collection_dir)
+        keys = thumbnail_keys(collection, sizes=sizes or (settings().thumbnail_size,))
+        report = prerender(collection, derivatives_dir, keys, processes=processes,
+                           max_mb=DEFAULT_MAX_MB if derivatives_mb is None else derivatives_mb)
+    except _errors() as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{derivatives_dir}: {report.stored:,} rendered, {report.present:,} already "
+               f"there, {report.not_stored_full:,} left out (cache full), {report.errors} "
+               f"errors; {report.usage_mb:.1f} MB, {report.seconds:.1f}s")
+    if report.not_stored_full or report.errors:
+        raise SystemExit(1)
 
 
 COMMANDS = [replica]

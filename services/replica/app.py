@@ -11,6 +11,11 @@ Routes (paths as on the real hosts, both on one server):
 
 Faults (see ``faults``) are applied in one before-request hook for the transient kinds and
 inside the handlers for the per-image permanent ones.
+
+Pictures come from a small in-memory cache, then (with ``derivatives_dir``) the derivative
+cache on disk (``derivatives``: pre-rendered or stored at first request, as the real image
+service serves thumbnails made at ingest), and only then are drawn and encoded. Permanent
+thumbnail faults are applied to those bytes afterwards, whichever cache they came from.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from werkzeug.exceptions import HTTPException
 
 from services.replica import iiif
 from services.replica.collection import Collection
+from services.replica.derivatives import DEFAULT_MAX_MB, DerivativeCache, collection_namespace
 from services.replica.documents import (
     ID_PATTERN,
     LEGACY_SINGLE_INCLUDES,
@@ -64,9 +70,58 @@ class ReplicaState:
     snapshot_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="replica-")))
     snapshot_lock: threading.Lock = field(default_factory=threading.Lock)
     renders: RenderCache = field(default_factory=lambda: RenderCache(512))
+    derivatives: DerivativeCache | None = None
+    _rendered: int = 0
+    _count_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def base_url(self) -> str:
         return self.public_base or request.host_url.rstrip("/")
+
+    def picture_bytes(self, key: tuple, source, req: iiif.ImageRequest) -> bytes:
+        """The encoded picture of a parsed request, without faults: memory, disk, render."""
+        def from_disk_or_render() -> bytes:
+            if self.derivatives is not None:
+                data = self.derivatives.get(key)
+                if data is not None:
+                    return data
+            data = iiif.render(source, req)
+            with self._count_lock:
+                self._rendered += 1
+            if self.derivatives is not None:
+                self.derivatives.put(key, data)
+            return data
+
+        return self.renders.get_or_render(key, from_disk_or_render)
+
+    def picture_counts(self) -> dict:
+        """Where the served pictures came from (since the last reset)."""
+        disk = self.derivatives.counts() if self.derivatives is not None else {}
+        with self._count_lock:
+            rendered = self._rendered
+        return {
+            "memory_hits": self.renders.hits,
+            "derivative_hits": disk.get("hits", 0),
+            "rendered": rendered,
+            "stored": disk.get("stored", 0),
+            "not_stored_full": disk.get("full", 0),
+            "store_errors": disk.get("error", 0),
+            "derivatives_dir": str(self.derivatives.directory) if self.derivatives else None,
+            "derivatives_mb": round(self.derivatives.usage_bytes / 2**20, 2)
+            if self.derivatives else None,
+        }
+
+    def snapshot(self, *, timestamps: bool = False, paths: bool = False) -> dict:
+        return {**self.stats.snapshot(timestamps=timestamps, paths=paths),
+                "pictures": self.picture_counts()}
+
+    def reset(self) -> None:
+        self.stats.reset()
+        self.plan.reset()
+        self.renders.reset_counts()
+        if self.derivatives is not None:
+            self.derivatives.reset_counts()
+        with self._count_lock:
+            self._rendered = 0
 
 
 def _json(body: object, status: int = 200) -> Response:
@@ -143,12 +198,24 @@ def create_app(
     legacy: bool = False,
     faults: FaultConfig | None = None,
     public_base: str | None = None,
+    derivatives_dir: str | os.PathLike | None = None,
+    derivatives_mb: float = DEFAULT_MAX_MB,
 ) -> Flask:
-    """The replica app over ``collection``; ``public_base`` fixes the URLs it writes."""
+    """The replica app over ``collection``; ``public_base`` fixes the URLs it writes.
+
+    ``derivatives_dir``: keep encoded pictures on disk there (``derivatives``), at most
+    ``derivatives_mb`` MiB; a directory that cannot be used raises ``DerivativeCacheError``
+    here, before anything is served.
+    """
+    derivatives = None
+    if derivatives_dir is not None:
+        derivatives = DerivativeCache(derivatives_dir, namespace=collection_namespace(collection),
+                                      max_mb=derivatives_mb)
     app = Flask("lookalike-replica")
     app.json.sort_keys = False
     app.wsgi_app = _DropConnections(app.wsgi_app)
-    state = ReplicaState(collection, legacy, FaultPlan(faults), public_base=public_base)
+    state = ReplicaState(collection, legacy, FaultPlan(faults), public_base=public_base,
+                         derivatives=derivatives)
     app.extensions["replica"] = state
 
     def request_config() -> FaultConfig:
@@ -263,15 +330,14 @@ def create_app(
 
     @app.get("/_replica/stats")
     def stats():
-        return _json(state.stats.snapshot(
+        return _json(state.snapshot(
             timestamps=request.args.get("timestamps") == "1",
             paths=request.args.get("paths") == "1",
         ))
 
     @app.post("/_replica/reset")
     def reset():
-        state.stats.reset()
-        state.plan.reset()
+        state.reset()
         return _json({"message": "reset"})
 
     # -- IIIF --------------------------------------------------------------------------------
@@ -293,8 +359,8 @@ def create_app(
         image_id = collection.image_for_asset(asset)
         config = g.get("fault_config") or state.plan.config
         fault = state.plan.thumb_fault(image_id, config) if image_id else None
-        data = state.renders.get_or_render((asset, region, size, rotation, quality_format),
-                                           lambda: iiif.render(source, req))
+        # Faults go on top of the bytes, wherever they came from: the cached bytes stay clean.
+        data = state.picture_bytes((asset, region, size, rotation, quality_format), source, req)
         if fault == "corrupt_thumb":
             state.stats.fault("corrupt_thumb")
             return Response(_corrupt(data), mimetype=req.mimetype)
@@ -332,12 +398,15 @@ class RenderCache:
 
     def __init__(self, size: int) -> None:
         self.size = size
+        self.hits = 0
         self._data: dict[tuple, bytes] = {}
         self._lock = threading.Lock()
 
     def get_or_render(self, key: tuple, render) -> bytes:
         with self._lock:
             hit = self._data.get(key)
+            if hit is not None:
+                self.hits += 1
         if hit is not None:
             return hit
         data = render()
@@ -346,6 +415,10 @@ class RenderCache:
                 self._data.pop(next(iter(self._data)))
             self._data[key] = data
         return data
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self.hits = 0
 
 
 def _corrupt(data: bytes) -> bytes:

@@ -20,6 +20,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from services.replica.app import SNAPSHOT_PATH, ReplicaState, create_app
 from services.replica.collection import Collection
+from services.replica.derivatives import DEFAULT_MAX_MB
 from services.replica.faults import FaultConfig, FaultPlan
 
 
@@ -55,11 +56,12 @@ class ReplicaHandle:
         return self.state.plan
 
     def stats(self, *, timestamps: bool = False, paths: bool = False) -> dict:
-        return self.state.stats.snapshot(timestamps=timestamps, paths=paths)
+        """Request/fault/status counts, and ``pictures``: where served pictures came from
+        (``memory_hits``, ``derivative_hits``, ``rendered``, ``stored``, ...)."""
+        return self.state.snapshot(timestamps=timestamps, paths=paths)
 
     def reset_stats(self) -> None:
-        self.state.stats.reset()
-        self.state.plan.reset()
+        self.state.reset()
 
     def set_faults(self, faults: FaultConfig | str | None) -> None:
         """Change the fault plan of the running server (counters restart)."""
@@ -86,12 +88,19 @@ def run_replica(
     faults: FaultConfig | str | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
+    derivatives_dir: str | os.PathLike | None = None,
+    derivatives_mb: float = DEFAULT_MAX_MB,
 ) -> Iterator[ReplicaHandle]:
-    """Serve a collection until the block exits; yields a ``ReplicaHandle``."""
+    """Serve a collection until the block exits; yields a ``ReplicaHandle``.
+
+    ``derivatives_dir``: serve pictures from (and store rendered ones into) the derivative
+    cache there (see ``derivatives``; fill it beforehand with ``derivatives.prerender``).
+    """
     collection = (collection_dir if isinstance(collection_dir, Collection)
                   else Collection.load(Path(collection_dir)))
     config = FaultConfig.parse(faults) if isinstance(faults, str) else faults
-    app = create_app(collection, legacy=legacy, faults=config)
+    app = create_app(collection, legacy=legacy, faults=config,
+                     derivatives_dir=derivatives_dir, derivatives_mb=derivatives_mb)
     server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
     server.daemon_threads = True
     bound_port = server.socket.getsockname()[1]
@@ -111,6 +120,8 @@ def run_replica(
         server.server_close()
         thread.join(timeout=10)
         _remove_tree(state.snapshot_dir)
+        if state.derivatives is not None:
+            state.derivatives.close()
 
 
 def _remove_tree(path: Path) -> None:
