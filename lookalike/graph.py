@@ -60,6 +60,65 @@ def _chunks(rows: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield rows[start : start + size]
 
 
+# A ring size no graph here reaches: the ring statements need a number for LIMIT when the
+# caller sets none, and ArcadeDB rejects 2**31 - 1 there.
+_NO_LIMIT = 1 << 30
+
+# One image of a neighbourhood ring as the statements return it:
+# [id, elementId, properties or None, [[target elementId, rank], ...]].
+_RingImage = list[Any]
+
+
+class _Walk:
+    """The state of one breadth-first neighbourhood walk (pure: the statements are run by
+    ``GraphStore.neighborhood``).
+
+    Keeps each admitted image's properties and out-edges as they arrive with its ring, and
+    joins the out-edges to the admitted images by element id at the end, so the edges among
+    the admitted images need no query of their own.
+    """
+
+    def __init__(self, start: _RingImage, limit: int | None) -> None:
+        self.limit = limit
+        self.sub = Subgraph()
+        self.found: list[_RingImage] = []
+        self.previous: list[str] = []
+        self.frontier: list[str] = []
+        self._add(start, 0)
+        self.frontier = [start[0]]
+
+    def _add(self, image: _RingImage, hop: int) -> None:
+        self.sub.depth[image[0]] = hop
+        self.found.append(image)
+
+    def known(self) -> list[str]:
+        """The images the next ring must exclude. A breadth-first ring's neighbours lie at
+        most one hop nearer, so the previous ring and the frontier suffice, which keeps the
+        statement's ``IN`` list short at depth 3."""
+        return self.previous + self.frontier
+
+    def admit(self, ring: list[_RingImage], hop: int) -> bool:
+        """Admit one ring (sorted by id, at most one more than there is room for); False
+        when the walk must stop because the limit cut this ring."""
+        admitted = len(self.sub.depth)
+        if self.limit is not None and admitted + len(ring) > self.limit:
+            ring = ring[: max(0, self.limit - admitted)]
+            self.sub.truncated = True
+        for image in ring:
+            self._add(image, hop)
+        self.previous, self.frontier = self.frontier, [image[0] for image in ring]
+        return not self.sub.truncated
+
+    def finish(self, properties: bool) -> Subgraph:
+        sub = self.sub
+        ids = {image[1]: image[0] for image in self.found}
+        for node, _, props, out in self.found:
+            sub.nodes[node] = props if properties else {"id": node}
+            sub.edges.extend((node, ids[t], rank) for t, rank in out if t in ids)
+        sub.edges.sort()
+        return sub
+
+
 class GraphStore:
     """Named Cypher statements over one driver and database."""
 
@@ -81,6 +140,11 @@ class GraphStore:
             conn.uri, auth=conn.auth, connection_timeout=5.0,
             max_transaction_retry_time=retry_time, connection_acquisition_timeout=30.0,
             max_connection_pool_size=50,
+            # Concurrent crawl writes touching the same popular node collide (a transient
+            # "deadlock" on Neo4j, "concurrent change to the same record" on ArcadeDB) and
+            # succeed at once when retried; the driver's default first wait of 1 s (then 2 s,
+            # 4 s...) left the workers idle. Retry after 20 ms, doubling, well jittered.
+            initial_retry_delay=0.02, retry_delay_multiplier=2.0, retry_delay_jitter_factor=0.5,
         )
         return cls(driver, conn.database, uri=conn.uri)
 
@@ -283,39 +347,43 @@ class GraphStore:
 
         Expanded one hop at a time so each node's hop distance is exact, and so ``limit`` stops
         the walk early instead of materialising a huge neighbourhood first. With a limit, nodes
-        are admitted in breadth-first order (ties by id) until the limit is reached.
+        are admitted in breadth-first order (ties by id) until the limit is reached. Raises
+        ``KeyError`` when the image does not exist.
+
+        One read transaction and one statement per hop (the first also proves the image
+        exists): each ring comes with its images' properties and out-edges as one record, so
+        no statement fetches nodes or edges again afterwards. That keeps both the round trips
+        and the driver's decoding, the bulk of the cost, to a minimum.
         """
-        sub = Subgraph()
-        if properties:
-            start = self.get_images([image_id])
-            if image_id not in start:
-                raise KeyError(image_id)
-        elif not self.read("get_images", ids=[image_id]):
+        start_q = cast(LiteralString, cypher.load("neighborhood_start"))
+        ring_q = cast(LiteralString, cypher.load("neighborhood_ring"))
+
+        def room(admitted: int) -> int:
+            # One more than can be admitted, so a full ring shows it was cut.
+            return _NO_LIMIT if limit is None else max(0, limit - admitted) + 1
+
+        def work(tx: ManagedTransaction) -> Subgraph | None:
+            first = tx.run(start_q, id=image_id, properties=properties, room=room(1)).single()
+            if first is None:
+                return None
+            walk = _Walk(first["start"], limit)
+            ring = first["ring"]
+            for hop in range(1, depth + 1):
+                if not walk.frontier:
+                    break
+                if hop > 1:
+                    ring = tx.run(
+                        ring_q, frontier=walk.frontier, known=walk.known(),
+                        properties=properties, room=room(len(walk.sub.depth)),
+                    ).single()["ring"]
+                if not walk.admit(ring, hop):
+                    break
+            return walk.finish(properties)
+
+        with self.driver.session(database=self.database) as session:
+            sub = cast("Subgraph | None", self._call(lambda: session.execute_read(work)))
+        if sub is None:
             raise KeyError(image_id)
-        sub.depth[image_id] = 0
-        frontier = [image_id]
-        for hop in range(1, depth + 1):
-            if not frontier:
-                break
-            found = sorted(
-                r["id"] for r in self.read("neighbours_of", ids=frontier, known=list(sub.depth))
-            )
-            if limit is not None and len(sub.depth) + len(found) > limit:
-                found = found[: max(0, limit - len(sub.depth))]
-                sub.truncated = True
-            for node in found:
-                sub.depth[node] = hop
-            frontier = found
-            if sub.truncated:
-                break
-        ids = list(sub.depth)
-        sub.edges = sorted(
-            (r["source"], r["target"], r["rank"]) for r in self.read("edges_among", ids=ids)
-        )
-        if properties:
-            sub.nodes = self.get_images(ids)
-        else:
-            sub.nodes = {n: {"id": n} for n in ids}
         return sub
 
     def shortest_path(
