@@ -298,7 +298,8 @@ class Profiler:
 PHASES: list[tuple[str, str]] = [
     ("check_thumbnail (lookalike/catalogue.py)", "hash: check_thumbnail (the decode)"),
     ("hash_image (lookalike/hashing.py)", "hash: the five hashes"),
-    ("CatalogueClient.fetch_thumbnail (lookalike/catalogue.py)", "hash: thumbnail download"),
+    ("CatalogueClient.fetch_thumbnail_decoded (lookalike/catalogue.py)",
+     "hash: thumbnail download"),
     ("needs_hash (workers/pipeline.py)", "hash: needs_hash graph read"),
     ("ThumbnailCache.put (lookalike/thumbcache.py)", "hash: thumbnail cache write"),
     ("hash_and_store (workers/pipeline.py)", "hash: set_hashes graph write"),

@@ -25,7 +25,11 @@ from services.replica.faults import FaultConfig, FaultPlan
 
 
 class _QuietHandler(WSGIRequestHandler):
-    """No access log line per request: a crawl makes hundreds of thousands."""
+    """No access log line per request: a crawl makes hundreds of thousands. HTTP/1.1, so
+    clients keep their connections open as they do with the real catalogue, instead of a new
+    TCP connection (and server thread) per request."""
+
+    protocol_version = "HTTP/1.1"
 
     def log_request(self, code="-", size="-") -> None:
         pass
