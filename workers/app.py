@@ -22,7 +22,7 @@ from lookalike.settings import Settings, SettingsError, load_settings
 log = logging.getLogger(__name__)
 _FALLBACK_BROKER = "redis://127.0.0.1:6379/0"
 
-TASK_MODULES = ["workers.tasks", "workers.continuous", "workers.analysis"]
+TASK_MODULES = ["workers.tasks", "workers.continuous", "workers.analysis", "workers.watchdog"]
 
 
 def _broker(settings: Settings) -> str:

@@ -17,8 +17,9 @@ from lookalike.catalogue import CatalogueClient
 from lookalike.settings import Settings
 from workers import control
 from workers.app import app
-from workers.frontier import CrawlState, crawl_ids
-from workers.tasks import requeue_stale, resources
+from workers.frontier import CrawlState
+from workers.tasks import resources
+from workers.watchdog import watch_running
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +105,4 @@ def discover_new() -> list[str]:
 def watch_all() -> int:
     """Safety net behind each crawl's own watcher: re-dispatch work of dead workers."""
     res = resources()
-    total = 0
-    for crawl_id in crawl_ids(res.redis, 20):
-        state = CrawlState(res.redis, crawl_id, lease_s=res.settings.crawl_lease_s)
-        if state.is_active():
-            total += requeue_stale(state)
-    return total
+    return watch_running(res.redis, res.settings.crawl_lease_s)

@@ -92,13 +92,14 @@ def dispatch(state: CrawlState, outcome: FetchOutcome, depth: int) -> None:
     finish_if_done(state)
 
 
-def finish_if_done(state: CrawlState) -> None:
+def finish_if_done(state: CrawlState, store: GraphStore | None = None) -> None:
     if state.maybe_finish():
-        save_summary(state)
+        save_summary(state, store)
 
 
-def save_summary(state: CrawlState) -> None:
-    """Keep the crawl's summary in the graph, where users can query it later."""
+def save_summary(state: CrawlState, store: GraphStore | None = None) -> None:
+    """Keep the crawl's summary in the graph, where users can query it later (through
+    ``store``, or this process's task resources)."""
     import json
 
     summary = state.summary()
@@ -109,7 +110,7 @@ def save_summary(state: CrawlState) -> None:
         "finished_at": summary["finished_at"], "counts": json.dumps(summary["counts"]),
     }
     try:
-        resources().store.write("save_crawl", id=state.id, props=props)
+        (store or resources().store).write("save_crawl", id=state.id, props=props)
     except GraphUnavailable:
         log.warning("could not save the summary of crawl %s: graph unavailable", state.id)
 
@@ -252,7 +253,7 @@ def _hash_failed(state: CrawlState, image_id: str, reason: str, message: str) ->
     return f"failed:{reason}"
 
 
-def requeue_stale(state: CrawlState) -> int:
+def requeue_stale(state: CrawlState, store: GraphStore | None = None) -> int:
     """Dispatch again the images whose worker died (lease expired). Returns how many."""
     if not state.is_active():
         return 0
@@ -265,7 +266,7 @@ def requeue_stale(state: CrawlState) -> int:
         url = state.thumbnail_url(image_id)
         if url:
             hash_image.delay(state.id, image_id, url)
-    finish_if_done(state)
+    finish_if_done(state, store)
     return len(fetches) + len(hashes)
 
 

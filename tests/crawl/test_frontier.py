@@ -3,6 +3,7 @@ when the previous one is complete, duplicate completions ignored, leases that ex
 
 from __future__ import annotations
 
+import json
 import time
 
 import redis
@@ -185,3 +186,30 @@ def test_inline_hashing_hands_deferred_images_to_tasks_when_they_will_not_be_fet
     # The budget admits one more image (i001, first in BFS order); the other two listed
     # images will never be fetched, so they get hash tasks now.
     assert out.next_level == ["i001"] and sorted(out.to_hash) == ["i002", "i007"]
+
+
+def test_every_worker_s_watchdog_redispatches_a_dead_worker_s_image(
+    redis_url: str, settings
+) -> None:
+    """The crawl's own watcher may die with the worker that held it: the watchdog each worker
+    runs finds the expired lease and dispatches the image again, through the real broker."""
+    from workers.app import app
+    from workers.watchdog import watch_running
+
+    r = redis.Redis.from_url(redis_url)
+    state = CrawlState(r, "watchdog", lease_s=0.2)
+    state.create(["i000"], 1, None)
+    assert state.claim("i000", 0)  # a worker started it, then died
+    queue = app.conf.task_default_queue
+    before = r.llen(queue)
+    try:
+        assert watch_running(r, 0.2, limit=1) == 0  # the lease has not expired yet
+        time.sleep(0.3)
+        assert watch_running(r, 0.2, limit=1) == 1
+        assert r.llen(queue) == before + 1
+        message = json.loads(r.lindex(queue, 0))
+        assert message["headers"]["task"] == "lookalike.fetch_image"
+        assert message["headers"]["argsrepr"] == "('watchdog', 'i000', 0)"
+        assert watch_running(r, 0.2, limit=1) == 0  # dispatched once, not on every look
+    finally:
+        state.cancel()  # whichever worker receives the message skips it
