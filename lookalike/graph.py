@@ -83,9 +83,8 @@ class _Walk:
         self.sub = Subgraph()
         self.found: list[_RingImage] = []
         self.previous: list[str] = []
-        self.frontier: list[str] = []
         self._add(start, 0)
-        self.frontier = [start[0]]
+        self.frontier: list[str] = [start[0]]
 
     def _add(self, image: _RingImage, hop: int) -> None:
         self.sub.depth[image[0]] = hop
@@ -350,10 +349,11 @@ class GraphStore:
         are admitted in breadth-first order (ties by id) until the limit is reached. Raises
         ``KeyError`` when the image does not exist.
 
-        One read transaction and one statement per hop (the first also proves the image
-        exists): each ring comes with its images' properties and out-edges as one record, so
-        no statement fetches nodes or edges again afterwards. That keeps both the round trips
-        and the driver's decoding, the bulk of the cost, to a minimum.
+        One read transaction (the element-id join of ``_Walk`` relies on it: element ids are
+        only stable within a transaction) and one statement per hop, the first also proving
+        the image exists: each ring comes with its images' properties and out-edges as one
+        record, so no statement fetches nodes or edges again afterwards. That keeps both the
+        round trips and the driver's decoding, the bulk of the cost, to a minimum.
         """
         start_q = cast(LiteralString, cypher.load("neighborhood_start"))
         ring_q = cast(LiteralString, cypher.load("neighborhood_ring"))

@@ -12,6 +12,7 @@ from flask_cors import CORS
 
 from lookalike.graph import GraphStore
 from lookalike.settings import Settings
+from services.api import jsonenc
 from services.api.context import ApiContext
 from services.api.errors import install_error_handlers
 
@@ -40,8 +41,7 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = settings.api_max_upload_bytes + _MULTIPART_OVERHEAD
     app.config["LOOKALIKE_MAX_UPLOAD_BYTES"] = settings.api_max_upload_bytes
     app.config["JSON_SORT_KEYS"] = False
-    app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.json.compact = True  # type: ignore[attr-defined]
+    jsonenc.install(app)  # orjson: compact, keys in insertion order
     app.extensions["lookalike"] = ApiContext(settings, store)
     install_error_handlers(app)
     CORS(

@@ -77,6 +77,16 @@ def test_neighborhood_limit_and_ids_only(api, collection: Collection) -> None:
     assert api.get("/images/zzzz9999/neighborhood?properties=false").status_code == 404
 
 
+def test_neighborhood_of_an_isolated_image_is_the_image_alone(api) -> None:
+    for props in ("true", "false"):
+        r = api.get(f"/images/lonely01/neighborhood?depth=3&properties={props}")
+        assert r.status_code == 200, r.text
+        data = r.json()
+        assert [n["id"] for n in data["nodes"]] == ["lonely01"] and data["nodes"][0]["depth"] == 0
+        assert data["links"] == [] and data["truncated"] is False
+        assert ("title" in data["nodes"][0]) is (props == "true")
+
+
 def test_paths_are_shortest(api, collection: Collection) -> None:
     g = undirected(collection)
     for a, b in (("c0i000", "c4i020"), ("c1i003", "c1i029"), ("c2dup", "c5i011")):
