@@ -37,3 +37,7 @@ def _register() -> None:
 def main() -> None:
     _register()
     cli()
+
+
+if __name__ == "__main__":  # python -m lookalike_cli.main, as well as the console script
+    main()
