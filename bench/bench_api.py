@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import multiprocessing as mp
 import os
 import platform
@@ -57,6 +56,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+from _report import publish  # noqa: E402
 from bench_graph import clustered_graph, summarise  # noqa: E402
 
 from lookalike import stack  # noqa: E402
@@ -514,11 +514,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       "server, clients and harness)",
         "floor_p99_met": main_level["floor"]["p99_ms"] <= TARGET_P99_MS,
     }
-    print(table(results))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nfigures written to {args.out}")
-    return results
+    return publish(results, table(results), args.out)
 
 
 if __name__ == "__main__":

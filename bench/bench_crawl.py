@@ -52,7 +52,6 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
-import json
 import logging
 import math
 import multiprocessing as mp
@@ -71,6 +70,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from _report import publish
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "crawl.json"
@@ -903,11 +904,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         },
         "profile": profile,
     }
-    print(table(results))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nfigures written to {args.out}")
-    return results
+    return publish(results, table(results), args.out)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ Prints a table and writes the figures to ``bench/results/graph.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Any, LiteralString, cast
 
 import neo4j
+from _report import publish
 
 from lookalike import cypher, stack
 from lookalike.graph import GraphStore
@@ -362,11 +362,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "two_hop": hops,
         "warmup": {"nodes": len(warm.images), "edges": len(warm.edges)},
     }
-    print(table(results))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nfigures written to {args.out}")
-    return results
+    return publish(results, table(results), args.out)
 
 
 if __name__ == "__main__":
