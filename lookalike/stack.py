@@ -184,8 +184,10 @@ def arcadedb_command(
         # transactions are optimistic per page: a transaction copies every page it changes
         # and fails on commit if another changed the same page meanwhile. More buckets per
         # type (default: one per core) spread concurrent inserts and updates over more pages:
-        # 4 writers retried ~400 of 3,000 crawl transactions with 2 buckets, ~120 with 8.
-        # Smaller index pages (default 256 KB) make each insert's private copy cheaper.
+        # 4 writers retried ~400-480 of 3,000 crawl transactions with the defaults, ~110-150
+        # with 8 buckets and 32 KB index pages (and ~300-360 with 32 KB index pages alone).
+        # Smaller index pages (default 256 KB) make each insert's private copy cheaper; 64 KB
+        # is a middle value that was not measured separately.
         "arcadedb.typeDefaultBuckets": "8",
         "arcadedb.indexDefaultPageSize": str(64 * 1024),
     }
