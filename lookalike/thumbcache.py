@@ -3,6 +3,11 @@
 Files are written atomically (temp file + rename) because workers, the API and the report
 read and write the same folder from different processes. When the folder grows past its
 byte budget, the least recently written files go first.
+
+Checking the budget means listing the folder, which costs as much as the cache has files, so
+a process checks only when enough has been written since its last check to possibly fill the
+room that check left (shared among ``writers`` processes that may be writing at once): a
+crawl filling a large cache lists it a handful of times, not every few hundred thumbnails.
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class ThumbnailCache:
-    def __init__(self, root: Path, max_bytes: int, check_every: int = 200) -> None:
+    def __init__(self, root: Path, max_bytes: int, writers: int = 8) -> None:
         self.root = Path(root)
         self.max_bytes = max_bytes
-        self.check_every = check_every
-        self._puts = 0
+        self.writers = max(1, writers)
+        self.scans = 0  # how often the folder was listed to check the budget
+        self._written = 0  # bytes this process wrote since its last check
+        self._check_after = 0  # ... and how many more it may write before the next one
 
     def _file(self, image_id: str) -> Path:
         if not _ID.match(image_id):
@@ -49,8 +56,8 @@ class ThumbnailCache:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
         os.replace(tmp, target)
-        self._puts += 1
-        if self._puts % self.check_every == 0:
+        self._written += len(data)
+        if self._written >= self._check_after:
             self.evict()
         return target
 
@@ -66,6 +73,7 @@ class ThumbnailCache:
             except FileNotFoundError:
                 continue
             files.append((st.st_mtime, st.st_size, f))
+        self.scans += 1
         total = sum(size for _, size, _ in files)
         removed = 0
         for _, size, f in sorted(files):
@@ -74,4 +82,8 @@ class ThumbnailCache:
             f.unlink(missing_ok=True)
             total -= size
             removed += 1
+        # Room left, shared with the other writers; at least 1% of the budget, so a full
+        # cache is not listed again after every write.
+        self._written = 0
+        self._check_after = max(self.max_bytes // 100, (self.max_bytes - total) // self.writers)
         return removed

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -14,18 +13,33 @@ from workers.app import app, beat_schedule
 
 
 def test_thumbnail_cache_round_trip_and_eviction(tmp_path: Path) -> None:
-    cache = ThumbnailCache(tmp_path, max_bytes=2500, check_every=1000)
+    cache = ThumbnailCache(tmp_path, max_bytes=2500, writers=1)
     for k in range(5):
-        path = cache.put(f"img{k}", bytes([k]) * 1000)
-        os.utime(path, (time.time() + k, time.time() + k))  # make write order explicit
+        cache.put(f"img{k}", bytes([k]) * 1000)
+        time.sleep(0.01)  # distinct modification times, whatever the filesystem's resolution
+        assert cache.size() <= 3000  # over the budget by at most the write since a check
     assert cache.get("img4") == bytes([4]) * 1000
-    assert cache.size() == 5000
-    assert cache.evict() == 3
+    # The least recently written went first.
     assert [cache.path(f"img{k}") is not None for k in range(5)] == [False] * 3 + [True] * 2
     assert cache.get("img0") is None
     assert cache.path("../etc/passwd") is None
     with pytest.raises(ValueError, match="not a valid image id"):
         cache.put("../escape", b"x")
+    # Another process filled the folder behind this one's back: an explicit check evicts.
+    other = ThumbnailCache(tmp_path, max_bytes=10_000)
+    for k in range(5, 9):
+        other.put(f"img{k}", bytes([k]) * 1000)
+        time.sleep(0.01)
+    assert cache.size() == 6000 and cache.evict() == 4 and cache.size() == 2000
+
+
+def test_thumbnail_cache_lists_its_folder_rarely_while_there_is_room(tmp_path: Path) -> None:
+    cache = ThumbnailCache(tmp_path, max_bytes=10_000_000, writers=4)
+    for k in range(1000):
+        cache.put(f"img{k}", b"x" * 1000)
+    # Once when it starts, then only after writing a quarter of the room it found.
+    assert cache.scans == 1
+    assert cache.size() == 1_000_000
 
 
 def test_beat_schedule_names_registered_tasks() -> None:
