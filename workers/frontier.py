@@ -20,11 +20,18 @@ completion is ignored.
 Hashing: each stored image is hashed once per crawl. The worker that fetches an image hashes
 it in the same task; a listed image that will be fetched later waits in ``deferred`` until then,
 and only images that will not be fetched (past the depth limit, cut by the budget, failed)
-get hash tasks of their own.
+get hash tasks of their own. ``start_fetch`` tells the fetching worker whether it is expected
+to hash, and what the image was last hashed from (``HINTS``), so that it can hash before its
+graph write and store the hashes in the same transaction; its completion then counts the hash
+at once. The expectation can be wrong only when another worker's listing races it, which
+costs a hash done twice (the second finds the graph current), never a hash missed.
+
+Finishing: every completion script also checks whether the crawl is now done (fetching over,
+no hash outstanding) and says so, so no extra round trip is spent asking.
 
 Keys (prefix ``lk:crawl:<id>:``): meta, counts, failures, seen, done, nodes, order:<d>,
 pending:<d>, next:<d>, hashing, deferred, thumbs, attempts. ``lk:crawls`` indexes crawls by
-creation.
+creation; ``lk:hashed`` holds the hints.
 """
 
 from __future__ import annotations
@@ -38,32 +45,59 @@ import redis
 
 PREFIX = "lk:crawl:"
 INDEX = "lk:crawls"
+# Per image, what it was last hashed from ("<algorithm version> <thumbnail URL>"), across
+# crawls: a hint, so a fetch hashes before its graph write only images likely unhashed. The
+# graph has the last word: a wrong hint costs a wasted hash or a second write, never a wrong
+# result.
+HINTS = "lk:hashed"
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 FINAL = ("done", "failed", "cancelled")
 
-# KEYS: prefix. ARGV: id, depth, now, lease_ms, neighbours_json, hash_json, max_depth,
-# max_images, inline ("1": the fetching worker hashes the images it fetches itself).
-_COMPLETE_FETCH = """
+# The end of every completion: the crawl is done once fetching is over and no hash is
+# outstanding. Inside the completion's own script, so finishing costs no extra round trip.
+_FINISH_LUA = """
+local function maybe_finish(p, now)
+  if redis.call('HGET', p .. 'meta', 'status') ~= 'running' then return false end
+  if redis.call('HGET', p .. 'meta', 'fetch_done') ~= '1' then return false end
+  if redis.call('HLEN', p .. 'hashing') > 0 then return false end
+  redis.call('HSET', p .. 'meta', 'status', 'done', 'finished_at', now)
+  return true
+end
+"""
+
+# KEYS: prefix, hints. ARGV: id, depth, now, lease_ms, neighbours_json, stored_json, inline
+# ("1": the fetching worker hashes the images it fetches itself), edges, prehashed ("1": it
+# already did, and the hashes were written with the fetch), hint (the image's hint then).
+_COMPLETE_FETCH = _FINISH_LUA + """
 local p = KEYS[1]
 local id, d = ARGV[1], tonumber(ARGV[2])
 local now, lease = tonumber(ARGV[3]), tonumber(ARGV[4])
-local max_depth, max_images = tonumber(ARGV[7]), tonumber(ARGV[8])
-local inline = ARGV[9] == '1'
+local inline, prehashed = ARGV[7] == '1', ARGV[9] == '1'
+local conf = redis.call('HMGET', p .. 'meta', 'depth', 'max_images')
+local max_depth, max_images = tonumber(conf[1] or '0'), tonumber(conf[2] or '0')
 if redis.call('HDEL', p .. 'pending:' .. d, id) == 0 then
   return cjson.encode({duplicate = true})
 end
 redis.call('SADD', p .. 'done', id)
 redis.call('HINCRBY', p .. 'counts', 'fetched', 1)
+if tonumber(ARGV[8]) > 0 then redis.call('HINCRBY', p .. 'counts', 'edges', ARGV[8]) end
 local dr = tonumber(redis.call('HGET', p .. 'counts', 'depth_reached') or '0')
 if d > dr then redis.call('HSET', p .. 'counts', 'depth_reached', d) end
-local out = {hash = {}, advance = false, next = {}, finished = false, hash_self = false}
+local out = {hash = {}, advance = false, next = {}, finished = false, hash_self = false,
+             hashed = false}
 local function hash_later(nid)  -- a hash task will be queued for it
   redis.call('HSET', p .. 'hashing', nid, -now)
   table.insert(out.hash, nid)
 end
-local function hash_here(nid)  -- the worker that fetched it hashes it now, under a lease
-  redis.call('HSET', p .. 'hashing', nid, now + lease)
+local function hash_here(nid)  -- the worker that fetched it hashes it (or did), under a lease
   out.hash_self = true
+  if prehashed then
+    redis.call('HINCRBY', p .. 'counts', 'hashed', 1)
+    redis.call('HSET', KEYS[2], nid, ARGV[10])
+    out.hashed = true
+  else
+    redis.call('HSET', p .. 'hashing', nid, now + lease)
+  end
 end
 -- Every image the listing stored needs hashing once per crawl. With inline hashing, an image
 -- that will be fetched anyway (later in this level, or at the next one) waits in 'deferred'
@@ -141,39 +175,59 @@ if redis.call('HLEN', p .. 'pending:' .. d) == 0 then
     redis.call('HSET', p .. 'meta', 'level', d + 1)
   end
 end
+out.finished = maybe_finish(p, ARGV[3])
 return cjson.encode(out)
 """
 
-# KEYS: the pending (or hashing) hash. ARGV: id, deadline. A worker starting an image takes
-# its lease; returns 0 when the image is no longer pending (a duplicate delivery).
+# KEYS: meta, the pending (or hashing) hash. ARGV: id, deadline. A worker starting an image
+# takes its lease; returns 0 when the crawl no longer runs or the image is no longer pending
+# (a duplicate delivery).
 _CLAIM = """
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return 1
 """
 
-# KEYS: prefix. ARGV: id, field, now. Returns 1 if this completion counted.
-_COMPLETE_HASH = """
+# KEYS: prefix, hints. ARGV: id, depth, deadline. Claims a fetch like _CLAIM, and says whether
+# this fetch is expected to hash the image (no listing stored it yet in this crawl, or one did
+# and deferred its hash to this fetch), with the image's hint (what was last hashed).
+_START_FETCH = """
+local p, id = KEYS[1], ARGV[1]
+if redis.call('HGET', p .. 'meta', 'status') ~= 'running' then return {0, 0, ''} end
+local key = p .. 'pending:' .. ARGV[2]
+if redis.call('HEXISTS', key, id) == 0 then return {0, 0, ''} end
+redis.call('HSET', key, id, ARGV[3])
+local hash = redis.call('SISMEMBER', p .. 'nodes', id) == 0
+  or redis.call('SISMEMBER', p .. 'deferred', id) == 1
+return {1, hash and 1 or 0, redis.call('HGET', KEYS[2], id) or ''}
+"""
+
+# KEYS: prefix, hints. ARGV: id, field, now, hint ('' for none). Returns 0 if this completion
+# was a duplicate, 1 if it counted, 2 if it counted and finished the crawl.
+_COMPLETE_HASH = _FINISH_LUA + """
 local p = KEYS[1]
 if redis.call('HDEL', p .. 'hashing', ARGV[1]) == 0 then return 0 end
 redis.call('HINCRBY', p .. 'counts', ARGV[2], 1)
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[4]) end
+if maybe_finish(p, ARGV[3]) then return 2 end
 return 1
 """
 
 # KEYS: prefix. Marks the crawl done when fetching is over and no hash is outstanding.
-_MAYBE_FINISH = """
-local p = KEYS[1]
-local status = redis.call('HGET', p .. 'meta', 'status')
-if status ~= 'running' then return 0 end
-if redis.call('HGET', p .. 'meta', 'fetch_done') ~= '1' then return 0 end
-if redis.call('HLEN', p .. 'hashing') > 0 then return 0 end
-redis.call('HSET', p .. 'meta', 'status', 'done', 'finished_at', ARGV[1])
-return 1
+_MAYBE_FINISH = _FINISH_LUA + """
+if maybe_finish(KEYS[1], ARGV[1]) then return 1 end
+return 0
 """
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def hash_hint(version: str, thumbnail_url: str) -> str:
+    """An image's entry in HINTS: what its hashes were computed from."""
+    return f"{version} {thumbnail_url}"
 
 
 @dataclass
@@ -182,7 +236,17 @@ class FetchOutcome:
     to_hash: list[str]  # images to queue hash tasks for
     advanced: bool
     next_level: list[str]
-    hash_self: bool = False  # the fetching worker hashes the fetched image now (its lease)
+    hash_self: bool = False  # the fetching worker hashes the fetched image (its lease)
+    hashed: bool = False  # ... and already did: the hashes were stored with the fetch
+    finished: bool = False  # this completion ended the crawl
+
+
+@dataclass(frozen=True)
+class FetchStart:
+    """A claimed fetch: whether it is expected to hash the image, and the image's hint."""
+
+    will_hash: bool
+    hint: str
 
 
 class CrawlState:
@@ -197,6 +261,7 @@ class CrawlState:
         self._complete_hash = client.register_script(_COMPLETE_HASH)
         self._maybe_finish = client.register_script(_MAYBE_FINISH)
         self._claim = client.register_script(_CLAIM)
+        self._start_fetch = client.register_script(_START_FETCH)
 
     # ------------------------------------------------------------------ creation
 
@@ -302,35 +367,48 @@ class CrawlState:
         return bool(self.r.hexists(self.p + "hashing", image_id))
 
     def claim(self, image_id: str, depth: int | None) -> bool:
-        """Start work on an image: take its lease. False if it is no longer pending."""
+        """Start work on an image: take its lease. False if the crawl no longer runs or the
+        image is no longer pending (a duplicate delivery)."""
         key = self.p + ("hashing" if depth is None else f"pending:{depth}")
-        return bool(self._claim(keys=[key], args=[image_id, now_ms() + self.lease_ms]))
+        return bool(self._claim(keys=[self.p + "meta", key],
+                                args=[image_id, now_ms() + self.lease_ms]))
+
+    def start_fetch(self, image_id: str, depth: int) -> FetchStart | None:
+        """``claim`` a fetch and say whether it is expected to hash the image too, in one
+        round trip; None if the fetch is not to be done."""
+        ok, will_hash, hint = self._start_fetch(
+            keys=[self.p, HINTS], args=[image_id, depth, now_ms() + self.lease_ms]
+        )
+        if not ok:
+            return None
+        return FetchStart(bool(will_hash), hint.decode() if isinstance(hint, bytes) else hint)
 
     def complete_fetch(
         self, image_id: str, depth: int, neighbours: list[str],
         stored: list[tuple[str, str]], edges: int, inline_hash: bool = False,
+        prehashed: str | None = None,
     ) -> FetchOutcome:
         """Record a fetched image; returns what to hash and, if the level closed, what next.
 
         With ``inline_hash`` the fetching worker hashes the images it fetches itself
         (``hash_self``), and listed images that will be fetched later wait for that instead
-        of getting hash tasks: one task per image instead of two.
+        of getting hash tasks: one task per image instead of two. ``prehashed`` (the image's
+        hint): the worker hashed it before the graph write, so if the image is this fetch's
+        to hash, it is counted as hashed now (``hashed``).
         """
-        max_depth, max_images = self.config()
-        raw = self._complete_fetch(keys=[self.p], args=[
+        raw = self._complete_fetch(keys=[self.p, HINTS], args=[
             image_id, depth, now_ms(), self.lease_ms, json.dumps(neighbours),
-            json.dumps([list(s) for s in stored]), max_depth, max_images,
-            "1" if inline_hash else "0",
+            json.dumps([list(s) for s in stored]), "1" if inline_hash else "0", edges,
+            "1" if prehashed else "0", prehashed or "",
         ])
         out = json.loads(raw)
         if out.get("duplicate"):
             return FetchOutcome(True, [], False, [])
-        if edges:
-            self.r.hincrby(self.p + "counts", "edges", edges)
         # cjson encodes an empty Lua table as {} rather than [].
         to_hash = out["hash"] if isinstance(out["hash"], list) else []
         nxt = out["next"] if isinstance(out["next"], list) else []
-        return FetchOutcome(False, to_hash, bool(out["advance"]), nxt, bool(out["hash_self"]))
+        return FetchOutcome(False, to_hash, bool(out["advance"]), nxt, bool(out["hash_self"]),
+                            bool(out["hashed"]), bool(out["finished"]))
 
     def fail_fetch(
         self, image_id: str, depth: int, reason: str, message: str, inline_hash: bool = False
@@ -340,10 +418,15 @@ class CrawlState:
         self.r.hincrby(self.p + "counts", f"failed:{reason}", 1)
         return self.complete_fetch(image_id, depth, [], [], 0, inline_hash=inline_hash)
 
-    def complete_hash(self, image_id: str, counter: str = "hashed") -> bool:
-        return bool(self._complete_hash(keys=[self.p], args=[image_id, counter, now_ms()]))
+    def complete_hash(self, image_id: str, counter: str = "hashed", hint: str = "") -> int:
+        """Record an image's hashing as ``counter``. Returns 0 for a duplicate completion,
+        1 when it counted, 2 when it counted and ended the crawl. ``hint``: what was hashed
+        (see HINTS), for a success."""
+        return int(self._complete_hash(
+            keys=[self.p, HINTS], args=[image_id, counter, now_ms(), hint]
+        ))
 
-    def fail_hash(self, image_id: str, reason: str, message: str) -> bool:
+    def fail_hash(self, image_id: str, reason: str, message: str) -> int:
         self.r.hset(self.p + "failures", f"{image_id}:thumbnail", f"{reason}: {message}"[:500])
         return self.complete_hash(image_id, f"failed:thumbnail_{reason}")
 
@@ -370,7 +453,7 @@ class CrawlState:
         key = self.p + ("hashing" if depth is None else f"pending:{depth}")
         deadline = now_ms() + int(seconds * 1000) + self.lease_ms
         # Only while still pending (atomically): never resurrect a completed image.
-        self._claim(keys=[key], args=[image_id, deadline])
+        self._claim(keys=[self.p + "meta", key], args=[image_id, deadline])
 
     # ------------------------------------------------------------------ leases
 

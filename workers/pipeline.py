@@ -34,10 +34,13 @@ class Fetched:
 
 
 def store_fetched(
-    store: GraphStore, result: ImageWithSimilar, seen_at: int | None = None
+    store: GraphStore, result: ImageWithSimilar, seen_at: int | None = None,
+    hashes: dict[str, str] | None = None,
 ) -> Fetched:
     """Write an image, the images it lists, the SIMILAR_TO edges, and prune stale edges —
-    all in one transaction, so a crash never leaves half an update."""
+    all in one transaction, so a crash never leaves half an update. ``hashes`` (of the
+    image's thumbnail, from ``download_and_hash``) are stored in the same transaction:
+    a commit saved per image."""
     ts = seen_at if seen_at is not None else now_ms()
     image = result.image
     props = {k: v for k, v in image.as_node().items() if k != "id" and v is not None}
@@ -58,12 +61,15 @@ def store_fetched(
         {"source": image.id, "target": r.id, "rank": rank, "seen": ts}
         for rank, r in enumerate(similar, start=1)
     ]
-    results = store.write_together([
+    steps = [
         ("store_image", {"id": image.id, "props": props}),
         ("store_neighbours", {"rows": neighbours}),
         ("upsert_edges", {"rows": edges}),
         ("prune_edges", {"rows": [{"source": image.id, "targets": [r.id for r in similar]}]}),
-    ])
+    ]
+    if hashes is not None:
+        steps.append(("set_hashes", {"rows": [hash_row(image.id, image.thumbnail_url, hashes)]}))
+    results = store.write_together(steps)
     return Fetched(
         image_id=image.id,
         neighbours=[r.id for r in similar],
@@ -100,11 +106,10 @@ def needs_hash(store: GraphStore, image_id: str, thumbnail_url: str) -> bool:
     return not (rows and has_current_hashes(rows[0], thumbnail_url))
 
 
-def hash_and_store(
-    client: CatalogueClient, store: GraphStore, cache: ThumbnailCache | None,
-    image_id: str, info_url: str,
+def download_and_hash(
+    client: CatalogueClient, cache: ThumbnailCache | None, image_id: str, info_url: str
 ) -> dict[str, str]:
-    """Download a thumbnail once, cache it, hash it, store the hashes on the node.
+    """Download a thumbnail once, cache it, and hash it.
 
     Raises CatalogueError (download refused or failed) or ImageDecodeError (broken image);
     the caller records the reason on the node.
@@ -114,10 +119,22 @@ def hash_and_store(
     hashes = hash_image(image).as_dict()
     if cache is not None:
         cache.put(image_id, data)
-    store.write("set_hashes", [{
-        "id": image_id, **hashes, "hash_version": algorithm_version(),
-        "thumbnail": info_url, "hashed_at": now_ms(),
-    }])
+    return hashes
+
+
+def hash_row(image_id: str, info_url: str, hashes: dict[str, str]) -> dict[str, Any]:
+    """The ``set_hashes`` row of an image: its hashes and what they were computed from."""
+    return {"id": image_id, **hashes, "hash_version": algorithm_version(),
+            "thumbnail": info_url, "hashed_at": now_ms()}
+
+
+def hash_and_store(
+    client: CatalogueClient, store: GraphStore, cache: ThumbnailCache | None,
+    image_id: str, info_url: str,
+) -> dict[str, str]:
+    """``download_and_hash``, then store the hashes on the node."""
+    hashes = download_and_hash(client, cache, image_id, info_url)
+    store.write("set_hashes", [hash_row(image_id, info_url, hashes)])
     return hashes
 
 
@@ -129,8 +146,10 @@ def record_hash_failure(store: GraphStore, image_id: str, reason: str, message: 
 __all__ = [
     "Fetched",
     "ImageDecodeError",
+    "download_and_hash",
     "has_current_hashes",
     "hash_and_store",
+    "hash_row",
     "needs_hash",
     "record_fetch_failure",
     "record_hash_failure",

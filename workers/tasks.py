@@ -1,8 +1,10 @@
 """Celery tasks of a crawl: fetch (and hash) one image, hash one thumbnail, watch for dead
 workers.
 
-A fetch task hashes the image it fetched itself: one task per image. Images the crawl stores
-but never fetches (past the depth limit, cut by the budget, failed) get ``hash_image`` tasks.
+A fetch task hashes the image it fetched itself: one task per image. When the image is not
+hashed yet it hashes before the graph write, so node, edges and hashes are one transaction.
+Images the crawl stores but never fetches (past the depth limit, cut by the budget, failed)
+get ``hash_image`` tasks.
 
 Each task is idempotent on (crawl, image): it first checks that the image is still pending in
 the crawl's frontier, so a task delivered twice (a worker died after finishing, Celery
@@ -24,12 +26,12 @@ import redis
 from lookalike.catalogue import CatalogueClient
 from lookalike.errors import CatalogueError
 from lookalike.graph import GraphStore, GraphUnavailable
-from lookalike.hashing import ImageDecodeError
+from lookalike.hashing import ImageDecodeError, algorithm_version
 from lookalike.settings import Settings, load_settings
 from lookalike.thumbcache import ThumbnailCache
 from workers import pipeline
 from workers.app import app
-from workers.frontier import CrawlState, FetchOutcome
+from workers.frontier import CrawlState, FetchOutcome, FetchStart, hash_hint
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +91,8 @@ def dispatch(state: CrawlState, outcome: FetchOutcome, depth: int) -> None:
             hash_image.delay(state.id, image_id, url)
     for image_id in outcome.next_level:
         fetch_image.delay(state.id, image_id, depth + 1)
-    finish_if_done(state)
+    if outcome.finished:
+        save_summary(state)
 
 
 def finish_if_done(state: CrawlState, store: GraphStore | None = None) -> None:
@@ -153,11 +156,12 @@ def _retry_graph(
 
 @app.task(name="lookalike.fetch_image")
 def fetch_image(crawl_id: str, image_id: str, depth: int) -> str:
-    """Fetch one image with its similar images, store it, push unseen neighbours, and hash
-    its thumbnail (unless this crawl hashed it already)."""
+    """Fetch one image with its similar images, hash its thumbnail (unless this crawl hashed
+    it already, or the node has these hashes), store it all, and push unseen neighbours."""
     res = resources()
     state = state_of(crawl_id)
-    if not state.is_active() or not state.claim(image_id, depth):
+    start = state.start_fetch(image_id, depth)
+    if start is None:
         return "skipped"
     args = (crawl_id, image_id, depth)
     try:
@@ -174,8 +178,9 @@ def fetch_image(crawl_id: str, image_id: str, depth: int) -> str:
         failed = state.fail_fetch(image_id, depth, exc.reason, exc.message, inline_hash=True)
         dispatch(state, failed, depth)
         return f"failed:{exc.reason}"
+    hashes, hash_error = _hash_ahead(res, start, image_id, result.image.thumbnail_url)
     try:
-        fetched = pipeline.store_fetched(res.store, result)
+        fetched = pipeline.store_fetched(res.store, result, hashes=hashes)
     except GraphUnavailable as exc:
         if _retry_graph(state, fetch_image, args, image_id, depth):
             return "retry"
@@ -183,52 +188,85 @@ def fetch_image(crawl_id: str, image_id: str, depth: int) -> str:
         dispatch(state, failed, depth)
         return "failed:graph_unavailable"
     outcome = state.complete_fetch(
-        image_id, depth, fetched.neighbours, fetched.stored, fetched.edges, inline_hash=True
+        image_id, depth, fetched.neighbours, fetched.stored, fetched.edges, inline_hash=True,
+        prehashed=hash_hint(algorithm_version(), fetched.thumbnail_url) if hashes else None,
     )
     if outcome.duplicate:
         return "fetched"
-    # Queue the next level first: other workers fetch it while this one hashes.
     dispatch(state, outcome, depth)
+    if outcome.hashed:
+        return "fetched+hashed-with-fetch"
     if outcome.hash_self:
         return "fetched+" + hash_for_crawl(
-            state, image_id, fetched.thumbnail_url, current=fetched.hashes_current
+            state, image_id, fetched.thumbnail_url,
+            current=fetched.hashes_current, error=hash_error,
         )
     return "fetched"
+
+
+def _hash_ahead(
+    res: Resources, start: FetchStart, image_id: str, info_url: str | None
+) -> tuple[dict[str, str] | None, CatalogueError | ImageDecodeError | None]:
+    """Hash a fetched image before its graph write, so the hashes ride in the same
+    transaction, when this fetch is expected to hash it and its hint says it is not hashed
+    yet: ``(hashes, None)``. Otherwise ``(None, None)``, and the image is hashed (or found
+    current) after the write as before; ``(None, error)`` when the thumbnail failed, for
+    ``hash_for_crawl`` to handle (retry or record) without downloading it again."""
+    if not start.will_hash or not info_url or start.hint == hash_hint(
+        algorithm_version(), info_url
+    ):
+        return None, None
+    try:
+        return pipeline.download_and_hash(res.client, res.cache, image_id, info_url), None
+    except (CatalogueError, ImageDecodeError) as exc:
+        return None, exc
 
 
 @app.task(name="lookalike.hash_image")
 def hash_image(crawl_id: str, image_id: str, info_url: str) -> str:
     """Download one thumbnail, hash it, store the hashes (once per thumbnail and version)."""
     state = state_of(crawl_id)
-    if not state.is_active() or not state.claim(image_id, None):
+    if not state.claim(image_id, None):
         return "skipped"
     return hash_for_crawl(state, image_id, info_url)
 
 
+def _completed(state: CrawlState, completion: int) -> None:
+    """After ``complete_hash``/``fail_hash``: keep the summary if that ended the crawl."""
+    if completion == 2:
+        save_summary(state)
+
+
 def hash_for_crawl(
-    state: CrawlState, image_id: str, info_url: str, current: bool | None = None
+    state: CrawlState, image_id: str, info_url: str, current: bool | None = None,
+    error: CatalogueError | ImageDecodeError | None = None,
 ) -> str:
     """Hash one image's thumbnail for a crawl whose lease on it this worker holds, and record
     the outcome. ``current``: whether the node already has these hashes (None: read it).
+    ``error``: the fetch task's own try at this thumbnail failed so; handled as if this try
+    had failed, without downloading it again.
 
     Transient trouble hands the image to a ``hash_image`` task with a short delay, so a
     fetch task that hashes inline retries exactly like a hash task.
     """
     res = resources()
     args = (state.id, image_id, info_url)
+    hint = hash_hint(algorithm_version(), info_url)
     try:
+        if error is not None:
+            raise error
         if current is None:
             current = not pipeline.needs_hash(res.store, image_id, info_url)
         if current:
-            state.complete_hash(image_id, "hash_skipped")
-            finish_if_done(state)
+            _completed(state, state.complete_hash(image_id, "hash_skipped", hint))
             return "unchanged"
         pipeline.hash_and_store(res.client, res.store, res.cache, image_id, info_url)
     except GraphUnavailable:
         if _retry_graph(state, hash_image, args, image_id, None):
             return "retry"
-        state.fail_hash(image_id, "graph_unavailable", "the graph server did not come back")
-        finish_if_done(state)
+        _completed(state, state.fail_hash(
+            image_id, "graph_unavailable", "the graph server did not come back"
+        ))
         return "failed"
     except CatalogueError as exc:
         if _retry_catalogue(state, hash_image, args, image_id, None, "hash", exc):
@@ -236,8 +274,7 @@ def hash_for_crawl(
         return _hash_failed(state, image_id, exc.reason, exc.message)
     except ImageDecodeError as exc:
         return _hash_failed(state, image_id, "not_an_image", str(exc))
-    state.complete_hash(image_id)
-    finish_if_done(state)
+    _completed(state, state.complete_hash(image_id, "hashed", hint))
     return "hashed"
 
 
@@ -248,8 +285,7 @@ def _hash_failed(state: CrawlState, image_id: str, reason: str, message: str) ->
         pipeline.record_hash_failure(res.store, image_id, reason, message)
     except GraphUnavailable:
         res.reset_store()
-    state.fail_hash(image_id, reason, message)
-    finish_if_done(state)
+    _completed(state, state.fail_hash(image_id, reason, message))
     return f"failed:{reason}"
 
 

@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import redis
 
 from lookalike.settings import Settings, load_settings
 from tests.support import REPO, child_env
+from workers.frontier import HINTS
 
 
 @dataclass
@@ -76,6 +78,9 @@ def workers(tmp_path: Path) -> Iterator[Callable[..., Workers]]:
     made: list[Workers] = []
 
     def make(local: Settings, replica_env: dict[str, str], n: int = 1, **extra: str) -> Workers:
+        # Crawl as on a new machine, where no image is hinted as hashed: fetches hash before
+        # their graph writes (the hints' other case is tests/crawl/test_fetch_task.py's).
+        redis.Redis.from_url(local.redis()).delete(HINTS)
         w = Workers(worker_env(local, replica_env, **extra), tmp_path)
         w.start(n)
         made.append(w)

@@ -9,7 +9,7 @@ import time
 import redis
 
 from tests.crawl.reference import reference_bfs
-from workers.frontier import CrawlState
+from workers.frontier import HINTS, CrawlState, FetchStart
 
 
 def graph(n: int) -> dict[str, list[str]]:
@@ -88,10 +88,10 @@ def test_expired_leases_are_found_once_and_hashes_finish_the_crawl(redis_url: st
     time.sleep(0.3)
     assert state.stale(queue_empty=False) == (0, ["i001"], [])
     assert not state.claim("nope", 0)
-    state.fail_fetch("i001", 0, "malformed_json", "line 1: bad")
+    assert not state.fail_fetch("i001", 0, "malformed_json", "line 1: bad").finished
     assert not state.maybe_finish()  # a hash is still outstanding
-    state.fail_hash("i000", "not_an_image", "text/html")
-    assert state.maybe_finish()
+    assert state.fail_hash("i000", "not_an_image", "text/html") == 2  # ... that ended the crawl
+    assert state.fail_hash("i000", "not_an_image", "text/html") == 0  # a duplicate completion
     summary = state.summary()
     assert summary["status"] == "done"
     assert summary["counts"]["failed"] == {"malformed_json": 1, "thumbnail_not_an_image": 1}
@@ -109,10 +109,13 @@ def test_cancelled_crawl_never_finishes_as_done(redis_url: str) -> None:
     assert not state.cancel()
 
 
-def run_inline(state: CrawlState, lists: dict[str, list[str]], seeds: list[str]):
+def run_inline(
+    state: CrawlState, lists: dict[str, list[str]], seeds: list[str], prehash: bool = False
+):
     """Like ``run_sequentially``, with the fetching worker hashing what it fetches: returns the
     fetched images by depth and, per image, who hashes it ("self" = its fetch, "task" = a hash
-    task)."""
+    task). ``prehash``: the fetch hashes before its write whenever ``start_fetch`` expects it
+    to hash, as the fetch task does for images whose hint is not current."""
     level, current = 0, list(seeds)
     fetched: dict[str, int] = {}
     hashed_by: dict[str, list[str]] = {}
@@ -120,10 +123,16 @@ def run_inline(state: CrawlState, lists: dict[str, list[str]], seeds: list[str])
         nxt: list[str] = []
         assert int(state.meta()["level"]) == level  # the watchdog reads the open level here
         for image_id in reversed(current):
+            start = state.start_fetch(image_id, level)
+            assert start is not None
             stored = [(image_id, "u")] + [(n, "u") for n in lists[image_id]]
+            hint = f"v u{image_id}" if prehash and start.will_hash else None
             out = state.complete_fetch(image_id, level, lists[image_id], stored, 3,
-                                       inline_hash=True)
+                                       inline_hash=True, prehashed=hint)
             assert not out.duplicate
+            # With one worker nothing races: the start's expectation is exactly right.
+            assert start.will_hash == out.hash_self, image_id
+            assert out.hashed == (out.hash_self and prehash)
             if out.hash_self:
                 hashed_by.setdefault(image_id, []).append("self")
             for n in out.to_hash:
@@ -159,9 +168,50 @@ def test_inline_hashing_hashes_every_stored_image_exactly_once(redis_url: str) -
         marks = {k.decode(): int(v) for k, v in r.hgetall(state.p + "hashing").items()}
         # Inline hashes are leased to the fetching worker at once; task hashes wait queued.
         assert all((marks[i] > 0) == (hashed_by[i] == ["self"]) for i in nodes)
-        for image_id in nodes:
-            state.complete_hash(image_id)
-        assert state.maybe_finish()
+        completions = [state.complete_hash(image_id) for image_id in sorted(nodes)]
+        assert completions == [1] * (len(nodes) - 1) + [2]  # the last one ends the crawl
+        assert state.status() == "done" and not state.maybe_finish()
+
+
+def test_fetches_that_hash_before_writing_are_counted_at_completion(redis_url: str) -> None:
+    """A fetch that hashed its image before the graph write (``prehashed``) leaves no hash
+    outstanding for it, records its hint, and the crawl ends with its last completion."""
+    r = redis.Redis.from_url(redis_url)
+    r.delete(HINTS)
+    lists = graph(40)
+    state = CrawlState(r, "prehash", lease_s=60)
+    state.create(["i000", "i003"], 2, None)
+    _, hashed_by = run_inline(state, lists, ["i000", "i003"], prehash=True)
+    nodes = set(state.image_ids())
+    assert all(len(ways) == 1 for ways in hashed_by.values()) and set(hashed_by) == nodes
+    by_self = {i for i, ways in hashed_by.items() if ways == ["self"]}
+    outstanding = {k.decode() for k in r.hkeys(state.p + "hashing")}
+    assert outstanding == nodes - by_self  # only the task hashes are left
+    assert state.summary()["counts"]["hashed"] == len(by_self)
+    assert {k.decode(): v.decode() for k, v in r.hgetall(HINTS).items()} == {
+        i: f"v u{i}" for i in by_self
+    }
+    # A second crawl over the same images sees each hint, and hashes by task only.
+    again = CrawlState(r, "prehash-again", lease_s=60)
+    again.create(["i000"], 0, None)
+    start = again.start_fetch("i000", 0)
+    assert start == FetchStart(will_hash=True, hint="v ui000")
+    completions = [state.complete_hash(i) for i in sorted(outstanding)]
+    assert completions[-1] == 2 and state.status() == "done"
+
+
+def test_a_fetch_starts_only_while_its_crawl_runs_and_its_image_is_pending(
+    redis_url: str,
+) -> None:
+    r = redis.Redis.from_url(redis_url)
+    state = CrawlState(r, "start", lease_s=60)
+    state.create(["i000", "i001"], 1, None)
+    assert state.start_fetch("nope", 0) is None  # never dispatched
+    assert state.start_fetch("i000", 0) is not None
+    state.complete_fetch("i000", 0, [], [("i000", "u")], 0, inline_hash=True)
+    assert state.start_fetch("i000", 0) is None  # a redelivered task after completion
+    state.cancel()
+    assert state.start_fetch("i001", 0) is None and not state.claim("i001", 0)
 
 
 def test_inline_hashing_hands_deferred_images_to_tasks_when_they_will_not_be_fetched(
