@@ -24,15 +24,67 @@ from services.replica.derivatives import DEFAULT_MAX_MB
 from services.replica.faults import FaultConfig, FaultPlan
 
 
+class _NoBody:
+    """The request stream of a request without a body, once it has been parsed: nothing to
+    read. See ``_QuietHandler.run_wsgi``."""
+
+    def read(self, size: int = -1) -> bytes:
+        return b""
+
+    def readline(self, size: int = -1) -> bytes:
+        return b""
+
+    def readinto(self, buffer: bytearray) -> int:
+        return 0
+
+
 class _QuietHandler(WSGIRequestHandler):
-    """No access log line per request: a crawl makes hundreds of thousands. HTTP/1.1, so
-    clients keep their connections open as they do with the real catalogue, instead of a new
-    TCP connection (and server thread) per request."""
+    """No access log line per request: a crawl makes hundreds of thousands. HTTP/1.1 with
+    keep-alive for requests without a body, so clients keep their connections open as they do
+    with the real catalogue, instead of a new TCP connection (and server thread) per request.
+
+    werkzeug's development server closes every connection, for a reason that does not apply
+    to such requests: ``http.server`` cannot tell an unread request body from the next
+    request, so after each response werkzeug reads whatever the client sent next and throws it
+    away. A GET or HEAD without a body has nothing left unread; those requests keep their
+    connection, and werkzeug's discard reads from ``_NoBody`` instead of eating the next
+    request. Anything else is served and closed as werkzeug does.
+    """
 
     protocol_version = "HTTP/1.1"
+    timeout = 30  # an idle kept-alive connection gives its thread back after this long
 
     def log_request(self, code="-", size="-") -> None:
         pass
+
+    def log_error(self, format: str, *args) -> None:
+        if not format.startswith("Request timed out"):  # an idle keep-alive connection
+            super().log_error(format, *args)
+
+    def run_wsgi(self) -> None:
+        if not self._bodiless():
+            super().run_wsgi()
+            return
+        stream, self.rfile = self.rfile, _NoBody()
+        try:
+            super().run_wsgi()
+        finally:
+            self.rfile = stream
+
+    def send_header(self, keyword: str, value: str) -> None:
+        # werkzeug sends "Connection: close" on every response (see the class docstring);
+        # it is kept when the connection does end: the client asked to close it.
+        if (keyword.lower() == "connection" and value.lower() == "close"
+                and self._bodiless() and not self.close_connection):
+            return
+        super().send_header(keyword, value)
+
+    def _bodiless(self) -> bool:
+        return (
+            self.command in ("GET", "HEAD")
+            and self.headers.get("Content-Length", "0").strip() in ("", "0")
+            and "Transfer-Encoding" not in self.headers
+        )
 
 
 @dataclass
