@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
+import threading
 from pathlib import Path
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -51,10 +51,14 @@ class ThumbnailCache:
 
     def put(self, image_id: str, data: bytes) -> Path:
         target = self._file(image_id)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
+        # A temporary name no other writer uses (process and thread), so no random names or
+        # exclusive-create retries: a crawl writes one thumbnail per image.
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.part")
+        try:
+            tmp.write_bytes(data)
+        except FileNotFoundError:  # the first thumbnail of its folder
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(data)
         os.replace(tmp, target)
         self._written += len(data)
         if self._written >= self._check_after:
