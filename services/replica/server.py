@@ -53,6 +53,9 @@ class _QuietHandler(WSGIRequestHandler):
 
     protocol_version = "HTTP/1.1"
     timeout = 30  # an idle kept-alive connection gives its thread back after this long
+    # Headers and body go out as separate writes: on a kept-alive connection Nagle's
+    # algorithm would hold the body back until the client's delayed ACK (~40 ms a response).
+    disable_nagle_algorithm = True
 
     def log_request(self, code="-", size="-") -> None:
         pass
