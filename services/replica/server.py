@@ -7,8 +7,10 @@ the ``with`` block ends. Port 0 picks a free port; the handle reports the URLs t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -38,6 +40,19 @@ class _NoBody:
         return 0
 
 
+def _connections(server: object) -> set[socket.socket]:
+    """The connections a replica server has open (kept alive between requests), so that
+    stopping the replica ends them as a real server's restart would: otherwise clients would
+    go on being served by the stopped replica's threads."""
+    return server.__dict__.setdefault("lookalike_connections", set())
+
+
+def _close_connections(server: object) -> None:
+    for sock in list(_connections(server)):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
 class _QuietHandler(WSGIRequestHandler):
     """No access log line per request: a crawl makes hundreds of thousands. HTTP/1.1 with
     keep-alive for requests without a body, so clients keep their connections open as they do
@@ -59,6 +74,16 @@ class _QuietHandler(WSGIRequestHandler):
 
     def log_request(self, code="-", size="-") -> None:
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        _connections(self.server).add(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            _connections(self.server).discard(self.connection)
 
     def log_error(self, format: str, *args) -> None:
         if not format.startswith("Request timed out"):  # an idle keep-alive connection
@@ -177,6 +202,7 @@ def run_replica(
     finally:
         server.shutdown()
         server.server_close()
+        _close_connections(server)
         thread.join(timeout=10)
         _remove_tree(state.snapshot_dir)
         if state.derivatives is not None:

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from services.replica.server import ReplicaHandle
+from services.replica.server import ReplicaHandle, run_replica
 
 
 def _connect(replica: ReplicaHandle) -> http.client.HTTPConnection:
@@ -66,4 +66,17 @@ def test_a_dropped_connection_fails_only_its_own_request(demo_replica) -> None:
     conn.close()
     conn = _connect(demo_replica)
     assert _get(conn, f"/catalogue/v2/images/{image_id}")[0].status == 200
+    conn.close()
+
+
+def test_stopping_the_replica_ends_its_kept_alive_connections(demo_dir) -> None:
+    """A client holding a connection must not go on being answered by a stopped replica
+    (a test that restarts the replica on the same port with a changed collection relies on
+    it), just as a restarted server's clients reconnect."""
+    with run_replica(demo_dir) as replica:
+        image_id = replica.collection.ids[0]
+        conn = _connect(replica)
+        assert _get(conn, f"/catalogue/v2/images/{image_id}")[0].status == 200
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+        _get(conn, f"/catalogue/v2/images/{image_id}")
     conn.close()
