@@ -306,6 +306,7 @@ PHASES: list[tuple[str, str]] = [
     ("hash_and_store (workers/pipeline.py)", "hash: set_hashes graph write"),
     ("CatalogueClient.get_image (lookalike/catalogue.py)", "fetch: catalogue request"),
     ("store_fetched (workers/pipeline.py)", "fetch: graph write"),
+    ("CrawlState.start_fetch (workers/frontier.py)", "frontier: Redis scripts"),
     ("CrawlState.complete_fetch (workers/frontier.py)", "frontier: Redis scripts"),
     ("CrawlState.complete_hash (workers/frontier.py)", "frontier: Redis scripts"),
     ("CrawlState.maybe_finish (workers/frontier.py)", "frontier: Redis scripts"),

@@ -301,10 +301,6 @@ class CrawlState:
     def is_active(self) -> bool:
         return self.status() == "running"
 
-    def config(self) -> tuple[int, int]:
-        depth, max_images = self.r.hmget(self.p + "meta", "depth", "max_images")
-        return int(depth or 0), int(max_images or 0)
-
     def summary(self) -> dict[str, Any]:
         meta = self.meta()
         if not meta:
