@@ -71,6 +71,7 @@ class Settings:
     refresh_interval_s: float = 3600.0
     discover_interval_s: float = 6 * 3600.0
     thumbnail_cache_mb: int = 512
+    crawl_batch: int = 8  # images per fetch task, written to the graph in one transaction
     crawl_lease_s: float = 120.0  # a dispatched image not finished by then is dispatched again
     task_retries: int = 4  # tries of one image after the client's own retries gave up
     max_seeds: int = 1000
@@ -232,4 +233,6 @@ def load_settings(
     settings = replace(base, **converted)
     if settings.rate_limit <= 0:
         raise SettingsError("LOOKALIKE_RATE_LIMIT must be a positive number of requests/s")
+    if not 1 <= settings.crawl_batch <= 100:
+        raise SettingsError("LOOKALIKE_CRAWL_BATCH must be a whole number of images from 1 to 100")
     return settings

@@ -55,7 +55,7 @@ def start_crawl(
     kind: str = "crawl",
 ) -> dict[str, Any]:
     """Queue a breadth-first crawl from ``seeds``; returns its record (with ``id``)."""
-    from workers.tasks import fetch_image, watch_crawl
+    from workers.tasks import fetch_batches, fetch_images, watch_crawl
 
     seeds = validate_request(settings, seeds, depth, max_images)
     crawl_id = uuid.uuid4().hex[:12]
@@ -66,8 +66,8 @@ def start_crawl(
     from workers.app import app
 
     with app.connection_for_write(settings.redis()) as conn:
-        for seed in seeds:
-            fetch_image.apply_async((crawl_id, seed, 0), connection=conn)
+        for batch in fetch_batches(seeds, settings.crawl_batch):
+            fetch_images.apply_async((crawl_id, batch, 0), connection=conn)
         watch_crawl.apply_async(
             (crawl_id,), countdown=max(1.0, min(10.0, settings.crawl_lease_s / 3)),
             connection=conn,

@@ -116,7 +116,10 @@ for _, item in ipairs(cjson.decode(ARGV[6])) do
       hash_later(nid)
     elseif nid == id then
       hash_here(nid)
-    elseif d < max_depth and redis.call('SISMEMBER', p .. 'done', nid) == 0 then
+    elseif (d < max_depth and redis.call('SISMEMBER', p .. 'done', nid) == 0)
+        or redis.call('HEXISTS', p .. 'pending:' .. d, nid) == 1 then
+      -- To be fetched at the next level, or still at this one (even the last: a batch
+      -- often lists its own images).
       redis.call('SADD', p .. 'deferred', nid)
     else
       hash_later(nid)
@@ -249,6 +252,27 @@ class FetchStart:
     hint: str
 
 
+@dataclass(frozen=True)
+class Completion:
+    """One fetched image, for ``complete_fetches``: see ``complete_fetch``."""
+
+    image_id: str
+    neighbours: list[str]
+    stored: list[tuple[str, str]]
+    edges: int
+    prehashed: str | None = None
+
+
+def _outcome(out: dict[str, Any]) -> FetchOutcome:
+    if out.get("duplicate"):
+        return FetchOutcome(True, [], False, [])
+    # cjson encodes an empty Lua table as {} rather than [].
+    to_hash = out["hash"] if isinstance(out["hash"], list) else []
+    nxt = out["next"] if isinstance(out["next"], list) else []
+    return FetchOutcome(False, to_hash, bool(out["advance"]), nxt, bool(out["hash_self"]),
+                        bool(out["hashed"]), bool(out["finished"]))
+
+
 class CrawlState:
     """One crawl's keys in Redis, and the atomic steps that move it forward."""
 
@@ -372,12 +396,22 @@ class CrawlState:
     def start_fetch(self, image_id: str, depth: int) -> FetchStart | None:
         """``claim`` a fetch and say whether it is expected to hash the image too, in one
         round trip; None if the fetch is not to be done."""
-        ok, will_hash, hint = self._start_fetch(
-            keys=[self.p, HINTS], args=[image_id, depth, now_ms() + self.lease_ms]
-        )
-        if not ok:
-            return None
-        return FetchStart(bool(will_hash), hint.decode() if isinstance(hint, bytes) else hint)
+        return self.start_fetches([image_id], depth)[0]
+
+    def start_fetches(self, image_ids: list[str], depth: int) -> list[FetchStart | None]:
+        """``start_fetch`` for several images of one level, in one round trip (a pipeline:
+        each image is still its own atomic script)."""
+        pipe = self.r.pipeline(transaction=False)
+        deadline = now_ms() + self.lease_ms
+        for image_id in image_ids:
+            self._start_fetch(keys=[self.p, HINTS], args=[image_id, depth, deadline],
+                              client=pipe)
+        out: list[FetchStart | None] = []
+        for ok, will_hash, hint in pipe.execute():
+            out.append(FetchStart(
+                bool(will_hash), hint.decode() if isinstance(hint, bytes) else hint
+            ) if ok else None)
+        return out
 
     def complete_fetch(
         self, image_id: str, depth: int, neighbours: list[str],
@@ -392,19 +426,24 @@ class CrawlState:
         hint): the worker hashed it before the graph write, so if the image is this fetch's
         to hash, it is counted as hashed now (``hashed``).
         """
-        raw = self._complete_fetch(keys=[self.p, HINTS], args=[
-            image_id, depth, now_ms(), self.lease_ms, json.dumps(neighbours),
-            json.dumps([list(s) for s in stored]), "1" if inline_hash else "0", edges,
-            "1" if prehashed else "0", prehashed or "",
-        ])
-        out = json.loads(raw)
-        if out.get("duplicate"):
-            return FetchOutcome(True, [], False, [])
-        # cjson encodes an empty Lua table as {} rather than [].
-        to_hash = out["hash"] if isinstance(out["hash"], list) else []
-        nxt = out["next"] if isinstance(out["next"], list) else []
-        return FetchOutcome(False, to_hash, bool(out["advance"]), nxt, bool(out["hash_self"]),
-                            bool(out["hashed"]), bool(out["finished"]))
+        return self.complete_fetches(depth, [
+            Completion(image_id, neighbours, stored, edges, prehashed)
+        ], inline_hash)[0]
+
+    def complete_fetches(
+        self, depth: int, completions: list[Completion], inline_hash: bool = False
+    ) -> list[FetchOutcome]:
+        """``complete_fetch`` for several images of one level, in order, in one round trip
+        (each is still its own atomic script, so at most one of them opens the next level)."""
+        pipe = self.r.pipeline(transaction=False)
+        ts = now_ms()
+        for c in completions:
+            self._complete_fetch(keys=[self.p, HINTS], args=[
+                c.image_id, depth, ts, self.lease_ms, json.dumps(c.neighbours),
+                json.dumps([list(s) for s in c.stored]), "1" if inline_hash else "0",
+                c.edges, "1" if c.prehashed else "0", c.prehashed or "",
+            ], client=pipe)
+        return [_outcome(json.loads(raw)) for raw in pipe.execute()]
 
     def fail_fetch(
         self, image_id: str, depth: int, reason: str, message: str, inline_hash: bool = False

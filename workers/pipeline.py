@@ -8,6 +8,7 @@ writes. Keeping them free of Celery makes them easy to test and to reuse for one
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,7 @@ from lookalike.catalogue import CatalogueClient
 from lookalike.errors import CatalogueError
 from lookalike.graph import GraphStore, now_ms
 from lookalike.hashing import ImageDecodeError, algorithm_version, hash_image
-from lookalike.records import ImageWithSimilar
+from lookalike.records import ImageRecord, ImageWithSimilar
 from lookalike.thumbcache import ThumbnailCache
 
 log = logging.getLogger(__name__)
@@ -37,47 +38,81 @@ def store_fetched(
     store: GraphStore, result: ImageWithSimilar, seen_at: int | None = None,
     hashes: dict[str, str] | None = None,
 ) -> Fetched:
-    """Write an image, the images it lists, the SIMILAR_TO edges, and prune stale edges —
-    all in one transaction, so a crash never leaves half an update. ``hashes`` (of the
-    image's thumbnail, from ``download_and_hash``) are stored in the same transaction:
-    a commit saved per image."""
+    """``store_fetched_many`` for one image."""
+    return store_fetched_many(store, [(result, hashes)], seen_at)[0]
+
+
+def store_fetched_many(
+    store: GraphStore, items: Sequence[tuple[ImageWithSimilar, dict[str, str] | None]],
+    seen_at: int | None = None,
+) -> list[Fetched]:
+    """Write fetched images, the images they list, the SIMILAR_TO edges, and prune stale
+    edges — all in one transaction, so a crash never leaves half an update. Each image's
+    hashes (from ``download_and_hash``; None: not hashed yet) go in the same transaction.
+
+    One transaction for several images: the graph server's per-transaction and
+    per-statement costs are paid once per batch (five statements, however many images),
+    not once per image. Returns one ``Fetched`` per item, in order.
+    """
     ts = seen_at if seen_at is not None else now_ms()
-    image = result.image
-    props = {k: v for k, v in image.as_node().items() if k != "id" and v is not None}
-    props["fetched_at"] = ts
-    props["similar_field"] = result.similar_field
-    # A listing can name the same image twice, or the image itself; keep the first rank.
+    images, neighbours, edges, prunes, hash_rows = [], [], [], [], []
+    fetched_ids = {result.image.id for result, _ in items}
+    listed: set[str] = set()
+    similar_of: list[list[ImageRecord]] = []
+    for result, hashes in items:
+        image = result.image
+        props = {k: v for k, v in image.as_node().items() if k != "id" and v is not None}
+        props["fetched_at"] = ts
+        props["similar_field"] = result.similar_field
+        images.append({"id": image.id, "props": props})
+        similar = _distinct_similar(result)
+        similar_of.append(similar)
+        for rank, record in enumerate(similar, start=1):
+            edges.append({"source": image.id, "target": record.id, "rank": rank, "seen": ts})
+            # A neighbour fetched in this batch is stored in full by store_images; one
+            # listed twice is written once.
+            if record.id not in fetched_ids and record.id not in listed:
+                listed.add(record.id)
+                neighbours.append({"id": record.id, "props": {
+                    k: v for k, v in record.as_node().items() if k != "id" and v is not None
+                }})
+        prunes.append({"source": image.id, "targets": [r.id for r in similar]})
+        if hashes is not None:
+            hash_rows.append(hash_row(image.id, image.thumbnail_url, hashes))
+    steps = [
+        ("store_images", {"rows": images}),
+        ("store_neighbours", {"rows": neighbours}),
+        ("upsert_edges", {"rows": edges}),
+        ("prune_edges", {"rows": prunes}),
+    ]
+    if hash_rows:
+        steps.append(("set_hashes", {"rows": hash_rows}))
+    results = store.write_together(steps)
+    states = {row["id"]: row for row in results[0]}
+    out = []
+    for (result, _), similar in zip(items, similar_of, strict=True):
+        image = result.image
+        out.append(Fetched(
+            image_id=image.id,
+            neighbours=[r.id for r in similar],
+            stored=[(image.id, image.thumbnail_url)] + [(r.id, r.thumbnail_url) for r in similar],
+            edges=len(similar),
+            thumbnail_url=image.thumbnail_url,
+            hashes_current=has_current_hashes(states.get(image.id, {}), image.thumbnail_url),
+        ))
+    return out
+
+
+def _distinct_similar(result: ImageWithSimilar) -> list[ImageRecord]:
+    """The listed images in rank order; a listing can name the same image twice, or the
+    image itself: keep the first rank."""
     similar = []
-    seen: set[str] = {image.id}
+    seen: set[str] = {result.image.id}
     for record in result.similar:
         if record.id not in seen:
             seen.add(record.id)
             similar.append(record)
-    neighbours = [
-        {"id": r.id, "props": {k: v for k, v in r.as_node().items() if k != "id" and v is not None}}
-        for r in similar
-    ]
-    edges = [
-        {"source": image.id, "target": r.id, "rank": rank, "seen": ts}
-        for rank, r in enumerate(similar, start=1)
-    ]
-    steps = [
-        ("store_image", {"id": image.id, "props": props}),
-        ("store_neighbours", {"rows": neighbours}),
-        ("upsert_edges", {"rows": edges}),
-        ("prune_edges", {"rows": [{"source": image.id, "targets": [r.id for r in similar]}]}),
-    ]
-    if hashes is not None:
-        steps.append(("set_hashes", {"rows": [hash_row(image.id, image.thumbnail_url, hashes)]}))
-    results = store.write_together(steps)
-    return Fetched(
-        image_id=image.id,
-        neighbours=[r.id for r in similar],
-        stored=[(image.id, image.thumbnail_url)] + [(r.id, r.thumbnail_url) for r in similar],
-        edges=len(edges),
-        thumbnail_url=image.thumbnail_url,
-        hashes_current=has_current_hashes(results[0][0], image.thumbnail_url),
-    )
+    return similar
 
 
 def record_fetch_failure(store: GraphStore, image_id: str, error: CatalogueError) -> None:
@@ -154,4 +189,5 @@ __all__ = [
     "record_fetch_failure",
     "record_hash_failure",
     "store_fetched",
+    "store_fetched_many",
 ]

@@ -1,8 +1,8 @@
-"""Celery tasks of a crawl: fetch (and hash) one image, hash one thumbnail, watch for dead
-workers.
+"""Celery tasks of a crawl: fetch (and hash) a batch of images, hash one thumbnail, watch for
+dead workers.
 
-A fetch task hashes the image it fetched itself: one task per image. When the image is not
-hashed yet it hashes before the graph write, so node, edges and hashes are one transaction.
+A fetch task hashes the images it fetched itself. When an image is not hashed yet it is
+hashed before the graph write, so the batch's nodes, edges and hashes are one transaction.
 Images the crawl stores but never fetches (past the depth limit, cut by the budget, failed)
 get ``hash_image`` tasks.
 
@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import logging
 import random
+import time
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -27,11 +29,12 @@ from lookalike.catalogue import CatalogueClient
 from lookalike.errors import CatalogueError
 from lookalike.graph import GraphStore, GraphUnavailable
 from lookalike.hashing import ImageDecodeError, algorithm_version
+from lookalike.records import ImageWithSimilar
 from lookalike.settings import Settings, load_settings
 from lookalike.thumbcache import ThumbnailCache
 from workers import pipeline
 from workers.app import app
-from workers.frontier import CrawlState, FetchOutcome, FetchStart, hash_hint
+from workers.frontier import Completion, CrawlState, FetchOutcome, FetchStart, hash_hint
 
 log = logging.getLogger(__name__)
 
@@ -83,14 +86,22 @@ def _delay(attempt: int, retry_after: float | None) -> float:
     return min(30.0, max(base, retry_after or 0.0))
 
 
+def fetch_batches(image_ids: list[str], size: int, spread: int = 16) -> list[list[str]]:
+    """Split a level's images, in order, into fetch tasks of at most ``size`` images. A small
+    level is split finer, into at least ``spread`` tasks while it has that many images, so
+    that it still spreads over all the worker processes."""
+    per = max(1, min(size, len(image_ids) // spread))
+    return [image_ids[i:i + per] for i in range(0, len(image_ids), per)]
+
+
 def dispatch(state: CrawlState, outcome: FetchOutcome, depth: int) -> None:
     """Queue what a completed fetch made ready: hashes, and the next level if it opened."""
     for image_id in outcome.to_hash:
         url = state.thumbnail_url(image_id)
         if url:
             hash_image.delay(state.id, image_id, url)
-    for image_id in outcome.next_level:
-        fetch_image.delay(state.id, image_id, depth + 1)
+    for batch in fetch_batches(outcome.next_level, resources().settings.crawl_batch):
+        fetch_images.delay(state.id, batch, depth + 1)
     if outcome.finished:
         save_summary(state)
 
@@ -156,52 +167,121 @@ def _retry_graph(
 
 @app.task(name="lookalike.fetch_image")
 def fetch_image(crawl_id: str, image_id: str, depth: int) -> str:
-    """Fetch one image with its similar images, hash its thumbnail (unless this crawl hashed
-    it already, or the node has these hashes), store it all, and push unseen neighbours."""
+    """Fetch one image (a batch of one: see ``fetch_images``). Retries and re-dispatches
+    after a dead worker's lease run one image at a time, through this task."""
+    return fetch_batch(crawl_id, [image_id], depth)[0]
+
+
+@app.task(name="lookalike.fetch_images")
+def fetch_images(crawl_id: str, image_ids: list[str], depth: int) -> list[str]:
+    """Fetch several images of one level: see ``fetch_batch``."""
+    return fetch_batch(crawl_id, image_ids, depth)
+
+
+@dataclass
+class _Ready:
+    """A fetched image waiting for its batch's graph write."""
+
+    image_id: str
+    result: ImageWithSimilar
+    hashes: dict[str, str] | None
+    hash_error: CatalogueError | ImageDecodeError | None
+
+
+def fetch_batch(crawl_id: str, image_ids: list[str], depth: int) -> list[str]:
+    """Fetch images with their similar images, hash their thumbnails (unless this crawl
+    hashed them already, or the nodes have these hashes), store it all, and push unseen
+    neighbours. Returns what happened to each image, in order.
+
+    Why batches: per image, a task's own costs (the broker, the frontier's round trips, the
+    graph transaction) are as large as fetching it. A batch claims its images in one round
+    trip, fetches and hashes each, writes them all in one transaction and records them in
+    one round trip. Each image still succeeds, retries or fails on its own: one that fails
+    is retried (or recorded) alone, through ``fetch_image``.
+    """
     res = resources()
     state = state_of(crawl_id)
-    start = state.start_fetch(image_id, depth)
-    if start is None:
-        return "skipped"
-    args = (crawl_id, image_id, depth)
-    try:
-        result = res.client.get_image(image_id)
-    except CatalogueError as exc:
-        if _retry_catalogue(state, fetch_image, args, image_id, depth, "fetch", exc):
-            return "retry"
-        log.warning("crawl %s: giving up on %s: %s", crawl_id, image_id, exc)
+    status = dict.fromkeys(image_ids, "skipped")
+    ready: list[_Ready] = []
+    started = [(i, s) for i, s in zip(image_ids, state.start_fetches(image_ids, depth),
+                                       strict=True) if s is not None]
+    claimed_at = time.monotonic()
+    for n, (image_id, start) in enumerate(started):
+        if time.monotonic() - claimed_at > res.settings.crawl_lease_s / 3:
+            # A slow batch (a rate-limited catalogue): renew the rest's leases, so the
+            # watchdog does not hand them to another worker meanwhile.
+            for later, _ in started[n:]:
+                state.extend_lease(later, depth, 0)
+            claimed_at = time.monotonic()
         try:
-            pipeline.record_fetch_failure(res.store, image_id, exc)
-        except GraphUnavailable:
-            if _retry_graph(state, fetch_image, args, image_id, depth):
-                return "retry"
-        failed = state.fail_fetch(image_id, depth, exc.reason, exc.message, inline_hash=True)
-        dispatch(state, failed, depth)
-        return f"failed:{exc.reason}"
-    hashes, hash_error = _hash_ahead(res, start, image_id, result.image.thumbnail_url)
+            result = res.client.get_image(image_id)
+        except CatalogueError as exc:
+            status[image_id] = _fetch_failed(state, image_id, depth, exc)
+            continue
+        hashes, hash_error = _hash_ahead(res, start, image_id, result.image.thumbnail_url)
+        ready.append(_Ready(image_id, result, hashes, hash_error))
+    if ready:
+        status.update(_store_batch(state, ready, depth))
+    return [status[i] for i in image_ids]
+
+
+def _fetch_failed(state: CrawlState, image_id: str, depth: int, exc: CatalogueError) -> str:
+    """The catalogue refused an image: retry it later while tries remain, else record it."""
+    res = resources()
+    args = (state.id, image_id, depth)
+    if _retry_catalogue(state, fetch_image, args, image_id, depth, "fetch", exc):
+        return "retry"
+    log.warning("crawl %s: giving up on %s: %s", state.id, image_id, exc)
     try:
-        fetched = pipeline.store_fetched(res.store, result, hashes=hashes)
-    except GraphUnavailable as exc:
+        pipeline.record_fetch_failure(res.store, image_id, exc)
+    except GraphUnavailable:
         if _retry_graph(state, fetch_image, args, image_id, depth):
             return "retry"
-        failed = state.fail_fetch(image_id, depth, "graph_unavailable", str(exc), inline_hash=True)
-        dispatch(state, failed, depth)
-        return "failed:graph_unavailable"
-    outcome = state.complete_fetch(
-        image_id, depth, fetched.neighbours, fetched.stored, fetched.edges, inline_hash=True,
-        prehashed=hash_hint(algorithm_version(), fetched.thumbnail_url) if hashes else None,
-    )
-    if outcome.duplicate:
-        return "fetched"
-    dispatch(state, outcome, depth)
-    if outcome.hashed:
-        return "fetched+hashed-with-fetch"
-    if outcome.hash_self:
-        return "fetched+" + hash_for_crawl(
-            state, image_id, fetched.thumbnail_url,
-            current=fetched.hashes_current, error=hash_error,
-        )
-    return "fetched"
+    failed = state.fail_fetch(image_id, depth, exc.reason, exc.message, inline_hash=True)
+    dispatch(state, failed, depth)
+    return f"failed:{exc.reason}"
+
+
+def _store_batch(state: CrawlState, ready: list[_Ready], depth: int) -> dict[str, str]:
+    """Write a batch's images in one transaction, record them in the frontier, and hash
+    those whose hashes did not ride with the write."""
+    res = resources()
+    try:
+        fetched = pipeline.store_fetched_many(res.store, [(r.result, r.hashes) for r in ready])
+    except GraphUnavailable as exc:
+        out = {}
+        for r in ready:
+            if _retry_graph(state, fetch_image, (state.id, r.image_id, depth), r.image_id,
+                            depth):
+                out[r.image_id] = "retry"
+                continue
+            failed = state.fail_fetch(r.image_id, depth, "graph_unavailable", str(exc),
+                                      inline_hash=True)
+            dispatch(state, failed, depth)
+            out[r.image_id] = "failed:graph_unavailable"
+        return out
+    version = algorithm_version()
+    outcomes = state.complete_fetches(depth, [
+        Completion(f.image_id, f.neighbours, f.stored, f.edges,
+                   hash_hint(version, f.thumbnail_url) if r.hashes else None)
+        for r, f in zip(ready, fetched, strict=True)
+    ], inline_hash=True)
+    out = {}
+    for r, f, outcome in zip(ready, fetched, outcomes, strict=True):
+        if outcome.duplicate:
+            out[r.image_id] = "fetched"
+            continue
+        dispatch(state, outcome, depth)
+        if outcome.hashed:
+            out[r.image_id] = "fetched+hashed-with-fetch"
+        elif outcome.hash_self:
+            out[r.image_id] = "fetched+" + hash_for_crawl(
+                state, r.image_id, f.thumbnail_url, current=f.hashes_current,
+                error=r.hash_error,
+            )
+        else:
+            out[r.image_id] = "fetched"
+    return out
 
 
 def _hash_ahead(

@@ -81,3 +81,58 @@ def test_fetch_hashes_with_its_write_unless_the_hint_says_hashed(
         finally:
             for state in crawls:  # hash tasks for the seed's neighbours wait in the broker
                 state.cancel()
+
+
+def test_a_batch_is_written_together_and_a_failing_image_fails_alone(
+    demo_collection: Path, fresh_graph, as_worker
+) -> None:
+    """A fetch task of several images: the good ones are stored (nodes, ranked edges, the
+    images they list) with imagehash's hashes, each hashed once by its own fetch even when
+    the batch lists its own images; an image the catalogue does not have is recorded as such
+    without holding the others back; a redelivered batch does nothing."""
+    local, store = fresh_graph
+    collection = Collection.load(demo_collection)
+    seed = pick_seed(collection)
+    good = [seed, *collection.similar_ids(seed)[:3]]
+    batch = [*good[:2], "zzzzzzzz", *good[2:]]  # unknown to the catalogue
+    r = redis.Redis.from_url(local.redis())
+    r.hdel(HINTS, *batch)
+    state = CrawlState(r, f"fetch-batch-{os.getpid()}", lease_s=60)
+    state.create(batch, 0, None)
+    with run_replica(collection) as replica:
+        as_worker(worker_env(local, replica.env()))
+        try:
+            statuses = tasks.fetch_images(state.id, batch, 0)
+            assert statuses == [
+                "fetched+hashed-with-fetch", "fetched+hashed-with-fetch", "failed:not_found",
+                "fetched+hashed-with-fetch", "fetched+hashed-with-fetch",
+            ]
+            assert_hashes_match(store, collection, good)
+            whole = store.export_all()
+            listed = {n for i in good for n in collection.similar_ids(i) if n != i}
+            assert set(whole.nodes) == set(good) | listed
+            expected_edges = {
+                (i, n, rank) for i in good
+                for rank, n in enumerate(dict.fromkeys(
+                    x for x in collection.similar_ids(i) if x != i), start=1)
+            }
+            assert set(whole.edges) == expected_edges
+            summary = state.summary()
+            assert summary["counts"]["hashed"] == len(good)
+            assert summary["counts"]["failed"] == {"not_found": 1}
+            assert state.failures()["zzzzzzzz"].startswith("not_found")
+            # The listed images nobody fetches wait for hash tasks; the fetched ones don't.
+            assert {k.decode() for k in r.hkeys(state.p + "hashing")} == listed - set(good)
+            assert tasks.fetch_images(state.id, batch, 0) == ["skipped"] * len(batch)
+        finally:
+            state.cancel()
+
+
+def test_fetch_batches_keep_order_and_spread_small_levels() -> None:
+    ids = [f"i{k:03d}" for k in range(200)]
+    assert tasks.fetch_batches(ids, 8) == [ids[k:k + 8] for k in range(0, 200, 8)]
+    # A level too small to fill 16 batches goes out one image per task.
+    assert tasks.fetch_batches(ids[:20], 8) == [[i] for i in ids[:20]]
+    assert tasks.fetch_batches(ids[:40], 8) == [ids[k:k + 2] for k in range(0, 40, 2)]
+    assert tasks.fetch_batches([], 8) == []
+    assert tasks.fetch_batches(ids, 1) == [[i] for i in ids]

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 import redis
 
 from tests.crawl.reference import reference_bfs
-from workers.frontier import HINTS, CrawlState, FetchStart
+from workers.frontier import HINTS, Completion, CrawlState, FetchStart
+from workers.tasks import fetch_batches
 
 
 def graph(n: int) -> dict[str, list[str]]:
@@ -110,48 +112,69 @@ def test_cancelled_crawl_never_finishes_as_done(redis_url: str) -> None:
 
 
 def run_inline(
-    state: CrawlState, lists: dict[str, list[str]], seeds: list[str], prehash: bool = False
+    state: CrawlState, lists: dict[str, list[str]], seeds: list[str], prehash: bool = False,
+    batch: int = 1,
 ):
     """Like ``run_sequentially``, with the fetching worker hashing what it fetches: returns the
     fetched images by depth and, per image, who hashes it ("self" = its fetch, "task" = a hash
     task). ``prehash``: the fetch hashes before its write whenever ``start_fetch`` expects it
-    to hash, as the fetch task does for images whose hint is not current."""
+    to hash, as the fetch task does for images whose hint is not current. ``batch``: images
+    per fetch task, started together and then completed together, as ``fetch_batch`` does."""
     level, current = 0, list(seeds)
     fetched: dict[str, int] = {}
     hashed_by: dict[str, list[str]] = {}
     while current:
         nxt: list[str] = []
         assert int(state.meta()["level"]) == level  # the watchdog reads the open level here
-        for image_id in reversed(current):
-            start = state.start_fetch(image_id, level)
-            assert start is not None
-            stored = [(image_id, "u")] + [(n, "u") for n in lists[image_id]]
-            hint = f"v u{image_id}" if prehash and start.will_hash else None
-            out = state.complete_fetch(image_id, level, lists[image_id], stored, 3,
-                                       inline_hash=True, prehashed=hint)
-            assert not out.duplicate
-            # With one worker nothing races: the start's expectation is exactly right.
-            assert start.will_hash == out.hash_self, image_id
-            assert out.hashed == (out.hash_self and prehash)
-            if out.hash_self:
-                hashed_by.setdefault(image_id, []).append("self")
-            for n in out.to_hash:
-                hashed_by.setdefault(n, []).append("task")
-            if out.advanced:
-                nxt = out.next_level
+        chunks = fetch_batches(list(reversed(current)), batch)
+        assert [i for chunk in chunks for i in chunk] == list(reversed(current))
+        for n, chunk in enumerate(chunks):
+            starts = state.start_fetches(chunk, level)
+            assert None not in starts
+            done = []
+            for image_id, start in zip(chunk, starts, strict=True):
+                stored = [(image_id, "u")] + [(n, "u") for n in lists[image_id]]
+                hint = f"v u{image_id}" if prehash and start.will_hash else None
+                done.append(Completion(image_id, lists[image_id], stored, 3, hint))
+            outs = state.complete_fetches(level, done, inline_hash=True)
+            # Only the completion that empties the level opens the next one.
+            assert [o.advanced for o in outs] == [False] * (len(outs) - 1) + [
+                n == len(chunks) - 1
+            ]
+            for image_id, start, out in zip(chunk, starts, outs, strict=True):
+                assert not out.duplicate
+                # Without other workers nothing races: the start's expectation is right, even
+                # for an image its own batch lists before it is completed.
+                assert start.will_hash == out.hash_self, image_id
+                assert out.hashed == (out.hash_self and prehash)
+                if out.hash_self:
+                    hashed_by.setdefault(image_id, []).append("self")
+                for h in out.to_hash:
+                    hashed_by.setdefault(h, []).append("task")
+                if out.advanced:
+                    nxt = out.next_level
+            # A redelivered batch changes nothing.
+            assert state.start_fetches(chunk, level) == [None] * len(chunk)
+            assert all(o.duplicate for o in state.complete_fetches(level, done, True))
         fetched.update(dict.fromkeys(current, level))
         current = nxt
         level += 1
     return fetched, hashed_by
 
 
-def test_inline_hashing_hashes_every_stored_image_exactly_once(redis_url: str) -> None:
+@pytest.mark.parametrize("batch", [1, 3, 8])
+def test_inline_hashing_hashes_every_stored_image_exactly_once(
+    redis_url: str, batch: int
+) -> None:
     r = redis.Redis.from_url(redis_url)
     lists = graph(40)
     for depth, max_images in ((3, None), (3, 9), (1, None), (0, None)):
-        state = CrawlState(r, f"inline{depth}-{max_images}", lease_s=60)
+        state = CrawlState(r, f"inline{depth}-{max_images}-{batch}", lease_s=60)
         state.create(["i000", "i003"], depth, max_images)
-        fetched, hashed_by = run_inline(state, lists, ["i000", "i003"])
+        fetched, hashed_by = run_inline(state, lists, ["i000", "i003"], batch=batch)
+        assert list(fetched) == reference_bfs(
+            lists.__getitem__, ["i000", "i003"], depth, max_images=max_images
+        ).fetched
         nodes = set(state.image_ids())
         assert set(hashed_by) == nodes
         assert all(len(ways) == 1 for ways in hashed_by.values()), hashed_by
@@ -159,11 +182,10 @@ def test_inline_hashing_hashes_every_stored_image_exactly_once(redis_url: str) -
         # fetched ones by their own fetch (one task per image instead of two).
         for image_id in nodes - set(fetched):
             assert hashed_by[image_id] == ["task"]
-        # A fetched image is hashed by a task only when a sibling at the last level listed
-        # it before its own fetch (nothing is deferred at the last level).
-        for image_id, level in fetched.items():
-            if level < depth:
-                assert hashed_by[image_id] == ["self"], image_id
+        # Every fetched image by its own fetch, even one a sibling at the last level listed
+        # first: it is still pending at that level, so its hash waits for its fetch.
+        for image_id in fetched:
+            assert hashed_by[image_id] == ["self"], image_id
         assert not r.exists(state.p + "deferred")
         marks = {k.decode(): int(v) for k, v in r.hgetall(state.p + "hashing").items()}
         # Inline hashes are leased to the fetching worker at once; task hashes wait queued.
