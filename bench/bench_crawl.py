@@ -543,7 +543,8 @@ def table(r: dict[str, Any]) -> str:
         f"crawl benchmark: replica scale collection of {r['collection']['images']:,} images, "
         f"{len(r['crawl']['seeds'])} seeds, depth {c['depth']}, graph on {r['backend']}",
         f"{r['cpus']} CPUs, {r['workers']['processes']} worker process(es) x concurrency "
-        f"{r['workers']['concurrency']} ({r['workers']['pool']}); rate limit "
+        f"{r['workers']['concurrency']} ({r['workers']['pool']}), "
+        f"{r['workers'].get('batch', 1)} images per fetch task; rate limit "
         f"{r['workers']['rate_limit']:g}/s; load average {r['loadavg_1min'][0]} at start, "
         f"{r['loadavg_1min'][1]} at end",
         "the replica serves pre-rendered thumbnails from its derivative cache, as the real "
@@ -620,6 +621,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--lease", type=float, default=None,
                    help="LOOKALIKE_CRAWL_LEASE_S for the crawl (default: the setting's, 120 s); "
                         "a queued image not finished within it is dispatched again")
+    p.add_argument("--batch", type=int, default=None,
+                   help="LOOKALIKE_CRAWL_BATCH for the workers: images per fetch task "
+                        "(default: the setting's, 8)")
     p.add_argument("--baseline-images", type=int, default=2000,
                    help="thumbnails of the crawl timed in the hashing-only baseline (0: all)")
     p.add_argument("--timeout", type=float, default=1800.0, help="give up on the crawl after")
@@ -724,7 +728,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 env = {**stk.env, **replica.env(),
                        "LOOKALIKE_RATE_LIMIT": str(args.rate_limit),
                        "LOOKALIKE_RATE_BURST": str(max(10, int(min(args.rate_limit, 1000)))),
-                       **({"LOOKALIKE_CRAWL_LEASE_S": str(args.lease)} if args.lease else {})}
+                       **({"LOOKALIKE_CRAWL_LEASE_S": str(args.lease)} if args.lease else {}),
+                       **({"LOOKALIKE_CRAWL_BATCH": str(args.batch)} if args.batch else {})}
                 os.environ.update({k: v for k, v in env.items() if k.startswith("LOOKALIKE_")})
                 settings = load_settings(max_depth=max(plan.depth, 6))
                 workers = Workers(env, state_dir)
@@ -847,7 +852,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "collection": {"images": len(collection), "build_seconds": round(build_s, 1),
                        "path": str(coll_dir)},
         "workers": {"processes": args.workers, "concurrency": args.concurrency,
-                    "pool": args.pool, "rate_limit": args.rate_limit},
+                    "pool": args.pool, "rate_limit": args.rate_limit,
+                    "batch": settings.crawl_batch},
         "crawl": {
             "id": final.get("id"), "status": final.get("status"),
             "timed_out": bool(final.get("timed_out")),
