@@ -527,3 +527,27 @@ def test_snapshot_over_http_and_host_check(scripted: ScriptedServer, scripted_se
             list(client.iter_snapshot(f"http://localhost:{scripted.port}/snapshots/images.json.gz"))
         assert info.value.reason == "forbidden_host"
     assert len(scripted.hits) == 2
+
+
+def test_requests_go_through_the_proxy_the_environment_names(
+    scripted: ScriptedServer, scripted_settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client reads proxies from the environment once per host instead of on every
+    request, and still honours them: HTTP_PROXY is used, NO_PROXY bypasses it."""
+    for var in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", scripted.base)  # the scripted server plays the proxy
+    scripted.route(IMG, Reply(200, _similar_doc(scripted.base)))
+    # A host that does not exist: only a proxy can reach it.
+    settings = scripted_settings(catalogue_url="http://catalogue.invalid/catalogue/v2")
+    with CatalogueClient(settings) as client:
+        for _ in range(2):
+            assert client.get_image("aaaa1111").image.id == "aaaa1111"
+    assert [h.headers["Host"] for h in scripted.hits] == ["catalogue.invalid"] * 2
+
+    # NO_PROXY: straight to the host, past a proxy that would refuse the connection.
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    with CatalogueClient(scripted_settings()) as client:
+        assert client.get_image("aaaa1111").image.id == "aaaa1111"
+    assert scripted.hits[-1].headers["Host"] == f"127.0.0.1:{scripted.port}"
