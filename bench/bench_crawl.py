@@ -623,7 +623,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "a queued image not finished within it is dispatched again")
     p.add_argument("--batch", type=int, default=None,
                    help="LOOKALIKE_CRAWL_BATCH for the workers: images per fetch task "
-                        "(default: the setting's, 8)")
+                        "(default: the setting's, 16)")
     p.add_argument("--baseline-images", type=int, default=2000,
                    help="thumbnails of the crawl timed in the hashing-only baseline (0: all)")
     p.add_argument("--timeout", type=float, default=1800.0, help="give up on the crawl after")

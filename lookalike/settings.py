@@ -71,7 +71,7 @@ class Settings:
     refresh_interval_s: float = 3600.0
     discover_interval_s: float = 6 * 3600.0
     thumbnail_cache_mb: int = 512
-    crawl_batch: int = 8  # images per fetch task, written to the graph in one transaction
+    crawl_batch: int = 16  # images per fetch task, written to the graph in one transaction
     crawl_lease_s: float = 120.0  # a dispatched image not finished by then is dispatched again
     task_retries: int = 4  # tries of one image after the client's own retries gave up
     max_seeds: int = 1000

@@ -42,7 +42,9 @@ def test_thumbnail_cache_lists_its_folder_rarely_while_there_is_room(tmp_path: P
     assert cache.size() == 1_000_000
 
 
-def test_beat_schedule_names_registered_tasks() -> None:
+def test_beat_schedule_names_registered_tasks(settings) -> None:
+    # ``settings``: the test stack is up before the Celery app reads its configuration, so
+    # later tests in this process send tasks to that stack's broker.
     schedule = beat_schedule(load_settings(refresh_interval_s=60.0, discover_interval_s=600.0))
     app.loader.import_default_modules()
     for entry in schedule.values():
@@ -55,3 +57,12 @@ def test_celery_is_configured_for_safe_redelivery(settings) -> None:
     conf = app.conf
     assert conf.task_acks_late and conf.task_reject_on_worker_lost
     assert conf.worker_prefetch_multiplier == 1
+
+
+@pytest.mark.parametrize("value", ["0", "101", "-3"])
+def test_a_crawl_batch_out_of_range_is_refused_clearly(value: str) -> None:
+    from lookalike.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="LOOKALIKE_CRAWL_BATCH must be a whole number"):
+        load_settings(environ={"LOOKALIKE_CRAWL_BATCH": value})
+    assert load_settings(environ={"LOOKALIKE_CRAWL_BATCH": "16"}).crawl_batch == 16
