@@ -485,10 +485,18 @@ class CrawlState:
         return int(self.r.hincrby(self.p + "attempts", f"{what}:{image_id}", 1))
 
     def extend_lease(self, image_id: str, depth: int | None, seconds: float) -> None:
+        self.extend_leases([image_id], depth, seconds)
+
+    def extend_leases(self, image_ids: list[str], depth: int | None, seconds: float) -> None:
+        """Push the lease deadlines of images a worker holds to ``seconds`` + a lease from
+        now, in one round trip."""
         key = self.p + ("hashing" if depth is None else f"pending:{depth}")
         deadline = now_ms() + int(seconds * 1000) + self.lease_ms
-        # Only while still pending (atomically): never resurrect a completed image.
-        self._claim(keys=[self.p + "meta", key], args=[image_id, deadline])
+        pipe = self.r.pipeline(transaction=False)
+        for image_id in image_ids:
+            # Only while still pending (atomically): never resurrect a completed image.
+            self._claim(keys=[self.p + "meta", key], args=[image_id, deadline], client=pipe)
+        pipe.execute()
 
     # ------------------------------------------------------------------ leases
 

@@ -206,12 +206,12 @@ def fetch_batch(crawl_id: str, image_ids: list[str], depth: int) -> list[str]:
     started = [(i, s) for i, s in zip(image_ids, state.start_fetches(image_ids, depth),
                                        strict=True) if s is not None]
     claimed_at = time.monotonic()
-    for n, (image_id, start) in enumerate(started):
+    for image_id, start in started:
         if time.monotonic() - claimed_at > res.settings.crawl_lease_s / 3:
-            # A slow batch (a rate-limited catalogue): renew the rest's leases, so the
-            # watchdog does not hand them to another worker meanwhile.
-            for later, _ in started[n:]:
-                state.extend_lease(later, depth, 0)
+            # A slow batch (a rate-limited catalogue): renew the leases of its images not
+            # completed yet (those fetched wait for the batch's write), so the watchdog does
+            # not hand them to another worker meanwhile.
+            state.extend_leases([i for i, _ in started], depth, 0)
             claimed_at = time.monotonic()
         try:
             result = res.client.get_image(image_id)

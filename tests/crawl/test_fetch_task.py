@@ -6,6 +6,7 @@ graph then decides). Either way the node ends with imagehash's own hashes of its
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -136,3 +137,36 @@ def test_fetch_batches_keep_order_and_spread_small_levels() -> None:
     assert tasks.fetch_batches(ids[:40], 8) == [ids[k:k + 2] for k in range(0, 40, 2)]
     assert tasks.fetch_batches([], 8) == []
     assert tasks.fetch_batches(ids, 1) == [[i] for i in ids]
+
+
+def test_a_slow_batch_keeps_the_leases_of_the_images_it_has_not_reached(
+    demo_collection: Path, fresh_graph, as_worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch against a slow catalogue (a strict rate limit, say) outlasts the lease its
+    images were claimed with: it renews the leases of the images still ahead, so the
+    watchdog never hands them to another worker while this one is on its way to them."""
+    local, _ = fresh_graph
+    collection = Collection.load(demo_collection)
+    seed = pick_seed(collection)
+    batch = [seed, *collection.similar_ids(seed)[:3]]
+    r = redis.Redis.from_url(local.redis())
+    state = CrawlState(r, f"fetch-slow-{os.getpid()}", lease_s=0.6)
+    state.create(batch, 0, None)
+    expired: list[list[str]] = []
+    with run_replica(collection) as replica:
+        as_worker(worker_env(local, replica.env(), LOOKALIKE_CRAWL_LEASE_S="0.6"))
+        client = tasks.resources().client
+        get_image = client.get_image
+
+        def slow_get_image(image_id: str, **kwargs):
+            expired.append(state.stale(queue_empty=False)[1])  # what the watchdog would see
+            time.sleep(0.25)
+            return get_image(image_id, **kwargs)
+
+        monkeypatch.setattr(client, "get_image", slow_get_image)
+        try:
+            assert [s.startswith("fetched") for s in tasks.fetch_images(state.id, batch, 0)] \
+                == [True] * len(batch)
+        finally:
+            state.cancel()
+    assert expired == [[]] * len(batch)
