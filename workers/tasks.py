@@ -11,7 +11,8 @@ the crawl's frontier, so a task delivered twice (a worker died after finishing, 
 redelivered it) does nothing the second time. Transient trouble (the catalogue unavailable
 after the client's own retries, the graph server restarting) re-queues the image with a short
 delay and an extended lease; after ``task_retries`` tries a catalogue failure is recorded with
-its reason and the crawl goes on.
+its reason and the crawl goes on. An image whose write the graph server refuses is recorded
+as ``graph_rejected`` with the server's message, and the rest of its batch is stored.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from functools import cache
 from typing import Any
 
 import redis
+from neo4j.exceptions import Neo4jError, TransientError
 
 from lookalike.catalogue import CatalogueClient
 from lookalike.errors import CatalogueError
@@ -248,6 +250,24 @@ def _store_batch(state: CrawlState, ready: list[_Ready], depth: int) -> dict[str
     res = resources()
     try:
         fetched = pipeline.store_fetched_many(res.store, [(r.result, r.hashes) for r in ready])
+    except Neo4jError as exc:
+        if isinstance(exc, TransientError):
+            raise  # collisions retried past their limit: Celery logs it, the lease redoes it
+        # The graph refused the write (a value it cannot store, say): find the image at
+        # fault by writing them one by one, so the others are not held back with it.
+        if len(ready) > 1:
+            log.warning("crawl %s: the graph refused a batch of %d images (%s); writing them "
+                        "one by one", state.id, len(ready), exc)
+            out: dict[str, str] = {}
+            for r in ready:
+                out.update(_store_batch(state, [r], depth))
+            return out
+        (r,) = ready
+        message = f"the graph server refused to store this image: {exc}"
+        log.warning("crawl %s: %s: %s", state.id, r.image_id, message)
+        dispatch(state, state.fail_fetch(r.image_id, depth, "graph_rejected", message,
+                                         inline_hash=True), depth)
+        return {r.image_id: "failed:graph_rejected"}
     except GraphUnavailable as exc:
         out = {}
         for r in ready:

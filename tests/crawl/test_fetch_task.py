@@ -17,7 +17,7 @@ from services.replica.collection import Collection
 from services.replica.server import run_replica
 from tests.crawl.conftest import worker_env
 from tests.crawl.test_crawl_e2e import assert_hashes_match, pick_seed
-from workers import tasks
+from workers import pipeline, tasks
 from workers.frontier import HINTS, CrawlState
 
 pytestmark = pytest.mark.timeout(300)
@@ -170,3 +170,42 @@ def test_a_slow_batch_keeps_the_leases_of_the_images_it_has_not_reached(
         finally:
             state.cancel()
     assert expired == [[]] * len(batch)
+
+
+def test_an_image_the_graph_refuses_fails_alone_with_its_reason(
+    demo_collection: Path, fresh_graph, as_worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The graph server refuses a batch's write because of one image (a value it cannot
+    store): the batch is written image by image, the others are stored, and that one is
+    recorded as failed with the server's message instead of holding the batch back."""
+    local, store = fresh_graph
+    collection = Collection.load(demo_collection)
+    seed = pick_seed(collection)
+    batch = [seed, *collection.similar_ids(seed)[:3]]
+    poison = batch[1]
+    r = redis.Redis.from_url(local.redis())
+    state = CrawlState(r, f"fetch-refused-{os.getpid()}", lease_s=60)
+    state.create(batch, 0, None)
+    real = pipeline.store_fetched_many
+
+    def refusing(graph, items, seen_at=None):
+        if any(result.image.id == poison for result, _ in items):
+            with graph.driver.session(database=graph.database) as session:
+                session.run("THIS IS NOT CYPHER").consume()  # the server's own refusal
+        return real(graph, items, seen_at)
+
+    with run_replica(collection) as replica:
+        as_worker(worker_env(local, replica.env()))
+        monkeypatch.setattr(tasks.pipeline, "store_fetched_many", refusing)
+        try:
+            statuses = tasks.fetch_images(state.id, batch, 0)
+        finally:
+            state.cancel()
+    assert statuses[1] == "failed:graph_rejected"
+    assert all(s.startswith("fetched") for i, s in enumerate(statuses) if i != 1)
+    assert state.summary()["counts"]["failed"] == {"graph_rejected": 1}
+    assert "the graph server refused to store this image" in state.failures()[poison]
+    assert set(state.fetched_ids()) == set(batch)  # done with, one way or the other
+    fetched = {i for i, n in store.export_all().nodes.items() if n.get("fetched_at")}
+    assert fetched == set(batch) - {poison}
+    assert_hashes_match(store, collection, fetched)
