@@ -294,6 +294,10 @@ class Profiler:
         return out
 
 
+# What the neo4j driver logs (WARNING) each time it retries a transaction that failed with a
+# transient error: on ArcadeDB, two workers' writes colliding on the same page.
+DRIVER_RETRY = "Transaction failed and will be retried"
+
 # Frames that say which step of the crawl a sample belongs to (py-spy names them
 # "func (path)" or "Class.method (path)"); the first listed frame found on the stack wins.
 PHASES: list[tuple[str, str]] = [
@@ -567,6 +571,8 @@ def table(r: dict[str, Any]) -> str:
         f"  Celery tasks run: {c['tasks']}",
         f"  re-dispatched because their {c['lease_s']:g}s lease expired (queued, not lost): "
         f"{sum(c['lease_redispatches'].values()):,}",
+        f"  graph transactions retried after colliding with another worker's (the neo4j "
+        f"driver's warnings): {c.get('graph_write_retries', 0):,}",
         f"  replica requests: {c['replica']['requests']}  statuses: {c['replica']['statuses']}",
         f"  replica pictures: {pics['derivative_hits']:,} from the derivative cache, "
         f"{pics['memory_hits']:,} from memory, {pics['rendered']:,} rendered on request"
@@ -753,6 +759,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     tasks_before = celery_task_totals()
                     REDISPATCHES.count = 0
                     worker_redispatches = workers.count_in_logs("lease expired")
+                    driver_retries = workers.count_in_logs(DRIVER_RETRY)
                     redis_before = redis_commands(settings.redis())
 
                     log(f"6/8 crawling {len(plan.reach):,} images from {args.seeds} seeds to "
@@ -792,6 +799,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         "by_workers (watch_crawl)":
                             workers.count_in_logs("lease expired") - worker_redispatches,
                     }
+                    driver_retries = workers.count_in_logs(DRIVER_RETRY) - driver_retries
                     redis_after = redis_commands(settings.redis())
                     replica_stats = replica.stats()
                 finally:
@@ -875,6 +883,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "tasks": tasks,
             "lease_s": settings.crawl_lease_s,
             "lease_redispatches": redispatches,
+            "graph_write_retries": driver_retries,
             "replica": {k: replica_stats[k] for k in ("requests", "statuses", "faults",
                                                      "max_per_second", "pictures")},
             "redis_top_commands": redis_top,
