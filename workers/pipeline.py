@@ -34,14 +34,6 @@ class Fetched:
     hashes_current: bool  # the node already has this thumbnail's hashes by this version
 
 
-def store_fetched(
-    store: GraphStore, result: ImageWithSimilar, seen_at: int | None = None,
-    hashes: dict[str, str] | None = None,
-) -> Fetched:
-    """``store_fetched_many`` for one image."""
-    return store_fetched_many(store, [(result, hashes)], seen_at)[0]
-
-
 def store_fetched_many(
     store: GraphStore, items: Sequence[tuple[ImageWithSimilar, dict[str, str] | None]],
     seen_at: int | None = None,
@@ -188,6 +180,5 @@ __all__ = [
     "needs_hash",
     "record_fetch_failure",
     "record_hash_failure",
-    "store_fetched",
     "store_fetched_many",
 ]
