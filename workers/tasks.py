@@ -25,7 +25,7 @@ from functools import cache
 from typing import Any
 
 import redis
-from neo4j.exceptions import Neo4jError, TransientError
+from neo4j.exceptions import ConstraintError, Neo4jError, TransientError
 
 from lookalike.catalogue import CatalogueClient
 from lookalike.errors import CatalogueError
@@ -250,9 +250,21 @@ def _store_batch(state: CrawlState, ready: list[_Ready], depth: int) -> dict[str
     res = resources()
     try:
         fetched = pipeline.store_fetched_many(res.store, [(r.result, r.hashes) for r in ready])
+    except (GraphUnavailable, TransientError, ConstraintError) as exc:
+        # The server is away, or writes kept colliding past their retries: each image is
+        # tried again later on its own.
+        out = {}
+        for r in ready:
+            if _retry_graph(state, fetch_image, (state.id, r.image_id, depth), r.image_id,
+                            depth):
+                out[r.image_id] = "retry"
+                continue
+            failed = state.fail_fetch(r.image_id, depth, "graph_unavailable", str(exc),
+                                      inline_hash=True)
+            dispatch(state, failed, depth)
+            out[r.image_id] = "failed:graph_unavailable"
+        return out
     except Neo4jError as exc:
-        if isinstance(exc, TransientError):
-            raise  # collisions retried past their limit: Celery logs it, the lease redoes it
         # The graph refused the write (a value it cannot store, say): find the image at
         # fault by writing them one by one, so the others are not held back with it.
         if len(ready) > 1:
@@ -268,18 +280,6 @@ def _store_batch(state: CrawlState, ready: list[_Ready], depth: int) -> dict[str
         dispatch(state, state.fail_fetch(r.image_id, depth, "graph_rejected", message,
                                          inline_hash=True), depth)
         return {r.image_id: "failed:graph_rejected"}
-    except GraphUnavailable as exc:
-        out = {}
-        for r in ready:
-            if _retry_graph(state, fetch_image, (state.id, r.image_id, depth), r.image_id,
-                            depth):
-                out[r.image_id] = "retry"
-                continue
-            failed = state.fail_fetch(r.image_id, depth, "graph_unavailable", str(exc),
-                                      inline_hash=True)
-            dispatch(state, failed, depth)
-            out[r.image_id] = "failed:graph_unavailable"
-        return out
     version = algorithm_version()
     outcomes = state.complete_fetches(depth, [
         Completion(f.image_id, f.neighbours, f.stored, f.edges,

@@ -209,3 +209,43 @@ def test_an_image_the_graph_refuses_fails_alone_with_its_reason(
     fetched = {i for i, n in store.export_all().nodes.items() if n.get("fetched_at")}
     assert fetched == set(batch) - {poison}
     assert_hashes_match(store, collection, fetched)
+
+
+def test_a_batch_whose_writes_keep_colliding_is_retried_image_by_image(
+    demo_collection: Path, fresh_graph, as_worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writes that still collide after the store's own retries are not a refusal: every
+    image of the batch is re-queued on its own (a short delay, a longer lease), nothing is
+    recorded as failed, and the re-queued fetches store them."""
+    from neo4j.exceptions import ConstraintError
+
+    local, store = fresh_graph
+    collection = Collection.load(demo_collection)
+    seed = pick_seed(collection)
+    batch = [seed, *collection.similar_ids(seed)[:2]]
+    r = redis.Redis.from_url(local.redis())
+    state = CrawlState(r, f"fetch-collide-{os.getpid()}", lease_s=60)
+    state.create(batch, 0, None)
+    real = pipeline.store_fetched_many
+    calls: list[int] = []
+
+    def colliding(graph, items, seen_at=None):
+        calls.append(len(items))
+        if len(calls) == 1:
+            raise ConstraintError("concurrent modification (still, after retries)")
+        return real(graph, items, seen_at)
+
+    with run_replica(collection) as replica:
+        as_worker(worker_env(local, replica.env()))
+        monkeypatch.setattr(tasks.pipeline, "store_fetched_many", colliding)
+        try:
+            assert tasks.fetch_images(state.id, batch, 0) == ["retry"] * len(batch)
+            assert state.summary()["counts"]["failed"] == {}
+            assert state.pending(0) == sorted(batch)  # still the crawl's, leases extended
+            # What the re-queued single-image tasks then do:
+            assert [tasks.fetch_image(state.id, i, 0).startswith("fetched") for i in batch] \
+                == [True] * len(batch)
+        finally:
+            state.cancel()
+    assert calls == [len(batch), 1, 1, 1]
+    assert_hashes_match(store, collection, batch)
