@@ -139,19 +139,28 @@ def test_fetch_batches_keep_order_and_spread_small_levels() -> None:
     assert tasks.fetch_batches(ids, 1) == [[i] for i in ids]
 
 
+def batch_crawl(demo_collection: Path, fresh_graph, name: str, size: int, lease_s: float):
+    """A crawl at depth 0 whose seeds are a batch: a painting and the first of the images
+    it lists. Returns (settings, store, collection, batch, crawl state)."""
+    local, store = fresh_graph
+    collection = Collection.load(demo_collection)
+    seed = pick_seed(collection)
+    batch = [seed, *collection.similar_ids(seed)[:size - 1]]
+    state = CrawlState(redis.Redis.from_url(local.redis()), f"{name}-{os.getpid()}",
+                       lease_s=lease_s)
+    state.create(batch, 0, None)
+    return local, store, collection, batch, state
+
+
 def test_a_slow_batch_keeps_the_leases_of_the_images_it_has_not_reached(
     demo_collection: Path, fresh_graph, as_worker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A batch against a slow catalogue (a strict rate limit, say) outlasts the lease its
     images were claimed with: it renews the leases of the images still ahead, so the
     watchdog never hands them to another worker while this one is on its way to them."""
-    local, _ = fresh_graph
-    collection = Collection.load(demo_collection)
-    seed = pick_seed(collection)
-    batch = [seed, *collection.similar_ids(seed)[:3]]
-    r = redis.Redis.from_url(local.redis())
-    state = CrawlState(r, f"fetch-slow-{os.getpid()}", lease_s=0.6)
-    state.create(batch, 0, None)
+    local, _, collection, batch, state = batch_crawl(
+        demo_collection, fresh_graph, "fetch-slow", 4, lease_s=0.6
+    )
     expired: list[list[str]] = []
     with run_replica(collection) as replica:
         as_worker(worker_env(local, replica.env(), LOOKALIKE_CRAWL_LEASE_S="0.6"))
@@ -178,14 +187,10 @@ def test_an_image_the_graph_refuses_fails_alone_with_its_reason(
     """The graph server refuses a batch's write because of one image (a value it cannot
     store): the batch is written image by image, the others are stored, and that one is
     recorded as failed with the server's message instead of holding the batch back."""
-    local, store = fresh_graph
-    collection = Collection.load(demo_collection)
-    seed = pick_seed(collection)
-    batch = [seed, *collection.similar_ids(seed)[:3]]
+    local, store, collection, batch, state = batch_crawl(
+        demo_collection, fresh_graph, "fetch-refused", 4, lease_s=60
+    )
     poison = batch[1]
-    r = redis.Redis.from_url(local.redis())
-    state = CrawlState(r, f"fetch-refused-{os.getpid()}", lease_s=60)
-    state.create(batch, 0, None)
     real = pipeline.store_fetched_many
 
     def refusing(graph, items, seen_at=None):
@@ -219,13 +224,9 @@ def test_a_batch_whose_writes_keep_colliding_is_retried_image_by_image(
     recorded as failed, and the re-queued fetches store them."""
     from neo4j.exceptions import ConstraintError
 
-    local, store = fresh_graph
-    collection = Collection.load(demo_collection)
-    seed = pick_seed(collection)
-    batch = [seed, *collection.similar_ids(seed)[:2]]
-    r = redis.Redis.from_url(local.redis())
-    state = CrawlState(r, f"fetch-collide-{os.getpid()}", lease_s=60)
-    state.create(batch, 0, None)
+    local, store, collection, batch, state = batch_crawl(
+        demo_collection, fresh_graph, "fetch-collide", 3, lease_s=60
+    )
     real = pipeline.store_fetched_many
     calls: list[int] = []
 
