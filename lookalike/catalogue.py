@@ -334,7 +334,6 @@ class CatalogueClient:
             session.verify = (
                 os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
             )
-            self._proxies_of = {}
             self._session = session
             self._pid = os.getpid()
         return self._session

@@ -53,7 +53,7 @@ def store_fetched_many(
     similar_of: list[list[ImageRecord]] = []
     for result, hashes in items:
         image = result.image
-        props = {k: v for k, v in image.as_node().items() if k != "id" and v is not None}
+        props = _node_props(image)
         props["fetched_at"] = ts
         props["similar_field"] = result.similar_field
         images.append({"id": image.id, "props": props})
@@ -65,9 +65,7 @@ def store_fetched_many(
             # listed twice is written once.
             if record.id not in fetched_ids and record.id not in listed:
                 listed.add(record.id)
-                neighbours.append({"id": record.id, "props": {
-                    k: v for k, v in record.as_node().items() if k != "id" and v is not None
-                }})
+                neighbours.append({"id": record.id, "props": _node_props(record)})
         prunes.append({"source": image.id, "targets": [r.id for r in similar]})
         if hashes is not None:
             hash_rows.append(hash_row(image.id, image.thumbnail_url, hashes))
@@ -93,6 +91,12 @@ def store_fetched_many(
             hashes_current=has_current_hashes(states.get(image.id, {}), image.thumbnail_url),
         ))
     return out
+
+
+def _node_props(record: ImageRecord) -> dict[str, Any]:
+    """A record's node properties to SET: all but the id (the MERGE key), and no nulls, so a
+    field the catalogue left out never erases what the node already has."""
+    return {k: v for k, v in record.as_node().items() if k != "id" and v is not None}
 
 
 def _distinct_similar(result: ImageWithSimilar) -> list[ImageRecord]:
