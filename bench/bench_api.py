@@ -134,8 +134,9 @@ def child_env(settings: Settings) -> dict[str, str]:
                 "REDIS_URL": settings.redis_url or "redis://unused:1/0",
                 "PYTHONPATH": str(REPO)})
     if settings.neo4j_uri:
-        env.update({"NEO4J_URI": settings.neo4j_uri, "NEO4J_USER": settings.neo4j_user,
-                    "NEO4J_PASSWORD": settings.neo4j_password or ""})
+        graph = settings.graph()
+        env.update({"NEO4J_URI": graph.uri, "NEO4J_USER": graph.user,
+                    "NEO4J_PASSWORD": graph.password})
     if settings.neo4j_database:
         env["NEO4J_DATABASE"] = settings.neo4j_database
     return env

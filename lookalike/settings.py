@@ -2,12 +2,24 @@
 
 Why one object: the CLI, the Celery workers, the indexer and the API run as separate
 processes, and must agree on where the graph, Redis, the catalogue and the state folder are.
-Each reads the same variables (``LOOKALIKE_*``, plus the conventional ``NEO4J_*`` and
+Each reads the same variables (``LOOKALIKE_<NAME>``, plus the conventional ``NEO4J_*`` and
 ``REDIS_URL``), optionally layered over a TOML file named by ``LOOKALIKE_CONFIG``.
 
 Precedence: environment > config file > defaults. When ``NEO4J_URI`` / ``REDIS_URL`` are
 unset, the connection details of the embedded stack (``lookalike up``) are read from the state
 folder, so every command finds the servers that ``up`` started.
+
+The model is the contract: each field's type, bounds and description are declared once here;
+validation, the error messages (which name the variable), the README's settings table
+(``python -m lookalike.settings_table``) and the test that keeps that table true all come
+from it.
+
+Why a pydantic model with a small loader rather than pydantic-settings: callers (tests,
+benchmarks, the compose check) pass the environment as a mapping, ``load_settings(environ=
+...)``, and pydantic-settings' environment source only reads ``os.environ``; it also decodes
+list values as JSON (``LOOKALIKE_IMAGE_HOSTS=a,b`` would need a workaround) and looks for
+``.env`` files. Layering two dicts over defaults is a dozen lines, and the rest (types,
+bounds, secrets, refusal of unknown keys) is pydantic's.
 """
 
 from __future__ import annotations
@@ -16,9 +28,12 @@ import json
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import annotated_types
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
 
 WELLCOME_CATALOGUE = "https://api.wellcomecollection.org/catalogue/v2"
 WELLCOME_IMAGE_HOSTS = ("iiif.wellcomecollection.org",)
@@ -32,69 +47,151 @@ def _default_state_dir() -> Path:
     return Path.cwd() / ".lookalike"
 
 
-@dataclass(frozen=True)
-class Settings:
+def _host_list(raw: Any) -> Any:
+    """``a, b`` from the environment or ``["a", "b"]`` from TOML: a tuple of names."""
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if isinstance(items, list | tuple):
+        return tuple(str(i).strip() for i in items if str(i).strip())
+    return raw
+
+
+def _user_path(raw: Any) -> Any:
+    return Path(raw).expanduser() if isinstance(raw, str | Path) else raw
+
+
+Hosts = Annotated[tuple[str, ...], BeforeValidator(_host_list)]
+UserPath = Annotated[Path, BeforeValidator(_user_path)]
+
+
+def _doc(text: str, *, shown: str | None = None, section: str) -> dict[str, Any]:
+    """Field metadata: ``shown`` replaces a default that depends on where you run."""
+    extra: dict[str, Any] = {"section": section}
+    if shown is not None:
+        extra["shown"] = shown
+    return {"description": text, "json_schema_extra": extra}
+
+
+GRAPH, REDIS, CATALOGUE, CRAWL, INDEX, API, DEV = (
+    "graph", "redis", "catalogue", "crawling", "index", "API", "development"
+)
+
+
+class Settings(BaseModel):
     """Everything configurable. Field names map to ``LOOKALIKE_<NAME>`` variables."""
 
-    state_dir: Path = field(default_factory=_default_state_dir)
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=False)
+
+    state_dir: UserPath = Field(
+        default_factory=_default_state_dir,
+        **_doc("data of the embedded servers, thumbnails, index, report", shown="./.lookalike",
+               section=GRAPH),
+    )
 
     # Graph (Neo4j or the embedded ArcadeDB Bolt server).
-    neo4j_uri: str | None = None
-    neo4j_user: str = "neo4j"
-    neo4j_password: str | None = None
-    neo4j_database: str | None = None
+    neo4j_uri: str | None = Field(None, **_doc(
+        "Bolt URI of a real Neo4j (default: the embedded server of `lookalike up`)",
+        shown="embedded", section=GRAPH))
+    neo4j_user: str = Field("neo4j", **_doc("user for NEO4J_URI", section=GRAPH))
+    neo4j_password: SecretStr | None = Field(None, **_doc(
+        "password for NEO4J_URI (never printed)", shown="none", section=GRAPH))
+    neo4j_database: str | None = Field(None, **_doc(
+        "database name (default: the server's default)", shown="default", section=GRAPH))
 
     # Redis: Celery broker, crawl frontier, shared rate limit.
-    redis_url: str | None = None
+    redis_url: str | None = Field(None, **_doc(
+        "your own Redis: broker, crawl frontier, shared rate limit", shown="embedded",
+        section=REDIS))
 
     # Catalogue.
-    catalogue_url: str = WELLCOME_CATALOGUE
-    image_hosts: tuple[str, ...] = WELLCOME_IMAGE_HOSTS
-    rate_limit: float = 10.0  # requests per second, shared by every worker
-    rate_burst: int = 10
-    http_timeout: float = 30.0
-    max_retries: int = 5
-    backoff_base: float = 0.5
-    backoff_max: float = 30.0
-    thumbnail_size: int = 400  # IIIF "!n,n"
-    max_thumbnail_bytes: int = 5_000_000
-    max_thumbnail_pixels: int = 4_000_000
-    user_agent: str = (
-        "Lookalike/0.1 (visual-similarity graph crawler; +https://github.com/lookalike/lookalike)"
-    )
-    legacy_similar: bool = False  # ask for include=visuallySimilar first
+    catalogue_url: str = Field(WELLCOME_CATALOGUE, **_doc(
+        "the catalogue API's base URL", shown="Wellcome's", section=CATALOGUE))
+    image_hosts: Hosts = Field(WELLCOME_IMAGE_HOSTS, **_doc(
+        "the only hosts thumbnails are fetched from (comma-separated)", section=CATALOGUE))
+    rate_limit: float = Field(10.0, gt=0, le=10_000, **_doc(
+        "catalogue requests per second, one limit for all workers together",
+        section=CATALOGUE))
+    rate_burst: int = Field(10, ge=1, le=10_000, **_doc(
+        "requests allowed at once before the rate limit applies", section=CATALOGUE))
+    http_timeout: float = Field(30.0, gt=0, le=600, **_doc(
+        "seconds to wait for one catalogue or thumbnail answer", section=CATALOGUE))
+    max_retries: int = Field(5, ge=0, le=50, **_doc(
+        "retries of one request on 429, 5xx, timeouts and dropped connections",
+        section=CATALOGUE))
+    backoff_base: float = Field(0.5, ge=0, le=600, **_doc(
+        "first retry delay in seconds (doubles each retry, with jitter)", section=CATALOGUE))
+    backoff_max: float = Field(30.0, ge=0, le=3600, **_doc(
+        "longest retry delay in seconds", section=CATALOGUE))
+    thumbnail_size: int = Field(400, ge=16, le=4096, **_doc(
+        "thumbnail size asked of the IIIF server (`!n,n`)", section=CATALOGUE))
+    max_thumbnail_bytes: int = Field(5_000_000, ge=1, le=1_000_000_000, **_doc(
+        "largest thumbnail accepted, in bytes", section=CATALOGUE))
+    max_thumbnail_pixels: int = Field(4_000_000, ge=1, le=1_000_000_000, **_doc(
+        "largest thumbnail accepted, in decoded pixels", section=CATALOGUE))
+    user_agent: str = Field(
+        "Lookalike/0.1 (visual-similarity graph crawler; +https://github.com/lookalike/lookalike)",
+        min_length=1, **_doc("the User-Agent the crawler sends", shown="Lookalike/0.1 (…)",
+                             section=CATALOGUE))
+    legacy_similar: bool = Field(False, **_doc(
+        "ask for `include=visuallySimilar` first (older catalogues)", section=CATALOGUE))
 
     # Crawling.
-    max_depth: int = 6
-    crawl_ttl_hours: float = 24 * 7
-    refresh_batch: int = 500
-    refresh_interval_s: float = 3600.0
-    discover_interval_s: float = 6 * 3600.0
-    thumbnail_cache_mb: int = 512
-    crawl_batch: int = 16  # images per fetch task, written to the graph in one transaction
-    crawl_lease_s: float = 120.0  # a dispatched image not finished by then is dispatched again
-    task_retries: int = 4  # tries of one image after the client's own retries gave up
-    max_seeds: int = 1000
-    discover_depth: int = 0  # how deep to crawl from images discovered in the snapshot
-    discover_source: str = ""  # snapshot URL or path; empty: the catalogue's list pages
+    max_depth: int = Field(6, ge=0, le=50, **_doc("deepest crawl accepted", section=CRAWL))
+    crawl_ttl_hours: float = Field(24.0 * 7, ge=0, le=24 * 3650, **_doc(
+        "images older than this are re-fetched by `lookalike beat` (0.5 = half an hour)",
+        section=CRAWL))
+    refresh_batch: int = Field(500, ge=1, le=100_000, **_doc(
+        "stale images re-fetched per beat tick", section=CRAWL))
+    refresh_interval_s: float = Field(3600.0, gt=0, le=7 * 86400, **_doc(
+        "seconds between beat's refreshes of stale images", section=CRAWL))
+    discover_interval_s: float = Field(6 * 3600.0, gt=0, le=30 * 86400, **_doc(
+        "seconds between beat's looks for new catalogue images", section=CRAWL))
+    thumbnail_cache_mb: int = Field(512, ge=0, le=10_000_000, **_doc(
+        "disk for cached thumbnails, in MB", section=CRAWL))
+    crawl_batch: int = Field(16, ge=1, le=100, **_doc(
+        "images per fetch task, written to the graph in one transaction", section=CRAWL))
+    crawl_lease_s: float = Field(120.0, gt=0, le=86400, **_doc(
+        "an image not finished by then (dead worker) is dispatched again", section=CRAWL))
+    task_retries: int = Field(4, ge=0, le=50, **_doc(
+        "tries of one image after the client's own retries gave up", section=CRAWL))
+    max_seeds: int = Field(1000, ge=1, le=1_000_000, **_doc(
+        "most seed images one crawl may start from", section=CRAWL))
+    discover_depth: int = Field(0, ge=0, le=50, **_doc(
+        "how deep to crawl from images discovered in the catalogue", section=CRAWL))
+    discover_source: str = Field("", **_doc(
+        "snapshot URL or path to discover images from (empty: the catalogue's list pages)",
+        shown="none", section=CRAWL))
 
     # Index sidecar.
-    index_rebuild_min_new: int = 1000
-    index_rebuild_period_s: float = 600.0
-    index_trees: int = 10
-    index_search_k: int = 2000
+    index_rebuild_min_new: int = Field(1000, ge=1, le=100_000_000, **_doc(
+        "new hashes that trigger an index rebuild", section=INDEX))
+    index_rebuild_period_s: float = Field(600.0, gt=0, le=7 * 86400, **_doc(
+        "seconds after which anything new triggers a rebuild", section=INDEX))
+    index_trees: int = Field(10, ge=1, le=1000, **_doc(
+        "Annoy trees per hash kind", section=INDEX))
+    index_search_k: int = Field(2000, ge=1, le=10_000_000, **_doc(
+        "Annoy nodes inspected per query (recall against speed)", section=INDEX))
 
     # API.
-    api_token: str | None = None
-    api_max_depth: int = 3
-    api_max_nodes: int = 5000
-    api_max_upload_bytes: int = 10_000_000
-    api_max_upload_pixels: int = 40_000_000
-    cypher_timeout_s: float = 5.0
-    cypher_max_rows: int = 1000
+    api_token: SecretStr | None = Field(None, **_doc(
+        "bearer token required by the API's mutating endpoints (never printed)",
+        shown="none", section=API))
+    api_max_depth: int = Field(3, ge=1, le=10, **_doc(
+        "deepest neighbourhood the API answers while you wait", section=API))
+    api_max_nodes: int = Field(5000, ge=1, le=1_000_000, **_doc(
+        "most images in one API answer (bigger: `POST /analysis/jobs`)", section=API))
+    api_max_upload_bytes: int = Field(10_000_000, ge=1, le=1_000_000_000, **_doc(
+        "largest picture `POST /search` accepts, in bytes", section=API))
+    api_max_upload_pixels: int = Field(40_000_000, ge=1, le=1_000_000_000, **_doc(
+        "largest picture `POST /search` decodes, in pixels", section=API))
+    cypher_timeout_s: float = Field(5.0, gt=0, le=600, **_doc(
+        "time limit of one `POST /cypher` query, in seconds", section=API))
+    cypher_max_rows: int = Field(1000, ge=1, le=1_000_000, **_doc(
+        "most rows one `POST /cypher` query returns", section=API))
 
     # Replica and shared spec data.
-    catalogue_spec_dir: Path = Path("../shared/catalogue-api")
+    catalogue_spec_dir: UserPath = Field(Path("../shared/catalogue-api"), **_doc(
+        "the catalogue API's specification files, for the tests that use them",
+        section=DEV))
 
     @property
     def stack_file(self) -> Path:
@@ -107,6 +204,10 @@ class Settings:
     @property
     def index_dir(self) -> Path:
         return self.state_dir / "index"
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied and checked like any other value."""
+        return _validated({**dict(self), **changes}, {})
 
     def embedded(self) -> dict[str, Any]:
         """The connection record ``lookalike up`` wrote, or {} when the stack is not up."""
@@ -121,7 +222,7 @@ class Settings:
             return GraphConnection(
                 uri=self.neo4j_uri,
                 user=self.neo4j_user,
-                password=self.neo4j_password or "",
+                password=self.neo4j_password.get_secret_value() if self.neo4j_password else "",
                 database=self.neo4j_database,
             )
         graph = self.embedded().get("graph")
@@ -152,7 +253,7 @@ class Settings:
 class GraphConnection:
     uri: str
     user: str
-    password: str
+    password: str = field(repr=False)
     database: str | None
 
     @property
@@ -169,33 +270,71 @@ _ALIASES = {
 }
 
 
-def _convert(name: str, raw: Any, default: Any) -> Any:
-    """Coerce a raw env/file value to the type of the field's default."""
+def variable(name: str) -> str:
+    """The environment variable of the setting ``name``."""
+    return _ALIASES.get(name, f"LOOKALIKE_{name.upper()}")
+
+
+VARIABLES: dict[str, str] = {name: variable(name) for name in Settings.model_fields}
+
+
+def _optional(name: str) -> bool:
+    return Settings.model_fields[name].default is None
+
+
+def number(value: float) -> str:
+    """A bound or default as people write it: 0.5, 30, 5,000,000."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
+
+
+def _bounds(name: str) -> str:
+    """The accepted range of a numeric setting, in words."""
+    low = high = None
+    low_open = False
+    for rule in Settings.model_fields[name].metadata:
+        if isinstance(rule, annotated_types.Ge):
+            low = rule.ge
+        elif isinstance(rule, annotated_types.Gt):
+            low, low_open = rule.gt, True
+        elif isinstance(rule, annotated_types.Le):
+            high = rule.le
+    if low_open and low == 0:
+        return " greater than 0" + (f" and at most {number(high)}" if high is not None else "")
+    if low is not None and high is not None:
+        return f" from {number(low)} to {number(high)}"
+    return ""
+
+
+def _message(err: Mapping[str, Any]) -> str:
+    name = str(err["loc"][0]) if err["loc"] else ""
+    var = variable(name)
+    annotation = Settings.model_fields[name].annotation if name in Settings.model_fields else None
+    secret = annotation is not None and "SecretStr" in str(annotation)
+    got = "" if secret else f" (got {err.get('input')!r})"
+    kind = str(err["type"])
+    if annotation is bool or kind == "bool_parsing":
+        return f"{var} must be true or false{got}"
+    if annotation is int or kind.startswith("int_"):
+        return f"{var} must be a whole number{_bounds(name)}{got}"
+    if annotation is float or kind.startswith("float_"):
+        return f"{var} must be a number{_bounds(name)}{got}"
+    return f"{var} is not valid: {err['msg']}{got}"
+
+
+def _validated(values: Mapping[str, Any], raw_sources: Mapping[str, str]) -> Settings:
     try:
-        if isinstance(raw, str) and raw == "" and default is None:
-            return None
-        if isinstance(default, bool):
-            if isinstance(raw, bool):
-                return raw
-            text = str(raw).strip().lower()
-            if text in {"1", "true", "yes", "on"}:
-                return True
-            if text in {"0", "false", "no", "off"}:
-                return False
-            raise ValueError("expected true/false")
-        if isinstance(default, int):
-            return int(raw)
-        if isinstance(default, float):
-            return float(raw)
-        if isinstance(default, Path):
-            return Path(str(raw)).expanduser()
-        if isinstance(default, tuple):
-            items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
-            return tuple(str(i).strip() for i in items if str(i).strip())
-        return str(raw)
-    except (TypeError, ValueError) as exc:
-        var = _ALIASES.get(name, f"LOOKALIKE_{name.upper()}")
-        raise SettingsError(f"{var}={raw!r} is not valid: {exc}") from exc
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        messages = []
+        for err in exc.errors():
+            message = _message(err)
+            name = str(err["loc"][0]) if err["loc"] else ""
+            if name in raw_sources:
+                message += f" in {raw_sources[name]}"
+            messages.append(message)
+        raise SettingsError("; ".join(dict.fromkeys(messages))) from None
 
 
 def load_settings(
@@ -203,8 +342,8 @@ def load_settings(
 ) -> Settings:
     """Build Settings from defaults, the optional TOML file, the environment and overrides."""
     env = os.environ if environ is None else environ
-    base = Settings()
     values: dict[str, Any] = {}
+    where: dict[str, str] = {}
 
     config = env.get("LOOKALIKE_CONFIG")
     if config:
@@ -215,24 +354,21 @@ def load_settings(
             raise SettingsError(f"LOOKALIKE_CONFIG names {path}, which does not exist") from exc
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"LOOKALIKE_CONFIG file {path} is not valid TOML: {exc}") from exc
-        known = {f.name for f in fields(Settings)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(set(data) - set(Settings.model_fields))
         if unknown:
             raise SettingsError(f"unknown settings in {path}: {', '.join(unknown)}")
         values.update(data)
+        where.update(dict.fromkeys(data, str(path)))
 
-    for f in fields(Settings):
-        var = _ALIASES.get(f.name, f"LOOKALIKE_{f.name.upper()}")
+    for name, var in VARIABLES.items():
         if var in env:
-            values[f.name] = env[var]
+            raw = env[var]
+            # An empty variable means "not set" for settings that are optional.
+            values[name] = None if raw == "" and _optional(name) else raw
+            where.pop(name, None)
 
-    converted = {
-        name: _convert(name, raw, getattr(base, name)) for name, raw in values.items()
-    }
-    converted.update(overrides)
-    settings = replace(base, **converted)
-    if settings.rate_limit <= 0:
-        raise SettingsError("LOOKALIKE_RATE_LIMIT must be a positive number of requests/s")
-    if not 1 <= settings.crawl_batch <= 100:
-        raise SettingsError("LOOKALIKE_CRAWL_BATCH must be a whole number of images from 1 to 100")
-    return settings
+    unknown = sorted(set(overrides) - set(Settings.model_fields))
+    if unknown:
+        raise TypeError(f"load_settings() got unknown settings: {', '.join(unknown)}")
+    values.update(overrides)
+    return _validated(values, where)

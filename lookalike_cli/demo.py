@@ -13,7 +13,6 @@ until Ctrl-C.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import signal
 import subprocess
@@ -118,8 +117,8 @@ def demo(seed: str | None, depth: int, n_workers: int, collection: Path | None, 
                f"{collection_dir}")
 
     with run_replica(coll) as replica:
-        crawl_settings = dataclasses.replace(
-            s, catalogue_url=replica.catalogue_url, image_hosts=(replica.image_host,)
+        crawl_settings = s.replace(
+            catalogue_url=replica.catalogue_url, image_hosts=(replica.image_host,)
         )
         env = {**os.environ, **replica.env(), "LOOKALIKE_STATE_DIR": str(s.state_dir)}
         click.echo(f"    replica serving at {replica.catalogue_url}")

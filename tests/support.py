@@ -52,8 +52,9 @@ def child_env(local: Settings, **extra: str) -> dict[str, str]:
         "PYTHONPATH": str(REPO),
     })
     if local.neo4j_uri:
-        env.update({"NEO4J_URI": local.neo4j_uri, "NEO4J_USER": local.neo4j_user,
-                    "NEO4J_PASSWORD": local.neo4j_password or ""})
+        graph = local.graph()
+        env.update({"NEO4J_URI": graph.uri, "NEO4J_USER": graph.user,
+                    "NEO4J_PASSWORD": graph.password})
     if local.neo4j_database:
         env["NEO4J_DATABASE"] = local.neo4j_database
     env.update(extra)

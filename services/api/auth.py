@@ -25,7 +25,8 @@ def mutating(fn: F) -> F:
 
     @functools.wraps(fn)
     def inner(*args: Any, **kwargs: Any) -> Any:
-        token = ctx().settings.api_token
+        secret = ctx().settings.api_token
+        token = secret.get_secret_value() if secret is not None else ""
         if token:
             header = request.headers.get("Authorization", "")
             scheme, _, given = header.partition(" ")
