@@ -14,6 +14,7 @@ from lookalike.graph import GraphStore
 from lookalike.settings import Settings
 from services.api import jsonenc
 from services.api.context import ApiContext
+from services.api.contract import bind_contracts
 from services.api.errors import install_error_handlers
 
 log = logging.getLogger(__name__)
@@ -51,4 +52,5 @@ def create_app(
     for module in (routes_meta, routes_images, routes_search, routes_analysis, routes_export,
                    routes_crawls, routes_cypher):
         app.register_blueprint(module.bp)
+    bind_contracts(app, settings)  # the routes' models, with this server's limits
     return app

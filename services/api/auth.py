@@ -2,46 +2,35 @@
 
 from __future__ import annotations
 
-import functools
 import hmac
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 from flask import request
 
 from services.api.context import ctx
 from services.api.errors import ApiError
 
-F = TypeVar("F", bound=Callable[..., Any])
 
-
-def mutating(fn: F) -> F:
+def require_token() -> None:
     """Require ``Authorization: Bearer <api_token>`` when a token is configured.
 
-    Only endpoints that change something (crawls, analysis jobs) are guarded: reads stay open
-    to frontends. ``hmac.compare_digest`` so the comparison takes the same time whatever
-    prefix of the token a caller guessed.
+    Only endpoints that change something (crawls, analysis jobs; ``endpoint(...,
+    mutating=True)``) are guarded: reads stay open to frontends. ``hmac.compare_digest`` so
+    the comparison takes the same time whatever prefix of the token a caller guessed.
     """
-
-    @functools.wraps(fn)
-    def inner(*args: Any, **kwargs: Any) -> Any:
-        secret = ctx().settings.api_token
-        token = secret.get_secret_value() if secret is not None else ""
-        if token:
-            header = request.headers.get("Authorization", "")
-            scheme, _, given = header.partition(" ")
-            if scheme.lower() != "bearer" or not given.strip():
-                raise ApiError(
-                    401, "this endpoint needs the header 'Authorization: Bearer <token>' "
-                    "(the token is the server's LOOKALIKE_API_TOKEN)",
-                    headers={"WWW-Authenticate": 'Bearer realm="lookalike"'},
-                )
-            if not hmac.compare_digest(given.strip().encode(), token.encode()):
-                raise ApiError(
-                    401, "the bearer token is not valid for this server",
-                    headers={"WWW-Authenticate": 'Bearer realm="lookalike", error="invalid_token"'},
-                )
-        return fn(*args, **kwargs)
-
-    inner.mutating = True  # type: ignore[attr-defined]  # read by the OpenAPI generator
-    return inner  # type: ignore[return-value]
+    secret = ctx().settings.api_token
+    token = secret.get_secret_value() if secret is not None else ""
+    if not token:
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        raise ApiError(
+            401, "this endpoint needs the header 'Authorization: Bearer <token>' "
+            "(the token is the server's LOOKALIKE_API_TOKEN)",
+            headers={"WWW-Authenticate": 'Bearer realm="lookalike"'},
+        )
+    if not hmac.compare_digest(given.strip().encode(), token.encode()):
+        raise ApiError(
+            401, "the bearer token is not valid for this server",
+            headers={"WWW-Authenticate": 'Bearer realm="lookalike", error="invalid_token"'},
+        )

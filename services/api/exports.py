@@ -91,7 +91,7 @@ def render(sub: Subgraph, fmt: str) -> bytes:
         nx.write_gexf(g, buf, encoding="utf-8", prettyprint=False)
         return buf.getvalue()
     if fmt == "node-link":
-        data = nx.node_link_data(g, edges="links")
+        data = nx.node_link_data(g, edges="edges")  # what node_link_graph(data) reads
         data["truncated"] = sub.truncated
         return json.dumps(data).encode()
     if fmt == "cytoscape":

@@ -7,61 +7,68 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
+from pydantic import Field
 
-from services.api import params
-from services.api.auth import mutating
+from services.api import answers
 from services.api.context import ctx
-from services.api.crawls import control, crawl_id
+from services.api.contract import Body, Path, Query, endpoint
+from services.api.crawls import control
 from services.api.errors import bad_request, not_found
+from services.api.fields import CrawlDepth, CrawlId, how_many, id_list
 
 bp = Blueprint("crawls", __name__)
 
-CRAWL_FIELDS = ("seeds", "depth", "max_images")
+
+class CrawlBody(Body):
+    seeds: id_list("max_seeds") = Field(description="images to start from")
+    depth: CrawlDepth = 2
+    max_images: int | None = Field(None, ge=1, description="stop after this many images")
 
 
-@bp.post("/crawls")
-@mutating
-def start() -> Response:
-    body = params.json_object(request.get_json(silent=True), "request body (JSON)")
-    params.reject_unknown(body, CRAWL_FIELDS, "field")
-    seeds = body.get("seeds")
-    if not isinstance(seeds, list) or not seeds:
-        raise bad_request("seeds must be a non-empty list of catalogue image ids", "seeds")
-    for seed in seeds:
-        params.image_id(seed, "seed")
-    depth = 2 if body.get("depth") is None else body["depth"]
-    max_images = body.get("max_images")
+class CrawlsQuery(Query):
+    limit: how_many(500, "how many") = 50
+
+
+class CrawlArg(Path):
+    id: CrawlId
+
+
+NO_CRAWL = "no such crawl"
+
+
+@endpoint(bp, "POST", "/crawls", body=CrawlBody, mutating=True, tags=["crawls"],
+          summary="Start a breadth-first crawl from seed images",
+          responses={201: ("queued", answers.Crawl)})
+def start(body: CrawlBody) -> Response:
     try:
-        record = control().start_crawl(ctx().settings, seeds, depth, max_images)
-    except ValueError as exc:
+        record = control().start_crawl(ctx().settings, body.seeds, body.depth, body.max_images)
+    except ValueError as exc:  # what only the crawler knows (the models checked the rest)
         message = str(exc)
-        field = next((f for f in CRAWL_FIELDS if message.startswith(f)), None)
-        raise bad_request(message, field or "seed") from None
+        field = next((f for f in CrawlBody.model_fields if message.startswith(f)), "seeds")
+        raise bad_request(message, field) from None
     response = jsonify(record)
     response.status_code = 201
     response.headers["Location"] = f"/crawls/{record['id']}"
     return response
 
 
-@bp.get("/crawls")
-def list_crawls() -> Response:
-    params.reject_unknown(request.args, ("limit",), "query parameter")
-    limit = params.integer(request.args.get("limit"), "limit", 1, 500, 50)
-    crawls = control().list_crawls(ctx().settings, limit=limit)
-    return jsonify({"crawls": crawls})
+@endpoint(bp, "GET", "/crawls", query=CrawlsQuery, summary="Recent crawls", tags=["crawls"],
+          responses={200: ("crawls, newest first", answers.CrawlList)})
+def list_crawls(query: CrawlsQuery) -> Response:
+    return jsonify({"crawls": control().list_crawls(ctx().settings, limit=query.limit)})
 
 
-@bp.get("/crawls/<cid>")
-def get(cid: str) -> Response:
-    params.reject_unknown(request.args, (), "query parameter")
-    cid = crawl_id(cid)
-    record = control().get_crawl(ctx().settings, cid)
+@endpoint(bp, "GET", "/crawls/<id>", path=CrawlArg, tags=["crawls"],
+          summary="One crawl: status and counts",
+          responses={200: ("the crawl", answers.Crawl), 404: NO_CRAWL})
+def get(id: str) -> Response:  # the route's own name for it
+    record = control().get_crawl(ctx().settings, id)
     if record is None:
         # Redis forgets crawls after a while; the graph keeps a finished crawl's summary.
-        rows = ctx().store.read("api_get_crawl", id=cid)
+        rows = ctx().store.read("api_get_crawl", id=id)
         if not rows:
-            raise not_found(f"no crawl with id {cid!r}", "id")
+            raise not_found(f"no crawl with id {id!r}", "id")
         record = dict(rows[0]["crawl"])
         if isinstance(record.get("counts"), str):
             record["counts"] = json.loads(record["counts"])
@@ -69,11 +76,11 @@ def get(cid: str) -> Response:
     return jsonify(record)
 
 
-@bp.delete("/crawls/<cid>")
-@mutating
-def cancel(cid: str) -> Response:
-    cid = crawl_id(cid)
-    record = control().cancel_crawl(ctx().settings, cid)
+@endpoint(bp, "DELETE", "/crawls/<id>", path=CrawlArg, mutating=True, tags=["crawls"],
+          summary="Cancel a crawl", responses={200: ("cancelled", answers.Crawl),
+                                               404: NO_CRAWL})
+def cancel(id: str) -> Response:
+    record = control().cancel_crawl(ctx().settings, id)
     if record is None:
-        raise not_found(f"no crawl with id {cid!r}", "id")
+        raise not_found(f"no crawl with id {id!r}", "id")
     return jsonify(record)

@@ -8,17 +8,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
+from pydantic import Field
 
-from services.api import params
+from services.api import answers
 from services.api.adhoc import QueryBusy, QueryFailed, QueryTimeout, QueryWrote
 from services.api.context import ctx
+from services.api.contract import Body, endpoint
 from services.api.cypher_guard import CypherRefused, vet_read_only
 from services.api.errors import ApiError, bad_request
+from services.api.fields import how_many_by
 
 bp = Blueprint("cypher", __name__)
 
 MAX_PARAMS_DEPTH = 5
+
+
+class CypherBody(Body):
+    query: str = Field(min_length=1, max_length=20_000, pattern=r"\S",
+                       description="one read-only Cypher statement")
+    params: dict[str, Any] | None = Field(None, description="its parameters ($name)")
+    max_rows: how_many_by("cypher_max_rows", "at most this many rows (default: the limit)",
+                       default_is_limit=True)
 
 
 def _check_params(value: Any, depth: int = 0) -> None:
@@ -26,35 +37,29 @@ def _check_params(value: Any, depth: int = 0) -> None:
     if depth > MAX_PARAMS_DEPTH:
         raise bad_request(f"params are nested deeper than {MAX_PARAMS_DEPTH} levels", "params")
     if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise bad_request("params keys must be strings", "params")
+        for item in value.values():
             _check_params(item, depth + 1)
     elif isinstance(value, list):
         for item in value:
             _check_params(item, depth + 1)
 
 
-@bp.post("/cypher")
-def run_cypher() -> Response:
-    body = params.json_object(
-        request.get_json(silent=True), 'request body (JSON: {"query": "...", "params": {}})'
-    )
-    params.reject_unknown(body, ("query", "params", "max_rows"), "field")
+@endpoint(bp, "POST", "/cypher", body=CypherBody, tags=["cypher"],
+          summary="Read-only ad-hoc Cypher (writes are refused)",
+          responses={200: ("rows (truncated at max_rows)", answers.CypherResult),
+                     400: "malformed query, or the graph server rejected it",
+                     403: "the statement would write; refused",
+                     408: "ran longer than LOOKALIKE_CYPHER_TIMEOUT_S"})
+def run_cypher(body: CypherBody) -> Response:
     settings = ctx().settings
     try:
-        query = vet_read_only(body.get("query"))
+        query = vet_read_only(body.query)
     except CypherRefused as exc:
         raise ApiError(exc.status, str(exc), parameter="query") from None
-    query_params = body.get("params") or {}
-    if not isinstance(query_params, dict):
-        raise bad_request("params must be a JSON object of query parameters", "params")
+    query_params = body.params or {}
     _check_params(query_params)
-    max_rows = params.integer(
-        body.get("max_rows"), "max_rows", 1, settings.cypher_max_rows, settings.cypher_max_rows
-    )
     try:
-        result = ctx().adhoc.run(query, query_params, settings.cypher_timeout_s, max_rows)
+        result = ctx().adhoc.run(query, query_params, settings.cypher_timeout_s, body.max_rows)
     except QueryFailed as exc:
         raise ApiError(400, f"the graph server rejected the query: {exc}", parameter="query"
                        ) from None
@@ -66,5 +71,5 @@ def run_cypher() -> Response:
         raise ApiError(503, str(exc), headers={"Retry-After": "5"}) from None
     return jsonify({
         "columns": result.columns, "rows": result.rows, "row_count": len(result.rows),
-        "truncated": result.truncated, "max_rows": max_rows,
+        "truncated": result.truncated, "max_rows": body.max_rows,
     })

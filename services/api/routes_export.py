@@ -3,29 +3,43 @@ GEXF, node-link JSON or Cytoscape JSON, as a download."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from typing import Literal
 
-from services.api import params, selection
+from flask import Blueprint, Response
+from pydantic import Field
+
+from services.api import selection
 from services.api.context import ctx
+from services.api.contract import endpoint
 from services.api.exports import FORMATS, render
 
 bp = Blueprint("export", __name__)
 
+Format = Literal[tuple(FORMATS)]  # type: ignore[valid-type]
 
-@bp.get("/export")
-def export() -> Response:
-    params.reject_unknown(
-        request.args, ("format", "seed", "depth", "ids", "crawl", "all"), "query parameter"
-    )
-    fmt = params.choice(request.args.get("format"), "format", FORMATS, "graphml")
-    sel = selection.parse(request.args, ctx(), allow_all=True)
+
+class ExportQuery(selection.WholeGraphQuery):
+    format: Format = Field("graphml", description="file format")
+
+
+_FILES = {media: {"type": "object"} if media == "application/json" else {"type": "string"}
+          for media, _ in FORMATS.values()}
+
+
+@endpoint(bp, "GET", "/export", query=ExportQuery, tags=["export"],
+          summary="A subgraph (or the whole graph) as GraphML, GEXF, node-link or Cytoscape "
+                  "JSON",
+          responses={200: ("the file", _FILES),
+                     404: "an image, id or crawl that is not in the graph"})
+def export(query: ExportQuery) -> Response:
+    sel = selection.chosen(query)
     # The whole graph is allowed here (exports are downloads, not answers to wait on).
     sub = selection.load(ctx(), sel, max_nodes=None if sel.kind == "all" else
                          ctx().settings.api_max_nodes)
-    media, ext = FORMATS[fmt]
+    media, ext = FORMATS[query.format]
     name = {"seed": f"neighborhood-{sel.seed}-d{sel.depth}", "ids": "subgraph",
             "crawl": f"crawl-{sel.crawl}", "all": "lookalike-graph"}[sel.kind]
     return Response(
-        render(sub, fmt), mimetype=media,
+        render(sub, query.format), mimetype=media,
         headers={"Content-Disposition": f'attachment; filename="{name}.{ext}"'},
     )

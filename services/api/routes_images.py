@@ -4,14 +4,17 @@ near-duplicates and cached thumbnail; and the shortest chain of similar images b
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from flask import Blueprint, Response, jsonify, request, send_file
+from flask import Blueprint, Response, jsonify, send_file
+from pydantic import Field
 
 from lookalike.hashing import HASH_BITS, HASH_KINDS
-from services.api import params
+from services.api import answers
 from services.api.context import ctx
+from services.api.contract import Path, Query, endpoint
 from services.api.errors import ApiError, not_found
+from services.api.fields import Depth, ImageId, how_many, how_many_by
 from services.api.shapes import image_json, node_link
 
 bp = Blueprint("images", __name__)
@@ -22,6 +25,47 @@ MAX_PATH_HOPS = 12
 MAX_SIMILAR = 1000
 MAX_DUPLICATES = 100
 PICTURE_MAX_NODES = 150
+NO_IMAGE = "no image with that id in the graph"
+
+HashKind = Literal[HASH_KINDS]  # type: ignore[valid-type]
+# One limit for every kind: a distance beyond a hash's bits (colorhash has 56) already means
+# "any distance", as it does for POST /search.
+MaxDistance = Annotated[int, Field(ge=0, le=max(HASH_BITS.values()))]
+
+
+class ImageArg(Path):
+    id: ImageId
+
+
+class SimilarQuery(Query):
+    limit: how_many(MAX_SIMILAR) = 100
+
+
+class NeighborhoodQuery(Query):
+    depth: Depth = 1
+    limit: how_many_by("api_max_nodes", "at most this many nodes, admitted breadth-first",
+                    default_is_limit=True)
+    properties: bool = Field(True, description="node properties (false: ids and depths only)")
+
+
+class PictureQuery(Query):
+    depth: Depth = 1
+    limit: how_many(PICTURE_MAX_NODES, "at most this many nodes") = 60
+    size: int = Field(900, ge=200, le=2000, description="width and height in pixels")
+
+
+class DuplicatesQuery(Query):
+    kind: HashKind = "phash"
+    k: how_many(MAX_DUPLICATES, "how many") = 10
+    max_distance: MaxDistance | None = Field(
+        None, description="only matches at most this many bits apart (default: any)")
+    mirror: bool = Field(False, description="also match left-right mirrored copies")
+
+
+class PathsQuery(Query):
+    from_: ImageId = Field(alias="from", description="start image")
+    to: ImageId = Field(description="end image")
+    max_hops: int = Field(6, ge=1, le=MAX_PATH_HOPS, description="give up beyond this many")
 
 
 def _image_or_404(image_id: str) -> dict[str, Any]:
@@ -31,116 +75,107 @@ def _image_or_404(image_id: str) -> dict[str, Any]:
     return image
 
 
-@bp.get("/images/<image_id>")
-def get_image(image_id: str) -> Response:
-    params.reject_unknown(request.args, (), "query parameter")
-    image_id = params.image_id(image_id)
-    image = _image_or_404(image_id)
-    cached = ctx().thumbnails.path(image_id) is not None
+@endpoint(bp, "GET", "/images/<id>", path=ImageArg, tags=["images"],
+          summary="One image: catalogue fields, hashes, crawl marks, degrees, analysis",
+          responses={200: ("the image", answers.Image), 404: NO_IMAGE})
+def get_image(id: str) -> Response:  # the route's own name for it
+    image = _image_or_404(id)
+    cached = ctx().thumbnails.path(id) is not None
     return jsonify(image_json(image, thumbnail_cached=cached))
 
 
-@bp.get("/images/<image_id>/similar")
-def similar(image_id: str) -> Response:
-    params.reject_unknown(request.args, ("limit",), "query parameter")
-    image_id = params.image_id(image_id)
-    limit = params.integer(request.args.get("limit"), "limit", 1, MAX_SIMILAR, 100)
-    _image_or_404(image_id)
-    rows = ctx().store.similar(image_id)
+@endpoint(bp, "GET", "/images/<id>/similar", path=ImageArg, query=SimilarQuery,
+          summary="The images this image lists as similar, best first", tags=["images"],
+          responses={200: ("ranked SIMILAR_TO targets", answers.SimilarList), 404: NO_IMAGE})
+def similar(id: str, query: SimilarQuery) -> Response:
+    _image_or_404(id)
+    rows = ctx().store.similar(id)
     similar = [
         {"id": r["image"]["id"], "rank": r["rank"], "title": r["image"].get("title"),
          "thumbnail_url": r["image"].get("thumbnail_url"), "first_seen": r["first_seen"],
          "last_seen": r["last_seen"]}
-        for r in rows[:limit]
+        for r in rows[:query.limit]
     ]
-    return jsonify({"id": image_id, "count": len(rows), "similar": similar})
+    return jsonify({"id": id, "count": len(rows), "similar": similar})
 
 
-def _neighborhood_args(max_limit: int) -> tuple[int, int, bool]:
-    settings = ctx().settings
-    depth = params.integer(request.args.get("depth"), "depth", 1, settings.api_max_depth, 1)
-    limit = params.integer(request.args.get("limit"), "limit", 1, max_limit, max_limit)
-    props = params.boolean(request.args.get("properties"), "properties", True)
-    return depth, limit, props
-
-
-@bp.get("/images/<image_id>/neighborhood")
-def neighborhood(image_id: str) -> Response:
-    params.reject_unknown(request.args, ("depth", "limit", "properties"), "query parameter")
-    image_id = params.image_id(image_id)
-    depth, limit, props = _neighborhood_args(ctx().settings.api_max_nodes)
+@endpoint(bp, "GET", "/images/<id>/neighborhood", path=ImageArg, query=NeighborhoodQuery,
+          summary="Images within depth hops (either direction) and the edges among them",
+          tags=["images"],
+          responses={200: ("node-link JSON", answers.NodeLink), 404: NO_IMAGE})
+def neighborhood(id: str, query: NeighborhoodQuery) -> Response:
     try:
-        sub = ctx().store.neighborhood(image_id, depth, limit=limit, properties=props)
+        sub = ctx().store.neighborhood(id, query.depth, limit=query.limit,
+                                       properties=query.properties)
     except KeyError:
-        raise not_found(f"no image with id {image_id!r} in the graph", "id") from None
-    return jsonify(node_link(sub, graph={"seed": image_id, "depth": depth, "limit": limit},
-                             properties=props))
+        raise not_found(f"no image with id {id!r} in the graph", "id") from None
+    return jsonify(node_link(sub, graph={"seed": id, "depth": query.depth,
+                                         "limit": query.limit},
+                             properties=query.properties))
 
 
-@bp.get("/images/<image_id>/neighborhood.png")
-def neighborhood_picture(image_id: str) -> Response:
+@endpoint(bp, "GET", "/images/<id>/neighborhood.png", path=ImageArg, query=PictureQuery,
+          summary="A picture of the neighbourhood with thumbnails on the nodes",
+          tags=["images"],
+          responses={200: ("PNG", {"image/png": {"type": "string", "format": "binary"}}),
+                     404: NO_IMAGE})
+def neighborhood_picture(id: str, query: PictureQuery) -> Response:
     from services.api.picture import draw_neighborhood
 
-    params.reject_unknown(request.args, ("depth", "limit", "size"), "query parameter")
-    image_id = params.image_id(image_id)
-    depth = params.integer(request.args.get("depth"), "depth", 1, ctx().settings.api_max_depth, 1)
-    limit = params.integer(request.args.get("limit"), "limit", 1, PICTURE_MAX_NODES, 60)
-    size = params.integer(request.args.get("size"), "size", 200, 2000, 900)
     try:
-        sub = ctx().store.neighborhood(image_id, depth, limit=limit)
+        sub = ctx().store.neighborhood(id, query.depth, limit=query.limit)
     except KeyError:
-        raise not_found(f"no image with id {image_id!r} in the graph", "id") from None
-    png = draw_neighborhood(sub, image_id, ctx().thumbnails.path, size_px=size)
+        raise not_found(f"no image with id {id!r} in the graph", "id") from None
+    png = draw_neighborhood(sub, id, ctx().thumbnails.path, size_px=query.size)
     return Response(png, mimetype="image/png")
 
 
-@bp.get("/images/<image_id>/thumbnail")
-def thumbnail(image_id: str) -> Response:
-    params.reject_unknown(request.args, (), "query parameter")
-    image_id = params.image_id(image_id)
-    path = ctx().thumbnails.path(image_id)
+@endpoint(bp, "GET", "/images/<id>/thumbnail", path=ImageArg, tags=["images"],
+          summary="The cached thumbnail (JPEG)",
+          responses={200: ("JPEG", {"image/jpeg": {"type": "string", "format": "binary"}}),
+                     404: "no cached thumbnail for this image"})
+def thumbnail(id: str) -> Response:
+    path = ctx().thumbnails.path(id)
     if path is None:
         raise not_found(
-            f"no cached thumbnail for image {image_id!r} (thumbnails are cached when the "
+            f"no cached thumbnail for image {id!r} (thumbnails are cached when the "
             "crawler hashes an image)", "id",
         )
     return send_file(path, mimetype="image/jpeg", max_age=3600)
 
 
-@bp.get("/images/<image_id>/duplicates")
-def duplicates(image_id: str) -> Response:
-    params.reject_unknown(request.args, ("kind", "k", "max_distance", "mirror"),
-                          "query parameter")
-    image_id = params.image_id(image_id)
-    kind = params.choice(request.args.get("kind"), "kind", HASH_KINDS, "phash")
-    k = params.integer(request.args.get("k"), "k", 1, MAX_DUPLICATES, 10)
-    max_distance = params.integer(
-        request.args.get("max_distance"), "max_distance", 0, HASH_BITS[kind], HASH_BITS[kind]
-    )
-    mirror = params.boolean(request.args.get("mirror"), "mirror", False)
-    image = _image_or_404(image_id)
+@endpoint(bp, "GET", "/images/<id>/duplicates", path=ImageArg, query=DuplicatesQuery,
+          summary="Nearest images by perceptual hash, through the Annoy index",
+          tags=["search"],
+          responses={200: ("matches, nearest first", answers.Duplicates), 404: NO_IMAGE,
+                     409: "the image has no hash of that kind yet"})
+def duplicates(id: str, query: DuplicatesQuery) -> Response:
+    kind = query.kind
+    max_distance = min(HASH_BITS[kind], HASH_BITS[kind] if query.max_distance is None
+                       else query.max_distance)
+    image = _image_or_404(id)
     value = image.get(kind)
     if not value:
         reason = f" (hashing failed: {image['hash_error']})" if image.get("hash_error") else ""
         raise ApiError(
-            409, f"image {image_id!r} has no {kind} hash yet{reason}; it cannot be compared",
+            409, f"image {id!r} has no {kind} hash yet{reason}; it cannot be compared",
             parameter="id",
         )
     from services.api.search import nearest_to_hash
 
-    matches = nearest_to_hash(ctx(), kind, value, k, max_distance, exclude=image_id,
-                              mirror=mirror)
-    return jsonify({"id": image_id, "kind": kind, "hash": value, "k": k,
-                    "max_distance": max_distance, "mirror": mirror,
+    matches = nearest_to_hash(ctx(), kind, value, query.k, max_distance, exclude=id,
+                              mirror=query.mirror)
+    return jsonify({"id": id, "kind": kind, "hash": value, "k": query.k,
+                    "max_distance": max_distance, "mirror": query.mirror,
                     "dup_group": image.get("dup_group"), "matches": matches})
 
 
-@bp.get("/paths")
-def paths() -> Response:
-    params.reject_unknown(request.args, ("from", "to", "max_hops"), "query parameter")
-    source = params.image_id(request.args.get("from"), "from")
-    target = params.image_id(request.args.get("to"), "to")
-    max_hops = params.integer(request.args.get("max_hops"), "max_hops", 1, MAX_PATH_HOPS, 6)
+@endpoint(bp, "GET", "/paths", query=PathsQuery, tags=["images"],
+          summary="The shortest chain of similar images between two images",
+          responses={200: ("the path", answers.Path),
+                     404: "an image is unknown, or no path within max_hops"})
+def paths(query: PathsQuery) -> Response:
+    source, target, max_hops = query.from_, query.to, query.max_hops
     store = ctx().store
     present = store.get_images([source, target])
     for name, node in (("from", source), ("to", target)):

@@ -6,18 +6,26 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 
+from services.api import answers
 from services.api.context import ctx
+from services.api.contract import endpoint
 
 bp = Blueprint("meta", __name__)
 
+_DOCUMENT = {"application/json": {"type": "object"}}
 
-@bp.get("/health")
+
+@endpoint(bp, "GET", "/health", summary="Liveness: the process answers", tags=["meta"],
+          responses={200: ("alive", answers.Health)})
 def health() -> Response:
     """The process answers. Says nothing about the graph (that is /ready)."""
     return jsonify({"status": "ok"})
 
 
-@bp.get("/ready")
+@endpoint(bp, "GET", "/ready", tags=["meta"],
+          summary="Readiness: the graph answers (Redis and the index are reported)",
+          responses={200: ("ready", answers.Ready),
+                     503: ("not ready; checks say what is missing", answers.Ready)})
 def ready() -> Response:
     """Ready when the graph answers a query; Redis (crawls, jobs) and the index are reported."""
     checks: dict[str, Any] = {}
@@ -44,14 +52,16 @@ def ready() -> Response:
     return response
 
 
-@bp.get("/openapi.json")
+@endpoint(bp, "GET", "/openapi.json", summary="This document", tags=["meta"],
+          responses={200: ("OpenAPI 3.1", _DOCUMENT)})
 def openapi() -> Response:
     from services.api.openapi import document
 
     return jsonify(document(current_app, ctx().settings))
 
 
-@bp.get("/")
+@endpoint(bp, "GET", "/", summary="What this API offers", tags=["meta"],
+          responses={200: ("name, version, endpoints", answers.Index)})
 def index() -> Response:
     from services.api.openapi import document
 

@@ -6,42 +6,43 @@ decoded pixel count (a small PNG can decode to gigabytes: refused before decodin
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from typing import Literal
+
+from flask import Blueprint, Response, jsonify
+from pydantic import Field
 
 from lookalike.hashing import HASH_BITS, HASH_KINDS, ImageDecodeError, decode_image, hash_image
-from services.api import params
+from services.api import answers
 from services.api.context import ctx
-from services.api.errors import ApiError, bad_request
+from services.api.contract import Form, endpoint
+from services.api.errors import ApiError
+from services.api.fields import Upload, comma_list, how_many
 from services.api.search import search_hashes
 
 bp = Blueprint("search", __name__)
 
 MAX_K = 100
+HashKind = Literal[HASH_KINDS]  # type: ignore[valid-type]
 
 
-@bp.post("/search")
-def search() -> Response:
+class SearchForm(Form):
+    image: Upload = Field(description="the picture: at most {api_max_upload_bytes} bytes and "
+                                      "{api_max_upload_pixels} pixels")
+    kinds: comma_list(HashKind) = Field(["phash", "dhash"], description="hash kinds to use")
+    k: how_many(MAX_K, "how many matches per kind") = 10
+    max_distance: int = Field(max(HASH_BITS.values()), ge=0, le=max(HASH_BITS.values()),
+                              description="only matches at most this many bits apart")
+    mirror: bool = Field(True, description="also match left-right mirrored copies")
+
+
+@endpoint(bp, "POST", "/search", form=SearchForm, tags=["search"],
+          summary="Upload a picture; get the nearest stored images by hash",
+          responses={200: ("matches", answers.SearchResult),
+                     413: "the file or its pixel count is over the limit",
+                     415: "not multipart/form-data"})
+def search(body: SearchForm) -> Response:
     settings = ctx().settings
-    if not (request.content_type or "").startswith("multipart/form-data"):
-        raise ApiError(
-            415, "send the picture as multipart/form-data with the file in the field 'image' "
-            "(curl -F image=@picture.jpg ...)",
-        )
-    params.reject_unknown(request.args, ("kinds", "k", "max_distance", "mirror"),
-                          "query parameter")
-    params.reject_unknown(request.form, ("kinds", "k", "max_distance", "mirror"), "form field")
-    upload = request.files.get("image")
-    if upload is None:
-        raise bad_request("the form has no file field 'image' with the picture", "image")
-    options = {**request.args.to_dict(), **request.form.to_dict()}
-    kinds = params.choices(options.get("kinds"), "kinds", HASH_KINDS, ("phash", "dhash"))
-    k = params.integer(options.get("k"), "k", 1, MAX_K, 10)
-    max_distance = params.integer(
-        options.get("max_distance"), "max_distance", 0, max(HASH_BITS.values()),
-        max(HASH_BITS.values()),
-    )
-    mirror = params.boolean(options.get("mirror"), "mirror", True)
-    data = upload.read(settings.api_max_upload_bytes + 1)
+    data = body.image.read(settings.api_max_upload_bytes + 1)
     if len(data) > settings.api_max_upload_bytes:
         raise ApiError(
             413, f"the picture is larger than the limit of {settings.api_max_upload_bytes} "
@@ -53,8 +54,8 @@ def search() -> Response:
         status = 413 if "pixels" in str(exc) else 400
         raise ApiError(status, f"the uploaded file: {exc}", parameter="image") from None
     hashes = hash_image(image).as_dict()
-    results = search_hashes(ctx(), image, kinds, k, max_distance, mirror)
+    results = search_hashes(ctx(), image, body.kinds, body.k, body.max_distance, body.mirror)
     return jsonify({
-        "hashes": hashes, "kinds": kinds, "k": k, "max_distance": max_distance,
-        "mirror": mirror, "results": results,
+        "hashes": hashes, "kinds": body.kinds, "k": body.k, "max_distance": body.max_distance,
+        "mirror": body.mirror, "results": results,
     })

@@ -4,16 +4,51 @@ or (exports only) the whole graph. Shared by the analysis and export endpoints.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, Field
 
 from lookalike.graph import Subgraph
-from services.api import params
 from services.api.context import ApiContext
-from services.api.errors import ApiError, bad_request, not_found
+from services.api.contract import Body, ExactlyOne, Query, Rule
+from services.api.errors import ApiError, not_found
+from services.api.fields import CrawlId, Depth, ImageId, OnlyTrue, comma_list, id_list
 
-SELECTION_KEYS = ("seed", "depth", "ids", "crawl")
+WHICH = "seed (with depth), ids or crawl"
+ONE_SUBGRAPH = ExactlyOne(("seed", "ids", "crawl"), only_with={"depth": "seed"}, words=WHICH)
+
+
+class Chosen(BaseModel):
+    """The fields every way of naming a subgraph shares (``ids`` differs by transport)."""
+
+    rules: ClassVar[tuple[Rule, ...]] = (ONE_SUBGRAPH,)
+    seed: ImageId | None = Field(None, description="image whose neighbourhood to take")
+    depth: Depth | None = Field(None, description="hops from the seed (only with seed; "
+                                                  "default 1)")
+    crawl: CrawlId | None = Field(None, description="the images that crawl stored")
+
+
+class SelectionQuery(Chosen, Query):
+    """A subgraph named in the query string: ``ids`` comma-separated."""
+
+    ids: comma_list(ImageId, max_items="api_max_nodes") | None = None
+
+
+class SelectionBody(Chosen, Body):
+    """A subgraph named in a JSON body: ``ids`` a list (for long lists)."""
+
+    ids: id_list("api_max_nodes") | None = None
+
+
+class WholeGraphQuery(SelectionQuery):
+    """As SelectionQuery, or ``all=true`` for the whole graph (exports)."""
+
+    rules: ClassVar[tuple[Rule, ...]] = (
+        ExactlyOne(("seed", "ids", "crawl", "all"), only_with={"depth": "seed"},
+                   words=WHICH + ", or all=true"),
+    )
+    all: OnlyTrue | None = Field(None, description="the whole graph")
 
 
 @dataclass(frozen=True)
@@ -34,34 +69,15 @@ class Selection:
         return {"all": True}
 
 
-def parse(source: Mapping[str, Any], ctx: ApiContext, *, allow_all: bool = False) -> Selection:
-    """Exactly one of seed (+depth), ids, crawl (or ``all=true`` where allowed)."""
-    settings = ctx.settings
-    given = [k for k in ("seed", "ids", "crawl") if source.get(k) is not None]
-    everything = allow_all and params.boolean(source.get("all"), "all", False)
-    if everything:
-        given.append("all")
-    if len(given) != 1:
-        options = "seed (with depth), ids or crawl" + (", or all=true" if allow_all else "")
-        raise bad_request(
-            f"name exactly one subgraph: {options}"
-            + (f" (got {', '.join(given)})" if given else ""),
-            given[1] if len(given) > 1 else "seed",
-        )
-    if source.get("depth") is not None and given[0] != "seed":
-        raise bad_request("depth only applies to a seed", "depth")
-    if given[0] == "seed":
-        seed = params.image_id(source.get("seed"), "seed")
-        depth = params.integer(source.get("depth"), "depth", 1, settings.api_max_depth, 1)
-        return Selection("seed", seed=seed, depth=depth)
-    if given[0] == "ids":
-        ids = params.id_list(source.get("ids"), "ids", settings.api_max_nodes)
+def chosen(given: Chosen) -> Selection:
+    """The subgraph a validated request names (its rules already checked)."""
+    if given.seed is not None:
+        return Selection("seed", seed=given.seed, depth=given.depth or 1)
+    ids = getattr(given, "ids", None)
+    if ids is not None:
         return Selection("ids", ids=tuple(ids))
-    if given[0] == "crawl":
-        crawl = source.get("crawl")
-        if not isinstance(crawl, str) or not crawl.isalnum() or len(crawl) > 64:
-            raise bad_request(f"crawl must be a crawl id (got {crawl!r})", "crawl")
-        return Selection("crawl", crawl=crawl)
+    if given.crawl is not None:
+        return Selection("crawl", crawl=given.crawl)
     return Selection("all")
 
 

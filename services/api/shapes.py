@@ -1,8 +1,8 @@
 """The JSON shapes of images and subgraphs, shared by the endpoints and the report.
 
-Node-link JSON is the format networkx (``node_link_graph(data, edges="links")``), d3 and
-most graph libraries read: ``{"directed", "multigraph", "graph", "nodes": [{"id", ...}],
-"links": [{"source", "target", ...}]}``.
+Node-link JSON is the format networkx (``node_link_graph(data)``, networkx >= 3.4's default
+key ``edges``), d3 and most graph libraries read: ``{"directed", "multigraph", "graph",
+"nodes": [{"id", ...}], "edges": [{"source", "target", ...}]}``.
 """
 
 from __future__ import annotations
@@ -66,6 +66,6 @@ def node_link(
         "multigraph": False,
         "graph": graph or {},
         "nodes": nodes,
-        "links": [{"source": s, "target": t, "rank": r} for s, t, r in sub.edges],
+        "edges": [{"source": s, "target": t, "rank": r} for s, t, r in sub.edges],
         "truncated": sub.truncated,
     }

@@ -142,7 +142,7 @@ def test_exports_read_back_with_networkx(api, collection: Collection, fmt: str) 
     elif fmt == "gexf":
         g = nx.read_gexf(io.BytesIO(r.content))
     elif fmt == "node-link":
-        g = nx.node_link_graph(r.json(), edges="links")
+        g = nx.node_link_graph(r.json())  # networkx defaults: no keyword needed
     else:
         g = nx.cytoscape_graph(r.json())
     assert set(g.nodes) == nodes
@@ -156,7 +156,7 @@ def test_exports_read_back_with_networkx(api, collection: Collection, fmt: str) 
 def test_whole_graph_export(api, collection: Collection) -> None:
     r = api.get("/export?format=node-link&all=true")
     assert r.status_code == 200
-    g = nx.node_link_graph(json.loads(r.content), edges="links")
+    g = nx.node_link_graph(json.loads(r.content))
     assert set(g.nodes) == set(collection.ids)
     assert _edges_of(g) == set(collection.edges)
     r = api.get("/export?format=pdf&all=true")

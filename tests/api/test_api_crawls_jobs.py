@@ -78,7 +78,7 @@ def test_crawl_through_the_api(demo_replica: Path, settings, embedded, servers, 
             assert body["density"] == pytest.approx(nx.density(g))
             assert body["degree_histogram"] == nx.degree_histogram(g)
             exported = api.get(f"/export?format=node-link&crawl={crawl['id']}").json()
-            assert {(x["source"], x["target"], x["rank"]) for x in exported["links"]} == \
+            assert {(x["source"], x["target"], x["rank"]) for x in exported["edges"]} == \
                 expected.edges
 
             # A picture of the seed's neighbourhood now has real thumbnails from the cache.
@@ -109,7 +109,7 @@ def test_crawl_requests_are_validated(api, redis_url) -> None:
         ({"seeds": []}, "seeds"),
         ({"seeds": "c0i000"}, "seeds"),
         ({"seeds": ["c0i000"], "depth": 99}, "depth"),
-        ({"seeds": ["NOT AN ID"]}, "seed"),
+        ({"seeds": ["NOT AN ID"]}, "seeds"),
         ({"seeds": ["c0i000"], "max_images": 0}, "max_images"),
         ({"seeds": ["c0i000"], "dpeth": 2}, "dpeth"),
     ]

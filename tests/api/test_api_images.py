@@ -57,11 +57,11 @@ def test_neighborhood_matches_networkx(api, collection: Collection, depth: int) 
         expected = nx.single_source_shortest_path_length(g, seed, cutoff=depth)
         assert {n["id"]: n["depth"] for n in data["nodes"]} == expected
         inside = set(expected)
-        assert {(x["source"], x["target"], x["rank"]) for x in data["links"]} == {
+        assert {(x["source"], x["target"], x["rank"]) for x in data["edges"]} == {
             e for e in collection.edges if e[0] in inside and e[1] in inside}
         assert data["truncated"] is False
-        # Graph libraries read it as it is.
-        read = nx.node_link_graph(data, edges="links")
+        # Graph libraries read it as it is: networkx with its defaults.
+        read = nx.node_link_graph(data)
         assert read.is_directed() and set(read.nodes) == inside
         assert read.nodes[seed]["title"] == collection.by_id(seed)["title"]
 
@@ -83,7 +83,7 @@ def test_neighborhood_of_an_isolated_image_is_the_image_alone(api) -> None:
         assert r.status_code == 200, r.text
         data = r.json()
         assert [n["id"] for n in data["nodes"]] == ["lonely01"] and data["nodes"][0]["depth"] == 0
-        assert data["links"] == [] and data["truncated"] is False
+        assert data["edges"] == [] and data["truncated"] is False
         assert ("title" in data["nodes"][0]) is (props == "true")
 
 

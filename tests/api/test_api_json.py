@@ -101,7 +101,7 @@ def test_neighborhood_json_through_the_server(unicode_api) -> None:
     data = json.loads(r.content.decode("utf-8"))
     titles = {n["id"]: n["title"] for n in data["nodes"]}
     assert titles == {"uni00001": "Ästhetik der Ähnlichkeit — 相似 ✓", "uni00002": "plain"}
-    assert data["links"] == [{"source": "uni00001", "target": "uni00002", "rank": 1}]
+    assert data["edges"] == [{"source": "uni00001", "target": "uni00002", "rank": 1}]
     assert data["nodes"][0] == {"id": "uni00002", "depth": 0, "title": "plain",
                                 "aspect_ratio": 0.75}
     assert store.get_image("uni00001")["title"] == titles["uni00001"]

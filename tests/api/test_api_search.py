@@ -89,8 +89,11 @@ def test_duplicates_errors(search_api) -> None:
     assert search_api.get("/images/nothere1/duplicates").status_code == 404
     r = search_api.get("/images/c0i000/duplicates?kind=md5")
     assert r.status_code == 400 and "phash" in r.json()["error"]["message"]
-    r = search_api.get("/images/c0i000/duplicates?kind=colorhash&max_distance=60")
-    assert r.status_code == 400 and "from 0 to 56" in r.json()["error"]["message"]
+    # One bound for every kind: beyond a hash's bits (colorhash: 56) means "any distance".
+    r = search_api.get("/images/c0i000/duplicates?kind=colorhash&max_distance=65")
+    assert r.status_code == 400 and "from 0 to 64" in r.json()["error"]["message"]
+    r = search_api.get("/images/c0i000/duplicates?kind=colorhash&max_distance=59")
+    assert r.status_code == 200 and r.json()["max_distance"] == 56
 
 
 def picture(seed: int, size: int = 96) -> Image.Image:

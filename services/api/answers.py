@@ -1,0 +1,283 @@
+"""The shapes of the API's answers, as models the OpenAPI document is written from.
+
+The handlers build plain dicts (``shapes.py``, ``lookalike.analysis``); these models describe
+them for clients, and schemathesis checks every answer of the running server against them.
+Extra keys are allowed: an answer may grow without breaking a client.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lookalike.hashing import HASH_KINDS
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+Millis = int  # epoch milliseconds
+
+
+class ErrorDetail(Answer):
+    status: int
+    message: str = Field(description="what was wrong and what to do about it")
+    parameter: str | None = Field(None, description="the parameter or field at fault")
+
+
+class Error(Answer):
+    """Every error: ``{"error": {"status", "message", "parameter"}}``."""
+
+    error: ErrorDetail
+
+
+class Health(Answer):
+    status: Literal["ok"]
+
+
+class Ready(Answer):
+    ready: bool
+    checks: dict[str, Any]
+
+
+class Index(Answer):
+    name: str
+    version: str
+    openapi: str
+    endpoints: list[str]
+
+
+class Hashes(Answer):
+    phash: str | None = None
+    dhash: str | None = None
+    whash: str | None = None
+    ahash: str | None = None
+    colorhash: str | None = None
+
+
+assert set(Hashes.model_fields) == set(HASH_KINDS)
+
+
+class CrawlMarks(Answer):
+    fetched_at: Millis | None = None
+    hashed_at: Millis | None = None
+    hash_version: str | None = None
+    hash_error: str | None = None
+
+
+class Image(Answer):
+    """One image: catalogue fields, hashes, crawl marks, degrees, analysis."""
+
+    id: str
+    title: str | None = None
+    source_id: str | None = None
+    thumbnail_url: str | None = None
+    license: str | None = None
+    aspect_ratio: float | None = None
+    average_color: str | None = None
+    hashes: Hashes
+    crawl: CrawlMarks
+    out_degree: int | None = None
+    in_degree: int | None = None
+    dup_group: str | int | None = Field(None, description="near-duplicate group (its smallest id)")
+    dup_group_size: int | None = None
+    analysis: dict[str, Any] | None = Field(description=(
+        "scores of the latest whole-graph analysis: community, pagerank, degree, analysis_id"))
+    thumbnail_cached: bool | None = None
+    extra: dict[str, Any]
+
+
+class Similar(Answer):
+    id: str
+    rank: int | None
+    title: str | None = None
+    thumbnail_url: str | None = None
+    first_seen: Millis | None = None
+    last_seen: Millis | None = None
+
+
+class SimilarList(Answer):
+    id: str
+    count: int
+    similar: list[Similar]
+
+
+class Node(Answer):
+    id: str
+    depth: int | None = Field(None, ge=0)
+
+
+class Edge(Answer):
+    source: str
+    target: str
+    rank: int | None = None
+
+
+class NodeLink(Answer):
+    """Node-link JSON, as networkx writes it: ``networkx.node_link_graph(data)`` reads it."""
+
+    directed: bool
+    multigraph: bool
+    graph: dict[str, Any]
+    nodes: list[Node]
+    edges: list[Edge]
+    truncated: bool | None = None
+
+
+class PathNode(Answer):
+    id: str
+    title: str | None = None
+    thumbnail_url: str | None = None
+
+
+class Path(Answer):
+    from_: str = Field(alias="from")
+    to: str
+    hops: int = Field(ge=0)
+    ids: list[str]
+    nodes: list[PathNode]
+    edges: list[Edge]
+
+
+class Match(Answer):
+    id: str
+    distance: int
+    kind: str | None = None
+    title: str | None = None
+    thumbnail_url: str | None = None
+    mirrored: bool | None = None
+
+
+class Duplicates(Answer):
+    id: str
+    kind: str
+    hash: str | None = None
+    k: int | None = None
+    max_distance: int | None = None
+    mirror: bool | None = None
+    dup_group: str | int | None = None
+    matches: list[Match]
+
+
+class SearchResult(Answer):
+    hashes: dict[str, str]
+    kinds: list[str] | None = None
+    k: int | None = None
+    max_distance: int | None = None
+    mirror: bool | None = None
+    results: dict[str, list[Match]] = Field(description="matches per hash kind")
+
+
+class Ranked(Answer):
+    id: str
+    value: float
+
+
+class Components(Answer):
+    count: int | None = None
+    largest: int | None = None
+    sizes: list[int] | None = None
+    isolated: int | None = None
+    strongly_connected: int | None = None
+
+
+class Clustering(Answer):
+    average: float | None = None
+    transitivity: float | None = None
+
+
+class Diameter(Answer):
+    value: int | None = None
+    exact: bool | None = None
+    component_size: int | None = None
+
+
+class Centrality(Answer):
+    degree: list[Ranked] | None = None
+    in_degree: list[Ranked] | None = None
+    betweenness: list[Ranked] | None = None
+    pagerank: list[Ranked] | None = None
+    betweenness_exact: bool | None = None
+    betweenness_samples: int | None = None
+
+
+class Communities(Answer):
+    count: int | None = None
+    sizes: list[int] | None = None
+    modularity: float | None = None
+    seed: int | None = None
+    membership: dict[str, int] | None = None
+
+
+class Analysis(Answer):
+    subgraph: dict[str, Any] | None = None
+    label: str | None = None
+    nodes: int
+    edges: int
+    undirected_edges: int | None = None
+    reciprocal_edges: int | None = None
+    density: float
+    directed_density: float | None = None
+    degree_histogram: list[int]
+    in_degree_histogram: list[int] | None = None
+    out_degree_histogram: list[int] | None = None
+    mean_degree: float | None = None
+    components: Components
+    clustering: Clustering
+    diameter: Diameter
+    centrality: Centrality
+    communities: Communities | None = None
+
+
+class Comparison(Answer):
+    items: list[Analysis]
+    labels: list[str]
+    jaccard: list[list[float]]
+    shared_nodes: int | None = None
+    subgraphs: list[dict[str, Any]]
+
+
+class Job(Answer):
+    id: str
+    status: Literal["queued", "running", "done", "failed"]
+    created_at: int | None = None
+    started_at: int | None = None
+    finished_at: int | None = None
+    error: str | None = None
+    params: Any = None
+    summary: Any = None
+
+
+class JobList(Answer):
+    jobs: list[Job]
+
+
+class CommunityMembers(Answer):
+    community: int
+    analysis_id: str | None = None
+    images: list[dict[str, Any]]
+
+
+class Crawl(Answer):
+    id: str
+    status: Literal["queued", "running", "done", "failed", "cancelled"]
+    seeds: list[str] | None = None
+    depth: int | None = None
+    max_images: int | None = None
+    counts: dict[str, Any] | None = None
+    created_at: int | None = None
+    finished_at: int | None = None
+
+
+class CrawlList(Answer):
+    crawls: list[Crawl]
+
+
+class CypherResult(Answer):
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    row_count: int
+    truncated: bool
+    max_rows: int | None = None
