@@ -43,9 +43,9 @@ from requests.adapters import HTTPAdapter
 
 from lookalike.errors import CatalogueError, RateLimitTimeout, RecordError
 from lookalike.hashing import ImageDecodeError, decode_image
+from lookalike.ids import IMAGE_ID_WORDS, is_image_id
 from lookalike.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from lookalike.records import (
-    ID_RE,
     SIMILAR_FIELDS,
     ImageRecord,
     ImageWithSimilar,
@@ -701,10 +701,10 @@ class CatalogueClient:
         asks for ``include=visuallySimilar`` instead (``legacy_similar`` reverses the order),
         and remembers which one worked.
         """
-        if not isinstance(image_id, str) or not ID_RE.match(image_id):
+        if not is_image_id(image_id):
             raise CatalogueError(
                 "not_found",
-                f"{image_id!r} is not a catalogue image id (lowercase letters and digits); "
+                f"{image_id!r} is not a catalogue image id ({IMAGE_ID_WORDS}); "
                 "the catalogue answers 404 for it, so no request was sent",
             )
         url = f"{self.catalogue_url}/images/{image_id}"

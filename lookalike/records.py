@@ -17,9 +17,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from lookalike.errors import RecordError
+from lookalike.ids import IMAGE_ID, IMAGE_ID_WORDS
 
-# Canonical catalogue ids (SPEC §1): the API answers 404 for anything else.
-ID_RE = re.compile(r"^[a-z0-9]+$")
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 # Where the similar images are, by include name. visuallySimilar is the pre-2023 include
@@ -118,8 +117,8 @@ def _string(value: Any, path: str, *, nonempty: bool = True) -> str:
 
 def _catalogue_id(value: Any, path: str) -> str:
     text = _string(value, path)
-    if not ID_RE.match(text):
-        raise RecordError(path, f"{text!r} is not a catalogue id (lowercase letters and digits)")
+    if not IMAGE_ID.match(text):  # canonical catalogue ids (SPEC §1): 404 for anything else
+        raise RecordError(path, f"{text!r} is not a catalogue id ({IMAGE_ID_WORDS})")
     return text
 
 

@@ -13,11 +13,10 @@ crawl filling a large cache lists it a handful of times, not every few hundred t
 from __future__ import annotations
 
 import os
-import re
 import threading
 from pathlib import Path
 
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+from lookalike.ids import is_image_id
 
 
 class ThumbnailCache:
@@ -30,7 +29,7 @@ class ThumbnailCache:
         self._check_after = 0  # ... and how many more it may write before the next one
 
     def _file(self, image_id: str) -> Path:
-        if not _ID.match(image_id):
+        if not is_image_id(image_id):  # also what keeps a path from leaving the folder
             raise ValueError(f"{image_id!r} is not a valid image id for the thumbnail cache")
         return self.root / image_id[:2] / f"{image_id}.jpg"
 

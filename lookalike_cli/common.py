@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
+from lookalike import ids
 from lookalike.settings import Settings, SettingsError, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -31,6 +32,23 @@ def user_errors(*extra: type[BaseException]) -> Callable[[F], F]:
         return inner  # type: ignore[return-value]
 
     return wrap
+
+
+class _Id(click.ParamType):
+    """An id argument checked against its pattern in ``lookalike.ids`` before any work."""
+
+    def __init__(self, name: str, check: Callable[[object], bool], words: str) -> None:
+        self.name, self._check, self._words = name, check, words
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+                ) -> str:
+        if not self._check(value):
+            self.fail(f"{value!r} is not {self.name} ({self._words})", param, ctx)
+        return str(value)
+
+
+IMAGE_ID = _Id("a catalogue image id", ids.is_image_id, ids.IMAGE_ID_WORDS)
+CRAWL_ID = _Id("a crawl id", ids.is_crawl_id, ids.CRAWL_ID_WORDS)
 
 
 def settings() -> Settings:

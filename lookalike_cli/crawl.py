@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from lookalike.settings import Settings
-from lookalike_cli.common import settings, user_errors
+from lookalike_cli.common import CRAWL_ID, IMAGE_ID, settings, user_errors
 
 
 def _progress_line(s: dict[str, Any]) -> str:
@@ -25,7 +25,7 @@ def _progress_line(s: dict[str, Any]) -> str:
 
 
 @click.command()
-@click.option("--seed", "seeds", multiple=True, required=True,
+@click.option("--seed", "seeds", multiple=True, required=True, type=IMAGE_ID,
               help="Catalogue image id to start from (repeatable).")
 @click.option("--depth", type=int, default=2, show_default=True,
               help="How many hops from the seeds to expand.")
@@ -91,7 +91,7 @@ def follow(s: Settings, crawl_id: str) -> dict[str, Any]:
 
 
 @click.command()
-@click.argument("crawl_id", required=False)
+@click.argument("crawl_id", required=False, type=CRAWL_ID)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--failures", is_flag=True, help="With CRAWL_ID: list each failed image and why.")
 @user_errors(ValueError)

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from lookalike.hashing import HASH_KINDS
-from lookalike_cli.common import settings, user_errors
+from lookalike_cli.common import IMAGE_ID, settings, user_errors
 
 _KIND = click.Choice(HASH_KINDS)
 
@@ -129,7 +129,7 @@ def _clip(text: str, width: int = 50) -> str:
 
 
 @click.command()
-@click.argument("image_id")
+@click.argument("image_id", type=IMAGE_ID)
 @click.option("--kind", type=_KIND, default="phash", show_default=True)
 @click.option("-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True)
 @click.option("--max-distance", type=click.IntRange(0, 64), default=10, show_default=True)

@@ -16,9 +16,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import uuid
 from typing import Any
 
+from lookalike import ids
 from lookalike.analysis import AnalysisOptions, build_graph, whole_graph_scores
 from lookalike.graph import GraphStore, now_ms
 from lookalike.settings import Settings, load_settings
@@ -41,7 +41,7 @@ def _decode(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_job(store: GraphStore, params: dict[str, Any]) -> dict[str, Any]:
-    job_id = uuid.uuid4().hex[:16]
+    job_id = ids.new_job_id()
     rows = store.write(
         "analysis_create_job", id=job_id, now=now_ms(), params=json.dumps(params, sort_keys=True)
     )

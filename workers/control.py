@@ -6,19 +6,15 @@ crawl's summary is also written to the graph as a (:Crawl) node.
 
 from __future__ import annotations
 
-import re
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import redis
 
-from lookalike.records import ID_RE
+from lookalike import ids
 from lookalike.settings import Settings
 from workers.frontier import FINAL, CrawlState, crawl_ids
-
-CRAWL_ID_RE = re.compile(r"^[0-9a-f]{12}$")
 
 
 def _redis(settings: Settings) -> redis.Redis:
@@ -33,12 +29,9 @@ def validate_request(
         raise ValueError("seeds must be a non-empty list of catalogue image ids")
     if len(seeds) > settings.max_seeds:
         raise ValueError(f"at most {settings.max_seeds} seeds per crawl (got {len(seeds)})")
-    bad = [s for s in seeds if not isinstance(s, str) or not ID_RE.match(s)]
+    bad = [s for s in seeds if not ids.is_image_id(s)]
     if bad:
-        raise ValueError(
-            f"seed {bad[0]!r} is not a catalogue image id (lowercase letters and digits, "
-            "e.g. 'hqnskj6m')"
-        )
+        raise ValueError(f"seed {bad[0]!r} is not a catalogue image id ({ids.IMAGE_ID_WORDS})")
     if isinstance(depth, bool) or not isinstance(depth, int) or not (
         0 <= depth <= settings.max_depth
     ):
@@ -58,7 +51,7 @@ def start_crawl(
     from workers.tasks import fetch_batches, fetch_images, watch_crawl
 
     seeds = validate_request(settings, seeds, depth, max_images)
-    crawl_id = uuid.uuid4().hex[:12]
+    crawl_id = ids.new_crawl_id()
     state = CrawlState(_redis(settings), crawl_id, lease_s=settings.crawl_lease_s)
     state.create(seeds, depth, max_images, kind=kind)
     # Send through the broker these settings name (not whatever this process's Celery app
@@ -76,7 +69,7 @@ def start_crawl(
 
 
 def get_crawl(settings: Settings, crawl_id: str) -> dict[str, Any] | None:
-    if not CRAWL_ID_RE.match(crawl_id or ""):
+    if not ids.is_crawl_id(crawl_id):
         return None
     state = CrawlState(_redis(settings), crawl_id)
     return state.summary() or None
@@ -92,7 +85,7 @@ def list_crawls(settings: Settings, limit: int = 50) -> list[dict[str, Any]]:
 
 
 def cancel_crawl(settings: Settings, crawl_id: str) -> dict[str, Any] | None:
-    if not CRAWL_ID_RE.match(crawl_id or ""):
+    if not ids.is_crawl_id(crawl_id):
         return None
     state = CrawlState(_redis(settings), crawl_id)
     if not state.exists():

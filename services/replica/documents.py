@@ -10,13 +10,14 @@ replica's own address, so a collection directory works on any port.
 from __future__ import annotations
 
 import csv
-import re
 from typing import Any
+
+from lookalike.ids import IMAGE_ID
 
 # Built images point here until served; ``.invalid`` is reserved, so it never resolves.
 PLACEHOLDER_BASE = "http://replica.invalid"
 
-ID_PATTERN = re.compile(r"^[a-z0-9]+$")
+ID_PATTERN = IMAGE_ID  # what the catalogue answers 404 for without looking
 
 SOURCE_INCLUDES: tuple[str, ...] = (
     "source.contributors",
