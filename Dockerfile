@@ -40,4 +40,4 @@ RUN useradd --system --uid 10001 --create-home --home-dir /home/lookalike lookal
 USER lookalike
 
 EXPOSE 8000
-CMD ["gunicorn", "--bind=0.0.0.0:8000", "--workers=2", "--threads=8", "services.api.wsgi:app"]
+CMD ["gunicorn", "--config=python:services.api.gunicorn_conf", "services.api.wsgi:app"]

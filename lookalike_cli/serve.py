@@ -16,24 +16,24 @@ import click
 from lookalike_cli.common import settings, user_errors
 
 
-def run_gunicorn(app: Any, host: str, port: int, workers: int, threads: int,
-                 access_log: bool = False) -> None:
+def run_gunicorn(app: Any, host: str, port: int, workers: int | None = None,
+                 threads: int | None = None, access_log: bool = False) -> None:
     from gunicorn.app.base import BaseApplication
+
+    from services.api import gunicorn_conf
 
     class _Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
+            # The API's one gunicorn configuration, then what this command was asked for.
+            for name, value in vars(gunicorn_conf).items():
+                if name in self.cfg.settings:
+                    self.cfg.set(name, value)
             self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("workers", workers)
-            self.cfg.set("threads", threads)
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("timeout", 120)  # whole-graph exports can take a while
-            self.cfg.set("graceful_timeout", 10)
-            self.cfg.set("keepalive", 5)
+            if workers is not None:
+                self.cfg.set("workers", workers)
+            if threads is not None:
+                self.cfg.set("threads", threads)
             self.cfg.set("accesslog", "-" if access_log else None)
-            self.cfg.set("errorlog", "-")
-            # One shared control socket path would clash between servers (tests, bench).
-            if "control_socket_disable" in self.cfg.settings:
-                self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Any:
             return app
@@ -45,14 +45,15 @@ def run_gunicorn(app: Any, host: str, port: int, workers: int, threads: int,
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Interface to listen on (0.0.0.0 for every interface).")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="gunicorn worker processes.")
-@click.option("--threads", default=16, show_default=True, type=click.IntRange(1, 256),
-              help="Threads per worker (requests mostly wait on the graph).")
+@click.option("--workers", default=None, type=click.IntRange(1, 64),
+              help="gunicorn worker processes  [default: services/api/gunicorn_conf.py's]")
+@click.option("--threads", default=None, type=click.IntRange(1, 256),
+              help="Threads per worker  [default: services/api/gunicorn_conf.py's]")
 @click.option("--dev", is_flag=True, help="Use Flask's development server instead of gunicorn.")
 @click.option("--access-log", is_flag=True, help="Log every request.")
 @user_errors()
-def serve(host: str, port: int, workers: int, threads: int, dev: bool, access_log: bool) -> None:
+def serve(host: str, port: int, workers: int | None, threads: int | None, dev: bool,
+          access_log: bool) -> None:
     """Serve the HTTP API (OpenAPI description at /openapi.json)."""
     from services.api.app import create_app
 

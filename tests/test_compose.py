@@ -379,6 +379,22 @@ def test_gunicorn_target_serves_health(tmp_path: Path) -> None:
     assert json.loads(cmd_line)[-1] == target
 
 
+def test_one_gunicorn_configuration() -> None:
+    """compose, the Dockerfile and `lookalike serve` run gunicorn from one config module;
+    none of them restates a timeout."""
+    from services.api import gunicorn_conf
+
+    config = "--config=python:services.api.gunicorn_conf"
+    api = command(compose()["services"]["api"])
+    docker = json.loads([rest for i, rest in dockerfile_stages()[-1] if i == "CMD"][-1])
+    for cmd in (api, docker):
+        assert config in cmd
+        assert not [a for a in cmd if a.startswith(("--timeout", "--graceful-timeout", "-t"))]
+    assert gunicorn_conf.timeout >= 120 and gunicorn_conf.worker_class == "gthread"
+    serve = (ROOT / "lookalike_cli" / "serve.py").read_text()
+    assert "gunicorn_conf" in serve and "timeout" not in serve
+
+
 def _cli_commands() -> dict[str, Any]:
     from lookalike_cli import main
 
