@@ -31,6 +31,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -179,7 +180,7 @@ def _bind_type(tp: Any, settings: Settings) -> Any:
     new_args = tuple(_bind_type(a, settings) for a in args)
     if new_args == args:
         return tp
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         return typing.Union[new_args]  # noqa: UP007  # rebuilt from its parts
     return origin[new_args] if origin in (list, tuple, dict, set, frozenset) else tp
 
@@ -254,10 +255,12 @@ CONTRACTS = "lookalike.contracts"
 def bind_contracts(app: Any, settings: Settings) -> None:
     """Make every registered endpoint's models concrete for ``settings`` (once per app)."""
     bound: dict[str, dict[str, type[BaseModel]]] = {}
+    made: dict[type[BaseModel], type[BaseModel]] = {}  # a model shared by routes: bound once
     for endpoint, view in app.view_functions.items():
         contract: Contract | None = getattr(view, "contract", None)
         if contract is not None:
-            bound[endpoint] = {part: bind(m, settings) for part, m in contract.models().items()}
+            bound[endpoint] = {part: made.setdefault(m, bind(m, settings))
+                               for part, m in contract.models().items()}
     app.extensions[CONTRACTS] = bound
 
 
