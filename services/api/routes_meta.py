@@ -52,20 +52,27 @@ def ready() -> Response:
     return response
 
 
+def _document() -> dict[str, Any]:
+    """The app's OpenAPI document, written once: its routes and settings do not change."""
+    from services.api.openapi import document
+
+    cached = current_app.extensions.get("lookalike.openapi")
+    if cached is None:
+        cached = current_app.extensions["lookalike.openapi"] = document(
+            current_app, ctx().settings)
+    return cached
+
+
 @endpoint(bp, "GET", "/openapi.json", summary="This document", tags=["meta"],
           responses={200: ("OpenAPI 3.1", _DOCUMENT)})
 def openapi() -> Response:
-    from services.api.openapi import document
-
-    return jsonify(document(current_app, ctx().settings))
+    return jsonify(_document())
 
 
 @endpoint(bp, "GET", "/", summary="What this API offers", tags=["meta"],
           responses={200: ("name, version, endpoints", answers.Index)})
 def index() -> Response:
-    from services.api.openapi import document
-
-    doc = document(current_app, ctx().settings)
+    doc = _document()
     return jsonify({
         "name": doc["info"]["title"], "version": doc["info"]["version"],
         "openapi": "/openapi.json",
