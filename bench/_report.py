@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+import datetime
 import json
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def labels() -> dict[str, Any]:
+    """When, on which commit (``+dirty`` when the work tree differs) and at what load."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
+                                  check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    if git("status", "--porcelain", "--untracked-files=no"):
+        commit += "+dirty"
+    return {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "commit": commit,
+        "cpus": os.cpu_count(),
+    }
 
 
 def publish(results: dict[str, Any], table: str, out: Path) -> dict[str, Any]:

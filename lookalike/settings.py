@@ -47,6 +47,13 @@ def _default_state_dir() -> Path:
     return Path.cwd() / ".lookalike"
 
 
+def _default_model_dir() -> Path:
+    # The user's cache, not the state folder: the converted model is the same for every
+    # project and test run, so temporary state folders reuse one conversion.
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "lookalike" / "models"
+
+
 def _host_list(raw: Any) -> Any:
     """``a, b`` from the environment or ``["a", "b"]`` from TOML: a tuple of names."""
     items = raw.split(",") if isinstance(raw, str) else raw
@@ -71,8 +78,8 @@ def _doc(text: str, *, shown: str | None = None, section: str) -> dict[str, Any]
     return {"description": text, "json_schema_extra": extra}
 
 
-GRAPH, REDIS, CATALOGUE, CRAWL, INDEX, API, DEV = (
-    "graph", "redis", "catalogue", "crawling", "index", "API", "development"
+GRAPH, REDIS, CATALOGUE, CRAWL, INDEX, EMBED, API, DEV = (
+    "graph", "redis", "catalogue", "crawling", "index", "embeddings", "API", "development"
 )
 
 
@@ -170,6 +177,15 @@ class Settings(BaseModel):
         "Annoy trees per hash kind", section=INDEX))
     index_search_k: int = Field(2000, ge=1, le=10_000_000, **_doc(
         "Annoy nodes inspected per query (recall against speed)", section=INDEX))
+
+    # Learned embeddings (lookalike/embedding/).
+    embeddings: bool = Field(True, **_doc(
+        "learned embeddings; false: no model is loaded and nothing is embedded",
+        section=EMBED))
+    model_dir: UserPath = Field(default_factory=_default_model_dir, **_doc(
+        "where `lookalike model install` puts the converted model, shared by every project "
+        "and test run", shown="`~/.cache/lookalike/models` (`$XDG_CACHE_HOME`)",
+        section=EMBED))
 
     # API.
     api_token: SecretStr | None = Field(None, **_doc(
