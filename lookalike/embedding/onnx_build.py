@@ -54,8 +54,6 @@ class _Graph:
 
 def build(spec: NetworkSpec, pooling: str = "avg", gem_p: float = 3.0) -> bytes:
     """The serialised ONNX model of the network, with the given pooling of its head."""
-    if pooling not in {"avg", "gem"}:
-        raise ValueError(f"unknown pooling {pooling!r}: use 'avg' or 'gem'")
     g = _Graph()
     clip = (g.const("relu6.min", np.array(0.0, np.float32)),
             g.const("relu6.max", np.array(6.0, np.float32)))
@@ -73,11 +71,13 @@ def build(spec: NetworkSpec, pooling: str = "avg", gem_p: float = 3.0) -> bytes:
     x = g.conv(x, spec.head, clip)
     if pooling == "avg":
         x = g.node("GlobalAveragePool", [x], "pooled")
-    else:
+    elif pooling == "gem":
         x = g.node("Max", [x, g.const("gem.eps", np.array(GEM_EPS, np.float32))], "gem.clamped")
         x = g.node("Pow", [x, g.const("gem.p", np.array(gem_p, np.float32))], "gem.pow")
         x = g.node("GlobalAveragePool", [x], "gem.mean")
         x = g.node("Pow", [x, g.const("gem.inv_p", np.array(1.0 / gem_p, np.float32))], "pooled")
+    else:
+        raise ValueError(f"unknown pooling {pooling!r}")
     g.node("Flatten", [x], OUTPUT, axis=1)
 
     size = spec.input_size
