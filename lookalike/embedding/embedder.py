@@ -32,6 +32,10 @@ from lookalike.embedding.model import (
 from lookalike.embedding.onnx_build import INPUT
 from lookalike.settings import Settings
 
+# Images per onnxruntime call. The first layers' activations take ~5 MB per image, and the
+# session's memory arena keeps its peak for good: a long list in one call would pin GBs.
+CHUNK = 8
+
 
 def _session(model: bytes | Path, threads: int) -> ort.InferenceSession:
     options = ort.SessionOptions()
@@ -76,10 +80,14 @@ class Embedder:
 
     def features(self, images: Sequence[Image.Image]) -> np.ndarray:
         """The model's pooled features, (n, dim) float32, before normalisation."""
+        out = np.zeros((len(images), self.dim), np.float32)
+        for start in range(0, len(images), CHUNK):
+            out[start : start + CHUNK] = self._run(images[start : start + CHUNK])
+        return out
+
+    def _run(self, images: Sequence[Image.Image]) -> np.ndarray:
         r = self.recipe
         x = preprocess.batch(images, r.fit, r.size, mirrored=r.mirrored)
-        if not len(x):
-            return np.zeros((0, self.dim), np.float32)
         out = self._session.run(None, {INPUT: x})[0]
         if r.mirrored:
             out = out.reshape(len(images), 2, -1).mean(axis=1)
