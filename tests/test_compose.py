@@ -446,6 +446,9 @@ def test_dockerfile() -> None:
     copies = [rest.split() for i, rest in runtime if i == "COPY"]
     assert any(c[0].rstrip("/") == "cypher" and c[-1].rstrip("/") == m.group(1) for c in copies)
     assert "LOOKALIKE_STATE_DIR=/data" in env
+    # The embedding model is converted at build time, into a folder the image names.
+    assert "LOOKALIKE_MODEL_DIR=" in env
+    assert re.search(r"\blookalike model install\b", runs), runs
 
 
 def test_cypher_dir_setting_is_what_the_loader_reads(tmp_path: Path) -> None:
