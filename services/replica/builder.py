@@ -28,7 +28,7 @@ from PIL import Image
 from services.replica import descriptor, shapes, variants
 from services.replica.collection import CollectionData, CollectionError
 
-BUILDER_VERSION = 3
+BUILDER_VERSION = 4
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".gif", ".bmp"}
 MAX_SOURCE_PIXELS = 50_000_000
 
@@ -168,11 +168,10 @@ def _plant_families(
     for f, original in enumerate(chosen):
         family = {"original": original.image_id, "variants": []}
         for v in range(variants_per_family):
-            transform = variants.TRANSFORMS[(f + v) % len(variants.TRANSFORMS)]
-            copy_no = (f + v) // len(variants.TRANSFORMS)
+            transform = variants.EDITS[(f + v) % len(variants.EDITS)]
+            copy_no = (f + v) // len(variants.EDITS)
             variant_id = shapes.canonical_id("variant", original.image_id, transform, str(copy_no))
-            picture = variants.apply(original.picture, transform)
-            data = variants.encode(picture, transform)
+            data = variants.edited_bytes(original.picture, transform)
             with Image.open(io.BytesIO(data)) as im:
                 decoded = im.convert("RGB")
             planted.append(

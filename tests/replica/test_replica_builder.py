@@ -16,7 +16,7 @@ from services.replica.builder import build_collection
 from services.replica.collection import Collection, CollectionError
 from services.replica.scale import build_scale_collection
 from services.replica.server import run_replica
-from services.replica.variants import TRANSFORMS
+from services.replica.variants import EDITS
 
 
 def _write_pictures(folder: Path) -> None:
@@ -91,7 +91,7 @@ def test_demo_ground_truth_is_consistent(demo: Collection) -> None:
     assert len(families) == 20
     variant_ids = [v["id"] for f in families for v in f["variants"]]
     assert len(variant_ids) == 60 == len(set(variant_ids))
-    assert {v["transform"] for f in families for v in f["variants"]} == set(TRANSFORMS)
+    assert {v["transform"] for f in families for v in f["variants"]} == set(EDITS)
     originals = {f["original"] for f in families}
     assert not originals & set(variant_ids)
     assert set(variant_ids) | originals <= set(demo.ids)
@@ -128,28 +128,43 @@ def test_variants_really_are_transformed_copies(demo: Collection) -> None:
             seen.add(t)
             if t == "resize":
                 assert copy.shape[:2] == (oh // 2, ow // 2)
-            elif t == "crop":
-                assert copy.shape[0] < oh and copy.shape[1] < ow
-                dy, dx = round(oh * 0.04), round(ow * 0.04)
+            elif t == "crop_center":
+                dy, dx = round(oh * 0.025), round(ow * 0.025)
+                assert copy.shape[:2] == (oh - 2 * dy, ow - 2 * dx)
                 assert np.abs(copy - original[dy : oh - dy, dx : ow - dx]).mean() < 6
+            elif t == "crop_side":
+                dx = round(ow * 0.10)
+                assert np.abs(copy - original[:, dx:]).mean() < 6
+            elif t == "border":
+                dy, dx = round(oh * 0.05), round(ow * 0.05)
+                assert copy.shape[:2] == (oh + 2 * dy, ow + 2 * dx)
+                assert copy[: dy - 2].min() > 230 and copy[:, : dx - 2].min() > 230
+                assert np.abs(copy[dy : dy + oh, dx : dx + ow] - original).mean() < 6
             elif t == "mirror":
                 assert copy.shape == original.shape
                 assert np.abs(copy - original[:, ::-1]).mean() < 6
                 assert np.abs(copy - original).mean() > np.abs(copy - original[:, ::-1]).mean()
-            elif t == "brighten":
+            elif t == "brightness":
                 assert copy.shape == original.shape and copy.mean() > original.mean() + 3
-            elif t == "recompress":
+            elif t == "grayscale":
+                assert copy.shape == original.shape
+                assert np.abs(copy - copy.mean(axis=2, keepdims=True)).max() < 6
+            elif t in ("jpeg", "noise", "text"):
                 assert copy.shape == original.shape
                 assert 0 < np.abs(copy - original).mean() < 20
-                orig_bytes = (demo.path / demo.record(family["original"])["file"]).stat().st_size
-                assert (demo.path / demo.record(v["id"])["file"]).stat().st_size < orig_bytes
+                if t == "jpeg":
+                    orig_bytes = (demo.path / demo.record(family["original"])["file"]).stat()
+                    size = (demo.path / demo.record(v["id"])["file"]).stat().st_size
+                    assert size < orig_bytes.st_size
             elif t == "rotate":
                 assert copy.shape == original.shape
                 assert np.abs(copy - original).mean() > 1
                 assert np.abs(copy - original).mean() < np.abs(
                     copy - np.asarray(ImageOps.flip(Image.fromarray(original.astype(np.uint8))),
                                       dtype=np.float64)).mean()
-    assert seen == set(TRANSFORMS)
+            else:
+                raise AssertionError(f"no check for the edit {t!r}")
+    assert seen == set(EDITS)
 
 
 def test_demo_metadata_comes_from_the_met_records(demo: Collection) -> None:
