@@ -3,6 +3,7 @@
 MATCH (i:Image)
 WHERE i.id > $after AND i.hashed_at IS NOT NULL
 RETURN i.id AS id, i.phash AS phash, i.dhash AS dhash, i.whash AS whash, i.ahash AS ahash,
-       i.colorhash AS colorhash, i.hash_version AS hash_version, i.hashed_at AS hashed_at
+       i.colorhash AS colorhash, i.hash_info AS hash_info, i.hash_color AS hash_color,
+       i.hash_version AS hash_version, i.hashed_at AS hashed_at
 ORDER BY i.id
 LIMIT $limit

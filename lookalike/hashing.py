@@ -5,6 +5,14 @@ phash (DCT; robust to rescaling and recompression), dhash (gradients), whash (Ha
 wavelets), ahash (mean threshold; fast, brittle) and colorhash (hue/saturation bins; ignores
 structure). The parameters live in ``HASH_PARAMS`` and are recorded on every node together
 with the library version, so hashes computed with other settings are never compared silently.
+
+Two things happen before hashing, because the hashes cannot see them:
+- Uniform borders are trimmed (a margin, a mount, letterboxing): a 5% white border moves a
+  phash more than recompression does, and the picture inside is what matters.
+- The picture's *information* is measured: how much detail the hashed grayscale holds. A
+  near-uniform picture (a blank page, a plain wallpaper) hashes to bits decided by noise and
+  faint gradients, so two different blank pages can share a hash; the near-duplicate verifier
+  refuses to call pictures copies on the word of such hashes (services/indexer/verify.py).
 """
 
 from __future__ import annotations
@@ -26,6 +34,32 @@ HASH_PARAMS: dict[str, dict[str, int | str]] = {
     "ahash": {"hash_size": 8},
     "colorhash": {"binbits": 4},
 }
+
+# Border trimming: a line of pixels (on a copy at most TRIM_SIDE pixels wide, where noise and
+# JPEG ringing are averaged away) belongs to the border when TRIM_FRACTION of its middle
+# pixels (TRIM_ENDS of the line left out at each end, where a slightly rotated copy's filled
+# corners are) are within TRIM_TOLERANCE (max over channels, of 255) of the side's outermost
+# line; at most TRIM_MAX of each dimension goes from each side, and a picture that is all
+# border is kept.
+TRIM_SIDE = 160
+TRIM_TOLERANCE = 16
+TRIM_FRACTION = 0.95
+TRIM_MAX = 0.3
+TRIM_ENDS = 0.1
+TRIM_ROUNDS = 3
+# Information: the standard deviation of the 64x64 grayscale's detail (the picture minus its
+# 8x8-block-smoothed self), in grey levels. Blank pages and plain gradients score ~0-1;
+# paintings, photographs and portraits score 5-40.
+INFO_SIDE = 64
+# Colour: the chromaticity (r, g = R/(R+G+B), G/(R+G+B), minus gray's 1/3) of each cell's mean
+# colour in a COLOR_GRID x COLOR_GRID grid, in 1/COLOR_SCALE steps as signed bytes (0 for
+# cells darker than COLOR_DARK, whose chromaticity is noise): brightness changes leave it
+# alone, a grayscale copy has none, a recoloured picture moves it.
+COLOR_GRID = 3
+COLOR_SCALE = 512
+COLOR_DARK = 24  # mean R+G+B of a cell
+# Part of algorithm_version: bump when trimming, information or colour change.
+PREPARE_VERSION = "trim16/0.95/0.3/0.1x3;info64;color3x3/512/24"
 
 # Bits per hash kind: 8x8 for the structural hashes, 14 bins x binbits for colorhash.
 HASH_BITS: dict[str, int] = {
@@ -58,9 +92,15 @@ class HashSet:
     whash: str
     ahash: str
     colorhash: str
+    info: float = 0.0  # the hashed picture's information (see ``information``)
+    color: str = ""  # its colour layout (see ``color_layout``), hex
 
     def as_dict(self) -> dict[str, str]:
         return {k: getattr(self, k) for k in HASH_KINDS}
+
+    def node_properties(self) -> dict[str, str | float]:
+        """What an image node stores: the hashes, ``hash_info`` and ``hash_color``."""
+        return {**self.as_dict(), "hash_info": self.info, "hash_color": self.color}
 
 
 def algorithm_version() -> str:
@@ -69,7 +109,7 @@ def algorithm_version() -> str:
         f"{k}:" + ",".join(f"{p}={v}" for p, v in sorted(HASH_PARAMS[k].items()))
         for k in HASH_KINDS
     )
-    return f"imagehash-{imagehash.__version__};{params}"
+    return f"imagehash-{imagehash.__version__};{params};{PREPARE_VERSION}"
 
 
 def decode_image(data: bytes, max_pixels: int = 40_000_000) -> Image.Image:
@@ -99,10 +139,95 @@ def _hex(h: imagehash.ImageHash, bits: int) -> str:
     return format(int(str(h), 16), f"0{bits // 4}x")
 
 
-def hash_image(image: Image.Image) -> HashSet:
-    """The five perceptual hashes of an image."""
+def _border_lines(lines: np.ndarray, limit: int) -> int:
+    """How many of ``lines`` (first = outermost; each a row of RGB pixels) are border."""
+    ends = int(lines.shape[1] * TRIM_ENDS)
+    lines = lines[:, ends : lines.shape[1] - ends]
+    reference = np.median(lines[0], axis=0)
+    n = 0
+    for line in lines[:limit]:
+        near = np.abs(line - reference).max(axis=1) <= TRIM_TOLERANCE
+        if near.mean() < TRIM_FRACTION:
+            break
+        n += 1
+    return n
+
+
+def trim_borders(image: Image.Image, rounds: int = TRIM_ROUNDS) -> Image.Image:
+    """The picture without uniform margins on any side (borders, mounts, letterboxing).
+    Margins inside margins (a white frame around a picture's own dark margin) go in
+    further rounds, so a framed copy ends up like its original; in all, at most TRIM_MAX of
+    the width or height goes from any one side."""
     rgb = image.convert("RGB")
-    return HashSet(**{k: _hex(_FUNCS[k](rgb), HASH_BITS[k]) for k in HASH_KINDS})
+    width, height = rgb.size
+    box = [0, 0, width, height]  # left, top, right, bottom in the original
+    for _ in range(rounds):
+        budget = (round(width * TRIM_MAX) - box[0], round(height * TRIM_MAX) - box[1],
+                  box[2] - round(width * (1 - TRIM_MAX)), box[3] - round(height * (1 - TRIM_MAX)))
+        cut = _border_widths(rgb.crop(tuple(box)), budget)
+        if not any(cut):
+            break
+        box = [box[0] + cut[0], box[1] + cut[1], box[2] - cut[2], box[3] - cut[3]]
+    return rgb.crop(tuple(box)) if box != [0, 0, width, height] else rgb
+
+
+def _border_widths(rgb: Image.Image, budget: tuple[int, int, int, int]
+                   ) -> tuple[int, int, int, int]:
+    """Pixels of uniform border on each side (left, top, right, bottom), each at most its
+    ``budget``; all zero when the picture is all border."""
+    width, height = rgb.size
+    scale = min(1.0, TRIM_SIDE / max(width, height))
+    small = rgb.resize((max(1, round(width * scale)), max(1, round(height * scale))),
+                       Image.Resampling.BOX) if scale < 1 else rgb
+    a = np.asarray(small, dtype=np.int16)
+    h, w = a.shape[:2]
+    columns = a.transpose(1, 0, 2)
+    if _border_lines(a, h) >= h or _border_lines(columns, w) >= w:
+        return (0, 0, 0, 0)  # all border: a blank picture, nothing to trim to
+    lines = (_border_lines(columns, int(budget[0] * scale)),
+             _border_lines(a, int(budget[1] * scale)),
+             _border_lines(columns[::-1], int(budget[2] * scale)),
+             _border_lines(a[::-1], int(budget[3] * scale)))
+    if lines[1] + lines[3] >= h or lines[0] + lines[2] >= w:
+        return (0, 0, 0, 0)
+    cut = tuple(round(n / scale) for n in lines)
+    if width - cut[0] - cut[2] < 8 or height - cut[1] - cut[3] < 8:
+        return (0, 0, 0, 0)
+    return cut  # type: ignore[return-value]
+
+
+def information(image: Image.Image) -> float:
+    """How much detail a picture holds for its hashes to describe, in grey levels: the
+    standard deviation of its 64x64 grayscale minus that grayscale smoothed over 8x8 blocks
+    (so flat areas and gentle gradients count for nothing)."""
+    gray = np.asarray(image.convert("L").resize((INFO_SIDE, INFO_SIDE), Image.Resampling.BOX),
+                      dtype=np.float32)
+    blocks = gray.reshape(INFO_SIDE // 8, 8, INFO_SIDE // 8, 8).mean(axis=(1, 3))
+    smooth = np.asarray(Image.fromarray(blocks).resize((INFO_SIDE, INFO_SIDE),
+                                                       Image.Resampling.BILINEAR))
+    return round(float(np.std(gray - smooth)), 3)
+
+
+def color_layout(image: Image.Image) -> str:
+    """The mean chromaticity of each cell of a 3x3 grid, as hex (two signed bytes a cell,
+    row by row: r - 1/3 and g - 1/3, in 1/512 steps)."""
+    cells = np.asarray(image.convert("RGB").resize((COLOR_GRID, COLOR_GRID),
+                                                   Image.Resampling.BOX), dtype=np.float64)
+    total = cells.sum(axis=2, keepdims=True)
+    chroma = np.where(total >= COLOR_DARK, cells[..., :2] / np.maximum(total, 1) - 1 / 3, 0)
+    q = np.clip(np.round(chroma * COLOR_SCALE), -127, 127).astype(np.int8)
+    return q.tobytes().hex()
+
+
+def hash_image(image: Image.Image) -> HashSet:
+    """The five perceptual hashes of an image without its uniform borders, and its
+    information."""
+    return _hash_trimmed(trim_borders(image))
+
+
+def _hash_trimmed(rgb: Image.Image) -> HashSet:
+    hashes = {k: _hex(_FUNCS[k](rgb), HASH_BITS[k]) for k in HASH_KINDS}
+    return HashSet(**hashes, info=information(rgb), color=color_layout(rgb))
 
 
 def hash_bytes(data: bytes, max_pixels: int = 40_000_000) -> HashSet:
@@ -110,8 +235,10 @@ def hash_bytes(data: bytes, max_pixels: int = 40_000_000) -> HashSet:
 
 
 def mirrored_hashes(image: Image.Image) -> HashSet:
-    """Hashes of the left-right mirror image, for flip-invariant search."""
-    return hash_image(ImageOps.mirror(image.convert("RGB")))
+    """Hashes of the left-right mirror image, for flip-invariant search. The borders are
+    trimmed before mirroring, so these are exactly the hashes of the mirrored hashed picture
+    (resampling can make a trim differ by a line when the mirror is trimmed instead)."""
+    return _hash_trimmed(ImageOps.mirror(trim_borders(image)))
 
 
 def hamming(a: str, b: str) -> int:

@@ -18,6 +18,7 @@ _COMMAND_MODULES: list[str] = [
     "lookalike_cli.replica",
     "lookalike_cli.serve",
     "lookalike_cli.index",
+    "lookalike_cli.evaluate",
     "lookalike_cli.demo",
     "lookalike_cli.model",
 ]

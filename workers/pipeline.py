@@ -35,7 +35,7 @@ class Fetched:
 
 
 def store_fetched_many(
-    store: GraphStore, items: Sequence[tuple[ImageWithSimilar, dict[str, str] | None]],
+    store: GraphStore, items: Sequence[tuple[ImageWithSimilar, dict[str, Any] | None]],
     seen_at: int | None = None,
 ) -> list[Fetched]:
     """Write fetched images, the images they list, the SIMILAR_TO edges, and prune stale
@@ -139,7 +139,7 @@ def needs_hash(store: GraphStore, image_id: str, thumbnail_url: str) -> bool:
 
 def download_and_hash(
     client: CatalogueClient, cache: ThumbnailCache | None, image_id: str, info_url: str
-) -> dict[str, str]:
+) -> dict[str, Any]:
     """Download a thumbnail once, cache it, and hash it.
 
     Raises CatalogueError (download refused or failed) or ImageDecodeError (broken image);
@@ -147,14 +147,15 @@ def download_and_hash(
     """
     url = client.thumbnail_url(info_url)
     data, image = client.fetch_thumbnail_decoded(url)  # checked against the pixel limit
-    hashes = hash_image(image).as_dict()
+    hashes = hash_image(image).node_properties()
     if cache is not None:
         cache.put(image_id, data)
     return hashes
 
 
-def hash_row(image_id: str, info_url: str, hashes: dict[str, str]) -> dict[str, Any]:
-    """The ``set_hashes`` row of an image: its hashes and what they were computed from."""
+def hash_row(image_id: str, info_url: str, hashes: dict[str, Any]) -> dict[str, Any]:
+    """The ``set_hashes`` row of an image: its hashes (with ``hash_info`` and
+    ``hash_color``) and what they were computed from."""
     return {"id": image_id, **hashes, "hash_version": algorithm_version(),
             "thumbnail": info_url, "hashed_at": now_ms()}
 
@@ -162,7 +163,7 @@ def hash_row(image_id: str, info_url: str, hashes: dict[str, str]) -> dict[str, 
 def hash_and_store(
     client: CatalogueClient, store: GraphStore, cache: ThumbnailCache | None,
     image_id: str, info_url: str,
-) -> dict[str, str]:
+) -> dict[str, Any]:
     """``download_and_hash``, then store the hashes on the node."""
     hashes = download_and_hash(client, cache, image_id, info_url)
     store.write("set_hashes", [hash_row(image_id, info_url, hashes)])

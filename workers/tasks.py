@@ -186,7 +186,7 @@ class _Ready:
 
     image_id: str
     result: ImageWithSimilar
-    hashes: dict[str, str] | None
+    hashes: dict[str, Any] | None
     hash_error: CatalogueError | ImageDecodeError | None
 
 
@@ -306,7 +306,7 @@ def _store_batch(state: CrawlState, ready: list[_Ready], depth: int) -> dict[str
 
 def _hash_ahead(
     res: Resources, start: FetchStart, image_id: str, info_url: str | None
-) -> tuple[dict[str, str] | None, CatalogueError | ImageDecodeError | None]:
+) -> tuple[dict[str, Any] | None, CatalogueError | ImageDecodeError | None]:
     """Hash a fetched image before its graph write, so the hashes ride in the same
     transaction, when this fetch is expected to hash it and its hint says it is not hashed
     yet: ``(hashes, None)``. Otherwise ``(None, None)``, and the image is hashed (or found

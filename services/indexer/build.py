@@ -65,9 +65,13 @@ def write_generation(
     table = HashTable(
         table.ids[order], table.kinds, table.values[order], table.present[order],
         table.hashed_at[order], table.rejected, table.source_rows,
+        None if table.info is None else table.info[order],
+        None if table.color is None else table.color[order],
     )
     np.save(folder / "ids.npy", table.ids)
     np.save(folder / "hashes.npy", table.values)
+    np.save(folder / "info.npy", table.info)
+    np.save(folder / "color.npy", table.color)
     np.save(folder / "present.npy", table.present)
     kinds_meta: dict[str, Any] = {}
     for kind in table.kinds:

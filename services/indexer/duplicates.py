@@ -1,11 +1,18 @@
-"""Near-duplicate pairs and groups: every pair of images within a per-kind threshold.
+"""Near-duplicate pairs and groups: candidates by hash radius, verified, grouped without chains.
 
-The pairs are a self-join of a kind's hashes at radius ``threshold``. It runs on the
-multi-index tables of multindex.py, vectorised: for each chunk and each flip pattern, every
-item is matched against the bucket its chunk value lands in, in blocks of items, so the
-whole join is a few hundred numpy passes instead of one query per image. Mirrored copies are
-paired too, through the mirror hash derived from each hash (bits.py). Groups are the
-connected components of all pairs of all kinds.
+1. **Candidates.** A self-join of each candidate kind's hashes at a radius looser than a claim
+   needs (``verify.CANDIDATE_RADII``). It runs on the multi-index tables of multindex.py,
+   vectorised: for each chunk and each flip pattern, every item is matched against the bucket
+   its chunk value lands in, in blocks of items, so the whole join is a few thousand numpy
+   passes instead of one query per image. Mirrored copies are candidates too, through the
+   mirror hash derived from each hash (bits.py).
+2. **Verification.** Every candidate pair is judged on all its evidence at once
+   (``pair_evidence`` then ``verify.decide``): the four structural kinds together, in the
+   orientation where they agree best, the two pictures' information and their colours.
+3. **Groups** (``group_duplicates``): complete linkage over the verified pairs, strongest
+   first. Two groups merge only when *every* member of one is a verified near-duplicate of
+   every member of the other, so A~B and B~C with A not like C never make one group: a
+   ``dup_group`` is a claim that all its members are copies of each other.
 """
 
 from __future__ import annotations
@@ -14,41 +21,46 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
+from lookalike.hashing import HASH_BITS
 from services.indexer.bits import mirror_values
-from services.indexer.multindex import MultiIndex, flip_patterns
-
-# Thresholds per kind (bits, inclusive), chosen with bench/bench_quality.py on the replica's
-# planted variants: 174 Met paintings x 6 transforms (1218 thumbnails, 741,153 pairs),
-# distances taking the derived mirror into account. Measured (recall of original-variant
-# pairs / false pairs between different paintings):
-#   phash  8: 0.918 / 0    10: 0.957 / 0    12: 0.973 / 6     14: 0.989 / 91
-#   dhash  8: 0.897 / 0     9: 0.926 / 2    10: 0.948 / 7     12: 0.976 / 65
-#   whash  2: 0.760 / 0     4: 0.845 / 41    8: 0.954 / 846
-#   ahash  2: 0.761 / 0     3: 0.814 / 5     6: 0.922 / 167
-#   colorhash 0: 0.552 / 1717 (it compares colours only: never used to pair)
-# Each kind at its largest threshold without a false pair; together (a pair counts when any
-# kind is within its threshold): recall 0.976, 0 false pairs, precision 1.000; per transform
-# 1.00 for resize, recompress, rotate, brighten and mirror, 0.86 for crop (an 8% crop moves
-# a hash more than anything else here).
-THRESHOLDS: dict[str, int | None] = {
-    "phash": 10,
-    "dhash": 8,
-    "whash": 2,
-    "ahash": 2,
-    "colorhash": None,
-}
+from services.indexer.multindex import CHUNKS, MultiIndex, flip_patterns
+from services.indexer.table import HashTable
+from services.indexer.verify import STRUCTURAL, VerifyConfig, decide
 
 
 @dataclass(frozen=True, order=True)
 class Pair:
+    """A candidate: two images within one kind's candidate radius."""
+
     a: str  # the smaller id
     b: str
     kind: str
     distance: int
     mirrored: bool = False
+
+
+@dataclass(frozen=True, order=True)
+class Duplicate:
+    """A verified near-duplicate pair and the evidence for it."""
+
+    a: str  # the smaller id
+    b: str
+    weighted: float  # weighted hash distance (verify.py), bits
+    mirrored: bool
+    distances: tuple[tuple[str, int], ...]  # (kind, bits) for every hash kind
+    information: float  # the smaller of the two pictures' (NaN: not measured)
+    color: int  # colour layout distance; -1 when either picture has no colour
+
+    @property
+    def kind(self) -> str:
+        """The structural kind that agrees best (smallest distance), for one-line answers."""
+        d = dict(self.distances)
+        return min(STRUCTURAL, key=lambda k: (d[k], STRUCTURAL.index(k)))
+
+    @property
+    def distance(self) -> int:
+        return dict(self.distances)[self.kind]
 
 
 def self_join(
@@ -142,43 +154,6 @@ def find_pairs(
     return sorted(best.values())
 
 
-def group_pairs(pairs: Iterable[Pair]) -> dict[str, tuple[str, int]]:
-    """image id -> (group id, group size) for every image in at least one pair. The group id
-    is the smallest member id."""
-    edges = {(p.a, p.b) for p in pairs}
-    if not edges:
-        return {}
-    names = sorted({x for e in edges for x in e})
-    index = {name: k for k, name in enumerate(names)}
-    a = np.array([index[x] for x, _ in edges])
-    b = np.array([index[y] for _, y in edges])
-    graph = coo_matrix((np.ones(len(a)), (a, b)), shape=(len(names), len(names)))
-    _, labels = connected_components(graph, directed=False)
-    sizes = np.bincount(labels)
-    first: dict[int, str] = {}
-    for name, label in zip(names, labels.tolist(), strict=True):
-        first.setdefault(label, name)  # names are sorted: the first seen is the smallest
-    return {name: (first[label], int(sizes[label]))
-            for name, label in zip(names, labels.tolist(), strict=True)}
-
-
-def all_pairs(
-    ids: np.ndarray, columns: Mapping[str, tuple[np.ndarray, np.ndarray, MultiIndex]],
-    thresholds: Mapping[str, int | None] = THRESHOLDS, *, mirror: bool = True,
-) -> list[Pair]:
-    """Pairs of every kind with a threshold. ``columns[kind] = (rows, values, multi)``:
-    item k of the kind is image ``ids[rows[k]]``."""
-    pairs: list[Pair] = []
-    for kind, (rows, values, multi) in columns.items():
-        threshold = thresholds.get(kind)
-        if threshold is None:
-            continue
-        pairs.extend(
-            find_pairs(ids[np.asarray(rows)], kind, values, multi, threshold, mirror=mirror)
-        )
-    return pairs
-
-
 def update_pairs(
     previous: Iterable[Pair], kind: str, ids: np.ndarray, values: np.ndarray,
     multi: MultiIndex, threshold: int, old: Mapping[str, int], *, mirror: bool = True,
@@ -202,3 +177,151 @@ def update_pairs(
     for p in fresh:
         merged[(p.a, p.b)] = p
     return sorted(merged.values()), len(changed)
+
+
+# Colour: a cell with a chromaticity this far from gray (1/512 steps, |r| + |g|) has colour;
+# a picture none of whose cells has any is colourless (grayscale, or nearly).
+COLOR_PRESENT = 8
+
+
+def colorless(cells: np.ndarray) -> np.ndarray:
+    """(n, cells * 2) int8 colour layouts -> (n,) whether each picture has no colour."""
+    c = np.asarray(cells, dtype=np.int16).reshape(len(cells), -1, 2)
+    return np.abs(c).sum(axis=2).max(axis=1, initial=0) < COLOR_PRESENT
+
+
+def mirror_cells(cells: np.ndarray, grid: int) -> np.ndarray:
+    """Colour layouts of the mirrored pictures: the grid's columns reversed."""
+    c = np.asarray(cells).reshape(len(cells), grid, grid, 2)
+    return c[:, :, ::-1, :].reshape(len(cells), -1)
+
+
+def color_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Mean over cells of |dr| + |dg| between colour layouts (1/512 steps)."""
+    d = np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).reshape(len(a), -1, 2)
+    return d.sum(axis=2).mean(axis=1) if d.shape[1] else np.zeros(len(a))
+
+
+@dataclass(frozen=True)
+class PairEvidence:
+    """Evidence for n pairs (rows ``ia[k]``, ``ib[k]`` of a hash table), as arrays."""
+
+    ia: np.ndarray
+    ib: np.ndarray
+    distances: np.ndarray  # (len(kinds), n) in the chosen orientation
+    kinds: tuple[str, ...]
+    mirrored: np.ndarray  # (n,) bool
+    information: np.ndarray  # (n,) float
+    color: np.ndarray  # (n,) int, -1 when either picture is colourless
+
+    def structural(self) -> np.ndarray:
+        return self.distances[[self.kinds.index(k) for k in STRUCTURAL]]
+
+
+def pair_evidence(
+    values: np.ndarray, kinds: tuple[str, ...], info: np.ndarray, color: np.ndarray,
+    ia: np.ndarray, ib: np.ndarray, *, grid: int = 3,
+) -> PairEvidence:
+    """Distances of every kind between rows ``ia`` and ``ib`` of a table, directly and with
+    ``ia`` mirrored; each pair keeps the orientation whose structural distances sum lower."""
+    ia = np.asarray(ia, dtype=np.int64)
+    ib = np.asarray(ib, dtype=np.int64)
+    n = len(ia)
+    direct = np.zeros((len(kinds), n), np.int16)
+    flipped = np.zeros((len(kinds), n), np.int16)
+    for k, kind in enumerate(kinds):
+        va = np.asarray(values[ia, k], dtype=np.uint64)
+        vb = np.asarray(values[ib, k], dtype=np.uint64)
+        direct[k] = np.bitwise_count(va ^ vb)
+        flipped[k] = np.bitwise_count(mirror_values(kind, va) ^ vb)
+    rows = [kinds.index(k) for k in STRUCTURAL]
+    mirrored = flipped[rows].sum(axis=0) < direct[rows].sum(axis=0)
+    ca, cb = np.asarray(color[ia]), np.asarray(color[ib])
+    cdist = np.where(mirrored, color_distance(mirror_cells(ca, grid), cb),
+                     color_distance(ca, cb))
+    none = colorless(ca) | colorless(cb)
+    return PairEvidence(
+        ia, ib, np.where(mirrored, flipped, direct), tuple(kinds), mirrored,
+        np.fmin(np.asarray(info[ia], np.float64), np.asarray(info[ib], np.float64)),
+        np.where(none, -1, np.round(cdist)).astype(np.int64),
+    )
+
+
+def verify_pairs(
+    ids: np.ndarray, values: np.ndarray, kinds: tuple[str, ...], info: np.ndarray,
+    color: np.ndarray, candidates: Iterable[Pair], config: VerifyConfig | None = None,
+) -> list[Duplicate]:
+    """The candidates that verification accepts, with their evidence. ``ids`` sorted; row
+    ``i`` of ``values``/``info``/``color`` is image ``ids[i]``."""
+    keys = sorted({(p.a, p.b) for p in candidates})
+    if not keys:
+        return []
+    a = np.searchsorted(ids, np.array([k[0] for k in keys]))
+    b = np.searchsorted(ids, np.array([k[1] for k in keys]))
+    ev = pair_evidence(values, kinds, info, color, a, b)
+    match, weighted = decide(ev.structural(), ev.information, ev.color, config=config)
+    return [
+        Duplicate(
+            keys[k][0], keys[k][1], round(float(weighted[k]), 2), bool(ev.mirrored[k]),
+            tuple((kind, int(ev.distances[j, k])) for j, kind in enumerate(kinds)),
+            float(ev.information[k]), int(ev.color[k]),
+        )
+        for k in np.flatnonzero(match).tolist()
+    ]
+
+
+def group_duplicates(pairs: Iterable[Duplicate]) -> dict[str, tuple[str, int]]:
+    """image id -> (group id, group size) for every image in a group of two or more, by
+    complete linkage: pairs are taken strongest first (lowest weighted distance), and two
+    groups merge only when every cross pair is verified. The group id is its smallest id."""
+    ordered = sorted(pairs, key=lambda p: (p.weighted, p.a, p.b))
+    verified = {(p.a, p.b) for p in ordered}
+    group_of: dict[str, int] = {}
+    members: dict[int, list[str]] = {}
+
+    def group(image: str) -> int:
+        if image not in group_of:
+            group_of[image] = len(group_of)  # never reused: it only grows
+            members[group_of[image]] = [image]
+        return group_of[image]
+
+    for p in ordered:
+        ga, gb = group(p.a), group(p.b)
+        if ga == gb:
+            continue
+        left, right = members[ga], members[gb]
+        if all((min(x, y), max(x, y)) in verified for x in left for y in right):
+            keep, gone = (ga, gb) if len(left) >= len(right) else (gb, ga)
+            for image in members[gone]:
+                group_of[image] = keep
+            members[keep].extend(members.pop(gone))
+    out: dict[str, tuple[str, int]] = {}
+    for group_members in members.values():
+        if len(group_members) > 1:
+            first = min(group_members)
+            for image in group_members:
+                out[image] = (first, len(group_members))
+    return out
+
+
+def near_duplicates(
+    table: HashTable, radii: Mapping[str, int], config: VerifyConfig | None = None,
+) -> tuple[list[Pair], list[Duplicate], dict[str, tuple[str, int]]]:
+    """The whole pipeline on an in-memory table (what the indexer does on a generation):
+    candidates, verified pairs, groups."""
+    order = np.argsort(table.ids, kind="stable")
+    ids = table.ids[order]
+    values = table.values[order]
+    candidates: list[Pair] = []
+    for kind, radius in radii.items():
+        if kind not in table.kinds:
+            continue
+        k = table.kinds.index(kind)
+        rows = np.flatnonzero(table.present[order, k])
+        column = np.ascontiguousarray(values[rows, k])
+        multi = MultiIndex.build(column, bits=HASH_BITS[kind], chunks=CHUNKS)
+        candidates.extend(find_pairs(ids[rows], kind, column, multi, radius))
+    assert table.info is not None and table.color is not None
+    pairs = verify_pairs(ids, values, table.kinds, table.info[order], table.color[order],
+                         candidates, config)
+    return candidates, pairs, group_duplicates(pairs)

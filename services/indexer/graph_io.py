@@ -14,7 +14,7 @@ from typing import Any
 from lookalike.graph import GraphStore
 from lookalike.hashing import HASH_KINDS, algorithm_version
 from lookalike.settings import Settings
-from services.indexer.duplicates import Pair
+from services.indexer.duplicates import Duplicate
 from services.indexer.reader import IndexReader
 from services.indexer.table import HashTable
 
@@ -89,13 +89,16 @@ class WriteReport:
 
 
 def write_near_duplicates(
-    store: GraphStore, pairs: Sequence[Pair], groups: dict[str, tuple[str, int]], run: int,
-    batch: int = 2000,
+    store: GraphStore, pairs: Sequence[Duplicate], groups: dict[str, tuple[str, int]],
+    run: int, batch: int = 2000,
 ) -> WriteReport:
-    """Store pairs as NEAR_DUPLICATE relationships and groups as ``dup_group`` on images,
-    then remove what an earlier run wrote and this one did not find again."""
+    """Store verified pairs as NEAR_DUPLICATE relationships (one per pair, with its evidence)
+    and groups as ``dup_group`` on images, then remove what an earlier run wrote and this
+    one did not find again."""
     rows = [
-        {"a": p.a, "b": p.b, "kind": p.kind, "distance": p.distance, "mirrored": p.mirrored}
+        {"a": p.a, "b": p.b, "kind": p.kind, "distance": p.distance, "mirrored": p.mirrored,
+         "weighted": p.weighted, "distances": dict(p.distances),
+         "color": p.color if p.color >= 0 else None}
         for p in pairs
     ]
     written = sum(r["written"] for r in store.write("near_duplicates_write", rows, batch=batch,

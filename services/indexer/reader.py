@@ -31,13 +31,15 @@ import numpy as np
 from annoy import AnnoyIndex
 from PIL import Image
 
-from lookalike.hashing import HASH_BITS, decode_image, hash_image, mirrored_hashes
+from lookalike.hashing import HASH_BITS, HashSet, decode_image, hash_image, mirrored_hashes
 from services.indexer import generations as gens
 from services.indexer.bits import bit_rows, check_kind, mirror_value, parse_hex
 from services.indexer.bits import within as scan_within
 from services.indexer.multindex import CHUNKS, MultiIndex
 from services.indexer.npmap import load_mapped
-from services.indexer.table import HashTable
+from services.indexer.ranking import Ranked, Signature, rank
+from services.indexer.table import COLOR_BYTES, HashTable, parse_color
+from services.indexer.verify import CANDIDATE_RADII, VerifyConfig
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +100,8 @@ class _Generation:
     values: np.ndarray
     kinds: tuple[str, ...]
     index: dict[str, _KindIndex]
+    information: np.ndarray  # per row (NaN: not measured)
+    color: np.ndarray  # per row, int8 colour layout cells
 
     @classmethod
     def load(cls, path: Path, exact_scan_max: int = EXACT_SCAN_MAX) -> _Generation:
@@ -118,9 +122,13 @@ class _Generation:
             path.name, gens.gen_number(path.name), path, int(meta["built_at"]),
             int(meta["hashed_at_max"]), int(meta["images"]), meta["kinds"],
         )
-        return cls(
-            info, load_mapped(path / "ids.npy"), load_mapped(path / "hashes.npy"), kinds, index,
-        )
+        ids = load_mapped(path / "ids.npy")
+        information = (load_mapped(path / "info.npy") if (path / "info.npy").exists()
+                       else np.full(len(ids), np.nan, np.float32))
+        color = (load_mapped(path / "color.npy") if (path / "color.npy").exists()
+                 else np.zeros((len(ids), COLOR_BYTES), np.int8))
+        return cls(info, ids, load_mapped(path / "hashes.npy"), kinds, index, information,
+                   color)
 
     def row_of(self, image_id: str) -> int | None:
         i = int(np.searchsorted(self.ids, image_id))
@@ -341,6 +349,68 @@ class IndexReader:
                     _keep_best(found, Match(m.id, m.distance, True))
             out[kind] = _ranked(found)[:k]
         return out
+
+    # ------------------------------------------------------------------ one ranking
+
+    def signature_of(self, image_id: str) -> Signature:
+        """Everything the index knows of one image, for ``rank``."""
+        gen = self._snapshot()
+        return self._signature_of(gen, self._recent(gen), image_id)
+
+    def _signature_of(self, gen: _Generation | None, delta: _Delta | None,
+                      image_id: str) -> Signature:
+        hashes = {k: int(v, 16) for k, v in self._hashes_of(gen, delta, image_id).items()}
+        if delta is not None and image_id in delta.ids:
+            t = delta.table
+            i = int(np.flatnonzero(t.ids == image_id)[-1])
+            assert t.info is not None and t.color is not None
+            return Signature(hashes, float(t.info[i]), np.asarray(t.color[i]))
+        assert gen is not None  # _hashes_of found the image in the generation
+        row = gen.row_of(image_id)
+        return Signature(hashes, float(gen.information[row]), np.asarray(gen.color[row]))
+
+    def rank(self, query: Signature, *, k: int = 10, exclude: str | None = None,
+             config: VerifyConfig | None = None) -> list[Ranked]:
+        """The ``k`` stored images most like ``query``, in the one order of ranking.py:
+        candidates are every image within a candidate radius of a candidate kind (direct or
+        mirrored) plus each such kind's nearest, each judged on all its evidence."""
+        gen = self._snapshot()
+        delta = self._recent(gen)
+        want = k + (1 if exclude else 0)
+        found: set[str] = set()
+        for kind, radius in CANDIDATE_RADII.items():
+            if kind not in query.hashes:
+                continue
+            for value in {query.hashes[kind], query.mirror_hash(kind)}:
+                near = self._within_value(gen, delta, kind, value, radius)
+                if len(near) < want:
+                    near = self._nearest_value(gen, delta, kind, value, want)
+                found.update(image for image, _ in near)
+        found.discard(exclude or "")
+        signatures = {image: self._signature_of(gen, delta, image) for image in sorted(found)}
+        return rank(query, signatures, k=k, config=config, exclude=exclude)
+
+    def rank_id(self, image_id: str, *, k: int = 10,
+                config: VerifyConfig | None = None) -> list[Ranked]:
+        """The near-duplicates and closest images of a stored image (itself left out)."""
+        return self.rank(self.signature_of(image_id), k=k, exclude=image_id, config=config)
+
+    def rank_image(self, image: bytes | Image.Image, *, k: int = 10, mirror: bool = True,
+                   config: VerifyConfig | None = None) -> tuple[HashSet, list[Ranked]]:
+        """The stored images most like a picture (its hashes, and the ranked answer). With
+        ``mirror`` the flipped picture is hashed from its pixels too."""
+        if isinstance(image, bytes | bytearray):
+            image = decode_image(bytes(image), max_pixels=self.max_pixels)
+        hashed = hash_image(image)
+        flipped = mirrored_hashes(image).as_dict() if mirror else None
+        query = Signature(
+            {k: int(v, 16) for k, v in hashed.as_dict().items()}, hashed.info,
+            parse_color(hashed.color),
+            {k: int(v, 16) for k, v in flipped.items()} if flipped else None,
+        )
+        if not mirror:  # the mirror image is never considered: compare it with itself
+            query = Signature(query.hashes, query.information, query.color, query.hashes)
+        return hashed, self.rank(query, k=k, config=config)
 
     # ------------------------------------------------------------------ internals
 

@@ -1,8 +1,9 @@
 """The indexer sidecar: decide when to rebuild, build from the graph, publish, pair duplicates.
 
 One build: read every hashed image from the graph, write and publish a new generation
-(build.py), then find near-duplicate pairs on it and write them back to the graph as
-NEAR_DUPLICATE relationships and ``dup_group`` marks. The loop rebuilds when
+(build.py), then find near-duplicate candidates on it, verify them and group them
+(duplicates.py), and write them back to the graph as NEAR_DUPLICATE relationships and
+``dup_group`` marks. The loop rebuilds when
 ``min_new`` images were hashed since the current generation, when ``period_s`` passed and
 something changed, when someone asked (``request_rebuild``: the REBUILD file), or when there
 is no generation yet. Graph outages are logged and retried; they never end the loop.
@@ -25,7 +26,14 @@ from lookalike.hashing import HASH_BITS, HASH_KINDS
 from lookalike.settings import Settings
 from services.indexer import generations as gens
 from services.indexer.build import BuildResult, build_generation
-from services.indexer.duplicates import THRESHOLDS, Pair, find_pairs, group_pairs, update_pairs
+from services.indexer.duplicates import (
+    Duplicate,
+    Pair,
+    find_pairs,
+    group_duplicates,
+    update_pairs,
+    verify_pairs,
+)
 from services.indexer.graph_io import (
     WriteReport,
     count_hashed,
@@ -34,7 +42,8 @@ from services.indexer.graph_io import (
     write_near_duplicates,
 )
 from services.indexer.multindex import MultiIndex
-from services.indexer.table import HashTable
+from services.indexer.table import COLOR_BYTES, HashTable
+from services.indexer.verify import CANDIDATE_RADII, VerifyConfig
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +56,8 @@ class IndexerConfig:
     period_s: float = 600.0
     poll_s: float = 5.0
     kinds: tuple[str, ...] = HASH_KINDS
-    thresholds: Mapping[str, int | None] = field(default_factory=lambda: dict(THRESHOLDS))
+    candidate_radii: Mapping[str, int] = field(default_factory=lambda: dict(CANDIDATE_RADII))
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
     n_jobs: int = 1
     keep: int = 2
 
@@ -66,11 +76,12 @@ class IndexerConfig:
 @dataclass(frozen=True)
 class RunReport:
     build: BuildResult
-    pairs: int
+    pairs: int  # verified near-duplicate pairs
     groups: int
     graph: WriteReport | None
     seconds: float
     joined: dict[str, int] = field(default_factory=dict)  # images re-joined per kind; -1 all
+    candidates: int = 0  # candidate pairs judged
 
 
 PAIRS = "pairs.npz"
@@ -110,9 +121,10 @@ def pairs_of_generation(
     gen_dir: Path, thresholds: Mapping[str, int | None], previous: Path | None = None,
     mirror: bool = True,
 ) -> tuple[list[Pair], dict[str, int]]:
-    """Near-duplicate pairs over a published generation, saved beside it (pairs.npz).
+    """Near-duplicate candidates over a published generation (pairs within ``thresholds``,
+    the candidate radii, in some kind), saved beside it (pairs.npz).
 
-    When ``previous`` (an earlier generation) has pairs made with the same thresholds and
+    When ``previous`` (an earlier generation) has pairs made with the same radii and
     hash version, only images whose hashes are new or changed are joined again
     (``update_pairs``); otherwise every kind is joined in full. Returns the pairs and, per
     kind, how many images were joined (``-1``: all).
@@ -148,6 +160,29 @@ def pairs_of_generation(
         pairs.extend(found)
     _save_pairs(gen_dir, pairs, key)
     return pairs, joined
+
+
+def _evidence_columns(gen_dir: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """A generation's information and colour columns (absent in older generations)."""
+    try:
+        info = np.load(gen_dir / "info.npy")
+    except FileNotFoundError:
+        info = np.full(n, np.nan, np.float32)
+    try:
+        color = np.load(gen_dir / "color.npy")
+    except FileNotFoundError:
+        color = np.zeros((n, COLOR_BYTES), np.int8)
+    return info, color
+
+
+def verify_generation(gen_dir: Path, candidates: list[Pair],
+                      config: VerifyConfig | None = None) -> list[Duplicate]:
+    """The candidates of a generation that verification accepts (duplicates.verify_pairs)."""
+    meta = gens.read_meta(gen_dir)
+    ids = np.asarray(np.load(gen_dir / "ids.npy"))
+    values = np.load(gen_dir / "hashes.npy", mmap_mode="r")
+    info, color = _evidence_columns(gen_dir, len(ids))
+    return verify_pairs(ids, values, tuple(meta["kinds"]), info, color, candidates, config)
 
 
 class Indexer:
@@ -190,23 +225,24 @@ class Indexer:
             keep=self.config.keep, extra_meta={"reason": reason},
         )
         previous = [n for n in gens.generations(self.config.index_dir) if n < result.number]
-        pairs, joined = pairs_of_generation(
-            result.path, self.config.thresholds,
+        candidates, joined = pairs_of_generation(
+            result.path, self.config.candidate_radii,
             self.config.index_dir / gens.gen_name(previous[-1]) if previous else None,
         )
         log.info("near-duplicate join per kind (images joined, -1 = all): %s", joined)
-        groups = group_pairs(pairs)
+        pairs = verify_generation(result.path, candidates, self.config.verify)
+        groups = group_duplicates(pairs)
         report = None
         if write_graph:
             report = write_near_duplicates(self.store, pairs, groups, run=result.number)
         seconds = time.perf_counter() - started
         log.info(
-            "%s (%s): %d images, %d near-duplicate pairs in %d groups, %.1fs",
-            result.path.name, reason, result.images, len(pairs),
-            len({g for g, _ in groups.values()}), seconds,
+            "%s (%s): %d images, %d candidates, %d verified near-duplicate pairs in %d "
+            "groups, %.1fs", result.path.name, reason, result.images, len(candidates),
+            len(pairs), len({g for g, _ in groups.values()}), seconds,
         )
         return RunReport(result, len(pairs), len({g for g, _ in groups.values()}), report,
-                         seconds, joined)
+                         seconds, joined, len({(p.a, p.b) for p in candidates}))
 
     def run(
         self, stop: threading.Event | None = None,

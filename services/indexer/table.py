@@ -15,8 +15,20 @@ from typing import Any
 
 import numpy as np
 
-from lookalike.hashing import HASH_KINDS
+from lookalike.hashing import COLOR_GRID, HASH_KINDS
 from services.indexer.bits import BadHash, parse_hex
+
+COLOR_BYTES = COLOR_GRID * COLOR_GRID * 2
+
+
+def parse_color(value: object) -> np.ndarray:
+    """A stored colour layout (hex) as int8 cells; zeros when missing or malformed."""
+    if isinstance(value, str) and len(value) == 2 * COLOR_BYTES:
+        try:
+            return np.frombuffer(bytes.fromhex(value), dtype=np.int8)
+        except ValueError:
+            pass
+    return np.zeros(COLOR_BYTES, np.int8)
 
 
 @dataclass
@@ -28,6 +40,18 @@ class HashTable:
     hashed_at: np.ndarray  # (n,) int64 epoch ms (0 when unknown)
     rejected: list[str] = field(default_factory=list)
     source_rows: int = 0  # rows read, rejected ones included
+    # (n,) float32: each picture's information (lookalike.hashing.information); NaN when
+    # unknown, which the verifier treats as enough (hashes made before it was measured)
+    info: np.ndarray | None = None
+    # (n, COLOR_BYTES) int8: each picture's colour layout (lookalike.hashing.color_layout);
+    # all zero when unknown, which reads as "no colour" (never held against a pair)
+    color: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.info is None:
+            self.info = np.full(len(self.ids), np.nan, np.float32)
+        if self.color is None:
+            self.color = np.zeros((len(self.ids), COLOR_BYTES), np.int8)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -52,7 +76,8 @@ class HashTable:
     @classmethod
     def from_arrays(
         cls, ids: Iterable[str], values: Mapping[str, np.ndarray],
-        hashed_at: np.ndarray | None = None,
+        hashed_at: np.ndarray | None = None, info: np.ndarray | None = None,
+        color: Iterable[str] | None = None,
     ) -> HashTable:
         """From uint64 columns (every image has every kind given), e.g. synthetic hashes."""
         id_array = np.asarray(list(ids), dtype=str)
@@ -68,8 +93,12 @@ class HashTable:
             np.zeros(len(id_array), np.int64) if hashed_at is None
             else np.asarray(hashed_at, np.int64)
         )
+        if info is not None and len(info) != len(id_array):
+            raise ValueError(f"{len(info)} information values for {len(id_array)} ids")
         return cls(
-            id_array, kinds, matrix, np.ones(matrix.shape, bool), stamps, [], len(id_array)
+            id_array, kinds, matrix, np.ones(matrix.shape, bool), stamps, [], len(id_array),
+            None if info is None else np.asarray(info, np.float32),
+            None if color is None else _colors([parse_color(c) for c in color]),
         )
 
     @classmethod
@@ -85,6 +114,8 @@ class HashTable:
         vals: list[list[int]] = []
         pres: list[list[bool]] = []
         stamps: list[int] = []
+        infos: list[float] = []
+        colors: list[np.ndarray] = []
         rejected: list[str] = []
         n_rejected = 0
         n_rows = 0
@@ -122,15 +153,20 @@ class HashTable:
                     p.append(False)
             stamp = row.get("hashed_at")
             stamp = int(stamp) if isinstance(stamp, int | float) else 0
+            info = row.get("hash_info")
+            info = float(info) if isinstance(info, int | float) else float("nan")
+            color = parse_color(row.get("hash_color"))
             if image_id in by_id:
                 i = by_id[image_id]
-                vals[i], pres[i], stamps[i] = v, p, stamp
+                vals[i], pres[i], stamps[i], infos[i], colors[i] = v, p, stamp, info, color
             else:
                 by_id[image_id] = len(ids)
                 ids.append(image_id)
                 vals.append(v)
                 pres.append(p)
                 stamps.append(stamp)
+                infos.append(info)
+                colors.append(color)
         if n_rejected > len(rejected):
             rejected.append(f"... and {n_rejected - len(rejected)} more")
         n = len(ids)
@@ -142,4 +178,10 @@ class HashTable:
             np.asarray(stamps, dtype=np.int64),
             rejected,
             n_rows,
+            np.asarray(infos, dtype=np.float32),
+            _colors(colors),
         )
+
+
+def _colors(rows: list[np.ndarray]) -> np.ndarray:
+    return np.stack(rows) if rows else np.zeros((0, COLOR_BYTES), np.int8)

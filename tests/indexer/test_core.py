@@ -22,7 +22,7 @@ from services.indexer.bits import (
     to_hex,
 )
 from services.indexer.build import build_generation
-from services.indexer.duplicates import Pair, find_pairs, group_pairs, self_join
+from services.indexer.duplicates import Pair, find_pairs, self_join
 from services.indexer.multindex import MultiIndex
 from services.indexer.table import HashTable
 from tests.indexer.helpers import synthetic_table
@@ -133,7 +133,7 @@ def test_self_join_equals_brute_force():
             assert (d_all[i, j] == d).all()
 
 
-def test_pairs_find_a_mirrored_copy_and_groups_join_kinds():
+def test_pairs_find_a_mirrored_copy():
     pictures = _pictures()[:6]
     ids = np.array([f"p{i}" for i in range(len(pictures))] + ["flip0"])
     hashes = [hash_image(p).as_dict() for p in pictures] + [mirrored_hashes(pictures[0]).as_dict()]
@@ -143,11 +143,6 @@ def test_pairs_find_a_mirrored_copy_and_groups_join_kinds():
     assert not any({p.a, p.b} == {"p0", "flip0"} for p in direct)
     pairs = find_pairs(ids, "ahash", values, multi, 4, mirror=True)
     assert Pair("flip0", "p0", "ahash", 0, True) in pairs
-
-    groups = group_pairs([Pair("a", "b", "phash", 3), Pair("c", "d", "dhash", 2),
-                          Pair("b", "c", "dhash", 5), Pair("x", "y", "phash", 1)])
-    assert groups == {"a": ("a", 4), "b": ("a", 4), "c": ("a", 4), "d": ("a", 4),
-                      "x": ("x", 2), "y": ("x", 2)}
 
 
 def test_table_from_rows_rejects_bad_rows_and_keeps_the_rest():

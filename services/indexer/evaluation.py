@@ -1,0 +1,296 @@
+"""Near-duplicate quality on labelled pictures: what ``lookalike evaluate`` and the quality
+benchmark measure, through the same code the indexer runs.
+
+Labels: a folder whose sub-folders are families (every picture in one sub-folder is a copy
+of the others; a picture directly in the folder is a family of its own), or a truth file
+(JSON ``{"families": [[file, file, ...], ...]}``, paths relative to the file; pictures in the
+folder that no family lists are families of their own). With ``plant``, every edit of
+``services/replica/variants.py`` is applied to each picture and joins its family, labelled
+with the edit, so recall can be reported per edit.
+
+Each picture is seen as the crawler sees a catalogue's picture: fitted into 400x400 and
+encoded as JPEG (the replica's IIIF thumbnail), decoded, and hashed by
+``lookalike.hashing.hash_image``. The hashes then go through the indexer's near-duplicate
+pipeline (``duplicates.near_duplicates``: candidates, verification, groups) with the current
+settings, and the answer is scored against the labels: precision over every pair claimed,
+recall of original-edit pairs (per edit and per family), and the precision of ``dup_group``
+taken as a claim that all its members are copies of each other.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from lookalike.hashing import HASH_KINDS, ImageDecodeError, decode_image, hash_image
+from services.indexer.bits import parse_hex
+from services.indexer.table import HashTable
+
+PICTURE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif")
+THUMBNAIL_SIDE = 400  # the crawler asks for full/!400,400/0/default.jpg
+THUMBNAIL_QUALITY = 85  # what the replica's IIIF server encodes thumbnails with
+ORIGINAL = "original"
+
+
+class EvaluationError(ValueError):
+    """Labels or pictures the evaluation cannot use; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """One picture to hash: its id, its family, and the edit that made it from the family's
+    original (``original`` for pictures as found)."""
+
+    id: str
+    family: str
+    edit: str
+    load: Callable[[], Image.Image] = field(compare=False, repr=False)
+
+
+def _open(path: Path) -> Callable[[], Image.Image]:
+    def load() -> Image.Image:
+        try:
+            return decode_image(path.read_bytes())
+        except (ImageDecodeError, OSError) as exc:
+            raise EvaluationError(f"{path}: {exc}") from exc
+    return load
+
+
+def _pictures(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and p.suffix.lower() in PICTURE_SUFFIXES)
+
+
+def families_from_folder(folder: Path, truth: Path | None = None) -> dict[str, list[Path]]:
+    """family name -> its pictures, from sub-folders or a truth file (see the module doc)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise EvaluationError(f"{folder} is not a folder of pictures")
+    families: dict[str, list[Path]] = {}
+    listed: set[Path] = set()
+    if truth is not None:
+        try:
+            raw = json.loads(Path(truth).read_text())
+            groups = raw["families"]
+            if not isinstance(groups, list):
+                raise TypeError("'families' is not a list")
+        except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise EvaluationError(
+                f"{truth}: expected JSON {{\"families\": [[file, ...], ...]}} ({exc})"
+            ) from exc
+        for n, members in enumerate(groups):
+            paths = [(Path(truth).parent / str(m)).resolve() for m in members]
+            missing = [str(p) for p in paths if not p.is_file()]
+            if missing:
+                raise EvaluationError(f"{truth}: family {n} lists missing files {missing[:3]}")
+            families[f"family-{n:04d}"] = paths
+            listed.update(paths)
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        members = _pictures(sub)
+        if members:
+            families[sub.name] = members
+    for path in _pictures(folder):
+        if path.resolve() not in listed:
+            families.setdefault(path.stem, []).append(path)
+    if not families:
+        raise EvaluationError(f"{folder} holds no pictures ({', '.join(PICTURE_SUFFIXES)})")
+    return families
+
+
+def labelled_pictures(
+    families: dict[str, list[Path]], plant: Sequence[str] = (),
+) -> list[Labelled]:
+    """Every picture of every family, plus (``plant``) each edit of each family's first
+    picture."""
+    from services.replica import variants
+
+    out: list[Labelled] = []
+    for family, paths in families.items():
+        for k, path in enumerate(paths):
+            out.append(Labelled(f"{family}/{path.name}", family, ORIGINAL if k == 0 else "given",
+                                _open(path)))
+        for edit in plant:
+            load = _open(paths[0])
+
+            def edited(load: Callable[[], Image.Image] = load, edit: str = edit) -> Image.Image:
+                with Image.open(io.BytesIO(variants.edited_bytes(load(), edit))) as im:
+                    return im.convert("RGB")
+            out.append(Labelled(f"{family}/{paths[0].stem}~{edit}", family, edit, edited))
+    return out
+
+
+def thumbnail(picture: Image.Image) -> Image.Image:
+    """The picture as the crawler receives it: fitted into 400x400, JPEG, decoded."""
+    small = picture.convert("RGB")
+    small.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    small.save(buf, "JPEG", quality=THUMBNAIL_QUALITY)
+    with Image.open(io.BytesIO(buf.getvalue())) as im:
+        return im.convert("RGB")
+
+
+def hash_pictures(items: Iterable[Labelled], progress: Callable[[int], Any] | None = None
+                  ) -> HashTable:
+    """Hash every picture's thumbnail into a table (ids in the order given)."""
+    ids: list[str] = []
+    values: dict[str, list[int]] = {k: [] for k in HASH_KINDS}
+    info: list[float] = []
+    colors: list[str] = []
+    for item in items:
+        hashes = hash_image(thumbnail(item.load()))
+        ids.append(item.id)
+        for kind, value in hashes.as_dict().items():
+            values[kind].append(parse_hex(kind, value))
+        info.append(hashes.info)
+        colors.append(hashes.color)
+        if progress is not None:
+            progress(1)
+    return HashTable.from_arrays(
+        ids, {k: np.array(v, dtype=np.uint64) for k, v in values.items()},
+        info=np.array(info, dtype=np.float32), color=colors,
+    )
+
+
+@dataclass
+class Scores:
+    """How the near-duplicate pipeline did on labelled pictures."""
+
+    images: int
+    families: int
+    candidates: int
+    claimed: int  # verified pairs
+    false_pairs: list[tuple[str, str]]
+    precision: float
+    recall_by_edit: dict[str, tuple[int, int]]  # edit -> (found, of) original-edit pairs
+    recall_by_family: dict[str, tuple[int, int]]  # family -> (found, of) of its pairs
+    group_pairs: int  # pairs of images sharing a dup_group
+    group_false: int
+    group_precision: float
+    low_information: list[str] = field(default_factory=list)  # families below the guard
+
+    def recall(self, edit: str | None = None) -> float:
+        found, total = (
+            self.recall_by_edit.get(edit, (0, 0)) if edit is not None else
+            tuple(sum(x) for x in zip(*self.recall_by_edit.values(), strict=True))
+            if self.recall_by_edit else (0, 0)
+        )
+        return found / total if total else float("nan")
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "images": self.images, "families": self.families, "candidates": self.candidates,
+            "claimed_pairs": self.claimed, "false_pairs": len(self.false_pairs),
+            "precision": self.precision,
+            "recall": self.recall(),
+            "recall_by_edit": {e: {"found": f, "of": n, "recall": f / n if n else None}
+                               for e, (f, n) in self.recall_by_edit.items()},
+            "group_pairs": self.group_pairs, "group_false_pairs": self.group_false,
+            "group_precision": self.group_precision,
+            "low_information_families": self.low_information,
+            "false_pair_examples": [list(p) for p in self.false_pairs[:20]],
+        }
+
+
+def score(items: Sequence[Labelled], table: HashTable, radii: dict[str, int] | None = None,
+          config: Any = None) -> Scores:
+    """Run the indexer's pipeline (duplicates.near_duplicates) on the hashed pictures and
+    score it against the labels."""
+    from services.indexer.duplicates import near_duplicates
+    from services.indexer.verify import CANDIDATE_RADII, VerifyConfig
+
+    config = config or VerifyConfig()
+    candidates, pairs, groups = near_duplicates(table, radii or CANDIDATE_RADII, config)
+    family = {item.id: item.family for item in items}
+    edit = {item.id: item.edit for item in items}
+    claimed = {(p.a, p.b) for p in pairs}
+    false_pairs = sorted(k for k in claimed if family[k[0]] != family[k[1]])
+    tp = len(claimed) - len(false_pairs)
+
+    members: dict[str, list[str]] = {}
+    for item in items:
+        members.setdefault(item.family, []).append(item.id)
+    by_edit: dict[str, list[int]] = {}
+    by_family: dict[str, list[int]] = {}
+    for fam, ids in members.items():
+        originals = [i for i in ids if edit[i] == ORIGINAL]
+        counts = by_family.setdefault(fam, [0, 0])
+        for x in range(len(ids)):
+            for y in range(x + 1, len(ids)):
+                a, b = sorted((ids[x], ids[y]))
+                counts[0] += (a, b) in claimed
+                counts[1] += 1
+        for original in originals:
+            for other in ids:
+                if other == original or edit[other] == ORIGINAL:
+                    continue
+                a, b = sorted((original, other))
+                c = by_edit.setdefault(edit[other], [0, 0])
+                c[0] += (a, b) in claimed
+                c[1] += 1
+
+    grouped: dict[str, list[str]] = {}
+    for image, (group, _) in groups.items():
+        grouped.setdefault(group, []).append(image)
+    group_pairs = group_false = 0
+    for ids in grouped.values():
+        for x in range(len(ids)):
+            for y in range(x + 1, len(ids)):
+                group_pairs += 1
+                group_false += family[ids[x]] != family[ids[y]]
+    assert table.info is not None
+    info = dict(zip(table.ids.tolist(), table.info.tolist(), strict=True))
+    low = sorted({item.family for item in items if item.edit == ORIGINAL
+                  and info.get(item.id, math.inf) < config.min_information})
+    return Scores(
+        images=len(items), families=len(members),
+        candidates=len({(p.a, p.b) for p in candidates}), claimed=len(claimed),
+        false_pairs=false_pairs, precision=tp / len(claimed) if claimed else 1.0,
+        recall_by_edit={e: (c[0], c[1]) for e, c in sorted(by_edit.items())},
+        recall_by_family={f: (c[0], c[1]) for f, c in by_family.items() if c[1]},
+        group_pairs=group_pairs, group_false=group_false,
+        group_precision=(group_pairs - group_false) / group_pairs if group_pairs else 1.0,
+        low_information=low,
+    )
+
+
+def format_scores(scores: Scores, *, title: str = "", worst_families: int = 10) -> str:
+    """The evaluation as a table a person reads."""
+    from services.replica.variants import EDIT_DESCRIPTIONS
+
+    lines = [title] if title else []
+    lines.append(
+        f"{scores.images} pictures in {scores.families} families; {scores.candidates} "
+        f"candidate pairs, {scores.claimed} claimed near-duplicate pairs"
+    )
+    lines.append(f"pair precision {scores.precision:.4f} ({len(scores.false_pairs)} false); "
+                 f"dup_group precision {scores.group_precision:.4f} "
+                 f"({scores.group_false} false of {scores.group_pairs} pairs sharing a group)")
+    if scores.recall_by_edit:
+        lines.append(f"{'edit':<12} {'recall':>7} {'found':>7}  what")
+        for e, (found, total) in scores.recall_by_edit.items():
+            lines.append(f"{e:<12} {found / total:>7.3f} {found:>3}/{total:<3}  "
+                         f"{EDIT_DESCRIPTIONS.get(e, 'given in the folder')}")
+        lines.append(f"{'all':<12} {scores.recall():>7.3f}")
+    weak = sorted(((f / n, fam, f, n) for fam, (f, n) in scores.recall_by_family.items()
+                   if f < n))
+    if weak:
+        lines.append(f"families with pairs missed ({len(weak)} of "
+                     f"{len(scores.recall_by_family)}), worst first:")
+        lines.extend(f"  {fam}: {f}/{n}" for _, fam, f, n in weak[:worst_families])
+    if scores.low_information:
+        lines.append(f"{len(scores.low_information)} families whose original has too little "
+                     "detail to be compared by hashes (never claimed): "
+                     + ", ".join(scores.low_information[:8])
+                     + (" ..." if len(scores.low_information) > 8 else ""))
+    if scores.false_pairs:
+        lines.append("false pairs (first 5): " + "; ".join(
+            f"{a} ~ {b}" for a, b in scores.false_pairs[:5]))
+    return "\n".join(lines)

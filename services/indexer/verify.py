@@ -1,0 +1,147 @@
+"""Is a candidate pair really a near-duplicate? A pure function of the pair's evidence.
+
+A single hash kind within a threshold is weak evidence: on pictures the project had never
+seen, pairs claimed that way were 79% right. Candidates found by any kind (at radii looser
+than a claim needs) are therefore judged on everything known about the pair:
+
+- **The hashes together**: a weighted sum of the four structural kinds' distances, in the
+  orientation (direct or mirrored) where they agree best. The weights say how much each kind
+  separates copies from different pictures (chosen by ``bench/bench_quality.py`` on the
+  tuning set); a copy moves every kind a little, two different pictures that collide in one
+  kind rarely collide in the others.
+- **Information**: a near-uniform picture's hashes are decided by noise and faint gradients,
+  so a pair where either picture has less than ``min_information`` detail is never claimed
+  (lookalike.hashing.information).
+- **Colour**: copies keep their colours, so two colourful pictures whose colour hashes are
+  far apart (a light and a dark variant of one wallpaper) are not claimed; a grayscale copy
+  of a colour picture has no colours to compare and is let through.
+- **Embedding cosine**, when the index holds learned embeddings: passed in as ``cosine``,
+  it lets a pair with weaker hash agreement (a crop, a border) be claimed when the two
+  pictures' embeddings agree strongly (``min_cosine``), and vetoes pairs whose embeddings
+  disagree (``veto_cosine``). Without embeddings both rules are off.
+
+``decide`` judges arrays of pairs at once (the indexer's join); ``verify`` judges one pair
+and says why, for the search answers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+STRUCTURAL: tuple[str, ...] = ("phash", "dhash", "whash", "ahash")
+
+# Chosen by bench/bench_quality.py on the tuning set (the Met paintings with every planted
+# edit, plus blank pages and recoloured paintings as negatives): the weights of a logistic
+# regression of "same family" on the four distances, scaled to sum to 1, so the weighted
+# distance is in bits; the threshold is the largest keeping the tuning set's precision at
+# 0.999.
+WEIGHTS: dict[str, float] = {"phash": 0.45, "dhash": 0.30, "whash": 0.05, "ahash": 0.20}
+MAX_WEIGHTED = 13.0
+# Blank pages measure 0.4-1.0, the least detailed painting 6.4 (hashing.information).
+MIN_INFORMATION = 3.0
+# colorhash bits between two colourful pictures beyond which they are not copies.
+MAX_COLOR = 12
+# Candidates: pairs within these radii in any one kind are judged (duplicates.py).
+CANDIDATE_RADII: dict[str, int] = {"phash": 14, "dhash": 14}
+
+# The colorhash (binbits 4) holds 14 four-bit fractions: black, gray, then 6 faint and 6
+# bright hue bins. A picture with no hue bits set has no colour (a grayscale copy).
+_HUE_BITS = (1 << (12 * 4)) - 1
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    weights: Mapping[str, float] = field(default_factory=lambda: dict(WEIGHTS))
+    max_weighted: float = MAX_WEIGHTED
+    min_information: float = MIN_INFORMATION
+    max_color: int | None = MAX_COLOR
+    # Embedding rules (off until the index has vectors and a benchmark has chosen them).
+    min_cosine: float | None = None  # claim when cosine >= this and weighted <= loose_weighted
+    loose_weighted: float | None = None
+    veto_cosine: float | None = None  # never claim when cosine < this
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What is known about one pair of pictures."""
+
+    distances: Mapping[str, int]  # per hash kind, in the orientation below
+    mirrored: bool = False  # the distances compare one picture with the other's mirror image
+    information: float = math.nan  # the smaller of the two pictures' (NaN: not measured)
+    color: int | None = None  # colorhash distance; None when either picture has no colour
+    cosine: float | None = None  # embedding cosine, when both pictures have one
+
+
+@dataclass(frozen=True)
+class Verdict:
+    match: bool
+    weighted: float  # the weighted hash distance in bits (lower: more alike)
+    reasons: tuple[str, ...]  # what decided it, e.g. ("weighted distance 4.2 <= 13", ...)
+
+
+def has_color(colorhash: np.ndarray) -> np.ndarray:
+    """Whether each picture (by its colorhash value) has any colour."""
+    return (np.asarray(colorhash, dtype=np.uint64) & np.uint64(_HUE_BITS)) != 0
+
+
+def weighted_distance(distances: np.ndarray, config: VerifyConfig) -> np.ndarray:
+    """(len(STRUCTURAL), n) distances -> (n,) weighted distances."""
+    w = np.array([config.weights[k] for k in STRUCTURAL], dtype=np.float64)
+    return (w[:, None] * np.asarray(distances, dtype=np.float64)).sum(axis=0)
+
+
+def decide(
+    distances: np.ndarray, information: np.ndarray, color: np.ndarray,
+    cosine: np.ndarray | None = None, config: VerifyConfig | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Judge n pairs at once: ``distances`` (len(STRUCTURAL), n) in the pairs' orientation,
+    ``information`` (n,) the smaller of each pair's (NaN: unknown, not held against it),
+    ``color`` (n,) colorhash distances with -1 where either picture has no colour,
+    ``cosine`` (n,) or None (NaN where unknown). Returns (match, weighted)."""
+    config = config or VerifyConfig()
+    weighted = weighted_distance(distances, config)
+    information = np.asarray(information, dtype=np.float64)
+    color = np.asarray(color, dtype=np.int64)
+    informative = ~(information < config.min_information)  # NaN passes
+    colors_agree = (
+        np.ones(len(weighted), bool) if config.max_color is None
+        else (color < 0) | (color <= config.max_color)
+    )
+    match = weighted <= config.max_weighted
+    if cosine is not None:
+        cos = np.asarray(cosine, dtype=np.float64)
+        if config.min_cosine is not None and config.loose_weighted is not None:
+            match |= (cos >= config.min_cosine) & (weighted <= config.loose_weighted)
+        if config.veto_cosine is not None:
+            match &= ~(cos < config.veto_cosine)
+    return match & informative & colors_agree, weighted
+
+
+def verify(evidence: Evidence, config: VerifyConfig | None = None) -> Verdict:
+    """Judge one pair and say why."""
+    config = config or VerifyConfig()
+    d = np.array([[evidence.distances[k]] for k in STRUCTURAL])
+    color = -1 if evidence.color is None else evidence.color
+    cos = None if evidence.cosine is None else np.array([evidence.cosine])
+    match, weighted = decide(d, np.array([evidence.information]), np.array([color]), cos,
+                             config)
+    w = float(weighted[0])
+    reasons = [f"weighted distance {w:.1f} {'<=' if w <= config.max_weighted else '>'} "
+               f"{config.max_weighted:g} ("
+               + ", ".join(f"{k} {evidence.distances[k]}" for k in STRUCTURAL) + ")"]
+    if evidence.mirrored:
+        reasons.append("mirrored")
+    if evidence.information < config.min_information:
+        reasons.append(f"too little detail to compare ({evidence.information:.1f} < "
+                       f"{config.min_information:g})")
+    if evidence.color is not None and config.max_color is not None:
+        agree = evidence.color <= config.max_color
+        reasons.append(f"colours {'agree' if agree else 'differ'} (colour layout distance "
+                       f"{evidence.color})")
+    if evidence.cosine is not None:
+        reasons.append(f"embedding cosine {evidence.cosine:.3f}")
+    return Verdict(bool(match[0]), round(w, 2), tuple(reasons))

@@ -1,0 +1,157 @@
+"""Unit tests of near-duplicate verification, pair evidence, grouping and the one ranking."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from lookalike.hashing import HASH_KINDS, hash_image, information, mirrored_hashes, trim_borders
+from services.indexer.duplicates import (
+    Duplicate,
+    group_duplicates,
+    near_duplicates,
+    pair_evidence,
+)
+from services.indexer.ranking import Signature, rank
+from services.indexer.table import HashTable, parse_color
+from services.indexer.verify import Evidence, VerifyConfig, decide, verify
+from tests.indexer.test_core import _pictures
+
+CLOSE = {"phash": 2, "dhash": 3, "whash": 1, "ahash": 2}
+FAR = {"phash": 30, "dhash": 28, "whash": 20, "ahash": 25}
+
+
+def test_verify_claims_pairs_close_in_every_kind_and_says_why():
+    verdict = verify(Evidence(CLOSE, information=20.0, color=3))
+    assert verdict.match
+    assert verdict.weighted == pytest.approx(0.45 * 2 + 0.3 * 3 + 0.05 * 1 + 0.2 * 2)
+    assert verdict.reasons[0].startswith("weighted distance 2.2 <= ")
+    assert "colours agree (colour layout distance 3)" in verdict.reasons
+    assert not verify(Evidence(FAR, information=20.0)).match
+
+
+def test_one_colliding_kind_is_not_enough():
+    # phash identical, the other kinds disagree: a collision, not a copy
+    evidence = Evidence({"phash": 0, "dhash": 30, "whash": 22, "ahash": 26}, information=20.0)
+    assert not verify(evidence).match
+
+
+def test_low_information_pairs_are_never_claimed_but_unknown_information_is_not_held_against():
+    zero = {k: 0 for k in CLOSE}
+    flat = verify(Evidence(zero, information=0.7))
+    assert not flat.match and any("too little detail" in r for r in flat.reasons)
+    assert verify(Evidence(zero, information=math.nan)).match
+
+
+def test_colour_disagreement_vetoes_and_a_grayscale_copy_is_tolerated():
+    assert not verify(Evidence(CLOSE, information=20.0, color=60)).match
+    assert verify(Evidence(CLOSE, information=20.0, color=None)).match
+
+
+def test_embedding_evidence_slots_in():
+    weak = {"phash": 22, "dhash": 20, "whash": 8, "ahash": 10}  # a one-side crop, say
+    config = VerifyConfig(min_cosine=0.9, loose_weighted=25.0, veto_cosine=0.5)
+    assert not verify(Evidence(weak, information=20.0), config).match
+    assert verify(Evidence(weak, information=20.0, cosine=0.95), config).match
+    assert not verify(Evidence(CLOSE, information=20.0, cosine=0.3), config).match
+    # the array form gives the same answers
+    d = np.array([[weak[k], CLOSE[k]] for k in ("phash", "dhash", "whash", "ahash")])
+    match, _ = decide(d, np.array([20.0, 20.0]), np.array([-1, -1]),
+                      np.array([0.95, 0.3]), config)
+    assert match.tolist() == [True, False]
+
+
+def _dup(a: str, b: str, weighted: float = 1.0) -> Duplicate:
+    return Duplicate(a, b, weighted, False, tuple((k, 1) for k in HASH_KINDS), 20.0, 2)
+
+
+def test_groups_do_not_chain():
+    # A~B and B~C, A not like C: B joins one of them, never both
+    groups = group_duplicates([_dup("A", "B", 1.0), _dup("B", "C", 2.0)])
+    assert groups == {"A": ("A", 2), "B": ("A", 2)}
+    # a triangle of verified pairs is one group; a fourth member verified with only two of
+    # them stays out
+    verified = {("A", "B"), ("B", "C"), ("A", "C"), ("C", "D"), ("B", "D")}
+    groups = group_duplicates([_dup(a, b, 0.5 if "D" in (a, b) else 1.0) for a, b in verified])
+    # the strongest pairs (with D) form {B, C, D} first; A is not like D, so A stays out
+    assert groups == {"B": ("B", 3), "C": ("B", 3), "D": ("B", 3)}
+    for image, (group, _) in groups.items():
+        mates = [m for m, (g, _) in groups.items() if g == group and m != image]
+        assert all(tuple(sorted((image, m))) in verified for m in mates)
+    assert group_duplicates([_dup("x", "y")]) == {"x": ("x", 2), "y": ("x", 2)}
+    assert group_duplicates([]) == {}
+
+
+def test_evidence_takes_the_mirrored_orientation_for_a_mirrored_copy():
+    picture = _pictures()[0]
+    ids = np.array(["flip", "orig"])
+    direct, flipped = hash_image(picture), mirrored_hashes(picture)
+    values = np.array([[int(flipped.as_dict()[k], 16) for k in HASH_KINDS],
+                       [int(direct.as_dict()[k], 16) for k in HASH_KINDS]], np.uint64)
+    colors = np.stack([parse_color(flipped.color), parse_color(direct.color)])
+    info = np.array([flipped.info, direct.info], np.float32)
+    ev = pair_evidence(values, HASH_KINDS, info, colors, np.array([0]), np.array([1]))
+    assert ev.mirrored[0] and ev.structural().max() <= 8 and ids.size == 2
+
+
+def test_trim_borders_and_information():
+    for picture in _pictures()[:5]:
+        picture = picture.convert("RGB")
+        trimmed = trim_borders(picture)  # some have uniform margins of their own
+        framed = ImageOps.expand(picture, border=20, fill=(255, 255, 255))
+        letterboxed = ImageOps.expand(picture, border=(0, 40), fill=(0, 0, 0))
+        for bordered in (framed, letterboxed):
+            # trimmed on a copy at most 160 pixels wide: within a line of that copy
+            assert abs(trim_borders(bordered).width - trimmed.width) <= 8
+            assert abs(trim_borders(bordered).height - trimmed.height) <= 8
+            moved = int(hash_image(bordered).phash, 16) ^ int(hash_image(picture).phash, 16)
+            assert moved.bit_count() <= 4
+    blank = Image.new("RGB", (300, 200), (200, 190, 180))
+    assert trim_borders(blank).size == blank.size  # all border: kept
+    assert information(blank) < 1 < 5 < information(picture)
+
+
+def _flat_pages(n: int) -> list[Image.Image]:
+    rng = np.random.default_rng(3)
+    pages = []
+    for _ in range(n):
+        tone = rng.uniform(120, 230, 3)
+        noise = rng.normal(0, 2, (240, 320, 3))
+        pages.append(Image.fromarray(np.clip(tone + noise, 0, 255).astype(np.uint8)))
+    return pages
+
+
+def test_flat_pictures_are_not_near_duplicates_of_each_other():
+    pages = _flat_pages(8)
+    hashed = [hash_image(p) for p in pages]
+    table = HashTable.from_arrays(
+        [f"page{i}" for i in range(len(pages))],
+        {k: np.array([int(h.as_dict()[k], 16) for h in hashed], np.uint64) for k in HASH_KINDS},
+        info=np.array([h.info for h in hashed]), color=[h.color for h in hashed],
+    )
+    candidates, pairs, groups = near_duplicates(table, {"phash": 14, "dhash": 14})
+    assert candidates  # their hashes do collide ...
+    assert pairs == [] and groups == {}  # ... and the verifier refuses them
+
+
+def test_ranking_puts_the_exact_original_first_and_says_why():
+    pictures = _pictures()[:5]
+
+    def signature(picture: Image.Image) -> Signature:
+        h = hash_image(picture)
+        return Signature({k: int(v, 16) for k, v in h.as_dict().items()}, h.info,
+                         parse_color(h.color))
+
+    stored = {f"img{i}": signature(p) for i, p in enumerate(pictures)}
+    # a second copy of img2 with the same hashes but stored under a smaller id
+    stored["aaa-copy"] = Signature(stored["img2"].hashes, stored["img2"].information,
+                                   np.zeros_like(stored["img2"].color))
+    ranked = rank(signature(pictures[2]), stored, k=3)
+    assert ranked[0].id == "img2" and ranked[0].match
+    assert ranked[0].distances["phash"] == 0
+    assert ranked[0].reasons and ranked[0].reasons[0].startswith("weighted distance 0.0")
+    assert ranked[1].id == "aaa-copy"  # equal hashes: the colour evidence breaks the tie
+    assert not ranked[2].match
