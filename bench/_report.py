@@ -37,3 +37,23 @@ def publish(results: dict[str, Any], table: str, out: Path) -> dict[str, Any]:
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nfigures written to {out}")
     return results
+
+
+def run_label() -> dict[str, Any]:
+    """When and from which commit a result was measured (``-dirty``: uncommitted changes)."""
+    import subprocess
+    import time
+
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                                  timeout=30, check=False).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    if git("status", "--porcelain", "--untracked-files=no"):
+        commit += "-dirty"
+    return {"date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "commit": commit}

@@ -128,20 +128,43 @@ def _clip(text: str, width: int = 50) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _print_ranked(matches: list[Any], titles: dict[str, str]) -> None:
+    """The one ranking as a table: near-duplicate or not, the evidence, why."""
+    click.echo(f"{'#':>3}  {'id':<16} {'dup':<3} {'weighted':>8} {'phash':>5} {'dhash':>5} "
+               f"{'whash':>5} {'ahash':>5}  {'mirror':<6}  title")
+    for rank, m in enumerate(matches, 1):
+        cells = " ".join(f"{m.distances.get(x, '-'):>5}"
+                         for x in ("phash", "dhash", "whash", "ahash"))
+        click.echo(f"{rank:>3}  {m.id:<16} {'yes' if m.match else 'no':<3} {m.weighted:>8.1f} "
+                   f"{cells}  {'yes' if m.mirrored else '':<6}  {_clip(titles.get(m.id, ''))}")
+    if matches and matches[0].match:
+        click.echo(f"why #1: {'; '.join(matches[0].reasons)}")
+
+
 @click.command()
 @click.argument("image_id", type=IMAGE_ID)
-@click.option("--kind", type=_KIND, default="phash", show_default=True)
+@click.option("--kind", type=_KIND, default=None,
+              help="Rank by this hash kind alone (default: one ranking across kinds, "
+              "verified near-duplicates first).")
 @click.option("-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True)
-@click.option("--max-distance", type=click.IntRange(0, 64), default=10, show_default=True)
-@click.option("--no-mirror", is_flag=True, help="Do not look for mirrored copies.")
+@click.option("--max-distance", type=click.IntRange(0, 64), default=10, show_default=True,
+              help="With --kind: only matches this close.")
+@click.option("--no-mirror", is_flag=True, help="With --kind: no mirrored copies.")
 @user_errors(*_errors())
-def duplicates(image_id: str, kind: str, k: int, max_distance: int, no_mirror: bool) -> None:
-    """Print the near-duplicates of the image IMAGE_ID (nearest first)."""
+def duplicates(image_id: str, kind: str | None, k: int, max_distance: int,
+               no_mirror: bool) -> None:
+    """Print the near-duplicates of the image IMAGE_ID (best first)."""
     from lookalike.graph import GraphStore
 
     s = settings()
     with GraphStore.connect(s) as store:
         reader = _reader(s, store)
+        if kind is None:
+            ranked = reader.rank_id(image_id, k=k)
+            titles = _titles(store, [m.id for m in ranked])
+            click.echo(f"images like {image_id} (near-duplicates first):")
+            _print_ranked(ranked, titles)
+            return
         matches = reader.nearest(kind, image_id=image_id, k=k, max_distance=max_distance,
                                  mirror=not no_mirror)
         titles = _titles(store, [m.id for m in matches])
@@ -157,16 +180,12 @@ def duplicates(image_id: str, kind: str, k: int, max_distance: int, no_mirror: b
 
 @click.command()
 @click.argument("image_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--kind", "kinds", type=_KIND, multiple=True,
-              help="Hash kinds to search (repeatable; default phash and dhash).")
 @click.option("-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True)
-@click.option("--max-distance", type=click.IntRange(0, 64), default=None,
-              help="Only matches this close (default: the k nearest at any distance).")
 @click.option("--no-mirror", is_flag=True, help="Do not also search the mirrored picture.")
 @user_errors(*_errors())
-def search(image_file: Path, kinds: tuple[str, ...], k: int, max_distance: int | None,
-           no_mirror: bool) -> None:
-    """Print the stored images that look most like IMAGE_FILE."""
+def search(image_file: Path, k: int, no_mirror: bool) -> None:
+    """Print the stored images that look most like IMAGE_FILE: one ranking across hash kinds,
+    verified near-duplicates first."""
     from lookalike.graph import GraphStore
 
     s = settings()
@@ -175,29 +194,15 @@ def search(image_file: Path, kinds: tuple[str, ...], k: int, max_distance: int |
         raise click.BadParameter(
             f"{image_file} is {len(data)} bytes, over the limit of {s.api_max_upload_bytes}"
         )
-    kinds = kinds or ("phash", "dhash")
     with GraphStore.connect(s) as store:
         reader = _reader(s, store)
-        found = reader.search_image(data, kinds=kinds, k=k, max_distance=max_distance,
-                                    mirror=not no_mirror)
-        table: dict[str, dict[str, Any]] = {}
-        for kind, matches in found.items():
-            for m in matches:
-                row = table.setdefault(m.id, {})
-                row[kind] = m.distance
-                row["mirrored"] = row.get("mirrored", False) or m.mirrored
-        titles = _titles(store, list(table))
-    if not table:
+        _, ranked = reader.rank_image(data, k=k, mirror=not no_mirror)
+        titles = _titles(store, [m.id for m in ranked])
+    if not ranked:
         click.echo("no matches")
         return
-    ranked = sorted(table.items(),
-                    key=lambda kv: (min(kv[1].get(x, 99) for x in kinds), kv[0]))[:k]
     click.echo(f"images like {image_file.name}:")
-    click.echo(f"{'#':>3}  {'id':<16} " + " ".join(f"{x:>9}" for x in kinds) + "  mirror  title")
-    for rank, (image_id, row) in enumerate(ranked, 1):
-        cells = " ".join(f"{row[x]:>9}" if x in row else f"{'-':>9}" for x in kinds)
-        click.echo(f"{rank:>3}  {image_id:<16} {cells}  {'yes' if row['mirrored'] else '':<6}  "
-                   f"{_clip(titles.get(image_id, ''))}")
+    _print_ranked(ranked, titles)
 
 
 COMMANDS = [indexer, duplicates, search]

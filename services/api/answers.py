@@ -143,16 +143,25 @@ class Path(Answer):
 
 class Match(Answer):
     id: str
-    distance: int
+    distance: int | None
     kind: str | None = None
     title: str | None = None
     thumbnail_url: str | None = None
     mirrored: bool | None = None
+    # the one ranking's evidence (absent in per-kind answers)
+    match: bool | None = Field(None, description="a verified near-duplicate")
+    weighted: float | None = Field(None, description="weighted hash distance, bits")
+    distances: dict[str, int] | None = Field(None, description="bits apart, per hash kind")
+    information: float | None = Field(None, description="the smaller of the two pictures' "
+                                                         "detail")
+    color: float | None = Field(None, description="colour layout distance (null: either "
+                                                   "picture has no colour)")
+    why: list[str] | None = Field(None, description="what decided it")
 
 
 class Duplicates(Answer):
     id: str
-    kind: str
+    kind: str | None
     hash: str | None = None
     k: int | None = None
     max_distance: int | None = None
@@ -167,6 +176,7 @@ class SearchResult(Answer):
     k: int | None = None
     max_distance: int | None = None
     mirror: bool | None = None
+    matches: list[Match] | None = Field(None, description="one ranking across hash kinds")
     results: dict[str, list[Match]] = Field(description="matches per hash kind")
 
 

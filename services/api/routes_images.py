@@ -55,11 +55,14 @@ class PictureQuery(Query):
 
 
 class DuplicatesQuery(Query):
-    kind: HashKind = "phash"
+    kind: HashKind | None = Field(
+        None, description="rank by this hash kind alone (default: one ranking across kinds, "
+                          "verified near-duplicates first, each saying why)")
     k: how_many(MAX_DUPLICATES, "how many") = 10
     max_distance: MaxDistance | None = Field(
         None, description="only matches at most this many bits apart (default: any)")
-    mirror: bool = Field(False, description="also match left-right mirrored copies")
+    mirror: bool = Field(False, description="also match left-right mirrored copies (the "
+                                            "ranking across kinds always does)")
 
 
 class PathsQuery(Query):
@@ -145,28 +148,33 @@ def thumbnail(id: str) -> Response:
 
 
 @endpoint(bp, "GET", "/images/<id>/duplicates", path=ImageArg, query=DuplicatesQuery,
-          summary="Nearest images by perceptual hash, through the Annoy index",
+          summary="Near-duplicates and nearest images: one ranking across hash kinds "
+                  "(verified near-duplicates first, each saying why), or by one kind",
           tags=["search"],
-          responses={200: ("matches, nearest first", answers.Duplicates), 404: NO_IMAGE,
+          responses={200: ("matches, best first", answers.Duplicates), 404: NO_IMAGE,
                      409: "the image has no hash of that kind yet"})
 def duplicates(id: str, query: DuplicatesQuery) -> Response:
     kind = query.kind
-    max_distance = min(HASH_BITS[kind], HASH_BITS[kind] if query.max_distance is None
-                       else query.max_distance)
+    bits = HASH_BITS[kind] if kind else max(HASH_BITS.values())
+    max_distance = min(bits, bits if query.max_distance is None else query.max_distance)
     image = _image_or_404(id)
-    value = image.get(kind)
+    value = image.get(kind or "phash")
     if not value:
         reason = f" (hashing failed: {image['hash_error']})" if image.get("hash_error") else ""
         raise ApiError(
-            409, f"image {id!r} has no {kind} hash yet{reason}; it cannot be compared",
-            parameter="id",
+            409, f"image {id!r} has no {kind or 'perceptual'} hash yet{reason}; it cannot be "
+            "compared", parameter="id",
         )
-    from services.api.search import nearest_to_hash
+    from services.api.search import duplicates_ranked, nearest_to_hash
 
-    matches = nearest_to_hash(ctx(), kind, value, query.k, max_distance, exclude=id,
-                              mirror=query.mirror)
+    if kind is None:
+        matches = [m for m in duplicates_ranked(ctx(), id, query.k)
+                   if m["distance"] is None or m["distance"] <= max_distance]
+    else:
+        matches = nearest_to_hash(ctx(), kind, value, query.k, max_distance, exclude=id,
+                                  mirror=query.mirror)
     return jsonify({"id": id, "kind": kind, "hash": value, "k": query.k,
-                    "max_distance": max_distance, "mirror": query.mirror,
+                    "max_distance": max_distance, "mirror": query.mirror or kind is None,
                     "dup_group": image.get("dup_group"), "matches": matches})
 
 

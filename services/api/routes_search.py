@@ -1,4 +1,6 @@
-"""``POST /search``: upload a picture, get the nearest stored images by perceptual hash.
+"""``POST /search``: upload a picture, get the stored images most like it: ``matches`` in the
+one ranking across hash kinds (verified near-duplicates first, each saying why), and
+``results`` per hash kind for the ``kinds`` asked for.
 
 The upload is bounded twice: the body size (Flask's MAX_CONTENT_LENGTH, 413) and the
 decoded pixel count (a small PNG can decode to gigabytes: refused before decoding, 413).
@@ -17,7 +19,7 @@ from services.api.context import ctx
 from services.api.contract import Form, endpoint
 from services.api.errors import ApiError
 from services.api.fields import Upload, comma_list, how_many
-from services.api.search import search_hashes
+from services.api.search import search_hashes, search_ranked
 
 bp = Blueprint("search", __name__)
 
@@ -29,14 +31,15 @@ class SearchForm(Form):
     image: Upload = Field(description="the picture: at most {api_max_upload_bytes} bytes and "
                                       "{api_max_upload_pixels} pixels")
     kinds: comma_list(HashKind) = Field(["phash", "dhash"], description="hash kinds to use")
-    k: how_many(MAX_K, "how many matches per kind") = 10
+    k: how_many(MAX_K, "how many matches (in the ranking, and per kind)") = 10
     max_distance: int = Field(max(HASH_BITS.values()), ge=0, le=max(HASH_BITS.values()),
                               description="only matches at most this many bits apart")
     mirror: bool = Field(True, description="also match left-right mirrored copies")
 
 
 @endpoint(bp, "POST", "/search", form=SearchForm, tags=["search"],
-          summary="Upload a picture; get the nearest stored images by hash",
+          summary="Upload a picture; get the stored images most like it: one ranking across "
+                  "hash kinds (matches), and the nearest per kind (results)",
           responses={200: ("matches", answers.SearchResult),
                      413: "the file or its pixel count is over the limit",
                      415: "not multipart/form-data"})
@@ -57,5 +60,6 @@ def search(body: SearchForm) -> Response:
     results = search_hashes(ctx(), image, body.kinds, body.k, body.max_distance, body.mirror)
     return jsonify({
         "hashes": hashes, "kinds": body.kinds, "k": body.k, "max_distance": body.max_distance,
-        "mirror": body.mirror, "results": results,
+        "mirror": body.mirror, "matches": search_ranked(ctx(), image, body.k, body.mirror),
+        "results": results,
     })

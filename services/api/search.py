@@ -2,8 +2,10 @@
 
 The reader answers from the newest Annoy generation plus every hash written since (read from
 the graph), so an image hashed a moment ago is found, and before the first index build every
-answer comes from an exact scan of the graph's hashes. Matches are ids and distances; the
-titles and thumbnail URLs a frontend shows are added here from the graph.
+answer comes from an exact scan of the graph's hashes. Answers come in the one ranking of
+``services.indexer.ranking`` (every kind at once, verified near-duplicates first, each saying
+why), or per hash kind when a kind is asked for. The titles and thumbnail URLs a frontend
+shows are added here from the graph.
 """
 
 from __future__ import annotations
@@ -49,3 +51,29 @@ def search_hashes(
         image, kinds=kinds, k=k, max_distance=max_distance, mirror=mirror
     )
     return {kind: _decorate(ctx, kind, found.get(kind, [])) for kind in kinds}
+
+
+def ranked(ctx: ApiContext, matches: list[Any]) -> list[dict[str, Any]]:
+    """The one ranking's answers (``ranking.Ranked``) as JSON, with titles and thumbnails;
+    ``kind``/``distance`` name the hash kind that agrees best."""
+    nodes = ctx.store.get_images([m.id for m in matches]) if matches else {}
+    out = []
+    for m in matches:
+        body = m.as_json()
+        kind = min(("phash", "dhash", "whash", "ahash"), key=lambda x: m.distances.get(x, 99))
+        body.update(kind=kind, distance=m.distances.get(kind),
+                    title=nodes.get(m.id, {}).get("title"),
+                    thumbnail_url=nodes.get(m.id, {}).get("thumbnail_url"))
+        out.append(body)
+    return out
+
+
+def duplicates_ranked(ctx: ApiContext, image_id: str, k: int) -> list[dict[str, Any]]:
+    """A stored image's near-duplicates and closest images in the one ranking."""
+    return ranked(ctx, ctx.index().rank_id(image_id, k=k))
+
+
+def search_ranked(ctx: ApiContext, image: Any, k: int, mirror: bool) -> list[dict[str, Any]]:
+    """The stored images most like an uploaded picture, in the one ranking."""
+    _, matches = ctx.index().rank_image(image, k=k, mirror=mirror)
+    return ranked(ctx, matches)
