@@ -7,6 +7,9 @@ the structural kinds agree best, and judged by the same verifier as the indexer'
 (verify.py). The order: verified near-duplicates first; then the weighted hash distance;
 ties broken by further evidence (every kind's distance summed, colorhash included, then the
 colour layout distance), and only then by id. Each answer says why it matched.
+
+The comparison is vectorised over the candidates; only the ``k`` answers get their reasons
+spelled out.
 """
 
 from __future__ import annotations
@@ -20,7 +23,11 @@ import numpy as np
 from lookalike.hashing import COLOR_GRID, HASH_KINDS
 from services.indexer.bits import mirror_value
 from services.indexer.duplicates import color_distance, colorless, mirror_cells
-from services.indexer.verify import STRUCTURAL, Evidence, VerifyConfig, verify
+from services.indexer.table import COLOR_BYTES
+from services.indexer.verify import STRUCTURAL, Evidence, VerifyConfig, decide, verify
+
+_STRUCTURAL_COLUMNS = [HASH_KINDS.index(k) for k in STRUCTURAL]
+MISSING = 64  # the distance of a kind either picture lacks: as far as it can be
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,32 @@ class Signature:
         if self.mirrored is not None and kind in self.mirrored:
             return self.mirrored[kind]
         return mirror_value(kind, self.hashes[kind])
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Stored pictures to rank, as columns (kinds in ``HASH_KINDS`` order)."""
+
+    ids: list[str]
+    values: np.ndarray  # (n, len(HASH_KINDS)) uint64
+    present: np.ndarray  # (n, len(HASH_KINDS)) bool
+    information: np.ndarray  # (n,) float, NaN unknown
+    color: np.ndarray  # (n, COLOR_BYTES) int8
+
+    @classmethod
+    def of(cls, signatures: Mapping[str, Signature]) -> Candidates:
+        ids = list(signatures)
+        sigs = [signatures[i] for i in ids]
+        return cls(
+            ids,
+            np.array([[s.hashes.get(k, 0) for k in HASH_KINDS] for s in sigs],
+                     np.uint64).reshape(len(ids), len(HASH_KINDS)),
+            np.array([[k in s.hashes for k in HASH_KINDS] for s in sigs],
+                     bool).reshape(len(ids), len(HASH_KINDS)),
+            np.array([s.information for s in sigs], np.float64),
+            np.array([s.color if s.color is not None else np.zeros(COLOR_BYTES, np.int8)
+                      for s in sigs], np.int8).reshape(len(ids), COLOR_BYTES),
+        )
 
 
 @dataclass(frozen=True)
@@ -60,46 +93,51 @@ class Ranked:
         }
 
 
-def compare(query: Signature, other: Signature, config: VerifyConfig | None = None
-            ) -> tuple[Evidence, float]:
-    """The evidence between two pictures (and their colour distance unrounded, for ties)."""
-    kinds = [k for k in HASH_KINDS if k in query.hashes and k in other.hashes]
-    direct = {k: (query.hashes[k] ^ other.hashes[k]).bit_count() for k in kinds}
-    flipped = {k: (query.mirror_hash(k) ^ other.hashes[k]).bit_count() for k in kinds}
-    structural = [k for k in STRUCTURAL if k in kinds]
-    mirrored = sum(flipped[k] for k in structural) < sum(direct[k] for k in structural)
-    distances = flipped if mirrored else direct
-    color: float | None = None
-    if query.color is not None and other.color is not None:
-        qa, ob = query.color[None, :], other.color[None, :]
-        if not (colorless(qa)[0] or colorless(ob)[0]):
-            qa = mirror_cells(qa, COLOR_GRID) if mirrored else qa
-            color = float(color_distance(qa, ob)[0])
-    # a kind either picture lacks counts as far as it can be
-    full = {k: distances.get(k, 64) for k in STRUCTURAL}
-    evidence = Evidence(full, mirrored, float(np.fmin(query.information, other.information)),
-                        None if color is None else round(color))
-    return evidence, math.inf if color is None else color
-
-
-def rank(query: Signature, candidates: Mapping[str, Signature], *, k: int,
+def rank(query: Signature, candidates: Candidates | Mapping[str, Signature], *, k: int,
          config: VerifyConfig | None = None, exclude: str | None = None) -> list[Ranked]:
     """The ``k`` best candidates for ``query``, in the one order (see the module doc)."""
-    scored = []
-    for image_id, other in candidates.items():
-        if image_id == exclude:
+    c = candidates if isinstance(candidates, Candidates) else Candidates.of(candidates)
+    n = len(c.ids)
+    if n == 0:
+        return []
+    has = np.array([kind in query.hashes for kind in HASH_KINDS])
+    q = np.array([query.hashes.get(kind, 0) for kind in HASH_KINDS], np.uint64)
+    qm = np.array([query.mirror_hash(kind) if kind in query.hashes else 0
+                   for kind in HASH_KINDS], np.uint64)
+    usable = c.present & has
+    direct = np.where(usable, np.bitwise_count(c.values ^ q), MISSING).astype(np.int64)
+    flipped = np.where(usable, np.bitwise_count(c.values ^ qm), MISSING).astype(np.int64)
+    mirrored = (flipped[:, _STRUCTURAL_COLUMNS].sum(axis=1)
+                < direct[:, _STRUCTURAL_COLUMNS].sum(axis=1))
+    distances = np.where(mirrored[:, None], flipped, direct)
+    qcolor = (query.color if query.color is not None
+              else np.zeros(COLOR_BYTES, np.int8))[None, :]
+    color = np.full(n, np.inf)
+    if not colorless(qcolor)[0]:
+        colourful = ~colorless(c.color)
+        q_rows = np.where(mirrored[:, None], mirror_cells(qcolor, COLOR_GRID), qcolor)
+        color[colourful] = color_distance(q_rows[colourful], c.color[colourful])
+    information = np.fmin(query.information, c.information)
+    match, weighted = decide(distances[:, _STRUCTURAL_COLUMNS].T, information,
+                             np.where(np.isinf(color), -1, np.round(color)).astype(np.int64),
+                             config=config)
+    weighted = np.round(weighted, 2)
+    order = np.lexsort((np.array(c.ids), color, np.where(usable, distances, 0).sum(axis=1),
+                        weighted, ~match))
+    out: list[Ranked] = []
+    for i in order.tolist():
+        if c.ids[i] == exclude:
             continue
-        evidence, color = compare(query, other, config)
+        d = {kind: int(distances[i, j]) for j, kind in enumerate(HASH_KINDS) if usable[i, j]}
+        col = None if math.isinf(color[i]) else float(color[i])
+        evidence = Evidence({kind: int(distances[i, j]) for j, kind in
+                             zip(_STRUCTURAL_COLUMNS, STRUCTURAL, strict=True)},
+                            bool(mirrored[i]), float(information[i]),
+                            None if col is None else round(col))
         verdict = verify(evidence, config)
-        distances = {kind: int(d) for kind, d in evidence.distances.items()}
-        extra = {kind: (query.hashes[kind] ^ other.hashes[kind]).bit_count()
-                 for kind in HASH_KINDS if kind not in distances
-                 and kind in query.hashes and kind in other.hashes}
-        distances.update(extra)
-        ranked = Ranked(image_id, verdict.match, verdict.weighted, evidence.mirrored,
-                        distances, evidence.information,
-                        None if math.isinf(color) else round(color, 2), verdict.reasons)
-        key = (not verdict.match, verdict.weighted, sum(distances.values()), color, image_id)
-        scored.append((key, ranked))
-    scored.sort(key=lambda kv: kv[0])
-    return [r for _, r in scored[:k]]
+        out.append(Ranked(c.ids[i], verdict.match, verdict.weighted, bool(mirrored[i]), d,
+                          float(information[i]), None if col is None else round(col, 2),
+                          verdict.reasons))
+        if len(out) == k:
+            break
+    return out

@@ -31,13 +31,20 @@ import numpy as np
 from annoy import AnnoyIndex
 from PIL import Image
 
-from lookalike.hashing import HASH_BITS, HashSet, decode_image, hash_image, mirrored_hashes
+from lookalike.hashing import (
+    HASH_BITS,
+    HASH_KINDS,
+    HashSet,
+    decode_image,
+    hash_image,
+    mirrored_hashes,
+)
 from services.indexer import generations as gens
 from services.indexer.bits import bit_rows, check_kind, mirror_value, parse_hex
 from services.indexer.bits import within as scan_within
 from services.indexer.multindex import CHUNKS, MultiIndex
 from services.indexer.npmap import load_mapped
-from services.indexer.ranking import Ranked, Signature, rank
+from services.indexer.ranking import Candidates, Ranked, Signature, rank
 from services.indexer.table import COLOR_BYTES, HashTable, parse_color
 from services.indexer.verify import CANDIDATE_RADII, VerifyConfig
 
@@ -51,6 +58,10 @@ NEAR_RADIUS_MAX = 3 * CHUNKS - 1
 EXACT_SCAN_MAX = 65_536
 # nearest(k) first takes every hash this close exactly, then asks Annoy for the rest.
 NEAR_RADIUS = 10
+# The one ranking judges at most this many candidates per kind and orientation (the nearest):
+# a copy is among a kind's nearest few, and a dense region of look-alikes (pages of text)
+# must not make every search judge thousands.
+RANK_CANDIDATES = 64
 # Hashes are written with a hashed_at taken before their transaction commits, so a hash can
 # become visible after the generation's newest hashed_at: re-read this much further back.
 DELTA_SLACK_MS = 120_000
@@ -372,23 +383,59 @@ class IndexReader:
     def rank(self, query: Signature, *, k: int = 10, exclude: str | None = None,
              config: VerifyConfig | None = None) -> list[Ranked]:
         """The ``k`` stored images most like ``query``, in the one order of ranking.py:
-        candidates are every image within a candidate radius of a candidate kind (direct or
-        mirrored) plus each such kind's nearest, each judged on all its evidence."""
+        candidates are, per candidate kind and orientation (direct, mirrored), the images
+        within its candidate radius (at most the ``RANK_CANDIDATES`` nearest) or else its
+        nearest, each judged on all its evidence."""
         gen = self._snapshot()
         delta = self._recent(gen)
-        want = k + (1 if exclude else 0)
+        want = max(k + (1 if exclude else 0), RANK_CANDIDATES)
         found: set[str] = set()
         for kind, radius in CANDIDATE_RADII.items():
             if kind not in query.hashes:
                 continue
             for value in {query.hashes[kind], query.mirror_hash(kind)}:
                 near = self._within_value(gen, delta, kind, value, radius)
-                if len(near) < want:
-                    near = self._nearest_value(gen, delta, kind, value, want)
-                found.update(image for image, _ in near)
+                if len(near) < k + 1:
+                    near = self._nearest_value(gen, delta, kind, value, k + 1)
+                near.sort(key=lambda pair: (pair[1], pair[0]))
+                found.update(image for image, _ in near[:want])
         found.discard(exclude or "")
-        signatures = {image: self._signature_of(gen, delta, image) for image in sorted(found)}
-        return rank(query, signatures, k=k, config=config, exclude=exclude)
+        return rank(query, self._candidates(gen, delta, sorted(found)), k=k, config=config,
+                    exclude=exclude)
+
+    def _candidates(self, gen: _Generation | None, delta: _Delta | None,
+                    ids: list[str]) -> Candidates:
+        """The columns of ``ids`` (recent hashes first, then the generation's)."""
+        n = len(ids)
+        values = np.zeros((n, len(HASH_KINDS)), np.uint64)
+        present = np.zeros((n, len(HASH_KINDS)), bool)
+        information = np.full(n, np.nan)
+        color = np.zeros((n, COLOR_BYTES), np.int8)
+        recent = delta.ids if delta is not None else set()
+        from_delta = [i for i, image in enumerate(ids) if image in recent]
+        if from_delta and delta is not None:
+            t = delta.table
+            latest = {image: row for row, image in enumerate(t.ids.tolist())}  # last wins
+            rows = np.array([latest[ids[i]] for i in from_delta])
+            for j, kind in enumerate(HASH_KINDS):
+                if kind in t.kinds:
+                    values[from_delta, j] = t.values[rows, t.kinds.index(kind)]
+                    present[from_delta, j] = t.present[rows, t.kinds.index(kind)]
+            assert t.info is not None and t.color is not None
+            information[from_delta] = t.info[rows]
+            color[from_delta] = t.color[rows]
+        rest = [i for i, image in enumerate(ids) if image not in recent]
+        if rest and gen is not None:
+            rows = np.searchsorted(gen.ids, np.array([ids[i] for i in rest]))
+            for j, kind in enumerate(HASH_KINDS):
+                if kind in gen.kinds:
+                    ki = gen.index[kind]
+                    pos = np.minimum(np.searchsorted(ki.rows, rows), len(ki.rows) - 1)
+                    values[rest, j] = gen.values[rows, gen.kinds.index(kind)]
+                    present[rest, j] = ki.rows[pos] == rows if len(ki.rows) else False
+            information[rest] = gen.information[rows]
+            color[rest] = gen.color[rows]
+        return Candidates(ids, values, present, information, color)
 
     def rank_id(self, image_id: str, *, k: int = 10,
                 config: VerifyConfig | None = None) -> list[Ranked]:

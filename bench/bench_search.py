@@ -1,0 +1,163 @@
+"""Search latency: ``lookalike search FILE`` on a graph of ``--images`` hashed images, and where
+its time goes, against the per-kind search it replaced, measured in the same run.
+
+    python bench/bench_search.py                    # 10,000 images, 5 runs of each
+    python bench/bench_search.py --images 2000 --runs 3
+
+The graph: ``--images`` pictures drawn as 1/f noise (services/indexer/synthetic.py, the
+index benchmark's generator), upscaled to 128 px and hashed by the real ``hash_image``
+(hashes, information, colour layout), stored in an embedded ArcadeDB in a temporary folder,
+and indexed by ``lookalike indexer --once``. The query files are copies of stored pictures
+(PNG), so each search must rank its original first.
+
+Measured:
+- **CLI**: ``lookalike search QUERY -k 10`` as a separate process, wall time per call (the
+  user's wait), and ``python -c pass`` beside it (the interpreter's own start-up);
+- **per step**: starting Python and importing the CLI (a process of its own), then in
+  process the graph connection, opening the index reader, the one ranking
+  (``rank_image``), titles from the graph; against the per-kind ``search_image`` (phash,
+  dhash) that ``lookalike search`` used before.
+
+Writes bench/results/search.json (``--out``), with the load average, date and commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from _report import publish, run_label  # noqa: E402
+from bench_api import child_env, graph_target  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from lookalike.graph import GraphStore  # noqa: E402
+from lookalike.hashing import algorithm_version, hash_image  # noqa: E402
+from services.indexer.synthetic import noise_pictures, to_display  # noqa: E402
+
+RESULTS = REPO / "bench" / "results" / "search.json"
+
+
+def pictures(n: int, seed: int = 7) -> list[Image.Image]:
+    rng = np.random.default_rng(seed)
+    raw = to_display(noise_pictures(rng, n))
+    return [Image.fromarray(p).convert("RGB").resize((128, 128), Image.Resampling.BICUBIC)
+            for p in raw]
+
+
+def load_graph(store: GraphStore, pics: list[Image.Image]) -> None:
+    store.ensure_schema()
+    # hashed over the past hours, as a crawl would (the reader re-reads the last minutes
+    # before a build from the graph on every query)
+    start = int(time.time() * 1000) - 4 * 3_600_000
+    rows = []
+    for i, pic in enumerate(pics):
+        rows.append({"id": f"s{i:06d}", "title": f"synthetic picture {i}",
+                     **hash_image(pic).node_properties(), "hash_version": algorithm_version(),
+                     "hashed_at": start + i * 1000})
+    store.upsert_images([{"id": r["id"], "title": r["title"]} for r in rows], batch=2000)
+    store.write("set_hashes", [{**r, "thumbnail": "bench"} for r in rows], batch=2000)
+
+
+def timed(fn: Any) -> tuple[float, Any]:
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def in_process(settings: Any, query: bytes, expected: str) -> dict[str, float]:
+    """One search step by step, in a fresh interpreter's order (imports counted once)."""
+    steps: dict[str, float] = {}
+    t, _ = timed(lambda: subprocess.run(
+        [sys.executable, "-c", "from lookalike_cli.main import _register; _register()"],
+        check=True, env={**os.environ, "PYTHONPATH": str(REPO)}))
+    steps["start python and import the CLI (a process)"] = t
+    from services.indexer.graph_io import open_reader
+
+    t, store = timed(lambda: GraphStore.connect(settings))
+    steps["connect to the graph"] = t
+    with store:
+        t, reader = timed(lambda: open_reader(settings, store))
+        steps["open the index reader"] = t
+        t, (_, ranked) = timed(lambda: reader.rank_image(query, k=10))
+        steps["rank (hash the file, candidates, evidence)"] = t
+        assert ranked[0].id == expected, (ranked[0], expected)
+        t, _ = timed(lambda: store.get_images([m.id for m in ranked]))
+        steps["titles from the graph"] = t
+        t, _ = timed(lambda: reader.search_image(query, kinds=("phash", "dhash"), k=10))
+        steps["baseline: per-kind search_image (phash, dhash)"] = t
+    return steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    load_before = os.getloadavg()[0]
+    label = run_label()
+    pics = pictures(args.images)
+    with graph_target(None, True) as (settings, _), \
+            tempfile.TemporaryDirectory(prefix="lookalike-bench-search-") as tmp:
+        with GraphStore.connect(settings) as store:
+            t, _ = timed(lambda: load_graph(store, pics))
+        print(f"loaded and hashed {args.images} pictures in {t:.0f}s", file=sys.stderr)
+        env = child_env(settings)
+        built = subprocess.run([sys.executable, "-m", "lookalike_cli.main", "indexer", "--once"],
+                               env=env, capture_output=True, text=True, timeout=1800,
+                               check=False)
+        if built.returncode:
+            raise SystemExit(f"indexer failed: {built.stderr}")
+        queries = []
+        for k in range(args.runs):
+            index = (k * 7919) % args.images
+            path = Path(tmp) / f"query{k}.png"
+            buf = io.BytesIO()
+            pics[index].save(buf, "PNG")
+            path.write_bytes(buf.getvalue())
+            queries.append((path, f"s{index:06d}"))
+        cli, bare = [], []
+        for path, expected in queries:
+            t, run = timed(lambda path=path: subprocess.run(
+                [sys.executable, "-m", "lookalike_cli.main", "search", str(path), "-k", "10"],
+                env=env, capture_output=True, text=True, timeout=600, check=False))
+            if run.returncode or expected not in run.stdout.splitlines()[2]:
+                raise SystemExit(f"search did not rank {expected} first: {run.stdout}"
+                                 f"{run.stderr}")
+            cli.append(t)
+            t, _ = timed(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True))
+            bare.append(t)
+        steps = [in_process(settings, path.read_bytes(), expected) for path, expected in queries]
+    per_step = {name: statistics.median(s[name] for s in steps) for name in steps[0]}
+    results = {
+        **label, "images": args.images, "runs": args.runs,
+        "cli_seconds": {"median": statistics.median(cli), "all": cli},
+        "python_start_seconds": statistics.median(bare),
+        "steps_seconds_median": per_step,
+        "loadavg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+    }
+    lines = [f"lookalike search on {args.images} hashed images ({args.runs} runs; median):",
+             f"  CLI call, wall          {statistics.median(cli):.3f} s "
+             f"(python -c pass: {statistics.median(bare):.3f} s)"]
+    lines += [f"  {name:<48} {sec * 1000:8.1f} ms" for name, sec in per_step.items()]
+    lines.append(f"{label['date']}, commit {label['commit']}; load average "
+                 f"{results['loadavg_1min'][0]} at start, {results['loadavg_1min'][1]} at end")
+    publish(results, "\n".join(lines), args.out)
+
+
+if __name__ == "__main__":
+    main()

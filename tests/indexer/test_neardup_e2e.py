@@ -1,0 +1,144 @@
+"""Near-duplicates people can trust, through the real graph server and the real indexer:
+flat pictures are not copies of each other, groups do not chain, and a search for an exact
+copy ranks the original first."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import numpy as np
+from PIL import Image
+
+from lookalike.graph import GraphStore
+from lookalike.hashing import HASH_BITS, HASH_KINDS, algorithm_version, hash_image
+from services.indexer.graph_io import GraphHashSource
+from services.indexer.reader import IndexReader
+from services.indexer.service import Indexer, IndexerConfig
+from services.replica import variants
+from tests.indexer.test_core import _pictures
+
+
+def _store(store: GraphStore, rows: list[dict]) -> None:
+    stamp = int(time.time() * 1000) - 60_000
+    store.upsert_images([{"id": r["id"], "title": f"picture {r['id']}"} for r in rows])
+    store.write("set_hashes", [{"hash_version": algorithm_version(), "hashed_at": stamp,
+                                "thumbnail": f"http://example.invalid/{r['id']}.jpg", **r}
+                               for r in rows])
+
+
+def _pictured(image_id: str, picture: Image.Image) -> dict:
+    return {"id": image_id, **hash_image(picture).node_properties()}
+
+
+def _near(store: GraphStore, image_id: str) -> set[str]:
+    return {r["id"] for r in store.read("near_duplicates_of", id=image_id) if r["id"]}
+
+
+def _group(store: GraphStore, image_id: str) -> str | None:
+    return store.read("near_duplicates_of", id=image_id)[0]["group"]
+
+
+def _flat_page(seed: int) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    tone = rng.uniform(150, 235, 3)
+    ramp = np.linspace(0, rng.uniform(2, 8), 320)[None, :, None]
+    page = tone + ramp + rng.normal(0, 1.5, (240, 320, 3))
+    return Image.fromarray(np.clip(page, 0, 255).astype(np.uint8))
+
+
+def test_flat_pictures_do_not_match_each_other(fresh_graph, tmp_path):
+    _, store = fresh_graph
+    pages = [_pictured(f"page{i}", _flat_page(i)) for i in range(10)]
+    painting = _pictures()[0]
+    copy = Image.open(io.BytesIO(variants.edited_bytes(painting, "jpeg"))).convert("RGB")
+    _store(store, [*pages, _pictured("painting", painting), _pictured("painting-jpeg", copy)])
+    report = Indexer(store, IndexerConfig(index_dir=tmp_path / "index", trees=3)).build_once()
+    assert report.candidates > 1  # the blank pages' hashes collide with each other ...
+    for i in range(10):  # ... and none of them is claimed as a copy or grouped
+        assert not _near(store, f"page{i}") and _group(store, f"page{i}") is None
+    assert _near(store, "painting") == {"painting-jpeg"}  # a real copy still is
+    assert _group(store, "painting") == "painting"
+
+
+def _bits(n: int, start: int) -> int:
+    return sum(1 << b for b in range(start, start + n))
+
+
+def test_groups_do_not_chain_a_like_b_like_c(fresh_graph, tmp_path):
+    """A~B and B~C (8 bits apart in every kind), A and C 16 bits apart: two verified pairs,
+    never one group of three."""
+    _, store = fresh_graph
+    rng = np.random.default_rng(5)
+    base = {k: int(rng.integers(0, 2 ** HASH_BITS[k] - 1, dtype=np.uint64)) for k in HASH_KINDS}
+    rows = []
+    for name, mask in (("A", _bits(8, 0)), ("B", 0), ("C", _bits(8, 8))):
+        rows.append({"id": name, "hash_info": 20.0, "hash_color": "00" * 18,
+                     **{k: format(v ^ (mask & (2 ** HASH_BITS[k] - 1)), f"0{HASH_BITS[k] // 4}x")
+                        for k, v in base.items()}})
+    _store(store, rows)
+    Indexer(store, IndexerConfig(index_dir=tmp_path / "index", trees=3)).build_once()
+    assert _near(store, "B") == {"A", "C"}  # both pairs are near-duplicates ...
+    assert "C" not in _near(store, "A")  # ... A and C are not ...
+    groups = {name: _group(store, name) for name in "ABC"}
+    assert groups["A"] != groups["C"]  # ... so they never share a group
+    assert list(groups.values()).count(None) == 1  # B is in a pair with one of them
+
+
+def test_search_for_an_exact_copy_ranks_the_original_first(fresh_graph, tmp_path):
+    _, store = fresh_graph
+    pictures = _pictures()[:4]
+    rows = [_pictured(f"zz-original{i}", p) for i, p in enumerate(pictures)]
+    for i, picture in enumerate(pictures):  # its copies sort before it by id
+        for edit in ("jpeg", "noise", "brightness", "text", "resize"):
+            edited = Image.open(io.BytesIO(variants.edited_bytes(picture, edit))).convert("RGB")
+            rows.append(_pictured(f"aa-{edit}{i}", edited))
+    _store(store, rows)
+    Indexer(store, IndexerConfig(index_dir=tmp_path / "index", trees=3)).build_once()
+    reader = IndexReader(tmp_path / "index", GraphHashSource(store))
+    for i, picture in enumerate(pictures):
+        buf = io.BytesIO()
+        picture.convert("RGB").save(buf, "PNG")
+        _, ranked = reader.rank_image(buf.getvalue(), k=6)
+        assert ranked[0].id == f"zz-original{i}" and ranked[0].match
+        assert ranked[0].weighted == 0 and ranked[0].reasons[0].startswith("weighted distance")
+        copies = [m.id for m in ranked[1:] if m.match]
+        assert all(c.startswith("aa-") and c.endswith(str(i)) for c in copies)
+        # the same from a stored image's point of view
+        assert reader.rank_id(f"aa-jpeg{i}", k=1)[0].id in {f"zz-original{i}",
+                                                            *copies}
+
+
+def test_lookalike_evaluate_on_a_labelled_folder(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    folder = tmp_path / "pictures"
+    (folder / "family-a").mkdir(parents=True)
+    pictures = _pictures()[:4]
+    pictures[0].convert("RGB").save(folder / "family-a" / "first.png")
+    pictures[0].convert("RGB").resize((200, 200)).save(folder / "family-a" / "smaller.jpg")
+    for i, picture in enumerate(pictures[1:], 1):
+        picture.convert("RGB").save(folder / f"single{i}.png")
+    for i in range(3):
+        _flat_page(i).save(folder / f"blank{i}.png")
+    out = tmp_path / "scores.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "lookalike_cli.main", "evaluate", str(folder), "--plant",
+         "--edits", "jpeg,mirror,border", "--json", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "pair precision 1.0000" in run.stdout
+    assert "dup_group precision 1.0000" in run.stdout
+    scores = json.loads(out.read_text())
+    assert scores["families"] == 7 and scores["images"] == 8 + 7 * 3
+    assert set(scores["recall_by_edit"]) == {"given", "jpeg", "mirror", "border"}
+    assert scores["recall_by_edit"]["given"] == {"found": 1, "of": 1, "recall": 1.0}
+    assert scores["recall_by_edit"]["mirror"]["found"] >= 4  # the paintings' mirrors
+    assert sorted(scores["low_information_families"]) == ["blank0", "blank1", "blank2"]
+    bad = subprocess.run([sys.executable, "-m", "lookalike_cli.main", "evaluate",
+                          str(folder), "--plant", "--edits", "sepia"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "unknown edits sepia" in bad.stderr
