@@ -22,13 +22,13 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
 # What each edit does, in the words the evaluation prints.
 EDIT_DESCRIPTIONS: dict[str, str] = {
     "resize": "half the width and height",
-    "jpeg": "recompressed as JPEG quality 20",
-    "noise": "Gaussian noise, sigma 8 of 255",
+    "jpeg": "recompressed as JPEG quality 15",
+    "noise": "Gaussian noise, sigma 12 of 255",
     "brightness": "30% brighter",
     "grayscale": "converted to grayscale",
-    "crop_center": "the centre 95% of the width and height kept",
+    "crop_center": "5% of the width and height cut off every side",
     "crop_side": "10% of the width cut off the left side",
-    "border": "a white border 5% of the width and height on every side",
+    "border": "a white border 5% of the longer side wide on every side",
     "rotate": "rotated 3 degrees, corners filled with the mean colour",
     "mirror": "mirrored left to right",
     "text": "a caption stamped across the lower part",
@@ -36,7 +36,7 @@ EDIT_DESCRIPTIONS: dict[str, str] = {
 EDITS: tuple[str, ...] = tuple(EDIT_DESCRIPTIONS)
 
 JPEG_QUALITY = 90  # how every edited copy is saved, except the ``jpeg`` edit itself
-JPEG_EDIT_QUALITY = 20
+JPEG_EDIT_QUALITY = 15
 
 
 def _seed(rgb: Image.Image) -> int:
@@ -69,20 +69,20 @@ def apply(picture: Image.Image, edit: str) -> Image.Image:
         return rgb
     if edit == "noise":
         rng = np.random.default_rng(_seed(rgb))
-        noisy = np.asarray(rgb, dtype=np.float32) + rng.normal(0, 8, (height, width, 3))
+        noisy = np.asarray(rgb, dtype=np.float32) + rng.normal(0, 12, (height, width, 3))
         return Image.fromarray(np.clip(noisy, 0, 255).round().astype(np.uint8))
     if edit == "brightness":
         return ImageEnhance.Brightness(rgb).enhance(1.3)
     if edit == "grayscale":
         return ImageOps.grayscale(rgb).convert("RGB")
     if edit == "crop_center":
-        dx, dy = round(width * 0.025), round(height * 0.025)
+        dx, dy = round(width * 0.05), round(height * 0.05)
         return rgb.crop((dx, dy, width - dx, height - dy))
     if edit == "crop_side":
         return rgb.crop((round(width * 0.10), 0, width, height))
     if edit == "border":
-        dx, dy = max(1, round(width * 0.05)), max(1, round(height * 0.05))
-        return ImageOps.expand(rgb, border=(dx, dy, dx, dy), fill=(255, 255, 255))
+        return ImageOps.expand(rgb, border=max(1, round(0.05 * max(width, height))),
+                               fill=(255, 255, 255))
     if edit == "rotate":
         fill = tuple(int(c) for c in np.asarray(rgb).reshape(-1, 3).mean(axis=0))
         return rgb.rotate(3, resample=Image.Resampling.BICUBIC, fillcolor=fill)
