@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import io
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -34,6 +33,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from lookalike.folders import replaced_atomically
 
 CACHE = Path(__file__).resolve().parent / "results" / "pictures"
 MAX_SIDE = 1024
@@ -230,9 +232,7 @@ def fetch(name: str, cache: Path = CACHE, *, quiet: bool = False) -> Path:
     folder = cache / name
     if (folder / ".complete").exists():
         return folder
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=cache))
-    try:
+    with replaced_atomically(folder, prefix=f".{name}-") as tmp:
         with tempfile.TemporaryDirectory(prefix="debs-", dir=cache) as work:
             for source in spec.debian:
                 if not quiet:
@@ -243,12 +243,6 @@ def fetch(name: str, cache: Path = CACHE, *, quiet: bool = False) -> Path:
         if not any(tmp.iterdir()):
             raise PicturesUnavailable(f"the set {name!r} came out empty")
         (tmp / ".complete").touch()
-        if folder.exists():
-            shutil.rmtree(folder)
-        tmp.rename(folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return folder
 
 

@@ -16,8 +16,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from lookalike.folders import replaced_atomically
 from services.replica import descriptor, shapes, variants
 from services.replica.collection import CollectionData, CollectionError
 
@@ -272,8 +271,7 @@ def build_collection(
     if clash:
         raise CollectionError(f"id clash with test documents: {sorted(clash)}")
 
-    tmp = Path(tempfile.mkdtemp(prefix=".replica-build-", dir=out_dir.parent))
-    try:
+    with replaced_atomically(out_dir, prefix=".replica-build-") as tmp:
         (tmp / "images").mkdir()
         records: dict[str, dict] = dict(doc_records)
         features: dict[str, np.ndarray] = dict(doc_features)
@@ -293,12 +291,6 @@ def build_collection(
         }
         data.ground_truth = truth
         data.save(tmp)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 

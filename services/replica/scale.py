@@ -12,14 +12,13 @@ nobody lists. Builds are deterministic in (N, seed).
 from __future__ import annotations
 
 import hashlib
-import shutil
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from scipy.spatial import cKDTree
 
+from lookalike.folders import replaced_atomically
 from services.replica import procedural, shapes
 from services.replica.builder import _build_key, _check_replaceable, _existing_key
 from services.replica.collection import CollectionData, CollectionError
@@ -133,16 +132,9 @@ def build_scale_collection(
                   "scale_version": SCALE_VERSION},
     )
     data.similar = similar
-    tmp = Path(tempfile.mkdtemp(prefix=".replica-build-", dir=out_dir.parent))
-    try:
+    with replaced_atomically(out_dir, prefix=".replica-build-") as tmp:
         (tmp / "images").mkdir()
         data.save(tmp)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 
