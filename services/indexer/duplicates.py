@@ -198,6 +198,8 @@ def mirror_cells(cells: np.ndarray, grid: int) -> np.ndarray:
 
 def color_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Mean over cells of |dr| + |dg| between colour layouts (1/512 steps)."""
+    if len(a) == 0:
+        return np.zeros(0)
     d = np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).reshape(len(a), -1, 2)
     return d.sum(axis=2).mean(axis=1) if d.shape[1] else np.zeros(len(a))
 

@@ -156,3 +156,11 @@ def test_ranking_puts_the_exact_original_first_and_says_why():
     assert ranked[0].reasons and ranked[0].reasons[0].startswith("weighted distance 0.0")
     assert ranked[1].id == "aaa-copy"  # equal hashes: the colour evidence breaks the tie
     assert not ranked[2].match
+
+
+def test_ranking_a_colourful_query_among_colourless_candidates():
+    query = Signature({k: 0 for k in HASH_KINDS}, 20.0, np.full(18, 30, np.int8))
+    gray = Signature({k: 1 for k in HASH_KINDS}, 20.0, np.zeros(18, np.int8))
+    ranked = rank(query, {"gray": gray}, k=3)
+    assert [r.id for r in ranked] == ["gray"] and ranked[0].color is None and ranked[0].match
+    assert rank(query, {}, k=3) == []
