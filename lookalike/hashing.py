@@ -37,7 +37,9 @@ HASH_PARAMS: dict[str, dict[str, int | str]] = {
 
 # Border trimming: a line of pixels (on a copy at most TRIM_SIDE pixels wide, where noise and
 # JPEG ringing are averaged away) belongs to the border when TRIM_FRACTION of its pixels are
-# within TRIM_TOLERANCE (max over channels, of 255) of the side's outermost line; at most
+# within TRIM_TOLERANCE (max over channels, of 255) of the side's outermost line, TRIM_ENDS of
+# the line left out at each end (where a slightly rotated copy's filled corners lie: without
+# that, a picture on a plain background is trimmed and its rotated copy is not); at most
 # TRIM_MAX of each dimension goes from each side, and a picture that is all border is kept.
 # Strict on purpose: an added border or letterbox is flat, while trimming a picture's own,
 # less even margins makes copies disagree (on the tuning paintings, tolerance 16 and 95% lost
@@ -47,6 +49,7 @@ TRIM_TOLERANCE = 8
 TRIM_FRACTION = 0.98
 TRIM_MAX = 0.3
 TRIM_ROUNDS = 3
+TRIM_ENDS = 0.06
 # Information: the standard deviation of the 64x64 grayscale's detail (the picture minus its
 # 8x8-block-smoothed self), in grey levels. Blank pages and plain gradients score ~0-1;
 # paintings, photographs and portraits score 5-40.
@@ -59,7 +62,7 @@ COLOR_GRID = 3
 COLOR_SCALE = 512
 COLOR_DARK = 24  # mean R+G+B of a cell
 # Part of algorithm_version: bump when trimming, information or colour change.
-PREPARE_VERSION = "numpy-phash-whash;trim8/0.98/0.3x3;info64;color3x3/512/24"
+PREPARE_VERSION = "numpy-phash-whash;trim8/0.98/0.3/0.06x3;info64;color3x3/512/24"
 
 # Bits per hash kind: 8x8 for the structural hashes, 14 bins x binbits for colorhash.
 HASH_BITS: dict[str, int] = {
@@ -175,6 +178,8 @@ def _hex(h: imagehash.ImageHash, bits: int) -> str:
 
 def _border_lines(lines: np.ndarray, limit: int) -> int:
     """How many of ``lines`` (first = outermost; each a row of RGB pixels) are border."""
+    ends = int(lines.shape[1] * TRIM_ENDS)
+    lines = lines[:, ends : lines.shape[1] - ends]
     reference = np.median(lines[0], axis=0)
     n = 0
     for line in lines[:limit]:

@@ -17,7 +17,7 @@ from services.indexer.duplicates import (
 )
 from services.indexer.ranking import Signature, rank
 from services.indexer.table import HashTable, parse_color
-from services.indexer.verify import Evidence, VerifyConfig, decide, verify
+from services.indexer.verify import WEIGHTS, Evidence, VerifyConfig, decide, verify
 from tests.indexer.test_core import _pictures
 
 CLOSE = {"phash": 2, "dhash": 3, "whash": 1, "ahash": 2}
@@ -27,8 +27,9 @@ FAR = {"phash": 30, "dhash": 28, "whash": 20, "ahash": 25}
 def test_verify_claims_pairs_close_in_every_kind_and_says_why():
     verdict = verify(Evidence(CLOSE, information=20.0, color=3))
     assert verdict.match
-    assert verdict.weighted == pytest.approx(0.45 * 2 + 0.3 * 3 + 0.05 * 1 + 0.2 * 2)
-    assert verdict.reasons[0].startswith("weighted distance 2.2 <= ")
+    expected = sum(WEIGHTS[k] * d for k, d in CLOSE.items())
+    assert verdict.weighted == pytest.approx(expected, abs=0.01)
+    assert verdict.reasons[0].startswith(f"weighted distance {expected:.1f} <= ")
     assert "colours agree (colour layout distance 3)" in verdict.reasons
     assert not verify(Evidence(FAR, information=20.0)).match
 
