@@ -278,6 +278,12 @@ def mirrored_hashes(image: Image.Image) -> HashSet:
     return _hash_trimmed(ImageOps.mirror(trim_borders(image)))
 
 
+def hashes_both_ways(image: Image.Image) -> tuple[HashSet, HashSet]:
+    """``hash_image`` and ``mirrored_hashes`` of one picture, trimming it once."""
+    trimmed = trim_borders(image)
+    return _hash_trimmed(trimmed), _hash_trimmed(ImageOps.mirror(trimmed))
+
+
 def hamming(a: str, b: str) -> int:
     """Bit distance between two hex hashes of the same kind."""
     if len(a) != len(b):

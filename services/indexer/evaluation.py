@@ -170,6 +170,8 @@ class Scores:
     false_pairs: list[tuple[str, str]]
     precision: float
     recall_by_edit: dict[str, tuple[int, int]]  # edit -> (found, of) original-edit pairs
+    # the same over families whose original has enough detail to be compared by hashes
+    informative_by_edit: dict[str, tuple[int, int]]
     recall_by_family: dict[str, tuple[int, int]]  # family -> (found, of) of its pairs
     group_pairs: int  # pairs of images sharing a dup_group
     group_false: int
@@ -192,6 +194,9 @@ class Scores:
             "recall": self.recall(),
             "recall_by_edit": {e: {"found": f, "of": n, "recall": f / n if n else None}
                                for e, (f, n) in self.recall_by_edit.items()},
+            "informative_recall_by_edit": {
+                e: {"found": f, "of": n, "recall": f / n if n else None}
+                for e, (f, n) in self.informative_by_edit.items()},
             "group_pairs": self.group_pairs, "group_false_pairs": self.group_false,
             "group_precision": self.group_precision,
             "low_information_families": self.low_information,
@@ -217,7 +222,12 @@ def score(items: Sequence[Labelled], table: HashTable, radii: dict[str, int] | N
     members: dict[str, list[str]] = {}
     for item in items:
         members.setdefault(item.family, []).append(item.id)
+    assert table.info is not None
+    info = dict(zip(table.ids.tolist(), table.info.tolist(), strict=True))
+    low = sorted({item.family for item in items if item.edit == ORIGINAL
+                  and info.get(item.id, math.inf) < config.min_information})
     by_edit: dict[str, list[int]] = {}
+    informative: dict[str, list[int]] = {}
     by_family: dict[str, list[int]] = {}
     for fam, ids in members.items():
         originals = [i for i in ids if edit[i] == ORIGINAL]
@@ -232,9 +242,10 @@ def score(items: Sequence[Labelled], table: HashTable, radii: dict[str, int] | N
                 if other == original or edit[other] == ORIGINAL:
                     continue
                 a, b = sorted((original, other))
-                c = by_edit.setdefault(edit[other], [0, 0])
-                c[0] += (a, b) in claimed
-                c[1] += 1
+                for counts_of in (by_edit, informative) if fam not in low else (by_edit,):
+                    c = counts_of.setdefault(edit[other], [0, 0])
+                    c[0] += (a, b) in claimed
+                    c[1] += 1
 
     grouped: dict[str, list[str]] = {}
     for image, (group, _) in groups.items():
@@ -245,15 +256,12 @@ def score(items: Sequence[Labelled], table: HashTable, radii: dict[str, int] | N
             for y in range(x + 1, len(ids)):
                 group_pairs += 1
                 group_false += family[ids[x]] != family[ids[y]]
-    assert table.info is not None
-    info = dict(zip(table.ids.tolist(), table.info.tolist(), strict=True))
-    low = sorted({item.family for item in items if item.edit == ORIGINAL
-                  and info.get(item.id, math.inf) < config.min_information})
     return Scores(
         images=len(items), families=len(members),
         candidates=len({(p.a, p.b) for p in candidates}), claimed=len(claimed),
         false_pairs=false_pairs, precision=tp / len(claimed) if claimed else 1.0,
         recall_by_edit={e: (c[0], c[1]) for e, c in sorted(by_edit.items())},
+        informative_by_edit={e: (c[0], c[1]) for e, c in sorted(informative.items())},
         recall_by_family={f: (c[0], c[1]) for f, c in by_family.items() if c[1]},
         group_pairs=group_pairs, group_false=group_false,
         group_precision=(group_pairs - group_false) / group_pairs if group_pairs else 1.0,
@@ -274,11 +282,14 @@ def format_scores(scores: Scores, *, title: str = "", worst_families: int = 10) 
                  f"dup_group precision {scores.group_precision:.4f} "
                  f"({scores.group_false} false of {scores.group_pairs} pairs sharing a group)")
     if scores.recall_by_edit:
-        lines.append(f"{'edit':<12} {'recall':>7} {'found':>7}  what")
+        lines.append(f"{'edit':<12} {'recall':>7} {'found':>7}  {'informative':>11}  what")
         for e, (found, total) in scores.recall_by_edit.items():
-            lines.append(f"{e:<12} {found / total:>7.3f} {found:>3}/{total:<3}  "
+            f2, n2 = scores.informative_by_edit.get(e, (0, 0))
+            inf = f"{f2 / n2:.3f}" if n2 else "-"
+            lines.append(f"{e:<12} {found / total:>7.3f} {found:>3}/{total:<3}  {inf:>11}  "
                          f"{EDIT_DESCRIPTIONS.get(e, 'given in the folder')}")
-        lines.append(f"{'all':<12} {scores.recall():>7.3f}")
+        lines.append(f"{'all':<12} {scores.recall():>7.3f}   (informative: over the families "
+                     "whose original has enough detail for hashes)")
     weak = sorted(((f / n, fam, f, n) for fam, (f, n) in scores.recall_by_family.items()
                    if f < n))
     if weak:

@@ -37,6 +37,7 @@ from lookalike.hashing import (
     HashSet,
     decode_image,
     hash_image,
+    hashes_both_ways,
     mirrored_hashes,
 )
 from services.indexer import generations as gens
@@ -448,8 +449,11 @@ class IndexReader:
         ``mirror`` the flipped picture is hashed from its pixels too."""
         if isinstance(image, bytes | bytearray):
             image = decode_image(bytes(image), max_pixels=self.max_pixels)
-        hashed = hash_image(image)
-        flipped = mirrored_hashes(image).as_dict() if mirror else None
+        if mirror:
+            hashed, flipped_set = hashes_both_ways(image)
+            flipped: dict[str, str] | None = flipped_set.as_dict()
+        else:
+            hashed, flipped = hash_image(image), None
         query = Signature(
             {k: int(v, 16) for k, v in hashed.as_dict().items()}, hashed.info,
             parse_color(hashed.color),
