@@ -168,7 +168,7 @@ def duplicates(id: str, query: DuplicatesQuery) -> Response:
     from services.api.search import duplicates_ranked, nearest_to_hash
 
     if kind is None:
-        matches = [m for m in duplicates_ranked(ctx(), id, query.k)
+        matches = [m for m in duplicates_ranked(ctx(), image, query.k)
                    if m["distance"] is None or m["distance"] <= max_distance]
     else:
         matches = nearest_to_hash(ctx(), kind, value, query.k, max_distance, exclude=id,

@@ -10,8 +10,10 @@ shows are added here from the graph.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from lookalike.hashing import HASH_KINDS
 from services.api.context import ApiContext
 from services.api.errors import ApiError
 
@@ -68,9 +70,21 @@ def ranked(ctx: ApiContext, matches: list[Any]) -> list[dict[str, Any]]:
     return out
 
 
-def duplicates_ranked(ctx: ApiContext, image_id: str, k: int) -> list[dict[str, Any]]:
-    """A stored image's near-duplicates and closest images in the one ranking."""
-    return ranked(ctx, ctx.index().rank_id(image_id, k=k))
+def duplicates_ranked(ctx: ApiContext, image: dict[str, Any], k: int) -> list[dict[str, Any]]:
+    """A stored image's near-duplicates and closest images in the one ranking, compared by
+    the hashes on its node (so an image the index has not taken in is still answered)."""
+    from services.indexer.bits import BadHash, parse_hex
+    from services.indexer.ranking import Signature
+    from services.indexer.table import parse_color
+
+    try:
+        hashes = {kind: parse_hex(kind, image[kind]) for kind in HASH_KINDS if image.get(kind)}
+    except BadHash as exc:
+        raise ApiError(409, f"the stored hashes cannot be searched: {exc}") from None
+    info = image.get("hash_info")
+    query = Signature(hashes, float(info) if isinstance(info, int | float) else math.nan,
+                      parse_color(image.get("hash_color")))
+    return ranked(ctx, ctx.index().rank(query, k=k, exclude=image["id"]))
 
 
 def search_ranked(ctx: ApiContext, image: Any, k: int, mirror: bool) -> list[dict[str, Any]]:
