@@ -76,6 +76,26 @@ def test_planted_near_duplicates_are_found_and_grouped(search_api, collection) -
         assert group == {min(original, copy)}
 
 
+def test_one_ranking_puts_the_verified_copy_first_and_says_why(search_api, collection) -> None:
+    for original, copy in collection.near_pairs:
+        r = search_api.get(f"/images/{original}/duplicates?k=5")
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["kind"] is None and body["mirror"] is True
+        best = body["matches"][0]
+        assert best["id"] == copy and best["match"] is True
+        assert best["why"][0].startswith("weighted distance")
+        truth = collection.by_id(copy)
+        assert best["distances"] == {k: hamming(collection.by_id(original)[k], truth[k])
+                                     for k in HASH_KINDS}
+        assert best["title"] == truth["title"]
+        weighted = [m["weighted"] for m in body["matches"]]
+        verified = [m["match"] for m in body["matches"]]
+        assert verified == sorted(verified, reverse=True)  # verified ones first ...
+        assert all(weighted[i] <= weighted[i + 1] for i in range(len(weighted) - 1)
+                   if verified[i] == verified[i + 1])  # ... each part by weighted distance
+
+
 def test_max_distance(search_api, collection: Collection) -> None:
     value = collection.by_id("c2i000")["dhash"]
     r = search_api.get("/images/c2i000/duplicates?kind=dhash&k=100&max_distance=14")
@@ -117,6 +137,7 @@ def test_search_by_upload_matches_an_exact_scan(search_api, collection: Collecti
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["hashes"] == hashes
+    assert len(body["matches"]) == 5 and all("why" in m for m in body["matches"])
     for kind in ("phash", "ahash"):
         check_top_k(body["results"][kind], exact_nearest(collection, kind, hashes[kind]), 5)
 
