@@ -1,4 +1,4 @@
-// Write a whole-graph analysis back onto the images: Louvain community (index into the
+// Write a whole-graph analysis back onto the images: Leiden community (index into the
 // size-ordered list, 0 = largest), PageRank, undirected degree, and which job computed them.
 UNWIND $rows AS row
 MATCH (i:Image {id: row.id})

@@ -217,6 +217,7 @@ class Communities(Answer):
     count: int | None = None
     sizes: list[int] | None = None
     modularity: float | None = None
+    algorithm: Literal["leiden"] | None = None
     seed: int | None = None
     membership: dict[str, int] | None = None
 
@@ -249,6 +250,14 @@ class Comparison(Answer):
     subgraphs: list[dict[str, Any]]
 
 
+class JobProgress(Answer):
+    """Where a running whole-graph job is."""
+
+    phase: Literal["export", "compute", "write", "done"]
+    done: int
+    total: int
+
+
 class Job(Answer):
     id: str
     status: Literal["queued", "running", "done", "failed"]
@@ -258,6 +267,7 @@ class Job(Answer):
     error: str | None = None
     params: Any = None
     summary: Any = None
+    progress: JobProgress | None = None
 
 
 class JobList(Answer):

@@ -116,7 +116,7 @@ def _metrics_rows(summary: dict[str, Any]) -> list[tuple[str, Any]]:
          f"{diameter.get('value')}" + ("" if diameter.get("exact", True) else " (lower bound)")),
     ]
     if communities:
-        rows += [("Louvain communities", communities.get("count")),
+        rows += [("Leiden communities", communities.get("count")),
                  ("modularity", f"{communities.get('modularity', 0):.4f}"),
                  ("largest communities", ", ".join(map(str, communities.get("sizes", [])[:10])))]
     return rows

@@ -32,7 +32,7 @@ class Measures(BaseModel):
     """What to compute, beside the subgraph (the query's and the body's alike)."""
 
     top_k: how_many(MAX_TOP_K, "how many top images per centrality") = 10
-    communities: bool = Field(True, description="run Louvain")
+    communities: bool = Field(True, description="find Leiden communities")
     membership: bool = Field(False, description="include the community of every image")
 
 
@@ -50,7 +50,7 @@ class CompareQuery(Query):
     depths: comma_list(Depth, max_items="api_max_depth") = Field(
         [1], description="the depths to take each seed's neighbourhood at")
     top_k: how_many(MAX_TOP_K, "top images per centrality") = 5
-    communities: bool = Field(True, description="run Louvain")
+    communities: bool = Field(True, description="find Leiden communities")
 
 
 class JobBody(Body):
