@@ -39,9 +39,10 @@ from workers.app import app
 log = logging.getLogger(__name__)
 
 JOB_STATUSES = ("queued", "running", "done", "failed")
-# Images per read page and per write transaction: large enough that per-statement costs
-# vanish at 200k images, small enough that one page's records stay a few MB.
-EXPORT_PAGE = 10_000
+# Images per page of the read (rows the driver fetches at a time) and per write transaction:
+# large enough that per-round-trip costs vanish at 200k images, small enough that one page's
+# records stay a few MB.
+READ_PAGE = 10_000
 WRITE_BATCH = 10_000
 PROGRESS_INTERVAL_S = 2.0
 
@@ -117,33 +118,30 @@ class Progress:
         log.info("analysis %s: %s %d/%d", self.job_id, phase, done, total)
 
 
-def read_graph(store: GraphStore, page: int = EXPORT_PAGE,
+def read_graph(store: GraphStore, page: int = READ_PAGE,
                progress: Callable[[str, int, int], None] | None = None) -> SimilarityGraph:
-    """The whole graph, read a page of ids at a time (``cypher/analysis_graph_page``).
+    """The whole graph, streamed ``page`` rows at a time (``cypher/analysis_graph``).
 
     Memory stays near what the graph itself needs: ids become vertex numbers as they arrive
-    (one dict entry per image, edges in two integer arrays), and no page's records outlive
-    it. Images are numbered as first met (a listed image may come in a later page) and
-    renumbered in id order at the end.
+    (one dict entry per image, edges in two integer arrays), and no row outlives its page.
+    Images are numbered as first met (a listed image may come later) and renumbered in id
+    order at the end.
     """
     total = store.read("analysis_count_images")[0]["images"]
     index: dict[str, int] = {}
     sources: array[int] = array("q")
     targets: array[int] = array("q")
-    after, read = "", 0
-    while True:
-        rows = store.read("analysis_graph_page", after=after, limit=page)
-        if not rows:
-            break
-        for row in rows:
-            source = index.setdefault(row["id"], len(index))
-            for target in row["targets"]:
-                sources.append(source)
-                targets.append(index.setdefault(target, len(index)))
-        read += len(rows)
-        after = rows[-1]["id"]
-        if progress:
+    read = 0
+    for row in store.stream("analysis_graph", fetch_size=page):
+        source = index.setdefault(row["id"], len(index))
+        for target in row["targets"]:
+            sources.append(source)
+            targets.append(index.setdefault(target, len(index)))
+        read += 1
+        if progress and read % page == 0:
             progress("export", read, max(total, read))
+    if progress:
+        progress("export", read, read)
     names = np.array(list(index), dtype=object)
     order = np.argsort(names, kind="stable")
     position = np.empty(len(order), dtype=np.int64)
@@ -167,7 +165,7 @@ def write_scores(store: GraphStore, job_id: str, scores: WholeGraphScores,
     return written
 
 
-def run_analysis(store: GraphStore, job_id: str, top_k: int = 20, *, page: int = EXPORT_PAGE,
+def run_analysis(store: GraphStore, job_id: str, top_k: int = 20, *, page: int = READ_PAGE,
                  batch: int = WRITE_BATCH) -> dict[str, Any]:
     """Do the work of one job against ``store``: read, compute, write back, record the
     summary (with the seconds each phase took)."""

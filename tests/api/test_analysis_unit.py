@@ -224,35 +224,38 @@ def test_whole_graph_scores_cover_every_node() -> None:
                                                                           rel=1e-6)
 
 
-class PagedGraph:
-    """A small fake of the graph store's two reads that whole-graph analysis makes, paging
-    like ``cypher/analysis_graph_page.cypher`` (ids after ``after``, in id order)."""
+class StreamedGraph:
+    """A small fake of the graph store's two reads that whole-graph analysis makes: the
+    count, and the stream of ``cypher/analysis_graph.cypher`` (in no particular order)."""
 
     def __init__(self, edges: list[tuple[str, str, int]], extra: set[str]) -> None:
         self.out: dict[str, list[str]] = {v: [] for v in extra}
         for s, t, _ in edges:
             self.out.setdefault(s, []).append(t)
             self.out.setdefault(t, [])
-        self.pages = 0
 
     def read(self, name: str, **params):
-        if name == "analysis_count_images":
-            return [{"images": len(self.out)}]
-        assert name == "analysis_graph_page"
-        self.pages += 1
-        ids = sorted(v for v in self.out if v > params["after"])[:params["limit"]]
-        return [{"id": v, "targets": list(self.out[v])} for v in ids]
+        assert name == "analysis_count_images"
+        return [{"images": len(self.out)}]
+
+    def stream(self, name: str, fetch_size: int):
+        assert name == "analysis_graph"
+        order = list(self.out)
+        random.Random(1).shuffle(order)
+        for v in order:
+            yield {"id": v, "targets": list(self.out[v])}
 
 
-def test_the_job_reads_the_graph_in_pages() -> None:
+def test_the_job_reads_the_graph_as_a_stream_of_pages() -> None:
     from workers.analysis import read_graph
 
     edges = clustered_edges(230, seed=12)
-    fake = PagedGraph(edges, {"0-first", "zz-last"})
+    fake = StreamedGraph(edges, {"0-first", "zz-last"})
     seen: list[tuple[str, int, int]] = []
     g = read_graph(fake, page=40, progress=lambda *a: seen.append(a))
-    assert fake.pages == -(-len(fake.out) // 40) + 1  # the last, empty page ends it
-    assert seen[-1] == ("export", len(fake.out), len(fake.out))
+    total = len(fake.out)
+    assert seen == [("export", done, total) for done in range(40, total + 1, 40)] + [
+        ("export", total, total)]
     direct = analysis.build_graph(fake.out, edges)
     assert g.ids == direct.ids == sorted(fake.out)
     assert sorted(g.directed.get_edgelist()) == sorted(direct.directed.get_edgelist())
