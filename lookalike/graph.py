@@ -429,7 +429,9 @@ class GraphStore:
         sub = Subgraph(nodes=self.get_images(sorted(set(ids))))
         present = sorted(sub.nodes)
         sub.edges = sorted(
-            (r["source"], r["target"], r["rank"]) for r in self.read("edges_among", ids=present)
+            (r["source"], target, rank)
+            for r in self.read("edges_among", ids=present)
+            for target, rank in r["out"] if target in sub.nodes
         )
         return sub
 
