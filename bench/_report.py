@@ -57,3 +57,8 @@ def run_label() -> dict[str, Any]:
     if git("status", "--porcelain", "--untracked-files=no"):
         commit += "-dirty"
     return {"date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "commit": commit}
+
+
+def load_average() -> float:
+    """The 1-minute load average: on a shared machine, how many others wanted the CPUs."""
+    return round(os.getloadavg()[0], 2)
