@@ -261,8 +261,10 @@ def bench_endpoint(settings: Settings, graph: SyntheticGraph, server_pid: int, n
     local, _ = timed(lambda: analysis.summarize(analysis.build_graph(ids, edges)))
     walls, api_cpu, server_cpu = [], 0.0, 0.0
     with api_server(settings, 1, 4) as url:
-        api_pid = int(subprocess.run(["pgrep", "-f", f"--port {url.rsplit(':', 1)[1]}"],
-                                     capture_output=True, text=True).stdout.split()[0])
+        # The server's session leader: its process group holds gunicorn and its workers.
+        api_pid = min(int(p) for p in subprocess.run(
+            ["pgrep", "-f", "--", f"--port {url.rsplit(':', 1)[1]}"],
+            capture_output=True, text=True).stdout.split())
         session = requests.Session()
         for n in range(requests_n + 1):
             before = (cpu_seconds(api_pid, group=True), cpu_seconds(server_pid))

@@ -54,8 +54,8 @@ WHOLE_GRAPH_BETWEENNESS_SAMPLES = 16
 LEIDEN_ITERATIONS = 2
 # Several seeded runs on small graphs, whose communities depend more on the seed (on 40-image
 # neighbourhoods, modularity varied by 0.02 between seeds): as many as fit in this many edges,
-# at most LEIDEN_MAX_RUNS. A 5,000-image subgraph (~25k edges) gets 4 runs, the collection 1.
-LEIDEN_EDGE_BUDGET = 100_000
+# at most LEIDEN_MAX_RUNS. A 5,000-image subgraph (~25k edges) gets 2 runs, the collection 1.
+LEIDEN_EDGE_BUDGET = 50_000
 LEIDEN_MAX_RUNS = 8
 DEFAULT_SEED = 42
 

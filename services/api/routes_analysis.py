@@ -77,7 +77,7 @@ def _analyse(given: AnalysisQuery | AnalysisBody) -> Response:
     sel = selection.chosen(given)
     options = AnalysisOptions(top_k=given.top_k, communities=given.communities,
                               membership=given.membership)
-    sub = selection.load(ctx(), sel, max_nodes=ctx().settings.api_max_nodes)
+    sub = selection.load(ctx(), sel, max_nodes=ctx().settings.api_max_nodes, properties=False)
     result = summarize(build_graph(sub.nodes, sub.edges), options)
     return jsonify({"subgraph": sel.describe(), **result})
 
@@ -117,7 +117,8 @@ def analyse_compare(query: CompareQuery) -> Response:
     for seed in seeds:
         for depth in depths:
             sel = selection.Selection("seed", seed=seed, depth=depth)
-            sub = selection.load(ctx(), sel, max_nodes=settings.api_max_nodes)
+            sub = selection.load(ctx(), sel, max_nodes=settings.api_max_nodes,
+                                 properties=False)
             labelled.append((f"{seed}@{depth}", build_graph(sub.nodes, sub.edges)))
     result = compare(labelled, options)
     result["subgraphs"] = [{"seed": s, "depth": d} for s in seeds for d in depths]

@@ -81,14 +81,16 @@ def chosen(given: Chosen) -> Selection:
     return Selection("all")
 
 
-def load(ctx: ApiContext, sel: Selection, *, max_nodes: int | None) -> Subgraph:
-    """Fetch the selected subgraph; refuse (413) one larger than ``max_nodes``."""
+def load(ctx: ApiContext, sel: Selection, *, max_nodes: int | None,
+         properties: bool = True) -> Subgraph:
+    """Fetch the selected subgraph; refuse (413) one larger than ``max_nodes``. Without
+    ``properties`` the nodes are only ``{"id": ...}`` (for analysis: cheaper to read)."""
     store = ctx.store
     if sel.kind == "seed":
         assert sel.seed is not None and sel.depth is not None
         limit = None if max_nodes is None else max_nodes + 1
         try:
-            sub = store.neighborhood(sel.seed, sel.depth, limit=limit)
+            sub = store.neighborhood(sel.seed, sel.depth, limit=limit, properties=properties)
         except KeyError:
             raise not_found(f"no image with id {sel.seed!r} in the graph", "seed") from None
         if sub.truncated:
@@ -96,7 +98,7 @@ def load(ctx: ApiContext, sel: Selection, *, max_nodes: int | None) -> Subgraph:
                      "depth")
         return sub
     if sel.kind == "ids":
-        sub = store.export_subgraph(list(sel.ids))
+        sub = store.export_subgraph(list(sel.ids), properties=properties)
         missing = [i for i in sel.ids if i not in sub.nodes]
         if missing:
             raise not_found(
@@ -107,7 +109,7 @@ def load(ctx: ApiContext, sel: Selection, *, max_nodes: int | None) -> Subgraph:
         ids = crawl_ids(ctx, sel.crawl or "")
         if max_nodes is not None and len(ids) > max_nodes:
             _too_big(f"crawl {sel.crawl}", len(ids), max_nodes, "crawl")
-        return store.export_subgraph(ids)
+        return store.export_subgraph(ids, properties=properties)
     counts = store.counts()
     if max_nodes is not None and counts["images"] > max_nodes:
         _too_big("the whole graph", counts["images"], max_nodes, "all")
