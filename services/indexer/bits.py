@@ -83,15 +83,38 @@ class ExactScanner:
         where = np.flatnonzero(self._count <= radius)
         return where, self._count[where]
 
-    def nearest(self, query: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def distances(self, query: int) -> np.ndarray:
+        """Distances to every value, in this scanner's buffer (valid until its next call)."""
         np.bitwise_xor(self.values, np.uint64(query), out=self._xor)
-        np.bitwise_count(self._xor, out=self._count)
-        k = min(k, len(self.values))
-        if k == 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.uint8)
-        part = np.argpartition(self._count, k - 1)[:k]
-        order = np.lexsort((part, self._count[part]))
-        return part[order], self._count[part[order]]
+        return np.bitwise_count(self._xor, out=self._count)
+
+    def nearest(self, query: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` nearest positions, nearest first (ties by position), and distances."""
+        return nearest_of(self.distances(query), k)
+
+
+def nearest_of(dist: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` smallest of ``dist`` (hamming distances, 0..64), nearest first, ties by
+    position, and their distances.
+
+    Finds the k-th smallest distance by a binary search over the 65 possible values (seven
+    counting passes), then sorts only what lies within it. numpy's partial sorts are slow on
+    small integers: over 100k distances, ``argpartition`` took ~3.8 ms and ``bincount``
+    ~0.6 ms (it widens to int64) where one counting pass takes ~0.06 ms.
+    """
+    k = min(k, len(dist))
+    if k == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.uint8)
+    lo, hi = 0, 64
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if np.count_nonzero(dist <= mid) >= k:
+            hi = mid
+        else:
+            lo = mid + 1
+    where = np.flatnonzero(dist <= lo)
+    order = np.lexsort((where, dist[where]))[:k]
+    return where[order], dist[where[order]]
 
 
 # --- mirror images -------------------------------------------------------------------------

@@ -1,10 +1,11 @@
 """Build one index generation from a hash table and publish it atomically.
 
-Per hash kind a generation holds an Annoy hamming index (one 0/1 vector per bit; nearest
-neighbours at any distance, approximate) and a multi-index table (every hash within a small
-radius, exact; see multindex.py for why both), plus the row mapping from index items to
-images. Everything is written into a hidden build folder and published by ``publish`` only
-when complete, so a build that dies half-way changes nothing readers see.
+Per hash kind a generation holds a multi-index table (every hash within a small radius,
+exact; see multindex.py), the row mapping from index items to images and, for kinds with
+more than ``ANNOY_MIN_ITEMS`` hashes, an Annoy hamming index (one 0/1 vector per bit;
+nearest neighbours at any distance, approximate). Everything is written into a hidden build
+folder and published by ``publish`` only when complete, so a build that dies half-way changes
+nothing readers see.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ from services.indexer.table import HashTable
 log = logging.getLogger(__name__)
 
 FORMAT = 1
+# Kinds with at most this many hashes get no Annoy index: there an exact scan answers
+# nearest-k as fast as Annoy does (bench/bench_index.py) and exactly, and Annoy was ~95% of
+# the build time and two thirds of the size. Above it, Annoy serves nearest-k beyond the
+# near-duplicate radius.
+ANNOY_MIN_ITEMS = 500_000
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,7 @@ def build_annoy(values: np.ndarray, bits: int, trees: int, path: Path, *, seed: 
 
 def write_generation(
     folder: Path, table: HashTable, *, trees: int, number: int, n_jobs: int = 1,
-    extra_meta: dict[str, Any] | None = None,
+    extra_meta: dict[str, Any] | None = None, annoy_min_items: int = ANNOY_MIN_ITEMS,
 ) -> dict[str, Any]:
     """Write every file of a generation into ``folder`` (meta.json last); return the meta."""
     started = time.perf_counter()
@@ -79,11 +85,14 @@ def write_generation(
         bits = HASH_BITS[kind]
         np.save(folder / f"{kind}.rows.npy", rows.astype(np.int64))
         t0 = time.perf_counter()
-        build_annoy(values, bits, trees, folder / f"{kind}.ann", n_jobs=n_jobs)
+        annoy = len(values) > annoy_min_items
+        if annoy:
+            build_annoy(values, bits, trees, folder / f"{kind}.ann", n_jobs=n_jobs)
         t1 = time.perf_counter()
         MultiIndex.build(values, bits=bits, chunks=CHUNKS).save(folder, kind)
         kinds_meta[kind] = {
-            "items": len(values), "bits": bits, "trees": trees, "chunks": CHUNKS,
+            "items": len(values), "bits": bits, "trees": trees if annoy else 0,
+            "annoy": annoy, "chunks": CHUNKS,
             "annoy_seconds": round(t1 - t0, 3),
             "multindex_seconds": round(time.perf_counter() - t1, 3),
         }
@@ -108,7 +117,7 @@ def write_generation(
 
 def build_generation(
     index_dir: Path, table: HashTable, *, trees: int, n_jobs: int = 1, keep: int = 2,
-    extra_meta: dict[str, Any] | None = None,
+    extra_meta: dict[str, Any] | None = None, annoy_min_items: int = ANNOY_MIN_ITEMS,
 ) -> BuildResult:
     """Write, publish and clean up: the whole life of one generation, under the builder lock.
 
@@ -119,7 +128,8 @@ def build_generation(
         number = gens.next_number(index_dir)
         folder = gens.new_build_dir(index_dir, number)
         write_generation(
-            folder, table, trees=trees, number=number, n_jobs=n_jobs, extra_meta=extra_meta
+            folder, table, trees=trees, number=number, n_jobs=n_jobs, extra_meta=extra_meta,
+            annoy_min_items=annoy_min_items,
         )
         final = gens.publish(index_dir, folder, number)
         removed = gens.cleanup(index_dir, keep=keep)

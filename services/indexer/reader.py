@@ -9,9 +9,12 @@
   (``HashSource.hashes_since``, cached ``delta_ttl`` seconds so a burst of queries asks the
   graph once) and scanned exactly; a newly hashed image is findable at once. A re-hashed
   image's new hash replaces the generation's old one.
-- Exact where it matters: near-duplicate radii (<= ``NEAR_RADIUS_MAX``) are answered exactly
-  by the multi-index tables; nearest-k beyond the near-duplicate radius comes from Annoy's
-  candidates, re-ranked by exact hamming distance. Larger radii fall back to an exact scan.
+- Exact where it matters, and never slower than a scan: kinds with at most
+  ``EXACT_SCAN_MAX`` hashes are simply scanned; larger ones answer near-duplicate radii
+  (<= ``NEAR_RADIUS_MAX``) exactly from the multi-index tables, and nearest-k beyond the
+  near-duplicate radius from an exact scan, or from Annoy's candidates re-ranked by exact
+  distance where the generation has an Annoy index (kinds over ``build.ANNOY_MIN_ITEMS``
+  hashes, where it is faster than the scan). Larger radii fall back to an exact scan.
 - Mirror-invariant: with ``mirror=True`` the mirrored picture's hash is searched too (from
   the pixels for ``search_image``, derived from the hash otherwise; see bits.py).
 """
@@ -41,8 +44,7 @@ from lookalike.hashing import (
     mirrored_hashes,
 )
 from services.indexer import generations as gens
-from services.indexer.bits import bit_rows, check_kind, mirror_value, parse_hex
-from services.indexer.bits import within as scan_within
+from services.indexer.bits import ExactScanner, bit_rows, check_kind, mirror_value, parse_hex
 from services.indexer.multindex import CHUNKS, MultiIndex
 from services.indexer.npmap import load_mapped
 from services.indexer.ranking import Candidates, Ranked, Signature, rank
@@ -54,8 +56,9 @@ log = logging.getLogger(__name__)
 # Multi-index lookups stay cheaper than a scan while each of the 4 chunks is searched with at
 # most 2 flipped bits (137 buckets per chunk); radius 11 is the largest with r // 4 == 2.
 NEAR_RADIUS_MAX = 3 * CHUNKS - 1
-# Up to this many hashes of a kind, one exact scan (~20 us per 10k) beats the multi-index
-# lookups, whose 548 random reads of a 256 KB offset table miss the cache.
+# Up to this many hashes of a kind, one exact scan (~6 us per 10k) beats the multi-index
+# lookups, whose 548 random reads of a 256 KB offset table miss the cache; at 100k the two
+# are level (bench/bench_index.py).
 EXACT_SCAN_MAX = 65_536
 # nearest(k) first takes every hash this close exactly, then asks Annoy for the rest.
 NEAR_RADIUS = 10
@@ -99,10 +102,19 @@ class GenerationInfo:
 @dataclass
 class _KindIndex:
     bits: int
-    annoy: AnnoyIndex
+    annoy: AnnoyIndex | None  # None: no Annoy index for this kind (nearest-k scans)
     rows: np.ndarray  # item -> row in the generation's tables
     multi: MultiIndex
-    values: np.ndarray | None = None  # the kind's hashes, kept only for small collections
+    values: np.ndarray  # the kind's hashes, item order, contiguous: what scans read
+    _local: threading.local = field(default_factory=threading.local)
+
+    def scanner(self) -> ExactScanner:
+        """This thread's scanner over the kind: its buffers are reused query after query
+        (allocating them per query made scans of ~65k hashes slower than the tables)."""
+        scanner = getattr(self._local, "scanner", None)
+        if scanner is None:
+            scanner = self._local.scanner = ExactScanner(self.values)
+        return scanner
 
 
 @dataclass
@@ -116,20 +128,20 @@ class _Generation:
     color: np.ndarray  # per row, int8 colour layout cells
 
     @classmethod
-    def load(cls, path: Path, exact_scan_max: int = EXACT_SCAN_MAX) -> _Generation:
+    def load(cls, path: Path) -> _Generation:
         meta = gens.read_meta(path)
         kinds = tuple(meta["kinds"])
+        hashes = load_mapped(path / "hashes.npy")
         index = {}
-        for kind in kinds:
+        for k, kind in enumerate(kinds):
             bits = int(meta["kinds"][kind]["bits"])
-            annoy = AnnoyIndex(bits, "hamming")
-            annoy.load(str(path / f"{kind}.ann"), prefault=True)
+            annoy = None
+            if (path / f"{kind}.ann").exists():
+                annoy = AnnoyIndex(bits, "hamming")
+                annoy.load(str(path / f"{kind}.ann"), prefault=True)
             rows = load_mapped(path / f"{kind}.rows.npy")
-            index[kind] = _KindIndex(bits, annoy, rows, MultiIndex.load(path, kind, bits))
-            if len(rows) <= exact_scan_max:
-                k = kinds.index(kind)
-                index[kind].values = np.ascontiguousarray(
-                    load_mapped(path / "hashes.npy")[rows, k])
+            index[kind] = _KindIndex(bits, annoy, rows, MultiIndex.load(path, kind, bits),
+                                     np.ascontiguousarray(hashes[rows, k]))
         info = GenerationInfo(
             path.name, gens.gen_number(path.name), path, int(meta["built_at"]),
             int(meta["hashed_at_max"]), int(meta["images"]), meta["kinds"],
@@ -139,8 +151,7 @@ class _Generation:
                        else np.full(len(ids), np.nan, np.float32))
         color = (load_mapped(path / "color.npy") if (path / "color.npy").exists()
                  else np.zeros((len(ids), COLOR_BYTES), np.int8))
-        return cls(info, ids, load_mapped(path / "hashes.npy"), kinds, index, information,
-                   color)
+        return cls(info, ids, hashes, kinds, index, information, color)
 
     def row_of(self, image_id: str) -> int | None:
         i = int(np.searchsorted(self.ids, image_id))
@@ -207,7 +218,7 @@ class IndexReader:
             if name is None or (self._gen is not None and self._gen.info.name == name):
                 return False
             try:
-                loaded = _Generation.load(self.index_dir / name, self.exact_scan_max)
+                loaded = _Generation.load(self.index_dir / name)
             except (OSError, ValueError, KeyError) as exc:
                 log.warning("cannot load index generation %s: %s", name, exc)
                 return False
@@ -471,18 +482,11 @@ class IndexReader:
         out: list[tuple[str, int]] = []
         if gen is not None and kind in gen.index:
             ki = gen.index[kind]
-            if ki.values is not None:  # a small collection: scan it
-                pos, dist = scan_within(ki.values, q, radius)
-                rows = ki.rows[pos]
-            elif radius <= NEAR_RADIUS_MAX:
+            if len(ki.rows) > self.exact_scan_max and radius <= NEAR_RADIUS_MAX:
                 pos, dist = ki.multi.within(q, radius)
-                rows = ki.rows[pos]
-            else:  # beyond what the tables answer cheaply: scan the kind exactly
-                column = gen.values[np.asarray(ki.rows), gen.kinds.index(kind)]
-                d = np.bitwise_count(np.bitwise_xor(column, np.uint64(q)))
-                pos = np.flatnonzero(d <= radius)
-                rows, dist = ki.rows[pos], d[pos]
-            out.extend(_from_gen(gen, rows, dist, delta))
+            else:  # a small kind, or a radius beyond what the tables answer cheaply: scan
+                pos, dist = ki.scanner().within(q, radius)
+            out.extend(_from_gen(gen, ki.rows[pos], dist, delta))
         out.extend(_from_delta(delta, kind, q, radius))
         return out
 
@@ -493,19 +497,27 @@ class IndexReader:
         recent = _from_delta(delta, kind, q, HASH_BITS[kind])
         if gen is None or kind not in gen.index:
             return recent
-        near = self._within_value(gen, None, kind, q, NEAR_RADIUS)
-        near = _without_recent(near, delta)
-        if len(near) + sum(d <= NEAR_RADIUS for _, d in recent) >= want:
-            return near + recent  # every hash within NEAR_RADIUS is here: exact top-k
         ki = gen.index[kind]
-        vector = bit_rows(np.array([q], dtype=np.uint64), ki.bits)[0].tolist()
-        items = ki.annoy.get_nns_by_vector(
-            vector, want + len(near), search_k=max(self.search_k, 4 * want)
-        )
-        rows = ki.rows[np.asarray(items, dtype=np.int64)]
-        column = gen.kinds.index(kind)
-        dist = np.bitwise_count(np.bitwise_xor(gen.values[rows, column], np.uint64(q)))
-        return near + _from_gen(gen, rows, dist, delta) + recent
+        # Generation rows that a recent hash replaces are dropped after the search: ask for
+        # as many more.
+        extra = len(delta.ids) if delta is not None else 0
+        if len(ki.rows) > self.exact_scan_max:
+            near = self._within_value(gen, None, kind, q, NEAR_RADIUS)
+            near = _without_recent(near, delta)
+            if len(near) + sum(d <= NEAR_RADIUS for _, d in recent) >= want:
+                return near + recent  # every hash within NEAR_RADIUS is here: exact top-k
+            if ki.annoy is not None:
+                vector = bit_rows(np.array([q], dtype=np.uint64), ki.bits)[0].tolist()
+                items = ki.annoy.get_nns_by_vector(
+                    vector, want + len(near), search_k=max(self.search_k, 4 * want)
+                )
+                rows = ki.rows[np.asarray(items, dtype=np.int64)]
+                column = gen.kinds.index(kind)
+                dist = np.bitwise_count(np.bitwise_xor(gen.values[rows, column],
+                                                       np.uint64(q)))
+                return near + _from_gen(gen, rows, dist, delta) + recent
+        pos, dist = ki.scanner().nearest(q, want + extra)
+        return _from_gen(gen, ki.rows[pos], dist, delta) + recent
 
 
 def _from_gen(

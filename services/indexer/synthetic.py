@@ -21,7 +21,7 @@ from scipy import fft, ndimage
 
 SIDE = 32  # pictures are drawn at the 32x32 that phash works on
 VARIANT_TRANSFORMS: tuple[str, ...] = ("recompress", "resize", "crop", "rotate", "brighten")
-SYNTHETIC_KINDS: tuple[str, ...] = ("phash", "dhash", "ahash")
+SYNTHETIC_KINDS: tuple[str, ...] = ("phash", "dhash", "ahash", "whash", "colorhash")
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,30 @@ def ahash_of(pics: np.ndarray) -> np.ndarray:
     return _bits_to_uint64(small > small.mean(axis=1, keepdims=True))
 
 
-_HASHERS = {"phash": phash_of, "dhash": dhash_of, "ahash": ahash_of}
+def whash_of(pics: np.ndarray) -> np.ndarray:
+    """imagehash's whash of a grey picture: its Haar low band at 8x8 (the means of 4x4
+    blocks) against their median; the DC removal whash does first changes no comparison."""
+    small = _downsample(pics, 8).reshape(len(pics), 64)
+    return _bits_to_uint64(small > np.median(small, axis=1, keepdims=True))
+
+
+def colorhash_of(pics: np.ndarray) -> np.ndarray:
+    """A stand-in with colorhash's 56 bits: the pictures are grey, so instead of hue
+    fractions it quantises the fractions of 14 brightness bands to 4 bits each, which keeps
+    colorhash's shape (coarse, many near-equal values) if not its meaning."""
+    n = len(pics)
+    bands = np.clip((pics.reshape(n, -1) / 256 * 14).astype(np.int64), 0, 13)
+    counts = np.zeros((n, 14), np.float64)
+    np.add.at(counts, (np.repeat(np.arange(n), bands.shape[1]), bands.ravel()), 1)
+    levels = np.clip((counts / bands.shape[1] * 32).astype(np.uint64), 0, 15)
+    out = np.zeros(n, np.uint64)
+    for b in range(14):
+        out = (out << np.uint64(4)) | levels[:, b]
+    return out
+
+
+_HASHERS = {"phash": phash_of, "dhash": dhash_of, "ahash": ahash_of, "whash": whash_of,
+            "colorhash": colorhash_of}
 
 
 def to_display(pics: np.ndarray) -> np.ndarray:

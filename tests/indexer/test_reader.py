@@ -34,10 +34,16 @@ def _exact(table: HashTable, kind: str, q: int, radius: int) -> list[tuple[int, 
     return sorted(zip(d.tolist(), table.ids[rows[pos]].tolist(), strict=True))
 
 
-@pytest.mark.parametrize("exact_scan_max", [0, 100_000], ids=["multi-index", "scan"])
-def test_within_and_nearest_are_exact_near_duplicates(tmp_path, table, exact_scan_max):
-    build_generation(tmp_path, table, trees=5)
+@pytest.mark.parametrize(("exact_scan_max", "annoy_min_items"),
+                         [(0, 0), (0, 100_000), (100_000, 100_000)],
+                         ids=["multi-index+annoy", "multi-index+scan", "scan"])
+def test_within_and_nearest_are_exact_near_duplicates(tmp_path, table, exact_scan_max,
+                                                      annoy_min_items):
+    build_generation(tmp_path, table, trees=5, annoy_min_items=annoy_min_items)
     reader = IndexReader(tmp_path, MemorySource(), exact_scan_max=exact_scan_max)
+    annoy = annoy_min_items < len(table)
+    assert all((tmp_path / reader.generation.name / f"{k}.ann").exists() == annoy
+               for k in table.kinds)
     n_base = 6000
     for kind in ("phash", "dhash"):
         k = table.kinds.index(kind)
@@ -48,12 +54,15 @@ def test_within_and_nearest_are_exact_near_duplicates(tmp_path, table, exact_sca
                 assert [(m.distance, m.id) for m in got] == _exact(table, kind, q, radius)
             near = reader.nearest(kind, hash=to_hex(kind, q), k=5)
             want = _exact(table, kind, q, 64)[:5]
+            assert len(near) == 5
+            assert Match(str(table.ids[row]), 0) in [m for m in near if m.distance == 0]
+            if not annoy:  # an exact scan: the true 5 nearest, ties by id
+                assert [(m.distance, m.id) for m in near] == want
+                continue
             # exact up to NEAR_RADIUS; beyond it Annoy's candidates can only be farther
             assert [m.distance for m in near if m.distance <= NEAR_RADIUS] == [
                 d for d, _ in want if d <= NEAR_RADIUS]
-            assert len(near) == 5
             assert all(m.distance >= d for m, (d, _) in zip(near, want, strict=True))
-            assert Match(str(table.ids[row]), 0) in [m for m in near if m.distance == 0]
 
 
 def test_nearest_by_image_id_leaves_the_image_out(tmp_path, table):
