@@ -56,7 +56,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from _report import publish  # noqa: E402
+from _report import labels, publish  # noqa: E402
 from bench_graph import clustered_graph, summarise  # noqa: E402
 
 from lookalike import stack  # noqa: E402
@@ -493,7 +493,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 levels[-1]["ratio_floor_bound"] = floor_bound(levels[-1])
     main_level = levels[-1]
     results: dict[str, Any] = {
-        "benchmark": "api",
+        "benchmark": "api", **labels(),
         "backend": ("neo4j (NEO4J_URI)" if os.environ.get("NEO4J_URI")
                     else "arcadedb-embedded (Bolt)"),
         "server_agent": agent,

@@ -71,7 +71,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _report import publish
+from _report import labels, publish
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "crawl.json"
@@ -850,7 +850,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for b in (before, after):
         b.pop("phash", None)
     results: dict[str, Any] = {
-        "benchmark": "crawl",
+        "benchmark": "crawl", **labels(),
         "backend": stk.backend,
         "started_at": int(started),
         "wall_seconds": round(time.time() - started, 1),

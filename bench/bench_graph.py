@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, LiteralString, cast
 
 import neo4j
-from _report import publish
+from _report import labels, publish
 
 from lookalike import cypher, stack
 from lookalike.graph import GraphStore
@@ -345,7 +345,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 where.drop(local)
         where.drop(local)
     results = {
-        "benchmark": "graph",
+        "benchmark": "graph", **labels(),
         "backend": where.backend,
         "server_agent": agent,
         "started_at": int(started),
