@@ -60,7 +60,8 @@ NEAR_RADIUS_MAX = 3 * CHUNKS - 1
 # lookups, whose 548 random reads of a 256 KB offset table miss the cache; at 100k the two
 # are level (bench/bench_index.py).
 EXACT_SCAN_MAX = 65_536
-# nearest(k) first takes every hash this close exactly, then asks Annoy for the rest.
+# nearest(k) in large kinds first takes every hash this close exactly, then scans or asks Annoy
+# for the rest.
 NEAR_RADIUS = 10
 # The one ranking judges at most this many candidates per kind and orientation (the nearest):
 # a copy is among a kind's nearest few, and a dense region of look-alikes (pages of text)
@@ -333,8 +334,9 @@ class IndexReader:
         self, kind: str, *, hash: str | None = None, image_id: str | None = None,
         k: int = 10, mirror: bool = False, max_distance: int | None = None,
     ) -> list[Match]:
-        """The ``k`` nearest images, nearest first. Exact within ``NEAR_RADIUS``; farther
-        neighbours are Annoy's candidates, re-ranked exactly."""
+        """The ``k`` nearest images, nearest first. Exact, except beyond ``NEAR_RADIUS`` in
+        kinds with an Annoy index: there farther neighbours are Annoy's candidates, re-ranked
+        exactly."""
         check_kind(kind)
         if k < 1:
             raise ValueError(f"k must be >= 1, not {k}")
