@@ -351,7 +351,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
     job_sizes = [int(x) for x in args.job_sizes.split(",") if x.strip()]
-    load_before = load_average()
+    load_before, run = load_average(), labels()  # what runs is the commit at the start
     random.seed(args.seed)
     compute = []
     for n in sizes:
@@ -372,7 +372,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                               min(args.endpoint_nodes, n), args.requests)
                     log(f"endpoint: {endpoint}")
     results = {
-        "benchmark": "analysis", **labels(),
+        "benchmark": "analysis", **run,
         "loadavg_1min": [load_before, load_average()],
         "engine": f"igraph {__import__('igraph').__version__}",
         "baseline": f"networkx {nx.__version__}",

@@ -252,10 +252,10 @@ def main() -> None:
     if "phash" not in kinds:
         parser.error("--kinds must include phash (the queries use it)")
     search_ks = [int(x) for x in args.search_k.split(",")]
-    load_before = load_average()
+    load_before, run = load_average(), labels()  # what runs is the commit at the start
     sizes = [bench_size(int(n), args.queries, args.trees, search_ks, args.seed, args.cache,
                         kinds) for n in args.sizes.split(",")]
-    report = {"benchmark": "index", **labels(), "loadavg_1min": [load_before, load_average()],
+    report = {"benchmark": "index", **run, "loadavg_1min": [load_before, load_average()],
               "sizes": sizes}
     publish(report, "\n" + table(report), args.out)
 
