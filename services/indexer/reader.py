@@ -324,10 +324,10 @@ class IndexReader:
         if radius < 0:
             raise ValueError(f"radius must be >= 0, not {radius}")
         gen, delta, queries = self._queries(kind, hash, image_id, mirror)
-        found: dict[str, Match] = {}
+        found: dict[str, tuple[int, bool]] = {}
         for q, mirrored in queries:
             for image, dist in self._within_value(gen, delta, kind, q, radius):
-                _keep_best(found, Match(image, dist, mirrored))
+                _keep_best(found, image, dist, mirrored)
         return _ranked(found, exclude=image_id)
 
     def nearest(
@@ -342,14 +342,12 @@ class IndexReader:
             raise ValueError(f"k must be >= 1, not {k}")
         gen, delta, queries = self._queries(kind, hash, image_id, mirror)
         want = k + (1 if image_id is not None else 0)
-        found: dict[str, Match] = {}
+        found: dict[str, tuple[int, bool]] = {}
         for q, mirrored in queries:
             for image, dist in self._nearest_value(gen, delta, kind, q, want):
-                _keep_best(found, Match(image, dist, mirrored))
-        ranked = _ranked(found, exclude=image_id)
-        if max_distance is not None:
-            ranked = [m for m in ranked if m.distance <= max_distance]
-        return ranked[:k]
+                if max_distance is None or dist <= max_distance:
+                    _keep_best(found, image, dist, mirrored)
+        return _ranked(found, exclude=image_id, limit=k)
 
     def search_image(
         self, image: bytes | Image.Image, *, kinds: Iterable[str] = ("phash", "dhash"),
@@ -366,13 +364,13 @@ class IndexReader:
         out: dict[str, list[Match]] = {}
         for kind in kinds:
             check_kind(kind)
-            found: dict[str, Match] = {}
+            found: dict[str, tuple[int, bool]] = {}
             for m in self.nearest(kind, hash=hashes[kind], k=k, max_distance=max_distance):
-                _keep_best(found, m)
+                _keep_best(found, m.id, m.distance, m.mirrored)
             if mirror:
                 for m in self.nearest(kind, hash=flipped[kind], k=k, max_distance=max_distance):
-                    _keep_best(found, Match(m.id, m.distance, True))
-            out[kind] = _ranked(found)[:k]
+                    _keep_best(found, m.id, m.distance, True)
+            out[kind] = _ranked(found, limit=k)
         return out
 
     # ------------------------------------------------------------------ one ranking
@@ -548,15 +546,19 @@ def _from_delta(delta: _Delta | None, kind: str, q: int, radius: int) -> list[tu
     return list(zip(delta.table.ids[rows[hit]].tolist(), d[hit].tolist(), strict=True))
 
 
-def _keep_best(found: dict[str, Match], m: Match) -> None:
-    old = found.get(m.id)
-    if old is None or (m.distance, m.mirrored) < (old.distance, old.mirrored):
-        found[m.id] = m
+def _keep_best(found: dict[str, tuple[int, bool]], image: str, dist: int,
+               mirrored: bool) -> None:
+    """Keep an image's best match: nearest, then direct before mirrored. Plain tuples until
+    the end: building Match objects only for what is returned keeps a small query's fixed
+    cost below the scan's."""
+    old = found.get(image)
+    if old is None or (dist, mirrored) < old:
+        found[image] = (dist, mirrored)
 
 
-def _ranked(found: dict[str, Match], exclude: str | None = None) -> list[Match]:
-    return sorted(
-        (m for m in found.values() if m.id != exclude),
-        key=lambda m: (m.distance, m.mirrored, m.id),
-    )
+def _ranked(found: dict[str, tuple[int, bool]], exclude: str | None = None,
+            limit: int | None = None) -> list[Match]:
+    """Nearest first; ties: direct before mirrored, then by id."""
+    order = sorted((d, m, i) for i, (d, m) in found.items() if i != exclude)
+    return [Match(i, d, m) for d, m, i in order[:limit]]
 
