@@ -501,21 +501,20 @@ class IndexReader:
         # Generation rows that a recent hash replaces are dropped after the search: ask for
         # as many more.
         extra = len(delta.ids) if delta is not None else 0
-        if len(ki.rows) > self.exact_scan_max:
+        if ki.annoy is not None and len(ki.rows) > self.exact_scan_max:
             near = self._within_value(gen, None, kind, q, NEAR_RADIUS)
             near = _without_recent(near, delta)
             if len(near) + sum(d <= NEAR_RADIUS for _, d in recent) >= want:
                 return near + recent  # every hash within NEAR_RADIUS is here: exact top-k
-            if ki.annoy is not None:
-                vector = bit_rows(np.array([q], dtype=np.uint64), ki.bits)[0].tolist()
-                items = ki.annoy.get_nns_by_vector(
-                    vector, want + len(near), search_k=max(self.search_k, 4 * want)
-                )
-                rows = ki.rows[np.asarray(items, dtype=np.int64)]
-                column = gen.kinds.index(kind)
-                dist = np.bitwise_count(np.bitwise_xor(gen.values[rows, column],
-                                                       np.uint64(q)))
-                return near + _from_gen(gen, rows, dist, delta) + recent
+            vector = bit_rows(np.array([q], dtype=np.uint64), ki.bits)[0].tolist()
+            items = ki.annoy.get_nns_by_vector(
+                vector, want + len(near), search_k=max(self.search_k, 4 * want)
+            )
+            rows = ki.rows[np.asarray(items, dtype=np.int64)]
+            column = gen.kinds.index(kind)
+            dist = np.bitwise_count(np.bitwise_xor(gen.values[rows, column], np.uint64(q)))
+            return near + _from_gen(gen, rows, dist, delta) + recent
+        # No Annoy index (or a small kind): one exact scan answers the near and the far.
         pos, dist = ki.scanner().nearest(q, want + extra)
         return _from_gen(gen, ki.rows[pos], dist, delta) + recent
 
