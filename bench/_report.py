@@ -62,3 +62,10 @@ def run_label() -> dict[str, Any]:
 def load_average() -> float:
     """The 1-minute load average: on a shared machine, how many others wanted the CPUs."""
     return round(os.getloadavg()[0], 2)
+
+
+def heading(name: str, results: dict[str, Any]) -> str:
+    """The first line of a benchmark's table: what ran, when, on which commit, at what load."""
+    before, after = results["loadavg_1min"]
+    return (f"{name} benchmark, {results['date']} at {results['commit']}, {results['cpus']} "
+            f"CPUs, load average {before} at start, {after} at end")

@@ -52,7 +52,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import networkx as nx  # noqa: E402
 import numpy as np  # noqa: E402
-from _report import labels, load_average, publish  # noqa: E402
+from _report import heading, labels, load_average, publish  # noqa: E402
 from bench_api import api_server  # noqa: E402
 from bench_crawl import cpu_seconds  # noqa: E402
 from bench_graph import SyntheticGraph, clustered_graph  # noqa: E402
@@ -291,8 +291,7 @@ def bench_endpoint(settings: Settings, graph: SyntheticGraph, server_pid: int, n
 
 def table(r: dict[str, Any]) -> str:
     lines = [
-        f"analysis benchmark, {r['date']} at {r['commit']}, {r['cpus']} CPUs, load average "
-        f"{r['loadavg_1min'][0]} at start, {r['loadavg_1min'][1]} at end",
+        heading("analysis", r),
         "",
         "compute (this process)      build s  summarize s (CPU)   whole graph s (CPU)  "
         "networkx s (CPU)   speed-up  PageRank rel diff  modularity (networkx Louvain)",

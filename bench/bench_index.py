@@ -40,7 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _report import labels, load_average, publish
+from _report import heading, labels, load_average, publish
 from annoy import AnnoyIndex
 
 from lookalike.hashing import HASH_KINDS
@@ -217,8 +217,7 @@ def bench_size(n: int, queries: int, trees: int, search_ks: list[int], seed: int
 
 
 def table(report: dict) -> str:
-    lines = [f"index benchmark, {report['date']} at {report['commit']}, load average "
-             f"{report['loadavg_1min'][0]} at start, {report['loadavg_1min'][1]} at end", "",
+    lines = [heading("index", report), "",
              "hashes     build s (Annoy)   MB (Annoy)   scan us  reader us (x)  recall   "
              "scan-nearest us  nearest us (x)  recall"]
     for r in report["sizes"]:
