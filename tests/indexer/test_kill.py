@@ -49,14 +49,15 @@ def test_indexer_killed_mid_build_leaves_the_previous_generation_serving(tmp_pat
     build_generation(index_dir, small, trees=3)
     reader = IndexReader(index_dir, check_interval=0.0)
 
-    # a big table so the build takes seconds: the kill lands mid-build
+    # a big table so the build takes seconds: the kill lands mid-build (no kind has an Annoy
+    # index at this size; the multi-index tables take the time)
     rng = np.random.default_rng(0)
-    n = 150_000
+    n = 400_000
     hash_file = tmp_path / "hashes.npz"
     np.savez(hash_file, ids=np.array([f"x{i:07d}" for i in range(n)]),
              **{k: rng.integers(0, 2**63, n, dtype=np.int64).astype(np.uint64) for k in KINDS})
 
-    for stage in ("ids.npy", "dhash.ann"):  # killed early, and with some indexes written
+    for stage in ("ids.npy", "dhash.rows.npy"):  # killed early, and with some tables written
         proc = _start_build(hash_file, index_dir, tmp_path / "state")
         build = _wait_for(index_dir, stage, proc)
         os.kill(proc.pid, signal.SIGKILL)
