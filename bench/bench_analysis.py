@@ -21,9 +21,11 @@ others, 80% from its own cluster of 50):
 CPU seconds matter on a shared machine: wall time there depends on who else runs, CPU time
 does not. Every result records the load average at start and end.
 
-    python bench/bench_analysis.py --state-dir /tmp/bench-analysis   # everything: ~35 min
-        # on 2 quiet cores (networkx ~15 of them; loading the graphs ~10, once)
-    python bench/bench_analysis.py --sizes 5000,10000 --job-sizes 10000   # a quick look, ~3 min
+    python bench/bench_analysis.py --state-dir /tmp/bench-analysis   # everything. Measured
+        # at load 11-15 on 2 shared cores: networkx up to 10k and the engine at every size
+        # ~10 min, networkx at 100k ~40 min, at 200k over an hour (not run), loading the 100k and
+        # 200k graphs ~10 min (once, with --state-dir), the three jobs ~6 min
+    python bench/bench_analysis.py --sizes 5000 --job-sizes 10000   # a quick look, ~2 min
     python bench/bench_analysis.py --help
 
 Prints a table and writes the figures to ``bench/results/analysis.json`` (``--out``).

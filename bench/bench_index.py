@@ -1,8 +1,9 @@
 """Index benchmark: build time, size, query latency and near-duplicate recall at 10k-1M hashes.
 
-    python bench/bench_index.py --cache bench/results   # 10k-1M: ~15 min on 2 cores the first
-                                                        # time (hashes generated), ~8 min then
-    python bench/bench_index.py --sizes 10000,100000 --queries 500   # a quick look, ~2 min
+    python bench/bench_index.py --cache /tmp/bench-hashes   # 10k-1M: ~50 min at load ~13 on
+        # 2 shared cores (generating the 1M hashes 18 min, once; the 1M build ~10 min)
+    python bench/bench_index.py --sizes 10000,30000,100000,200000 --cache /tmp/bench-hashes
+        # ~5 min once the hashes are cached
 
 Hashes come from services/indexer/synthetic.py: the five kinds of natural-image-like pictures,
 half of them sharing layouts, plus 1% planted near-duplicates (recompressed, resized, cropped,
