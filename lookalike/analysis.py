@@ -256,14 +256,6 @@ def community_summary(g: SimilarityGraph, membership: np.ndarray, seed: int) -> 
     }
 
 
-def community_lists(ids: Sequence[str], membership: np.ndarray) -> list[list[str]]:
-    """Members of each community (numbered by size), sorted."""
-    out: list[list[str]] = [[] for _ in range(int(membership.max()) + 1 if len(ids) else 0)]
-    for node, c in zip(ids, membership.tolist(), strict=True):
-        out[c].append(node)
-    return out
-
-
 def _histogram(values: np.ndarray) -> list[int]:
     """Counts per value 0..max, like networkx's degree_histogram."""
     return np.bincount(values).tolist() if len(values) else []
