@@ -25,6 +25,7 @@ from PIL import Image
 
 from lookalike.folders import replaced_atomically
 from services.replica import descriptor, shapes, variants
+from services.replica.build_key import build_key, check_replaceable, existing_key
 from services.replica.collection import CollectionData, CollectionError
 
 BUILDER_VERSION = 4
@@ -73,25 +74,6 @@ class _Item:
 
 def _source_key(paths: list[Path]) -> list[list[Any]]:
     return [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in paths]
-
-
-def _build_key(parts: dict[str, Any]) -> str:
-    payload = json.dumps({"version": BUILDER_VERSION, **parts}, sort_keys=True, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-def _existing_key(out_dir: Path) -> str | None:
-    try:
-        return json.loads((out_dir / "manifest.json").read_text()).get("build_key")
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-
-
-def _check_replaceable(out_dir: Path) -> None:
-    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / "manifest.json").exists():
-        raise CollectionError(
-            f"{out_dir} is not empty and is not a replica collection; refusing to overwrite it"
-        )
 
 
 def _open_picture(path: Path) -> Image.Image:
@@ -240,14 +222,14 @@ def build_collection(
     doc_files = sorted(Path(p) for p in (test_documents or []))
     meta_key = metadata if isinstance(metadata, dict) else (
         Path(metadata).read_text() if metadata is not None else None)
-    key = _build_key({
-        "kind": kind, "src": _source_key(files), "metadata": meta_key,
+    key = build_key({
+        "version": BUILDER_VERSION, "kind": kind, "src": _source_key(files), "metadata": meta_key,
         "families": families, "variants": variants_per_family,
         "test_documents": _source_key(doc_files),
     })
-    if not force and _existing_key(out_dir) == key:
+    if not force and existing_key(out_dir) == key:
         return out_dir
-    _check_replaceable(out_dir)
+    check_replaceable(out_dir)
 
     metas = _read_metadata(src, metadata) if src is not None else {}
     originals: list[_Item] = []

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from services.replica import procedural
+from services.replica import iiif, procedural, shapes
 from services.replica.documents import with_base_url
 from services.replica.similarity import N_SIMILAR, top_k
 
@@ -236,9 +236,7 @@ class Collection:
         row = self._proc_where.get(self._index[image_id])
         if row is None:
             raise KeyError(image_id)
-        from services.replica.scale import procedural_record
-
-        return procedural_record(image_id, self._proc, row)
+        return procedural.record(image_id, self._proc, row)
 
     def document(self, image_id: str, base_url: str | None = None) -> dict:
         """The Image display JSON (all source fields), URLs rebased onto ``base_url``."""
@@ -281,9 +279,7 @@ class Collection:
         rec = self._records.get(image_id)
         if rec is not None:
             return rec.get("asset")
-        from services.replica.shapes import asset_id_for
-
-        return asset_id_for(image_id) if image_id in self else None
+        return shapes.asset_id_for(image_id) if image_id in self else None
 
     def image_for_asset(self, asset_id: str) -> str | None:
         image_id = self._asset_to_id.get(asset_id)
@@ -310,8 +306,6 @@ class Collection:
 
     def thumbnail_bytes(self, asset_id: str, size: str = "!400,400", fmt: str = "jpg") -> bytes:
         """The bytes ``/image/{asset}/full/{size}/0/default.{fmt}`` serves (without faults)."""
-        from services.replica import iiif
-
         source = self.image_source(asset_id)
         if source is None:
             raise KeyError(asset_id)

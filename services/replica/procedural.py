@@ -4,14 +4,20 @@ A 100k-image collection of real files would be gigabytes; the scale mode instead
 small vector per image and draws its picture on request. The picture is a smooth function
 of the vector (two colours blended by a few sinusoids whose frequencies and phases come
 from the vector), so images with close vectors look alike and get close perceptual hashes,
-which is what a crawl benchmark of near-duplicate search needs. Everything is deterministic.
+which is what a crawl benchmark of near-duplicate search needs. ``render_batch`` draws the
+pictures; ``record`` writes an image's catalogue record (title, artist, genre and subject come
+from its source work's number, colour and licence from the stored arrays). Everything is
+deterministic.
 """
 
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 import numpy as np
+
+from services.replica import shapes
 
 PROC_DIM = 16
 BASE_WIDTH = 1024  # nominal full-size width of a generated picture
@@ -69,12 +75,6 @@ def average_colors(vectors: np.ndarray, chunk: int = 4096) -> np.ndarray:
     return out
 
 
-def hashed_choice(key: str, n: int) -> int:
-    """A stable pseudo-random index in ``range(n)`` derived from ``key``."""
-    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % n
-
-
 ADJECTIVES = (
     "anatomical", "botanical", "coloured", "engraved", "gilded", "hand-drawn", "lithographed",
     "medical", "ornamental", "pharmaceutical", "surgical", "zoological", "allegorical",
@@ -95,3 +95,52 @@ SUBJECTS = ("Anatomy", "Botany", "Surgery", "Pharmacy", "Hospitals", "Medicine",
             "Zoology", "Skeletons", "Herbals", "Caricatures", "Portraits", "Diseases",
             "Public health", "Dentistry", "Midwifery", "Plants")
 LICENSES = ("pdm", "cc-by", "cc-by-nc", "cc-0", "inc")
+
+
+def _pick(seq: tuple[str, ...], *key: object) -> str:
+    """A stable pseudo-random item of ``seq`` for ``key``."""
+    digest = hashlib.blake2b("\x1f".join(map(str, key)).encode(), digest_size=8).digest()
+    return seq[int.from_bytes(digest, "big") % len(seq)]
+
+
+@lru_cache(maxsize=65536)
+def _work_parts(seed: int, work: int) -> dict:
+    """Everything shared by the images of one generated source work (cached: ~3 per work)."""
+    work_key = f"scale-{seed}-{work}"
+    title = (f"{_pick(ADJECTIVES, work_key, 'a').capitalize()} "
+             f"{_pick(NOUNS, work_key, 'n')} no. {work + 1}")
+    artist = f"{_pick(FIRST, work_key, 'f')} {_pick(LAST, work_key, 'l')}"
+    genre = _pick(GENRES, work_key, "g")
+    subject = _pick(SUBJECTS, work_key, "s")
+    return {
+        "source_id": shapes.canonical_id("work", work_key),
+        "title": title,
+        "contributor": shapes.contributor(artist, "artist"),
+        "genre": shapes.concept_list("Genre", genre, shapes.canonical_id("genre", genre)),
+        "subject": shapes.concept_list("Subject", subject,
+                                       shapes.canonical_id("subject", subject)),
+    }
+
+
+def record(image_id: str, proc: dict[str, np.ndarray], row: int) -> dict:
+    """The stored-record equivalent (display + index fields) of one generated image."""
+    parts = _work_parts(int(proc["seed"]), int(proc["work"][row]))
+    r, g, b = (int(c) for c in proc["color"][row])
+    display = shapes.image_display(
+        image_id=image_id,
+        asset_id=shapes.asset_id_for(image_id),
+        aspect=round(float(proc["aspect"][row]), 7),
+        average_color=f"#{r:02x}{g:02x}{b:02x}",
+        source_id=parts["source_id"],
+        title=parts["title"],
+        license_id=LICENSES[int(proc["license"][row])],
+        credit="Lookalike synthetic collection",
+        contributors=[parts["contributor"]],
+        genres=[parts["genre"]],
+        subjects=[parts["subject"]],
+        languages=[],
+    )
+    year = int(proc["year"][row])
+    dates = [shapes.year_to_epoch_ms(year)] if year else []
+    return {"id": image_id, "display": display, **shapes.index_fields(display, dates),
+            "asset": shapes.asset_id_for(image_id), "file": None}

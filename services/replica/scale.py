@@ -11,8 +11,6 @@ nobody lists. Builds are deterministic in (N, seed).
 
 from __future__ import annotations
 
-import hashlib
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +18,7 @@ from scipy.spatial import cKDTree
 
 from lookalike.folders import replaced_atomically
 from services.replica import procedural, shapes
-from services.replica.builder import _build_key, _check_replaceable, _existing_key
+from services.replica.build_key import build_key, check_replaceable, existing_key
 from services.replica.collection import CollectionData, CollectionError
 from services.replica.similarity import N_SIMILAR
 
@@ -98,10 +96,10 @@ def build_scale_collection(
     if n < 2:
         raise CollectionError(f"a scale collection needs at least 2 images, not {n}")
     out_dir = Path(out_dir)
-    key = _build_key({"kind": "scale", "n": n, "seed": seed, "scale_version": SCALE_VERSION})
-    if not force and _existing_key(out_dir) == key:
+    key = build_key({"kind": "scale", "n": n, "seed": seed, "scale_version": SCALE_VERSION})
+    if not force and existing_key(out_dir) == key:
         return out_dir
-    _check_replaceable(out_dir)
+    check_replaceable(out_dir)
 
     gen_ids = scale_ids(n, seed)
     vecs, latents = scale_vectors(n, seed)
@@ -136,51 +134,3 @@ def build_scale_collection(
         (tmp / "images").mkdir()
         data.save(tmp)
     return out_dir
-
-
-def _pick(seq: tuple[str, ...], *key: object) -> str:
-    digest = hashlib.blake2b("\x1f".join(map(str, key)).encode(), digest_size=8).digest()
-    return seq[int.from_bytes(digest, "big") % len(seq)]
-
-
-@lru_cache(maxsize=65536)
-def _work_parts(seed: int, work: int) -> dict:
-    """Everything shared by the images of one generated source work (cached: ~3 per work)."""
-    work_key = f"scale-{seed}-{work}"
-    title = (f"{_pick(procedural.ADJECTIVES, work_key, 'a').capitalize()} "
-             f"{_pick(procedural.NOUNS, work_key, 'n')} no. {work + 1}")
-    artist = f"{_pick(procedural.FIRST, work_key, 'f')} {_pick(procedural.LAST, work_key, 'l')}"
-    genre = _pick(procedural.GENRES, work_key, "g")
-    subject = _pick(procedural.SUBJECTS, work_key, "s")
-    return {
-        "source_id": shapes.canonical_id("work", work_key),
-        "title": title,
-        "contributor": shapes.contributor(artist, "artist"),
-        "genre": shapes.concept_list("Genre", genre, shapes.canonical_id("genre", genre)),
-        "subject": shapes.concept_list("Subject", subject,
-                                       shapes.canonical_id("subject", subject)),
-    }
-
-
-def procedural_record(image_id: str, proc: dict[str, np.ndarray], row: int) -> dict:
-    """The stored-record equivalent (display + index fields) of one generated image."""
-    parts = _work_parts(int(proc["seed"]), int(proc["work"][row]))
-    r, g, b = (int(c) for c in proc["color"][row])
-    display = shapes.image_display(
-        image_id=image_id,
-        asset_id=shapes.asset_id_for(image_id),
-        aspect=round(float(proc["aspect"][row]), 7),
-        average_color=f"#{r:02x}{g:02x}{b:02x}",
-        source_id=parts["source_id"],
-        title=parts["title"],
-        license_id=procedural.LICENSES[int(proc["license"][row])],
-        credit="Lookalike synthetic collection",
-        contributors=[parts["contributor"]],
-        genres=[parts["genre"]],
-        subjects=[parts["subject"]],
-        languages=[],
-    )
-    year = int(proc["year"][row])
-    dates = [shapes.year_to_epoch_ms(year)] if year else []
-    return {"id": image_id, "display": display, **shapes.index_fields(display, dates),
-            "asset": shapes.asset_id_for(image_id), "file": None}
