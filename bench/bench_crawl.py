@@ -319,7 +319,7 @@ PHASES: list[tuple[str, str]] = [
     ("build_tracer.<locals>.trace_task (celery/app/trace.py)",
      "task: Redis checks and Celery per-task work"),
     ("render (services/replica/iiif.py)", "replica: draw + encode thumbnail"),
-    ("create_app.<locals>.get_image (services/replica/app.py)", "replica: catalogue document"),
+    ("get_image (services/replica/routes_catalogue.py)", "replica: catalogue document"),
     ("ThreadingMixIn.process_request_thread (socketserver.py)", "replica: HTTP handling"),
     ("wait_for (workers/control.py)", "bench: following the crawl"),
 ]

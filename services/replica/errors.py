@@ -7,10 +7,7 @@ omits ``description`` on 500s; clients and tests compare the wording exactly.
 
 from __future__ import annotations
 
-import json
 from http import HTTPStatus
-
-from flask import Response
 
 # The reason phrases the catalogue uses; API Gateway's throttle answer says "Throttled".
 _LABELS = {429: "Throttled"}
@@ -29,7 +26,8 @@ DECOMMISSIONED_MESSAGE = (
 
 
 class CatalogueError(Exception):
-    """An error answer: raised anywhere in a request, rendered as §5 JSON by the app."""
+    """An error answer: raised anywhere in a request, rendered as §5 JSON
+    (``responses.error_response``)."""
 
     def __init__(self, status: int, description: str | None = None) -> None:
         super().__init__(description or str(status))
@@ -44,17 +42,6 @@ def error_body(status: int, description: str | None = None) -> dict:
         body["description"] = description
     body["type"] = "Error"
     return body
-
-
-def error_response(
-    status: int, description: str | None = None, headers: dict[str, str] | None = None
-) -> Response:
-    return Response(
-        json.dumps(error_body(status, description)),
-        status=status,
-        mimetype="application/json",
-        headers=headers,
-    )
 
 
 def not_valid_values(param: str, bad: list[str], valid: list[str]) -> str:

@@ -20,10 +20,12 @@ from pathlib import Path
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from services.replica.app import SNAPSHOT_PATH, ReplicaState, create_app
+from services.replica.app import create_app
 from services.replica.collection import Collection
 from services.replica.derivatives import DEFAULT_MAX_MB
 from services.replica.faults import FaultConfig, FaultPlan
+from services.replica.routes_snapshot import SNAPSHOT_PATH
+from services.replica.state import EXTENSION, ReplicaState
 
 
 class _NoBody:
@@ -142,7 +144,7 @@ class ReplicaHandle:
     def stats(self, *, timestamps: bool = False, paths: bool = False) -> dict:
         """Request/fault/status counts, and ``pictures``: where served pictures came from
         (``memory_hits``, ``derivative_hits``, ``rendered``, ``stored``, ...)."""
-        return self.state.snapshot(timestamps=timestamps, paths=paths)
+        return self.state.counts(timestamps=timestamps, paths=paths)
 
     def reset_stats(self) -> None:
         self.state.reset()
@@ -192,7 +194,7 @@ def run_replica(
     if host in ("0.0.0.0", "::"):
         shown_host = "127.0.0.1"
     base_url = f"http://{shown_host}:{bound_port}"
-    state: ReplicaState = app.extensions["replica"]
+    state: ReplicaState = app.extensions[EXTENSION]
     state.public_base = base_url
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               name="replica-server", daemon=True)
@@ -204,12 +206,4 @@ def run_replica(
         server.server_close()
         _close_connections(server)
         thread.join(timeout=10)
-        _remove_tree(state.snapshot_dir)
-        if state.derivatives is not None:
-            state.derivatives.close()
-
-
-def _remove_tree(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)
+        state.close()

@@ -24,7 +24,7 @@ from lookalike.catalogue import BAD_BODY_ATTEMPTS, CatalogueClient
 from lookalike.errors import CatalogueError
 from lookalike.records import ImageRecord, parse_image
 from lookalike.settings import load_settings
-from services.replica import app as replica_app
+from services.replica import routes_catalogue
 from services.replica.documents import SOURCE_INCLUDES
 from services.replica.faults import FaultConfig, FaultPlan
 from services.replica.server import run_replica
@@ -369,7 +369,7 @@ def visually_similar_only_replica(client_demo_collection, monkeypatch):
     from before ``withSimilarFeatures`` existed (the replica's legacy mode accepts both)."""
 
     monkeypatch.setattr(
-        replica_app, "LEGACY_SINGLE_INCLUDES", ("visuallySimilar", *SOURCE_INCLUDES)
+        routes_catalogue, "LEGACY_SINGLE_INCLUDES", ("visuallySimilar", *SOURCE_INCLUDES)
     )
     with run_replica(client_demo_collection, legacy=True) as handle:
         yield handle

@@ -18,8 +18,8 @@ from PIL import Image
 from lookalike.catalogue import iiif_thumbnail_url
 from lookalike.settings import load_settings
 from lookalike_cli.main import _register, cli
-from services.replica import iiif
-from services.replica.app import _corrupt, create_app
+from services.replica import iiif, routes_iiif
+from services.replica.app import create_app
 from services.replica.collection import Collection
 from services.replica.derivatives import (
     MARKER,
@@ -134,7 +134,7 @@ def test_faults_apply_over_cached_bytes_and_leave_the_cache_clean(scale, tmp_pat
             html = requests.get(url, params={"faults": "nonimage_thumb=1"}, timeout=10)
             clean = requests.get(url, timeout=10)
             assert corrupt.headers["Content-Type"] == "image/jpeg"
-            assert corrupt.content == _corrupt(clean.content) != clean.content
+            assert corrupt.content == routes_iiif.corrupt(clean.content) != clean.content
             with pytest.raises(OSError):
                 Image.open(io.BytesIO(corrupt.content)).load()
             assert html.headers["Content-Type"].startswith("text/html")
