@@ -320,7 +320,8 @@ PHASES: list[tuple[str, str]] = [
      "task: Redis checks and Celery per-task work"),
     ("render (services/replica/iiif.py)", "replica: draw + encode thumbnail"),
     ("get_image (services/replica/routes_catalogue.py)", "replica: catalogue document"),
-    ("ThreadingMixIn.process_request_thread (socketserver.py)", "replica: HTTP handling"),
+    ("WorkerThread.run (cheroot/workers/threadpool.py)", "replica: HTTP handling"),
+    ("HTTPServer.serve (cheroot/server.py)", "replica: HTTP handling"),
     ("wait_for (workers/control.py)", "bench: following the crawl"),
 ]
 # Leaf frames where a thread waits (on a socket, a pipe, a lock) rather than computes.

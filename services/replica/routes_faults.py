@@ -16,9 +16,7 @@ A dropped connection is the one fault Flask cannot answer: the hook marks the re
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import socket
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -132,9 +130,11 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 class DropConnections:
     """WSGI middleware: a request marked ``DROP`` ends without an answer.
 
-    When the app starts the response of such a request, this shuts the socket and raises a
-    connection error instead: before a byte is written, outside Flask (no error page is
-    rendered, nothing is logged); the werkzeug server takes the error as a client gone away.
+    When the app starts the response of such a request, this raises a connection error
+    instead: before a byte is written, outside Flask (no error page is rendered, nothing is
+    logged). The server (cheroot) takes a connection error with ``ECONNABORTED`` as the
+    client gone: it closes the connection without answering, so the client sees what a
+    dropped connection looks like, an end of stream where the response should be.
     """
 
     def __init__(self, wsgi_app: WSGIApp) -> None:
@@ -144,10 +144,6 @@ class DropConnections:
                  ) -> Iterable[bytes]:
         def guarded(status: str, headers: list, exc_info: Any = None) -> Any:
             if environ.get(DROP):
-                sock = environ.get("werkzeug.socket")
-                if sock is not None:
-                    with contextlib.suppress(OSError):
-                        sock.shutdown(socket.SHUT_RDWR)
                 raise ConnectionAbortedError(errno.ECONNABORTED,
                                              "replica fault: dropped connection")
             return start_response(status, headers, exc_info)

@@ -1,13 +1,26 @@
 """Running the replica on a real socket: ``run_replica`` for tests, benchmarks and the CLI.
 
-A threaded werkzeug server in a background thread, so clients under test talk real HTTP
-(timeouts, dropped connections and Retry-After included), and the server stops cleanly when
-the ``with`` block ends. Port 0 picks a free port; the handle reports the URLs to use.
+A cheroot server (CherryPy's WSGI server) in background threads of this process, so clients
+under test talk real HTTP (timeouts, dropped connections and Retry-After included), and the
+server stops cleanly when the ``with`` block ends. Port 0 picks a free port; the handle
+reports the URLs to use.
+
+Connections behave as the real catalogue's do: HTTP/1.1, kept alive between requests (a
+crawler's two requests per image share one TCP connection), with ``TCP_NODELAY`` so a
+response is never held back waiting for the client's delayed ACK. Idle kept-alive
+connections wait in cheroot's one selector thread, not in a thread each. Stopping the
+replica closes them all, as a restarted server's would, so clients reconnect to whatever
+listens next instead of talking to a stopped replica.
+
+Why cheroot and not waitress (both maintained, pure Python): cheroot answers a crawl's
+requests with less CPU (waitress hands every response from its worker thread to its event
+loop), and it has a documented ``stop()`` that also closes kept-alive connections, where
+waitress has no programmatic shutdown. A dropped-connection fault works with either (see
+``routes_faults.DropConnections``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
@@ -18,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from werkzeug.serving import WSGIRequestHandler, make_server
+from cheroot import wsgi
 
 from services.replica.app import create_app
 from services.replica.collection import Collection
@@ -27,94 +40,11 @@ from services.replica.faults import FaultConfig, FaultPlan
 from services.replica.routes_snapshot import SNAPSHOT_PATH
 from services.replica.state import EXTENSION, ReplicaState
 
-
-class _NoBody:
-    """The request stream of a request without a body, once it has been parsed: nothing to
-    read. See ``_QuietHandler.run_wsgi``."""
-
-    def read(self, size: int = -1) -> bytes:
-        return b""
-
-    def readline(self, size: int = -1) -> bytes:
-        return b""
-
-    def readinto(self, buffer: bytearray) -> int:
-        return 0
-
-
-def _connections(server: object) -> set[socket.socket]:
-    """The connections a replica server has open (kept alive between requests), so that
-    stopping the replica ends them as a real server's restart would: otherwise clients would
-    go on being served by the stopped replica's threads."""
-    return server.__dict__.setdefault("lookalike_connections", set())
-
-
-def _close_connections(server: object) -> None:
-    for sock in list(_connections(server)):
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """No access log line per request: a crawl makes hundreds of thousands. HTTP/1.1 with
-    keep-alive for requests without a body, so clients keep their connections open as they do
-    with the real catalogue, instead of a new TCP connection (and server thread) per request.
-
-    werkzeug's development server closes every connection, for a reason that does not apply
-    to such requests: ``http.server`` cannot tell an unread request body from the next
-    request, so after each response werkzeug reads whatever the client sent next and throws it
-    away. A GET or HEAD without a body has nothing left unread; those requests keep their
-    connection, and werkzeug's discard reads from ``_NoBody`` instead of eating the next
-    request. Anything else is served and closed as werkzeug does.
-    """
-
-    protocol_version = "HTTP/1.1"
-    timeout = 30  # an idle kept-alive connection gives its thread back after this long
-    # Headers and body go out as separate writes: on a kept-alive connection Nagle's
-    # algorithm would hold the body back until the client's delayed ACK (~40 ms a response).
-    disable_nagle_algorithm = True
-
-    def log_request(self, code="-", size="-") -> None:
-        pass
-
-    def setup(self) -> None:
-        super().setup()
-        _connections(self.server).add(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            _connections(self.server).discard(self.connection)
-
-    def log_error(self, format: str, *args) -> None:
-        if not format.startswith("Request timed out"):  # an idle keep-alive connection
-            super().log_error(format, *args)
-
-    def run_wsgi(self) -> None:
-        if not self._bodiless():
-            super().run_wsgi()
-            return
-        stream, self.rfile = self.rfile, _NoBody()
-        try:
-            super().run_wsgi()
-        finally:
-            self.rfile = stream
-
-    def send_header(self, keyword: str, value: str) -> None:
-        # werkzeug sends "Connection: close" on every response (see the class docstring);
-        # it is kept when the connection does end: the client asked to close it.
-        if (keyword.lower() == "connection" and value.lower() == "close"
-                and self._bodiless() and not self.close_connection):
-            return
-        super().send_header(keyword, value)
-
-    def _bodiless(self) -> bool:
-        return (
-            self.command in ("GET", "HEAD")
-            and self.headers.get("Content-Length", "0").strip() in ("", "0")
-            and "Transfer-Encoding" not in self.headers
-        )
+THREADS = 32  # requests answered at once (a slow fault holds one for its seconds)
+IDLE_TIMEOUT_S = 30  # an idle kept-alive connection is closed after this long
+LISTEN_BACKLOG = 128  # connections waiting to be accepted (a crawl's workers start together)
+# How often the connection thread looks up from its sockets: also how long stopping waits.
+STOP_POLL_S = 0.05
 
 
 @dataclass
@@ -187,23 +117,30 @@ def run_replica(
     config = FaultConfig.parse(faults) if isinstance(faults, str) else faults
     app = create_app(collection, legacy=legacy, faults=config,
                      derivatives_dir=derivatives_dir, derivatives_mb=derivatives_mb)
-    server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
-    server.daemon_threads = True
-    bound_port = server.socket.getsockname()[1]
-    shown_host = f"[{host}]" if ":" in host else host
-    if host in ("0.0.0.0", "::"):
-        shown_host = "127.0.0.1"
-    base_url = f"http://{shown_host}:{bound_port}"
     state: ReplicaState = app.extensions[EXTENSION]
-    state.public_base = base_url
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              name="replica-server", daemon=True)
-    thread.start()
     try:
-        yield ReplicaHandle(base_url, collection, state)
+        server = wsgi.Server((host, port), app, numthreads=THREADS, timeout=IDLE_TIMEOUT_S,
+                             request_queue_size=LISTEN_BACKLOG)
+        server.keep_alive_conn_limit = None  # every client keeps its connection
+        server.expiration_interval = STOP_POLL_S
+        server.prepare()  # binds the port (and raises here if it cannot)
+        # cheroot allows an address in use only for a fixed port; a replica restarted on the
+        # port a stopped one picked (tests do) needs it too, or the stopped one's closed
+        # connections (TIME_WAIT) would hold the port. Connections inherit it from here.
+        server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        bound_port = server.bind_addr[1]
+        thread = threading.Thread(target=server.serve, name="replica-server", daemon=True)
+        try:
+            shown_host = f"[{host}]" if ":" in host else host
+            if host in ("0.0.0.0", "::"):
+                shown_host = "127.0.0.1"
+            base_url = f"http://{shown_host}:{bound_port}"
+            state.public_base = base_url
+            thread.start()
+            yield ReplicaHandle(base_url, collection, state)
+        finally:
+            server.stop()  # closes the listening socket and every kept-alive connection
+            if thread.is_alive():
+                thread.join(timeout=10)
     finally:
-        server.shutdown()
-        server.server_close()
-        _close_connections(server)
-        thread.join(timeout=10)
         state.close()
