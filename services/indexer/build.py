@@ -25,6 +25,7 @@ from services.indexer import generations as gens
 from services.indexer.bits import bit_rows
 from services.indexer.multindex import CHUNKS, MultiIndex
 from services.indexer.table import HashTable
+from services.indexer.titles import TitleTable, titles_meta
 
 log = logging.getLogger(__name__)
 
@@ -118,17 +119,24 @@ def write_generation(
 def build_generation(
     index_dir: Path, table: HashTable, *, trees: int, n_jobs: int = 1, keep: int = 2,
     extra_meta: dict[str, Any] | None = None, annoy_min_items: int = ANNOY_MIN_ITEMS,
+    titles: tuple[TitleTable, int] | None = None,
 ) -> BuildResult:
     """Write, publish and clean up: the whole life of one generation, under the builder lock.
 
-    Raises ``IndexerBusy`` when another process is building in the same folder.
+    ``titles``: the title-word index and when its titles were read (epoch ms), stored in the
+    same generation. Raises ``IndexerBusy`` when another process is building in the same
+    folder.
     """
     started = time.perf_counter()
     with gens.builder_lock(index_dir):
         number = gens.next_number(index_dir)
         folder = gens.new_build_dir(index_dir, number)
+        meta = dict(extra_meta or {})
+        if titles is not None:
+            titles[0].save(folder)
+            meta["titles"] = titles_meta(*titles)
         write_generation(
-            folder, table, trees=trees, number=number, n_jobs=n_jobs, extra_meta=extra_meta,
+            folder, table, trees=trees, number=number, n_jobs=n_jobs, extra_meta=meta,
             annoy_min_items=annoy_min_items,
         )
         final = gens.publish(index_dir, folder, number)

@@ -7,6 +7,7 @@ All statements are the ``cypher/index_*`` and ``cypher/near_duplicates_*`` files
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from lookalike.settings import Settings
 from services.indexer.duplicates import Duplicate
 from services.indexer.reader import IndexReader
 from services.indexer.table import HashTable
+from services.indexer.titles import TitleTable
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,26 @@ def read_all_hashes(
     for message in table.rejected:
         log.warning("not indexed: %s", message)
     return table
+
+
+def read_all_titles(store: GraphStore, page: int = 5000) -> tuple[TitleTable, int]:
+    """Every titled image's title, read a page at a time in id order, as the title index;
+    and the time the read began (titles written later are the reader's fresh ones)."""
+    read_at = int(time.time() * 1000)
+    rows: list[tuple[str, str | None]] = []
+    after = ""
+    while True:
+        chunk = store.read("index_titles_page", after=after, limit=page)
+        rows.extend((r["id"], r["title"]) for r in chunk)
+        if len(chunk) < page:
+            break
+        after = chunk[-1]["id"]
+    return TitleTable.build(rows), read_at
+
+
+def count_new_titles(store: GraphStore, since_ms: int) -> int:
+    """Images fetched after ``since_ms``: their titles may be new or changed."""
+    return int(store.read("index_count_fetched_since", since=int(since_ms))[0]["new"])
 
 
 def count_new(store: GraphStore, since_ms: int) -> int:
@@ -70,6 +92,23 @@ class GraphHashSource:
                 self.limit, self.limit,
             )
         return HashTable.from_rows(rows, self.kinds, hash_version=algorithm_version())
+
+
+class GraphTitleSource:
+    """The title reader's ``TitleSource``: titles of images fetched or hashed since a time
+    (every image the crawler stores is one or the other soon after), from the graph.
+    ``limit`` bounds one read, as for hashes."""
+
+    def __init__(self, store: GraphStore, limit: int = 200_000) -> None:
+        self.store = store
+        self.limit = limit
+
+    def titles_since(self, since_ms: int) -> list[tuple[str, str | None]]:
+        rows = self.store.read("index_titles_since", since=int(since_ms), limit=self.limit)
+        if len(rows) >= self.limit:
+            log.error("%d or more titles newer than the index: is the indexer running?",
+                      self.limit)
+        return [(r["id"], r["title"]) for r in rows]
 
 
 def open_reader(settings: Settings, store: GraphStore, **options: Any) -> IndexReader:

@@ -38,7 +38,9 @@ from services.indexer.graph_io import (
     WriteReport,
     count_hashed,
     count_new,
+    count_new_titles,
     read_all_hashes,
+    read_all_titles,
     write_near_duplicates,
 )
 from services.indexer.multindex import MultiIndex
@@ -206,23 +208,35 @@ class Indexer:
         new = count_new(self.store, meta["hashed_at_max"])
         if new >= self.config.min_new:
             return f"{new} new hashes"
+        # Titles arrive with fetches, which do not always bring new hashes (a re-fetch of an
+        # unchanged thumbnail): counted on their own. A generation without a title index
+        # (an offline build) gets one at the next period.
+        fetched = (count_new_titles(self.store, meta["titles"]["read_at"])
+                   if "titles" in meta else 1)
+        if fetched >= self.config.min_new:
+            return f"{fetched} images fetched since the title index was built"
         now = now_ms if now_ms is not None else int(time.time() * 1000)
         if now - meta["built_at"] >= self.config.period_s * 1000:
             if new:
                 return f"{new} new hashes and {self.config.period_s:.0f}s passed"
+            if fetched:
+                return f"{fetched} images fetched and {self.config.period_s:.0f}s passed"
             if count_hashed(self.store) != meta.get("source_rows", meta["images"]):
                 return "hashed images removed or changed"
         return None
 
     def build_once(self, reason: str = "on demand", table: HashTable | None = None,
                    write_graph: bool = True) -> RunReport:
-        """Read (unless ``table`` is given), build, publish, pair and write back."""
+        """Read (unless ``table`` is given), build, publish, pair and write back. The title
+        index is read from the graph too, unless ``table`` is given (an offline build)."""
         started = time.perf_counter()
+        titles = None
         if table is None:
+            titles = read_all_titles(self.store)
             table = read_all_hashes(self.store, self.config.kinds)
         result = build_generation(
             self.config.index_dir, table, trees=self.config.trees, n_jobs=self.config.n_jobs,
-            keep=self.config.keep, extra_meta={"reason": reason},
+            keep=self.config.keep, extra_meta={"reason": reason}, titles=titles,
         )
         previous = [n for n in gens.generations(self.config.index_dir) if n < result.number]
         candidates, joined = pairs_of_generation(
