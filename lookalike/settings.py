@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import string
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,7 +34,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import annotated_types
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+)
 
 WELLCOME_CATALOGUE = "https://api.wellcomecollection.org/catalogue/v2"
 WELLCOME_IMAGE_HOSTS = ("iiif.wellcomecollection.org",)
@@ -66,7 +75,22 @@ def _user_path(raw: Any) -> Any:
     return Path(raw).expanduser() if isinstance(raw, str | Path) else raw
 
 
+def _work_template(raw: Any) -> Any:
+    """A link template may name only {source_id} and {id}; empty means no link."""
+    if not isinstance(raw, str):
+        return raw
+    try:
+        names = {n for _, n, _, _ in string.Formatter().parse(raw) if n is not None}
+    except ValueError as exc:
+        raise ValueError(f"not a valid template ({exc})") from None
+    if names - {"source_id", "id"}:
+        raise ValueError(f"may only use {{source_id}} and {{id}}, not "
+                         f"{', '.join(sorted(names - {'source_id', 'id'}))}")
+    return raw
+
+
 Hosts = Annotated[tuple[str, ...], BeforeValidator(_host_list)]
+WorkTemplate = Annotated[str, AfterValidator(_work_template)]
 UserPath = Annotated[Path, BeforeValidator(_user_path)]
 
 
@@ -140,6 +164,9 @@ class Settings(BaseModel):
                              section=CATALOGUE))
     legacy_similar: bool = Field(False, **_doc(
         "ask for `include=visuallySimilar` first (older catalogues)", section=CATALOGUE))
+    work_url: WorkTemplate = Field("https://wellcomecollection.org/works/{source_id}", **_doc(
+        "the link from an image to its work in the catalogue, for people (`{source_id}`, "
+        "`{id}`; empty: no link)", section=CATALOGUE))
 
     # Crawling.
     max_depth: int = Field(6, ge=0, le=50, **_doc("deepest crawl accepted", section=CRAWL))

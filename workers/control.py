@@ -14,7 +14,7 @@ import redis
 
 from lookalike import ids
 from lookalike.settings import Settings
-from workers.frontier import FINAL, CrawlState, crawl_ids
+from workers.frontier import FINAL, CrawlState, crawl_count, crawl_ids
 
 
 def _redis(settings: Settings) -> redis.Redis:
@@ -79,9 +79,14 @@ def crawl_failures(settings: Settings, crawl_id: str) -> dict[str, str]:
     return CrawlState(_redis(settings), crawl_id).failures()
 
 
-def list_crawls(settings: Settings, limit: int = 50) -> list[dict[str, Any]]:
+def list_crawls(settings: Settings, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
     client = _redis(settings)
-    return [s for cid in crawl_ids(client, limit) if (s := CrawlState(client, cid).summary())]
+    return [s for cid in crawl_ids(client, limit, offset)
+            if (s := CrawlState(client, cid).summary())]
+
+
+def count_crawls(settings: Settings) -> int:
+    return crawl_count(_redis(settings))
 
 
 def cancel_crawl(settings: Settings, crawl_id: str) -> dict[str, Any] | None:

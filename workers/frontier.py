@@ -524,5 +524,10 @@ class CrawlState:
         return level, out[0], out[1]
 
 
-def crawl_ids(client: redis.Redis, limit: int = 100) -> list[str]:
-    return [c.decode() for c in client.zrevrange(INDEX, 0, limit - 1)]
+def crawl_ids(client: redis.Redis, limit: int = 100, offset: int = 0) -> list[str]:
+    """Crawl ids, newest first: ``limit`` of them after skipping ``offset``."""
+    return [c.decode() for c in client.zrevrange(INDEX, offset, offset + limit - 1)]
+
+
+def crawl_count(client: redis.Redis) -> int:
+    return int(client.zcard(INDEX))

@@ -46,6 +46,7 @@ class Index(Answer):
     name: str
     version: str
     openapi: str
+    explorer: str | None = Field(None, description="where the explorer is")
     endpoints: list[str]
 
 
@@ -86,7 +87,26 @@ class Image(Answer):
     analysis: dict[str, Any] | None = Field(description=(
         "scores of the latest whole-graph analysis: community, pagerank, degree, analysis_id"))
     thumbnail_cached: bool | None = None
+    work_url: str | None = Field(None, description=(
+        "the work's page in the catalogue, for people (LOOKALIKE_WORK_URL)"))
     extra: dict[str, Any]
+
+
+class Brief(Answer):
+    id: str
+    title: str | None = None
+    thumbnail_url: str | None = None
+    license: str | None = None
+
+
+class FoundImages(Answer):
+    q: str
+    image: Brief | None = Field(description="the image whose id is q, if there is one")
+    total: int = Field(description="how many titles match")
+    offset: int
+    limit: int
+    next: int | None = Field(description="the offset of the next page, if there is one")
+    images: list[Brief]
 
 
 class Similar(Answer):
@@ -107,6 +127,10 @@ class SimilarList(Answer):
 class Node(Answer):
     id: str
     depth: int | None = Field(None, ge=0)
+    x: float | None = Field(None, description="with layout: where to draw it, in node widths")
+    y: float | None = Field(None, description="with layout: where to draw it, in node widths")
+    thumbnail_cached: bool | None = Field(
+        None, description="with layout: GET /images/{id}/thumbnail has it")
 
 
 class Edge(Answer):
@@ -293,6 +317,9 @@ class Crawl(Answer):
 
 class CrawlList(Answer):
     crawls: list[Crawl]
+    total: int | None = Field(None, description="crawls Redis remembers")
+    offset: int | None = None
+    limit: int | None = None
 
 
 class CypherResult(Answer):

@@ -6,6 +6,7 @@ Run it with ``lookalike serve`` (gunicorn) or any WSGI server via ``services.api
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from flask import Flask
 from flask_cors import CORS
@@ -18,6 +19,9 @@ from services.api.contract import bind_contracts
 from services.api.errors import install_error_handlers
 
 log = logging.getLogger(__name__)
+
+# The explorer (the page at /) is plain files: HTML, CSS and JavaScript modules of our own.
+EXPLORER_DIR = Path(__file__).resolve().parent / "explorer"
 
 # Room for multipart boundaries and form fields around an upload of the maximum size.
 _MULTIPART_OVERHEAD = 64 * 1024
@@ -38,7 +42,7 @@ def create_app(
         routes_search,
     )
 
-    app = Flask("lookalike.api")
+    app = Flask("lookalike.api", static_folder=str(EXPLORER_DIR), static_url_path="/explorer")
     app.config["MAX_CONTENT_LENGTH"] = settings.api_max_upload_bytes + _MULTIPART_OVERHEAD
     app.config["LOOKALIKE_MAX_UPLOAD_BYTES"] = settings.api_max_upload_bytes
     app.config["JSON_SORT_KEYS"] = False

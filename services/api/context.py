@@ -26,6 +26,7 @@ class ApiContext:
         self._store = store
         self._adhoc: AdhocRunner | None = None
         self._index: Any = None
+        self._titles: Any = None
         self._lock = threading.RLock()  # adhoc -> store nests
         self.thumbnails = ThumbnailCache(
             settings.thumbnail_dir, settings.thumbnail_cache_mb * 1_000_000
@@ -72,6 +73,20 @@ class ApiContext:
                         max_pixels=self.settings.api_max_upload_pixels,
                     )
         return self._index
+
+    def titles(self) -> Any:
+        """The title-word index reader (services/indexer), opened on first use; like the
+        near-duplicate reader it follows the indexer's generations and reads newer titles
+        from the graph."""
+        if self._titles is None:
+            with self._lock:
+                if self._titles is None:
+                    from services.indexer.graph_io import GraphTitleSource
+                    from services.indexer.titles import TitleReader
+
+                    self._titles = TitleReader(self.settings.index_dir,
+                                               GraphTitleSource(self.store))
+        return self._titles
 
     def close(self) -> None:
         if self._store is not None:

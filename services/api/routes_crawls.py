@@ -28,6 +28,7 @@ class CrawlBody(Body):
 
 class CrawlsQuery(Query):
     limit: how_many(500, "how many") = 50
+    offset: int = Field(0, ge=0, le=1_000_000, description="how many newer crawls to skip")
 
 
 class CrawlArg(Path):
@@ -53,10 +54,14 @@ def start(body: CrawlBody) -> Response:
     return response
 
 
-@endpoint(bp, "GET", "/crawls", query=CrawlsQuery, summary="Recent crawls", tags=["crawls"],
+@endpoint(bp, "GET", "/crawls", query=CrawlsQuery, tags=["crawls"],
+          summary="Recent crawls, newest first, a page at a time",
           responses={200: ("crawls, newest first", answers.CrawlList)})
 def list_crawls(query: CrawlsQuery) -> Response:
-    return jsonify({"crawls": control().list_crawls(ctx().settings, limit=query.limit)})
+    settings = ctx().settings
+    crawls = control().list_crawls(settings, limit=query.limit, offset=query.offset)
+    return jsonify({"crawls": crawls, "total": control().count_crawls(settings),
+                    "offset": query.offset, "limit": query.limit})
 
 
 @endpoint(bp, "GET", "/crawls/<id>", path=CrawlArg, tags=["crawls"],

@@ -4,18 +4,20 @@ near-duplicates and cached thumbnail; and the shortest chain of similar images b
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from flask import Blueprint, Response, jsonify, send_file
 from pydantic import Field
 
+from lookalike import ids
 from lookalike.hashing import HASH_BITS, HASH_KINDS
-from services.api import answers
+from services.api import answers, layout
 from services.api.context import ctx
 from services.api.contract import Path, Query, endpoint
 from services.api.errors import ApiError, not_found
 from services.api.fields import Depth, ImageId, how_many, how_many_by
-from services.api.shapes import image_json, node_link
+from services.api.shapes import image_json, node_link, work_url
 
 bp = Blueprint("images", __name__)
 
@@ -24,7 +26,10 @@ bp = Blueprint("images", __name__)
 MAX_PATH_HOPS = 12
 MAX_SIMILAR = 1000
 MAX_DUPLICATES = 100
-PICTURE_MAX_NODES = 150
+# Pictures and laid-out neighbourhoods are for people to look at: beyond this many nodes
+# neither is readable, and the layout's cost grows with the square of the count.
+PICTURE_MAX_NODES = layout.MAX_NODES
+MAX_FIND_OFFSET = 10_000
 NO_IMAGE = "no image with that id in the graph"
 
 HashKind = Literal[HASH_KINDS]  # type: ignore[valid-type]
@@ -41,11 +46,28 @@ class SimilarQuery(Query):
     limit: how_many(MAX_SIMILAR) = 100
 
 
+class FindQuery(Query):
+    q: str = Field(min_length=1, max_length=200,
+                   description="words of a title (each must begin a word of it), or an id")
+    limit: how_many(100, "how many per page") = 20
+    offset: int = Field(0, ge=0, le=MAX_FIND_OFFSET, description="how many matches to skip")
+
+
 class NeighborhoodQuery(Query):
     depth: Depth = 1
     limit: how_many_by("api_max_nodes", "at most this many nodes, admitted breadth-first",
                     default_is_limit=True)
     properties: bool = Field(True, description="node properties (false: ids and depths only)")
+    layout: Literal["none", "spring"] = Field("none", description=(
+        f"spring: add to every node its drawing position x, y (node widths, the seed at 0, 0)"
+        f" and thumbnail_cached; a drawing has at most {layout.MAX_NODES} nodes (the limit "
+        f"then defaults to that, and a larger one counts as that)"))
+
+
+class ThumbnailQuery(Query):
+    placeholder: bool = Field(False, description=(
+        "when the thumbnail is not cached, answer a square of the image's average colour "
+        "(SVG) instead of 404"))
 
 
 class PictureQuery(Query):
@@ -78,13 +100,43 @@ def _image_or_404(image_id: str) -> dict[str, Any]:
     return image
 
 
+@endpoint(bp, "GET", "/images", query=FindQuery, tags=["images"],
+          summary="Find images by id or by words of their titles, a page at a time",
+          responses={200: ("the image with that id, and the titles that match, shortest "
+                           "first", answers.FoundImages)})
+def find_images(query: FindQuery) -> Response:
+    """From the indexer's title index plus the titles stored since it was built (no scan
+    of every title); an id is looked up directly."""
+    exact = query.q.strip().lower()
+    is_id = ids.is_image_id(exact)
+    # Text without a word (only punctuation) matches no title: an empty answer, not an error.
+    found = ctx().titles().search(query.q, query.offset, query.limit)
+    nodes = ctx().store.get_images([*found.ids, exact] if is_id else found.ids)
+
+    def brief(image_id: str) -> dict[str, Any]:
+        node = nodes.get(image_id, {})
+        return {"id": image_id, **{k: node.get(k) for k in ("title", "thumbnail_url",
+                                                             "license")}}
+
+    following = query.offset + len(found.ids)
+    return jsonify({
+        "q": query.q, "image": brief(exact) if exact in nodes else None,
+        "total": found.total, "offset": query.offset, "limit": query.limit,
+        "next": following if following < found.total else None,
+        # An image removed since the index was built is left out of its page.
+        "images": [brief(i) for i in found.ids if i in nodes],
+    })
+
+
 @endpoint(bp, "GET", "/images/<id>", path=ImageArg, tags=["images"],
           summary="One image: catalogue fields, hashes, crawl marks, degrees, analysis",
           responses={200: ("the image", answers.Image), 404: NO_IMAGE})
 def get_image(id: str) -> Response:  # the route's own name for it
     image = _image_or_404(id)
     cached = ctx().thumbnails.path(id) is not None
-    return jsonify(image_json(image, thumbnail_cached=cached))
+    body = image_json(image, thumbnail_cached=cached)
+    body["work_url"] = work_url(ctx().settings.work_url, image)
+    return jsonify(body)
 
 
 @endpoint(bp, "GET", "/images/<id>/similar", path=ImageArg, query=SimilarQuery,
@@ -107,14 +159,30 @@ def similar(id: str, query: SimilarQuery) -> Response:
           tags=["images"],
           responses={200: ("node-link JSON", answers.NodeLink), 404: NO_IMAGE})
 def neighborhood(id: str, query: NeighborhoodQuery) -> Response:
+    # A drawing is for people: past MAX_NODES it is neither readable nor quick to lay out.
+    # The answer's graph.limit says the limit applied, and truncated whether it cut.
+    limit = query.limit if query.layout == "none" else min(query.limit, layout.MAX_NODES)
     try:
-        sub = ctx().store.neighborhood(id, query.depth, limit=query.limit,
+        sub = ctx().store.neighborhood(id, query.depth, limit=limit,
                                        properties=query.properties)
     except KeyError:
         raise not_found(f"no image with id {id!r} in the graph", "id") from None
-    return jsonify(node_link(sub, graph={"seed": id, "depth": query.depth,
-                                         "limit": query.limit},
-                             properties=query.properties))
+    data = node_link(sub, graph={"seed": id, "depth": query.depth, "limit": limit},
+                     properties=query.properties)
+    if query.layout != "none":
+        _lay_out(data, sub, id)
+    return jsonify(data)
+
+
+def _lay_out(data: dict[str, Any], sub: Any, centre: str) -> None:
+    """Add what drawing each node takes: its position (``x``, ``y`` in node widths, the seed
+    at 0, 0), and whether the API has its thumbnail (a frontend draws the others in their
+    average colour without asking for each: a drawing of a large graph has many)."""
+    positions = layout.spring_layout(sub.nodes, sub.edges, centre, sub.depth)
+    cached = ctx().thumbnails.path
+    for node in data["nodes"]:
+        node["x"], node["y"] = positions[node["id"]]
+        node["thumbnail_cached"] = cached(node["id"]) is not None
 
 
 @endpoint(bp, "GET", "/images/<id>/neighborhood.png", path=ImageArg, query=PictureQuery,
@@ -133,12 +201,33 @@ def neighborhood_picture(id: str, query: PictureQuery) -> Response:
     return Response(png, mimetype="image/png")
 
 
-@endpoint(bp, "GET", "/images/<id>/thumbnail", path=ImageArg, tags=["images"],
-          summary="The cached thumbnail (JPEG)",
-          responses={200: ("JPEG", {"image/jpeg": {"type": "string", "format": "binary"}}),
-                     404: "no cached thumbnail for this image"})
-def thumbnail(id: str) -> Response:
+# A stand-in for a thumbnail the API does not have: a square of the image's average colour.
+_PLACEHOLDER = ('<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64" '
+                'viewBox="0 0 64 64"><rect width="64" height="64" fill="{color}"/></svg>')
+_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+@endpoint(bp, "GET", "/images/<id>/thumbnail", path=ImageArg, query=ThumbnailQuery,
+          tags=["images"], summary="The cached thumbnail (JPEG), or a placeholder",
+          responses={200: ("JPEG, or with placeholder=true an SVG square of the image's "
+                           "average colour", {
+                               "image/jpeg": {"type": "string", "format": "binary"},
+                               "image/svg+xml": {"type": "string"}}),
+                     404: "no cached thumbnail for this image (or no such image)"})
+def thumbnail(id: str, query: ThumbnailQuery) -> Response:
     path = ctx().thumbnails.path(id)
+    if path is None and query.placeholder:
+        image = ctx().store.get_images([id]).get(id)
+        if image is None:
+            raise not_found(f"no image with id {id!r} in the graph", "id")
+        color = image.get("average_color") or ""
+        response = Response(
+            _PLACEHOLDER.format(color=color if _COLOR.match(color) else "#8a8f98"),
+            mimetype="image/svg+xml",
+        )
+        # The thumbnail may be cached by the next crawl: ask again next time.
+        response.headers["Cache-Control"] = "no-cache"
+        return response
     if path is None:
         raise not_found(
             f"no cached thumbnail for image {id!r} (thumbnails are cached when the "

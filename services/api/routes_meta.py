@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from services.api import answers
 from services.api.context import ctx
@@ -69,12 +69,24 @@ def openapi() -> Response:
     return jsonify(_document())
 
 
-@endpoint(bp, "GET", "/", summary="What this API offers", tags=["meta"],
-          responses={200: ("name, version, endpoints", answers.Index)})
+@endpoint(bp, "GET", "/", tags=["meta"],
+          summary="The explorer (for browsers), or what this API offers (JSON)",
+          responses={200: ("HTML when the client prefers it (a browser): the explorer; "
+                           "otherwise JSON: name, version, openapi, endpoints", {
+                               "application/json": answers.Index.model_json_schema(),
+                               "text/html": {"type": "string"}})})
 def index() -> Response:
-    doc = _document()
-    return jsonify({
-        "name": doc["info"]["title"], "version": doc["info"]["version"],
-        "openapi": "/openapi.json",
-        "endpoints": sorted(f"{m.upper()} {p}" for p, ops in doc["paths"].items() for m in ops),
-    })
+    """The explorer for browsers (they prefer HTML); a JSON index of the API for everyone
+    else (curl and HTTP libraries accept anything, and get JSON as before)."""
+    if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
+        response = current_app.send_static_file("index.html")
+    else:
+        doc = _document()
+        response = jsonify({
+            "name": doc["info"]["title"], "version": doc["info"]["version"],
+            "openapi": "/openapi.json", "explorer": "/ (in a browser)",
+            "endpoints": sorted(f"{m.upper()} {p}" for p, ops in doc["paths"].items()
+                                for m in ops),
+        })
+    response.vary.add("Accept")
+    return response

@@ -42,6 +42,14 @@ def image_json(props: dict[str, Any], *, thumbnail_cached: bool | None = None) -
     return out
 
 
+def work_url(template: str, props: dict[str, Any]) -> str | None:
+    """The link to an image's work in the catalogue (``LOOKALIKE_WORK_URL``, checked when
+    the settings load), or None when the template is empty or needs a missing source id."""
+    if not template or ("{source_id}" in template and not props.get("source_id")):
+        return None
+    return template.format(id=props["id"], source_id=props.get("source_id") or "")
+
+
 def node_link(
     sub: Subgraph, *, graph: dict[str, Any] | None = None, properties: bool = True
 ) -> dict[str, Any]:
