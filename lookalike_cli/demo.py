@@ -95,6 +95,7 @@ def demo(seed: str | None, depth: int, n_workers: int, collection: Path | None, 
     from services.replica.collection import Collection
     from services.replica.server import run_replica
     from workers import control
+    from workers.analysis import create_job, run_analysis
 
     s = settings()
     serve = sys.stdin.isatty() if serve is None else serve
@@ -120,7 +121,9 @@ def demo(seed: str | None, depth: int, n_workers: int, collection: Path | None, 
         crawl_settings = s.replace(
             catalogue_url=replica.catalogue_url, image_hosts=(replica.image_host,)
         )
-        env = {**os.environ, **replica.env(), "LOOKALIKE_STATE_DIR": str(s.state_dir)}
+        env = {**os.environ, **replica.env(), "LOOKALIKE_STATE_DIR": str(s.state_dir),
+               # The replica has no pages for people: its record of an image stands in.
+               "LOOKALIKE_WORK_URL": f"{replica.catalogue_url}/images/{{id}}"}
         click.echo(f"    replica serving at {replica.catalogue_url}")
 
         click.secho(f"3/6 crawling from {seed} to depth {depth}", bold=True)
@@ -147,6 +150,9 @@ def demo(seed: str | None, depth: int, n_workers: int, collection: Path | None, 
                 report = write_report(
                     s, s.state_dir / "report", crawl_id=record["id"], seed=seed, store=store
                 )
+                # The whole-graph analysis the explorer colours communities by.
+                job = run_analysis(store, create_job(store, {"top_k": 20})["id"])
+                click.echo(f"    {job['summary']['communities']['count']} communities")
                 counts = store.counts()
             click.echo(f"    graph: {counts['images']} images, {counts['edges']} SIMILAR_TO "
                        f"edges, {counts['hashed']} hashed")
@@ -162,9 +168,11 @@ def demo(seed: str | None, depth: int, n_workers: int, collection: Path | None, 
             ) as resp:
                 click.echo(f"    {base}/images/{seed}/neighborhood?depth=2 -> {resp.status}")
             click.echo(f"    API: {base} (OpenAPI at {base}/openapi.json)")
+            explorer = f"{base}/#/image/{seed}/2"
             if serve:
                 click.secho("Serving; Ctrl-C stops the API, the replica and the workers "
                             "(`lookalike down` stops Redis and the graph).", fg="green")
+                click.secho(f"Explorer: {explorer}", bold=True)
                 with contextlib.suppress(KeyboardInterrupt):
                     api.wait()
         finally:
@@ -173,6 +181,9 @@ def demo(seed: str | None, depth: int, n_workers: int, collection: Path | None, 
             _stop(worker)
     click.secho(f"Done. Open {report} in a browser. The stack is still up: "
                 "`lookalike status`, `lookalike down`.", fg="green")
+    if not serve:
+        click.secho(f"Explorer: `lookalike serve --port {api_port}`, then open {explorer}",
+                    bold=True)
 
 
 COMMANDS = [demo]

@@ -1,22 +1,35 @@
 #!/usr/bin/env bash
 # Install what Lookalike needs on a fresh machine with Python >= 3.11, pip and apt:
-# Debian's redis-server (when missing), the project with its test extras in .venv, and the
-# learned embedding model converted into LOOKALIKE_MODEL_DIR (skipped with LOOKALIKE_EMBEDDINGS=0).
+# Debian's redis-server and chromium-headless-shell (the browser the explorer's tests drive;
+# Playwright cannot download its own here) when missing, the project with its test extras in
+# .venv, and the learned embedding model converted into LOOKALIKE_MODEL_DIR (skipped with
+# LOOKALIKE_EMBEDDINGS=0).
 # Idempotent: a second run only checks. LOOKALIKE_PYTHON picks the interpreter (default python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v redis-server >/dev/null 2>&1; then
-  echo "setup: installing redis-server (Debian package)" >&2
+# apt_install PACKAGE WHY: install a Debian package as root or through sudo, or explain.
+apt_install() {
+  echo "setup: installing $1 (Debian package)" >&2
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends "$1" >/dev/null
   elif command -v sudo >/dev/null 2>&1; then
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends "$1" >/dev/null
   else
-    echo "setup: redis-server is missing and I cannot install it without root;" \
-         "install Debian's redis-server or set REDIS_URL to a running Redis" >&2
+    echo "setup: $1 is missing and I cannot install it without root; $2" >&2
     exit 1
   fi
+}
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  apt_install redis-server "install Debian's redis-server or set REDIS_URL to a running Redis"
+fi
+if [ -z "${LOOKALIKE_CHROMIUM:-}" ] && ! command -v chromium-headless-shell >/dev/null 2>&1 \
+   && ! command -v chromium >/dev/null 2>&1; then
+  apt_install chromium-headless-shell \
+    "install Debian's chromium-headless-shell (or chromium), or set LOOKALIKE_CHROMIUM"
 fi
 
 PY="${LOOKALIKE_PYTHON:-python3}"

@@ -9,7 +9,10 @@ real Neo4j and Redis instead.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -87,3 +90,29 @@ def demo_collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from services.replica.builder import build_demo_collection
 
     return build_demo_collection(tmp_path_factory.mktemp("demo") / "collection")
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    state: Path
+    output: str
+
+
+@pytest.fixture(scope="session")
+def demo_run(demo_collection: Path, tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[DemoRun]:
+    """`lookalike demo --no-serve --depth 2` on a fresh state folder, as a user runs it; its
+    stack stays up for the tests that look at the result (the explorer's among them)."""
+    state = tmp_path_factory.mktemp("demo-state")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOKALIKE_")}
+    env["LOOKALIKE_STATE_DIR"] = str(state)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", "from lookalike_cli.main import main; main()", "demo",
+             "--no-serve", "--port", "0", "--depth", "2", "--collection", str(demo_collection)],
+            env=env, capture_output=True, text=True, timeout=840,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        yield DemoRun(state, proc.stdout)
+    finally:
+        stack.down(load_settings(state_dir=state))

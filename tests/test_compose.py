@@ -8,6 +8,7 @@ Every command it runs must name a module, object or CLI command that really exis
 
 from __future__ import annotations
 
+import fnmatch
 import importlib
 import importlib.util
 import json
@@ -498,10 +499,14 @@ def test_packages_hold_no_undeclared_data_files() -> None:
             if skip or path.suffix in {".py", ".pyc", ".md"}:
                 continue
             rel = path.relative_to(ROOT)
-            package = ".".join(rel.parent.parts)
-            globs = [*declared.get(package, []), *declared.get("*", [])]
-            inside = path.relative_to(ROOT / rel.parent)
-            if not any(inside.match(g) for g in globs):
+            # As setuptools reads them: a package's globs are relative to its folder and may
+            # reach into its sub-folders (explorer/js/*.js under services.api).
+            enclosing = [rel.parents[i] for i in range(len(rel.parts) - 1)]
+            if not any(
+                fnmatch.fnmatch(path.relative_to(ROOT / folder).as_posix(), g)
+                for folder in enclosing
+                for g in [*declared.get(".".join(folder.parts), []), *declared.get("*", [])]
+            ):
                 stray.append(str(rel))
     assert not stray, (
         f"data files not declared as package data (add them to "
