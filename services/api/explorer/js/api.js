@@ -81,8 +81,8 @@ export const api = {
   image: (id) => get(`/images/${enc(id)}`),
   neighborhood: (id, depth, limit, signal) => get(`/images/${enc(id)}/neighborhood`,
     { depth, limit, layout: "spring" }, { signal }),
-  duplicates: (id, kind = "phash", k = 8) => get(`/images/${enc(id)}/duplicates`,
-    { kind, k, max_distance: 12, mirror: true }),
+  // The one ranking across hash kinds: verified near-duplicates first, each saying why.
+  duplicates: (id, k = 8) => get(`/images/${enc(id)}/duplicates`, { k }),
   lookalikes: (id, k = 8) => get(`/images/${enc(id)}/lookalikes`, { k }),
   findByTitle: (q, offset, limit) => get("/images", { q, offset, limit }),
   searchPicture: (file) => {

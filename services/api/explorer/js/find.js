@@ -2,6 +2,7 @@
 // picture dropped on the page or chosen with the file button (POST /search).
 
 import { api } from "./api.js";
+import { matchNote } from "./panel.js";
 import { byId, h, plural, say, thumb } from "./dom.js";
 
 const PAGE = 20;
@@ -75,21 +76,9 @@ export async function findByPicture(picture, onOpen, showResults) {
   say("Searching by picture…");
   try {
     const found = await api.searchPicture(picture);
-    // One entry per image, its best distance over every kind the server compared.
-    const best = new Map();
-    for (const [kind, matches] of Object.entries(found.results)) {
-      for (const m of matches) {
-        const seen = best.get(m.id);
-        const score = m.distance ?? 0;
-        if (!seen || score < seen.distance) best.set(m.id, { ...m, kind, distance: score });
-      }
-    }
-    const ranked = [...best.values()].sort((a, b) => a.distance - b.distance);
+    const ranked = found.matches ?? bestPerImage(found.results);
     if (!ranked.length) list.append(h("li", { class: "muted" }, "No stored image is close."));
-    for (const m of ranked) {
-      list.append(resultItem(m, onOpen,
-        `${m.kind} ${m.distance} bits${m.mirrored ? ", mirrored" : ""}`));
-    }
+    for (const m of ranked) list.append(resultItem(m, onOpen, matchNote(m)));
     say(`${plural(ranked.length, "image")} look like your picture`);
   } catch (err) {
     list.append(h("li", { class: "error", role: "alert" }, err.message));
@@ -97,6 +86,18 @@ export async function findByPicture(picture, onOpen, showResults) {
   } finally {
     setTimeout(() => URL.revokeObjectURL(preview), 60_000);
   }
+}
+
+/** Without the server's one ranking: each image once, at its best distance over the kinds. */
+function bestPerImage(results) {
+  const best = new Map();
+  for (const matches of Object.values(results || {})) {
+    for (const m of matches) {
+      const seen = best.get(m.id);
+      if (!seen || (m.distance ?? 0) < (seen.distance ?? 0)) best.set(m.id, m);
+    }
+  }
+  return [...best.values()].sort((a, b) => (a.distance ?? 0) - (b.distance ?? 0));
 }
 
 function initDrop(onPicture) {

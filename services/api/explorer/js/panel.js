@@ -68,10 +68,11 @@ async function fillDuplicates(el, id, ticket, open) {
   try {
     const found = await api.duplicates(id);
     if (ticket !== shown) return;
-    const near = found.matches.filter((m) => m.distance <= 10);
+    // Verified copies (the ranking's ``match``); a server without the verifier: close hashes.
+    const near = found.matches.filter((m) => m.match ?? (m.distance !== null && m.distance <= 10));
     put(el, h("h3", {}, "Near-duplicates"), near.length
-      ? strip(near.map((m) => ({ ...m, note: `${m.distance} bits${m.mirrored ? ", mirrored" : ""}` })), open)
-      : h("p", { class: "muted" }, "None within 10 bits of its phash."));
+      ? strip(near.map((m) => ({ ...m, note: matchNote(m) })), open)
+      : h("p", { class: "muted" }, "No verified near-duplicate."));
   } catch (err) {
     if (ticket === shown) put(el, h("h3", {}, "Near-duplicates"), h("p", { class: "error" }, err.message));
   }
@@ -92,6 +93,13 @@ async function fillLookalikes(el, id, ticket, open) {
           put(el, h("h3", {}, "Lookalikes"), h("p", { class: "error" }, err.message));
     }
   }
+}
+
+/** How close a match is, in a few words: the ranking's weighted distance when it gave one. */
+export function matchNote(m) {
+  const bits = m.weighted ?? m.distance;
+  const close = bits === null || bits === undefined ? "" : `${Math.round(bits)} bits`;
+  return [m.match ? "copy" : "", close, m.mirrored ? "mirrored" : ""].filter(Boolean).join(", ");
 }
 
 /** A row of thumbnails, each a button that opens its image. */
