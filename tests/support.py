@@ -59,3 +59,12 @@ def child_env(local: Settings, **extra: str) -> dict[str, str]:
         env["NEO4J_DATABASE"] = local.neo4j_database
     env.update(extra)
     return env
+
+
+def own_state(local: Settings, folder: Path) -> Settings:
+    """Settings for the same graph and Redis as ``local`` with a state folder of their own:
+    an index or thumbnails written there do not reach the other tests' servers."""
+    graph = local.graph()
+    return local.replace(state_dir=folder, neo4j_uri=graph.uri, neo4j_user=graph.user,
+                         neo4j_password=graph.password, neo4j_database=graph.database,
+                         redis_url=local.redis())

@@ -17,6 +17,7 @@ import redis as redis_lib
 
 from lookalike.graph import now_ms
 from services.indexer.service import Indexer, IndexerConfig
+from tests.support import own_state
 
 from .conftest import load_collection, own_graph
 from .data import Collection
@@ -128,7 +129,8 @@ def test_find_refuses_bad_queries_saying_which_parameter(api, query, parameter) 
     assert r.json()["error"]["parameter"] == parameter
 
 
-def test_title_index_generation_and_titles_stored_since(settings, embedded, servers) -> None:
+def test_title_index_generation_and_titles_stored_since(settings, embedded, servers,
+                                                        tmp_path: Path) -> None:
     """After an index build the titles come from its generation; titles stored later (a
     new image, a changed title) are found at once, the old title no longer finds them."""
     col = Collection(images=[
@@ -137,6 +139,7 @@ def test_title_index_generation_and_titles_stored_since(settings, embedded, serv
                                    "Portrait of the postman", "Wheatfield with crows"])
     ])
     with own_graph(settings, embedded) as (local, store):
+        local = own_state(local, tmp_path / "state")  # its index is for its own server only
         load_collection(store, local, col)
         Indexer(store, IndexerConfig(index_dir=local.index_dir)).build_once("test")
         api = servers(local)

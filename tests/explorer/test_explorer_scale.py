@@ -13,7 +13,7 @@ import pytest
 
 from services.indexer.service import Indexer, IndexerConfig
 from tests.api.conftest import ApiServer, start_server
-from tests.support import isolated_graph
+from tests.support import isolated_graph, own_state
 
 from .conftest import open_page, screenshot_dir
 
@@ -44,11 +44,13 @@ def synthetic(seed: int = 17) -> tuple[list[dict], list[tuple[str, str, int]]]:
 def big_api(settings: Any, embedded: bool, tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[tuple[ApiServer, list[dict]]]:
     images, edges = synthetic()
+    folder = tmp_path_factory.mktemp("scale")
     with isolated_graph(settings, embedded) as (local, store):
+        local = own_state(local, folder / "state")  # its index is for its own server only
         store.upsert_images(images, batch=3000)
         store.upsert_edges(edges, seen=1, batch=5000)
         Indexer(store, IndexerConfig(index_dir=local.index_dir)).build_once("scale test")
-        api = start_server(local, tmp_path_factory.mktemp("scale") / "api.log")
+        api = start_server(local, folder / "api.log")
         try:
             yield api, images
         finally:
