@@ -164,14 +164,17 @@ def arcadedb_home() -> Path:
 
 
 def arcadedb_command(
-    root: Path, bolt_port: int, http_port: int, password: str, heap: str = "1g"
+    root: Path, bolt_port: int, http_port: int, password_file: Path, heap: str = "1g"
 ) -> list[str]:
+    """The java command line of the embedded server. Every local user can read a process's
+    command line, so the root password is not on it: the server reads it from
+    ``password_file`` (readable by its owner only)."""
     home = arcadedb_home()
     java = home / "jre" / "bin" / "java"
     props = {
         "arcadedb.server.rootPath": str(root),
         "arcadedb.server.databaseDirectory": str(root / "databases"),
-        "arcadedb.server.rootPassword": password,
+        "arcadedb.server.rootPasswordPath": str(password_file),
         "arcadedb.server.defaultDatabases": f"{DATABASE}[root]",
         "arcadedb.server.plugins": "Bolt:com.arcadedb.bolt.BoltProtocolPlugin",
         "arcadedb.bolt.port": str(bolt_port),
@@ -213,10 +216,12 @@ def _cypher_ready(uri: str, password: str) -> Callable[[], bool]:
 
 
 def start_arcadedb(
-    data_dir: Path, password: str, bolt_port: int | None = None,
+    data_dir: Path, password_file: Path, bolt_port: int | None = None,
     http_port: int | None = None, timeout: float = 90.0,
 ) -> dict[str, Any]:
-    """Start ArcadeDB with the Bolt plugin; return once a real Cypher query succeeds."""
+    """Start ArcadeDB with the Bolt plugin and the root password kept in ``password_file``;
+    return once a real Cypher query succeeds."""
+    password = password_file.read_text().strip()
     _ensure_writable(data_dir)
     bolt_port = bolt_port or free_port()
     http_port = http_port or free_port()
@@ -230,7 +235,7 @@ def start_arcadedb(
     with log.open("ab") as out:
         try:
             proc = subprocess.Popen(
-                arcadedb_command(data_dir, bolt_port, http_port, password),
+                arcadedb_command(data_dir, bolt_port, http_port, password_file),
                 stdout=out, stderr=subprocess.STDOUT, cwd=data_dir, start_new_session=True,
             )
         except OSError as exc:
@@ -240,22 +245,23 @@ def start_arcadedb(
     return {
         "pid": proc.pid, "uri": uri, "bolt_port": bolt_port, "http_port": http_port,
         "http_url": f"http://127.0.0.1:{http_port}", "user": "root", "password": password,
-        "database": DATABASE, "log": str(log),
+        "password_file": str(password_file), "database": DATABASE, "log": str(log),
     }
 
 
 # --------------------------------------------------------------------------- whole stack
 
 
-def _password(state_dir: Path) -> str:
-    """A per-installation graph password, generated once, readable only by its owner."""
+def graph_password_file(state_dir: Path) -> Path:
+    """The file holding the per-installation graph password, generated once, readable only
+    by its owner."""
     secret = state_dir / "graph-password"
-    if secret.exists():
-        return secret.read_text().strip()
-    password = secrets.token_urlsafe(18)
-    secret.write_text(password)
-    secret.chmod(0o600)
-    return password
+    if not secret.exists():
+        # Created with owner-only permissions, so the secret is never readable by others.
+        fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(18))
+    return secret
 
 
 def stop_pid(pid: int, timeout: float = 20.0) -> bool:
@@ -285,6 +291,31 @@ def status(settings: Settings) -> dict[str, Any]:
         if name in record:
             record[name]["running"] = pid_alive(int(record[name]["pid"]))
     return record
+
+
+def graph_access(settings: Settings) -> dict[str, str] | None:
+    """What a Bolt client (cypher-shell, Neo4j Browser, a driver) needs to reach the graph:
+    URI, user, database and where the password is kept, never the password itself. None when
+    there is no graph (neither ``NEO4J_URI`` nor the embedded server)."""
+    if settings.neo4j_uri:
+        return {
+            "uri": settings.neo4j_uri, "user": settings.neo4j_user,
+            "database": settings.neo4j_database or "(the server's default)",
+            "password": "the NEO4J_PASSWORD variable of this environment",
+        }
+    graph = settings.embedded().get("graph")
+    if not graph:
+        return None
+    secret = graph.get("password_file") or str(graph_password_file(settings.state_dir))
+    return {
+        "uri": graph["uri"], "user": graph["user"],
+        "database": settings.neo4j_database or graph["database"],
+        "password": f"the file {secret} (readable by its owner only)",
+        "example": (
+            f'NEO4J_PASSWORD="$(cat {secret})" cypher-shell -a {graph["uri"]} '
+            f'-u {graph["user"]} -d {settings.neo4j_database or graph["database"]}'
+        ),
+    }
 
 
 def up(
@@ -319,7 +350,7 @@ def up(
             started.append(record["redis"]["pid"])
         if not settings.neo4j_uri and not record.get("graph", {}).get("running"):
             record["graph"] = start_arcadedb(
-                state / "arcadedb", _password(state), bolt_port, http_port
+                state / "arcadedb", graph_password_file(state), bolt_port, http_port
             )
             started.append(record["graph"]["pid"])
     except BaseException:

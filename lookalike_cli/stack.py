@@ -46,14 +46,20 @@ def status(as_json: bool) -> None:
     record = stack.status(s)
     for part in record.values():
         part.pop("password", None)
+    access = stack.graph_access(s)
     if as_json:
-        click.echo(json.dumps(record, indent=2))
+        click.echo(json.dumps({**record, "graph_access": access}, indent=2))
         return
     if not record:
         click.echo("the embedded stack is not running (start it with `lookalike up`)")
     for name, part in record.items():
         state = "running" if part.get("running") else "NOT RUNNING"
         click.echo(f"{name:6} pid {part['pid']:>7}  {state:11}  {part.get('url') or part['uri']}")
+    if access:
+        click.echo("graph access (cypher-shell, Neo4j Browser, any Bolt client):")
+        for key in ("uri", "user", "database", "password", "example"):
+            if key in access:
+                click.echo(f"  {key:9} {access[key]}")
     try:
         with GraphStore.connect(s, retry_time=2) as store:
             c = store.counts()
