@@ -182,7 +182,14 @@ def arcadedb_command(
         "arcadedb.bolt.defaultDatabase": DATABASE,
         "arcadedb.server.httpIncomingHost": "127.0.0.1",
         "arcadedb.server.httpIncomingPort": str(http_port),
-        "arcadedb.server.mode": "production",
+        # Not "production": that mode hides every error's message from clients ("check the
+        # server log"), so a syntax error in ad-hoc Cypher could not say what is wrong. What
+        # production mode would also set is set explicitly: WAL flushed at commit, LOAD CSV
+        # without local files (and Studio, which development mode serves, is on loopback
+        # behind the root password like the rest of the HTTP API).
+        "arcadedb.server.mode": "development",
+        "arcadedb.txWalFlush": "1",
+        "arcadedb.opencypher.loadCsv.allowFileUrls": "false",
         # Tuned for many small concurrent write transactions (crawl workers). ArcadeDB's
         # transactions are optimistic per page: a transaction copies every page it changes
         # and fails on commit if another changed the same page meanwhile. More buckets per

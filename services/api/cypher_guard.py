@@ -50,7 +50,20 @@ ALLOWED_NAMESPACES = frozenset({
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NAMESPACED_CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*(?:\.\s*[A-Za-z_][A-Za-z0-9_]*\s*)+\(")
+_FIRST_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9.]+")
 _LINE_ENDS = "\n\r\u2028\u2029\x85\x0b\x0c"
+
+
+def _is_name_after_dot(code: str, start: int) -> bool:
+    """Whether the word at ``start`` follows a ``.`` right after a name, a closing bracket or
+    a backtick name (``n.show``, ``datetime.truncate``, ``(n).set``, `` `n`.set ``). After
+    such a dot Cypher reads a property key or a function name, never a clause, so a word
+    like SHOW or TRUNCATE there is a name. Whitespace around the dot is not accepted, and
+    neither is ``..`` (a range), so nothing ambiguous is let through."""
+    return (
+        start >= 2 and code[start - 1] == "." and code[start - 2] != "."
+        and (code[start - 2].isalnum() or code[start - 2] in "_)]`")
+    )
 
 
 class CypherRefused(ValueError):
@@ -137,15 +150,21 @@ def _check_code(code: str) -> None:
         body = body[:-1]
     if ";" in body:
         raise CypherRefused("only one statement is allowed (remove the ';' between statements)")
-    words = [m.group(0) for m in _WORD.finditer(body)]
-    if not words:
+    if not body.strip():
         raise _malformed("the statement is empty")
-    if words[0].upper() not in READ_STARTS:
-        raise CypherRefused(
+    first = _FIRST_TOKEN.match(body.lstrip())
+    start = first.group(0) if first else body.lstrip()[:1]
+    if start.upper() not in READ_STARTS:
+        message = (
             f"a read query starts with MATCH, OPTIONAL MATCH, WITH, UNWIND, RETURN or CALL "
-            f"{{...}}; this one starts with {words[0]!r}"
+            f"{{...}}; this one starts with {start!r}"
         )
-    for word in words:
+        # A clause that is not a read is refused; anything else is not a statement at all.
+        raise CypherRefused(message) if _WORD.fullmatch(start) else _malformed(message)
+    for m in _WORD.finditer(body):
+        word = m.group(0)
+        if _is_name_after_dot(body, m.start()):
+            continue  # n.show, datetime.truncate(...): a property or function name
         if word.upper() in FORBIDDEN:
             raise CypherRefused(
                 f"{word.upper()} is not allowed: this endpoint only reads. (If {word!r} is a "
