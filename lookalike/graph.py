@@ -55,6 +55,12 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _tag_comment(tag: str) -> str:
+    """The comment that marks a statement as ``tag``'s, first in its text, where the server's
+    list of running queries shows it."""
+    return f"/* {tag} */"
+
+
 def _chunks(rows: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
@@ -123,18 +129,21 @@ class GraphStore:
 
     def __init__(
         self, driver: neo4j.Driver, database: str | None, uri: str = "?",
-        constraint_retries: int = 8,
+        constraint_retries: int = 8, server_admin: dict[str, Any] | None = None,
     ) -> None:
         self.driver = driver
         self.database = database
         self.uri = uri
         self.constraint_retries = constraint_retries
+        # The embedded server's record (``lookalike up``): its HTTP API can stop queries.
+        self.server_admin = server_admin
         self._agent: str | None = None
 
     @classmethod
     def connect(cls, settings: Settings, *, retry_time: float = 15.0) -> GraphStore:
         """Open a driver to the configured graph (``NEO4J_URI`` or the embedded server)."""
         conn = settings.graph()
+        admin = None if settings.neo4j_uri else settings.embedded().get("graph")
         driver = GraphDatabase.driver(
             conn.uri, auth=conn.auth, connection_timeout=5.0,
             max_transaction_retry_time=retry_time, connection_acquisition_timeout=30.0,
@@ -145,7 +154,7 @@ class GraphStore:
             # 4 s...) left the workers idle. Retry after 20 ms, doubling, well jittered.
             initial_retry_delay=0.02, retry_delay_multiplier=2.0, retry_delay_jitter_factor=0.5,
         )
-        return cls(driver, conn.database, uri=conn.uri)
+        return cls(driver, conn.database, uri=conn.uri, server_admin=admin)
 
     def close(self) -> None:
         self.driver.close()
@@ -221,17 +230,20 @@ class GraphStore:
 
     def read_rolled_back(
         self, text: str, params: dict[str, Any], timeout: float, max_rows: int,
-        convert: Any = None,
+        convert: Any = None, tag: str | None = None,
     ) -> tuple[list[str], list[dict[str, Any]], bool, bool]:
         """Run caller-supplied Cypher in a READ transaction that is always rolled back.
 
         For the read-only ad-hoc endpoint only. Neo4j refuses writes in read mode and enforces
         the transaction timeout; ArcadeDB does neither, so the transaction is never committed
-        and the result's counters tell the caller whether the statement tried to write.
+        and the result's counters tell the caller whether the statement tried to write, and
+        a statement run with ``tag`` can be stopped with ``terminate_tagged``.
         Callers must still vet the text. Returns (columns, rows, truncated, wrote); ``convert``
         maps each value (e.g. to JSON).
         """
         conv = convert or (lambda v: v)
+        if tag is not None:
+            text = f"{_tag_comment(tag)} {text}"
 
         def work() -> tuple[list[str], list[dict[str, Any]], bool, bool]:
             with self.driver.session(
@@ -257,6 +269,32 @@ class GraphStore:
                         tx.rollback()
 
         return cast(tuple[list[str], list[dict[str, Any]], bool, bool], self._call(work))
+
+    def terminate_tagged(self, tag: str) -> int:
+        """Stop, on the server, the statements ``read_rolled_back`` runs with ``tag``; returns
+        how many were stopped.
+
+        Why: ArcadeDB ignores the transaction timeout, and a client that stops waiting (or
+        closes its connection) leaves the statement running, so the server itself is told to
+        end it, through its HTTP API (``terminate query``). Neo4j ends such a transaction at
+        its timeout by itself; without the embedded server's HTTP API this does nothing.
+        """
+        if self.server_admin is None:
+            return 0
+        from lookalike.stack import StackError, server_command
+
+        prefix = _tag_comment(tag)
+        listing = "list queries" + (f" database {self.database}" if self.database else "")
+        stopped = 0
+        try:
+            for query in server_command(self.server_admin, listing, timeout=10) or []:
+                if str(query.get("text", "")).startswith(prefix):
+                    server_command(self.server_admin, f"terminate query {query['id']}",
+                                   timeout=10)
+                    stopped += 1
+        except StackError as exc:
+            log.warning("could not stop the query tagged %s on the graph server: %s", tag, exc)
+        return stopped
 
     def write(
         self, name: str, rows: Sequence[dict[str, Any]] | None = None, *, batch: int = 1000,

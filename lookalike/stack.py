@@ -393,15 +393,24 @@ def down(settings: Settings) -> list[str]:
 # --------------------------------------------------------------------------- databases
 
 
-def _server_command(graph: dict[str, Any], command: str) -> None:
+def server_command(graph: dict[str, Any], command: str, timeout: float = 60.0) -> Any:
+    """Run an ArcadeDB server command (``create database x``, ``list queries``...) through its
+    HTTP API, as the root user of the ``graph`` record ``up`` wrote; returns its result."""
     import requests
 
-    response = requests.post(
-        f"{graph['http_url']}/api/v1/server", json={"command": command},
-        auth=(graph["user"], graph["password"]), timeout=60,
-    )
+    try:
+        response = requests.post(
+            f"{graph['http_url']}/api/v1/server", json={"command": command},
+            auth=(graph["user"], graph["password"]), timeout=timeout,
+        )
+    except requests.RequestException as exc:
+        raise StackError(f"ArcadeDB's HTTP API did not answer `{command}`: {exc}") from exc
     if response.status_code != 200:
         raise StackError(f"ArcadeDB refused `{command}`: {response.status_code} {response.text}")
+    try:
+        return response.json().get("result")
+    except ValueError:
+        return None
 
 
 def create_database(settings: Settings, name: str) -> None:
@@ -409,10 +418,10 @@ def create_database(settings: Settings, name: str) -> None:
     graph = settings.embedded().get("graph")
     if not graph:
         raise StackError("create_database needs the embedded stack (`lookalike up`)")
-    _server_command(graph, f"create database {name}")
+    server_command(graph, f"create database {name}")
 
 
 def drop_database(settings: Settings, name: str) -> None:
     graph = settings.embedded().get("graph")
     if graph:
-        _server_command(graph, f"drop database {name}")
+        server_command(graph, f"drop database {name}")

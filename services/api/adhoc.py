@@ -1,14 +1,18 @@
-"""Running vetted ad-hoc Cypher: time limit, row limit, never committed.
+"""Running vetted ad-hoc Cypher: time limit, row limit, never committed, fair to clients.
 
 The statement runs through ``GraphStore.read_rolled_back``: an explicit READ transaction
 that is ALWAYS rolled back, whose result summary is checked for updates, so on ArcadeDB
 (which ignores the read access mode) a write that slipped past ``cypher_guard`` would still
 leave nothing behind.
 
-The time limit is enforced twice: the server gets it as the transaction timeout (Neo4j
-enforces it; ArcadeDB ignores it), and the API stops waiting after it. A query abandoned that
-way keeps one of a few query slots until the server finishes it, so runaway queries cannot
-pile up: when every slot is busy the endpoint answers 503 instead of starting another.
+The time limit stops the work on the graph server, not only the wait for it: the server gets
+the limit as the transaction timeout (Neo4j enforces it), and when the API stops waiting it
+tells the server to end the statement (``GraphStore.terminate_tagged``: ArcadeDB ignores the
+timeout and would otherwise keep computing for minutes after the client gave up).
+
+A few query slots bound the work running at once, and each client (remote address) may hold
+only one of them, so one client cannot lock the others out: its second query meanwhile is
+answered 429, and when every slot is busy the endpoint answers 503.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import base64
 import datetime as dt
 import math
 import threading
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -36,7 +41,11 @@ class QueryTimeout(TimeoutError):
 
 
 class QueryBusy(RuntimeError):
-    pass
+    """Every query slot is taken."""
+
+
+class QueryLimited(RuntimeError):
+    """This client already has a query running."""
 
 
 class QueryWrote(RuntimeError):
@@ -87,21 +96,33 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-class AdhocRunner:
-    """Runs read-only statements for the API with a few concurrent slots."""
+# Query slots per API process, and how many of them one client may hold.
+SLOTS = 4
+SLOTS_PER_CLIENT = 1
+# How long a terminated statement may take to give its connection back.
+TERMINATE_GRACE_S = 10.0
 
-    def __init__(self, store: GraphStore, slots: int = 2) -> None:
+
+class AdhocRunner:
+    """Runs read-only statements for the API in a few slots, at most one per client."""
+
+    def __init__(
+        self, store: GraphStore, slots: int = SLOTS, per_client: int = SLOTS_PER_CLIENT
+    ) -> None:
         self.store = store
-        self.slots = threading.BoundedSemaphore(slots)
+        self.slots = slots
+        self.per_client = per_client
+        self._lock = threading.Lock()
+        self._running: dict[str, int] = {}  # client -> queries holding a slot
 
     def _run(
-        self, text: str, params: dict[str, Any], timeout: float, max_rows: int
+        self, text: str, params: dict[str, Any], timeout: float, max_rows: int, tag: str
     ) -> QueryResult:
         store = self.store
 
         def work() -> QueryResult:
             columns, rows, truncated, wrote = store.read_rolled_back(
-                text, params, timeout, max_rows, convert=jsonable
+                text, params, timeout, max_rows, convert=jsonable, tag=tag
             )
             if wrote:
                 raise QueryWrote("the statement tried to change the graph; it was rolled back")
@@ -113,40 +134,69 @@ class AdhocRunner:
         except Neo4jError as exc:
             code = exc.code or ""
             if "TransactionTimedOut" in code or "Terminated" in code:
-                raise QueryTimeout(
-                    f"the query ran longer than the {timeout:g} s limit; narrow the MATCH or "
-                    "add a LIMIT"
-                ) from exc
+                raise _timeout(timeout) from exc
             raise QueryFailed(exc.message or str(exc)) from exc
+        except RecursionError:
+            # Reading (or converting) a value nested hundreds of levels deep, which a query
+            # can build (reduce(acc = [], i IN range(1, 1000) | [acc])).
+            raise QueryFailed(
+                "the result holds lists or maps nested too deeply to return; return something "
+                "flatter"
+            ) from None
+
+    def _take_slot(self, client: str) -> None:
+        with self._lock:
+            if self._running.get(client, 0) >= self.per_client:
+                raise QueryLimited(
+                    "you already have an ad-hoc query running (one at a time per client); "
+                    "wait for its answer before sending the next"
+                )
+            if sum(self._running.values()) >= self.slots:
+                raise QueryBusy(
+                    "every ad-hoc query slot is busy with other clients' queries; try again "
+                    "shortly"
+                )
+            self._running[client] = self._running.get(client, 0) + 1
+
+    def _free_slot(self, client: str) -> None:
+        with self._lock:
+            self._running[client] -= 1
+            if not self._running[client]:
+                del self._running[client]
 
     def run(
-        self, text: str, params: dict[str, Any], timeout: float, max_rows: int
+        self, text: str, params: dict[str, Any], timeout: float, max_rows: int,
+        client: str = "",
     ) -> QueryResult:
-        if not self.slots.acquire(blocking=False):
-            raise QueryBusy(
-                "every ad-hoc query slot is busy (a slow query is still running); try again "
-                "shortly"
-            )
+        self._take_slot(client)
+        tag = f"lookalike-adhoc-{uuid.uuid4().hex}"
         outcome: dict[str, Any] = {}
         done = threading.Event()
 
         def work() -> None:
             try:
-                outcome["result"] = self._run(text, params, timeout, max_rows)
+                outcome["result"] = self._run(text, params, timeout, max_rows, tag)
             except BaseException as exc:
                 outcome["error"] = exc
             finally:
-                self.slots.release()
+                # Freed when the statement has really ended, not when the API stops waiting.
+                self._free_slot(client)
                 done.set()
 
-        # A daemon thread, not an executor: an abandoned query must not hold up the
-        # process when it exits (executors join their threads at exit).
+        # A daemon thread, not an executor: should the server not end a statement, it must
+        # not hold up the process when it exits (executors join their threads at exit).
         threading.Thread(target=work, name="adhoc-cypher", daemon=True).start()
         if not done.wait(timeout + 0.5):
-            raise QueryTimeout(
-                f"the query ran longer than the {timeout:g} s limit; narrow the MATCH or add a "
-                "LIMIT"
-            )
+            if self.store.terminate_tagged(tag):
+                done.wait(TERMINATE_GRACE_S)  # so the answer comes after the work ended
+            raise _timeout(timeout)
         if "error" in outcome:
             raise outcome["error"]
         return cast(QueryResult, outcome["result"])
+
+
+def _timeout(limit: float) -> QueryTimeout:
+    return QueryTimeout(
+        f"the query ran longer than the {limit:g} s limit and was stopped; narrow the MATCH "
+        "or add a LIMIT"
+    )

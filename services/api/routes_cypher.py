@@ -1,18 +1,19 @@
 """``POST /cypher``: read-only ad-hoc Cypher with a time limit and a row limit.
 
 The statement is vetted by ``cypher_guard`` (writes refused however they are dressed up) and
-run by ``adhoc`` in a READ transaction that is always rolled back.
+run by ``adhoc`` in a READ transaction that is always rolled back, stopped on the server at
+the time limit, one at a time per client.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 from pydantic import Field
 
 from services.api import answers
-from services.api.adhoc import QueryBusy, QueryFailed, QueryTimeout, QueryWrote
+from services.api.adhoc import QueryBusy, QueryFailed, QueryLimited, QueryTimeout, QueryWrote
 from services.api.context import ctx
 from services.api.contract import Body, endpoint
 from services.api.cypher_guard import CypherRefused, vet_read_only
@@ -49,7 +50,9 @@ def _check_params(value: Any, depth: int = 0) -> None:
           responses={200: ("rows (truncated at max_rows)", answers.CypherResult),
                      400: "malformed query, or the graph server rejected it",
                      403: "the statement would write; refused",
-                     408: "ran longer than LOOKALIKE_CYPHER_TIMEOUT_S"})
+                     408: "ran longer than LOOKALIKE_CYPHER_TIMEOUT_S; stopped",
+                     429: "this client already has a query running",
+                     503: "every query slot is busy, or the graph is not reachable"})
 def run_cypher(body: CypherBody) -> Response:
     settings = ctx().settings
     try:
@@ -59,7 +62,8 @@ def run_cypher(body: CypherBody) -> Response:
     query_params = body.params or {}
     _check_params(query_params)
     try:
-        result = ctx().adhoc.run(query, query_params, settings.cypher_timeout_s, body.max_rows)
+        result = ctx().adhoc.run(query, query_params, settings.cypher_timeout_s, body.max_rows,
+                                 client=request.remote_addr or "")
     except QueryFailed as exc:
         raise ApiError(400, f"the graph server rejected the query: {exc}", parameter="query"
                        ) from None
@@ -67,6 +71,8 @@ def run_cypher(body: CypherBody) -> Response:
         raise ApiError(403, str(exc), parameter="query") from None
     except QueryTimeout as exc:
         raise ApiError(408, str(exc), parameter="query") from None
+    except QueryLimited as exc:
+        raise ApiError(429, str(exc), headers={"Retry-After": "1"}) from None
     except QueryBusy as exc:
         raise ApiError(503, str(exc), headers={"Retry-After": "5"}) from None
     return jsonify({

@@ -34,3 +34,11 @@ def test_bad_statements_say_what_is_wrong(api, embedded: bool, query: str, messa
     assert "check the server log" not in error["message"].lower()
     if embedded or "Syntax" not in message:  # Neo4j words syntax errors its own way
         assert message in error["message"], error["message"]
+
+
+def test_a_result_nested_too_deeply_is_a_clear_error(api) -> None:
+    r = api.post("/cypher", json={
+        "query": "RETURN reduce(acc = [], i IN range(1, 600) | [acc]) AS deep"})
+    assert r.status_code == 400, r.text
+    assert "nested too deeply" in r.json()["error"]["message"]
+    assert api.post("/cypher", json={"query": "RETURN 1 AS one"}).status_code == 200
