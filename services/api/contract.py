@@ -43,6 +43,7 @@ from flask import Blueprint, Response, current_app, request
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model, model_validator
 from pydantic.fields import FieldInfo
 
+from lookalike import safe_json
 from lookalike.settings import Settings
 from services.api.errors import ApiError, bad_request
 
@@ -321,7 +322,7 @@ def json_body(required: bool) -> dict[str, Any] | None:
             f"{request.mimetype or 'untyped data'}"
         )
     try:
-        body = json.loads(data)
+        body = safe_json.loads(data)  # nested too deeply is bad JSON, not a RecursionError
     except (UnicodeDecodeError, ValueError) as exc:
         raise bad_request(f"the request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
