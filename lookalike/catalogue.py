@@ -6,7 +6,8 @@ The crawler's only way out to the network, so politeness and safety live here:
   shared pause when the server answers 429/503 with Retry-After;
 - retries with exponential backoff and jitter on 429, 5xx, timeouts, dropped connections
   and garbled JSON bodies; never on 400/404;
-- a User-Agent naming Lookalike; pooled connections; timeouts on every request;
+- a User-Agent naming Lookalike; pooled connections; one deadline for each whole request
+  (``lookalike.http_deadline``: a server trickling its answer byte by byte is cut off too);
 - thumbnails fetched small (IIIF ``full/!n,n``), only from the configured image hosts (checked
   before any request, and on every redirect), with byte, pixel and content checks;
 - responses parsed into validated records (``lookalike.records``), with errors that name
@@ -39,10 +40,11 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3
 from PIL import Image
-from requests.adapters import HTTPAdapter
 
+from lookalike import safe_json
 from lookalike.errors import CatalogueError, RateLimitTimeout, RecordError
 from lookalike.hashing import ImageDecodeError, decode_image
+from lookalike.http_deadline import DeadlineAdapter, deadline
 from lookalike.ids import IMAGE_ID_WORDS, is_image_id
 from lookalike.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from lookalike.records import (
@@ -197,7 +199,7 @@ def _describe_json_error(body: bytes, exc: ValueError) -> str:
 def _error_description(body: bytes) -> str:
     """The ``description`` (or ``label``) of a catalogue Error body, or a short excerpt."""
     try:
-        doc = json.loads(body[:65536])
+        doc = safe_json.loads(body[:65536])
     except ValueError:
         text = body[:200].decode("utf-8", "replace").strip()
         return text or "no body"
@@ -322,7 +324,7 @@ class CatalogueClient:
         """A pooled session for this process (a forked child gets its own)."""
         if self._session is None or self._pid != os.getpid():
             session = requests.Session()
-            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=8, max_retries=0)
+            adapter = DeadlineAdapter(pool_connections=4, pool_maxsize=8, max_retries=0)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             session.headers["User-Agent"] = self.settings.user_agent
@@ -441,40 +443,38 @@ class CatalogueClient:
             "http_error", f"more than {MAX_REDIRECTS} redirects starting from {url}", url=url
         )
 
-    def _read_body(self, resp: requests.Response, url: str, limit: int, too_large: str) -> bytes:
-        """Read at most ``limit`` bytes within the timeout; raise ``too_large`` beyond it."""
+    def _read_body(
+        self, resp: requests.Response, url: str, limit: int, too_large: str, limit_name: str
+    ) -> bytes:
+        """Read at most ``limit`` bytes (after decompression); raise ``too_large`` beyond it,
+        naming the limit (``limit_name``). The request's deadline bounds the time."""
         declared = resp.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
             raise CatalogueError(
                 too_large,
-                f"{url} is {int(declared)} bytes (Content-Length), over the limit of {limit}; "
-                "not downloading it",
+                f"{url} is {int(declared)} bytes (Content-Length), over the limit of {limit} "
+                f"({limit_name}); not downloading it",
                 url=url,
             )
-        deadline = time.monotonic() + self.settings.http_timeout
         chunks: list[bytes] = []
         size = 0
         try:
             for chunk in resp.iter_content(chunk_size=16384):  # small: bounds gzip expansion
                 size += len(chunk)
                 if size > limit:
+                    encoding = resp.headers.get("Content-Encoding", "")
+                    packed = (
+                        f", decompressed from its {encoding} transfer encoding: a compression "
+                        "bomb, or a body far larger than its kind ever is"
+                        if encoding and encoding != "identity" else ""
+                    )
                     raise CatalogueError(
                         too_large,
-                        f"{url} sent more than {limit} bytes; stopped reading (limit "
-                        "max_thumbnail_bytes for thumbnails)",
+                        f"{url} sent more than {limit} bytes{packed}; stopped reading (limit "
+                        f"{limit_name})",
                         url=url,
                     )
                 chunks.append(chunk)
-                if time.monotonic() > deadline:
-                    raise _Transient(
-                        CatalogueError(
-                            "unavailable",
-                            f"{url} took longer than {self.settings.http_timeout}s to send its "
-                            "body",
-                            url=url,
-                        ),
-                        "timeouts",
-                    )
         except requests.RequestException as exc:
             raise _Transient(
                 CatalogueError(
@@ -490,7 +490,7 @@ class CatalogueClient:
     def _status_error(self, resp: requests.Response, url: str) -> CatalogueError:
         status = resp.status_code
         try:
-            body = self._read_body(resp, url, 65536, "response_too_large")
+            body = self._read_body(resp, url, 65536, "response_too_large", "64 KB for an error")
         except (CatalogueError, _Transient):
             body = b""
         detail = _error_description(body)
@@ -585,7 +585,44 @@ class CatalogueClient:
         keep_open: bool,
         attempt: int,
     ) -> T:
-        """One request: the value, a ``_Transient`` failure, or a final ``CatalogueError``."""
+        """One request: the value, a ``_Transient`` failure, or a final ``CatalogueError``.
+
+        The whole request, body included, has ``http_timeout`` seconds; a streamed one
+        (``keep_open``: a snapshot of every image) only its socket timeouts.
+        """
+        if keep_open:
+            return self._attempt_once(url, params, allowed, what, accept, read, keep_open,
+                                      attempt)
+        with deadline(self.settings.http_timeout) as limit:
+            try:
+                return self._attempt_once(url, params, allowed, what, accept, read, keep_open,
+                                          attempt)
+            except _Transient as failure:
+                if not limit.expired:
+                    raise
+                raise _Transient(
+                    CatalogueError(
+                        "unavailable",
+                        f"GET {url} timed out: it took longer than "
+                        f"{self.settings.http_timeout:g}s, the limit for a whole request "
+                        "(LOOKALIKE_HTTP_TIMEOUT); the server is too slow or sends its answer "
+                        "a trickle at a time",
+                        url=url,
+                    ),
+                    "timeouts",
+                ) from failure
+
+    def _attempt_once(
+        self,
+        url: str,
+        params: Mapping[str, Any] | None,
+        allowed: tuple[str, ...],
+        what: str,
+        accept: str,
+        read: Callable[[requests.Response, str], T],
+        keep_open: bool,
+        attempt: int,
+    ) -> T:
         try:
             resp, final_url = self._send(url, params, allowed, what, accept)
         except requests.Timeout as exc:
@@ -658,10 +695,13 @@ class CatalogueClient:
         return failure
 
     def _read_json(self, resp: requests.Response, url: str) -> Any:
-        body = self._read_body(resp, url, MAX_JSON_BYTES, "response_too_large")
+        body = self._read_body(
+            resp, url, MAX_JSON_BYTES, "response_too_large",
+            f"{MAX_JSON_BYTES // 1_000_000} MB for a catalogue JSON answer",
+        )
         try:
-            return json.loads(body)
-        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            return safe_json.loads(body)
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, too deep
             raise _Transient(
                 CatalogueError(
                     "malformed_json",
@@ -790,7 +830,10 @@ class CatalogueClient:
         self, resp: requests.Response, url: str
     ) -> tuple[bytes, Image.Image]:
         ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        data = self._read_body(resp, url, self.settings.max_thumbnail_bytes, "thumbnail_too_large")
+        data = self._read_body(
+            resp, url, self.settings.max_thumbnail_bytes, "thumbnail_too_large",
+            "LOOKALIKE_MAX_THUMBNAIL_BYTES",
+        )
         try:
             if ctype.startswith(_NOT_IMAGE_TYPES):
                 raise CatalogueError(
@@ -925,7 +968,7 @@ class CatalogueClient:
                 if not line.strip():
                     continue
                 try:
-                    doc = json.loads(line)
+                    doc = safe_json.loads(line)
                 except ValueError as exc:
                     self._bad_item(
                         CatalogueError(

@@ -21,6 +21,9 @@ REASONS: dict[str, bool] = {
     "forbidden_host": False,  # URL (or a redirect) points outside the allowed hosts
     "thumbnail_too_large": False,  # over max_thumbnail_bytes or max_thumbnail_pixels
     "not_an_image": False,  # thumbnail body is not a decodable image
+    # An error nothing foresaw (a bug, or input no check covers): recorded, never retried,
+    # so one bad image can neither stop a crawl nor keep it running forever.
+    "unexpected_error": False,
 }
 
 
@@ -60,6 +63,16 @@ class CatalogueError(Exception):
             _rebuild,
             (self.reason, self.message, self.url, self.status, self.retryable, self.retry_after),
         )
+
+
+def unexpected_error(exc: BaseException, url: str | None = None) -> CatalogueError:
+    """An exception nothing foresaw, as the failure it is recorded as."""
+    return CatalogueError(
+        "unexpected_error",
+        f"{type(exc).__name__}: {str(exc)[:300]} (an error nothing foresaw; the worker's log "
+        "has its traceback)",
+        url=url,
+    )
 
 
 def _rebuild(

@@ -28,7 +28,7 @@ import redis
 from neo4j.exceptions import ConstraintError, Neo4jError, TransientError
 
 from lookalike.catalogue import CatalogueClient
-from lookalike.errors import CatalogueError
+from lookalike.errors import CatalogueError, unexpected_error
 from lookalike.graph import GraphStore, GraphUnavailable
 from lookalike.hashing import ImageDecodeError, algorithm_version
 from lookalike.records import ImageWithSimilar
@@ -208,22 +208,36 @@ def fetch_batch(crawl_id: str, image_ids: list[str], depth: int) -> list[str]:
     started = [(i, s) for i, s in zip(image_ids, state.start_fetches(image_ids, depth),
                                        strict=True) if s is not None]
     claimed_at = time.monotonic()
-    for image_id, start in started:
-        if time.monotonic() - claimed_at > res.settings.crawl_lease_s / 3:
-            # A slow batch (a rate-limited catalogue): renew the leases of its images not
-            # completed yet (those fetched wait for the batch's write), so the watchdog does
-            # not hand them to another worker meanwhile.
-            state.extend_leases([i for i, _ in started], depth, 0)
-            claimed_at = time.monotonic()
-        try:
-            result = res.client.get_image(image_id)
-        except CatalogueError as exc:
-            status[image_id] = _fetch_failed(state, image_id, depth, exc)
-            continue
-        hashes, hash_error = _hash_ahead(res, start, image_id, result.image.thumbnail_url)
-        ready.append(_Ready(image_id, result, hashes, hash_error))
-    if ready:
-        status.update(_store_batch(state, ready, depth))
+    try:
+        for image_id, start in started:
+            if time.monotonic() - claimed_at > res.settings.crawl_lease_s / 3:
+                # A slow batch (a rate-limited catalogue): renew the leases of its images not
+                # completed yet (those fetched wait for the batch's write), so the watchdog
+                # does not hand them to another worker meanwhile.
+                state.extend_leases([i for i, _ in started], depth, 0)
+                claimed_at = time.monotonic()
+            try:
+                result = res.client.get_image(image_id)
+                hashes, hash_error = _hash_ahead(res, start, image_id,
+                                                 result.image.thumbnail_url)
+            except CatalogueError as exc:
+                status[image_id] = _fetch_failed(state, image_id, depth, exc)
+                continue
+            except Exception as exc:  # recorded with its reason, as catalogue failures are
+                log.exception("crawl %s: unexpected error fetching %s", crawl_id, image_id)
+                status[image_id] = _fetch_failed(state, image_id, depth, unexpected_error(exc))
+                continue
+            ready.append(_Ready(image_id, result, hashes, hash_error))
+        if ready:
+            status.update(_store_batch(state, ready, depth))
+    except Exception as exc:
+        # Whatever nothing foresaw still ends as a recorded failure of each image this task
+        # holds and has not settled: otherwise its lease would expire, another worker would
+        # meet the same error, and the crawl would never end.
+        log.exception("crawl %s: unexpected error in a fetch batch", crawl_id)
+        for image_id, _ in started:
+            if status[image_id] == "skipped":
+                status[image_id] = _fetch_failed(state, image_id, depth, unexpected_error(exc))
     return [status[i] for i in image_ids]
 
 
@@ -264,9 +278,10 @@ def _store_batch(state: CrawlState, ready: list[_Ready], depth: int) -> dict[str
             dispatch(state, failed, depth)
             out[r.image_id] = "failed:graph_unavailable"
         return out
-    except Neo4jError as exc:
-        # The graph refused the write (a value it cannot store, say): find the image at
-        # fault by writing them one by one, so the others are not held back with it.
+    except Exception as exc:
+        # The graph refused the write (a value it cannot store, say), or something nothing
+        # foresaw went wrong: find the image at fault by writing them one by one, so the
+        # others are not held back with it.
         if len(ready) > 1:
             log.warning("crawl %s: the graph refused a batch of %d images (%s); writing them "
                         "one by one", state.id, len(ready), exc)
@@ -275,11 +290,16 @@ def _store_batch(state: CrawlState, ready: list[_Ready], depth: int) -> dict[str
                 out.update(_store_batch(state, [r], depth))
             return out
         (r,) = ready
-        message = f"the graph server refused to store this image: {exc}"
+        if isinstance(exc, Neo4jError):
+            reason = "graph_rejected"
+            message = f"the graph server refused to store this image: {exc}"
+        else:
+            log.exception("crawl %s: unexpected error storing %s", state.id, r.image_id)
+            reason, message = "unexpected_error", unexpected_error(exc).message
         log.warning("crawl %s: %s: %s", state.id, r.image_id, message)
-        dispatch(state, state.fail_fetch(r.image_id, depth, "graph_rejected", message,
-                                         inline_hash=True), depth)
-        return {r.image_id: "failed:graph_rejected"}
+        dispatch(state, state.fail_fetch(r.image_id, depth, reason, message, inline_hash=True),
+                 depth)
+        return {r.image_id: f"failed:{reason}"}
     version = algorithm_version()
     outcomes = state.complete_fetches(depth, [
         Completion(f.image_id, f.neighbours, f.stored, f.edges,
@@ -374,6 +394,9 @@ def hash_for_crawl(
         return _hash_failed(state, image_id, exc.reason, exc.message)
     except ImageDecodeError as exc:
         return _hash_failed(state, image_id, "not_an_image", str(exc))
+    except Exception as exc:  # recorded, so the image is neither lost nor retried forever
+        log.exception("crawl %s: unexpected error hashing %s", state.id, image_id)
+        return _hash_failed(state, image_id, "unexpected_error", unexpected_error(exc).message)
     _completed(state, state.complete_hash(image_id, "hashed", hint))
     return "hashed"
 
