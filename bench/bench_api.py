@@ -144,6 +144,14 @@ def child_env(settings: Settings) -> dict[str, str]:
 
 @contextmanager
 def api_server(settings: Settings, workers: int, threads: int) -> Iterator[str]:
+    with api_process(settings, workers, threads) as (url, _):
+        yield url
+
+
+@contextmanager
+def api_process(settings: Settings, workers: int, threads: int
+                ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``lookalike serve`` on a free port, waited for; yields its URL and process."""
     import requests
 
     port = stack.free_port()
@@ -169,7 +177,7 @@ def api_server(settings: Settings, workers: int, threads: int) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the API did not start; see {log.name}")
             time.sleep(0.2)
-        yield url
+        yield url, proc
     finally:
         import signal
 

@@ -17,9 +17,12 @@ Two things happen before hashing, because the hashes cannot see them:
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 import imagehash
 import numpy as np
@@ -149,8 +152,30 @@ def algorithm_version() -> str:
     return f"imagehash-{imagehash.__version__};{params};{PREPARE_VERSION}"
 
 
-def decode_image(data: bytes, max_pixels: int = 40_000_000) -> Image.Image:
-    """Decode bytes into an RGB PIL image, refusing non-images and decompression bombs."""
+# Bytes per pixel of PIL's decoded image, by mode: 1 for the one-band 8-bit modes, 2 for 16-bit
+# grey, 4 for the rest (PIL pads RGB to 4 bytes a pixel).
+_ONE_BYTE_MODES = frozenset({"1", "L", "P"})
+_TWO_BYTE_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
+
+
+def decoded_bytes(image: Image.Image) -> int:
+    """How many bytes ``image`` takes once decoded at its current size (draft included)."""
+    per_pixel = 1 if image.mode in _ONE_BYTE_MODES else 2 if image.mode in _TWO_BYTE_MODES else 4
+    return image.width * image.height * per_pixel
+
+
+def decode_image(
+    data: bytes, max_pixels: int = 40_000_000, max_side: int | None = None,
+    reserve: Callable[[int], AbstractContextManager[Any]] | None = None,
+) -> Image.Image:
+    """Decode bytes into an RGB PIL image, refusing non-images and decompression bombs.
+
+    ``max_side``: the image comes back no larger than that on either side. A JPEG is then
+    decoded at a reduced scale directly (PIL's draft mode); other formats are decoded whole
+    and reduced at once, so only one full-size copy ever exists. ``reserve(nbytes)``, when
+    given, is entered around that full-size decode with the bytes it takes, so a caller can
+    bound how many large decodes run at once.
+    """
     if not data:
         raise ImageDecodeError("empty image body")
     try:
@@ -162,14 +187,37 @@ def decode_image(data: bytes, max_pixels: int = 40_000_000) -> Image.Image:
                     f"image is {width}x{height} = {width * height} pixels, over the "
                     f"limit of {max_pixels}"
                 )
-            probe.load()
-            image = probe.convert("RGB")
+            side = max_side if max_side is not None and max(width, height) > max_side else None
+            if side is not None:
+                probe.draft("RGB", (side, side))
+            with reserve(decoded_bytes(probe)) if reserve else contextlib.nullcontext():
+                probe.load()
+                image = probe.convert("RGB") if side is None else _reduced_rgb(probe, side)
     except ImageDecodeError:
         raise
     except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
         raise ImageDecodeError(f"not a decodable image ({exc})") from exc
     image.info["format"] = fmt
     return image
+
+
+def _reduced_rgb(image: Image.Image, max_side: int, strip_rows: int = 16) -> Image.Image:
+    """``image`` in RGB, fitting in ``max_side`` x ``max_side``, without ever a second copy of
+    it at full size (PIL's own thumbnail() makes one for modes with alpha, and converting to
+    RGB another): it is first box-reduced strip by strip, to about twice the final size, then
+    resampled with Lanczos."""
+    factor = max(1, max(image.size) // (2 * max_side))
+    if factor > 1:
+        width, height = image.size
+        step = factor * strip_rows  # strips end on whole reduction boxes
+        out = Image.new("RGB", (-(-width // factor), -(-height // factor)))
+        for top in range(0, height, step):
+            strip = image.crop((0, top, width, min(height, top + step))).convert("RGB")
+            out.paste(strip.reduce(factor), (0, top // factor))
+    else:
+        out = image.convert("RGB")
+    out.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return out
 
 
 def _hex(h: imagehash.ImageHash, bits: int) -> str:

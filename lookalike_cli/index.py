@@ -187,6 +187,7 @@ def search(image_file: Path, k: int, no_mirror: bool) -> None:
     """Print the stored images that look most like IMAGE_FILE: one ranking across hash kinds,
     verified near-duplicates first."""
     from lookalike.graph import GraphStore
+    from lookalike.hashing import decode_image
 
     s = settings()
     data = image_file.read_bytes()
@@ -194,9 +195,11 @@ def search(image_file: Path, k: int, no_mirror: bool) -> None:
         raise click.BadParameter(
             f"{image_file} is {len(data)} bytes, over the limit of {s.api_max_upload_bytes}"
         )
+    # Hashed at the size the API hashes uploads at, so both find the same images.
+    picture = decode_image(data, max_pixels=s.api_max_upload_pixels, max_side=s.thumbnail_size)
     with GraphStore.connect(s) as store:
         reader = _reader(s, store)
-        _, ranked = reader.rank_image(data, k=k, mirror=not no_mirror)
+        _, ranked = reader.rank_image(picture, k=k, mirror=not no_mirror)
         titles = _titles(store, [m.id for m in ranked])
     if not ranked:
         click.echo("no matches")

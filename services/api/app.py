@@ -16,6 +16,7 @@ from lookalike.settings import Settings
 from services.api import jsonenc
 from services.api.context import ApiContext
 from services.api.contract import bind_contracts
+from services.api.decode_budget import return_large_frees
 from services.api.errors import install_error_handlers
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ def create_app(
         routes_search,
     )
 
+    return_large_frees()  # decoded uploads' memory goes back to the system when freed
     app = Flask("lookalike.api", static_folder=str(EXPLORER_DIR), static_url_path="/explorer")
     app.config["MAX_CONTENT_LENGTH"] = settings.api_max_upload_bytes + _MULTIPART_OVERHEAD
     app.config["LOOKALIKE_MAX_UPLOAD_BYTES"] = settings.api_max_upload_bytes

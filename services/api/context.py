@@ -1,5 +1,6 @@
 """What every request handler shares in one API process: settings, the graph store, the
-ad-hoc query runner, the thumbnail cache and the near-duplicate index reader.
+ad-hoc query runner, the thumbnail cache, the near-duplicate index reader and the memory
+budget for decoding uploads.
 
 Why lazy: the app must start (and answer /health, /openapi.json, and a clear 503 elsewhere)
 even when the graph is not up yet, and gunicorn forks workers after loading the app, so the
@@ -17,6 +18,7 @@ from lookalike.graph import GraphStore
 from lookalike.settings import Settings
 from lookalike.thumbcache import ThumbnailCache
 from services.api.adhoc import AdhocRunner
+from services.api.decode_budget import DecodeBudget
 from services.api.errors import ApiError
 
 
@@ -31,6 +33,7 @@ class ApiContext:
         self.thumbnails = ThumbnailCache(
             settings.thumbnail_dir, settings.thumbnail_cache_mb * 1_000_000
         )
+        self.decode_budget = DecodeBudget()
 
     @property
     def store(self) -> GraphStore:

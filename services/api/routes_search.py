@@ -2,8 +2,12 @@
 one ranking across hash kinds (verified near-duplicates first, each saying why), and
 ``results`` per hash kind for the ``kinds`` asked for.
 
-The upload is bounded twice: the body size (Flask's MAX_CONTENT_LENGTH, 413) and the
-decoded pixel count (a small PNG can decode to gigabytes: refused before decoding, 413).
+The upload is bounded: the body size (Flask's MAX_CONTENT_LENGTH, 413), the decoded pixel
+count (a small PNG can decode to gigabytes: refused before decoding, 413), and the memory of
+decoding. The picture is decoded at the size the crawler hashes catalogue thumbnails at
+(``thumbnail_size``: an upload is hashed as its catalogue copy would be), JPEGs directly at a
+reduced scale, and full-size decodes wait for room in the process's decode budget (503 when
+there is none for long).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from lookalike.hashing import HASH_BITS, HASH_KINDS, ImageDecodeError, decode_im
 from services.api import answers
 from services.api.context import ctx
 from services.api.contract import Form, endpoint
+from services.api.decode_budget import DecodeBusy
 from services.api.errors import ApiError
 from services.api.fields import Upload, comma_list, how_many
 from services.api.search import search_hashes, search_ranked
@@ -42,7 +47,9 @@ class SearchForm(Form):
                   "hash kinds (matches), and the nearest per kind (results)",
           responses={200: ("matches", answers.SearchResult),
                      413: "the file or its pixel count is over the limit",
-                     415: "not multipart/form-data"})
+                     415: "not multipart/form-data",
+                     503: "no room to decode the picture for a minute (other large pictures "
+                          "are being decoded), or the graph is not reachable"})
 def search(body: SearchForm) -> Response:
     settings = ctx().settings
     data = body.image.read(settings.api_max_upload_bytes + 1)
@@ -52,10 +59,15 @@ def search(body: SearchForm) -> Response:
             "bytes; send a smaller file", parameter="image",
         )
     try:
-        image = decode_image(data, max_pixels=settings.api_max_upload_pixels)
+        image = decode_image(
+            data, max_pixels=settings.api_max_upload_pixels, max_side=settings.thumbnail_size,
+            reserve=ctx().decode_budget.reserve,
+        )
     except ImageDecodeError as exc:
         status = 413 if "pixels" in str(exc) else 400
         raise ApiError(status, f"the uploaded file: {exc}", parameter="image") from None
+    except DecodeBusy as exc:
+        raise ApiError(503, str(exc), headers={"Retry-After": "5"}) from None
     hashes = hash_image(image).as_dict()
     results = search_hashes(ctx(), image, body.kinds, body.k, body.max_distance, body.mirror)
     return jsonify({
