@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
+from collections.abc import Iterator
+from typing import IO, Any
 
 import click
 
+from lookalike.errors import CatalogueError
 from lookalike.settings import Settings
 from lookalike_cli.common import CRAWL_ID, IMAGE_ID, settings, user_errors
 
@@ -25,31 +27,84 @@ def _progress_line(s: dict[str, Any]) -> str:
 
 
 @click.command()
-@click.option("--seed", "seeds", multiple=True, required=True, type=IMAGE_ID,
+@click.option("--seed", "seeds", multiple=True, type=IMAGE_ID,
               help="Catalogue image id to start from (repeatable).")
-@click.option("--depth", type=int, default=2, show_default=True,
-              help="How many hops from the seeds to expand.")
-@click.option("--max-images", type=int, default=None, help="Stop expanding after this many images.")
+@click.option("--seeds-file", type=click.File("r"), default=None,
+              help="A file of image ids to start from, one per line ('#' starts a comment; "
+                   "'-' reads standard input).")
+@click.option("--all", "whole", is_flag=True,
+              help="Start from every image of the catalogue: the ids of its bulk snapshot "
+                   "(--snapshot) or, without one, of its list pages (the first 10,000 only).")
+@click.option("--snapshot", default=None,
+              help="With --all: the snapshot's URL or file (default LOOKALIKE_DISCOVER_SOURCE).")
+@click.option("--depth", type=int, default=None,
+              help="How many hops from the seeds to expand.  [default: 2; 0 with --all, where "
+                   "every image is a seed]")
+@click.option("--max-images", type=int, default=None,
+              help="Stop expanding after this many images (per crawl).")
 @click.option("--detach", is_flag=True, help="Queue the crawl and return at once.")
-@user_errors(ValueError)
-def crawl(seeds: tuple[str, ...], depth: int, max_images: int | None, detach: bool) -> None:
+@user_errors(ValueError, CatalogueError, OSError)
+def crawl(seeds: tuple[str, ...], seeds_file: IO[str] | None, whole: bool, snapshot: str | None,
+          depth: int | None, max_images: int | None, detach: bool) -> None:
     """Crawl the catalogue breadth-first from SEEDs (needs running workers: `lookalike worker`).
 
-    Shows a live progress bar until the crawl ends. Ctrl-C cancels the crawl.
+    Shows a live progress bar until the crawl ends. Ctrl-C cancels the crawl. More seeds than
+    one crawl takes (LOOKALIKE_MAX_SEEDS) run as consecutive crawls of that many each.
     """
     from workers import control
 
     s = settings()
-    record = control.start_crawl(s, list(seeds), depth, max_images)
-    crawl_id = record["id"]
-    click.echo(f"crawl {crawl_id}: {len(seeds)} seed(s), depth {depth}"
-               + (f", at most {max_images} images" if max_images else ""))
-    if detach:
-        click.echo(f"follow it with `lookalike crawls {crawl_id}`")
-        return
-    final = follow(s, crawl_id)
-    if final["status"] != "done":
+    chosen = _seeds(s, seeds, seeds_file, whole, snapshot)
+    depth = (0 if whole else 2) if depth is None else depth
+    parts = control.in_parts(chosen, s.max_seeds)
+    for part in parts:  # all checked before anything is queued
+        control.validate_request(s, part, depth, max_images)
+    failed = False
+    for number, part in enumerate(parts, 1):
+        record = control.start_crawl(s, part, depth, max_images)
+        crawl_id = record["id"]
+        of = f" (part {number} of {len(parts)})" if len(parts) > 1 else ""
+        click.echo(f"crawl {crawl_id}{of}: {len(part)} seed(s), depth {depth}"
+                   + (f", at most {max_images} images" if max_images else ""))
+        if detach:
+            click.echo(f"follow it with `lookalike crawls {crawl_id}`")
+            continue
+        failed = follow(s, crawl_id)["status"] != "done" or failed
+    if failed:
         sys.exit(1)
+
+
+def _seeds(s: Settings, seeds: tuple[str, ...], seeds_file: IO[str] | None, whole: bool,
+           snapshot: str | None) -> list[str]:
+    """The seeds the options name, in order, without duplicates; a clear error when none."""
+    from workers import control
+
+    chosen = list(seeds)
+    if seeds_file is not None:
+        chosen += control.parse_seed_lines(seeds_file, name=seeds_file.name)
+    if whole:
+        from lookalike.catalogue import CatalogueClient
+
+        source = snapshot or s.discover_source
+        with CatalogueClient.connect(s) as client:
+            chosen += _read_ids(control.collection_ids(client, source),
+                                source or f"{s.catalogue_url}/images")
+            if client.stats["list_window_truncated"]:
+                click.echo("warning: the catalogue lists only its first 10,000 images; to "
+                           "reach every image, name its snapshot with --snapshot", err=True)
+    elif snapshot:
+        raise ValueError("--snapshot goes with --all")
+    if not chosen:
+        raise ValueError("no seeds: give --seed ID, --seeds-file FILE or --all")
+    return list(dict.fromkeys(chosen))
+
+
+def _read_ids(ids: Iterator[str], where: str) -> list[str]:
+    from tqdm import tqdm
+
+    with tqdm(ids, unit="id", desc=f"reading ids from {where}", file=sys.stderr,
+              dynamic_ncols=True) as bar:
+        return list(bar)
 
 
 def follow(s: Settings, crawl_id: str) -> dict[str, Any]:

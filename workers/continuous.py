@@ -39,10 +39,8 @@ def _already_running(settings: Settings, kind: str) -> str | None:
 
 def _start(settings: Settings, kind: str, ids: list[str], depth: int) -> list[str]:
     started = []
-    for start in range(0, len(ids), settings.max_seeds):
-        record = control.start_crawl(
-            settings, ids[start : start + settings.max_seeds], depth, kind=kind
-        )
+    for part in control.in_parts(ids, settings.max_seeds):
+        record = control.start_crawl(settings, part, depth, kind=kind)
         started.append(record["id"])
     if started:
         resources().redis.set(ACTIVE_KEY.format(kind), started[-1])
@@ -75,14 +73,10 @@ def unknown_ids(ids: list[str]) -> list[str]:
 
 def discover_ids(settings: Settings, client: CatalogueClient, limit: int) -> list[str]:
     """Up to ``limit`` catalogue ids the graph has never fetched, in catalogue order."""
-    source = (
-        client.iter_snapshot(settings.discover_source) if settings.discover_source
-        else client.iter_list(page_size=100)
-    )
     found: list[str] = []
-    records = iter(source)
+    ids = control.collection_ids(client, settings.discover_source)
     while len(found) < limit:
-        batch = [r.id for r in islice(records, 1000)]
+        batch = list(islice(ids, 1000))
         if not batch:
             break
         found.extend(unknown_ids(batch))

@@ -7,14 +7,17 @@ crawl's summary is also written to the graph as a (:Crawl) node.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import redis
 
 from lookalike import ids
 from lookalike.settings import Settings
 from workers.frontier import FINAL, CrawlState, crawl_count, crawl_ids
+
+if TYPE_CHECKING:
+    from lookalike.catalogue import CatalogueClient
 
 
 def _redis(settings: Settings) -> redis.Redis:
@@ -41,6 +44,37 @@ def validate_request(
     ):
         raise ValueError(f"max_images must be a positive integer (got {max_images!r})")
     return list(dict.fromkeys(seeds))
+
+
+def parse_seed_lines(lines: Iterable[str], name: str = "the seeds file") -> list[str]:
+    """The catalogue ids of a seeds file: one per line, blank lines and ``#`` comments
+    ignored, duplicates dropped (first kept); ValueError names the first bad line."""
+    seeds: list[str] = []
+    for number, line in enumerate(lines, 1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        if not ids.is_image_id(text):
+            raise ValueError(
+                f"{name} line {number}: {text[:40]!r} is not a catalogue image id "
+                f"({ids.IMAGE_ID_WORDS}); one id per line, '#' starts a comment"
+            )
+        seeds.append(text)
+    return list(dict.fromkeys(seeds))
+
+
+def collection_ids(client: CatalogueClient, source: str = "") -> Iterator[str]:
+    """The id of every image of the catalogue: from its bulk snapshot (``source``: a URL or a
+    file) or, without one, from its list pages (which reach only the first 10,000)."""
+    records = client.iter_snapshot(source) if source else client.iter_list(page_size=100)
+    for record in records:
+        yield record.id
+
+
+def in_parts(seeds: list[str], size: int) -> list[list[str]]:
+    """More seeds than one crawl takes (``max_seeds``) become consecutive crawls of at most
+    ``size`` seeds: each crawl's record (its seeds among it) stays small enough to read."""
+    return [seeds[i:i + size] for i in range(0, len(seeds), max(1, size))]
 
 
 def start_crawl(
