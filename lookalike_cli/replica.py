@@ -131,8 +131,8 @@ def serve(collection_dir: Path | None, host: str, port: int, legacy: bool,
             click.echo("point the crawler at it with:")
             for key, value in rep.env().items():
                 click.echo(f"  export {key}={value}")
-            click.echo("Ctrl-C stops it.")
-            try:
+            try:  # announced inside: a Ctrl-C right after the line is still a clean stop
+                click.echo("Ctrl-C stops it.")
                 while True:
                     time.sleep(3600)
             except KeyboardInterrupt:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import requests
@@ -13,6 +12,7 @@ from click.testing import CliRunner
 
 from lookalike_cli.main import _register, cli
 from services.replica.collection import Collection
+from tests.support import lookalike_command
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -53,8 +53,8 @@ def test_build_with_test_documents(tmp_path: Path, replica_spec_dir: Path) -> No
 def test_serve_prints_the_crawler_environment(scale_dir: Path) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from lookalike_cli.main import main; main()", "replica", "serve",
-         "--collection", str(scale_dir), "--faults", "seed=1,429=0"],
+        lookalike_command("replica", "serve", "--collection", str(scale_dir),
+                          "--faults", "seed=1,429=0"),
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True,
     )
