@@ -144,7 +144,8 @@ class Settings(BaseModel):
     rate_burst: int = Field(10, ge=1, le=10_000, **_doc(
         "requests allowed at once before the rate limit applies", section=CATALOGUE))
     http_timeout: float = Field(30.0, gt=0, le=600, **_doc(
-        "seconds to wait for one catalogue or thumbnail answer", section=CATALOGUE))
+        "seconds one whole catalogue or thumbnail request may take (connecting, headers "
+        "and body together)", section=CATALOGUE))
     max_retries: int = Field(5, ge=0, le=50, **_doc(
         "retries of one request on 429, 5xx, timeouts and dropped connections",
         section=CATALOGUE))
@@ -188,11 +189,13 @@ class Settings(BaseModel):
     task_retries: int = Field(4, ge=0, le=50, **_doc(
         "tries of one image after the client's own retries gave up", section=CRAWL))
     max_seeds: int = Field(1000, ge=1, le=1_000_000, **_doc(
-        "most seed images one crawl may start from", section=CRAWL))
+        "most seed images one crawl may start from (`lookalike crawl` runs more as "
+        "consecutive crawls of this many)", section=CRAWL))
     discover_depth: int = Field(0, ge=0, le=50, **_doc(
         "how deep to crawl from images discovered in the catalogue", section=CRAWL))
     discover_source: str = Field("", **_doc(
-        "snapshot URL or path to discover images from (empty: the catalogue's list pages)",
+        "snapshot URL or path to discover images from, also for `lookalike crawl --all` "
+        "(empty: the catalogue's list pages)",
         shown="none", section=CRAWL))
 
     # Index sidecar.
