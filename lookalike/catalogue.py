@@ -19,6 +19,7 @@ is re-created automatically if the process forks after creating it).
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import gzip
 import hashlib
@@ -44,7 +45,7 @@ from PIL import Image
 from lookalike import safe_json
 from lookalike.errors import CatalogueError, RateLimitTimeout, RecordError
 from lookalike.hashing import ImageDecodeError, decode_image
-from lookalike.http_deadline import DeadlineAdapter, deadline
+from lookalike.http_deadline import Deadline, DeadlineAdapter
 from lookalike.ids import IMAGE_ID_WORDS, is_image_id
 from lookalike.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from lookalike.records import (
@@ -535,9 +536,17 @@ class CatalogueClient:
         retries = max(0, self.settings.max_retries)
         bad_bodies: list[str] = []  # digests of the malformed / non-image bodies so far
         for attempt in range(retries + 1):
+            # The whole request, body included, has http_timeout seconds; a streamed one
+            # (keep_open: a snapshot of every image) only its socket timeouts.
+            limit = None if keep_open else Deadline(self.settings.http_timeout)
             try:
-                return self._attempt(url, params, allowed, what, accept, read, keep_open, attempt)
-            except _Transient as failure:
+                with limit or contextlib.nullcontext():
+                    return self._attempt(url, params, allowed, what, accept, read, keep_open,
+                                         attempt)
+            except _Transient as caught:
+                failure = caught
+                if limit is not None and limit.expired:
+                    failure = self._over_deadline(url, caught)
                 self._count(failure.stat)
                 error = failure.error
                 if failure.body_digest is not None:
@@ -585,44 +594,7 @@ class CatalogueClient:
         keep_open: bool,
         attempt: int,
     ) -> T:
-        """One request: the value, a ``_Transient`` failure, or a final ``CatalogueError``.
-
-        The whole request, body included, has ``http_timeout`` seconds; a streamed one
-        (``keep_open``: a snapshot of every image) only its socket timeouts.
-        """
-        if keep_open:
-            return self._attempt_once(url, params, allowed, what, accept, read, keep_open,
-                                      attempt)
-        with deadline(self.settings.http_timeout) as limit:
-            try:
-                return self._attempt_once(url, params, allowed, what, accept, read, keep_open,
-                                          attempt)
-            except _Transient as failure:
-                if not limit.expired:
-                    raise
-                raise _Transient(
-                    CatalogueError(
-                        "unavailable",
-                        f"GET {url} timed out: it took longer than "
-                        f"{self.settings.http_timeout:g}s, the limit for a whole request "
-                        "(LOOKALIKE_HTTP_TIMEOUT); the server is too slow or sends its answer "
-                        "a trickle at a time",
-                        url=url,
-                    ),
-                    "timeouts",
-                ) from failure
-
-    def _attempt_once(
-        self,
-        url: str,
-        params: Mapping[str, Any] | None,
-        allowed: tuple[str, ...],
-        what: str,
-        accept: str,
-        read: Callable[[requests.Response, str], T],
-        keep_open: bool,
-        attempt: int,
-    ) -> T:
+        """One request: the value, a ``_Transient`` failure, or a final ``CatalogueError``."""
         try:
             resp, final_url = self._send(url, params, allowed, what, accept)
         except requests.Timeout as exc:
@@ -656,6 +628,21 @@ class CatalogueClient:
         finally:
             if close:
                 resp.close()
+
+    def _over_deadline(self, url: str, cause: _Transient) -> _Transient:
+        """The failure of a request its deadline cut off (``cause``: how the cut showed)."""
+        failure = _Transient(
+            CatalogueError(
+                "unavailable",
+                f"GET {url} timed out: it took longer than {self.settings.http_timeout:g}s, "
+                "the limit for a whole request (LOOKALIKE_HTTP_TIMEOUT); the server is too "
+                "slow or sends its answer a trickle at a time",
+                url=url,
+            ),
+            "timeouts",
+        )
+        failure.__cause__ = cause
+        return failure
 
     def _retry_status(self, resp: requests.Response, url: str, attempt: int) -> _Transient:
         """The failure for a 429/5xx, with the shared pause it calls for (if any)."""

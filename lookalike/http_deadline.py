@@ -3,7 +3,7 @@
 Why: a socket timeout bounds each read, not the request. A server that sends one byte every
 half second (a slow-trickle thumbnail, headers dribbled out) never trips a read timeout, and
 a worker would wait on it for as long as the server likes. Here a request made inside
-``deadline(seconds)`` through a session mounted with ``DeadlineAdapter`` has its connection
+``with Deadline(seconds)`` through a session mounted with ``DeadlineAdapter`` has its connection
 shut down by a watchdog thread when the deadline passes: the blocked read ends at once, the
 request fails with a ``requests`` connection error, and ``Deadline.expired`` says why.
 """
@@ -17,7 +17,6 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from requests.adapters import HTTPAdapter
@@ -26,9 +25,9 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 
 class Deadline:
-    """The deadline of the requests made in one ``deadline()`` block, counted from the first
-    time one of them uses a connection (so waiting for a rate limit before it does not
-    count)."""
+    """The deadline of the requests this thread makes in a ``with Deadline(seconds):`` block
+    (through ``DeadlineAdapter``), counted from the first time one of them uses a connection
+    (so waiting for a rate limit before it does not count)."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
@@ -37,6 +36,17 @@ class Deadline:
         self.done = False
         self._connections: list[HTTPConnection] = []
         self._lock = threading.Lock()
+        self._previous: Deadline | None = None
+
+    def __enter__(self) -> Deadline:
+        self._previous = getattr(_current, "deadline", None)
+        _current.deadline = self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _current.deadline = self._previous
+        with self._lock:
+            self.done = True
 
     def attach(self, conn: HTTPConnection) -> None:
         with self._lock:
@@ -118,21 +128,6 @@ def _after_fork() -> None:
 os.register_at_fork(after_in_child=_after_fork)
 
 
-@contextlib.contextmanager
-def deadline(seconds: float) -> Iterator[Deadline]:
-    """Requests made by this thread within the block (through ``DeadlineAdapter``) are cut
-    off ``seconds`` after it starts."""
-    entry = Deadline(seconds)
-    previous = getattr(_current, "deadline", None)
-    _current.deadline = entry
-    try:
-        yield entry
-    finally:
-        _current.deadline = previous
-        with entry._lock:
-            entry.done = True
-
-
 def _attach_current(conn: HTTPConnection) -> None:
     entry: Deadline | None = getattr(_current, "deadline", None)
     if entry is not None:
@@ -171,7 +166,7 @@ _POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
 
 
 class DeadlineAdapter(HTTPAdapter):
-    """requests' adapter whose connections ``deadline()`` can cut off (proxied ones too)."""
+    """requests' adapter whose connections a ``Deadline`` can cut off (proxied ones too)."""
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)

@@ -134,14 +134,19 @@ class HostileCatalogue:
         return resp.status_code, body, headers
 
 
+def _head(handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str],
+          length: int) -> None:
+    handler.send_response(status)
+    for key, value in headers.items():
+        handler.send_header(key, value)
+    handler.send_header("Content-Length", str(length))
+    handler.end_headers()
+
+
 def _send(handler: BaseHTTPRequestHandler, status: int, body: bytes,
           headers: dict[str, str]) -> None:
     try:
-        handler.send_response(status)
-        for key, value in headers.items():
-            handler.send_header(key, value)
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
+        _head(handler, status, headers, len(body))
         handler.wfile.write(body)
     except (BrokenPipeError, ConnectionResetError):
         handler.close_connection = True
@@ -153,11 +158,7 @@ def _trickle(handler: BaseHTTPRequestHandler, status: int, body: bytes,
     read timeout, and never done in any reasonable time."""
     handler.close_connection = True
     try:
-        handler.send_response(status)
-        for key, value in headers.items():
-            handler.send_header(key, value)
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
+        _head(handler, status, headers, len(body))
         handler.wfile.flush()
         started = time.monotonic()
         for i in range(len(body)):
@@ -166,5 +167,5 @@ def _trickle(handler: BaseHTTPRequestHandler, status: int, body: bytes,
             handler.wfile.write(body[i:i + 1])
             handler.wfile.flush()
             time.sleep(TRICKLE_S)
-    except (BrokenPipeError, ConnectionResetError, OSError):
+    except OSError:  # the client hung up: what the trickle is for
         return

@@ -9,13 +9,11 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-import redis
 
 from services.replica.collection import Collection
 from services.replica.server import run_replica
 from tests.crawl.conftest import worker_env
-from tests.crawl.test_crawl_e2e import pick_seed
-from tests.crawl.test_fetch_task import as_worker  # noqa: F401 - the fixture, shared
+from tests.crawl.test_fetch_task import as_worker, batch_crawl  # noqa: F401 - fixture
 from workers import pipeline, tasks
 from workers.frontier import HINTS, CrawlState
 
@@ -27,13 +25,9 @@ def batch(small_collection: Collection, fresh_graph, as_worker  # noqa: F811
           ) -> Iterator[tuple[list[str], CrawlState, object]]:
     """A depth-0 crawl of four images (a seed and images it lists), with this process as its
     worker; yields (ids, crawl state, store)."""
-    local, store = fresh_graph
-    seed = pick_seed(small_collection)
-    ids = [seed, *[i for i in small_collection.similar_ids(seed) if i != seed][:3]]
-    r = redis.Redis.from_url(local.redis())
-    r.hdel(HINTS, *ids)
-    state = CrawlState(r, f"unexpected-{uuid.uuid4().hex[:12]}", lease_s=60)
-    state.create(ids, 0, None)
+    local, store, _, ids, state = batch_crawl(
+        small_collection.path, fresh_graph, f"unexpected-{uuid.uuid4().hex[:8]}", 4, 60)
+    state.r.hdel(HINTS, *ids)
     with run_replica(small_collection) as replica:
         as_worker(worker_env(local, replica.env()))
         try:
