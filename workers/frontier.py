@@ -21,17 +21,19 @@ Hashing: each stored image is hashed once per crawl. The worker that fetches an 
 it in the same task; a listed image that will be fetched later waits in ``deferred`` until then,
 and only images that will not be fetched (past the depth limit, cut by the budget, failed)
 get hash tasks of their own. ``start_fetch`` tells the fetching worker whether it is expected
-to hash, and what the image was last hashed from (``HINTS``), so that it can hash before its
-graph write and store the hashes in the same transaction; its completion then counts the hash
-at once. The expectation can be wrong only when another worker's listing races it, which
-costs a hash done twice (the second finds the graph current), never a hash missed.
+to hash, and what the image was last hashed from (``HINTS``) and embedded from (``EMBED_HINTS``),
+so that it can hash and embed before its graph write and store the results in the same
+transaction; its completion then counts the hash at once. The expectation can be wrong only
+when another worker's listing races it, which costs a hash done twice (the second finds the
+graph current), never a hash missed. "Hashing" here is the whole look at a thumbnail: its
+perceptual hashes and, when embeddings are on, its vector.
 
 Finishing: every completion script also checks whether the crawl is now done (fetching over,
 no hash outstanding) and says so, so no extra round trip is spent asking.
 
 Keys (prefix ``lk:crawl:<id>:``): meta, counts, failures, seen, done, nodes, order:<d>,
 pending:<d>, next:<d>, hashing, deferred, thumbs, attempts. ``lk:crawls`` indexes crawls by
-creation; ``lk:hashed`` holds the hints.
+creation; ``lk:hashed`` and ``lk:embedded`` hold the hints.
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ INDEX = "lk:crawls"
 # graph has the last word: a wrong hint costs a wasted hash or a second write, never a wrong
 # result.
 HINTS = "lk:hashed"
+# The same for embeddings: "<model version> <thumbnail URL>" per image, so a model change (or a
+# new thumbnail) makes the next fetch embed the image again.
+EMBED_HINTS = "lk:embedded"
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 FINAL = ("done", "failed", "cancelled")
 
@@ -65,9 +70,10 @@ local function maybe_finish(p, now)
 end
 """
 
-# KEYS: prefix, hints. ARGV: id, depth, now, lease_ms, neighbours_json, stored_json, inline
-# ("1": the fetching worker hashes the images it fetches itself), edges, prehashed ("1": it
-# already did, and the hashes were written with the fetch), hint (the image's hint then).
+# KEYS: prefix, hints, embed hints. ARGV: id, depth, now, lease_ms, neighbours_json,
+# stored_json, inline ("1": the fetching worker hashes the images it fetches itself), edges,
+# prehashed ("1": it already did, and the hashes were written with the fetch), hint (the
+# image's hint then), embed hint ('' for none), embedded ("1": a vector was made).
 _COMPLETE_FETCH = _FINISH_LUA + """
 local p = KEYS[1]
 local id, d = ARGV[1], tonumber(ARGV[2])
@@ -94,6 +100,8 @@ local function hash_here(nid)  -- the worker that fetched it hashes it (or did),
   if prehashed then
     redis.call('HINCRBY', p .. 'counts', 'hashed', 1)
     redis.call('HSET', KEYS[2], nid, ARGV[10])
+    if ARGV[11] ~= '' then redis.call('HSET', KEYS[3], nid, ARGV[11]) end
+    if ARGV[12] == '1' then redis.call('HINCRBY', p .. 'counts', 'embedded', 1) end
     out.hashed = true
   else
     redis.call('HSET', p .. 'hashing', nid, now + lease)
@@ -192,27 +200,32 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return 1
 """
 
-# KEYS: prefix, hints. ARGV: id, depth, deadline. Claims a fetch like _CLAIM, and says whether
-# this fetch is expected to hash the image (no listing stored it yet in this crawl, or one did
-# and deferred its hash to this fetch), with the image's hint (what was last hashed).
+# KEYS: prefix, hints, embed hints. ARGV: id, depth, deadline. Claims a fetch like _CLAIM, and
+# says whether this fetch is expected to hash the image (no listing stored it yet in this crawl,
+# or one did and deferred its hash to this fetch), with the image's hints (what was last hashed
+# and embedded).
 _START_FETCH = """
 local p, id = KEYS[1], ARGV[1]
-if redis.call('HGET', p .. 'meta', 'status') ~= 'running' then return {0, 0, ''} end
+if redis.call('HGET', p .. 'meta', 'status') ~= 'running' then return {0, 0, '', ''} end
 local key = p .. 'pending:' .. ARGV[2]
-if redis.call('HEXISTS', key, id) == 0 then return {0, 0, ''} end
+if redis.call('HEXISTS', key, id) == 0 then return {0, 0, '', ''} end
 redis.call('HSET', key, id, ARGV[3])
 local hash = redis.call('SISMEMBER', p .. 'nodes', id) == 0
   or redis.call('SISMEMBER', p .. 'deferred', id) == 1
-return {1, hash and 1 or 0, redis.call('HGET', KEYS[2], id) or ''}
+return {1, hash and 1 or 0, redis.call('HGET', KEYS[2], id) or '',
+        redis.call('HGET', KEYS[3], id) or ''}
 """
 
-# KEYS: prefix, hints. ARGV: id, field, now, hint ('' for none). Returns 0 if this completion
-# was a duplicate, 1 if it counted, 2 if it counted and finished the crawl.
+# KEYS: prefix, hints, embed hints. ARGV: id, field, now, hint ('' for none), embed hint ('' for
+# none), embedded ("1": a vector was made). Returns 0 if this completion was a duplicate, 1 if
+# it counted, 2 if it counted and finished the crawl.
 _COMPLETE_HASH = _FINISH_LUA + """
 local p = KEYS[1]
 if redis.call('HDEL', p .. 'hashing', ARGV[1]) == 0 then return 0 end
 redis.call('HINCRBY', p .. 'counts', ARGV[2], 1)
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[4]) end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[3], ARGV[1], ARGV[5]) end
+if ARGV[6] == '1' then redis.call('HINCRBY', p .. 'counts', 'embedded', 1) end
 if maybe_finish(p, ARGV[3]) then return 2 end
 return 1
 """
@@ -229,7 +242,8 @@ def now_ms() -> int:
 
 
 def hash_hint(version: str, thumbnail_url: str) -> str:
-    """An image's entry in HINTS: what its hashes were computed from."""
+    """An image's entry in HINTS (what its hashes were computed from), or in EMBED_HINTS
+    (``version``: the model's; what its vector was computed from)."""
     return f"{version} {thumbnail_url}"
 
 
@@ -246,10 +260,11 @@ class FetchOutcome:
 
 @dataclass(frozen=True)
 class FetchStart:
-    """A claimed fetch: whether it is expected to hash the image, and the image's hint."""
+    """A claimed fetch: whether it is expected to hash the image, and the image's hints."""
 
     will_hash: bool
     hint: str
+    embed_hint: str = ""
 
 
 @dataclass(frozen=True)
@@ -261,6 +276,8 @@ class Completion:
     stored: list[tuple[str, str]]
     edges: int
     prehashed: str | None = None
+    embed_hint: str | None = None  # with ``prehashed``: what the image is now embedded from
+    embedded: bool = False  # ... and a vector was made for it
 
 
 def _outcome(out: dict[str, Any]) -> FetchOutcome:
@@ -351,6 +368,7 @@ class CrawlState:
                 "fetched": counts.get("fetched", 0),
                 "hashed": counts.get("hashed", 0),
                 "hash_skipped": counts.get("hash_skipped", 0),
+                "embedded": counts.get("embedded", 0),
                 "edges": counts.get("edges", 0),
                 "nodes": self.r.scard(self.p + "nodes"),
                 "depth_reached": counts.get("depth_reached", 0),
@@ -404,13 +422,12 @@ class CrawlState:
         pipe = self.r.pipeline(transaction=False)
         deadline = now_ms() + self.lease_ms
         for image_id in image_ids:
-            self._start_fetch(keys=[self.p, HINTS], args=[image_id, depth, deadline],
-                              client=pipe)
+            self._start_fetch(keys=[self.p, HINTS, EMBED_HINTS],
+                              args=[image_id, depth, deadline], client=pipe)
         out: list[FetchStart | None] = []
-        for ok, will_hash, hint in pipe.execute():
-            out.append(FetchStart(
-                bool(will_hash), hint.decode() if isinstance(hint, bytes) else hint
-            ) if ok else None)
+        for ok, will_hash, hint, embed_hint in pipe.execute():
+            out.append(FetchStart(bool(will_hash), _text(hint), _text(embed_hint))
+                       if ok else None)
         return out
 
     def complete_fetch(
@@ -438,10 +455,11 @@ class CrawlState:
         pipe = self.r.pipeline(transaction=False)
         ts = now_ms()
         for c in completions:
-            self._complete_fetch(keys=[self.p, HINTS], args=[
+            self._complete_fetch(keys=[self.p, HINTS, EMBED_HINTS], args=[
                 c.image_id, depth, ts, self.lease_ms, json.dumps(c.neighbours),
                 json.dumps([list(s) for s in c.stored]), "1" if inline_hash else "0",
                 c.edges, "1" if c.prehashed else "0", c.prehashed or "",
+                c.embed_hint or "", "1" if c.embedded else "0",
             ], client=pipe)
         return [_outcome(json.loads(raw)) for raw in pipe.execute()]
 
@@ -453,17 +471,31 @@ class CrawlState:
         self.r.hincrby(self.p + "counts", f"failed:{reason}", 1)
         return self.complete_fetch(image_id, depth, [], [], 0, inline_hash=inline_hash)
 
-    def complete_hash(self, image_id: str, counter: str = "hashed", hint: str = "") -> int:
+    def complete_hash(self, image_id: str, counter: str = "hashed", hint: str = "",
+                      embed_hint: str = "", embedded: bool = False) -> int:
         """Record an image's hashing as ``counter``. Returns 0 for a duplicate completion,
-        1 when it counted, 2 when it counted and ended the crawl. ``hint``: what was hashed
-        (see HINTS), for a success."""
+        1 when it counted, 2 when it counted and ended the crawl. ``hint``/``embed_hint``:
+        what was hashed/embedded (see HINTS), for a success; ``embedded``: a vector was
+        made (counted as ``embedded``)."""
         return int(self._complete_hash(
-            keys=[self.p, HINTS], args=[image_id, counter, now_ms(), hint]
+            keys=[self.p, HINTS, EMBED_HINTS],
+            args=[image_id, counter, now_ms(), hint, embed_hint, "1" if embedded else "0"],
         ))
 
     def fail_hash(self, image_id: str, reason: str, message: str) -> int:
         self.r.hset(self.p + "failures", f"{image_id}:thumbnail", f"{reason}: {message}"[:500])
         return self.complete_hash(image_id, f"failed:thumbnail_{reason}")
+
+    def note_embed_failures(self, failures: dict[str, str]) -> None:
+        """Record embeddings that failed (image id -> "<reason>: <message>") among the
+        crawl's failures; their thumbnails still count as hashed."""
+        if not failures:
+            return
+        pipe = self.r.pipeline(transaction=False)
+        for image_id, error in failures.items():
+            pipe.hset(self.p + "failures", f"{image_id}:embedding", error[:500])
+            pipe.hincrby(self.p + "counts", f"failed:embedding_{error.split(':', 1)[0]}", 1)
+        pipe.execute()
 
     def maybe_finish(self) -> bool:
         return bool(self._maybe_finish(keys=[self.p], args=[now_ms()]))
@@ -522,6 +554,10 @@ class CrawlState:
                 self.r.hset(key, mapping={e: -ts for e in expired + lost})
             out.append(sorted(expired + lost))
         return level, out[0], out[1]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def crawl_ids(client: redis.Redis, limit: int = 100, offset: int = 0) -> list[str]:

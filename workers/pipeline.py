@@ -10,7 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
+
+import numpy as np
+import redis
+from PIL import Image
 
 from lookalike.catalogue import CatalogueClient
 from lookalike.errors import CatalogueError
@@ -18,6 +22,7 @@ from lookalike.graph import GraphStore, now_ms
 from lookalike.hashing import ImageDecodeError, algorithm_version, hash_image
 from lookalike.records import ImageRecord, ImageWithSimilar
 from lookalike.thumbcache import ThumbnailCache
+from lookalike.vectors import check_vector, publish
 
 log = logging.getLogger(__name__)
 
@@ -31,27 +36,29 @@ class Fetched:
     stored: list[tuple[str, str]]  # (id, thumbnail info.json URL) of every node written
     edges: int
     thumbnail_url: str  # the image's own thumbnail info.json URL
-    hashes_current: bool  # the node already has this thumbnail's hashes by this version
+    needs: Needs  # what the node, as it was before this write, lacked for this thumbnail
 
 
 def store_fetched_many(
-    store: GraphStore, items: Sequence[tuple[ImageWithSimilar, dict[str, Any] | None]],
-    seen_at: int | None = None,
+    store: GraphStore, items: Sequence[tuple[ImageWithSimilar, Thumbnail | None]],
+    seen_at: int | None = None, model: str | None = None,
 ) -> list[Fetched]:
     """Write fetched images, the images they list, the SIMILAR_TO edges, and prune stale
-    edges — all in one transaction, so a crash never leaves half an update. Each image's
-    hashes (from ``download_and_hash``; None: not hashed yet) go in the same transaction.
+    edges — all in one transaction, so a crash never leaves half an update. What each
+    image's thumbnail gave (``download_and_hash``: hashes, which model embedded it; None:
+    not looked at yet) goes in the same transaction. ``model``: the embedder's version
+    (None: embeddings off), to tell what each node still needs.
 
     One transaction for several images: the graph server's per-transaction and
     per-statement costs are paid once per batch (five statements, however many images),
     not once per image. Returns one ``Fetched`` per item, in order.
     """
     ts = seen_at if seen_at is not None else now_ms()
-    images, neighbours, edges, prunes, hash_rows = [], [], [], [], []
+    images, neighbours, edges, prunes, thumbs = [], [], [], [], []
     fetched_ids = {result.image.id for result, _ in items}
     listed: set[str] = set()
     similar_of: list[list[ImageRecord]] = []
-    for result, hashes in items:
+    for result, thumb in items:
         image = result.image
         props = _node_props(image)
         props["fetched_at"] = ts
@@ -67,16 +74,15 @@ def store_fetched_many(
                 listed.add(record.id)
                 neighbours.append({"id": record.id, "props": _node_props(record)})
         prunes.append({"source": image.id, "targets": [r.id for r in similar]})
-        if hashes is not None:
-            hash_rows.append(hash_row(image.id, image.thumbnail_url, hashes))
+        if thumb is not None:
+            thumbs.append(thumb)
     steps = [
         ("store_images", {"rows": images}),
         ("store_neighbours", {"rows": neighbours}),
         ("upsert_edges", {"rows": edges}),
         ("prune_edges", {"rows": prunes}),
+        *thumbnail_steps(thumbs),
     ]
-    if hash_rows:
-        steps.append(("set_hashes", {"rows": hash_rows}))
     results = store.write_together(steps)
     states = {row["id"]: row for row in results[0]}
     out = []
@@ -88,7 +94,7 @@ def store_fetched_many(
             stored=[(image.id, image.thumbnail_url)] + [(r.id, r.thumbnail_url) for r in similar],
             edges=len(similar),
             thumbnail_url=image.thumbnail_url,
-            hashes_current=has_current_hashes(states.get(image.id, {}), image.thumbnail_url),
+            needs=needs_of(states.get(image.id, {}), image.thumbnail_url, model),
         ))
     return out
 
@@ -121,6 +127,35 @@ def record_fetch_failure(store: GraphStore, image_id: str, error: CatalogueError
         store.write("mark_fetch_failed", id=image_id, at=now_ms(), error=text)
 
 
+class Embeds(Protocol):
+    """What the crawl needs of an embedder (``lookalike.embedding``): the version string
+    that changes whenever its vectors could, and one unit float32 vector per decoded image."""
+
+    @property
+    def version(self) -> str: ...
+
+    def embed(self, image: Image.Image) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a thumbnail still needs: its hashes (by this algorithm version) and its vector
+    (by this model). Falsy when it needs nothing."""
+
+    hash: bool
+    embed: bool
+
+    def __bool__(self) -> bool:
+        return self.hash or self.embed
+
+    def minus(self, done: Needs) -> Needs:
+        return Needs(self.hash and not done.hash, self.embed and not done.embed)
+
+
+NOTHING = Needs(False, False)
+HASH_ONLY = Needs(True, False)
+
+
 def has_current_hashes(state: dict[str, Any], thumbnail_url: str) -> bool:
     """Whether a node's hash state (phash, hash_version, hashed_thumbnail) already covers
     this thumbnail by this algorithm version, so hashing it again would change nothing."""
@@ -131,26 +166,78 @@ def has_current_hashes(state: dict[str, Any], thumbnail_url: str) -> bool:
     )
 
 
-def needs_hash(store: GraphStore, image_id: str, thumbnail_url: str) -> bool:
-    """False when the node already has hashes of this thumbnail by this algorithm version."""
+def has_current_embedding(state: dict[str, Any], thumbnail_url: str, model: str) -> bool:
+    """Whether a node records this thumbnail as embedded by this model."""
+    return state.get("embed_model") == model and state.get("embedded_thumbnail") == thumbnail_url
+
+
+def needs_of(state: dict[str, Any], thumbnail_url: str, model: str | None) -> Needs:
+    """What a node's stored state (``store_images``/``hash_state`` rows) leaves to do;
+    ``model``: the embedder's version, None when embeddings are off."""
+    return Needs(
+        not has_current_hashes(state, thumbnail_url),
+        model is not None and not has_current_embedding(state, thumbnail_url, model),
+    )
+
+
+def needs(store: GraphStore, image_id: str, thumbnail_url: str, model: str | None) -> Needs:
+    """``needs_of`` the node as stored now (everything for an unknown node)."""
     rows = store.read("hash_state", id=image_id)
-    return not (rows and has_current_hashes(rows[0], thumbnail_url))
+    return needs_of(rows[0] if rows else {}, thumbnail_url, model)
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    """What one look at a thumbnail produced: its hashes and/or its vector (None: not asked
+    for), or why the embedding failed (the hashes still count)."""
+
+    image_id: str
+    info_url: str
+    hashes: dict[str, Any] | None = None  # hash_image(...).node_properties()
+    vector: np.ndarray | None = None
+    model: str | None = None
+    embed_error: str | None = None  # "<reason>: <message>"
+    at: int = 0  # epoch ms
+
+    @property
+    def done(self) -> Needs:
+        """What this look settled: an embedding that failed is settled too (recorded)."""
+        return Needs(self.hashes is not None, self.vector is not None or bool(self.embed_error))
 
 
 def download_and_hash(
-    client: CatalogueClient, cache: ThumbnailCache | None, image_id: str, info_url: str
-) -> dict[str, Any]:
-    """Download a thumbnail once, cache it, and hash it.
+    client: CatalogueClient, cache: ThumbnailCache | None, image_id: str, info_url: str,
+    *, want: Needs = HASH_ONLY, embedder: Embeds | None = None,
+) -> Thumbnail:
+    """Download a thumbnail once, cache it, decode it once, and hash and/or embed it, as
+    ``want`` says (embedding needs an ``embedder``).
 
     Raises CatalogueError (download refused or failed) or ImageDecodeError (broken image);
-    the caller records the reason on the node.
+    the caller records the reason on the node. An embedding that fails does not raise: the
+    hashes are good, and ``embed_error`` says why there is no vector.
     """
     url = client.thumbnail_url(info_url)
     data, image = client.fetch_thumbnail_decoded(url)  # checked against the pixel limit
-    hashes = hash_image(image).node_properties()
     if cache is not None:
         cache.put(image_id, data)
-    return hashes
+    return examine(image, image_id, info_url, want=want, embedder=embedder)
+
+
+def examine(
+    image: Image.Image, image_id: str, info_url: str, *, want: Needs,
+    embedder: Embeds | None,
+) -> Thumbnail:
+    """Hash and/or embed one decoded thumbnail (see ``download_and_hash``)."""
+    hashes = hash_image(image).node_properties() if want.hash else None
+    vector, model, error = None, None, None
+    if want.embed and embedder is not None:
+        model = embedder.version
+        try:
+            vector = check_vector(embedder.embed(image))
+        except Exception as exc:  # any failure of the model is recorded, never raised
+            log.warning("embedding %s failed: %s", image_id, exc, exc_info=True)
+            error = f"embedding_failed: {type(exc).__name__}: {exc}"[:500]
+    return Thumbnail(image_id, info_url, hashes, vector, model, error, now_ms())
 
 
 def hash_row(image_id: str, info_url: str, hashes: dict[str, Any]) -> dict[str, Any]:
@@ -160,14 +247,35 @@ def hash_row(image_id: str, info_url: str, hashes: dict[str, Any]) -> dict[str, 
             "thumbnail": info_url, "hashed_at": now_ms()}
 
 
-def hash_and_store(
-    client: CatalogueClient, store: GraphStore, cache: ThumbnailCache | None,
-    image_id: str, info_url: str,
-) -> dict[str, Any]:
-    """``download_and_hash``, then store the hashes on the node."""
-    hashes = download_and_hash(client, cache, image_id, info_url)
-    store.write("set_hashes", [hash_row(image_id, info_url, hashes)])
-    return hashes
+def thumbnail_steps(thumbs: Sequence[Thumbnail]) -> list[tuple[str, dict[str, Any]]]:
+    """The graph writes that store what ``download_and_hash`` found: hashes, which model
+    embedded which thumbnail (the vectors themselves go to Redis: ``publish_vectors``),
+    failed embeddings."""
+    hashes = [hash_row(t.image_id, t.info_url, t.hashes) for t in thumbs if t.hashes]
+    embedded = [{"id": t.image_id, "model": t.model, "thumbnail": t.info_url, "at": t.at}
+                for t in thumbs if t.vector is not None]
+    failed = [{"id": t.image_id, "error": t.embed_error, "at": t.at}
+              for t in thumbs if t.embed_error]
+    steps: list[tuple[str, dict[str, Any]]] = []
+    for name, rows in (("set_hashes", hashes), ("set_embeddings", embedded),
+                       ("mark_embed_failed", failed)):
+        if rows:
+            steps.append((name, {"rows": rows}))
+    return steps
+
+
+def publish_vectors(client: redis.Redis, thumbs: Sequence[Thumbnail], maxlen: int) -> None:
+    """Hand the vectors to the index sidecar (``lookalike.vectors``). Before the graph
+    write that says they exist, so the graph never calls embedded what the stream lacks."""
+    publish(client, [(t.image_id, t.model or "", t.at, t.vector)
+                     for t in thumbs if t.vector is not None], maxlen)
+
+
+def store_thumbnails(store: GraphStore, thumbs: Sequence[Thumbnail]) -> None:
+    """Store what looks at thumbnails found, in one transaction."""
+    steps = thumbnail_steps(thumbs)
+    if steps:
+        store.write_together(steps)
 
 
 def record_hash_failure(store: GraphStore, image_id: str, reason: str, message: str) -> None:
@@ -176,14 +284,24 @@ def record_hash_failure(store: GraphStore, image_id: str, reason: str, message: 
 
 
 __all__ = [
+    "HASH_ONLY",
+    "NOTHING",
+    "Embeds",
     "Fetched",
     "ImageDecodeError",
+    "Needs",
+    "Thumbnail",
     "download_and_hash",
+    "examine",
+    "has_current_embedding",
     "has_current_hashes",
-    "hash_and_store",
     "hash_row",
-    "needs_hash",
+    "needs",
+    "needs_of",
+    "publish_vectors",
     "record_fetch_failure",
     "record_hash_failure",
     "store_fetched_many",
+    "store_thumbnails",
+    "thumbnail_steps",
 ]

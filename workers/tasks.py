@@ -1,8 +1,11 @@
-"""Celery tasks of a crawl: fetch (and hash) a batch of images, hash one thumbnail, watch for
-dead workers.
+"""Celery tasks of a crawl: fetch (and hash) a batch of images, hash one thumbnail, embed
+thumbnails again, watch for dead workers.
 
-A fetch task hashes the images it fetched itself. When an image is not hashed yet it is
-hashed before the graph write, so the batch's nodes, edges and hashes are one transaction.
+A fetch task hashes the images it fetched itself, and embeds them when embeddings are on
+(one decode of the thumbnail serves both). When an image is not hashed (or embedded by this
+model) yet, that happens before the graph write, so the batch's nodes, edges, hashes and
+embedding records are one transaction; the vectors go to Redis just before it
+(``lookalike.vectors``).
 Images the crawl stores but never fetches (past the depth limit, cut by the budget, failed)
 get ``hash_image`` tasks.
 
@@ -29,14 +32,15 @@ from neo4j.exceptions import ConstraintError, Neo4jError, TransientError
 
 from lookalike.catalogue import CatalogueClient
 from lookalike.errors import CatalogueError, unexpected_error
-from lookalike.graph import GraphStore, GraphUnavailable
-from lookalike.hashing import ImageDecodeError, algorithm_version
+from lookalike.graph import GraphStore, GraphUnavailable, now_ms
+from lookalike.hashing import ImageDecodeError, algorithm_version, decode_image
 from lookalike.records import ImageWithSimilar
 from lookalike.settings import Settings, load_settings
 from lookalike.thumbcache import ThumbnailCache
 from workers import pipeline
 from workers.app import app
 from workers.frontier import Completion, CrawlState, FetchOutcome, FetchStart, hash_hint
+from workers.pipeline import NOTHING, Embeds, Needs, Thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +49,8 @@ GRAPH_RETRIES = 30
 
 
 class Resources:
-    """Per-process connections: one Redis, one catalogue client, one graph driver."""
+    """Per-process connections: one Redis, one catalogue client, one graph driver, and the
+    embedder (loaded once per process, on first use)."""
 
     def __init__(self) -> None:
         self.settings: Settings = load_settings()
@@ -55,6 +60,22 @@ class Resources:
         self.cache = ThumbnailCache(
             self.settings.thumbnail_dir, self.settings.thumbnail_cache_mb * 1_000_000
         )
+        self._embedder: Embeds | None = None
+        self._embedder_loaded = False
+
+    @property
+    def embedder(self) -> Embeds | None:
+        """The embedder, or None when embeddings are off."""
+        if not self._embedder_loaded:
+            self._embedder = load_embedder(self.settings)
+            self._embedder_loaded = True
+        return self._embedder
+
+    @property
+    def model(self) -> str | None:
+        """The embedder's version, or None when embeddings are off."""
+        embedder = self.embedder
+        return embedder.version if embedder is not None else None
 
     @property
     def store(self) -> GraphStore:
@@ -71,6 +92,15 @@ class Resources:
                 log.debug("closing the old graph driver failed", exc_info=True)
             self._store = None
         self.settings = load_settings()
+
+
+def load_embedder(settings: Settings) -> Embeds | None:
+    """The embedder the settings ask for, or None when embeddings are off."""
+    try:
+        from lookalike import embedding  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return embedding.load(settings)  # type: ignore[no-any-return]
 
 
 @cache
@@ -186,7 +216,7 @@ class _Ready:
 
     image_id: str
     result: ImageWithSimilar
-    hashes: dict[str, Any] | None
+    thumb: Thumbnail | None  # what a look at its thumbnail ahead of the write found
     hash_error: CatalogueError | ImageDecodeError | None
 
 
@@ -218,8 +248,8 @@ def fetch_batch(crawl_id: str, image_ids: list[str], depth: int) -> list[str]:
                 claimed_at = time.monotonic()
             try:
                 result = res.client.get_image(image_id)
-                hashes, hash_error = _hash_ahead(res, start, image_id,
-                                                 result.image.thumbnail_url)
+                thumb, hash_error = _hash_ahead(res, start, image_id,
+                                                result.image.thumbnail_url)
             except CatalogueError as exc:
                 status[image_id] = _fetch_failed(state, image_id, depth, exc)
                 continue
@@ -227,7 +257,7 @@ def fetch_batch(crawl_id: str, image_ids: list[str], depth: int) -> list[str]:
                 log.exception("crawl %s: unexpected error fetching %s", crawl_id, image_id)
                 status[image_id] = _fetch_failed(state, image_id, depth, unexpected_error(exc))
                 continue
-            ready.append(_Ready(image_id, result, hashes, hash_error))
+            ready.append(_Ready(image_id, result, thumb, hash_error))
         if ready:
             status.update(_store_batch(state, ready, depth))
     except Exception as exc:
@@ -262,8 +292,12 @@ def _store_batch(state: CrawlState, ready: list[_Ready], depth: int) -> dict[str
     """Write a batch's images in one transaction, record them in the frontier, and hash
     those whose hashes did not ride with the write."""
     res = resources()
+    thumbs = [r.thumb for r in ready if r.thumb is not None]
     try:
-        fetched = pipeline.store_fetched_many(res.store, [(r.result, r.hashes) for r in ready])
+        pipeline.publish_vectors(res.redis, thumbs, res.settings.embed_stream_max)
+        fetched = pipeline.store_fetched_many(
+            res.store, [(r.result, r.thumb) for r in ready], model=res.model
+        )
     except (GraphUnavailable, TransientError, ConstraintError) as exc:
         # The server is away, or writes kept colliding past their retries: each image is
         # tried again later on its own.
@@ -300,14 +334,15 @@ def _store_batch(state: CrawlState, ready: list[_Ready], depth: int) -> dict[str
         dispatch(state, state.fail_fetch(r.image_id, depth, reason, message, inline_hash=True),
                  depth)
         return {r.image_id: f"failed:{reason}"}
-    version = algorithm_version()
+    state.note_embed_failures({t.image_id: t.embed_error for t in thumbs if t.embed_error})
+    remaining = [f.needs.minus(r.thumb.done if r.thumb else NOTHING)
+                 for r, f in zip(ready, fetched, strict=True)]
     outcomes = state.complete_fetches(depth, [
-        Completion(f.image_id, f.neighbours, f.stored, f.edges,
-                   hash_hint(version, f.thumbnail_url) if r.hashes else None)
-        for r, f in zip(ready, fetched, strict=True)
+        _completion(f, r.thumb, left, res.model)
+        for r, f, left in zip(ready, fetched, remaining, strict=True)
     ], inline_hash=True)
     out = {}
-    for r, f, outcome in zip(ready, fetched, outcomes, strict=True):
+    for r, f, outcome, left in zip(ready, fetched, outcomes, remaining, strict=True):
         if outcome.duplicate:
             out[r.image_id] = "fetched"
             continue
@@ -316,28 +351,48 @@ def _store_batch(state: CrawlState, ready: list[_Ready], depth: int) -> dict[str
             out[r.image_id] = "fetched+hashed-with-fetch"
         elif outcome.hash_self:
             out[r.image_id] = "fetched+" + hash_for_crawl(
-                state, r.image_id, f.thumbnail_url, current=f.hashes_current,
-                error=r.hash_error,
+                state, r.image_id, f.thumbnail_url, needs=left, error=r.hash_error,
             )
         else:
             out[r.image_id] = "fetched"
     return out
 
 
+def _completion(
+    f: pipeline.Fetched, thumb: Thumbnail | None, left: Needs, model: str | None
+) -> Completion:
+    """The frontier's record of a stored image: "prehashed" (its thumbnail step is done,
+    with the hints to remember) when a look ahead of the write left nothing to do."""
+    if thumb is None or left:
+        return Completion(f.image_id, f.neighbours, f.stored, f.edges)
+    embed_current = model is not None and (thumb.vector is not None or not f.needs.embed)
+    return Completion(
+        f.image_id, f.neighbours, f.stored, f.edges,
+        prehashed=hash_hint(algorithm_version(), f.thumbnail_url),
+        embed_hint=hash_hint(model, f.thumbnail_url) if model and embed_current else None,
+        embedded=thumb.vector is not None,
+    )
+
+
 def _hash_ahead(
     res: Resources, start: FetchStart, image_id: str, info_url: str | None
-) -> tuple[dict[str, Any] | None, CatalogueError | ImageDecodeError | None]:
-    """Hash a fetched image before its graph write, so the hashes ride in the same
-    transaction, when this fetch is expected to hash it and its hint says it is not hashed
-    yet: ``(hashes, None)``. Otherwise ``(None, None)``, and the image is hashed (or found
-    current) after the write as before; ``(None, error)`` when the thumbnail failed, for
-    ``hash_for_crawl`` to handle (retry or record) without downloading it again."""
-    if not start.will_hash or not info_url or start.hint == hash_hint(
-        algorithm_version(), info_url
-    ):
+) -> tuple[Thumbnail | None, CatalogueError | ImageDecodeError | None]:
+    """Hash (and embed) a fetched image before its graph write, so the results ride in the
+    same transaction, when this fetch is expected to hash it and its hints say it is not
+    hashed (or not embedded by this model) yet: ``(thumbnail, None)``. Otherwise ``(None,
+    None)``, and the image is hashed (or found current) after the write as before; ``(None,
+    error)`` when the thumbnail failed, for ``hash_for_crawl`` to handle (retry or record)
+    without downloading it again."""
+    if not start.will_hash or not info_url:
+        return None, None
+    model = res.model
+    want = Needs(start.hint != hash_hint(algorithm_version(), info_url),
+                 model is not None and start.embed_hint != hash_hint(model, info_url))
+    if not want:
         return None, None
     try:
-        return pipeline.download_and_hash(res.client, res.cache, image_id, info_url), None
+        return pipeline.download_and_hash(res.client, res.cache, image_id, info_url,
+                                          want=want, embedder=res.embedder), None
     except (CatalogueError, ImageDecodeError) as exc:
         return None, exc
 
@@ -358,11 +413,11 @@ def _completed(state: CrawlState, completion: int) -> None:
 
 
 def hash_for_crawl(
-    state: CrawlState, image_id: str, info_url: str, current: bool | None = None,
+    state: CrawlState, image_id: str, info_url: str, needs: Needs | None = None,
     error: CatalogueError | ImageDecodeError | None = None,
 ) -> str:
-    """Hash one image's thumbnail for a crawl whose lease on it this worker holds, and record
-    the outcome. ``current``: whether the node already has these hashes (None: read it).
+    """Hash (and embed) one image's thumbnail for a crawl whose lease on it this worker
+    holds, and record the outcome. ``needs``: what the node lacks (None: read it).
     ``error``: the fetch task's own try at this thumbnail failed so; handled as if this try
     had failed, without downloading it again.
 
@@ -372,15 +427,20 @@ def hash_for_crawl(
     res = resources()
     args = (state.id, image_id, info_url)
     hint = hash_hint(algorithm_version(), info_url)
+    model = res.model
+    embed_hint = hash_hint(model, info_url) if model else ""
     try:
         if error is not None:
             raise error
-        if current is None:
-            current = not pipeline.needs_hash(res.store, image_id, info_url)
-        if current:
-            _completed(state, state.complete_hash(image_id, "hash_skipped", hint))
+        if needs is None:
+            needs = pipeline.needs(res.store, image_id, info_url, model)
+        if not needs:
+            _completed(state, state.complete_hash(image_id, "hash_skipped", hint, embed_hint))
             return "unchanged"
-        pipeline.hash_and_store(res.client, res.store, res.cache, image_id, info_url)
+        thumb = pipeline.download_and_hash(res.client, res.cache, image_id, info_url,
+                                           want=needs, embedder=res.embedder)
+        pipeline.publish_vectors(res.redis, [thumb], res.settings.embed_stream_max)
+        pipeline.store_thumbnails(res.store, [thumb])
     except GraphUnavailable:
         if _retry_graph(state, hash_image, args, image_id, None):
             return "retry"
@@ -397,8 +457,12 @@ def hash_for_crawl(
     except Exception as exc:  # recorded, so the image is neither lost nor retried forever
         log.exception("crawl %s: unexpected error hashing %s", state.id, image_id)
         return _hash_failed(state, image_id, "unexpected_error", unexpected_error(exc).message)
-    _completed(state, state.complete_hash(image_id, "hashed", hint))
-    return "hashed"
+    if thumb.embed_error:
+        state.note_embed_failures({image_id: thumb.embed_error})
+        embed_hint = ""
+    _completed(state, state.complete_hash(image_id, "hashed", hint, embed_hint,
+                                          embedded=thumb.vector is not None))
+    return "hashed" if needs.hash else "embedded"
 
 
 def _hash_failed(state: CrawlState, image_id: str, reason: str, message: str) -> str:
@@ -439,3 +503,48 @@ def watch_crawl(crawl_id: str) -> str:
         watch_crawl.apply_async((crawl_id,), countdown=period)
         return "watching"
     return state.status() or "gone"
+
+
+@app.task(name="lookalike.embed_images")
+def embed_images(items: list[list[str]]) -> dict[str, int]:
+    """Embed images again, outside any crawl: ``items`` are ``[image id, thumbnail info
+    URL]`` pairs whose vectors the index sidecar found missing (Redis was flushed, or the
+    stream capped while the indexer was away) or made by another model. The thumbnail comes
+    from the cache when it is there. A failure is recorded on the node like a crawl's; a
+    transient one is left for the indexer to ask again."""
+    res = resources()
+    embedder = res.embedder
+    if embedder is None:
+        return {"skipped": len(items)}
+    thumbs: list[Thumbnail] = []
+    deferred = 0
+    want = Needs(False, True)
+    for image_id, info_url in items:
+        try:
+            data = res.cache.get(image_id)
+            if data is None:
+                thumb = pipeline.download_and_hash(res.client, res.cache, image_id, info_url,
+                                                   want=want, embedder=embedder)
+            else:
+                image = decode_image(data, max_pixels=res.settings.max_thumbnail_pixels)
+                thumb = pipeline.examine(image, image_id, info_url, want=want,
+                                         embedder=embedder)
+        except CatalogueError as exc:
+            if exc.retryable:
+                deferred += 1
+                continue
+            thumb = Thumbnail(image_id, info_url, embed_error=f"{exc.reason}: {exc.message}",
+                              at=now_ms())
+        except ImageDecodeError as exc:
+            thumb = Thumbnail(image_id, info_url, embed_error=f"not_an_image: {exc}",
+                              at=now_ms())
+        thumbs.append(thumb)
+    pipeline.publish_vectors(res.redis, thumbs, res.settings.embed_stream_max)
+    try:
+        pipeline.store_thumbnails(res.store, thumbs)
+    except GraphUnavailable:
+        res.reset_store()
+        embed_images.apply_async((items,), countdown=_delay(3, None))
+        return {"retry": len(items)}
+    embedded = sum(t.vector is not None for t in thumbs)
+    return {"embedded": embedded, "failed": len(thumbs) - embedded, "deferred": deferred}

@@ -193,11 +193,11 @@ def test_an_image_the_graph_refuses_fails_alone_with_its_reason(
     poison = batch[1]
     real = pipeline.store_fetched_many
 
-    def refusing(graph, items, seen_at=None):
+    def refusing(graph, items, seen_at=None, **options):
         if any(result.image.id == poison for result, _ in items):
             with graph.driver.session(database=graph.database) as session:
                 session.run("THIS IS NOT CYPHER").consume()  # the server's own refusal
-        return real(graph, items, seen_at)
+        return real(graph, items, seen_at, **options)
 
     with run_replica(collection) as replica:
         as_worker(worker_env(local, replica.env()))
@@ -230,11 +230,11 @@ def test_a_batch_whose_writes_keep_colliding_is_retried_image_by_image(
     real = pipeline.store_fetched_many
     calls: list[int] = []
 
-    def colliding(graph, items, seen_at=None):
+    def colliding(graph, items, seen_at=None, **options):
         calls.append(len(items))
         if len(calls) == 1:
             raise ConstraintError("concurrent modification (still, after retries)")
-        return real(graph, items, seen_at)
+        return real(graph, items, seen_at, **options)
 
     with run_replica(collection) as replica:
         as_worker(worker_env(local, replica.env()))

@@ -16,6 +16,7 @@ from tests.crawl.conftest import worker_env
 from tests.crawl.test_fetch_task import as_worker, batch_crawl  # noqa: F401 - fixture
 from workers import pipeline, tasks
 from workers.frontier import HINTS, CrawlState
+from workers.pipeline import HASH_ONLY
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -40,10 +41,10 @@ def test_a_bug_hashing_one_image_fails_that_image_alone(batch, monkeypatch) -> N
     ids, state, store = batch
     real = pipeline.download_and_hash
 
-    def buggy(client, cache, image_id, info_url):
+    def buggy(client, cache, image_id, info_url, **options):
         if image_id == ids[1]:
             raise ZeroDivisionError("division by zero")
-        return real(client, cache, image_id, info_url)
+        return real(client, cache, image_id, info_url, **options)
 
     monkeypatch.setattr(pipeline, "download_and_hash", buggy)
     statuses = tasks.fetch_images(state.id, ids, 0)
@@ -60,10 +61,10 @@ def test_a_bug_storing_one_image_fails_that_image_alone(batch, monkeypatch) -> N
     ids, state, store = batch
     real = pipeline.store_fetched_many
 
-    def buggy(graph, items, seen_at=None):
+    def buggy(graph, items, seen_at=None, **options):
         if any(result.image.id == ids[2] for result, _ in items):
             raise TypeError("unsupported value")
-        return real(graph, items, seen_at)
+        return real(graph, items, seen_at, **options)
 
     monkeypatch.setattr(pipeline, "store_fetched_many", buggy)
     statuses = tasks.fetch_images(state.id, ids, 0)
@@ -90,11 +91,11 @@ def test_a_bug_in_a_hash_task_is_recorded(batch, monkeypatch) -> None:
     ids, state, store = batch
     assert all(s.startswith("fetched") for s in tasks.fetch_images(state.id, ids[:1], 0))
     listed = ids[0]
-    monkeypatch.setattr(pipeline, "hash_and_store",
+    monkeypatch.setattr(pipeline, "store_thumbnails",
                         lambda *a, **k: (_ for _ in ()).throw(MemoryError("out of memory")))
     state.r.hset(state.p + "hashing", listed, 0)  # as if this image waited for its hash task
     result = tasks.hash_for_crawl(state, listed, store.get_image(listed)["thumbnail_url"],
-                                  current=False)
+                                  needs=HASH_ONLY)
     assert result == "failed:unexpected_error"
     assert state.failures()[f"{listed}:thumbnail"].startswith(
         "unexpected_error: MemoryError: out of memory")
