@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import redis
 
+from lookalike.settings import Settings
+
 log = logging.getLogger(__name__)
 
 STREAM = "lk:vectors"
@@ -39,6 +41,15 @@ REEMBED = "lk:reembed"
 REEMBED_RETRY_MS = 30 * 60 * 1000
 # The widest vector accepted from the stream; anything bigger is a corrupt entry.
 MAX_DIM = 8192
+
+
+def current_model(settings: Settings) -> str | None:
+    """The version of the model the workers embed with, or None when embeddings are off."""
+    try:
+        from lookalike import embedding  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return embedding.model_version(settings)  # type: ignore[no-any-return]
 
 
 class BadVector(ValueError):
@@ -159,11 +170,17 @@ def last_id(client: redis.Redis) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def delete_upto(client: redis.Redis, upto: str) -> int:
-    """Remove every entry up to ``upto`` (inclusive): what a published generation holds.
-    XTRIM MINID keeps newer entries even when more arrived meanwhile."""
-    ms, seq = stream_key(upto)
-    return int(client.xtrim(STREAM, minid=f"{ms}-{seq + 1}", approximate=False))
+def delete(client: redis.Redis, stream_ids: Sequence[str]) -> int:
+    """Remove entries a published generation took in (or judged stale)."""
+    removed = 0
+    for start in range(0, len(stream_ids), 1000):
+        removed += int(client.xdel(STREAM, *stream_ids[start:start + 1000]))
+    return removed
+
+
+def pending(client: redis.Redis) -> int:
+    """How many vectors wait in the stream."""
+    return int(client.xlen(STREAM))
 
 
 def request_reembed(
@@ -180,7 +197,13 @@ def request_reembed(
     return due
 
 
+def requested_reembeds(client: redis.Redis) -> list[str]:
+    """Images whose re-embedding was asked for and not yet seen through."""
+    return sorted(k.decode() if isinstance(k, bytes) else k for k in client.hkeys(REEMBED))
+
+
 def forget_reembed(client: redis.Redis, ids: Sequence[str]) -> None:
     """Clear the request marks of images whose vectors arrived."""
+    ids = list(ids)
     for start in range(0, len(ids), 1000):
         client.hdel(REEMBED, *ids[start:start + 1000])

@@ -89,9 +89,10 @@ def indexer(once: bool, request: bool, trees: int | None, poll: float, index_dir
         return
 
     from lookalike.graph import GraphStore
+    from services.indexer.service import celery_reembed
 
     with GraphStore.connect(s) as store:
-        worker = Indexer(store, config)
+        worker = Indexer(store, config, _redis(s, config.model), celery_reembed)
         if once:
             report = worker.build_once("lookalike indexer --once")
             click.echo(
@@ -105,6 +106,21 @@ def indexer(once: bool, request: bool, trees: int | None, poll: float, index_dir
             signal.signal(sig, lambda *_: stop.set())
         click.echo(f"indexer watching the graph; index in {config.index_dir}")
         worker.run(stop)
+
+
+def _redis(s: Any, model: str | None) -> Any:
+    """Redis, where the workers hand over their vectors (None without embeddings)."""
+    if model is None:
+        return None
+    import redis
+
+    from lookalike.settings import SettingsError
+
+    try:
+        return redis.Redis.from_url(s.redis())
+    except SettingsError as exc:
+        click.echo(f"note: {exc}; building with the vectors already indexed", err=True)
+        return None
 
 
 def _reader(s: Any, store: Any) -> Any:

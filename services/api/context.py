@@ -62,19 +62,15 @@ class ApiContext:
             with self._lock:
                 if self._index is None:
                     try:
-                        from services.indexer.graph_io import GraphHashSource
-                        from services.indexer.reader import IndexReader
+                        from services.indexer.graph_io import open_reader
                     except ImportError as exc:
                         raise ApiError(
                             503, f"the near-duplicate index reader is not installed ({exc})"
                         ) from exc
-                    # Hashes newer than the index come from the graph: nothing hashed is
-                    # missed, and before the first build every query is an exact scan.
-                    self._index = IndexReader(
-                        self.settings.index_dir, GraphHashSource(self.store),
-                        search_k=self.settings.index_search_k,
-                        max_pixels=self.settings.api_max_upload_pixels,
-                    )
+                    # Hashes and vectors newer than the index come from the graph and Redis:
+                    # nothing is missed, and before the first build every query is an exact
+                    # scan.
+                    self._index = open_reader(self.settings, self.store)
         return self._index
 
     def titles(self) -> Any:

@@ -3,9 +3,10 @@
 Per hash kind a generation holds a multi-index table (every hash within a small radius,
 exact; see multindex.py), the row mapping from index items to images and, for kinds with
 more than ``ANNOY_MIN_ITEMS`` hashes, an Annoy hamming index (one 0/1 vector per bit;
-nearest neighbours at any distance, approximate). Everything is written into a hidden build
-folder and published by ``publish`` only when complete, so a build that dies half-way changes
-nothing readers see.
+nearest neighbours at any distance, approximate). With embeddings, the vector half
+(vectorgen.py) is written into the same folder, so hashes and vectors are published together.
+Everything is written into a hidden build folder and published by ``publish`` only when
+complete, so a build that dies half-way changes nothing readers see.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,9 +63,14 @@ def build_annoy(values: np.ndarray, bits: int, trees: int, path: Path, *, seed: 
     index.unload()
 
 
+# Writes more files into a build folder (the vector half); returns its part of meta.json.
+ExtraFiles = Callable[[Path], dict[str, Any]]
+
+
 def write_generation(
     folder: Path, table: HashTable, *, trees: int, number: int, n_jobs: int = 1,
     extra_meta: dict[str, Any] | None = None, annoy_min_items: int = ANNOY_MIN_ITEMS,
+    extra_files: ExtraFiles | None = None,
 ) -> dict[str, Any]:
     """Write every file of a generation into ``folder`` (meta.json last); return the meta."""
     started = time.perf_counter()
@@ -97,6 +104,7 @@ def write_generation(
             "annoy_seconds": round(t1 - t0, 3),
             "multindex_seconds": round(time.perf_counter() - t1, 3),
         }
+    more = extra_files(folder) if extra_files is not None else {}
     meta = {
         "format": FORMAT,
         "generation": number,
@@ -108,6 +116,7 @@ def write_generation(
         "hash_version": algorithm_version(),
         "kinds": kinds_meta,
         "rejected": table.rejected,
+        **more,
         **(extra_meta or {}),
     }
     tmp = folder / (gens.META + ".tmp")
@@ -119,13 +128,13 @@ def write_generation(
 def build_generation(
     index_dir: Path, table: HashTable, *, trees: int, n_jobs: int = 1, keep: int = 2,
     extra_meta: dict[str, Any] | None = None, annoy_min_items: int = ANNOY_MIN_ITEMS,
-    titles: tuple[TitleTable, int] | None = None,
+    titles: tuple[TitleTable, int] | None = None, extra_files: ExtraFiles | None = None,
 ) -> BuildResult:
     """Write, publish and clean up: the whole life of one generation, under the builder lock.
 
     ``titles``: the title-word index and when its titles were read (epoch ms), stored in the
-    same generation. Raises ``IndexerBusy`` when another process is building in the same
-    folder.
+    same generation; ``extra_files`` writes more of it (the vector half). Raises
+    ``IndexerBusy`` when another process is building in the same folder.
     """
     started = time.perf_counter()
     with gens.builder_lock(index_dir):
@@ -137,7 +146,7 @@ def build_generation(
             meta["titles"] = titles_meta(*titles)
         write_generation(
             folder, table, trees=trees, number=number, n_jobs=n_jobs, extra_meta=meta,
-            annoy_min_items=annoy_min_items,
+            annoy_min_items=annoy_min_items, extra_files=extra_files,
         )
         final = gens.publish(index_dir, folder, number)
         removed = gens.cleanup(index_dir, keep=keep)

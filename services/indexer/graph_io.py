@@ -1,7 +1,9 @@
-"""The indexer's edge to the graph: read hashes, count new ones, write near-duplicates.
+"""The indexer's edge to the graph: read hashes (and what the graph says of embeddings),
+titles and SIMILAR_TO edges, count new hashes, write near-duplicates and lookalikes.
 
-All statements are the ``cypher/index_*`` and ``cypher/near_duplicates_*`` files, run through
-``GraphStore`` (read transactions for reads, managed write transactions for writes).
+All statements are the ``cypher/index_*``, ``cypher/near_duplicates_*`` and
+``cypher/looks_like_*`` files, run through ``GraphStore`` (read transactions for reads,
+managed write transactions for writes).
 """
 
 from __future__ import annotations
@@ -12,29 +14,37 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import redis
+
 from lookalike.graph import GraphStore
 from lookalike.hashing import HASH_KINDS, algorithm_version
-from lookalike.settings import Settings
+from lookalike.settings import Settings, SettingsError
+from lookalike.vectors import current_model
 from services.indexer.duplicates import Duplicate
+from services.indexer.lookslike import Diff, LooksLike
 from services.indexer.reader import IndexReader
+from services.indexer.recent import StreamVectors
 from services.indexer.table import HashTable
 from services.indexer.titles import TitleTable
 
 log = logging.getLogger(__name__)
 
 
-def read_all_hashes(
-    store: GraphStore, kinds: tuple[str, ...] = HASH_KINDS, page: int = 5000
-) -> HashTable:
-    """Every hashed image, read a page at a time in id order."""
+def read_index_rows(store: GraphStore, page: int = 5000) -> list[dict[str, Any]]:
+    """Every hashed image's index row (hashes, embedding state, colour), a page at a time
+    in id order."""
     rows: list[dict[str, Any]] = []
     after = ""
     while True:
         chunk = store.read("index_hashes_page", after=after, limit=page)
         rows.extend(chunk)
         if len(chunk) < page:
-            break
+            return rows
         after = chunk[-1]["id"]
+
+
+def hash_table(rows: list[dict[str, Any]], kinds: tuple[str, ...] = HASH_KINDS) -> HashTable:
     table = HashTable.from_rows(rows, kinds, hash_version=algorithm_version())
     for message in table.rejected:
         log.warning("not indexed: %s", message)
@@ -59,6 +69,33 @@ def read_all_titles(store: GraphStore, page: int = 5000) -> tuple[TitleTable, in
 def count_new_titles(store: GraphStore, since_ms: int) -> int:
     """Images fetched after ``since_ms``: their titles may be new or changed."""
     return int(store.read("index_count_fetched_since", since=int(since_ms))[0]["new"])
+
+
+def read_all_hashes(
+    store: GraphStore, kinds: tuple[str, ...] = HASH_KINDS, page: int = 5000
+) -> HashTable:
+    """Every hashed image, read a page at a time in id order."""
+    return hash_table(read_index_rows(store, page), kinds)
+
+
+def read_edges(store: GraphStore, page: int = 5000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every SIMILAR_TO edge as (source ids, target ids, ranks)."""
+    source: list[str] = []
+    target: list[str] = []
+    rank: list[int] = []
+    after = ""
+    while True:
+        chunk = store.read("index_edges_page", after=after, limit=page)
+        for row in chunk:
+            for edge in row["edges"]:
+                source.append(row["source"])
+                target.append(edge["target"])
+                rank.append(int(edge["rank"]) if isinstance(edge["rank"], int) else 0)
+        if len(chunk) < page:
+            break
+        after = chunk[-1]["source"]
+    return (np.asarray(source, dtype=str), np.asarray(target, dtype=str),
+            np.asarray(rank, dtype=np.int16))
 
 
 def count_new(store: GraphStore, since_ms: int) -> int:
@@ -113,9 +150,16 @@ class GraphTitleSource:
 
 def open_reader(settings: Settings, store: GraphStore, **options: Any) -> IndexReader:
     """The reader the API and the CLI use: the settings' index folder, fresh hashes from
-    the graph, the settings' Annoy search_k."""
+    the graph, fresh vectors from Redis (when it is reachable), the settings' Annoy
+    search_k."""
     options.setdefault("search_k", settings.index_search_k)
     options.setdefault("max_pixels", settings.api_max_upload_pixels)
+    options.setdefault("model", current_model(settings))
+    if "vectors" not in options:
+        try:
+            options["vectors"] = StreamVectors(redis.Redis.from_url(settings.redis()))
+        except SettingsError as exc:
+            log.warning("%s: vectors embedded since the last index build are not searched", exc)
     return IndexReader(settings.index_dir, GraphHashSource(store), **options)
 
 
@@ -160,3 +204,34 @@ def write_near_duplicates(
         if n < batch:
             break
     return WriteReport(written, removed, grouped, cleared)
+
+
+@dataclass(frozen=True)
+class LooksLikeReport:
+    written: int
+    removed: int
+    full: bool
+
+
+def count_looks_like(store: GraphStore) -> int:
+    return int(store.read("looks_like_count")[0]["n"])
+
+
+def write_looks_like(
+    store: GraphStore, table: LooksLike, diff: Diff, run: int, batch: int = 2000
+) -> LooksLikeReport:
+    """Store a build's LOOKS_LIKE pairs: only what changed (``diff``), or everything with
+    a prune of what this run did not write (``diff.full``)."""
+    written = sum(r["written"] for r in store.write(
+        "looks_like_write", table.rows(diff.write), batch=batch, model=table.model, run=run))
+    removed = 0
+    if diff.full:
+        while True:
+            n = store.write("looks_like_prune", run=run, limit=batch)[0]["removed"]
+            removed += n
+            if n < batch:
+                break
+    elif diff.delete:
+        rows = [{"a": a, "b": b, "refined": refined} for a, b, refined in diff.delete]
+        removed = sum(r["removed"] for r in store.write("looks_like_delete", rows, batch=batch))
+    return LooksLikeReport(written, removed, diff.full)

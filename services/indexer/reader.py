@@ -17,6 +17,9 @@
   hashes, where it is faster than the scan). Larger radii fall back to an exact scan.
 - Mirror-invariant: with ``mirror=True`` the mirrored picture's hash is searched too (from
   the pixels for ``search_image``, derived from the hash otherwise; see bits.py).
+- Vectors: the generation's raw and refined embeddings and the vectors embedded since
+  (``VectorSource``, the Redis stream), through ``vectors()`` (a consistent ``VectorView``),
+  ``vector_of``, ``cosine``, ``lookalikes`` and ``nearest_vector``; see vecread.py.
 """
 
 from __future__ import annotations
@@ -48,7 +51,9 @@ from services.indexer.bits import ExactScanner, bit_rows, check_kind, mirror_val
 from services.indexer.multindex import CHUNKS, MultiIndex
 from services.indexer.npmap import load_mapped
 from services.indexer.ranking import Candidates, Ranked, Signature, rank
+from services.indexer.recent import Recent, VectorSource
 from services.indexer.table import COLOR_BYTES, HashTable, parse_color
+from services.indexer.vecread import GenVectors, Lookalike, VectorView
 from services.indexer.verify import CANDIDATE_RADII, VerifyConfig
 
 log = logging.getLogger(__name__)
@@ -136,6 +141,7 @@ class _Generation:
     index: dict[str, _KindIndex]
     information: np.ndarray  # per row (NaN: not measured)
     color: np.ndarray  # per row, int8 colour layout cells
+    vectors: GenVectors | None = None
 
     @classmethod
     def load(cls, path: Path) -> _Generation:
@@ -161,7 +167,8 @@ class _Generation:
                        else np.full(len(ids), np.nan, np.float32))
         color = (load_mapped(path / "color.npy") if (path / "color.npy").exists()
                  else np.zeros((len(ids), COLOR_BYTES), np.int8))
-        return cls(info, ids, hashes, kinds, index, information, color)
+        return cls(info, ids, hashes, kinds, index, information, color,
+                   GenVectors.load(path, meta))
 
     def row_of(self, image_id: str) -> int | None:
         i = int(np.searchsorted(self.ids, image_id))
@@ -190,9 +197,13 @@ class IndexReader:
         delta_slack_ms: int = DELTA_SLACK_MS,
         max_pixels: int = 40_000_000,
         exact_scan_max: int = EXACT_SCAN_MAX,
+        vectors: VectorSource | None = None,
+        model: str | None = None,
     ) -> None:
         self.index_dir = Path(index_dir)
         self.source = source
+        self.vector_source = vectors
+        self.model = model  # the embedding model to answer for (None: the generation's)
         self.search_k = search_k
         self.delta_ttl = delta_ttl
         self.check_interval = check_interval
@@ -233,6 +244,9 @@ class IndexReader:
                 log.warning("cannot load index generation %s: %s", name, exc)
                 return False
             self._gen = loaded
+            if self.vector_source is not None and loaded.vectors is not None:
+                self.vector_source.prune(np.asarray(loaded.vectors.ids),
+                                         np.asarray(loaded.vectors.at))
             log.info("index reader now on %s (%d images)", name, loaded.info.images)
             return True
         finally:
@@ -482,6 +496,42 @@ class IndexReader:
         if not mirror:  # the mirror image is never considered: compare it with itself
             query = Signature(query.hashes, query.information, query.color, query.hashes)
         return hashed, self.rank(query, k=k, config=config)
+
+    # ------------------------------------------------------------------ vectors
+
+    def vectors(self) -> VectorView:
+        """One consistent view of every vector: the generation's and the recent ones."""
+        gen = self._snapshot()
+        gen_vectors = gen.vectors if gen is not None else None
+        model = self.model or (gen_vectors.model if gen_vectors is not None else None)
+        recent = Recent.empty()
+        if self.vector_source is not None:
+            recent, model = self.vector_source.recent(model)
+        return VectorView(gen_vectors, recent, model, self.search_k)
+
+    def vector_of(self, image_id: str, refined: bool = False) -> np.ndarray:
+        """The image's unit vector (refined: by the last build's propagation; an image
+        embedded since has only its raw one). Raises ``NoVector``."""
+        return self.vectors().vector(image_id, refined)[0]
+
+    def cosine(self, a: str, b: str, refined: bool = False) -> float:
+        """The cosine of two images' vectors. Raises ``NoVector``."""
+        return self.vectors().cosine(a, b, refined)
+
+    def lookalikes(self, image_id: str, k: int = 10, refined: bool = False) -> list[Lookalike]:
+        """The ``k`` images whose vectors are nearest the image's, best first."""
+        if k < 1:
+            raise ValueError(f"k must be >= 1, not {k}")
+        view = self.vectors()
+        vector, _ = view.vector(image_id, refined)
+        return view.nearest(vector, k, refined, exclude=image_id)
+
+    def nearest_vector(self, vector: np.ndarray, k: int = 10,
+                       refined: bool = False) -> list[Lookalike]:
+        """The ``k`` images whose vectors are nearest ``vector`` (a query's embedding)."""
+        if k < 1:
+            raise ValueError(f"k must be >= 1, not {k}")
+        return self.vectors().nearest(vector, k, refined)
 
     # ------------------------------------------------------------------ internals
 

@@ -1,12 +1,15 @@
 """The indexer sidecar: decide when to rebuild, build from the graph, publish, pair duplicates.
 
-One build: read every hashed image from the graph, write and publish a new generation
-(build.py), then find near-duplicate candidates on it, verify them and group them
-(duplicates.py), and write them back to the graph as NEAR_DUPLICATE relationships and
-``dup_group`` marks. The loop rebuilds when
-``min_new`` images were hashed since the current generation, when ``period_s`` passed and
-something changed, when someone asked (``request_rebuild``: the REBUILD file), or when there
-is no generation yet. Graph outages are logged and retried; they never end the loop.
+One build: read every hashed image from the graph, then (with embeddings) the vectors
+waiting in Redis, write and publish a new generation (build.py, vectorgen.py), then find
+near-duplicate candidates on it, verify them and group them (duplicates.py), and write them
+back to the graph as NEAR_DUPLICATE relationships and ``dup_group`` marks, and LOOKS_LIKE
+relationships for the lookalikes. Only then are the vectors it took in deleted from Redis,
+and images whose vectors are missing (or made by another model) are handed to the workers
+to embed again. The loop rebuilds when ``min_new`` images were hashed (or vectors arrived)
+since the current generation, when ``period_s`` passed and something changed, when someone
+asked (``request_rebuild``: the REBUILD file), or when there is no generation yet. Graph
+outages are logged and retried; they never end the loop.
 """
 
 from __future__ import annotations
@@ -18,14 +21,19 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import redis
 
+from lookalike import vectors as stream
 from lookalike.graph import GraphStore, GraphUnavailable
 from lookalike.hashing import HASH_BITS, HASH_KINDS
 from lookalike.settings import Settings
 from services.indexer import generations as gens
-from services.indexer.build import BuildResult, build_generation
+from services.indexer import lookslike, vectorgen
+from services.indexer.angular import EXACT_MAX
+from services.indexer.build import BuildResult, ExtraFiles, build_generation
 from services.indexer.duplicates import (
     Duplicate,
     Pair,
@@ -35,17 +43,27 @@ from services.indexer.duplicates import (
     verify_pairs,
 )
 from services.indexer.graph_io import (
+    LooksLikeReport,
     WriteReport,
     count_hashed,
+    count_looks_like,
     count_new,
     count_new_titles,
-    read_all_hashes,
+    hash_table,
     read_all_titles,
+    read_edges,
+    read_index_rows,
+    write_looks_like,
     write_near_duplicates,
 )
 from services.indexer.multindex import MultiIndex
+from services.indexer.refine import RefineConfig
 from services.indexer.table import COLOR_BYTES, HashTable
+from services.indexer.vectortable import Merge, graph_embeddings, merge
 from services.indexer.verify import CANDIDATE_RADII, VerifyConfig
+
+# Hands images to the workers to embed: [(image id, thumbnail info URL), ...].
+Reembed = Callable[[list[tuple[str, str]]], None]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +80,13 @@ class IndexerConfig:
     verify: VerifyConfig = field(default_factory=VerifyConfig)
     n_jobs: int = 1
     keep: int = 2
+    # Embeddings: the current model's version (None: no vectors in the index).
+    model: str | None = None
+    refine: RefineConfig = field(default_factory=RefineConfig)
+    looks_like_k: int = 10
+    vector_exact_max: int = EXACT_MAX
+    search_k: int = -1
+    reembed_limit: int = 0  # images handed to the workers to embed again per build
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> IndexerConfig:
@@ -70,6 +95,9 @@ class IndexerConfig:
             "trees": settings.index_trees,
             "min_new": settings.index_rebuild_min_new,
             "period_s": settings.index_rebuild_period_s,
+            "model": stream.current_model(settings),
+            "looks_like_k": settings.looks_like_k,
+            "reembed_limit": settings.embed_reembed_per_build,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
@@ -84,6 +112,19 @@ class RunReport:
     seconds: float
     joined: dict[str, int] = field(default_factory=dict)  # images re-joined per kind; -1 all
     candidates: int = 0  # candidate pairs judged
+    vectors: int = 0  # images with vectors in the generation
+    looks_like: LooksLikeReport | None = None
+    missing: int = 0  # images the graph calls embedded whose vectors were lost
+    reembed: int = 0  # images handed to the workers to embed (again)
+
+
+def celery_reembed(items: list[tuple[str, str]]) -> None:
+    """Queue ``lookalike.embed_images`` tasks for the workers, 16 images each."""
+    from workers.app import app
+
+    for start in range(0, len(items), 16):
+        app.send_task("lookalike.embed_images",
+                      args=[[list(i) for i in items[start:start + 16]]])
 
 
 PAIRS = "pairs.npz"
@@ -188,9 +229,13 @@ def verify_generation(gen_dir: Path, candidates: list[Pair],
 
 
 class Indexer:
-    def __init__(self, store: GraphStore, config: IndexerConfig) -> None:
+    def __init__(self, store: GraphStore, config: IndexerConfig,
+                 redis_client: redis.Redis | None = None,
+                 reembed: Reembed | None = None) -> None:
         self.store = store
         self.config = config
+        self.redis = redis_client
+        self.reembed = reembed
 
     def _current_meta(self) -> dict | None:
         try:
@@ -215,12 +260,17 @@ class Indexer:
                    if "titles" in meta else 1)
         if fetched >= self.config.min_new:
             return f"{fetched} images fetched since the title index was built"
+        vectors = self._pending_vectors()
+        if vectors >= self.config.min_new:
+            return f"{vectors} new vectors"
         now = now_ms if now_ms is not None else int(time.time() * 1000)
         if now - meta["built_at"] >= self.config.period_s * 1000:
             if new:
                 return f"{new} new hashes and {self.config.period_s:.0f}s passed"
             if fetched:
                 return f"{fetched} images fetched and {self.config.period_s:.0f}s passed"
+            if vectors:
+                return f"{vectors} new vectors and {self.config.period_s:.0f}s passed"
             if count_hashed(self.store) != meta.get("source_rows", meta["images"]):
                 return "hashed images removed or changed"
         return None
@@ -230,13 +280,27 @@ class Indexer:
         """Read (unless ``table`` is given), build, publish, pair and write back. The title
         index is read from the graph too, unless ``table`` is given (an offline build)."""
         started = time.perf_counter()
+        rows = None
         titles = None
         if table is None:
             titles = read_all_titles(self.store)
-            table = read_all_hashes(self.store, self.config.kinds)
+            rows = read_index_rows(self.store)  # the graph first, then the stream: see vectors
+            table = hash_table(rows, self.config.kinds)
+        vector_inputs, merged = self._vectors(rows) if rows is not None else (None, None)
+        extra: ExtraFiles | None = None
+        if vector_inputs is not None:
+            options = vectorgen.VectorOptions(self.config.trees, self.config.vector_exact_max,
+                                              self.config.search_k)
+            hashes = table
+
+            def extra(folder: Path) -> dict[str, Any]:
+                return vectorgen.write(folder, vector_inputs, hashes, options)
+
+        previous_gen = self._current_path()
         result = build_generation(
             self.config.index_dir, table, trees=self.config.trees, n_jobs=self.config.n_jobs,
             keep=self.config.keep, extra_meta={"reason": reason}, titles=titles,
+            extra_files=extra,
         )
         previous = [n for n in gens.generations(self.config.index_dir) if n < result.number]
         candidates, joined = pairs_of_generation(
@@ -247,8 +311,12 @@ class Indexer:
         pairs = verify_generation(result.path, candidates, self.config.verify)
         groups = group_duplicates(pairs)
         report = None
+        looks = None
         if write_graph:
             report = write_near_duplicates(self.store, pairs, groups, run=result.number)
+            if vector_inputs is not None:
+                looks = self._write_looks_like(result, previous_gen)
+        reembed = self._after_publish(merged) if merged is not None else 0
         seconds = time.perf_counter() - started
         log.info(
             "%s (%s): %d images, %d candidates, %d verified near-duplicate pairs in %d "
@@ -256,7 +324,103 @@ class Indexer:
             len(pairs), len({g for g, _ in groups.values()}), seconds,
         )
         return RunReport(result, len(pairs), len({g for g, _ in groups.values()}), report,
-                         seconds, joined, len({(p.a, p.b) for p in candidates}))
+                         seconds, joined, len({(p.a, p.b) for p in candidates}),
+                         vectors=len(merged.table) if merged is not None else 0,
+                         looks_like=looks,
+                         missing=len(merged.missing) if merged is not None else 0,
+                         reembed=reembed)
+
+    # ------------------------------------------------------------------ vectors
+
+    def _current_path(self) -> Path | None:
+        try:
+            return gens.current_path(self.config.index_dir)
+        except gens.NoGeneration:
+            return None
+
+    def _pending_vectors(self) -> int:
+        if self.config.model is None or self.redis is None:
+            return 0
+        try:
+            return stream.pending(self.redis)
+        except redis.RedisError as exc:
+            log.warning("cannot count the vectors waiting in Redis: %s", exc)
+            return 0
+
+    def _vectors(
+        self, rows: list[dict[str, Any]]
+    ) -> tuple[vectorgen.VectorInputs | None, Merge | None]:
+        """What the new generation's vector half is made of: the graph's word (``rows``,
+        read before the stream), the previous generation's vectors and the stream's."""
+        model = self.config.model
+        if model is None:
+            return None, None
+        graph = graph_embeddings(rows)
+        entries: list[stream.VectorEntry] = []
+        upto = "0-0"
+        if self.redis is not None:
+            try:
+                entries, upto, bad = stream.read_all(self.redis)
+                if bad:
+                    log.warning("%d malformed vectors in Redis were skipped", bad)
+            except redis.RedisError as exc:
+                log.warning("cannot read the vectors waiting in Redis (%s): building with "
+                            "those already indexed", exc)
+        previous = None
+        current = self._current_path()
+        if current is not None:
+            previous = vectorgen.load_table(current, gens.read_meta(current))
+        merged = merge(model, graph, previous, entries, int(time.time() * 1000))
+        if merged.dim_rejected:
+            log.warning("%d vectors had another width than the model's and were dropped",
+                        merged.dim_rejected)
+        edges = read_edges(self.store)
+        colours = {r["id"]: r.get("average_color") for r in rows}
+        fetched = {r["id"] for r in rows if r.get("fetched")}
+        inputs = vectorgen.VectorInputs(merged.table, edges, colours, fetched,
+                                        self.config.refine, self.config.looks_like_k, upto)
+        return inputs, merged
+
+    def _write_looks_like(self, result: BuildResult,
+                          previous_gen: Path | None) -> LooksLikeReport | None:
+        table = lookslike.LooksLike.load(result.path)
+        if table is None:
+            return None
+        old = lookslike.LooksLike.load(previous_gen) if previous_gen is not None else None
+        if old is not None and count_looks_like(self.store) != len(old):
+            old = None  # the graph is not what the last build left: write it all
+        diff = lookslike.diff(table, old)
+        report = write_looks_like(self.store, table, diff, run=result.number)
+        log.info("LOOKS_LIKE: %d written, %d removed (%s)", report.written, report.removed,
+                 "full" if report.full else "changes only")
+        return report
+
+    def _after_publish(self, merged: Merge) -> int:
+        """Once the generation holds the vectors: delete them from Redis, clear the marks of
+        re-embeds seen through, and hand the missing ones to the workers. Returns how many
+        images were handed over."""
+        if self.redis is None:
+            return 0
+        try:
+            stream.delete(self.redis, merged.consumed)
+            asked = stream.requested_reembeds(self.redis)
+            have = set(merged.table.ids.tolist())
+            stream.forget_reembed(self.redis, [i for i in asked if i in have])
+            if merged.missing:
+                log.warning("%d images are embedded by the current model in the graph but "
+                            "their vectors were lost (Redis flushed or the stream capped while "
+                            "the indexer was away): embedding them again", len(merged.missing))
+            if not self.config.reembed_limit or self.reembed is None:
+                return 0
+            want = (merged.missing + merged.unembedded)[: self.config.reembed_limit]
+            due = stream.request_reembed(self.redis, want, int(time.time() * 1000))
+        except redis.RedisError as exc:
+            log.warning("cannot clean up the vectors in Redis (%s); next build will", exc)
+            return 0
+        items = [(i, merged.thumbnails[i]) for i in due if merged.thumbnails.get(i)]
+        if items:
+            self.reembed(items)
+        return len(items)
 
     def run(
         self, stop: threading.Event | None = None,
