@@ -523,8 +523,8 @@ class IndexReader:
         if k < 1:
             raise ValueError(f"k must be >= 1, not {k}")
         view = self.vectors()
-        vector, _ = view.vector(image_id, refined)
-        return view.nearest(vector, k, refined, exclude=image_id)
+        vector, is_refined = view.vector(image_id, refined)
+        return view.nearest(vector, k, refined, exclude=image_id, query_refined=is_refined)
 
     def nearest_vector(self, vector: np.ndarray, k: int = 10,
                        refined: bool = False) -> list[Lookalike]:

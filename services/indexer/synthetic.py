@@ -217,3 +217,17 @@ def make_hashes(
                 out[k][where] = _HASHERS[k](variants)
         made += len(chosen)
     return SyntheticHashes(out, n, variant_of, variant_transform)
+
+
+def grouped_vectors(groups: int, per_group: int, dim: int, noise: float,
+                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors in ``groups`` clusters of ``per_group`` noisy copies of a random centre
+    (Gaussian noise of ``noise`` per unit-length centre), and each vector's group: a
+    stand-in for embeddings where a group is one artist, or one picture and its edits."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((groups, dim)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    labels = np.repeat(np.arange(groups), per_group)
+    x = centres[labels] + rng.standard_normal((len(labels), dim)).astype(np.float32) * (
+        noise / np.sqrt(dim))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32), labels

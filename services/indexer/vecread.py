@@ -121,12 +121,13 @@ class VectorView:
         return float(np.dot(va, vb))
 
     def nearest(self, query: np.ndarray, k: int, refined: bool = False,
-                exclude: str | None = None) -> list[Lookalike]:
-        """The k stored images whose vectors have the highest cosine with ``query``."""
+                exclude: str | None = None, query_refined: bool = False) -> list[Lookalike]:
+        """The k stored images whose vectors have the highest cosine with ``query`` (itself
+        a refined vector or not: ``query_refined``)."""
         q = np.asarray(query, dtype=np.float32)
         found: list[Lookalike] = []
         if self.gen is not None and len(self.gen.ids):
-            found.extend(self._from_gen(q, k, refined, exclude))
+            found.extend(self._from_gen(q, k, refined, exclude, refined and query_refined))
         if len(self._recent_rows):
             scores = self.recent.matrix[self._recent_rows] @ q
             ids = self.recent.ids[self._recent_rows]
@@ -136,8 +137,8 @@ class VectorView:
         found.sort(key=lambda m: (-m.score, m.id))
         return found[:k]
 
-    def _from_gen(self, q: np.ndarray, k: int, refined: bool,
-                  exclude: str | None) -> list[Lookalike]:
+    def _from_gen(self, q: np.ndarray, k: int, refined: bool, exclude: str | None,
+                  both_refined: bool) -> list[Lookalike]:
         gen = self.gen
         assert gen is not None
         matrix = gen.refined if refined else gen.raw
@@ -150,7 +151,7 @@ class VectorView:
             else:
                 rows, scores = angular.annoy_top_k(index, matrix, q, want, self.search_k,
                                                    exclude=skip)
-            out = [Lookalike(str(gen.ids[r]), float(s), refined)
+            out = [Lookalike(str(gen.ids[r]), float(s), both_refined)
                    for r, s in zip(rows.tolist(), scores.tolist(), strict=True)
                    if str(gen.ids[r]) not in self._replaced]
             if len(out) >= k or len(rows) < want or want >= len(gen.ids):
