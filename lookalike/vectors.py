@@ -52,6 +52,16 @@ def current_model(settings: Settings) -> str | None:
     return embedding.model_version(settings)  # type: ignore[no-any-return]
 
 
+def embedder(settings: Settings) -> Any:
+    """This process's embedder (``.version``, ``.embed(image)``), or None when embeddings
+    are off."""
+    try:
+        from lookalike import embedding  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return embedding.load(settings)
+
+
 class BadVector(ValueError):
     """A vector that cannot be stored or compared: wrong shape, not finite, zero."""
 

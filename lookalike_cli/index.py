@@ -21,8 +21,9 @@ def _errors() -> tuple[type[BaseException], ...]:
     from services.indexer.bits import BadHash
     from services.indexer.generations import IndexerBusy, NoGeneration
     from services.indexer.reader import UnknownImage
+    from services.indexer.vecread import NoVector
 
-    return (IndexerBusy, NoGeneration, UnknownImage, BadHash, ImageDecodeError)
+    return (IndexerBusy, NoGeneration, UnknownImage, BadHash, ImageDecodeError, NoVector)
 
 
 def _load_hash_file(path: Path) -> Any:
@@ -224,4 +225,83 @@ def search(image_file: Path, k: int, no_mirror: bool) -> None:
     _print_ranked(ranked, titles)
 
 
-COMMANDS = [indexer, duplicates, search]
+def _score(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+@click.command()
+@click.argument("image_id")
+@click.option("-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option("--refined", is_flag=True,
+              help="Compare the graph-refined embeddings instead of the raw ones.")
+@user_errors(*_errors())
+def lookalikes(image_id: str, k: int, refined: bool) -> None:
+    """Print the images that look most like IMAGE_ID by embedding cosine (best first)."""
+    from lookalike.graph import GraphStore
+
+    s = settings()
+    with GraphStore.connect(s) as store:
+        reader = _reader(s, store)
+        matches = reader.lookalikes(image_id, k=k, refined=refined)
+        titles = _titles(store, [m.id for m in matches])
+    kind = "refined" if refined else "raw"
+    click.echo(f"lookalikes of {image_id} by {kind} embedding cosine:")
+    click.echo(f"{'#':>3}  {'id':<16} {'cosine':>7}  title")
+    for rank, m in enumerate(matches, 1):
+        mark = "" if m.refined == refined else "*"
+        click.echo(f"{rank:>3}  {m.id:<16} {m.score:>7.3f}{mark:<1} "
+                   f"{_clip(titles.get(m.id, ''))}")
+    if any(m.refined != refined for m in matches):
+        click.echo("* embedded since the last index build: compared by its raw vector")
+
+
+@click.command()
+@click.option("--section", type=click.Choice(["least_supported", "edges", "unlisted"]),
+              default="least_supported", show_default=True,
+              help="least_supported: SIMILAR_TO edges the embeddings support least; edges: "
+                   "every edge; unlisted: strong lookalikes the catalogue does not list.")
+@click.option("--offset", type=click.IntRange(0), default=0, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
+@user_errors(*_errors())
+def audit(section: str, offset: int, limit: int) -> None:
+    """Audit the catalogue's similar lists with the embeddings (of the last index build)."""
+    from lookalike.graph import GraphStore
+    from services.indexer import audit as audit_mod
+
+    s = settings()
+    with GraphStore.connect(s) as store:
+        view = _reader(s, store).vectors()
+        found = view.gen.audit() if view.gen is not None else None
+        if found is None:
+            raise click.ClickException(
+                "no audit yet: it is made by the indexer from embedded images (crawl with "
+                "embeddings on, then `lookalike indexer --once`)")
+        total, items = audit_mod.page(found, section, offset, limit)
+        titles = _titles(store, [x for i in items for x in (i.get("source") or i["a"],
+                                                            i.get("target") or i["b"])])
+    info = audit_mod.summary(found)
+    click.echo(f"{info['edges']} SIMILAR_TO edges ({info['with_vectors']} with both vectors, "
+               f"{info['reciprocal']} reciprocal); raw cosine {info['cos_raw']}; "
+               f"{info['unlisted']} strong lookalikes (cosine >= {info['strong']}) unlisted")
+    click.echo(f"{section}: {offset + 1}-{offset + len(items)} of {total}")
+    if section == "unlisted":
+        click.echo(f"{'a':<16} {'b':<16} {'raw':>6} {'refined':>7}  titles")
+        for i in items:
+            click.echo(f"{i['a']:<16} {i['b']:<16} {_score(i['cos_raw']):>6} "
+                       f"{_score(i['cos_refined']):>7}  {_clip(titles.get(i['a'], ''), 30)} | "
+                       f"{_clip(titles.get(i['b'], ''), 30)}")
+        return
+    click.echo(f"{'source':<16} {'target':<16} {'rank':>4} {'raw':>6} {'refined':>7} "
+               f"{'phash':>5} {'colour':>6} {'recip':<5}  titles")
+    for i in items:
+        phash = i["hash_distance"].get("phash")
+        colour = i["colour_distance"]
+        click.echo(
+            f"{i['source']:<16} {i['target']:<16} {i['rank']:>4} {_score(i['cos_raw']):>6} "
+            f"{_score(i['cos_refined']):>7} {'-' if phash is None else phash:>5} "
+            f"{'-' if colour is None else round(colour):>6} {'yes' if i['reciprocal'] else '':<5}"
+            f"  {_clip(titles.get(i['source'], ''), 30)} | {_clip(titles.get(i['target'], ''), 30)}"
+        )
+
+
+COMMANDS = [indexer, duplicates, search, lookalikes, audit]

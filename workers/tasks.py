@@ -30,6 +30,7 @@ from typing import Any
 import redis
 from neo4j.exceptions import ConstraintError, Neo4jError, TransientError
 
+from lookalike import vectors
 from lookalike.catalogue import CatalogueClient
 from lookalike.errors import CatalogueError, unexpected_error
 from lookalike.graph import GraphStore, GraphUnavailable, now_ms
@@ -67,7 +68,7 @@ class Resources:
     def embedder(self) -> Embeds | None:
         """The embedder, or None when embeddings are off."""
         if not self._embedder_loaded:
-            self._embedder = load_embedder(self.settings)
+            self._embedder = vectors.embedder(self.settings)
             self._embedder_loaded = True
         return self._embedder
 
@@ -92,15 +93,6 @@ class Resources:
                 log.debug("closing the old graph driver failed", exc_info=True)
             self._store = None
         self.settings = load_settings()
-
-
-def load_embedder(settings: Settings) -> Embeds | None:
-    """The embedder the settings ask for, or None when embeddings are off."""
-    try:
-        from lookalike import embedding  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return embedding.load(settings)  # type: ignore[no-any-return]
 
 
 @cache

@@ -194,6 +194,15 @@ class Duplicates(Answer):
     matches: list[Match]
 
 
+class Lookalike(Answer):
+    id: str
+    score: float = Field(description="embedding cosine")
+    refined: bool | None = Field(None, description="both vectors compared were refined")
+    mirrored: bool | None = Field(None, description="matched through the mirror image")
+    title: str | None = None
+    thumbnail_url: str | None = None
+
+
 class SearchResult(Answer):
     hashes: dict[str, str]
     kinds: list[str] | None = None
@@ -202,6 +211,54 @@ class SearchResult(Answer):
     mirror: bool | None = None
     matches: list[Match] | None = Field(None, description="one ranking across hash kinds")
     results: dict[str, list[Match]] = Field(description="matches per hash kind")
+    embedding: list[Lookalike] | None = Field(
+        None, description="nearest by embedding cosine (null when embeddings are off)")
+
+
+class Lookalikes(Answer):
+    id: str
+    k: int | None = None
+    refined: bool | None = None
+    model: str | None = Field(None, description="the embedding model's version")
+    generation: str | None = Field(None, description="the index generation answering")
+    lookalikes: list[Lookalike]
+
+
+class AuditSummary(Answer):
+    edges: int
+    with_vectors: int
+    reciprocal: int
+    cos_raw: dict[str, float] = Field(description="quantiles p10, p50, p90 of the raw cosines")
+    unlisted: int
+    strong: float = Field(description="the cosine from which a lookalike counts as strong")
+    model: str
+
+
+class AuditItem(Answer):
+    """An edge (source, target, rank, cosines, hash distances, colour distance, reciprocal)
+    or, in the ``unlisted`` section, a pair (a, b, cosines) the catalogue does not list."""
+
+    source: str | None = None
+    target: str | None = None
+    rank: int | None = None
+    a: str | None = None
+    b: str | None = None
+    cos_raw: float | None = None
+    cos_refined: float | None = None
+    hash_distance: dict[str, int | None] | None = None
+    colour_distance: float | None = Field(None, description="CIELAB Delta E of the average "
+                                                            "colours")
+    reciprocal: bool | None = None
+
+
+class Audit(Answer):
+    generation: str | None = None
+    section: str
+    offset: int
+    limit: int
+    total: int
+    summary: AuditSummary
+    items: list[AuditItem]
 
 
 class Ranked(Answer):

@@ -39,6 +39,7 @@ def create_app(
         routes_cypher,
         routes_export,
         routes_images,
+        routes_lookalikes,
         routes_meta,
         routes_search,
     )
@@ -55,8 +56,8 @@ def create_app(
         app, origins=cors_origins, allow_headers=["Authorization", "Content-Type"],
         expose_headers=["Content-Disposition", "Retry-After"], max_age=600,
     )
-    for module in (routes_meta, routes_images, routes_search, routes_analysis, routes_export,
-                   routes_crawls, routes_cypher):
+    for module in (routes_meta, routes_images, routes_lookalikes, routes_search,
+                   routes_analysis, routes_export, routes_crawls, routes_cypher):
         app.register_blueprint(module.bp)
     bind_contracts(app, settings)  # the routes' models, with this server's limits
     return app

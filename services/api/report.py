@@ -1,5 +1,7 @@
 """An HTML report a person can open: what was collected, how the crawl went, the graph's
-measures, its degree histogram, a neighbourhood drawn with thumbnails, near-duplicate groups.
+measures, its degree histogram, a neighbourhood drawn with thumbnails, near-duplicate groups,
+and the audit of the catalogue's similar lists by the learned embeddings (the least supported
+edges and the strongest unlisted lookalikes, thumbnails side by side).
 
 Written as ``report.html`` with its pictures beside it (``degree_histogram.png``,
 ``neighborhood.png``) so the folder can be zipped or served as is; the small thumbnails of
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 # latest whole-graph analysis job (or the seed's neighbourhood when there is none).
 WHOLE_GRAPH_LIMIT = 20_000
 DUP_GROUPS_SHOWN = 20
+AUDIT_PAIRS_SHOWN = 12
 NEIGHBORHOOD_DEPTH = 2
 NEIGHBORHOOD_NODES = 80
 
@@ -171,6 +174,71 @@ def _dup_section(store: GraphStore, cache: ThumbnailCache) -> str:
     return "".join(out)
 
 
+def _pair_row(cache: ThumbnailCache, a: str, b: str, titles: dict[str, str],
+              facts: str) -> str:
+    cells = []
+    for image_id in (a, b):
+        uri = _thumb_uri(cache, image_id)
+        pic = (f"<img src='{uri}' alt='{_esc(image_id)}'>" if uri
+               else "<div class='nothumb'>no thumbnail</div>")
+        cells.append(f"<figure>{pic}<figcaption><code>{_esc(image_id)}</code><br>"
+                     f"{_esc(titles.get(image_id, '')[:60])}</figcaption></figure>")
+    return f"<div class='pair'>{''.join(cells)}<div class='facts'>{facts}</div></div>"
+
+
+def _fmt(x: Any, digits: int = 3) -> str:
+    return "—" if x is None else f"{x:.{digits}f}"
+
+
+def _audit_section(settings: Settings, store: GraphStore, cache: ThumbnailCache) -> str:
+    """The catalogue's edges the embeddings support least, and the strong lookalikes it does
+    not list; a sentence saying why when there is no audit."""
+    from services.indexer import audit
+    from services.indexer.graph_io import open_reader
+
+    try:
+        view = open_reader(settings, store).vectors()
+        found = view.gen.audit() if view.gen is not None else None
+    except Exception as exc:  # the report must always be written
+        log.info("no audit for the report: %s", exc)
+        found = None
+    if found is None:
+        return ("<p class='none'>No audit: no index generation with embeddings yet (crawl with "
+                "embeddings on, then <code>lookalike indexer --once</code>).</p>")
+    info = audit.summary(found)
+    _, weak = audit.page(found, "least_supported", 0, AUDIT_PAIRS_SHOWN)
+    weak = [e for e in weak if e["cos_raw"] is not None]
+    _, unlisted = audit.page(found, "unlisted", 0, AUDIT_PAIRS_SHOWN)
+    ids = [x for e in weak for x in (e["source"], e["target"])]
+    ids += [x for u in unlisted for x in (u["a"], u["b"])]
+    nodes = store.get_images(sorted(set(ids))) if ids else {}
+    titles = {k: v.get("title") or "" for k, v in nodes.items()}
+    quantiles = info["cos_raw"] if isinstance(info["cos_raw"], dict) else {}
+    head = _table([
+        ("model", info["model"]), ("SIMILAR_TO edges", info["edges"]),
+        ("with both ends embedded", info["with_vectors"]),
+        ("reciprocal", info["reciprocal"]),
+        ("embedding cosine p10 / p50 / p90",
+         " / ".join(_fmt(quantiles.get(q)) for q in ("p10", "p50", "p90"))),
+        (f"strong lookalikes (cosine >= {info['strong']}) the catalogue does not list",
+         info["unlisted"]),
+    ])
+    weak_html = "".join(_pair_row(
+        cache, e["source"], e["target"], titles,
+        f"rank {e['rank']}<br>cosine {_fmt(e['cos_raw'])} (refined "
+        f"{_fmt(e['cos_refined'])})<br>phash {e['hash_distance'].get('phash', '—')} bits"
+        f"<br>colour &Delta;E {_fmt(e['colour_distance'], 0)}"
+        f"<br>{'reciprocal' if e['reciprocal'] else 'one way'}") for e in weak)
+    unlisted_html = "".join(_pair_row(
+        cache, u["a"], u["b"], titles,
+        f"cosine {_fmt(u['cos_raw'])}<br>(refined {_fmt(u['cos_refined'])})")
+        for u in unlisted) or "<p class='none'>None: every strong lookalike is listed.</p>"
+    return (f"{head}<h3>Least supported similar-list entries</h3><p>The catalogue lists the "
+            "right-hand image among the left-hand one's similar images; Lookalike's model sees "
+            f"little resemblance.</p>{weak_html or '<p class=none>No edge has vectors.</p>'}"
+            "<h3>Strong lookalikes the catalogue does not list</h3>" + unlisted_html)
+
+
 _CSS = """
 body{font:15px/1.45 system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
 color:#222}
@@ -184,6 +252,8 @@ figure img{width:100px;height:100px;object-fit:contain;background:#f4f4f4}
 .nothumb{width:100px;height:100px;background:#eee;color:#999;display:flex;
 align-items:center;justify-content:center;font-size:80%}
 .group{margin-bottom:1em} code{font-size:90%}
+.pair{display:flex;gap:.8em;align-items:flex-start;margin-bottom:.8em;
+border-bottom:1px solid #eee;padding-bottom:.5em} .facts{font-size:85%;color:#444}
 """
 
 
@@ -292,6 +362,7 @@ def _write(settings: Settings, store: GraphStore, out_dir: Path, crawl_id: str |
 <h2>Degree histogram</h2>{histogram_html}
 <h2>A neighbourhood</h2>{neighborhood_html}
 <h2>Near-duplicate groups</h2>{_dup_section(store, cache)}
+<h2>Audit of the similar lists</h2>{_audit_section(settings, store, cache)}
 </body></html>
 """
     path = out_dir / "report.html"

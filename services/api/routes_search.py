@@ -1,6 +1,7 @@
 """``POST /search``: upload a picture, get the stored images most like it: ``matches`` in the
-one ranking across hash kinds (verified near-duplicates first, each saying why), and
-``results`` per hash kind for the ``kinds`` asked for.
+one ranking across hash kinds (verified near-duplicates first, each saying why), ``results``
+per hash kind for the ``kinds`` asked for, and ``embedding``: the nearest by the learned
+embedding's cosine.
 
 The upload is bounded: the body size (Flask's MAX_CONTENT_LENGTH, 413), the decoded pixel
 count (a small PNG can decode to gigabytes: refused before decoding, 413), and the memory of
@@ -24,7 +25,7 @@ from services.api.contract import Form, endpoint
 from services.api.decode_budget import DecodeBusy
 from services.api.errors import ApiError
 from services.api.fields import Upload, comma_list, how_many
-from services.api.search import search_hashes, search_ranked
+from services.api.search import rank_by_embedding, search_hashes, search_ranked
 
 bp = Blueprint("search", __name__)
 
@@ -44,7 +45,7 @@ class SearchForm(Form):
 
 @endpoint(bp, "POST", "/search", form=SearchForm, tags=["search"],
           summary="Upload a picture; get the stored images most like it: one ranking across "
-                  "hash kinds (matches), and the nearest per kind (results)",
+                  "hash kinds (matches), the nearest per kind (results) and by embedding",
           responses={200: ("matches", answers.SearchResult),
                      413: "the file or its pixel count is over the limit",
                      415: "not multipart/form-data",
@@ -74,4 +75,5 @@ def search(body: SearchForm) -> Response:
         "hashes": hashes, "kinds": body.kinds, "k": body.k, "max_distance": body.max_distance,
         "mirror": body.mirror, "matches": search_ranked(ctx(), image, body.k, body.mirror),
         "results": results,
+        "embedding": rank_by_embedding(ctx(), image, body.k, body.mirror),
     })

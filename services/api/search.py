@@ -1,4 +1,5 @@
-"""Near-duplicate look-ups through the indexer's reader (``services.indexer.reader``).
+"""Near-duplicate and lookalike look-ups through the indexer's reader
+(``services.indexer.reader``).
 
 The reader answers from the newest Annoy generation plus every hash written since (read from
 the graph), so an image hashed a moment ago is found, and before the first index build every
@@ -91,3 +92,44 @@ def search_ranked(ctx: ApiContext, image: Any, k: int, mirror: bool) -> list[dic
     """The stored images most like an uploaded picture, in the one ranking."""
     _, matches = ctx.index().rank_image(image, k=k, mirror=mirror)
     return ranked(ctx, matches)
+
+def embed_query(ctx: ApiContext, image: Any, mirror: bool) -> list[tuple[Any, bool]]:
+    """The uploaded picture's vector (and its mirror image's, with ``mirror``), or [] when
+    embeddings are off."""
+    from PIL import ImageOps
+
+    from lookalike.vectors import embedder
+
+    model = embedder(ctx.settings)
+    if model is None:
+        return []
+    out = [(model.embed(image), False)]
+    if mirror:
+        out.append((model.embed(ImageOps.mirror(image)), True))
+    return out
+
+
+def rank_by_embedding(
+    ctx: ApiContext, image: Any, k: int, mirror: bool, refined: bool = False,
+) -> list[dict[str, Any]] | None:
+    """The stored images nearest an uploaded picture by embedding cosine, best first (with
+    ``mirror``, its mirror image's matches count too); None when embeddings are off.
+
+    The one place ``POST /search`` ranks by embedding: a better ranking (fusing hashes and
+    vectors, say) replaces this function's body.
+    """
+    queries = embed_query(ctx, image, mirror)
+    if not queries:
+        return None
+    reader = ctx.index()
+    best: dict[str, tuple[float, bool]] = {}
+    for vector, mirrored in queries:
+        for m in reader.nearest_vector(vector, k=k, refined=refined):
+            if m.id not in best or m.score > best[m.id][0]:
+                best[m.id] = (m.score, mirrored)
+    order = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))[:k]
+    nodes = ctx.store.get_images([i for i, _ in order]) if order else {}
+    return [{"id": i, "score": round(score, 6), "mirrored": mirrored,
+             "title": nodes.get(i, {}).get("title"),
+             "thumbnail_url": nodes.get(i, {}).get("thumbnail_url")}
+            for i, (score, mirrored) in order]

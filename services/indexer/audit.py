@@ -168,3 +168,50 @@ def compute(
         ua, ub, _cosines(vector_ids, raw, ua, ub), _cosines(vector_ids, refined, ua, ub),
         model, strong,
     )
+
+
+SECTIONS = ("least_supported", "edges", "unlisted")
+
+
+def _num(x: float) -> float | None:
+    return None if np.isnan(x) else round(float(x), 4)
+
+
+def summary(found: Audit) -> dict[str, object]:
+    """Totals over every edge: how many have vectors, how many are reciprocal, the raw
+    cosines' quantiles, how many strong lookalikes the lists miss."""
+    raw = found.cos_raw[~np.isnan(found.cos_raw)]
+    quantiles = ({f"p{q}": round(float(np.percentile(raw, q)), 4) for q in (10, 50, 90)}
+                 if len(raw) else {})
+    return {
+        "edges": len(found), "with_vectors": len(raw),
+        "reciprocal": int(found.reciprocal.sum()), "cos_raw": quantiles,
+        "unlisted": len(found.unlisted_a), "strong": found.strong, "model": found.model,
+    }
+
+
+def page(found: Audit, section: str, offset: int, limit: int) -> tuple[int, list[dict]]:
+    """One page of a section: (total, items). ``least_supported``: edges, lowest raw cosine
+    first; ``edges``: every edge by (source, rank); ``unlisted``: strong lookalikes the
+    catalogue does not list, strongest first."""
+    if section not in SECTIONS:
+        raise ValueError(f"section must be one of {', '.join(SECTIONS)}, not {section!r}")
+    if section == "unlisted":
+        total = len(found.unlisted_a)
+        return total, [
+            {"a": str(found.unlisted_a[i]), "b": str(found.unlisted_b[i]),
+             "cos_raw": _num(found.unlisted_raw[i]),
+             "cos_refined": _num(found.unlisted_refined[i])}
+            for i in range(offset, min(total, offset + limit))
+        ]
+    order = found.least_supported() if section == "least_supported" else np.arange(len(found))
+    chosen = order[offset:offset + limit]
+    return len(found), [
+        {"source": str(found.source[i]), "target": str(found.target[i]),
+         "rank": int(found.rank[i]), "cos_raw": _num(found.cos_raw[i]),
+         "cos_refined": _num(found.cos_refined[i]),
+         "hash_distance": {k: (int(v[i]) if v[i] != NO_DISTANCE else None)
+                           for k, v in found.hash_distance.items()},
+         "colour_distance": _num(found.colour[i]), "reciprocal": bool(found.reciprocal[i])}
+        for i in chosen.tolist()
+    ]
