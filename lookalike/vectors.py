@@ -44,22 +44,48 @@ MAX_DIM = 8192
 
 
 def current_model(settings: Settings) -> str | None:
-    """The version of the model the workers embed with, or None when embeddings are off."""
+    """The version of the model the workers embed with, or None when embeddings are off
+    (or the model cannot be named: its weights package is missing, which is logged)."""
+    if not getattr(settings, "embeddings", False):
+        return None
     try:
-        from lookalike import embedding  # type: ignore[attr-defined]
+        from lookalike.embedding.model import EmbeddingError, model_info
     except ImportError:
         return None
-    return embedding.model_version(settings)  # type: ignore[no-any-return]
+    try:
+        return model_info().version
+    except EmbeddingError as exc:
+        log.error("embeddings are on but the model cannot be named: %s", exc)
+        return None
+
+
+class ModelUnavailable:
+    """Stands for a model that cannot be loaded: every embedding fails with the reason, so
+    each image records why it has no vector (and the crawl goes on)."""
+
+    def __init__(self, version: str, error: Exception) -> None:
+        self.version = version
+        self.error = error
+
+    def embed(self, image: Any) -> np.ndarray:
+        raise self.error
 
 
 def embedder(settings: Settings) -> Any:
     """This process's embedder (``.version``, ``.embed(image)``), or None when embeddings
-    are off."""
+    are off; a ``ModelUnavailable`` when they are on but the model does not load."""
+    if not getattr(settings, "embeddings", False):
+        return None
     try:
-        from lookalike import embedding  # type: ignore[attr-defined]
+        from lookalike.embedding.embedder import shared_embedder
+        from lookalike.embedding.model import EmbeddingError
     except ImportError:
         return None
-    return embedding.load(settings)
+    try:
+        return shared_embedder(settings)
+    except EmbeddingError as exc:
+        log.error("embeddings are on but the model does not load: %s", exc)
+        return ModelUnavailable(current_model(settings) or "unavailable", exc)
 
 
 class BadVector(ValueError):
