@@ -16,7 +16,7 @@ import redis
 
 from lookalike.settings import Settings, load_settings
 from tests.support import REPO, child_env
-from workers.frontier import HINTS
+from workers.frontier import EMBED_HINTS, HINTS
 
 
 @dataclass
@@ -80,7 +80,7 @@ def workers(tmp_path: Path) -> Iterator[Callable[..., Workers]]:
     def make(local: Settings, replica_env: dict[str, str], n: int = 1, **extra: str) -> Workers:
         # Crawl as on a new machine, where no image is hinted as hashed: fetches hash before
         # their graph writes (the hints' other case is tests/crawl/test_fetch_task.py's).
-        redis.Redis.from_url(local.redis()).delete(HINTS)
+        redis.Redis.from_url(local.redis()).delete(HINTS, EMBED_HINTS)
         w = Workers(worker_env(local, replica_env, **extra), tmp_path)
         w.start(n)
         made.append(w)
