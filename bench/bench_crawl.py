@@ -6,10 +6,13 @@ What it measures, on the replica's scale collection (procedurally drawn thumbnai
   seeds, deep enough to exhaust what those seeds reach (>= ``--images`` images). For every
   image the crawl fetches its record and similar list (catalogue API), stores node, neighbours
   and SIMILAR_TO edges in the graph, downloads its thumbnail (IIIF), hashes it (5 perceptual
-  hashes) and stores the hashes. **Crawl images/s = images both fetched and hashed, divided
-  by the crawl's wall time** (from the crawl's ``created_at`` to its ``finished_at``, both set
-  in Redis; the crawl is ``done`` only when the last hash is stored).
-- baseline: ``lookalike.hashing.hash_bytes`` alone over a sample of the same thumbnails,
+  hashes), embeds it (the learned model, unless ``--no-embeddings``; the vector goes to Redis
+  for the indexer) and stores the hashes and the embedding's record. **Crawl images/s =
+  images both fetched and hashed (and embedded), divided by the crawl's wall time** (from the
+  crawl's ``created_at`` to its ``finished_at``, both set in Redis; the crawl is ``done`` only
+  when the last hash is stored).
+- baseline: decoding, hashing and embedding alone (``lookalike.hashing``, the embedder;
+  without embedding with ``--no-embeddings``) over a sample of the same thumbnails,
   already in memory, in a ``multiprocessing`` pool with as many processes as the crawl has task
   slots; once before the crawl (on the replica's own rendering of them) and once after (on the
   bytes the workers cached, which must be identical); the ratio uses the mean of the two, as
@@ -429,23 +432,36 @@ def prerender_crawl_thumbnails(collection: Any, plan: Plan, size: int,
 # --------------------------------------------------------------------------- the baseline
 
 _MAX_PIXELS = 4_000_000
+_EMBEDDER: Any = None
 
 
-def _pool_init(max_pixels: int) -> None:
-    global _MAX_PIXELS
+def _pool_init(max_pixels: int, embeddings: bool) -> None:
+    global _EMBEDDER, _MAX_PIXELS
     _MAX_PIXELS = max_pixels
+    if embeddings:
+        from lookalike.settings import load_settings
+        from lookalike.vectors import embedder
+
+        _EMBEDDER = embedder(load_settings(embeddings=True))
 
 
 def _hash_one(data: bytes) -> str:
-    from lookalike.hashing import hash_bytes
+    """What a crawl does with a thumbnail, alone: decode once, hash, embed."""
+    from lookalike.hashing import decode_image, hash_image
 
-    return hash_bytes(data, max_pixels=_MAX_PIXELS).phash
+    image = decode_image(data, max_pixels=_MAX_PIXELS)
+    if _EMBEDDER is not None:
+        _EMBEDDER.embed(image)
+    return hash_image(image).phash
 
 
-def hashing_only(thumbs: list[bytes], processes: int, max_pixels: int) -> dict[str, Any]:
-    """images/s of hash_bytes alone over in-memory thumbnails, in a pool of ``processes``."""
+def hashing_only(thumbs: list[bytes], processes: int, max_pixels: int,
+                 embeddings: bool) -> dict[str, Any]:
+    """images/s of decoding, hashing (and embedding) alone over in-memory thumbnails, in a
+    pool of ``processes``."""
     ctx = mp.get_context("spawn")  # a clean child: this process runs server threads
-    with ctx.Pool(processes, initializer=_pool_init, initargs=(max_pixels,)) as pool:
+    with ctx.Pool(processes, initializer=_pool_init,
+                  initargs=(max_pixels, embeddings)) as pool:
         # Warm-up (untimed): imports and first-call costs in every child.
         pool.map(_hash_one, thumbs[: processes * 4], chunksize=1)
         children = [p.pid for p in pool._pool]  # type: ignore[attr-defined]
@@ -544,6 +560,8 @@ def run_crawl(
 def table(r: dict[str, Any]) -> str:
     c, b, w = r["crawl"], r["baseline"], r["where_the_time_goes"]
     pics, d = c["replica"]["pictures"], r["replica_derivatives"]
+    on = r.get("embeddings", {}).get("on", False)
+    alone = "hash+embed only" if on else "hashing only"
     lines = [
         f"crawl benchmark: replica scale collection of {r['collection']['images']:,} images, "
         f"{len(r['crawl']['seeds'])} seeds, depth {c['depth']}, graph on {r['backend']}",
@@ -551,21 +569,24 @@ def table(r: dict[str, Any]) -> str:
         f"{r['workers']['concurrency']} ({r['workers']['pool']}), "
         f"{r['workers'].get('batch', 1)} images per fetch task; rate limit "
         f"{r['workers']['rate_limit']:g}/s; load average {r['loadavg_1min'][0]} at start, "
-        f"{r['loadavg_1min'][1]} at end",
+        f"{r['loadavg_1min'][1]} at end; {r.get('label', {}).get('date', '')} commit "
+        f"{r.get('label', {}).get('commit', '?')}",
+        f"embeddings: {r['embeddings']['model'] if on else 'off'}",
         "the replica serves pre-rendered thumbnails from its derivative cache, as the real "
         "image service does, so the CPU measured is the crawler's",
         "",
         "                                         images      seconds    images/s",
-        f"  crawl (fetched + hashed)           {c['images']:>10,} {c['wall_seconds']:>12.1f} "
-        f"{c['images_per_s']:>11.2f}",
-        f"  hashing only, before the crawl     {b['before']['images']:>10,} "
+        f"  crawl (fetched + {'hashed+embedded' if on else 'hashed'}) "
+        f"{c['images']:>10,} {c['wall_seconds']:>12.1f} {c['images_per_s']:>11.2f}",
+        f"  {alone}, before the crawl {b['before']['images']:>10,} "
         f"{b['before']['seconds']:>12.1f} {b['before']['images_per_s']:>11.2f}",
-        f"  hashing only, after the crawl      {b['after']['images']:>10,} "
+        f"  {alone}, after the crawl  {b['after']['images']:>10,} "
         f"{b['after']['seconds']:>12.1f} {b['after']['images_per_s']:>11.2f}",
-        f"  ratio crawl / hashing-only (mean of both): {r['ratio']:.3f}   (target >= "
+        f"  ratio crawl / {alone} (mean of both): {r['ratio']:.3f}   (target >= "
         f"{TARGET_RATIO}: {'met' if r['ratio'] >= TARGET_RATIO else 'NOT met'})",
         "",
-        f"crawl: {c['fetched']:,} fetched, {c['hashed']:,} hashed, {c['hash_skipped']} "
+        f"crawl: {c['fetched']:,} fetched, {c['hashed']:,} hashed, {c.get('embedded', 0):,} "
+        f"embedded, {c['hash_skipped']} "
         f"unchanged, {c['edges']:,} edges, {c['failed_total']} failures {c['failed'] or ''}; "
         f"expected {c['expected']:,} (BFS over the replica's lists): "
         f"{'OK' if c['as_expected'] else 'MISMATCH'}",
@@ -592,7 +613,7 @@ def table(r: dict[str, Any]) -> str:
     lines += [
         f"  busy: {w['cpu_busy_pct']:.0f}% of {r['cpus']} CPUs x the crawl's wall time; "
         f"runnable but waiting for a CPU: {waits}",
-        f"  hashing-only: {w['baseline_cpu_ms_per_image']:.1f} ms CPU per image -> CPU ratio "
+        f"  {alone}: {w['baseline_cpu_ms_per_image']:.1f} ms CPU per image -> CPU ratio "
         f"{w['cpu_ratio']:.3f} ({w['cpu_ratio_without_replica']:.3f} without the replica's CPU)",
     ]
     prof = r.get("profile") or {}
@@ -631,6 +652,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=None,
                    help="LOOKALIKE_CRAWL_BATCH for the workers: images per fetch task "
                         "(default: the setting's, 16)")
+    p.add_argument("--no-embeddings", action="store_true",
+                   help="crawl (and time the baseline) without the learned embeddings "
+                        "(LOOKALIKE_EMBEDDINGS=0)")
     p.add_argument("--baseline-images", type=int, default=2000,
                    help="thumbnails of the crawl timed in the hashing-only baseline (0: all)")
     p.add_argument("--timeout", type=float, default=1800.0, help="give up on the crawl after")
@@ -696,6 +720,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"images by depth {plan.depth}")
 
         with servers(state_dir, args.allow_clear) as stk:
+            stk.env["LOOKALIKE_EMBEDDINGS"] = "0" if args.no_embeddings else "1"
             # This process acts like the CLI: same state folder and servers as the workers.
             os.environ.update({k: v for k, v in stk.env.items() if k.startswith("LOOKALIKE_")})
             from lookalike.graph import GraphStore
@@ -725,9 +750,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                           else rng.sample(crawl_ids, args.baseline_images))
             thumbs = thumbnail_sample(collection, sample_ids, base_settings.thumbnail_size)
 
-            log(f"4/8 hashing-only baseline before the crawl: {len(thumbs):,} thumbnails, "
-                f"{processes} processes")
-            before = hashing_only(thumbs, processes, base_settings.max_thumbnail_pixels)
+            embeddings = not args.no_embeddings
+            from lookalike.vectors import current_model
+
+            model = current_model(base_settings) if embeddings else None
+            if embeddings and model is None:
+                raise SystemExit("embeddings are on but the model cannot be named: run "
+                                 "`lookalike model install`, or pass --no-embeddings")
+            log(f"4/8 {'hash+embed' if embeddings else 'hashing'}-only baseline before the "
+                f"crawl: {len(thumbs):,} thumbnails, {processes} processes")
+            before = hashing_only(thumbs, processes, base_settings.max_thumbnail_pixels,
+                                  embeddings)
             log(f"    {before['images_per_s']:.2f} images/s")
 
             with run_replica(collection, derivatives_dir=derivatives["dir"],
@@ -814,7 +847,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             cached = [cache.get(i) for i in sample_ids]
             same_bytes = sum(1 for a, b in zip(cached, thumbs, strict=True) if a == b)
             after_thumbs = [a if a is not None else b for a, b in zip(cached, thumbs, strict=True)]
-            after = hashing_only(after_thumbs, processes, base_settings.max_thumbnail_pixels)
+            after = hashing_only(after_thumbs, processes, base_settings.max_thumbnail_pixels,
+                                 embeddings)
             log(f"    {after['images_per_s']:.2f} images/s")
             with GraphStore.connect(settings) as store:
                 stored = store.get_images(sample_ids)
@@ -829,6 +863,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     wall = ((final["finished_at"] - final["created_at"]) / 1000
             if final.get("finished_at") else observed)
     images = min(c.get("fetched", 0), c.get("hashed", 0))
+    if embeddings:
+        images = min(images, c.get("embedded", 0))
     crawl_rate = images / wall if wall > 0 else 0.0
     base_rate = (before["images_per_s"] + after["images_per_s"]) / 2
     cpu = {k: round(cpu1[k] - cpu0[k], 1) for k in cpu0}
@@ -858,6 +894,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "loadavg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "python": platform.python_version(),
+        "label": labels(),
+        "embeddings": {"on": embeddings, "model": model},
         "collection": {"images": len(collection), "build_seconds": round(build_s, 1),
                        "path": str(coll_dir)},
         "workers": {"processes": args.workers, "concurrency": args.concurrency,
@@ -868,18 +906,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "timed_out": bool(final.get("timed_out")),
             "seeds": plan.seeds, "depth": plan.depth,
             "what_is_counted": "images both fetched (record + similar list stored) and "
-                               "hashed (thumbnail downloaded, 5 hashes stored), per second "
-                               "from the crawl's created_at to its finished_at",
+                               "hashed (thumbnail downloaded, 5 hashes stored"
+                               + (", embedded: vector to Redis, its record in the graph"
+                                  if embeddings else "")
+                               + "), per second from the crawl's created_at to its "
+                               "finished_at",
             "images": images, "wall_seconds": round(wall, 2),
             "observed_seconds": round(observed, 2),
             "images_per_s": round(crawl_rate, 2),
             "fetched": c.get("fetched", 0), "hashed": c.get("hashed", 0),
+            "embedded": c.get("embedded", 0),
             "hash_skipped": c.get("hash_skipped", 0), "nodes": c.get("nodes", 0),
             "edges": c.get("edges", 0), "failed": c.get("failed", {}),
             "failed_total": c.get("failed_total", 0),
             "expected": len(plan.reach),
             "as_expected": c.get("fetched") == len(plan.reach) == c.get("nodes")
-            and not c.get("failed_total"),
+            and not c.get("failed_total")
+            and (not embeddings or c.get("embedded") == c.get("hashed")),
             "graph_counts": graph_counts,
             "tasks": tasks,
             "lease_s": settings.crawl_lease_s,
@@ -897,7 +940,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             **derivatives,
         },
         "baseline": {
-            "what": "lookalike.hashing.hash_bytes over in-memory thumbnails of the crawl, "
+            "what": "decode + lookalike.hashing.hash_image"
+                    + (" + the embedder" if embeddings else "")
+                    + " over in-memory thumbnails of the crawl, "
                     f"multiprocessing pool of {processes} (= crawl concurrency)",
             "before": before, "after": after, "images_per_s_mean": round(base_rate, 2),
             "checked": len(sample_ids), "same_bytes": same_bytes, "same_phash": same_phash,
