@@ -65,8 +65,9 @@ from services.indexer.synthetic import grouped_vectors
 RESULTS = Path(__file__).resolve().parent / "results" / "lookalikes.json"
 THUMB = 400
 METHODS: dict[str, RefineConfig] = {
-    "appnp": RefineConfig("appnp"),
+    "appnp": RefineConfig("appnp"),  # the default: centred, then personalised PageRank
     "sgc": RefineConfig("sgc", hops=2),
+    "centred": RefineConfig("none"),  # centring alone, no propagation
 }
 
 
@@ -93,7 +94,7 @@ def refined_variants(x: np.ndarray, similar: tuple[np.ndarray, np.ndarray],
     rows, scores = angular.all_top_k(x, 10)
     out = {"raw": x}
     for name, config in METHODS.items():
-        out[name] = refine(x, rows, scores, similar, config)
+        out[name] = refine(x, rows, scores, similar, config)[0]
     if gnn is not None:
         out["graphsage"] = gnn(x, _union_edges(rows, similar))
     return out

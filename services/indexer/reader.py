@@ -528,10 +528,13 @@ class IndexReader:
 
     def nearest_vector(self, vector: np.ndarray, k: int = 10,
                        refined: bool = False) -> list[Lookalike]:
-        """The ``k`` images whose vectors are nearest ``vector`` (a query's embedding)."""
+        """The ``k`` images whose vectors are nearest ``vector`` (a query's raw embedding;
+        with ``refined``, put in the refined vectors' space first)."""
         if k < 1:
             raise ValueError(f"k must be >= 1, not {k}")
-        return self.vectors().nearest(vector, k, refined)
+        view = self.vectors()
+        query = view.refined_space(vector)[0] if refined else vector
+        return view.nearest(query, k, refined)
 
     # ------------------------------------------------------------------ internals
 

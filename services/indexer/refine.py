@@ -12,6 +12,12 @@ needs no training and takes well under a second per 10,000 images.
   personalised PageRank): the image's own vector keeps weight ``alpha``, so it never drifts
   into its neighbourhood's average as SGC does when K grows.
 
+Before propagating, the vectors are centred on the collection's mean (``center``): the
+model's pooled features are all positive, so any two pictures share a large common part
+(cosine ~0.3 between unrelated paintings); taking it away lets what distinguishes them
+count. The mean is kept with the refined vectors, so a vector embedded later is put in the
+same space (``to_refined_space``) until a build refines it.
+
 Which one is the default, and its parameters, come from ``bench/bench_embed.py`` (see
 ``services/indexer/README.md``); a trained GraphSAGE was measured against them there too.
 """
@@ -32,8 +38,9 @@ class RefineConfig:
     method: str = "appnp"
     knn: int = 10  # neighbours per image in the embedding's kNN graph
     hops: int = 10  # K: propagation steps
-    alpha: float = 0.2  # APPNP: weight of the image's own vector at every step
+    alpha: float = 0.5  # APPNP: weight of the image's own vector at every step
     similar_weight: float = 0.5  # a SIMILAR_TO edge's weight (a kNN edge's is its cosine)
+    center: bool = True  # subtract the collection's mean vector first
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -102,13 +109,23 @@ def propagate(vectors: np.ndarray, adj: sparse.csr_matrix, config: RefineConfig)
     return _unit_rows(np.asarray(z))
 
 
+def to_refined_space(vectors: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Raw unit vectors moved into a refinement's space (centred on its mean), unrefined."""
+    x = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+    return _unit_rows(x - mean) if np.any(mean) else x
+
+
 def refine(
     vectors: np.ndarray, knn_rows: np.ndarray, knn_scores: np.ndarray,
     similar: tuple[np.ndarray, np.ndarray], config: RefineConfig,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """Refined vectors from raw ones, their kNN graph (``angular.all_top_k``; only the
-    first ``config.knn`` columns are used) and SIMILAR_TO as row pairs."""
+    first ``config.knn`` columns are used) and SIMILAR_TO as row pairs; and the mean the
+    vectors were centred on (zeros without ``center``)."""
+    x = np.asarray(vectors, dtype=np.float32)
+    mean = (x.mean(axis=0) if config.center and len(x) else
+            np.zeros(x.shape[1] if x.ndim == 2 else 0, np.float32)).astype(np.float32)
     k = min(config.knn, knn_rows.shape[1]) if knn_rows.ndim == 2 else 0
-    adj = adjacency(len(vectors), knn_rows[:, :k], knn_scores[:, :k], similar,
+    adj = adjacency(len(x), knn_rows[:, :k], knn_scores[:, :k], similar,
                     config.similar_weight)
-    return propagate(vectors, adj, config)
+    return propagate(to_refined_space(x, mean) if len(x) else x, adj, config), mean

@@ -21,6 +21,7 @@ from services.indexer import angular
 from services.indexer.audit import Audit
 from services.indexer.npmap import load_mapped
 from services.indexer.recent import Recent
+from services.indexer.refine import to_refined_space
 from services.indexer.vectorgen import META_KEY
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class GenVectors:
     raw_index: AnnoyIndex | None
     refined_index: AnnoyIndex | None
     info: dict[str, Any]
+    mean: np.ndarray  # the refinement's centre: vectors embedded since go there first
     _audit: Audit | None = field(default=None, repr=False)
 
     @classmethod
@@ -62,9 +64,12 @@ class GenVectors:
         if info.get("annoy"):
             raw_index = angular.load_annoy(path / "vectors.ann", dim)
             refined_index = angular.load_annoy(path / "refined.ann", dim)
+        mean_file = path / "refined.mean.npy"
+        mean = np.load(mean_file) if mean_file.exists() else np.zeros(dim, np.float32)
         return cls(path, str(info["model"]), load_mapped(path / "vectors.ids.npy"),
                    load_mapped(path / "vectors.at.npy"), load_mapped(path / "vectors.npy"),
-                   load_mapped(path / "refined.npy"), raw_index, refined_index, dict(info))
+                   load_mapped(path / "refined.npy"), raw_index, refined_index, dict(info),
+                   mean)
 
     def row_of(self, image_id: str) -> int | None:
         i = int(np.searchsorted(self.ids, image_id))
@@ -94,6 +99,21 @@ class VectorView:
             newer = ~held | (recent.at > self.gen.at[rows])
         self._recent_rows = np.flatnonzero(newer)
         self._replaced: set[str] = set(recent.ids[self._recent_rows].tolist())
+        self._recent_refined: np.ndarray | None = None
+
+    def refined_space(self, vectors: np.ndarray) -> np.ndarray:
+        """Raw vectors as the refined ones are compared: centred like the generation's."""
+        if self.gen is None:
+            return np.atleast_2d(vectors)
+        return to_refined_space(vectors, self.gen.mean)
+
+    def _recent_matrix(self, refined: bool) -> np.ndarray:
+        raw = self.recent.matrix[self._recent_rows]
+        if not refined:
+            return raw
+        if self._recent_refined is None:
+            self._recent_refined = self.refined_space(raw) if len(raw) else raw
+        return self._recent_refined
 
     @property
     def count(self) -> int:
@@ -104,7 +124,8 @@ class VectorView:
         if image_id in self._replaced:
             row = self.recent.row_of(image_id)
             if row is not None:
-                return np.asarray(self.recent.matrix[row]), False
+                vector = np.asarray(self.recent.matrix[row])
+                return (self.refined_space(vector)[0] if refined else vector), False
         if self.gen is not None:
             row = self.gen.row_of(image_id)
             if row is not None:
@@ -129,7 +150,7 @@ class VectorView:
         if self.gen is not None and len(self.gen.ids):
             found.extend(self._from_gen(q, k, refined, exclude, refined and query_refined))
         if len(self._recent_rows):
-            scores = self.recent.matrix[self._recent_rows] @ q
+            scores = self._recent_matrix(refined) @ q
             ids = self.recent.ids[self._recent_rows]
             found.extend(Lookalike(str(i), float(s), False)
                          for i, s in zip(ids.tolist(), scores.tolist(), strict=True)

@@ -6,6 +6,7 @@ Files (beside the hash files, see generations.py)::
 
     vectors.ids.npy  sorted image ids        vectors.npy   (n, dim) float32 raw unit vectors
     vectors.at.npy   embedded_at per row     refined.npy   (n, dim) float32 refined vectors
+    refined.mean.npy the mean the refinement centred on (for vectors embedded since)
     vectors.ann, refined.ann                 Annoy angular indexes (only past EXACT_MAX)
     looks_like.npz   top-k pairs (lookslike.py)   audit.npz   SIMILAR_TO evidence (audit.py)
 """
@@ -84,10 +85,11 @@ def write(folder: Path, inputs: VectorInputs, hashes: HashTable,
     source = lookup(ids, inputs.edges[0])
     target = lookup(ids, inputs.edges[1])
     both = (source >= 0) & (target >= 0)
-    refined = refine(t.vectors, raw_rows, raw_scores, (source[both], target[both]),
-                     inputs.refine)
+    refined, mean = refine(t.vectors, raw_rows, raw_scores, (source[both], target[both]),
+                           inputs.refine)
     t_refine = time.perf_counter()
     np.save(folder / "refined.npy", refined)
+    np.save(folder / "refined.mean.npy", mean)
     ref_rows, ref_scores, _ = _knn(refined, inputs.looks_like_k, folder, "refined", options)
     t_ref_knn = time.perf_counter()
     table = lookslike.concat([
