@@ -66,6 +66,9 @@ class CrawlMarks(Answer):
     hashed_at: Millis | None = None
     hash_version: str | None = None
     hash_error: str | None = None
+    embed_model: str | None = Field(None, description="the model that embedded the thumbnail")
+    embedded_at: Millis | None = None
+    embed_error: str | None = None
 
 
 class Image(Answer):

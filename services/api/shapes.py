@@ -15,7 +15,8 @@ from lookalike.hashing import HASH_KINDS
 CATALOGUE_FIELDS = (
     "title", "source_id", "thumbnail_url", "license", "aspect_ratio", "average_color",
 )
-CRAWL_FIELDS = ("fetched_at", "hashed_at", "hash_version", "hash_error")
+CRAWL_FIELDS = ("fetched_at", "hashed_at", "hash_version", "hash_error", "embed_model",
+                "embedded_at", "embed_error")
 ANALYSIS_FIELDS = ("community", "pagerank", "degree", "analysis_id")
 
 
