@@ -95,14 +95,14 @@ def search_ranked(ctx: ApiContext, image: Any, k: int, mirror: bool) -> list[dic
 
 def embed_query(ctx: ApiContext, image: Any, mirror: bool) -> list[tuple[Any, bool]]:
     """The uploaded picture's vector (and its mirror image's, with ``mirror``), or [] when
-    embeddings are off."""
+    embeddings are off (or the model does not load)."""
     from PIL import ImageOps
 
-    from lookalike.vectors import embedder
+    from lookalike.vectors import ModelUnavailable, embedder
 
     model = embedder(ctx.settings)
-    if model is None:
-        return []
+    if model is None or isinstance(model, ModelUnavailable):
+        return []  # the hashes still answer; the model's trouble is in the log
     out = [(model.embed(image), False)]
     if mirror:
         out.append((model.embed(ImageOps.mirror(image)), True))
