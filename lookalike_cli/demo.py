@@ -90,7 +90,7 @@ def demo(seed: str | None, depth: int, n_workers: int, collection: Path | None, 
     from lookalike.graph import GraphStore
     from lookalike_cli.crawl import follow
     from services.api.report import write_report
-    from services.indexer.service import Indexer, IndexerConfig
+    from services.indexer.service import open_indexer
     from services.replica.builder import build_demo_collection
     from services.replica.collection import Collection
     from services.replica.server import run_replica
@@ -142,9 +142,10 @@ def demo(seed: str | None, depth: int, n_workers: int, collection: Path | None, 
 
             click.secho("4/6 building the near-duplicate index", bold=True)
             with GraphStore.connect(s) as store:
-                run = Indexer(store, IndexerConfig.from_settings(s)).build_once("demo")
+                run = open_indexer(store, s).build_once("demo")
                 click.echo(f"    {run.build.images} hashed images indexed; {run.pairs} "
-                           f"near-duplicate pairs in {run.groups} groups")
+                           f"near-duplicate pairs in {run.groups} groups; {run.vectors} "
+                           "embedded images, their lookalikes written (LOOKS_LIKE)")
 
                 click.secho("5/6 analysing the crawled graph and writing the report", bold=True)
                 report = write_report(

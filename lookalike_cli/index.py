@@ -70,7 +70,7 @@ def indexer(once: bool, request: bool, trees: int | None, poll: float, index_dir
     """Keep the near-duplicate index fresh: rebuild when enough new hashes arrive or the
     rebuild period passes (or with --once, now)."""
     from services.indexer import generations as gens
-    from services.indexer.service import Indexer, IndexerConfig
+    from services.indexer.service import IndexerConfig
 
     logging.basicConfig(level=logging.INFO if verbose or not once else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -90,16 +90,18 @@ def indexer(once: bool, request: bool, trees: int | None, poll: float, index_dir
         return
 
     from lookalike.graph import GraphStore
-    from services.indexer.service import celery_reembed
+    from services.indexer.service import open_indexer
 
     with GraphStore.connect(s) as store:
-        worker = Indexer(store, config, _redis(s, config.model), celery_reembed)
+        worker = open_indexer(store, s, index_dir=index_dir, trees=trees, poll_s=poll)
         if once:
             report = worker.build_once("lookalike indexer --once")
             click.echo(
                 f"{report.build.path.name}: {report.build.images} images, "
-                f"{report.pairs} near-duplicate pairs in {report.groups} groups "
-                f"({report.seconds:.1f}s)"
+                f"{report.pairs} near-duplicate pairs in {report.groups} groups"
+                + (f"; {report.vectors} embedded images, {report.missing} vectors missing, "
+                   f"{report.reembed} handed back to embed" if config.model else "")
+                + f" ({report.seconds:.1f}s)"
             )
             return
         stop = threading.Event()
@@ -107,21 +109,6 @@ def indexer(once: bool, request: bool, trees: int | None, poll: float, index_dir
             signal.signal(sig, lambda *_: stop.set())
         click.echo(f"indexer watching the graph; index in {config.index_dir}")
         worker.run(stop)
-
-
-def _redis(s: Any, model: str | None) -> Any:
-    """Redis, where the workers hand over their vectors (None without embeddings)."""
-    if model is None:
-        return None
-    import redis
-
-    from lookalike.settings import SettingsError
-
-    try:
-        return redis.Redis.from_url(s.redis())
-    except SettingsError as exc:
-        click.echo(f"note: {exc}; building with the vectors already indexed", err=True)
-        return None
 
 
 def _reader(s: Any, store: Any) -> Any:

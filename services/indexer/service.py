@@ -29,7 +29,7 @@ import redis
 from lookalike import vectors as stream
 from lookalike.graph import GraphStore, GraphUnavailable
 from lookalike.hashing import HASH_BITS, HASH_KINDS
-from lookalike.settings import Settings
+from lookalike.settings import Settings, SettingsError
 from services.indexer import generations as gens
 from services.indexer import lookslike, vectorgen
 from services.indexer.angular import EXACT_MAX
@@ -116,6 +116,20 @@ class RunReport:
     looks_like: LooksLikeReport | None = None
     missing: int = 0  # images the graph calls embedded whose vectors were lost
     reembed: int = 0  # images handed to the workers to embed (again)
+
+
+def open_indexer(store: GraphStore, settings: Settings, **overrides: object) -> Indexer:
+    """The indexer as the settings describe it: their index folder and rebuild policy, and
+    with embeddings on, the Redis the workers hand their vectors over in and the workers to
+    hand lost ones back to."""
+    config = IndexerConfig.from_settings(settings, **overrides)
+    client = None
+    if config.model is not None:
+        try:
+            client = redis.Redis.from_url(settings.redis())
+        except SettingsError as exc:
+            log.warning("%s: building with the vectors already indexed", exc)
+    return Indexer(store, config, client, celery_reembed if client is not None else None)
 
 
 def celery_reembed(items: list[tuple[str, str]]) -> None:
