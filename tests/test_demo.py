@@ -7,6 +7,8 @@ import re
 
 import pytest
 
+from lookalike.settings import load_settings
+from lookalike.vectors import current_model
 from tests.conftest import DemoRun
 
 
@@ -19,6 +21,10 @@ def test_demo_crawls_indexes_reports_and_serves(demo_run: DemoRun) -> None:
     fetched, stored, hashed, edges = map(int, crawl.groups())
     assert fetched > 5 and stored >= fetched and hashed == stored and edges >= fetched
     assert re.search(r"\d+ hashed images indexed", out), out
+    if current_model(load_settings(state_dir=demo_run.state)) is not None:
+        # embeddings on: every hashed image is in the index with its vector, audited
+        embedded = re.search(r"; (\d+) embedded images, their lookalikes written", out)
+        assert embedded and int(embedded.group(1)) == hashed, out
     assert re.search(r"\d+ communities", out), out
     assert "/neighborhood?depth=2 -> 200" in out
     # The last line says where the explorer is.
@@ -27,4 +33,5 @@ def test_demo_crawls_indexes_reports_and_serves(demo_run: DemoRun) -> None:
     report = demo_run.state / "report" / "report.html"
     html = report.read_text()
     assert "<img" in html and "Degree" in html
+    assert "<h2>Audit of the similar lists</h2>" in html
     assert (demo_run.state / "report" / "neighborhood.png").stat().st_size > 10_000
