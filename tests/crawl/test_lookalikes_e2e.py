@@ -7,7 +7,6 @@ recipe) has the workers embed every image again."""
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 import sys
 import time
@@ -189,7 +188,7 @@ def test_crawl_embeds_indexer_writes_looks_like_and_answers_equal_numpy(
         # asked by the indexer, and the next generation holds only the new model's vectors
         for proc in w.procs:
             w.kill(proc)
-        other = dataclasses.replace(s, embed_recipe=OTHER_RECIPE)
+        other = s.model_copy(update={"embed_recipe": OTHER_RECIPE})
         new_model = stream.current_model(other)
         assert new_model and new_model != model
         w2 = workers(local, replica.env(), n=2, LOOKALIKE_EMBED_RECIPE=OTHER_RECIPE)
