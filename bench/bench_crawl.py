@@ -643,7 +643,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="pool size of each worker (tasks wait on HTTP and the graph: more "
                         "slots than cores keep the cores busy)")
     p.add_argument("--pool", choices=["prefork", "threads", "solo"], default="prefork")
-    p.add_argument("--rate-limit", type=float, default=100_000.0,
+    p.add_argument("--rate-limit", type=float, default=10_000.0,
                    help="LOOKALIKE_RATE_LIMIT for the workers: requests/s to the replica "
                         "(the default 10/s would make the limiter the whole story)")
     p.add_argument("--lease", type=float, default=None,
