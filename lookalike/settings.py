@@ -207,15 +207,6 @@ class Settings(BaseModel):
         "Annoy trees per hash kind", section=INDEX))
     index_search_k: int = Field(2000, ge=1, le=10_000_000, **_doc(
         "Annoy nodes inspected per query (recall against speed)", section=INDEX))
-    embed_stream_max: int = Field(50_000, ge=100, le=10_000_000, **_doc(
-        "vectors waiting in Redis for the indexer; past it the oldest are dropped (and "
-        "embedded again later)", section=INDEX))
-    looks_like_k: int = Field(10, ge=1, le=100, **_doc(
-        "`LOOKS_LIKE` relationships the indexer writes per image (raw and refined)",
-        section=INDEX))
-    embed_reembed_per_build: int = Field(20_000, ge=0, le=10_000_000, **_doc(
-        "images whose vectors are missing (or by another model) the indexer hands back to "
-        "the workers per build", section=INDEX))
 
     # Learned embeddings (lookalike/embedding/).
     embeddings: bool = Field(True, **_doc(
@@ -225,6 +216,18 @@ class Settings(BaseModel):
         "where `lookalike model install` puts the converted model, shared by every project "
         "and test run", shown="`~/.cache/lookalike/models` (`$XDG_CACHE_HOME`)",
         section=EMBED))
+    embed_recipe: str = Field("", **_doc(
+        "another preprocessing recipe than the tuned one (a label such as `pad224-avg`): "
+        "another model version, so every image is embedded again", section=EMBED))
+    embed_stream_max: int = Field(50_000, ge=100, le=10_000_000, **_doc(
+        "vectors waiting in Redis for the indexer; past it the oldest are dropped (and "
+        "embedded again later)", section=EMBED))
+    looks_like_k: int = Field(10, ge=1, le=100, **_doc(
+        "`LOOKS_LIKE` relationships the indexer writes per image (raw and refined)",
+        section=EMBED))
+    embed_reembed_per_build: int = Field(20_000, ge=0, le=10_000_000, **_doc(
+        "images whose vectors are missing (or by another model) the indexer hands back to "
+        "the workers per build", section=EMBED))
 
     # API.
     api_token: SecretStr | None = Field(None, **_doc(

@@ -25,12 +25,15 @@ import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import redis
 
 from lookalike.settings import Settings
+
+if TYPE_CHECKING:
+    from lookalike.embedding.embedder import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +49,12 @@ MAX_DIM = 8192
 def current_model(settings: Settings) -> str | None:
     """The version of the model the workers embed with, or None when embeddings are off
     (or the model cannot be named: its weights package is missing, which is logged)."""
-    if not getattr(settings, "embeddings", False):
+    if not settings.embeddings:
         return None
+    from lookalike.embedding.model import EmbeddingError, model_info, recipe_of
+
     try:
-        from lookalike.embedding.model import EmbeddingError, model_info
-    except ImportError:
-        return None
-    try:
-        return model_info().version
+        return model_info(recipe_of(settings.embed_recipe)).version
     except EmbeddingError as exc:
         log.error("embeddings are on but the model cannot be named: %s", exc)
         return None
@@ -71,16 +72,15 @@ class ModelUnavailable:
         raise self.error
 
 
-def embedder(settings: Settings) -> Any:
-    """This process's embedder (``.version``, ``.embed(image)``), or None when embeddings
-    are off; a ``ModelUnavailable`` when they are on but the model does not load."""
-    if not getattr(settings, "embeddings", False):
+def embedder(settings: Settings) -> Embedder | ModelUnavailable | None:
+    """This process's embedder, or None when embeddings are off; a ``ModelUnavailable``
+    when they are on but the model does not load. (Imported here: onnxruntime is loaded
+    only by the processes that embed.)"""
+    if not settings.embeddings:
         return None
-    try:
-        from lookalike.embedding.embedder import shared_embedder
-        from lookalike.embedding.model import EmbeddingError
-    except ImportError:
-        return None
+    from lookalike.embedding.embedder import shared_embedder
+    from lookalike.embedding.model import EmbeddingError
+
     try:
         return shared_embedder(settings)
     except EmbeddingError as exc:

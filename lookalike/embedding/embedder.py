@@ -28,6 +28,7 @@ from lookalike.embedding.model import (
     install_model,
     installed_path,
     model_info,
+    recipe_of,
 )
 from lookalike.embedding.onnx_build import INPUT
 from lookalike.settings import Settings
@@ -126,12 +127,13 @@ def shared_embedder(settings: Settings) -> Embedder | None:
     """This process's embedder, made on first use; None when embeddings are turned off."""
     if not settings.embeddings:
         return None
-    key = (os.getpid(), settings.model_dir, RECIPE.label())
+    recipe = recipe_of(settings.embed_recipe)
+    key = (os.getpid(), settings.model_dir, recipe.label())
     with _shared_lock:
         embedder = _shared.get(key)
         if embedder is None:
             # A fork's inherited entries belong to the parent's sessions: drop them.
             for stale in [k for k in _shared if k[0] != key[0]]:
                 del _shared[stale]
-            embedder = _shared[key] = load_embedder(settings)
+            embedder = _shared[key] = load_embedder(settings, recipe)
         return embedder

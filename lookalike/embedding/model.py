@@ -134,6 +134,16 @@ def _sha256(path: Path, size: int, mtime_ns: int) -> str:
     return digest.hexdigest()
 
 
+def recipe_of(label: str) -> Recipe:
+    """The recipe a setting names (``LOOKALIKE_EMBED_RECIPE``; empty: ``RECIPE``)."""
+    if not label:
+        return RECIPE
+    try:
+        return Recipe.from_label(label)
+    except ValueError as exc:
+        raise EmbeddingError(f"LOOKALIKE_EMBED_RECIPE: {exc}") from exc
+
+
 def model_info(recipe: Recipe = RECIPE) -> ModelInfo:
     """The model's identity for a recipe (reads the weights file's checksum, not the model)."""
     path = weights_path()

@@ -26,7 +26,7 @@ def _brief(nodes: dict[str, dict[str, Any]], image_id: str) -> dict[str, Any]:
 def _no_vector(ctx: ApiContext, image: dict[str, Any], image_id: str) -> ApiError:
     if image.get("embed_error"):
         why = f"its embedding failed: {image['embed_error']}"
-    elif not getattr(ctx.settings, "embeddings", True):
+    elif not ctx.settings.embeddings:
         why = "embeddings are turned off (LOOKALIKE_EMBEDDINGS=0)"
     elif not image.get("embed_model"):
         why = "it is not embedded yet (it is embedded when the crawler hashes its thumbnail)"
