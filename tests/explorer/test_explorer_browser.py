@@ -28,6 +28,7 @@ from PIL import Image
 from lookalike.graph import GraphStore
 from lookalike.settings import Settings, load_settings
 from lookalike.thumbcache import ThumbnailCache
+from lookalike.vectors import current_model
 from services.replica.collection import Collection
 from services.replica.server import run_replica
 from tests.api.conftest import ApiServer, start_server, start_worker
@@ -38,6 +39,7 @@ from .conftest import drop_file, open_page, screenshot_dir
 pytestmark = pytest.mark.timeout(900)
 
 TOKEN = "explorer-test-token"
+PANEL_LOOKALIKES = 8  # how many lookalikes the panel asks for (api.js)
 
 
 @dataclass
@@ -103,6 +105,34 @@ def check_alt_text(page: Any) -> None:
     assert missing == []
 
 
+def check_lookalikes(page: Any, stack: Stack, image_id: str) -> None:
+    """The panel's lookalikes are the image's best LOOKS_LIKE in the graph (the indexer's,
+    by raw embedding cosine), best first, each with its cosine; without embeddings the
+    panel has no lookalikes section."""
+    section = "#panel section[aria-label=Lookalikes]"
+    if current_model(stack.settings) is None:
+        page.wait_for_selector(section, state="hidden")
+        return
+    with GraphStore.connect(stack.settings) as store:
+        stored = store.read("looks_like_of", id=image_id, refined=False)
+    assert stored, f"the demo wrote no LOOKS_LIKE for {image_id}"
+    page.wait_for_selector(f"{section} .tile")
+    shown = ids_in(page, f"{section} .tile")
+    notes = page.eval_on_selector_all(f"{section} .tile .note",
+                                      "els => els.map(e => e.textContent)")
+    score = {x["id"]: x["score"] for x in stored}
+    top = min(PANEL_LOOKALIKES, len(stored))
+    assert len(shown) >= top
+    # Stored scores have 4 decimals, and near-ties at the border may fall either way: each
+    # shown image scores at least the k-th best stored one, in order, with its cosine.
+    close = 1e-3
+    border = stored[top - 1]["score"] - close
+    assert all(score.get(i, -1.0) >= border for i in shown[:top]), (shown, stored)
+    assert all(score[a] >= score[b] - close for a, b in itertools.pairwise(shown[:top]))
+    for i, note in zip(shown[:top], notes, strict=False):
+        assert note.startswith("cosine ") and abs(float(note[7:]) - score[i]) <= 0.005 + close
+
+
 def test_explorer_journey(stack: Stack, browser: Any) -> None:
     api, graph = stack.api, stack.graph
     page, rec = open_page(browser, api.url)
@@ -147,6 +177,7 @@ def test_explorer_journey(stack: Stack, browser: Any) -> None:
     assert set(ids_in(page, "#graph .node")) == set(within2)
     page.wait_for_selector("#panel h2")
     assert page.inner_text("#panel h2") == (stack.titles[seed] or "Untitled")
+    check_lookalikes(page, stack, seed)
     check_alt_text(page)
     shoot(page, "found")
 

@@ -40,6 +40,7 @@ export async function showPanel(el, id, actions) {
       `${image.dup_group_size || "?"} images (group ${image.dup_group})`],
     ["Fetched", fmtTime(image.crawl?.fetched_at) || "not fetched (listed by another image)"],
     image.crawl?.hash_error && ["Hashing failed", image.crawl.hash_error],
+    image.crawl?.embed_error && ["Embedding failed", image.crawl.embed_error],
   ].filter(Boolean);
   const hashes = Object.entries(image.hashes || {}).filter(([, v]) => v);
   const duplicates = h("section", { "aria-label": "Near-duplicates" });
@@ -57,6 +58,8 @@ export async function showPanel(el, id, actions) {
       : h("p", { class: "muted" }, "Not hashed yet."),
     duplicates, lookalikes);
   if (image.hashes?.phash) fillDuplicates(duplicates, id, ticket, actions.open);
+  // Only images the crawl embedded have lookalikes: others would get a 409 (no vector).
+  if (!image.crawl?.embed_model) return;
   const caps = await capabilities();
   if (ticket === shown && caps.has("/images/{id}/lookalikes")) {
     fillLookalikes(lookalikes, id, ticket, actions.open);
@@ -79,18 +82,23 @@ async function fillDuplicates(el, id, ticket, open) {
 }
 
 async function fillLookalikes(el, id, ticket, open) {
+  el.hidden = false;
+  put(el, h("h3", {}, "Lookalikes"), h("p", { class: "muted" }, "Looking…"));
   try {
+    // {id, k, refined, model, generation, lookalikes: [{id, score, refined, title, ...}]}:
+    // the nearest by the learned embedding's cosine, best first.
     const found = await api.lookalikes(id);
     if (ticket !== shown) return;
-    // The answer's list, whatever it is called; each item has an id and a score or distance.
-    const list = ["lookalikes", "matches", "results", "images"].map((k) => found[k])
-      .find(Array.isArray) || [];
-    if (!list.length) return;
-      put(el, h("h3", {}, "Lookalikes"), strip(list.slice(0, 8).map((m) => ({
-      ...m, note: m.score !== undefined ? `score ${Number(m.score).toFixed(2)}` : "" })), open));
+    put(el, h("h3", { title: `embedding model ${found.model}` }, "Lookalikes"),
+      found.lookalikes.length
+        ? strip(found.lookalikes.map((m) => ({ ...m, note: `cosine ${m.score.toFixed(2)}` })),
+          open)
+        : h("p", { class: "muted" }, "No other image is embedded yet."));
   } catch (err) {
-    if (ticket === shown && err.status !== 404) {
-          put(el, h("h3", {}, "Lookalikes"), h("p", { class: "error" }, err.message));
+    // 409: no vector yet (not indexed, or its embedding failed): the API says which.
+    if (ticket === shown) {
+      put(el, h("h3", {}, "Lookalikes"),
+        h("p", { class: err.status === 409 ? "muted" : "error" }, err.message));
     }
   }
 }
