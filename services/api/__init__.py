@@ -4,7 +4,8 @@ Adding an endpoint
 ==================
 
 Declare what it takes as models, once; validation, error messages and the OpenAPI document
-all come from them (``contract.py`` says why this small layer over pydantic, and how)::
+all come from them (``contract.py`` says why this small layer over pydantic, and how). An
+example showing more of the shapes than the real ``routes_lookalikes.py`` needs::
 
     from flask import Blueprint, Response, jsonify
     from pydantic import Field
