@@ -304,16 +304,16 @@ DRIVER_RETRY = "Transaction failed and will be retried"
 # Frames that say which step of the crawl a sample belongs to (py-spy names them
 # "func (path)" or "Class.method (path)"); the first listed frame found on the stack wins.
 PHASES: list[tuple[str, str]] = [
-    ("check_thumbnail (lookalike/catalogue.py)", "hash: check_thumbnail (the decode)"),
+    ("check_thumbnail (lookalike/catalogue/thumbnails.py)", "hash: check_thumbnail (the decode)"),
     ("hash_image (lookalike/hashing.py)", "hash: the five hashes"),
-    ("CatalogueClient.fetch_thumbnail_decoded (lookalike/catalogue.py)",
+    ("CatalogueClient.fetch_thumbnail_decoded (lookalike/catalogue/client.py)",
      "hash: thumbnail download"),
     ("Embedder.embed (lookalike/embedding/embedder.py)", "embed: the model"),
     ("needs (workers/pipeline.py)", "hash: needs graph read"),
     ("ThumbnailCache.put (lookalike/thumbcache.py)", "hash: thumbnail cache write"),
     ("publish_vectors (workers/pipeline.py)", "embed: vectors to the Redis stream"),
     ("store_thumbnails (workers/pipeline.py)", "hash: set_hashes graph write"),
-    ("CatalogueClient.get_image (lookalike/catalogue.py)", "fetch: catalogue request"),
+    ("CatalogueClient.get_image (lookalike/catalogue/client.py)", "fetch: catalogue request"),
     ("store_fetched_many (workers/pipeline.py)", "fetch: graph write"),
     ("CrawlState.start_fetches (workers/frontier.py)", "frontier: Redis scripts"),
     ("CrawlState.complete_fetches (workers/frontier.py)", "frontier: Redis scripts"),

@@ -20,9 +20,10 @@ import pytest
 import redis as redis_lib
 from PIL import Image
 
-from lookalike.catalogue import BAD_BODY_ATTEMPTS, CatalogueClient
+from lookalike.catalogue import CatalogueClient
 from lookalike.errors import CatalogueError
 from lookalike.records import ImageRecord, parse_image
+from lookalike.retry import BAD_BODY_ATTEMPTS
 from lookalike.settings import load_settings
 from services.replica import routes_catalogue
 from services.replica.documents import SOURCE_INCLUDES

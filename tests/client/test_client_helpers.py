@@ -1,63 +1,12 @@
-"""Pure parts of the client: Retry-After, backoff schedule, host checks, IIIF URLs, GCRA."""
+"""Pure parts of the client: host checks, IIIF URLs, GCRA."""
 
 from __future__ import annotations
 
-import email.utils
-import random
-
 import pytest
 
-from lookalike.catalogue import (
-    backoff_delay,
-    host_allowed,
-    host_of,
-    iiif_thumbnail_url,
-    parse_retry_after,
-)
+from lookalike.catalogue import host_allowed, host_of, iiif_thumbnail_url
 from lookalike.errors import RateLimitTimeout
 from lookalike.ratelimit import LocalRateLimiter
-
-NOW = 1_750_000_000.0
-
-
-@pytest.mark.parametrize(
-    ("header", "expected"),
-    [
-        ("5", 5.0),
-        (" 2.5 ", 2.5),
-        ("0", 0.0),
-        ("-3", 0.0),
-        (email.utils.formatdate(NOW + 30, usegmt=True), 30.0),
-        (email.utils.formatdate(NOW - 30, usegmt=True), 0.0),
-        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
-        ("soon", None),
-        ("", None),
-        (None, None),
-        ("nan", None),
-    ],
-)
-def test_parse_retry_after(header: str | None, expected: float | None) -> None:
-    assert parse_retry_after(header, now=NOW) == expected
-
-
-class _Fixed(random.Random):
-    def __init__(self, value: float) -> None:
-        super().__init__()
-        self.value = value
-
-    def random(self) -> float:
-        return self.value
-
-
-def test_backoff_is_exponential_capped_and_jittered() -> None:
-    low = [backoff_delay(n, 0.5, 30.0, _Fixed(0.0)) for n in range(8)]
-    high = [backoff_delay(n, 0.5, 30.0, _Fixed(0.999999)) for n in range(8)]
-    # Half of each step is fixed, half is jitter.
-    assert low == [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 15.0]
-    assert [round(h, 3) for h in high] == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
-    samples = {round(backoff_delay(3, 0.5, 30.0), 6) for _ in range(50)}
-    assert len(samples) > 10  # really random
-    assert all(2.0 <= s <= 4.0 for s in samples)
 
 
 @pytest.mark.parametrize(
