@@ -7,7 +7,8 @@ GRAPH_BACKENDS.md for why):
 - every write runs in a managed transaction (``execute_write``), batched with ``UNWIND``:
   ArcadeDB's auto-commit writes are not atomic;
 - transient errors are retried by the driver; the ``ConstraintError`` that a concurrent
-  ``MERGE`` of the same id raises on ArcadeDB (Neo4j locks instead) is retried here;
+  ``MERGE`` of the same id raises on ArcadeDB (Neo4j locks instead) is retried here; both
+  on the write budget of ``lookalike.retry`` (``GRAPH_WRITES``);
 - reads run in read transactions, so a read path cannot write;
 - hot queries return ids and maps, never Path objects.
 """
@@ -15,7 +16,6 @@ GRAPH_BACKENDS.md for why):
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +32,7 @@ from neo4j.exceptions import (
 )
 
 from lookalike import cypher
+from lookalike.retry import BACKOFF_FACTOR, GRAPH_WRITES
 from lookalike.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -129,12 +130,11 @@ class GraphStore:
 
     def __init__(
         self, driver: neo4j.Driver, database: str | None, uri: str = "?",
-        constraint_retries: int = 8, server_admin: dict[str, Any] | None = None,
+        server_admin: dict[str, Any] | None = None,
     ) -> None:
         self.driver = driver
         self.database = database
         self.uri = uri
-        self.constraint_retries = constraint_retries
         # The embedded server's record (``lookalike up``): its HTTP API can stop queries.
         self.server_admin = server_admin
         self._agent: str | None = None
@@ -148,11 +148,10 @@ class GraphStore:
             conn.uri, auth=conn.auth, connection_timeout=5.0,
             max_transaction_retry_time=retry_time, connection_acquisition_timeout=30.0,
             max_connection_pool_size=50,
-            # Concurrent crawl writes touching the same popular node collide (a transient
-            # "deadlock" on Neo4j, "concurrent change to the same record" on ArcadeDB) and
-            # succeed at once when retried; the driver's default first wait of 1 s (then 2 s,
-            # 4 s...) left the workers idle. Retry after 20 ms, doubling, well jittered.
-            initial_retry_delay=0.02, retry_delay_multiplier=2.0, retry_delay_jitter_factor=0.5,
+            # Colliding writes retry on the write budget, not the driver's default first wait
+            # of 1 s that left the workers idle (the jitter: half the step either way).
+            initial_retry_delay=GRAPH_WRITES.base, retry_delay_multiplier=BACKOFF_FACTOR,
+            retry_delay_jitter_factor=0.5,
         )
         return cls(driver, conn.database, uri=conn.uri, server_admin=admin)
 
@@ -335,19 +334,20 @@ class GraphStore:
         return self._retrying_write(work)
 
     def _retrying_write(self, work: Any) -> Any:
-        for attempt in range(self.constraint_retries + 1):
+        attempt = 0
+        while True:
             try:
                 with self.driver.session(database=self.database) as session:
                     return self._call(lambda: session.execute_write(work))
             except (ConstraintError, TransientError) as exc:
                 # ArcadeDB: two writers MERGE-ing the same new id both try to create it and
                 # the loser gets ConstraintError. Retrying turns its MERGE into a match.
-                if attempt == self.constraint_retries:
+                if GRAPH_WRITES.gives_up(attempt):
                     raise
-                delay = min(2.0, 0.02 * 2**attempt) * (0.5 + random.random())
+                delay = GRAPH_WRITES.delay(attempt)
                 log.debug("write conflict (%s); retry %d in %.2fs", exc, attempt + 1, delay)
                 time.sleep(delay)
-        raise AssertionError("unreachable")
+                attempt += 1
 
     # ------------------------------------------------------------------ schema
 

@@ -21,7 +21,6 @@ as ``graph_rejected`` with the server's message, and the rest of its batch is st
 from __future__ import annotations
 
 import logging
-import random
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -36,6 +35,7 @@ from lookalike.errors import CatalogueError, unexpected_error
 from lookalike.graph import GraphStore, GraphUnavailable, now_ms
 from lookalike.hashing import ImageDecodeError, algorithm_version, decode_image
 from lookalike.records import ImageWithSimilar
+from lookalike.retry import GRAPH_RESTARTS, crawl_tasks
 from lookalike.settings import Settings, load_settings
 from lookalike.thumbcache import ThumbnailCache
 from workers import pipeline
@@ -44,10 +44,6 @@ from workers.frontier import Completion, CrawlState, FetchOutcome, FetchStart, h
 from workers.pipeline import NOTHING, Embeds, Needs, Thumbnail
 
 log = logging.getLogger(__name__)
-
-# The graph server may be restarting: keep retrying for a while before giving up on an image.
-GRAPH_RETRIES = 30
-
 
 class Resources:
     """Per-process connections: one Redis, one catalogue client, one graph driver, and the
@@ -105,11 +101,6 @@ def state_of(crawl_id: str) -> CrawlState:
     return CrawlState(res.redis, crawl_id, lease_s=res.settings.crawl_lease_s)
 
 
-def _delay(attempt: int, retry_after: float | None) -> float:
-    base = min(30.0, 0.5 * 2 ** attempt) * (0.5 + random.random())
-    return min(30.0, max(base, retry_after or 0.0))
-
-
 def fetch_batches(image_ids: list[str], size: int, spread: int = 16) -> list[list[str]]:
     """Split a level's images, in order, into fetch tasks of at most ``size`` images. A small
     level is split finer, into at least ``spread`` tasks while it has that many images, so
@@ -158,7 +149,7 @@ def _retry_later(
     what: str, retry_after: float | None = None,
 ) -> int:
     attempt = state.attempt(image_id, what)
-    delay = _delay(attempt, retry_after)
+    delay = crawl_tasks(resources().settings).delay(attempt - 1, retry_after)
     state.extend_lease(image_id, depth, delay)
     task.apply_async(args, countdown=delay)
     return attempt
@@ -170,7 +161,7 @@ def _retry_catalogue(
 ) -> bool:
     """Re-queue after a retryable catalogue error while tries remain; False: give up."""
     tries = int(state.r.hget(state.p + "attempts", f"{what}:{image_id}") or 0)
-    if exc.retryable and tries < resources().settings.task_retries:
+    if exc.retryable and not crawl_tasks(resources().settings).gives_up(tries):
         _retry_later(state, task, args, image_id, depth, what, exc.retry_after)
         return True
     return False
@@ -179,11 +170,13 @@ def _retry_catalogue(
 def _retry_graph(
     state: CrawlState, task: Any, args: tuple[Any, ...], image_id: str, depth: int | None
 ) -> bool:
-    """The graph server is away (restarting?): reconnect later; False after GRAPH_RETRIES."""
+    """The graph server is away (restarting?): reconnect later; False when the restart budget
+    (``GRAPH_RESTARTS``) is spent."""
     resources().reset_store()
-    if state.attempt(image_id, "graph") > GRAPH_RETRIES:
+    attempt = state.attempt(image_id, "graph") - 1
+    if GRAPH_RESTARTS.gives_up(attempt):
         return False
-    delay = _delay(3, None)
+    delay = GRAPH_RESTARTS.delay(attempt)
     state.extend_lease(image_id, depth, delay)
     task.apply_async(args, countdown=delay)
     return True
