@@ -172,10 +172,6 @@ class GraphStore:
             self._agent = self._call(lambda: self.driver.get_server_info().agent)
         return self._agent
 
-    @property
-    def is_arcadedb(self) -> bool:
-        return "arcadedb" in self.server_agent.lower()
-
     def _call(self, fn: Any) -> Any:
         try:
             return fn()

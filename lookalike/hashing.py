@@ -344,7 +344,3 @@ def hex_to_bits(hex_hash: str, bits: int | None = None) -> np.ndarray:
     width = bits if bits is not None else len(hex_hash) * 4
     value = int(hex_hash, 16)
     return np.array([(value >> (width - 1 - i)) & 1 for i in range(width)], dtype=np.uint8)
-
-
-def hex_to_int(hex_hash: str) -> int:
-    return int(hex_hash, 16)

@@ -21,7 +21,6 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +31,6 @@ DATABASE = "lookalike"
 
 class StackError(RuntimeError):
     """The embedded stack could not start or stop; the message says what to fix."""
-
-
-@dataclass(frozen=True)
-class ServerProcess:
-    name: str
-    pid: int
-    log: Path
 
 
 def free_port() -> int:

@@ -48,7 +48,6 @@ def create_app(
     app = Flask("lookalike.api", static_folder=str(EXPLORER_DIR), static_url_path="/explorer")
     app.config["MAX_CONTENT_LENGTH"] = settings.api_max_upload_bytes + _MULTIPART_OVERHEAD
     app.config["LOOKALIKE_MAX_UPLOAD_BYTES"] = settings.api_max_upload_bytes
-    app.config["JSON_SORT_KEYS"] = False
     jsonenc.install(app)  # orjson: compact, keys in insertion order
     app.extensions["lookalike"] = ApiContext(settings, store)
     install_error_handlers(app)

@@ -276,11 +276,6 @@ class IndexReader:
                 self._delta = d
             return d
 
-    def recent_count(self) -> int:
-        """How many hashes the reader scans exactly besides the generation."""
-        delta = self._recent(self._snapshot())
-        return len(delta.table) if delta else 0
-
     # ------------------------------------------------------------------ queries
 
     def hashes_of(self, image_id: str) -> dict[str, str]:
