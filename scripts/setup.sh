@@ -41,8 +41,7 @@ stamp=.venv/.lookalike-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing Lookalike and its dependencies into .venv" >&2
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  # This machine's pip configuration may name local indexes that do not exist; say so once.
-  .venv/bin/python -m pip install -q -e '.[test]' 2> >(grep -v "is ignored: it is neither" >&2)
+  .venv/bin/python -m pip install -q -e '.[test]'
   touch "$stamp"
 fi
 

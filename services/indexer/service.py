@@ -250,6 +250,7 @@ class Indexer:
         self.config = config
         self.redis = redis_client
         self.reembed = reembed
+        self._waiting_for: int | None = None  # new hashes last reported as not enough yet
 
     def _current_meta(self) -> dict | None:
         try:
@@ -267,6 +268,11 @@ class Indexer:
         new = count_new(self.store, meta["hashed_at_max"])
         if new >= self.config.min_new:
             return f"{new} new hashes"
+        if new != self._waiting_for:
+            self._waiting_for = new
+            log.info("%d new hashes since the current generation; rebuilding at %d "
+                     "(LOOKALIKE_INDEX_REBUILD_MIN_NEW) or after the rebuild period",
+                     new, self.config.min_new)
         # Titles arrive with fetches, which do not always bring new hashes (a re-fetch of an
         # unchanged thumbnail): counted on their own. A generation without a title index
         # (an offline build) gets one at the next period.

@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import redis
 
 from services.replica.collection import Collection
 from services.replica.server import run_replica
@@ -31,6 +32,19 @@ def newest_crawl(s, kind: str, after: set[str], timeout: float = 120) -> dict:
                 return record
         time.sleep(0.2)
     raise AssertionError(f"no {kind} crawl started within {timeout}s")
+
+
+def tasks_of(s, crawl_id: str) -> list[str]:
+    """The tasks of a crawl still queued in the broker or held by a worker (running,
+    prefetched or waiting for their countdown): once none is left, nothing of it can run."""
+    queued = redis.Redis.from_url(s.redis()).lrange(app.conf.task_default_queue, 0, -1)
+    held = [m for m in queued if crawl_id.encode() in m]
+    with app.connection_for_write(s.redis()) as conn:
+        look = app.control.inspect(timeout=2.0, connection=conn)
+        for found in (look.active(), look.reserved(), look.scheduled()):
+            for tasks in (found or {}).values():
+                held.extend(t for t in tasks if crawl_id in json.dumps(t))
+    return [str(t)[:200] for t in held]
 
 
 def send(s, task: str) -> None:
@@ -131,7 +145,11 @@ def test_cancel_stops_a_crawl_and_keeps_what_it_stored(
         cancelled = control.cancel_crawl(s, record["id"])
         assert cancelled["status"] == "cancelled"
         stored = store.counts()["images"]
-        time.sleep(3)
+        # Let every task of the crawl that was queued or running when it was cancelled end.
+        deadline = time.monotonic() + 120
+        while left := tasks_of(s, record["id"]):
+            assert time.monotonic() < deadline, (left, w.log_text())
+            time.sleep(0.2)
         summary = control.get_crawl(s, record["id"])
     assert summary["status"] == "cancelled"
     assert summary["counts"]["fetched"] <= cancelled["counts"]["fetched"] + 1

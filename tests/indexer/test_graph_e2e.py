@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -186,11 +187,14 @@ def test_indexer_loop_rebuilds_on_new_hashes_and_on_request(fresh_graph, tmp_pat
     command = [sys.executable, "-c", "from lookalike_cli.main import main; main()", "indexer"]
     proc = subprocess.Popen([*command, "--poll", "0.2"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True)
+    reader.start()
 
     def wait_for_generation(number: int) -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stdout.read()
+            assert proc.poll() is None, "".join(output)
             if gens.current_name(index_dir) == gens.gen_name(number):
                 return
             time.sleep(0.1)
@@ -199,8 +203,12 @@ def test_indexer_loop_rebuilds_on_new_hashes_and_on_request(fresh_graph, tmp_pat
     try:
         wait_for_generation(1)  # no index yet -> built at once
         _store_pictures(store, dict(list(collection.items())[4:6]), int(time.time() * 1000))
-        time.sleep(1.0)
-        assert gens.current_name(index_dir) == "gen-000001"  # 2 new < 3
+        # The indexer saw the 2 new hashes and decided that 2 < 3 is no reason to rebuild.
+        deadline = time.monotonic() + 60
+        while not any("2 new hashes since the current generation" in line for line in output):
+            assert proc.poll() is None and time.monotonic() < deadline, "".join(output)
+            time.sleep(0.1)
+        assert gens.current_name(index_dir) == "gen-000001"
         _store_pictures(store, dict(list(collection.items())[6:7]), int(time.time() * 1000))
         wait_for_generation(2)  # 3 new hashes
         assert gens.read_meta(index_dir / "gen-000002")["images"] == 7
@@ -211,6 +219,7 @@ def test_indexer_loop_rebuilds_on_new_hashes_and_on_request(fresh_graph, tmp_pat
         assert gens.read_meta(index_dir / "gen-000003")["reason"] == "requested"
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0, out
-    assert "3 new hashes" in out
+        proc.wait(timeout=60)
+        reader.join(timeout=10)
+    assert proc.returncode == 0, "".join(output)
+    assert any("3 new hashes" in line for line in output)
