@@ -150,9 +150,11 @@ class Settings(BaseModel):
         "retries of one request on 429, 5xx, timeouts and dropped connections",
         section=CATALOGUE))
     backoff_base: float = Field(0.5, ge=0, le=600, **_doc(
-        "first retry delay in seconds (doubles each retry, with jitter)", section=CATALOGUE))
+        "first retry delay in seconds of a request or a re-queued image (doubles each retry, "
+        "with jitter)", section=CATALOGUE))
     backoff_max: float = Field(30.0, ge=0, le=3600, **_doc(
-        "longest retry delay in seconds", section=CATALOGUE))
+        "longest retry delay in seconds, and the longest a task waits in-line for a rate "
+        "limit or a Retry-After", section=CATALOGUE))
     thumbnail_size: int = Field(400, ge=16, le=4096, **_doc(
         "thumbnail size asked of the IIIF server (`!n,n`)", section=CATALOGUE))
     max_thumbnail_bytes: int = Field(5_000_000, ge=1, le=1_000_000_000, **_doc(
