@@ -15,7 +15,7 @@ from typing import Any
 from PIL import Image
 
 from lookalike.catalogue import images, pages, snapshot
-from lookalike.catalogue.fetch import Fetcher
+from lookalike.catalogue.fetch import Fetcher, Source
 from lookalike.catalogue.json_body import ACCEPT_JSON, read_json
 from lookalike.catalogue.offsite import check_host, host_allowed, host_of
 from lookalike.catalogue.stats import ClientStats
@@ -62,6 +62,8 @@ class CatalogueClient:
                 else ()
             )
         self.snapshot_hosts = self.catalogue_hosts + tuple(snapshot_hosts)
+        self._json = Source("catalogue URL", self.catalogue_hosts, ACCEPT_JSON)
+        self._thumbnails = Source("thumbnail", self.image_hosts, ACCEPT_IMAGE)
         self.redis = redis_client
         self._owns_redis = False
         self.stats = ClientStats()
@@ -105,12 +107,7 @@ class CatalogueClient:
     def _get_json(self, url: str, params: Mapping[str, Any] | None = None) -> tuple[Any, str]:
         """The parsed JSON of a catalogue URL, and the URL that answered."""
         return self.fetcher.fetch(
-            url,
-            params,
-            allowed=self.catalogue_hosts,
-            what="catalogue URL",
-            accept=ACCEPT_JSON,
-            read=lambda resp, final: (read_json(resp, final), final),
+            self._json, url, params, lambda resp, final: (read_json(resp, final), final)
         )
 
     # -- images --------------------------------------------------------------------------
@@ -154,12 +151,8 @@ class CatalogueClient:
         max_bytes = self.settings.max_thumbnail_bytes
         max_pixels = self.settings.max_thumbnail_pixels
         return self.fetcher.fetch(
-            url,
-            None,
-            allowed=self.image_hosts,
-            what="thumbnail",
-            accept=ACCEPT_IMAGE,
-            read=lambda resp, final: read_thumbnail(resp, final, max_bytes, max_pixels),
+            self._thumbnails, url, None,
+            lambda resp, final: read_thumbnail(resp, final, max_bytes, max_pixels),
         )
 
     # -- discovery: list pages and snapshots ---------------------------------------------

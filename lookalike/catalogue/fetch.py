@@ -10,6 +10,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import requests
@@ -33,6 +34,16 @@ T = TypeVar("T")
 Reader = Callable[[requests.Response, str], T]
 
 
+@dataclass(frozen=True)
+class Source:
+    """One kind of thing the client fetches: its name in messages, the hosts it may come
+    from, and the Accept header asked with."""
+
+    what: str
+    allowed: tuple[str, ...]
+    accept: str
+
+
 class Fetcher:
     """GETs under ``policy``, each attempt through ``transport`` within ``http_timeout``."""
 
@@ -50,17 +61,11 @@ class Fetcher:
         self._rng = rng or random.Random()
 
     def fetch(
-        self,
-        url: str,
-        params: Mapping[str, Any] | None,
-        *,
-        allowed: tuple[str, ...],
-        what: str,
-        accept: str,
-        read: Reader[T],
-        keep_open: bool = False,
+        self, source: Source, url: str, params: Mapping[str, Any] | None, read: Reader[T],
+        *, keep_open: bool = False,
     ) -> T:
-        """GET with the rate limit, retries and backoff; ``read`` turns a 200 into a value.
+        """GET ``url`` (a ``source``) with the rate limit, retries and backoff; ``read``
+        turns a 200 into a value.
 
         With ``keep_open`` the response stays open after ``read`` (the caller streams it and
         closes it).
@@ -74,8 +79,7 @@ class Fetcher:
             limit = None if keep_open else Deadline(self.http_timeout)
             try:
                 with limit or contextlib.nullcontext():
-                    return self._attempt(url, params, allowed, what, accept, read, keep_open,
-                                         attempt)
+                    return self._attempt(source, url, params, read, keep_open, attempt)
             except Transient as caught:
                 failure = caught
                 if limit is not None and limit.expired:
@@ -115,19 +119,14 @@ class Fetcher:
             attempt += 1
 
     def _attempt(
-        self,
-        url: str,
-        params: Mapping[str, Any] | None,
-        allowed: tuple[str, ...],
-        what: str,
-        accept: str,
-        read: Reader[T],
-        keep_open: bool,
-        attempt: int,
+        self, source: Source, url: str, params: Mapping[str, Any] | None, read: Reader[T],
+        keep_open: bool, attempt: int,
     ) -> T:
         """One request: the value, a ``Transient`` failure, or a final ``CatalogueError``."""
         try:
-            resp, final_url = get_following(self.transport, url, params, allowed, what, accept)
+            resp, final_url = get_following(
+                self.transport, url, params, source.allowed, source.what, source.accept
+            )
         except requests.Timeout as exc:
             raise Transient(
                 CatalogueError(

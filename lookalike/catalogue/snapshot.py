@@ -17,17 +17,21 @@ import urllib3
 
 from lookalike import safe_json
 from lookalike.catalogue.failures import describe_json_error
-from lookalike.catalogue.fetch import Fetcher
+from lookalike.catalogue.fetch import Fetcher, Source
 from lookalike.catalogue.limits import MAX_SNAPSHOT_LINE_BYTES
 from lookalike.catalogue.stats import ClientStats
 from lookalike.errors import CatalogueError, RecordError
 from lookalike.records import ImageRecord, parse_image
 
-ACCEPT_SNAPSHOT = "application/gzip,application/x-ndjson,*/*;q=0.5"
 # The real snapshot is served from a sibling host of the API (SPEC §8).
 WELLCOME_SNAPSHOT_HOSTS = ("data.wellcomecollection.org",)
 
 OnError = Callable[[CatalogueError], None] | None
+
+
+def snapshot_source(allowed: tuple[str, ...]) -> Source:
+    """Snapshots, from the ``allowed`` hosts."""
+    return Source("snapshot", allowed, "application/gzip,application/x-ndjson,*/*;q=0.5")
 
 
 def iter_snapshot(
@@ -38,13 +42,7 @@ def iter_snapshot(
     text = os.fspath(source)
     if text.startswith(("http://", "https://")) or "://" in text:
         resp = fetcher.fetch(
-            text,
-            None,
-            allowed=allowed,
-            what="snapshot",
-            accept=ACCEPT_SNAPSHOT,
-            read=lambda resp, final: resp,
-            keep_open=True,
+            snapshot_source(allowed), text, None, lambda resp, final: resp, keep_open=True
         )
         with closing(resp):
             resp.raw.decode_content = True  # undo transport encoding, keep the .gz itself
