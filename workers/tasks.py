@@ -529,7 +529,7 @@ def embed_images(items: list[list[str]]) -> dict[str, int]:
         pipeline.store_thumbnails(res.store, thumbs)
     except GraphUnavailable:
         res.reset_store()
-        embed_images.apply_async((items,), countdown=_delay(3, None))
+        embed_images.apply_async((items,), countdown=GRAPH_RESTARTS.delay(2))
         return {"retry": len(items)}
     embedded = sum(t.vector is not None for t in thumbs)
     return {"embedded": embedded, "failed": len(thumbs) - embedded, "deferred": deferred}
