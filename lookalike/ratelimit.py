@@ -3,9 +3,9 @@
 Why GCRA: it needs one number per host (the "theoretical arrival time", TAT), is exact, and
 allows a burst of ``burst`` requests after idleness while holding the long-run rate to
 ``rate``/s. In any time window of length W at most ``burst + rate * W`` tokens are granted.
-The check-and-update runs as one Lua script, so concurrent workers cannot both take the last
-token, and it reads the clock from Redis (``TIME``) so workers on different machines share
-one clock.
+The check-and-update runs as one Lua script (``lookalike/lua/``), so concurrent workers cannot
+both take the last token, and it reads the clock from Redis (``TIME``) so workers on different
+machines share one clock.
 
 A second key holds "paused until": when the catalogue answers 429 with Retry-After, the
 worker that saw it calls ``pause(seconds)`` and every worker's next ``acquire`` waits it out,
@@ -23,56 +23,14 @@ from collections.abc import Callable
 from typing import Protocol
 
 from lookalike.errors import RateLimitTimeout
+from lookalike.redis_scripts import source
 
 _US = 1_000_000
 
-# KEYS[1] = TAT key, KEYS[2] = pause key; ARGV[1] = emission interval (µs), ARGV[2] = burst.
-# Returns {granted (0/1), wait µs, now µs}. Numbers are stored with %.0f: Lua's default
-# number-to-string keeps only 14 digits, which would round epoch microseconds.
-_ACQUIRE_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local pause = tonumber(redis.call('GET', KEYS[2]) or '0')
-if pause > now then
-  return {0, pause - now, now}
-end
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local new_tat = tat + interval
-local allow_at = new_tat - burst * interval
-if allow_at > now then
-  return {0, allow_at - now, now}
-end
-local ttl_ms = math.ceil((new_tat - now) / 1000) + 1000
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', ttl_ms)
-return {1, 0, now}
-"""
-
-# KEYS[1] = pause key; ARGV[1] = pause length (µs). Only ever extends the pause: a shorter
-# Retry-After seen later by another worker must not cut a longer one short.
-_PAUSE_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local target = now + tonumber(ARGV[1])
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-if target > current then
-  local ttl_ms = math.ceil((target - now) / 1000) + 1000
-  redis.call('SET', KEYS[1], string.format('%.0f', target), 'PX', ttl_ms)
-  current = target
-end
-if current > now then return current - now end
-return 0
-"""
-
-_PAUSED_FOR_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-if current > now then return current - now end
-return 0
-"""
+# The scripts, in lookalike/lua/ratelimit_*.lua.
+_ACQUIRE_LUA = source("lookalike", "ratelimit_acquire")
+_PAUSE_LUA = source("lookalike", "ratelimit_pause")
+_PAUSED_FOR_LUA = source("lookalike", "ratelimit_paused_for")
 
 
 class RateLimiter(Protocol):

@@ -1,8 +1,9 @@
 """A crawl's state in Redis: the breadth-first frontier, seen set, leases and counts.
 
 Why scripts: several worker processes finish images at the same moment. Each completion is
-one Lua script, so "remove from pending, record neighbours, and if this level is now empty
-open the next one" happens atomically; exactly one completion opens each level.
+one Lua script (``workers/lua/``), so "remove from pending, record neighbours, and if this
+level is now empty open the next one" happens atomically; exactly one completion opens each
+level.
 
 Breadth-first across all workers: only one level is dispatched at a time. Neighbours found
 at depth d are collected in a sorted set scored by (parent's position, rank), so when level
@@ -45,6 +46,8 @@ from typing import Any
 
 import redis
 
+from lookalike.redis_scripts import source
+
 PREFIX = "lk:crawl:"
 INDEX = "lk:crawls"
 # Per image, what it was last hashed from ("<algorithm version> <thumbnail URL>"), across
@@ -58,184 +61,13 @@ EMBED_HINTS = "lk:embedded"
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 FINAL = ("done", "failed", "cancelled")
 
-# The end of every completion: the crawl is done once fetching is over and no hash is
-# outstanding. Inside the completion's own script, so finishing costs no extra round trip.
-_FINISH_LUA = """
-local function maybe_finish(p, now)
-  if redis.call('HGET', p .. 'meta', 'status') ~= 'running' then return false end
-  if redis.call('HGET', p .. 'meta', 'fetch_done') ~= '1' then return false end
-  if redis.call('HLEN', p .. 'hashing') > 0 then return false end
-  redis.call('HSET', p .. 'meta', 'status', 'done', 'finished_at', now)
-  return true
-end
-"""
-
-# KEYS: prefix, hints, embed hints. ARGV: id, depth, now, lease_ms, neighbours_json,
-# stored_json, inline ("1": the fetching worker hashes the images it fetches itself), edges,
-# prehashed ("1": it already did, and the hashes were written with the fetch), hint (the
-# image's hint then), embed hint ('' for none), embedded ("1": a vector was made).
-_COMPLETE_FETCH = _FINISH_LUA + """
-local p = KEYS[1]
-local id, d = ARGV[1], tonumber(ARGV[2])
-local now, lease = tonumber(ARGV[3]), tonumber(ARGV[4])
-local inline, prehashed = ARGV[7] == '1', ARGV[9] == '1'
-local conf = redis.call('HMGET', p .. 'meta', 'depth', 'max_images')
-local max_depth, max_images = tonumber(conf[1] or '0'), tonumber(conf[2] or '0')
-if redis.call('HDEL', p .. 'pending:' .. d, id) == 0 then
-  return cjson.encode({duplicate = true})
-end
-redis.call('SADD', p .. 'done', id)
-redis.call('HINCRBY', p .. 'counts', 'fetched', 1)
-if tonumber(ARGV[8]) > 0 then redis.call('HINCRBY', p .. 'counts', 'edges', ARGV[8]) end
-local dr = tonumber(redis.call('HGET', p .. 'counts', 'depth_reached') or '0')
-if d > dr then redis.call('HSET', p .. 'counts', 'depth_reached', d) end
-local out = {hash = {}, advance = false, next = {}, finished = false, hash_self = false,
-             hashed = false}
-local function hash_later(nid)  -- a hash task will be queued for it
-  redis.call('HSET', p .. 'hashing', nid, -now)
-  table.insert(out.hash, nid)
-end
-local function hash_here(nid)  -- the worker that fetched it hashes it (or did), under a lease
-  out.hash_self = true
-  if prehashed then
-    redis.call('HINCRBY', p .. 'counts', 'hashed', 1)
-    redis.call('HSET', KEYS[2], nid, ARGV[10])
-    if ARGV[11] ~= '' then redis.call('HSET', KEYS[3], nid, ARGV[11]) end
-    if ARGV[12] == '1' then redis.call('HINCRBY', p .. 'counts', 'embedded', 1) end
-    out.hashed = true
-  else
-    redis.call('HSET', p .. 'hashing', nid, now + lease)
-  end
-end
--- Every image the listing stored needs hashing once per crawl. With inline hashing, an image
--- that will be fetched anyway (later in this level, or at the next one) waits in 'deferred'
--- so that its own fetch hashes it; the others get hash tasks.
-local was_deferred = redis.call('SREM', p .. 'deferred', id) == 1
-local stored_self = false
-for _, item in ipairs(cjson.decode(ARGV[6])) do
-  local nid, url = item[1], item[2]
-  if nid == id then
-    stored_self = true
-    redis.call('HSET', p .. 'thumbs', nid, url)
-  end
-  if redis.call('SADD', p .. 'nodes', nid) == 1 then
-    redis.call('HSET', p .. 'thumbs', nid, url)
-    if not inline then
-      hash_later(nid)
-    elseif nid == id then
-      hash_here(nid)
-    elseif (d < max_depth and redis.call('SISMEMBER', p .. 'done', nid) == 0)
-        or redis.call('HEXISTS', p .. 'pending:' .. d, nid) == 1 then
-      -- To be fetched at the next level, or still at this one (even the last: a batch
-      -- often lists its own images).
-      redis.call('SADD', p .. 'deferred', nid)
-    else
-      hash_later(nid)
-    end
-  elseif nid == id and was_deferred then
-    hash_here(nid)
-  end
-end
-if was_deferred and not stored_self then
-  hash_later(id)  -- its fetch failed: hash it from the listing that named it
-end
-if d < max_depth then
-  local order = tonumber(redis.call('HGET', p .. 'order:' .. d, id) or '0')
-  for rank, nid in ipairs(cjson.decode(ARGV[5])) do
-    if redis.call('SISMEMBER', p .. 'seen', nid) == 0 then
-      redis.call('ZADD', p .. 'next:' .. (d + 1), 'LT', order * 64 + rank, nid)
-    end
-  end
-end
-if redis.call('HLEN', p .. 'pending:' .. d) == 0 then
-  -- This level is complete: open the next one, in breadth-first order, within the budget.
-  local nxt = {}
-  local cut = 0  -- where the images left out by the budget start in next:(d+1)
-  if d < max_depth then
-    if max_images > 0 then
-      local remaining = max_images - redis.call('SCARD', p .. 'seen')
-      if remaining > 0 then
-        nxt = redis.call('ZRANGE', p .. 'next:' .. (d + 1), 0, remaining - 1)
-        cut = remaining
-      end
-    else
-      nxt = redis.call('ZRANGE', p .. 'next:' .. (d + 1), 0, -1)
-      cut = -1
-    end
-  end
-  if cut >= 0 then
-    -- Deferred images the budget leaves out will never be fetched: hash them by task.
-    for _, nid in ipairs(redis.call('ZRANGE', p .. 'next:' .. (d + 1), cut, -1)) do
-      if redis.call('SREM', p .. 'deferred', nid) == 1 then hash_later(nid) end
-    end
-  end
-  redis.call('DEL', p .. 'next:' .. (d + 1))
-  for i, nid in ipairs(nxt) do
-    redis.call('SADD', p .. 'seen', nid)
-    redis.call('HSET', p .. 'pending:' .. (d + 1), nid, -now)
-    redis.call('HSET', p .. 'order:' .. (d + 1), nid, i)
-  end
-  out.advance = true
-  out.next = nxt
-  if #nxt == 0 then
-    redis.call('HSET', p .. 'meta', 'fetch_done', 1)
-    -- Nothing is fetched any more, so nothing deferred can wait for its fetch.
-    for _, nid in ipairs(redis.call('SMEMBERS', p .. 'deferred')) do hash_later(nid) end
-    redis.call('DEL', p .. 'deferred')
-  else
-    redis.call('HSET', p .. 'meta', 'level', d + 1)
-  end
-end
-out.finished = maybe_finish(p, ARGV[3])
-return cjson.encode(out)
-"""
-
-# KEYS: meta, the pending (or hashing) hash. ARGV: id, deadline. A worker starting an image
-# takes its lease; returns 0 when the crawl no longer runs or the image is no longer pending
-# (a duplicate delivery).
-_CLAIM = """
-if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
-if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-return 1
-"""
-
-# KEYS: prefix, hints, embed hints. ARGV: id, depth, deadline. Claims a fetch like _CLAIM, and
-# says whether this fetch is expected to hash the image (no listing stored it yet in this crawl,
-# or one did and deferred its hash to this fetch), with the image's hints (what was last hashed
-# and embedded).
-_START_FETCH = """
-local p, id = KEYS[1], ARGV[1]
-if redis.call('HGET', p .. 'meta', 'status') ~= 'running' then return {0, 0, '', ''} end
-local key = p .. 'pending:' .. ARGV[2]
-if redis.call('HEXISTS', key, id) == 0 then return {0, 0, '', ''} end
-redis.call('HSET', key, id, ARGV[3])
-local hash = redis.call('SISMEMBER', p .. 'nodes', id) == 0
-  or redis.call('SISMEMBER', p .. 'deferred', id) == 1
-return {1, hash and 1 or 0, redis.call('HGET', KEYS[2], id) or '',
-        redis.call('HGET', KEYS[3], id) or ''}
-"""
-
-# KEYS: prefix, hints, embed hints. ARGV: id, field, now, hint ('' for none), embed hint ('' for
-# none), embedded ("1": a vector was made). Returns 0 if this completion was a duplicate, 1 if
-# it counted, 2 if it counted and finished the crawl.
-_COMPLETE_HASH = _FINISH_LUA + """
-local p = KEYS[1]
-if redis.call('HDEL', p .. 'hashing', ARGV[1]) == 0 then return 0 end
-redis.call('HINCRBY', p .. 'counts', ARGV[2], 1)
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[4]) end
-if ARGV[5] ~= '' then redis.call('HSET', KEYS[3], ARGV[1], ARGV[5]) end
-if ARGV[6] == '1' then redis.call('HINCRBY', p .. 'counts', 'embedded', 1) end
-if maybe_finish(p, ARGV[3]) then return 2 end
-return 1
-"""
-
-# KEYS: prefix. Marks the crawl done when fetching is over and no hash is outstanding.
-_MAYBE_FINISH = _FINISH_LUA + """
-if maybe_finish(KEYS[1], ARGV[1]) then return 1 end
-return 0
-"""
-
+# The scripts, in workers/lua/. The completions end with maybe_finish (its function file
+# first), so finishing a crawl costs no extra round trip.
+_COMPLETE_FETCH = source("workers", "maybe_finish_function", "complete_fetch")
+_COMPLETE_HASH = source("workers", "maybe_finish_function", "complete_hash")
+_MAYBE_FINISH = source("workers", "maybe_finish_function", "maybe_finish")
+_CLAIM = source("workers", "claim")
+_START_FETCH = source("workers", "start_fetch")
 
 def now_ms() -> int:
     return int(time.time() * 1000)
