@@ -18,12 +18,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     LOOKALIKE_STATE_DIR=/data \
-    LOOKALIKE_CYPHER_DIR=/app/cypher \
     LOOKALIKE_MODEL_DIR=/opt/lookalike/models
 
-# pip install . (from the wheels built above): the packages, their dependencies and the
-# `lookalike` console script. arcadedb-embedded comes along as a declared dependency but is
-# never started here: production points NEO4J_URI at Neo4j.
+# pip install . (from the wheels built above): the packages with their Cypher statements and
+# Lua scripts, their dependencies and the `lookalike` console script. arcadedb-embedded comes
+# along as a declared dependency but is never started here: production points NEO4J_URI at
+# Neo4j.
 COPY --from=build /wheels /wheels
 RUN pip install --no-index --find-links /wheels lookalike \
     && rm -rf /wheels
@@ -31,11 +31,6 @@ RUN pip install --no-index --find-links /wheels lookalike \
 # The embedding model, converted once into the image (readable by every user), so no
 # worker converts it at start-up.
 RUN lookalike model install
-
-# Every Cypher statement is a file in cypher/, loaded by name; it is not Python package
-# data, so it is shipped beside the code and found through LOOKALIKE_CYPHER_DIR.
-WORKDIR /app
-COPY cypher/ /app/cypher/
 
 # Run as an unprivileged user. /data (thumbnails, the Annoy index, beat's schedule) is owned
 # by it, so a named volume mounted there starts out writable.

@@ -445,39 +445,23 @@ def test_dockerfile() -> None:
     users = [rest for i, rest in runtime if i == "USER"]
     assert users and users[-1] not in {"root", "0", "0:0"}, users
     assert ("EXPOSE", "8000") in runtime
-    # cypher/ is not Python package data: it is copied and pointed at explicitly.
+    # The Cypher statements and Lua scripts come inside the installed package
+    # (tests/test_packaging.py), so the runtime copies no source folder and sets no path.
     env = " ".join(rest for i, rest in runtime if i == "ENV")
-    m = re.search(r"LOOKALIKE_CYPHER_DIR=(\S+)", env)
-    assert m, "the image must set LOOKALIKE_CYPHER_DIR"
+    assert "CYPHER_DIR" not in env
     copies = [rest.split() for i, rest in runtime if i == "COPY"]
-    assert any(c[0].rstrip("/") == "cypher" and c[-1].rstrip("/") == m.group(1) for c in copies)
+    assert all(c[0].startswith("--from=") for c in copies), copies
     assert "LOOKALIKE_STATE_DIR=/data" in env
     # The embedding model is converted at build time, into a folder the image names.
     assert "LOOKALIKE_MODEL_DIR=" in env
     assert re.search(r"\blookalike model install\b", runs), runs
 
 
-def test_cypher_dir_setting_is_what_the_loader_reads(tmp_path: Path) -> None:
-    """The image relies on LOOKALIKE_CYPHER_DIR: the loader must find statements there."""
-    shutil.copytree(ROOT / "cypher", tmp_path / "cypher")
-    code = "from lookalike import cypher; print(cypher.load('counts')[:5])"
-    env = {**os.environ, "LOOKALIKE_CYPHER_DIR": str(tmp_path / "cypher")}
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
-        cwd=tmp_path,
-    )
-    assert out.stdout.strip() == "MATCH"
-    (tmp_path / "cypher" / "counts.cypher").unlink()
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path
-    )
-    assert out.returncode != 0 and "counts" in out.stderr
-
-
 def test_build_context_has_what_pip_install_needs_and_no_secrets() -> None:
     patterns = dockerignore_patterns()
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    needed = ["pyproject.toml", "cypher/counts.cypher", "lookalike/settings.py",
+    needed = ["pyproject.toml", "cypher/counts.cypher", "cypher/__init__.py",
+              "workers/lua/complete_fetch.lua", "lookalike/settings.py",
               "workers/app.py", "lookalike_cli/main.py", "services/__init__.py"]
     readme = pyproject["project"].get("readme")
     if isinstance(readme, str):
