@@ -106,7 +106,7 @@ class SimilarityGraph:
 
     @property
     def n(self) -> int:
-        return self.directed.vcount()
+        return int(self.directed.vcount())
 
     @cached_property
     def pagerank(self) -> np.ndarray:

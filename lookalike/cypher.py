@@ -9,6 +9,7 @@ inputs only as parameters (``$name``). The folder is installed as the package
 from __future__ import annotations
 
 from functools import cache
+from typing import LiteralString
 
 from lookalike.package_data import read_text
 
@@ -21,13 +22,15 @@ def _strip_comments(text: str) -> str:
     ).strip()
 
 
+# LiteralString: the neo4j driver runs only those. A statement is a file shipped with the code,
+# never built from input, so it is as trusted as a literal.
 @cache
-def load(name: str) -> str:
+def load(name: str) -> LiteralString:
     """The statement in ``cypher/<name>.cypher``, comments removed."""
     return _strip_comments(read_text(PACKAGE, name, ".cypher"))
 
 
 @cache
-def load_many(name: str) -> tuple[str, ...]:
+def load_many(name: str) -> tuple[LiteralString, ...]:
     """A file of several statements separated by ``;`` (used for the schema)."""
     return tuple(s.strip() for s in load(name).split(";") if s.strip())

@@ -7,6 +7,9 @@ say what was wrong, where (URL, field path, line) and what to do about it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 # reason -> retryable by default. "Retryable" means: asking again later may succeed (the
 # client has already used up its own retries by the time the caller sees the error).
 REASONS: dict[str, bool] = {
@@ -58,7 +61,8 @@ class CatalogueError(Exception):
     def __str__(self) -> str:
         return f"[{self.reason}] {self.message}"
 
-    def __reduce__(self):  # keep reason/url/... when pickled by Celery or multiprocessing
+    # Keep reason/url/... when pickled by Celery or multiprocessing.
+    def __reduce__(self) -> tuple[Callable[..., CatalogueError], tuple[Any, ...]]:
         return (
             _rebuild,
             (self.reason, self.message, self.url, self.status, self.retryable, self.retry_after),
@@ -105,7 +109,7 @@ class RecordError(CatalogueError):
             message += f" ({self.where})"
         super().__init__("invalid_record", message, url=url)
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Callable[..., RecordError], tuple[Any, ...]]:
         return (_rebuild_record, (self.path, self.problem, self.url, self.where))
 
 
@@ -123,5 +127,5 @@ class RateLimitTimeout(TimeoutError):
         super().__init__(message)
         self.wait = wait
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Callable[..., RateLimitTimeout], tuple[Any, ...]]:
         return (RateLimitTimeout, (self.args[0], self.wait))

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, LiteralString, cast
+from functools import partial
+from typing import Any, LiteralString, TypeVar
 
 import neo4j
 from neo4j import GraphDatabase, ManagedTransaction
@@ -35,7 +36,14 @@ from lookalike import cypher
 from lookalike.retry import BACKOFF_FACTOR, GRAPH_WRITES
 from lookalike.settings import Settings
 
+T = TypeVar("T")
+
 log = logging.getLogger(__name__)
+
+
+def _run_to_end(session: neo4j.Session, statement: LiteralString) -> None:
+    """Run one statement and wait for its end, so that its errors are raised here."""
+    session.run(statement).consume()
 
 
 class GraphUnavailable(RuntimeError):
@@ -172,7 +180,7 @@ class GraphStore:
             self._agent = self._call(lambda: self.driver.get_server_info().agent)
         return self._agent
 
-    def _call(self, fn: Any) -> Any:
+    def _call(self, fn: Callable[[], T]) -> T:
         try:
             return fn()
         except (ServiceUnavailable, SessionExpired) as exc:
@@ -188,13 +196,13 @@ class GraphStore:
 
     def read(self, name: str, **params: Any) -> list[dict[str, Any]]:
         """Run ``cypher/<name>.cypher`` in a read transaction; rows as dicts."""
-        query = cast(LiteralString, cypher.load(name))
+        query = cypher.load(name)
 
         def work(tx: ManagedTransaction) -> list[dict[str, Any]]:
             return [record.data() for record in tx.run(query, params)]
 
         with self.driver.session(database=self.database) as session:
-            return cast(list[dict[str, Any]], self._call(lambda: session.execute_read(work)))
+            return self._call(lambda: session.execute_read(work))
 
     def stream(self, name: str, fetch_size: int = 10_000, **params: Any
                ) -> Iterator[dict[str, Any]]:
@@ -206,7 +214,7 @@ class GraphStore:
         per page of 10k), while one streamed statement reads them all in seconds. Unlike
         ``read``, a failure part-way is not retried: the caller sees it.
         """
-        query = cast(LiteralString, cypher.load(name))
+        query = cypher.load(name)
         with self.driver.session(
             database=self.database, default_access_mode=neo4j.READ_ACCESS,
             fetch_size=fetch_size,
@@ -247,7 +255,9 @@ class GraphStore:
             ) as session:
                 tx = session.begin_transaction(timeout=timeout)
                 try:
-                    result = tx.run(cast(LiteralString, text), params)
+                    # The one statement not from cypher/: vetted by the caller, run read-only
+                    # and rolled back.
+                    result = tx.run(text, params)
                     columns = list(result.keys())
                     rows: list[dict[str, Any]] = []
                     truncated = False
@@ -255,7 +265,8 @@ class GraphStore:
                         if len(rows) >= max_rows:
                             truncated = True
                             break
-                        rows.append({k: conv(v) for k, v in record.items()})
+                        fields = zip(record.keys(), record.values(), strict=True)
+                        rows.append({k: conv(v) for k, v in fields})
                     counters = result.consume().counters
                     wrote = counters.contains_updates or counters.contains_system_updates
                     return columns, rows, truncated, wrote
@@ -263,7 +274,7 @@ class GraphStore:
                     if not tx.closed():
                         tx.rollback()
 
-        return cast(tuple[list[str], list[dict[str, Any]], bool, bool], self._call(work))
+        return self._call(work)
 
     def terminate_tagged(self, tag: str) -> int:
         """Stop, on the server, the statements ``read_rolled_back`` runs with ``tag``; returns
@@ -300,7 +311,7 @@ class GraphStore:
         With ``rows``, the statement receives ``$rows`` in batches of ``batch`` (one transaction
         each); the result rows of every batch are concatenated.
         """
-        query = cast(LiteralString, cypher.load(name))
+        query = cypher.load(name)
         if rows is None:
             return self._write_once(query, params)
         out: list[dict[str, Any]] = []
@@ -322,14 +333,14 @@ class GraphStore:
         The crawler stores an image, its similar images, their edges and the pruning of edges
         no longer listed together, so a crash never leaves half an update.
         """
-        queries = [(cast(LiteralString, cypher.load(name)), params) for name, params in steps]
+        queries = [(cypher.load(name), params) for name, params in steps]
 
         def work(tx: ManagedTransaction) -> list[list[dict[str, Any]]]:
             return [[r.data() for r in tx.run(q, p)] for q, p in queries]
 
         return self._retrying_write(work)
 
-    def _retrying_write(self, work: Any) -> Any:
+    def _retrying_write(self, work: Callable[[ManagedTransaction], T]) -> T:
         attempt = 0
         while True:
             try:
@@ -349,9 +360,8 @@ class GraphStore:
 
     def ensure_schema(self) -> None:
         for statement in cypher.load_many("schema"):
-            stmt = cast(LiteralString, statement)
             with self.driver.session(database=self.database) as session:
-                self._call(lambda s=session, q=stmt: s.run(q).consume())
+                self._call(partial(_run_to_end, session, statement))
 
     def clear(self, batch: int = 2000) -> None:
         """Delete everything, in batches. For tests and `lookalike reset` only."""
@@ -416,8 +426,8 @@ class GraphStore:
         record, so no statement fetches nodes or edges again afterwards. That keeps both the
         round trips and the driver's decoding, the bulk of the cost, to a minimum.
         """
-        start_q = cast(LiteralString, cypher.load("neighborhood_start"))
-        ring_q = cast(LiteralString, cypher.load("neighborhood_ring"))
+        start_q = cypher.load("neighborhood_start")
+        ring_q = cypher.load("neighborhood_ring")
 
         def room(admitted: int) -> int:
             # One more than can be admitted, so a full ring shows it was cut.
@@ -436,13 +446,13 @@ class GraphStore:
                     ring = tx.run(
                         ring_q, frontier=walk.frontier, known=walk.known(),
                         properties=properties, room=room(len(walk.sub.depth)),
-                    ).single()["ring"]
+                    ).single(strict=True)["ring"]
                 if not walk.admit(ring, hop):
                     break
             return walk.finish(properties)
 
         with self.driver.session(database=self.database) as session:
-            sub = cast("Subgraph | None", self._call(lambda: session.execute_read(work)))
+            sub = self._call(lambda: session.execute_read(work))
         if sub is None:
             raise KeyError(image_id)
         return sub

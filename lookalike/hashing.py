@@ -245,15 +245,15 @@ def trim_borders(image: Image.Image, rounds: int = TRIM_ROUNDS) -> Image.Image:
     the width or height goes from any one side."""
     rgb = image.convert("RGB")
     width, height = rgb.size
-    box = [0, 0, width, height]  # left, top, right, bottom in the original
+    box = (0, 0, width, height)  # left, top, right, bottom in the original
     for _ in range(rounds):
         budget = (round(width * TRIM_MAX) - box[0], round(height * TRIM_MAX) - box[1],
                   box[2] - round(width * (1 - TRIM_MAX)), box[3] - round(height * (1 - TRIM_MAX)))
-        cut = _border_widths(rgb.crop(tuple(box)), budget)
+        cut = _border_widths(rgb.crop(box), budget)
         if not any(cut):
             break
-        box = [box[0] + cut[0], box[1] + cut[1], box[2] - cut[2], box[3] - cut[3]]
-    return rgb.crop(tuple(box)) if box != [0, 0, width, height] else rgb
+        box = (box[0] + cut[0], box[1] + cut[1], box[2] - cut[2], box[3] - cut[3])
+    return rgb.crop(box) if box != (0, 0, width, height) else rgb
 
 
 def _border_widths(rgb: Image.Image, budget: tuple[int, int, int, int]

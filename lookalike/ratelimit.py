@@ -20,10 +20,13 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from lookalike.errors import RateLimitTimeout
 from lookalike.redis_scripts import source
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 _US = 1_000_000
 
@@ -87,7 +90,7 @@ class RedisRateLimiter(_Blocking):
 
     def __init__(
         self,
-        redis,
+        redis: Redis,
         key: str,
         rate: float,
         burst: int,

@@ -272,9 +272,10 @@ class Settings(BaseModel):
     def embedded(self) -> dict[str, Any]:
         """The connection record ``lookalike up`` wrote, or {} when the stack is not up."""
         try:
-            return json.loads(self.stack_file.read_text())
+            record: dict[str, Any] = json.loads(self.stack_file.read_text())
         except FileNotFoundError:
             return {}
+        return record
 
     def graph(self) -> GraphConnection:
         """Where the graph is: ``NEO4J_URI`` when set, else the embedded server."""
@@ -306,7 +307,8 @@ class Settings(BaseModel):
             raise SettingsError(
                 "no Redis: set REDIS_URL, or start the embedded stack with `lookalike up`"
             )
-        return redis["url"]
+        url: str = redis["url"]
+        return url
 
 
 @dataclass(frozen=True)
@@ -342,16 +344,20 @@ def _optional(name: str) -> bool:
     return Settings.model_fields[name].default is None
 
 
-def number(value: float) -> str:
-    """A bound or default as people write it: 0.5, 30, 5,000,000."""
+def number(value: object) -> str:
+    """A bound or default as people write it: 0.5, 30, 5,000,000. (annotated_types types a
+    bound only as comparable; every bound of ours is a number.)"""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _bounds(name: str) -> str:
     """The accepted range of a numeric setting, in words."""
-    low = high = None
+    low: object = None
+    high: object = None
     low_open = False
     for rule in Settings.model_fields[name].metadata:
         if isinstance(rule, annotated_types.Ge):

@@ -209,7 +209,7 @@ def _cypher_ready(uri: str, password: str) -> Callable[[], bool]:
             uri, auth=("root", password), connection_timeout=2, max_transaction_retry_time=0
         ) as driver:
             records, _, _ = driver.execute_query("RETURN 1 AS ok", database_=DATABASE)
-            return records[0]["ok"] == 1
+            return bool(records[0]["ok"] == 1)
 
     return check
 
@@ -374,7 +374,7 @@ def up(
 def down(settings: Settings) -> list[str]:
     """Stop exactly the processes ``up`` recorded; return the names of those stopped."""
     record = settings.embedded()
-    stopped = [
+    stopped: list[str] = [
         name for name in ("graph", "redis")
         if name in record and stop_pid(int(record[name]["pid"]))
     ]

@@ -25,7 +25,7 @@ import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import redis
@@ -164,7 +164,11 @@ def read_after(client: redis.Redis, after: str = "0-0", count: int = 1000,
     """Up to ``count`` entries after stream id ``after`` (exclusive) and up to ``upto``.
     Returns (good entries, the last stream id read, how many entries were malformed and
     skipped); a malformed entry is logged and skipped, never fatal."""
-    rows = client.xrange(STREAM, min=f"({after}", max=upto, count=count)
+    # A cast: redis-py types XRANGE's reply for every client (str with decode_responses, None
+    # for an entry deleted under a consumer group); ours reads bytes, and XRANGE lists only
+    # live entries.
+    rows = cast(list[tuple[bytes, dict[bytes, bytes]]],
+                client.xrange(STREAM, min=f"({after}", max=upto, count=count))
     good: list[VectorEntry] = []
     bad = 0
     last = after
@@ -202,7 +206,7 @@ def last_id(client: redis.Redis) -> str | None:
         info = client.xinfo_stream(STREAM)
     except redis.ResponseError:
         return None
-    value = info.get("last-generated-id") or info.get(b"last-generated-id")
+    value = info.get("last-generated-id")  # redis-py decodes the keys of XINFO's reply
     return value.decode() if isinstance(value, bytes) else value
 
 

@@ -90,7 +90,7 @@ def submit(settings: Settings, store: GraphStore, top_k: int = 20) -> dict[str, 
     with app.connection_for_write(settings.redis()) as conn:
         analyse_graph.apply_async(
             kwargs={"job_id": job["id"], "database": settings.neo4j_database, "top_k": top_k},
-            connection=conn,
+            connection=conn,  # type: ignore[call-arg]  # see workers/control.py
         )
     return job
 

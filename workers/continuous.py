@@ -17,7 +17,7 @@ from lookalike.catalogue import CatalogueClient
 from lookalike.settings import Settings
 from workers import control
 from workers.app import app
-from workers.frontier import CrawlState
+from workers.frontier import CrawlState, as_text
 from workers.tasks import resources
 from workers.watchdog import watch_running
 
@@ -31,7 +31,7 @@ def _already_running(settings: Settings, kind: str) -> str | None:
     r = resources().redis
     current = r.get(ACTIVE_KEY.format(kind))
     if current:
-        state = CrawlState(r, current.decode())
+        state = CrawlState(r, as_text(current))
         if state.is_active():
             return state.id
     return None

@@ -89,15 +89,18 @@ def start_crawl(
     state = CrawlState(_redis(settings), crawl_id, lease_s=settings.crawl_lease_s)
     state.create(seeds, depth, max_images, kind=kind)
     # Send through the broker these settings name (not whatever this process's Celery app
-    # was configured with), so the API and tests can drive any stack.
+    # was configured with), so the API and tests can drive any stack. (celery-types leaves
+    # `connection` out of apply_async's options; Celery's send_task takes it.)
     from workers.app import app
 
     with app.connection_for_write(settings.redis()) as conn:
         for batch in fetch_batches(seeds, settings.crawl_batch):
-            fetch_images.apply_async((crawl_id, batch, 0), connection=conn)
+            fetch_images.apply_async(
+                (crawl_id, batch, 0), connection=conn  # type: ignore[call-arg]
+            )
         watch_crawl.apply_async(
             (crawl_id,), countdown=max(1.0, min(10.0, settings.crawl_lease_s / 3)),
-            connection=conn,
+            connection=conn,  # type: ignore[call-arg]
         )
     return state.summary()
 

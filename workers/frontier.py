@@ -42,7 +42,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -165,11 +165,11 @@ class CrawlState:
     # ------------------------------------------------------------------ reading
 
     def meta(self) -> dict[str, str]:
-        return {k.decode(): v.decode() for k, v in self.r.hgetall(self.p + "meta").items()}
+        return {as_text(k): as_text(v) for k, v in self.r.hgetall(self.p + "meta").items()}
 
     def status(self) -> str | None:
         s = self.r.hget(self.p + "meta", "status")
-        return s.decode() if s else None
+        return as_text(s) if s else None
 
     def is_active(self) -> bool:
         return self.status() == "running"
@@ -178,7 +178,7 @@ class CrawlState:
         meta = self.meta()
         if not meta:
             return {}
-        counts = {k.decode(): int(v) for k, v in self.r.hgetall(self.p + "counts").items()}
+        counts = {as_text(k): int(v) for k, v in self.r.hgetall(self.p + "counts").items()}
         failed = {k[len("failed:"):]: v for k, v in counts.items() if k.startswith("failed:")}
         level = int(meta.get("level", 0))
         queued = {
@@ -212,21 +212,21 @@ class CrawlState:
         }
 
     def failures(self) -> dict[str, str]:
-        return {k.decode(): v.decode() for k, v in self.r.hgetall(self.p + "failures").items()}
+        return {as_text(k): as_text(v) for k, v in self.r.hgetall(self.p + "failures").items()}
 
     def image_ids(self) -> list[str]:
         """Every image this crawl stored (fetched ones and their listed neighbours)."""
-        return sorted(m.decode() for m in self.r.smembers(self.p + "nodes"))
+        return sorted(as_text(m) for m in self.r.smembers(self.p + "nodes"))
 
     def fetched_ids(self) -> list[str]:
-        return sorted(m.decode() for m in self.r.smembers(self.p + "done"))
+        return sorted(as_text(m) for m in self.r.smembers(self.p + "done"))
 
     def pending(self, depth: int) -> list[str]:
-        return sorted(k.decode() for k in self.r.hkeys(self.p + f"pending:{depth}"))
+        return sorted(as_text(k) for k in self.r.hkeys(self.p + f"pending:{depth}"))
 
     def thumbnail_url(self, image_id: str) -> str | None:
         url = self.r.hget(self.p + "thumbs", image_id)
-        return url.decode() if url else None
+        return as_text(url) if url else None
 
     # ------------------------------------------------------------------ progress
 
@@ -258,7 +258,7 @@ class CrawlState:
                               args=[image_id, depth, deadline], client=pipe)
         out: list[FetchStart | None] = []
         for ok, will_hash, hint, embed_hint in pipe.execute():
-            out.append(FetchStart(bool(will_hash), _text(hint), _text(embed_hint))
+            out.append(FetchStart(bool(will_hash), as_text(hint), as_text(embed_hint))
                        if ok else None)
         return out
 
@@ -379,22 +379,26 @@ class CrawlState:
             for k, v in self.r.hgetall(key).items():
                 mark = int(v)
                 if 0 < mark < ts:
-                    expired.append(k.decode())
+                    expired.append(as_text(k))
                 elif mark <= 0 and queue_empty and ts + mark > self.lease_ms:
-                    lost.append(k.decode())
+                    lost.append(as_text(k))
             if expired or lost:
                 self.r.hset(key, mapping={e: -ts for e in expired + lost})
             out.append(sorted(expired + lost))
         return level, out[0], out[1]
 
 
-def _text(value: bytes | str) -> str:
+def as_text(value: bytes | str) -> str:
+    """A value read from Redis as text: redis-py types replies as bytes or str (str only with
+    ``decode_responses``, which our clients do not set)."""
     return value.decode() if isinstance(value, bytes) else value
 
 
 def crawl_ids(client: redis.Redis, limit: int = 100, offset: int = 0) -> list[str]:
     """Crawl ids, newest first: ``limit`` of them after skipping ``offset``."""
-    return [c.decode() for c in client.zrevrange(INDEX, offset, offset + limit - 1)]
+    # redis-py types the members as maybe (member, score) pairs, which only withscores returns.
+    ids = cast(list[bytes], client.zrevrange(INDEX, offset, offset + limit - 1))
+    return [c.decode() for c in ids]
 
 
 def crawl_count(client: redis.Redis) -> int:

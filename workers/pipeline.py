@@ -76,7 +76,7 @@ def store_fetched_many(
         prunes.append({"source": image.id, "targets": [r.id for r in similar]})
         if thumb is not None:
             thumbs.append(thumb)
-    steps = [
+    steps: list[tuple[str, dict[str, Any]]] = [
         ("store_images", {"rows": images}),
         ("store_neighbours", {"rows": neighbours}),
         ("upsert_edges", {"rows": edges}),

@@ -286,7 +286,7 @@ def _store_batch(state: CrawlState, ready: list[_Ready], depth: int) -> dict[str
     except (GraphUnavailable, TransientError, ConstraintError) as exc:
         # The server is away, or writes kept colliding past their retries: each image is
         # tried again later on its own.
-        out = {}
+        out: dict[str, str] = {}
         for r in ready:
             if _retry_graph(state, fetch_image, (state.id, r.image_id, depth), r.image_id,
                             depth):
@@ -304,7 +304,7 @@ def _store_batch(state: CrawlState, ready: list[_Ready], depth: int) -> dict[str
         if len(ready) > 1:
             log.warning("crawl %s: the graph refused a batch of %d images (%s); writing them "
                         "one by one", state.id, len(ready), exc)
-            out: dict[str, str] = {}
+            out = {}
             for r in ready:
                 out.update(_store_batch(state, [r], depth))
             return out

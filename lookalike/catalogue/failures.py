@@ -57,8 +57,9 @@ def error_description(body: bytes) -> str:
         return text or "no body"
     if isinstance(doc, dict):
         for key in ("description", "label"):
-            if isinstance(doc.get(key), str):
-                return doc[key]
+            value = doc.get(key)
+            if isinstance(value, str):
+                return value
     return json.dumps(doc)[:200]
 
 

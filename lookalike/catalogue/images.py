@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from lookalike.catalogue.stats import ClientStats
@@ -64,10 +65,7 @@ def get_image(
             stats.count("similar_fallbacks")
             log.info("catalogue rejected include=%s: %s", field, exc.message)
             continue
-        result = checked(
-            stats, image_id, final,
-            lambda doc=doc, field=field: parse_image_with_similar(doc, field),
-        )
+        result = checked(stats, image_id, final, partial(parse_image_with_similar, doc, field))
         return result, field
     raise CatalogueError(
         "bad_request",

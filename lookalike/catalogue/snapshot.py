@@ -10,7 +10,6 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
-from typing import IO, Any
 
 import requests
 import urllib3
@@ -57,11 +56,13 @@ def iter_snapshot(
 
 
 def read_records(
-    raw: IO[bytes] | Any, name: str, stats: ClientStats, on_error: OnError
+    raw: io.BufferedReader | urllib3.BaseHTTPResponse, name: str, stats: ClientStats,
+    on_error: OnError,
 ) -> Iterator[ImageRecord]:
-    """The records of a snapshot stream called ``name``; bad lines go to ``on_error``."""
+    """The records of a snapshot stream called ``name`` (a file, or the raw response);
+    bad lines go to ``on_error``."""
     buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)
-    stream: IO[bytes] = buffered
+    stream: io.BufferedIOBase = buffered
     if buffered.peek(2)[:2] == b"\x1f\x8b":
         stream = gzip.GzipFile(fileobj=buffered, mode="rb")
     lineno = 0

@@ -59,7 +59,8 @@ def _session(model: bytes | Path, threads: int) -> ort.InferenceSession:
 def normalise(features: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (an all-zero row stays zero rather than becoming NaN)."""
     norms = np.linalg.norm(features, axis=1, keepdims=True)
-    return (features / np.maximum(norms, 1e-12)).astype(np.float32)
+    unit: np.ndarray = (features / np.maximum(norms, 1e-12)).astype(np.float32)
+    return unit
 
 
 class Embedder:
@@ -100,7 +101,8 @@ class Embedder:
 
     def embed(self, image: Image.Image) -> np.ndarray:
         """One picture's unit vector, shape (dim,)."""
-        return self.embed_many([image])[0]
+        row: np.ndarray = self.embed_many([image])[0]
+        return row
 
 
 def load_embedder(settings: Settings, recipe: Recipe = RECIPE, convert: bool = True) -> Embedder:

@@ -97,4 +97,5 @@ def build(spec: NetworkSpec, pooling: str = "avg", gem_p: float = 3.0) -> bytes:
         ir_version=8,
     )
     onnx.checker.check_model(model, full_check=True)
-    return model.SerializeToString(deterministic=True)
+    data: bytes = model.SerializeToString(deterministic=True)
+    return data
