@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from lookalike_cli.common import user_errors
+from lookalike_cli.common import settings, user_errors
 
 
 def _edits(value: str | None) -> tuple[str, ...]:
@@ -43,30 +43,36 @@ def evaluate(folder: Path, truth: Path | None, plant: bool, edits: str | None,
 
     Families are FOLDER's sub-folders (every picture in one is a copy of the others; a
     picture directly in FOLDER is a family of its own) or the --truth file. Each picture is
-    hashed as the crawler hashes a catalogue thumbnail, and the indexer's near-duplicate
-    pipeline runs with the current settings: pair precision, recall per edit and per family,
-    and dup_group precision are printed."""
+    hashed (and, with embeddings on, embedded) as the crawler treats a catalogue thumbnail,
+    and the indexer's near-duplicate pipeline runs with the current settings: pair
+    precision, recall per edit and per family, and dup_group precision are printed."""
     from tqdm import tqdm
 
+    from lookalike.embedding.embedder import shared_embedder
     from services.indexer.evaluation import (
         EvaluationError,
+        examine_pictures,
         families_from_folder,
         format_scores,
-        hash_pictures,
         labelled_pictures,
         score,
     )
+    from services.indexer.verify import EMBEDDING_CANDIDATES, VerifyConfig
 
+    config = settings()
     try:
         families = families_from_folder(folder, truth)
         items = labelled_pictures(families, _edits(edits) if plant else ())
-        with tqdm(total=len(items), unit="img", desc="hashing", file=sys.stderr,
-                  dynamic_ncols=True) as bar:
-            table = hash_pictures(items, progress=bar.update)
-        scores = score(items, table)
+        embedder = shared_embedder(config)
+        with tqdm(total=len(items), unit="img", file=sys.stderr, dynamic_ncols=True,
+                  desc="hashing" if embedder is None else "hashing and embedding") as bar:
+            seen = examine_pictures(items, embedder, progress=bar.update)
+        scores = score(items, seen.table, config=VerifyConfig.from_settings(config),
+                       vectors=seen.vectors, knn=EMBEDDING_CANDIDATES)
     except EvaluationError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(format_scores(scores, title=f"near-duplicates in {folder}"))
+    evidence = "hashes" if embedder is None else f"hashes and embeddings ({embedder.version})"
+    click.echo(format_scores(scores, title=f"near-duplicates in {folder}, by {evidence}"))
     if json_out is not None:
         json_out.write_text(json.dumps(scores.as_json(), indent=1) + "\n")
         click.echo(f"figures written to {json_out}")

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -51,6 +52,7 @@ class Duplicate:
     distances: tuple[tuple[str, int], ...]  # (kind, bits) for every hash kind
     information: float  # the smaller of the two pictures' (NaN: not measured)
     color: int  # colour layout distance; -1 when either picture has no colour
+    cosine: float = math.nan  # embedding cosine (NaN: either picture has no vector)
 
     @property
     def kind(self) -> str:
@@ -249,27 +251,71 @@ def pair_evidence(
     )
 
 
+def pair_cosines(vectors: np.ndarray | None, ia: np.ndarray, ib: np.ndarray
+                 ) -> np.ndarray | None:
+    """Embedding cosines of rows ``ia`` and ``ib`` (unit vectors; a row of NaN for a picture
+    without one gives NaN), or None without vectors."""
+    if vectors is None:
+        return None
+    va, vb = vectors[np.asarray(ia, np.int64)], vectors[np.asarray(ib, np.int64)]
+    return np.einsum("ij,ij->i", va, vb, dtype=np.float64) if len(va) else np.zeros(0)
+
+
 def verify_pairs(
     ids: np.ndarray, values: np.ndarray, kinds: tuple[str, ...], info: np.ndarray,
     color: np.ndarray, candidates: Iterable[Pair], config: VerifyConfig | None = None,
+    vectors: np.ndarray | None = None,
 ) -> list[Duplicate]:
     """The candidates that verification accepts, with their evidence. ``ids`` sorted; row
-    ``i`` of ``values``/``info``/``color`` is image ``ids[i]``."""
+    ``i`` of ``values``/``info``/``color`` (and of ``vectors``, unit embeddings, NaN rows
+    for pictures without one) is image ``ids[i]``."""
     keys = sorted({(p.a, p.b) for p in candidates})
     if not keys:
         return []
     a = np.searchsorted(ids, np.array([k[0] for k in keys]))
     b = np.searchsorted(ids, np.array([k[1] for k in keys]))
     ev = pair_evidence(values, kinds, info, color, a, b)
-    match, weighted = decide(ev.structural(), ev.information, ev.color, config=config)
+    cosine = pair_cosines(vectors, a, b)
+    match, weighted = decide(ev.structural(), ev.information, ev.color, cosine, config)
     return [
         Duplicate(
             keys[k][0], keys[k][1], round(float(weighted[k]), 2), bool(ev.mirrored[k]),
             tuple((kind, int(ev.distances[j, k])) for j, kind in enumerate(kinds)),
             float(ev.information[k]), int(ev.color[k]),
+            math.nan if cosine is None else round(float(cosine[k]), 4),
         )
         for k in np.flatnonzero(match).tolist()
     ]
+
+
+EMBEDDING = "embedding"  # the kind of a candidate found by its embedding, not a hash
+
+
+def embedding_pairs(ids: np.ndarray, vectors: np.ndarray, k: int, min_cosine: float,
+                    *, block: int = 1024) -> list[Pair]:
+    """Candidates by embedding: each picture with its ``k`` nearest others whose cosine is at
+    least ``min_cosine`` (exact, in blocks of rows). Rows of NaN (no vector) find nothing.
+    A pair's ``distance`` is its cosine distance in thousandths."""
+    n = len(ids)
+    if n < 2 or k < 1:
+        return []
+    usable = np.isfinite(vectors).all(axis=1)
+    v = np.where(usable[:, None], vectors, 0).astype(np.float32)
+    k = min(k, n - 1)
+    best: dict[tuple[str, str], Pair] = {}
+    for start in range(0, n, block):
+        sims = v[start:start + block] @ v.T
+        rows = np.arange(start, min(n, start + block))
+        sims[rows - start, rows] = -np.inf
+        sims[:, ~usable] = -np.inf
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        cos = np.take_along_axis(sims, top, axis=1)
+        for r, j, c in zip(np.repeat(rows, k).tolist(), top.ravel().tolist(),
+                           cos.ravel().tolist(), strict=True):
+            if c >= min_cosine and usable[r]:
+                a, b = (ids[r], ids[j]) if ids[r] < ids[j] else (ids[j], ids[r])
+                best[(a, b)] = Pair(str(a), str(b), EMBEDDING, round(1000 * (1 - c)))
+    return sorted(best.values())
 
 
 def group_duplicates(pairs: Iterable[Duplicate]) -> dict[str, tuple[str, int]]:
@@ -308,12 +354,17 @@ def group_duplicates(pairs: Iterable[Duplicate]) -> dict[str, tuple[str, int]]:
 
 def near_duplicates(
     table: HashTable, radii: Mapping[str, int], config: VerifyConfig | None = None,
+    vectors: np.ndarray | None = None, knn: int = 0,
 ) -> tuple[list[Pair], list[Duplicate], dict[str, tuple[str, int]]]:
     """The whole pipeline on an in-memory table (what the indexer does on a generation):
-    candidates, verified pairs, groups."""
+    candidates, verified pairs, groups. ``vectors``: unit embeddings, rows in the table's
+    order (NaN rows: none); ``knn``: also take each picture's ``knn`` nearest by embedding
+    as candidates (those at least ``config.min_cosine`` alike)."""
+    config = config or VerifyConfig()
     order = np.argsort(table.ids, kind="stable")
     ids = table.ids[order]
     values = table.values[order]
+    vectors = None if vectors is None else np.asarray(vectors, np.float32)[order]
     candidates: list[Pair] = []
     for kind, radius in radii.items():
         if kind not in table.kinds:
@@ -323,7 +374,9 @@ def near_duplicates(
         column = np.ascontiguousarray(values[rows, k])
         multi = MultiIndex.build(column, bits=HASH_BITS[kind], chunks=CHUNKS)
         candidates.extend(find_pairs(ids[rows], kind, column, multi, radius))
+    if vectors is not None and knn and config.min_cosine is not None:
+        candidates.extend(embedding_pairs(ids, vectors, knn, config.min_cosine))
     assert table.info is not None and table.color is not None
     pairs = verify_pairs(ids, values, table.kinds, table.info[order], table.color[order],
-                         candidates, config)
+                         candidates, config, vectors)
     return candidates, pairs, group_duplicates(pairs)

@@ -25,7 +25,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image
@@ -137,26 +137,61 @@ def thumbnail(picture: Image.Image) -> Image.Image:
         return im.convert("RGB")
 
 
-def hash_pictures(items: Iterable[Labelled], progress: Callable[[int], Any] | None = None
-                  ) -> HashTable:
-    """Hash every picture's thumbnail into a table (ids in the order given)."""
+class Embeds(Protocol):
+    """What the evaluation needs of an embedder (``lookalike.embedding``): unit vectors."""
+
+    def embed_many(self, images: Sequence[Image.Image]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Examined:
+    """What the crawl would know of the pictures: hashes, and vectors (rows in the table's
+    order) when an embedder was given."""
+
+    table: HashTable
+    vectors: np.ndarray | None = None
+
+
+EMBED_BATCH = 16  # thumbnails held at once for one embedding call
+
+
+def examine_pictures(items: Iterable[Labelled], embedder: Embeds | None = None,
+                     progress: Callable[[int], Any] | None = None) -> Examined:
+    """Hash (and with ``embedder``, embed) every picture's thumbnail, as the crawl does with
+    the thumbnail it decodes: ids in the order given."""
     ids: list[str] = []
     values: dict[str, list[int]] = {k: [] for k in HASH_KINDS}
     info: list[float] = []
     colors: list[str] = []
+    vectors: list[np.ndarray] = []
+    waiting: list[Image.Image] = []
+
+    def embed_waiting() -> None:
+        if embedder is not None and waiting:
+            vectors.append(np.asarray(embedder.embed_many(waiting), np.float32))
+        if progress is not None and waiting:
+            progress(len(waiting))
+        waiting.clear()
+
     for item in items:
-        hashes = hash_image(thumbnail(item.load()))
+        small = thumbnail(item.load())
+        hashes = hash_image(small)
         ids.append(item.id)
         for kind, value in hashes.as_dict().items():
             values[kind].append(parse_hex(kind, value))
         info.append(hashes.info)
         colors.append(hashes.color)
-        if progress is not None:
-            progress(1)
-    return HashTable.from_arrays(
+        waiting.append(small)
+        if len(waiting) == EMBED_BATCH:
+            embed_waiting()
+    embed_waiting()
+    table = HashTable.from_arrays(
         ids, {k: np.array(v, dtype=np.uint64) for k, v in values.items()},
         info=np.array(info, dtype=np.float32), color=colors,
     )
+    if embedder is None:
+        return Examined(table)
+    return Examined(table, np.concatenate(vectors) if vectors else np.zeros((0, 0), np.float32))
 
 
 @dataclass
@@ -205,14 +240,16 @@ class Scores:
 
 
 def score(items: Sequence[Labelled], table: HashTable, radii: dict[str, int] | None = None,
-          config: Any = None) -> Scores:
+          config: Any = None, vectors: np.ndarray | None = None, knn: int = 0) -> Scores:
     """Run the indexer's pipeline (duplicates.near_duplicates) on the hashed pictures and
-    score it against the labels."""
+    score it against the labels. ``vectors`` (rows in the table's order): the pictures'
+    embeddings, whose cosines verification weighs; ``knn``: candidates by embedding too."""
     from services.indexer.duplicates import near_duplicates
     from services.indexer.verify import CANDIDATE_RADII, VerifyConfig
 
     config = config or VerifyConfig()
-    candidates, pairs, groups = near_duplicates(table, radii or CANDIDATE_RADII, config)
+    candidates, pairs, groups = near_duplicates(table, radii or CANDIDATE_RADII, config,
+                                                vectors, knn)
     family = {item.id: item.family for item in items}
     edit = {item.id: item.edit for item in items}
     claimed = {(p.a, p.b) for p in pairs}

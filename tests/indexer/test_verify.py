@@ -10,7 +10,9 @@ from PIL import Image, ImageOps
 
 from lookalike.hashing import HASH_KINDS, hash_image, information, mirrored_hashes, trim_borders
 from services.indexer.duplicates import (
+    EMBEDDING,
     Duplicate,
+    embedding_pairs,
     group_duplicates,
     near_duplicates,
     pair_evidence,
@@ -63,6 +65,61 @@ def test_embedding_evidence_slots_in():
     match, _ = decide(d, np.array([20.0, 20.0]), np.array([-1, -1]),
                       np.array([0.95, 0.3]), config)
     assert match.tolist() == [True, False]
+
+
+def test_embedding_rules_only_act_on_known_cosines():
+    config = VerifyConfig(min_cosine=0.8, loose_weighted=20.0, veto_cosine=0.7)
+    d = np.array([[2, 20], [3, 20], [1, 20], [2, 20]])  # close; loose (weighted 20)
+    nan = np.array([np.nan, np.nan])
+    match, _ = decide(d, np.array([20.0, 20.0]), np.array([-1, -1]), nan, config)
+    assert match.tolist() == [True, False]  # unknown cosine: the hashes decide alone
+    match, _ = decide(d, np.array([20.0, 20.0]), np.array([-1, -1]),
+                      np.array([0.6, 0.85]), config)
+    assert match.tolist() == [False, True]
+    # flat pictures stay refused, however alike their embeddings
+    match, _ = decide(d, np.array([0.5, 0.5]), np.array([-1, -1]),
+                      np.array([0.99, 0.99]), config)
+    assert not match.any()
+
+
+def _unit(rows: list[list[float]]) -> np.ndarray:
+    v = np.array(rows, np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_embedding_pairs_are_each_pictures_nearest_above_the_cosine():
+    ids = np.array(["a", "b", "c", "d", "e"])
+    vectors = _unit([[1, 0, 0], [0.95, 0.3, 0], [0, 1, 0], [0, 0.9, 0.44], [1, 1, 1]])
+    vectors[4] = np.nan  # no vector: finds nothing, is found by nothing
+    pairs = embedding_pairs(ids, vectors, k=1, min_cosine=0.8)
+    assert [(p.a, p.b, p.kind) for p in pairs] == [("a", "b", EMBEDDING), ("c", "d", EMBEDDING)]
+    assert pairs[0].distance == round(1000 * (1 - float(vectors[0] @ vectors[1])))
+    assert embedding_pairs(ids, vectors, k=3, min_cosine=0.99) == []
+    assert embedding_pairs(ids[:1], vectors[:1], k=3, min_cosine=0.0) == []
+
+
+def test_embedding_neighbours_propose_what_no_hash_radius_does():
+    # "b" is a copy whose hashes moved 18 bits in every kind (a rotation, say): beyond the
+    # candidate radii, within the loose distance the embedding rule allows
+    rng = np.random.default_rng(5)
+    base = rng.integers(0, 2**63, 4, dtype=np.uint64)
+    far = rng.integers(0, 2**63, 4, dtype=np.uint64)
+    moved = base ^ np.uint64((1 << 18) - 1)
+    table = HashTable.from_arrays(
+        ["a", "b", "c"], {k: np.array([base[j], moved[j], far[j]], np.uint64)
+                          for j, k in enumerate(("phash", "dhash", "whash", "ahash"))},
+        info=np.array([20.0, 20.0, 20.0]))
+    vectors = _unit([[1, 0], [0.97, 0.24], [0, 1]])
+    config = VerifyConfig(min_cosine=0.9, loose_weighted=20.0, veto_cosine=0.5)
+    radii = {"phash": 14, "dhash": 14}
+    assert near_duplicates(table, radii, config, vectors)[1] == []  # no hash candidate
+    candidates, pairs, groups = near_duplicates(table, radii, config, vectors, knn=2)
+    assert [(p.a, p.b) for p in pairs] == [("a", "b")]
+    assert pairs[0].weighted == pytest.approx(18.0) and pairs[0].cosine == pytest.approx(
+        float(vectors[0] @ vectors[1]), abs=1e-4)
+    assert groups == {"a": ("a", 2), "b": ("a", 2)}
+    # without vectors nothing changes: the pipeline runs on hashes alone
+    assert near_duplicates(table, radii, config, None, knn=2)[1] == []
 
 
 def _dup(a: str, b: str, weighted: float = 1.0) -> Duplicate:
