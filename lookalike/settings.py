@@ -231,6 +231,21 @@ class Settings(BaseModel):
         "images whose vectors are missing (or by another model) the indexer hands back to "
         "the workers per build", section=EMBED))
 
+    # Near-duplicates: the embedding rules of services/indexer/verify.py, chosen by
+    # bench/bench_quality.py on its tuning pictures (never on those it reports on) for the
+    # shipped embedding recipe: veto what 99.5% of original-edit pairs stay above; claim at
+    # the lowest cosine and loosest distance that add no false pair there (bench/README.md).
+    neardup_min_cosine: float = Field(0.78, ge=0, le=1, **_doc(
+        "embedding cosine from which a pair whose hashes agree only loosely (up to "
+        "NEARDUP_LOOSE_WEIGHTED) is a near-duplicate; 1: hashes alone claim pairs",
+        section=INDEX))
+    neardup_loose_weighted: float = Field(22.0, ge=0, le=64, **_doc(
+        "weighted hash distance (bits) up to which NEARDUP_MIN_COSINE claims a pair",
+        section=INDEX))
+    neardup_veto_cosine: float = Field(0.71, ge=0, le=1, **_doc(
+        "embedding cosine under which a pair is never a near-duplicate, however alike its "
+        "hashes; 0: no veto", section=INDEX))
+
     # API.
     api_token: SecretStr | None = Field(None, **_doc(
         "bearer token required by the API's mutating endpoints (never printed)",

@@ -16,10 +16,14 @@ than a claim needs) are therefore judged on everything known about the pair:
   (lookalike.hashing.color_layout: the chromaticity of a 3x3 grid, which brightness does
   not move) are far apart are not claimed; a grayscale copy of a colour picture has no
   colours to compare and is let through.
-- **Embedding cosine**, when the index holds learned embeddings: passed in as ``cosine``,
-  it lets a pair with weaker hash agreement (a crop, a border) be claimed when the two
-  pictures' embeddings agree strongly (``min_cosine``), and vetoes pairs whose embeddings
-  disagree (``veto_cosine``). Without embeddings both rules are off.
+- **Embedding cosine**, when both pictures have learned embeddings (lookalike.embedding):
+  passed in as ``cosine``, it lets a pair with weaker hash agreement (a rotation, a crop off
+  one side, noise, a caption: up to ``loose_weighted``) be claimed when the two pictures'
+  embeddings agree strongly (``min_cosine``), and vetoes hash matches whose embeddings
+  disagree (``veto_cosine``: related but different pictures, a painting painted over).
+  A pair without a cosine is judged on the rest. The three are settings
+  (``LOOKALIKE_NEARDUP_*``, declared in lookalike.settings with how they were chosen); they
+  belong to the embedding recipe they were measured with.
 
 ``decide`` judges arrays of pairs at once (the indexer's join); ``verify`` judges one pair
 and says why, for the search answers.
@@ -32,6 +36,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from lookalike.settings import Settings
 
 STRUCTURAL: tuple[str, ...] = ("phash", "dhash", "whash", "ahash")
 
@@ -50,6 +56,14 @@ MIN_INFORMATION = 2.4
 MAX_COLOR = 16
 # Candidates: pairs within these radii in any one kind are judged (duplicates.py).
 CANDIDATE_RADII: dict[str, int] = {"phash": 14, "dhash": 14}
+# ... and each picture's nearest others by embedding (the indexer's LOOKS_LIKE neighbours):
+# rotations and crops that no hash radius proposes.
+EMBEDDING_CANDIDATES = 10
+
+
+def _setting(name: str) -> float:
+    """A default declared in the settings model (lookalike.settings)."""
+    return float(Settings.model_fields[name].default)
 
 
 @dataclass(frozen=True)
@@ -58,10 +72,17 @@ class VerifyConfig:
     max_weighted: float = MAX_WEIGHTED
     min_information: float = MIN_INFORMATION
     max_color: int | None = MAX_COLOR
-    # Embedding rules (off until the index has vectors and a benchmark has chosen them).
-    min_cosine: float | None = None  # claim when cosine >= this and weighted <= loose_weighted
-    loose_weighted: float | None = None
-    veto_cosine: float | None = None  # never claim when cosine < this
+    # Embedding rules (None: off); they only act on pairs whose cosine is known.
+    # claim when cosine >= min_cosine and weighted <= loose_weighted
+    min_cosine: float | None = _setting("neardup_min_cosine")
+    loose_weighted: float | None = _setting("neardup_loose_weighted")
+    veto_cosine: float | None = _setting("neardup_veto_cosine")  # never claim below this
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> VerifyConfig:
+        return cls(min_cosine=settings.neardup_min_cosine,
+                   loose_weighted=settings.neardup_loose_weighted,
+                   veto_cosine=settings.neardup_veto_cosine)
 
 
 @dataclass(frozen=True)
