@@ -10,21 +10,28 @@ jpeg, noise, brightness, grayscale, crop_center, crop_side, border, rotate, mirr
 ``blank`` pictures are negatives only (not planted: a blank page's copy is undetectable by
 design).
 
+Each picture is hashed and embedded (lookalike.embedding, the installed model) from its
+thumbnail as the crawl does; both are cached in bench/results by the pictures and versions.
+
 1. **Tune** on the tuning sets only: the verifier's weights (a logistic regression of "same
    family" on the four structural distances of candidate pairs), the information guard
    (between the blank pages' highest and the pictures' lowest information), the colour limit
-   (what 99.5% of the colourful original-edit pairs stay within) and the weighted-distance
-   threshold (the largest keeping the tuning precision at 0.999).
+   (what 99.5% of the colourful original-edit pairs stay within), the weighted-distance
+   threshold (the largest keeping the tuning precision at 0.999), and the embedding rules
+   (``tune_embedding``: the veto below what 99.5% of original-edit pairs' cosines stay
+   above; the cosine and looser distance at which pairs are claimed, finding the most
+   original-edit pairs while claiming no different-family pair beyond the hash rule).
    Hard negatives are not planted on the tuning side on purpose: the held-out sets bring
    their own (light and dark variants of one wallpaper, portraits painted over one another,
    a stereo pair, one chessboard in colour and in gray), so they measure what the settings
    do on related pictures they never saw.
-2. **Report** on the test sets, which chose nothing, through the indexer's own pipeline
-   (services.indexer.evaluation.score: candidates, verification, complete-linkage groups):
-   pair precision, recall per edit, dup_group precision; with the settings shipped in
-   services/indexer/verify.py, with the ones just chosen, and with the baseline measured in
-   the same run: the previous rule (any kind within phash 10 / dhash 8 / whash 2 / ahash 2,
-   groups as connected components).
+2. **Report** on both sets, the test sets having chosen nothing, through the indexer's own
+   pipeline (services.indexer.evaluation.score: candidates, verification, complete-linkage
+   groups): pair precision, recall per edit, dup_group precision; with hashes alone, with
+   the settings shipped (lookalike.settings, services/indexer/verify.py) on hash candidates
+   and with embedding kNN candidates too (``EMBEDDING_CANDIDATES`` per picture), with the
+   ones just chosen, and with the baseline measured in the same run: the previous rule (any
+   kind within phash 10 / dhash 8 / whash 2 / ahash 2, groups as connected components).
 3. **Crop-resistant hash** (``--crop-resistant N``): imagehash's crop_resistant_hash as a
    verifier of the N test families' crop and border pairs that hashes miss, and its cost.
 
@@ -52,19 +59,21 @@ from pictures import CACHE, fetch, pictures
 
 from lookalike.hashing import HASH_KINDS, algorithm_version
 from services.indexer.bits import mirror_values
-from services.indexer.duplicates import pair_evidence
+from services.indexer.duplicates import pair_cosines, pair_evidence
 from services.indexer.evaluation import (
     ORIGINAL,
+    Examined,
     Labelled,
     Scores,
+    examine_pictures,
     format_scores,
-    hash_pictures,
     labelled_pictures,
     score,
 )
 from services.indexer.table import HashTable
 from services.indexer.verify import (
     CANDIDATE_RADII,
+    EMBEDDING_CANDIDATES,
     STRUCTURAL,
     VerifyConfig,
     weighted_distance,
@@ -86,27 +95,37 @@ def labelled(names: list[str], cache: Path) -> list[Labelled]:
     return items
 
 
-def hashed(items: list[Labelled], label: str) -> HashTable:
-    """Hash (cached by the items' ids and the hash algorithm version)."""
-    key = hashlib.sha256(("\n".join(i.id for i in items) + algorithm_version()).encode())
-    cache = RESULTS / f"quality-hashes-{label}-{key.hexdigest()[:12]}.npz"
-    if cache.exists():
-        z = np.load(cache)
-        return HashTable.from_arrays(z["ids"].tolist(), {k: z[k] for k in HASH_KINDS},
-                                     info=z["info"], color=z["color"].tolist())
+def _cache(kind: str, label: str, items: list[Labelled], version: str) -> Path:
+    key = hashlib.sha256(("\n".join(i.id for i in items) + version).encode())
+    return RESULTS / f"quality-{kind}-{label}-{key.hexdigest()[:12]}.npz"
+
+
+def examined(items: list[Labelled], label: str, embedder: Any) -> Examined:
+    """Hashes and vectors of the pictures, cached by the items' ids and the hash algorithm's
+    (the embedding model's) version."""
+    hashes = _cache("hashes", label, items, algorithm_version())
+    vectors = _cache("vectors", label, items, embedder.version)
+    if hashes.exists() and vectors.exists():
+        z = np.load(hashes)
+        table = HashTable.from_arrays(z["ids"].tolist(), {k: z[k] for k in HASH_KINDS},
+                                      info=z["info"], color=z["color"].tolist())
+        return Examined(table, np.load(vectors)["vectors"])
     from tqdm import tqdm
 
     t = time.perf_counter()
-    with tqdm(total=len(items), unit="img", desc=f"hashing {label}", file=sys.stderr) as bar:
-        table = hash_pictures(items, progress=bar.update)
-    print(f"hashed {len(items)} {label} pictures in {time.perf_counter() - t:.0f}s",
-          file=sys.stderr)
+    with tqdm(total=len(items), unit="img", desc=f"hashing and embedding {label}",
+              file=sys.stderr) as bar:
+        seen = examine_pictures(items, embedder, progress=bar.update)
+    print(f"hashed and embedded {len(items)} {label} pictures in "
+          f"{time.perf_counter() - t:.0f}s", file=sys.stderr)
     RESULTS.mkdir(parents=True, exist_ok=True)
+    table = seen.table
     assert table.color is not None
     colors = [row.astype(np.int8).tobytes().hex() for row in table.color]
-    np.savez(cache, ids=table.ids, info=table.info, color=np.array(colors),
+    np.savez(hashes, ids=table.ids, info=table.info, color=np.array(colors),
              **{k: table.values[:, j] for j, k in enumerate(table.kinds)})
-    return table
+    np.savez(vectors, vectors=seen.vectors)
+    return seen
 
 
 def _logistic(x: np.ndarray, y: np.ndarray, steps: int = 50, ridge: float = 1e-3
@@ -122,25 +141,36 @@ def _logistic(x: np.ndarray, y: np.ndarray, steps: int = 50, ridge: float = 1e-3
     return w
 
 
-def all_pairs(items: list[Labelled], table: HashTable) -> dict[str, np.ndarray]:
-    """Evidence for every pair of the table (fine for a few thousand pictures)."""
+def all_pairs(items: list[Labelled], seen: Examined) -> dict[str, np.ndarray]:
+    """Evidence for every pair of the table (fine for a few thousand pictures): hash
+    distances, information, colour, embedding cosine, and whether the indexer would make the
+    pair a candidate (by hash radius, or among either picture's ``EMBEDDING_CANDIDATES`` nearest by
+    embedding)."""
+    table = seen.table
     n = len(table)
     a, b = np.triu_indices(n, 1)
-    assert table.info is not None and table.color is not None
+    assert table.info is not None and table.color is not None and seen.vectors is not None
     ev = pair_evidence(table.values, table.kinds, table.info, table.color, a, b)
+    cos = pair_cosines(seen.vectors, a, b)
+    assert cos is not None
+    sims = seen.vectors @ seen.vectors.T
+    np.fill_diagonal(sims, -np.inf)
+    kth = -np.partition(-sims, EMBEDDING_CANDIDATES - 1, axis=1)[:, EMBEDDING_CANDIDATES - 1]
     family = np.array([i.family for i in items])
     edit = np.array([i.edit for i in items])
     same = family[a] == family[b]
     one_original = (edit[a] == ORIGINAL) ^ (edit[b] == ORIGINAL)
     return {"a": a, "b": b, "d": ev.structural(), "info": ev.information, "color": ev.color,
-            "same": same, "orig_edit": same & one_original,
+            "cos": cos, "same": same, "orig_edit": same & one_original,
             "edit": np.where(edit[a] == ORIGINAL, edit[b], edit[a]),
             "candidate": np.any([ev.distances[ev.kinds.index(k)] <= r
-                                 for k, r in CANDIDATE_RADII.items()], axis=0)}
+                                 for k, r in CANDIDATE_RADII.items()], axis=0),
+            "knn": (cos >= kth[a]) | (cos >= kth[b])}
 
 
-def tune(items: list[Labelled], table: HashTable) -> tuple[VerifyConfig, dict[str, Any]]:
-    p = all_pairs(items, table)
+def tune(items: list[Labelled], seen: Examined) -> tuple[VerifyConfig, dict[str, Any]]:
+    table = seen.table
+    p = all_pairs(items, seen)
     info = np.asarray(table.info)
     blank = np.array([i.id.startswith("blank/") for i in items])
     guard = float(np.sqrt(info[blank].max() * info[~blank].min())) if blank.any() else 3.0
@@ -151,7 +181,8 @@ def tune(items: list[Labelled], table: HashTable) -> tuple[VerifyConfig, dict[st
     weights = {k: round(float(x), 2) for k, x in zip(STRUCTURAL, w / w.sum(), strict=True)}
     colourful = p["orig_edit"] & (p["color"] >= 0) & (p["edit"] != "grayscale") & ok
     max_color = int(np.ceil(np.percentile(p["color"][colourful], 99.5)))
-    config = VerifyConfig(weights=weights, min_information=guard, max_color=max_color)
+    config = VerifyConfig(weights=weights, min_information=guard, max_color=max_color,
+                          min_cosine=None, loose_weighted=None, veto_cosine=None)
     weighted = weighted_distance(p["d"], config)
     agree = (p["color"] < 0) | (p["color"] <= max_color)
     best = 0.0
@@ -165,10 +196,50 @@ def tune(items: list[Labelled], table: HashTable) -> tuple[VerifyConfig, dict[st
         if precision >= TUNING_PRECISION:
             best = float(t)
     config = replace(config, max_weighted=best)
+    embedding, embedding_facts = tune_embedding(p, weighted, ok & agree, best)
+    config = replace(config, **embedding)
     facts = {"information_blank_max": float(info[blank].max()) if blank.any() else None,
              "information_pictures_min": float(info[~blank].min()),
-             "logistic": [float(c) for c in coef], "threshold_curve": curve}
+             "logistic": [float(c) for c in coef], "threshold_curve": curve,
+             **embedding_facts}
     return config, facts
+
+
+def tune_embedding(p: dict[str, np.ndarray], weighted: np.ndarray, usable: np.ndarray,
+                   max_weighted: float) -> tuple[dict[str, float], dict[str, Any]]:
+    """The embedding rules, from the tuning pairs (``usable``: informative, colours agree):
+
+    - ``veto_cosine``: what 99.5% of the original-edit pairs stay above (0.01 steps down),
+      like the colour limit: a hash match whose embeddings disagree more is refused;
+    - ``min_cosine`` and ``loose_weighted``: among the rules "claim a candidate (by hash
+      radius or embedding kNN) with cosine >= c and weighted distance <= w" that claim no
+      pair of different families on top of the hash rule, the one finding most
+      original-edit pairs; ties go to the higher cosine, then the lower distance."""
+    cos, same, oe = p["cos"], p["same"], p["orig_edit"]
+    veto = float(np.floor(np.percentile(cos[oe & usable], 0.5) * 100) / 100)
+    by_hash = usable & (weighted <= max_weighted) & ~(cos < veto)
+    # only the pairs the loosest rule could add matter: keep the grid cheap
+    pool = usable & (p["candidate"] | p["knn"]) & ~by_hash & (cos >= 0.5)
+    c, w, s, o = cos[pool], weighted[pool], same[pool], oe[pool]
+    found_by_hash = int((by_hash & oe).sum())
+    best: tuple[tuple[int, float, float], float, float] | None = None
+    for min_cosine in np.round(np.arange(0.70, 0.991, 0.01), 2):
+        for loose in np.arange(max_weighted, 40.01, 0.5):
+            claim = (c >= min_cosine) & (w <= loose)
+            if (claim & ~s).any():
+                continue
+            key = (int((claim & o).sum()), float(min_cosine), -float(loose))
+            if best is None or key > best[0]:
+                best = (key, float(min_cosine), float(loose))
+    if best is None:
+        return {"veto_cosine": veto}, {"embedding_rule": None}
+    rule = {"veto_cosine": veto, "min_cosine": best[1], "loose_weighted": best[2]}
+    total = int(oe.sum())
+    return rule, {"embedding_rule": {
+        **rule, "original_edit_pairs": total, "found_by_hash_with_veto": found_by_hash,
+        "found_with_embedding_rule": found_by_hash + best[0][0],
+        "vetoed_false_hash_pairs": int((usable & (weighted <= max_weighted) & (cos < veto)
+                                        & ~same).sum())}}
 
 
 def baseline(items: list[Labelled], table: HashTable) -> dict[str, Any]:
@@ -237,6 +308,13 @@ def crop_resistant(items: list[Labelled], table: HashTable, families: int) -> di
             "original_pairs": len(originals) * (len(originals) - 1) // 2}
 
 
+def _settings(config: VerifyConfig) -> dict[str, Any]:
+    return {"weights": dict(config.weights), "max_weighted": config.max_weighted,
+            "min_information": config.min_information, "max_color": config.max_color,
+            "min_cosine": config.min_cosine, "loose_weighted": config.loose_weighted,
+            "veto_cosine": config.veto_cosine}
+
+
 def _table(title: str, scores: Scores) -> str:
     return format_scores(scores, title=title, worst_families=5)
 
@@ -268,47 +346,67 @@ def main() -> None:
         raise SystemExit("a set cannot both choose the settings and be reported on")
     load_before = os.getloadavg()[0]
     label = run_label()
+    from lookalike.embedding.embedder import shared_embedder
+    from lookalike.settings import load_settings
+
+    embedder = shared_embedder(load_settings())
+    if embedder is None:
+        raise SystemExit("embeddings are turned off (LOOKALIKE_EMBEDDINGS=0): this benchmark "
+                         "weighs them, turn them on")
 
     tune_items = labelled(tune_sets, args.cache)
-    tune_table = hashed(tune_items, "tune")
+    tune_seen = examined(tune_items, "tune", embedder)
     test_items = labelled(test_sets, args.cache)
-    test_table = hashed(test_items, "test")
+    test_seen = examined(test_items, "test", embedder)
 
-    chosen, facts = tune(tune_items, tune_table)
+    chosen, facts = tune(tune_items, tune_seen)
     shipped = VerifyConfig()
+    hashes_only = replace(shipped, min_cosine=None, loose_weighted=None, veto_cosine=None)
     out: list[str] = []
     results: dict[str, Any] = {
         **label, "tune_sets": tune_sets, "test_sets": test_sets,
-        "hash_version": algorithm_version(), "candidate_radii": CANDIDATE_RADII,
-        "chosen": {"weights": dict(chosen.weights), "max_weighted": chosen.max_weighted,
-                   "min_information": chosen.min_information, "max_color": chosen.max_color},
-        "shipped": {"weights": dict(shipped.weights), "max_weighted": shipped.max_weighted,
-                    "min_information": shipped.min_information,
-                    "max_color": shipped.max_color},
-        "tuning_facts": facts,
+        "hash_version": algorithm_version(), "model": embedder.version,
+        "candidate_radii": CANDIDATE_RADII, "knn": EMBEDDING_CANDIDATES,
+        "chosen": _settings(chosen), "shipped": _settings(shipped), "tuning_facts": facts,
     }
     out.append(f"settings chosen on {'+'.join(tune_sets)}: {results['chosen']}")
     out.append(f"settings shipped (verify.py):  {results['shipped']}")
-    for side, items, table in (("tuning", tune_items, tune_table),
-                               ("test", test_items, test_table)):
-        for name, config in (("shipped", shipped), ("chosen", chosen)):
-            s = score(items, table, config=config)
-            results[f"{side}_{name}"] = s.as_json()
-            results[f"{side}_{name}"]["false_pairs_by_families"] = false_families(items, s)
-            sets = "+".join(tune_sets if side == "tuning" else test_sets)
-            out.append("\n" + _table(f"== {side} set ({sets}), {name} settings", s))
+    runs = (  # name, settings, embeddings weighed, embedding kNN candidates
+        ("hashes only", hashes_only, False, 0),
+        ("shipped, hash candidates", shipped, True, 0),
+        ("shipped", shipped, True, EMBEDDING_CANDIDATES),
+        ("chosen", chosen, True, EMBEDDING_CANDIDATES),
+    )
+    summary = [f"{'set':<8} {'settings':<26} {'precision':>9} {'dup_group':>9}  "
+               + " ".join(f"{e[:11]:>11}" for e in EDITS)]
+    for side, items, seen in (("tuning", tune_items, tune_seen),
+                              ("test", test_items, test_seen)):
+        sets = "+".join(tune_sets if side == "tuning" else test_sets)
+        for name, config, weigh, knn in runs:
+            s = score(items, seen.table, config=config,
+                      vectors=seen.vectors if weigh else None, knn=knn)
+            key = f"{side}_{name.replace(', ', '_').replace(' ', '_')}"
+            results[key] = s.as_json()
+            results[key]["false_pairs_by_families"] = false_families(items, s)
+            out.append("\n" + _table(f"== {side} set ({sets}), {name} settings"
+                                      + (f", embedding kNN {knn} candidates" if knn else ""),
+                                      s))
             if s.false_pairs:
                 out.append("false pairs join (family, family, pairs): " + "; ".join(
                     f"{a} ~ {b}: {n}" for a, b, n in false_families(items, s, top=8)))
-        base = baseline(items, table)
+            summary.append(f"{side:<8} {name:<26} {s.precision:>9.4f} "
+                           f"{s.group_precision:>9.4f}  "
+                           + " ".join(f"{s.recall(e):>11.3f}" for e in EDITS))
+        base = baseline(items, seen.table)
         results[f"{side}_baseline"] = base
         out.append(f"-- baseline on the {side} set (any kind within {OLD_THRESHOLDS}, "
                    f"connected groups): precision {base['precision']:.4f} "
                    f"({base['false_pairs']} false), dup_group precision "
                    f"{base['group_precision']:.4f}; recall " + ", ".join(
                        f"{e} {r:.2f}" for e, r in base["recall_by_edit"].items()))
+    out.append("\nsummary (recall of original-edit pairs per edit):\n" + "\n".join(summary))
     if args.crop_resistant:
-        cr = crop_resistant(test_items, test_table, args.crop_resistant)
+        cr = crop_resistant(test_items, test_seen.table, args.crop_resistant)
         results["crop_resistant"] = cr
         out.append(f"\ncrop-resistant hash on {cr['families']} test families: "
                    f"{cr['ms_per_image']} ms per picture; matches its original: " + ", ".join(
