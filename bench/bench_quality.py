@@ -196,7 +196,7 @@ def tune(items: list[Labelled], seen: Examined) -> tuple[VerifyConfig, dict[str,
         if precision >= TUNING_PRECISION:
             best = float(t)
     config = replace(config, max_weighted=best)
-    embedding, embedding_facts = tune_embedding(p, weighted, ok & agree, best)
+    embedding, embedding_facts = tune_embedding(p, weighted, ~(p["info"] < guard) & agree, best)
     config = replace(config, **embedding)
     facts = {"information_blank_max": float(info[blank].max()) if blank.any() else None,
              "information_pictures_min": float(info[~blank].min()),
@@ -217,7 +217,7 @@ def tune_embedding(p: dict[str, np.ndarray], weighted: np.ndarray, usable: np.nd
       original-edit pairs; ties go to the higher cosine, then the lower distance."""
     cos, same, oe = p["cos"], p["same"], p["orig_edit"]
     veto = float(np.floor(np.percentile(cos[oe & usable], 0.5) * 100) / 100)
-    by_hash = usable & (weighted <= max_weighted) & ~(cos < veto)
+    by_hash = usable & p["candidate"] & (weighted <= max_weighted) & ~(cos < veto)
     # only the pairs the loosest rule could add matter: keep the grid cheap
     pool = usable & (p["candidate"] | p["knn"]) & ~by_hash & (cos >= 0.5)
     c, w, s, o = cos[pool], weighted[pool], same[pool], oe[pool]
@@ -234,12 +234,12 @@ def tune_embedding(p: dict[str, np.ndarray], weighted: np.ndarray, usable: np.nd
     if best is None:
         return {"veto_cosine": veto}, {"embedding_rule": None}
     rule = {"veto_cosine": veto, "min_cosine": best[1], "loose_weighted": best[2]}
-    total = int(oe.sum())
+    vetoed = usable & p["candidate"] & (weighted <= max_weighted) & (cos < veto)
     return rule, {"embedding_rule": {
-        **rule, "original_edit_pairs": total, "found_by_hash_with_veto": found_by_hash,
+        **rule, "original_edit_pairs": int(oe.sum()), "found_by_hash_with_veto": found_by_hash,
         "found_with_embedding_rule": found_by_hash + best[0][0],
-        "vetoed_false_hash_pairs": int((usable & (weighted <= max_weighted) & (cos < veto)
-                                        & ~same).sum())}}
+        "vetoed_hash_pairs": {"same_family": int((vetoed & same).sum()),
+                              "different_families": int((vetoed & ~same).sum())}}}
 
 
 def baseline(items: list[Labelled], table: HashTable) -> dict[str, Any]:
