@@ -157,6 +157,18 @@ def verify(evidence: Evidence, config: VerifyConfig | None = None) -> Verdict:
         agree = evidence.color <= config.max_color
         reasons.append(f"colours {'agree' if agree else 'differ'} (colour layout distance "
                        f"{evidence.color})")
-    if evidence.cosine is not None:
-        reasons.append(f"embedding cosine {evidence.cosine:.3f}")
+    if evidence.cosine is not None and not math.isnan(evidence.cosine):
+        reasons.append(_cosine_reason(evidence.cosine, w, config))
     return Verdict(bool(match[0]), round(w, 2), tuple(reasons))
+
+
+def _cosine_reason(cosine: float, weighted: float, config: VerifyConfig) -> str:
+    said = f"embedding cosine {cosine:.3f}"
+    if config.veto_cosine is not None and cosine < config.veto_cosine:
+        return f"{said} < {config.veto_cosine:g}: the pictures differ"
+    if (config.min_cosine is not None and config.loose_weighted is not None
+            and weighted > config.max_weighted and cosine >= config.min_cosine):
+        within = weighted <= config.loose_weighted
+        return (f"{said} >= {config.min_cosine:g}, weighted distance "
+                f"{'<=' if within else '>'} {config.loose_weighted:g}")
+    return said

@@ -58,8 +58,12 @@ def test_embedding_evidence_slots_in():
     weak = {"phash": 22, "dhash": 20, "whash": 8, "ahash": 10}  # a one-side crop, say
     config = VerifyConfig(min_cosine=0.9, loose_weighted=25.0, veto_cosine=0.5)
     assert not verify(Evidence(weak, information=20.0), config).match
-    assert verify(Evidence(weak, information=20.0, cosine=0.95), config).match
-    assert not verify(Evidence(CLOSE, information=20.0, cosine=0.3), config).match
+    claimed = verify(Evidence(weak, information=20.0, cosine=0.95), config)
+    assert claimed.match
+    assert "embedding cosine 0.950 >= 0.9, weighted distance <= 25" in claimed.reasons
+    vetoed = verify(Evidence(CLOSE, information=20.0, cosine=0.3), config)
+    assert not vetoed.match
+    assert "embedding cosine 0.300 < 0.5: the pictures differ" in vetoed.reasons
     # the array form gives the same answers
     d = np.array([[weak[k], CLOSE[k]] for k in ("phash", "dhash", "whash", "ahash")])
     match, _ = decide(d, np.array([20.0, 20.0]), np.array([-1, -1]),
