@@ -4,9 +4,11 @@ Answers used to come per hash kind, ties at distance 0 broken by id, so the orig
 uploaded copy came first one time in ten. Here each candidate (found by any kind) is
 compared with the query on every kind at once, in the orientation (direct or mirrored) where
 the structural kinds agree best, and judged by the same verifier as the indexer's pairs
-(verify.py). The order: verified near-duplicates first; then the weighted hash distance;
-ties broken by further evidence (every kind's distance summed, colorhash included, then the
-colour layout distance), and only then by id. Each answer says why it matched.
+(verify.py), the embedding cosine included when the query and the candidate both have an
+embedding. The order: verified near-duplicates first; then the weighted hash distance;
+ties broken by further evidence (the embedding cosine, every kind's distance summed,
+colorhash included, then the colour layout distance), and only then by id. Each answer
+says why it matched.
 
 The comparison is vectorised over the candidates; only the ``k`` answers get their reasons
 spelled out.
@@ -33,13 +35,15 @@ MISSING = 64  # the distance of a kind either picture lacks: as far as it can be
 @dataclass(frozen=True)
 class Signature:
     """What is known of one picture: its hashes (kind -> value), the hashes of its mirror
-    image when computed from pixels (None: derived from the hashes), its information and
-    its colour layout (int8 cells; all zero when unknown)."""
+    image when computed from pixels (None: derived from the hashes), its information, its
+    colour layout (int8 cells; all zero when unknown) and its embedding (a unit vector;
+    None when it has none)."""
 
     hashes: Mapping[str, int]
     information: float = math.nan
     color: np.ndarray | None = None
     mirrored: Mapping[str, int] | None = None
+    vector: np.ndarray | None = None
 
     def mirror_hash(self, kind: str) -> int:
         if self.mirrored is not None and kind in self.mirrored:
@@ -56,11 +60,19 @@ class Candidates:
     present: np.ndarray  # (n, len(HASH_KINDS)) bool
     information: np.ndarray  # (n,) float, NaN unknown
     color: np.ndarray  # (n, COLOR_BYTES) int8
+    vectors: np.ndarray | None = None  # (n, dim) unit embeddings, NaN rows unknown
 
     @classmethod
     def of(cls, signatures: Mapping[str, Signature]) -> Candidates:
         ids = list(signatures)
         sigs = [signatures[i] for i in ids]
+        dims = {len(s.vector) for s in sigs if s.vector is not None}
+        vectors = None
+        if len(dims) == 1:
+            vectors = np.full((len(ids), dims.pop()), np.nan, np.float32)
+            for row, s in enumerate(sigs):
+                if s.vector is not None:
+                    vectors[row] = s.vector
         return cls(
             ids,
             np.array([[s.hashes.get(k, 0) for k in HASH_KINDS] for s in sigs],
@@ -70,6 +82,7 @@ class Candidates:
             np.array([s.information for s in sigs], np.float64),
             np.array([s.color if s.color is not None else np.zeros(COLOR_BYTES, np.int8)
                       for s in sigs], np.int8).reshape(len(ids), COLOR_BYTES),
+            vectors,
         )
 
 
@@ -83,13 +96,14 @@ class Ranked:
     information: float  # the smaller of the two pictures'
     color: float | None  # colour layout distance; None when either has no colour
     reasons: tuple[str, ...]
+    cosine: float | None = None  # embedding cosine; None when either has no embedding
 
     def as_json(self) -> dict[str, object]:
         return {
             "id": self.id, "match": self.match, "weighted": self.weighted,
             "mirrored": self.mirrored, "distances": self.distances,
             "information": None if math.isnan(self.information) else self.information,
-            "color": self.color, "why": list(self.reasons),
+            "color": self.color, "cosine": self.cosine, "why": list(self.reasons),
         }
 
 
@@ -118,26 +132,30 @@ def rank(query: Signature, candidates: Candidates | Mapping[str, Signature], *, 
         q_rows = np.where(mirrored[:, None], mirror_cells(qcolor, COLOR_GRID), qcolor)
         color[colourful] = color_distance(q_rows[colourful], c.color[colourful])
     information = np.fmin(query.information, c.information)
+    cosine = np.full(n, np.nan)
+    if query.vector is not None and c.vectors is not None:
+        cosine = np.round(c.vectors @ np.asarray(query.vector, np.float32), 4)
     match, weighted = decide(distances[:, _STRUCTURAL_COLUMNS].T, information,
                              np.where(np.isinf(color), -1, np.round(color)).astype(np.int64),
-                             config=config)
+                             cosine, config)
     weighted = np.round(weighted, 2)
     order = np.lexsort((np.array(c.ids), color, np.where(usable, distances, 0).sum(axis=1),
-                        weighted, ~match))
+                        np.where(np.isnan(cosine), 2.0, -cosine), weighted, ~match))
     out: list[Ranked] = []
     for i in order.tolist():
         if c.ids[i] == exclude:
             continue
         d = {kind: int(distances[i, j]) for j, kind in enumerate(HASH_KINDS) if usable[i, j]}
         col = None if math.isinf(color[i]) else float(color[i])
+        cos = None if math.isnan(cosine[i]) else float(cosine[i])
         evidence = Evidence({kind: int(distances[i, j]) for j, kind in
                              zip(_STRUCTURAL_COLUMNS, STRUCTURAL, strict=True)},
                             bool(mirrored[i]), float(information[i]),
-                            None if col is None else round(col))
+                            None if col is None else round(col), cos)
         verdict = verify(evidence, config)
         out.append(Ranked(c.ids[i], verdict.match, verdict.weighted, bool(mirrored[i]), d,
                           float(information[i]), None if col is None else round(col, 2),
-                          verdict.reasons))
+                          verdict.reasons, cos))
         if len(out) == k:
             break
     return out

@@ -118,6 +118,7 @@ def test_embedding_neighbours_propose_what_no_hash_radius_does():
     radii = {"phash": 14, "dhash": 14}
     assert near_duplicates(table, radii, config, vectors)[1] == []  # no hash candidate
     candidates, pairs, groups = near_duplicates(table, radii, config, vectors, knn=2)
+    assert {(p.a, p.b, p.kind) for p in candidates} == {("a", "b", EMBEDDING)}
     assert [(p.a, p.b) for p in pairs] == [("a", "b")]
     assert pairs[0].weighted == pytest.approx(18.0) and pairs[0].cosine == pytest.approx(
         float(vectors[0] @ vectors[1]), abs=1e-4)
@@ -226,3 +227,27 @@ def test_ranking_a_colourful_query_among_colourless_candidates():
     ranked = rank(query, {"gray": gray}, k=3)
     assert [r.id for r in ranked] == ["gray"] and ranked[0].color is None and ranked[0].match
     assert rank(query, {}, k=3) == []
+
+
+def test_ranking_weighs_the_embeddings_and_says_so():
+    config = VerifyConfig(min_cosine=0.8, loose_weighted=25.0, veto_cosine=0.6)
+    base = {k: 0 for k in HASH_KINDS}
+    loose = {**base, **{k: (1 << 20) - 1 for k in ("phash", "dhash", "whash", "ahash")}}
+    color = np.zeros(18, np.int8)
+    query = Signature(base, 20.0, color, vector=_unit([[1, 0]])[0])
+    stored = {
+        "rotated": Signature(loose, 20.0, color, vector=_unit([[0.95, 0.31]])[0]),
+        "painted-over": Signature(base, 20.0, color, vector=_unit([[0.5, 0.87]])[0]),
+        "unembedded": Signature(base, 20.0, color),
+        "twin": Signature(base, 20.0, color, vector=_unit([[0.99, 0.14]])[0]),
+    }
+    ranked = {r.id: r for r in rank(query, stored, k=4, config=config)}
+    assert ranked["rotated"].match and ranked["rotated"].weighted == pytest.approx(20.0)
+    assert any(r.endswith(">= 0.8, weighted distance <= 25") for r in ranked["rotated"].reasons)
+    assert not ranked["painted-over"].match  # identical hashes, but the embeddings disagree
+    assert ranked["unembedded"].match and ranked["unembedded"].cosine is None
+    # equal hashes: the one whose embedding agrees more comes first
+    order = [r.id for r in rank(query, stored, k=4, config=config)]
+    assert order.index("twin") < order.index("unembedded") < order.index("rotated")
+    assert order[-1] == "painted-over"
+    assert ranked["twin"].as_json()["cosine"] == pytest.approx(0.99, abs=1e-3)
