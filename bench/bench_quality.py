@@ -59,7 +59,7 @@ from pictures import CACHE, fetch, pictures
 
 from lookalike.hashing import HASH_KINDS, algorithm_version
 from services.indexer.bits import mirror_values
-from services.indexer.duplicates import pair_cosines, pair_evidence
+from services.indexer.duplicates import pair_evidence
 from services.indexer.evaluation import (
     ORIGINAL,
     Examined,
@@ -151,9 +151,8 @@ def all_pairs(items: list[Labelled], seen: Examined) -> dict[str, np.ndarray]:
     a, b = np.triu_indices(n, 1)
     assert table.info is not None and table.color is not None and seen.vectors is not None
     ev = pair_evidence(table.values, table.kinds, table.info, table.color, a, b)
-    cos = pair_cosines(seen.vectors, a, b)
-    assert cos is not None
-    sims = seen.vectors @ seen.vectors.T
+    sims = seen.vectors @ seen.vectors.T  # (n, n): the pairs' rows would take n^2 * dim
+    cos = sims[a, b].astype(np.float64)
     np.fill_diagonal(sims, -np.inf)
     kth = -np.partition(-sims, EMBEDDING_CANDIDATES - 1, axis=1)[:, EMBEDDING_CANDIDATES - 1]
     family = np.array([i.family for i in items])
