@@ -239,7 +239,7 @@ class Settings(BaseModel):
         "embedding cosine from which a pair whose hashes agree only loosely (up to "
         "NEARDUP_LOOSE_WEIGHTED) is a near-duplicate; 1: hashes alone claim pairs",
         section=INDEX))
-    neardup_loose_weighted: float = Field(22.0, ge=0, le=64, **_doc(
+    neardup_loose_weighted: float = Field(23.0, ge=0, le=64, **_doc(
         "weighted hash distance (bits) up to which NEARDUP_MIN_COSINE claims a pair",
         section=INDEX))
     neardup_veto_cosine: float = Field(0.71, ge=0, le=1, **_doc(
