@@ -183,6 +183,8 @@ class Match(Answer):
                                                          "detail")
     color: float | None = Field(None, description="colour layout distance (null: either "
                                                    "picture has no colour)")
+    cosine: float | None = Field(None, description="embedding cosine (null: either picture "
+                                                    "has no embedding)")
     why: list[str] | None = Field(None, description="what decided it")
 
 
