@@ -2,5 +2,5 @@
 MATCH (i:Image {id: $id})
 OPTIONAL MATCH (i)-[r:NEAR_DUPLICATE]-(o:Image)
 RETURN i.dup_group AS group, o.id AS id, r.kind AS kind, r.distance AS distance,
-       r.mirrored AS mirrored
+       r.mirrored AS mirrored, r.weighted AS weighted, r.cosine AS cosine
 ORDER BY distance, id, kind

@@ -18,8 +18,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -251,31 +252,44 @@ def pair_evidence(
     )
 
 
-def pair_cosines(vectors: np.ndarray | None, ia: np.ndarray, ib: np.ndarray
-                 ) -> np.ndarray | None:
-    """Embedding cosines of rows ``ia`` and ``ib`` (unit vectors; a row of NaN for a picture
-    without one gives NaN), or None without vectors."""
+# Gives the embedding cosines of table rows ia[k], ib[k] (NaN where either has no vector).
+Cosines = Callable[[np.ndarray, np.ndarray], np.ndarray]
+COSINE_BLOCK = 20_000  # pairs whose two vectors are gathered at once
+
+
+def pair_cosines(vectors: np.ndarray | None, ia: np.ndarray, ib: np.ndarray,
+                 rows: np.ndarray | None = None) -> np.ndarray | None:
+    """Embedding cosines of table rows ``ia`` and ``ib``, or None without vectors.
+    ``vectors``: unit vectors (a memory map will do), row ``i`` for table row ``i``, or, with
+    ``rows``, row ``rows[i]`` (-1: none); a row of NaN (no vector) gives NaN."""
     if vectors is None:
         return None
-    va, vb = vectors[np.asarray(ia, np.int64)], vectors[np.asarray(ib, np.int64)]
-    return np.einsum("ij,ij->i", va, vb, dtype=np.float64) if len(va) else np.zeros(0)
+    ia, ib = np.asarray(ia, np.int64), np.asarray(ib, np.int64)
+    ra, rb = (ia, ib) if rows is None else (rows[ia], rows[ib])
+    out = np.full(len(ia), np.nan)
+    known = np.flatnonzero((ra >= 0) & (rb >= 0))
+    for start in range(0, len(known), COSINE_BLOCK):
+        k = known[start:start + COSINE_BLOCK]
+        out[k] = np.einsum("ij,ij->i", np.asarray(vectors[ra[k]], np.float32),
+                           np.asarray(vectors[rb[k]], np.float32), dtype=np.float64)
+    return out
 
 
 def verify_pairs(
     ids: np.ndarray, values: np.ndarray, kinds: tuple[str, ...], info: np.ndarray,
     color: np.ndarray, candidates: Iterable[Pair], config: VerifyConfig | None = None,
-    vectors: np.ndarray | None = None,
+    cosines: Cosines | None = None,
 ) -> list[Duplicate]:
     """The candidates that verification accepts, with their evidence. ``ids`` sorted; row
-    ``i`` of ``values``/``info``/``color`` (and of ``vectors``, unit embeddings, NaN rows
-    for pictures without one) is image ``ids[i]``."""
+    ``i`` of ``values``/``info``/``color`` is image ``ids[i]``; ``cosines`` gives the
+    embedding cosines of rows (None: no embeddings)."""
     keys = sorted({(p.a, p.b) for p in candidates})
     if not keys:
         return []
     a = np.searchsorted(ids, np.array([k[0] for k in keys]))
     b = np.searchsorted(ids, np.array([k[1] for k in keys]))
     ev = pair_evidence(values, kinds, info, color, a, b)
-    cosine = pair_cosines(vectors, a, b)
+    cosine = None if cosines is None else cosines(a, b)
     match, weighted = decide(ev.structural(), ev.information, ev.color, cosine, config)
     return [
         Duplicate(
@@ -310,12 +324,23 @@ def embedding_pairs(ids: np.ndarray, vectors: np.ndarray, k: int, min_cosine: fl
         sims[:, ~usable] = -np.inf
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         cos = np.take_along_axis(sims, top, axis=1)
-        for r, j, c in zip(np.repeat(rows, k).tolist(), top.ravel().tolist(),
-                           cos.ravel().tolist(), strict=True):
-            if c >= min_cosine and usable[r]:
-                a, b = (ids[r], ids[j]) if ids[r] < ids[j] else (ids[j], ids[r])
-                best[(a, b)] = Pair(str(a), str(b), EMBEDDING, round(1000 * (1 - c)))
+        keep = (cos >= min_cosine) & usable[rows][:, None]
+        for pair in embedding_candidates(ids[np.repeat(rows, k)][keep.ravel()],
+                                         ids[top.ravel()][keep.ravel()], cos[keep]):
+            best[(pair.a, pair.b)] = pair
     return sorted(best.values())
+
+
+def embedding_candidates(a: np.ndarray, b: np.ndarray, cosine: np.ndarray) -> list[Pair]:
+    """Candidate pairs found by embedding (the images ``a[k]``, ``b[k]`` with that cosine);
+    a pair's ``distance`` is its cosine distance in thousandths."""
+    out = []
+    for x, y, c in zip(np.asarray(a).tolist(), np.asarray(b).tolist(),
+                       np.asarray(cosine).tolist(), strict=True):
+        if x != y:
+            x, y = (x, y) if x < y else (y, x)
+            out.append(Pair(str(x), str(y), EMBEDDING, round(1000 * (1 - c))))
+    return out
 
 
 def group_duplicates(pairs: Iterable[Duplicate]) -> dict[str, tuple[str, int]]:
@@ -378,5 +403,6 @@ def near_duplicates(
         candidates.extend(embedding_pairs(ids, vectors, knn, config.min_cosine))
     assert table.info is not None and table.color is not None
     pairs = verify_pairs(ids, values, table.kinds, table.info[order], table.color[order],
-                         candidates, config, vectors)
+                         candidates, config,
+                         None if vectors is None else partial(pair_cosines, vectors))
     return candidates, pairs, group_duplicates(pairs)

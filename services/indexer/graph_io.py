@@ -9,6 +9,7 @@ managed write transactions for writes).
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -181,7 +182,8 @@ def write_near_duplicates(
     rows = [
         {"a": p.a, "b": p.b, "kind": p.kind, "distance": p.distance, "mirrored": p.mirrored,
          "weighted": p.weighted, "distances": dict(p.distances),
-         "color": p.color if p.color >= 0 else None}
+         "color": p.color if p.color >= 0 else None,
+         "cosine": None if math.isnan(p.cosine) else p.cosine}
         for p in pairs
     ]
     written = sum(r["written"] for r in store.write("near_duplicates_write", rows, batch=batch,

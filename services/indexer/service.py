@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,13 @@ from services.indexer import lookslike, vectorgen
 from services.indexer.angular import EXACT_MAX
 from services.indexer.build import BuildResult, ExtraFiles, build_generation
 from services.indexer.duplicates import (
+    Cosines,
     Duplicate,
     Pair,
+    embedding_candidates,
     find_pairs,
     group_duplicates,
+    pair_cosines,
     update_pairs,
     verify_pairs,
 )
@@ -59,7 +63,7 @@ from services.indexer.graph_io import (
 from services.indexer.multindex import MultiIndex
 from services.indexer.refine import RefineConfig
 from services.indexer.table import COLOR_BYTES, HashTable
-from services.indexer.vectortable import Merge, graph_embeddings, merge
+from services.indexer.vectortable import Merge, graph_embeddings, lookup, merge
 from services.indexer.verify import CANDIDATE_RADII, VerifyConfig
 
 # Hands images to the workers to embed: [(image id, thumbnail info URL), ...].
@@ -98,6 +102,7 @@ class IndexerConfig:
             "model": stream.current_model(settings),
             "looks_like_k": settings.looks_like_k,
             "reembed_limit": settings.embed_reembed_per_build,
+            "verify": VerifyConfig.from_settings(settings),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
@@ -234,12 +239,42 @@ def _evidence_columns(gen_dir: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def verify_generation(gen_dir: Path, candidates: list[Pair],
                       config: VerifyConfig | None = None) -> list[Duplicate]:
-    """The candidates of a generation that verification accepts (duplicates.verify_pairs)."""
+    """The candidates of a generation that verification accepts (duplicates.verify_pairs),
+    with the embedding cosines of its vectors when it has some."""
     meta = gens.read_meta(gen_dir)
     ids = np.asarray(np.load(gen_dir / "ids.npy"))
     values = np.load(gen_dir / "hashes.npy", mmap_mode="r")
     info, color = _evidence_columns(gen_dir, len(ids))
-    return verify_pairs(ids, values, tuple(meta["kinds"]), info, color, candidates, config)
+    return verify_pairs(ids, values, tuple(meta["kinds"]), info, color, candidates, config,
+                        _generation_cosines(gen_dir, meta, ids))
+
+
+def _generation_cosines(gen_dir: Path, meta: Mapping[str, Any],
+                        ids: np.ndarray) -> Cosines | None:
+    """Cosines of a generation's hashed images (rows of ``ids``) by its raw vectors (memory
+    mapped: only the judged pairs' rows are read); None when it has no vectors."""
+    if not meta.get(vectorgen.META_KEY):
+        return None
+    try:
+        vector_ids = np.load(gen_dir / "vectors.ids.npy")
+        vectors = np.load(gen_dir / "vectors.npy", mmap_mode="r")
+    except (FileNotFoundError, OSError, ValueError) as exc:
+        log.warning("cannot read the vectors of %s (%s): judging pairs by hashes alone",
+                    gen_dir.name, exc)
+        return None
+    return partial(pair_cosines, vectors, rows=lookup(vector_ids, ids))
+
+
+def embedding_candidates_of(gen_dir: Path, config: VerifyConfig) -> list[Pair]:
+    """Candidates no hash radius proposes: each hashed image's raw LOOKS_LIKE neighbours
+    (the generation's top-k by embedding) at least ``config.min_cosine`` alike."""
+    table = lookslike.LooksLike.load(gen_dir)
+    if table is None or config.min_cosine is None:
+        return []
+    hashed = np.asarray(np.load(gen_dir / "ids.npy"))
+    keep = (~table.refined & (table.score >= config.min_cosine)
+            & (lookup(hashed, table.a) >= 0) & (lookup(hashed, table.b) >= 0))
+    return embedding_candidates(table.a[keep], table.b[keep], table.score[keep])
 
 
 class Indexer:
@@ -328,6 +363,7 @@ class Indexer:
             self.config.index_dir / gens.gen_name(previous[-1]) if previous else None,
         )
         log.info("near-duplicate join per kind (images joined, -1 = all): %s", joined)
+        candidates = [*candidates, *embedding_candidates_of(result.path, self.config.verify)]
         pairs = verify_generation(result.path, candidates, self.config.verify)
         groups = group_duplicates(pairs)
         report = None
