@@ -28,6 +28,7 @@ from services.indexer.reader import IndexReader
 from services.indexer.recent import StreamVectors
 from services.indexer.table import HashTable
 from services.indexer.titles import TitleTable
+from services.indexer.verify import VerifyConfig
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,7 @@ def open_reader(settings: Settings, store: GraphStore, **options: Any) -> IndexR
     options.setdefault("search_k", settings.index_search_k)
     options.setdefault("max_pixels", settings.api_max_upload_pixels)
     options.setdefault("model", current_model(settings))
+    options.setdefault("verify", VerifyConfig.from_settings(settings))
     if "vectors" not in options:
         try:
             options["vectors"] = StreamVectors(redis.Redis.from_url(settings.redis()))

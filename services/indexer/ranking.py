@@ -17,7 +17,7 @@ spelled out.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,13 +66,6 @@ class Candidates:
     def of(cls, signatures: Mapping[str, Signature]) -> Candidates:
         ids = list(signatures)
         sigs = [signatures[i] for i in ids]
-        dims = {len(s.vector) for s in sigs if s.vector is not None}
-        vectors = None
-        if len(dims) == 1:
-            vectors = np.full((len(ids), dims.pop()), np.nan, np.float32)
-            for row, s in enumerate(sigs):
-                if s.vector is not None:
-                    vectors[row] = s.vector
         return cls(
             ids,
             np.array([[s.hashes.get(k, 0) for k in HASH_KINDS] for s in sigs],
@@ -82,8 +75,21 @@ class Candidates:
             np.array([s.information for s in sigs], np.float64),
             np.array([s.color if s.color is not None else np.zeros(COLOR_BYTES, np.int8)
                       for s in sigs], np.int8).reshape(len(ids), COLOR_BYTES),
-            vectors,
+            stack_vectors([s.vector for s in sigs]),
         )
+
+
+def stack_vectors(rows: Sequence[np.ndarray | None]) -> np.ndarray | None:
+    """Vectors as one matrix, NaN rows where there is none; None when none has one (or
+    they differ in width: not comparable)."""
+    dims = {len(r) for r in rows if r is not None}
+    if len(dims) != 1:
+        return None
+    out = np.full((len(rows), dims.pop()), np.nan, np.float32)
+    for i, row in enumerate(rows):
+        if row is not None:
+            out[i] = row
+    return out
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
@@ -50,10 +50,10 @@ from services.indexer import generations as gens
 from services.indexer.bits import ExactScanner, bit_rows, check_kind, mirror_value, parse_hex
 from services.indexer.multindex import CHUNKS, MultiIndex
 from services.indexer.npmap import load_mapped
-from services.indexer.ranking import Candidates, Ranked, Signature, rank
+from services.indexer.ranking import Candidates, Ranked, Signature, rank, stack_vectors
 from services.indexer.recent import Recent, VectorSource
 from services.indexer.table import COLOR_BYTES, HashTable, parse_color
-from services.indexer.vecread import GenVectors, Lookalike, VectorView
+from services.indexer.vecread import GenVectors, Lookalike, NoVector, VectorView
 from services.indexer.verify import CANDIDATE_RADII, VerifyConfig
 
 log = logging.getLogger(__name__)
@@ -199,8 +199,10 @@ class IndexReader:
         exact_scan_max: int = EXACT_SCAN_MAX,
         vectors: VectorSource | None = None,
         model: str | None = None,
+        verify: VerifyConfig | None = None,
     ) -> None:
         self.index_dir = Path(index_dir)
+        self.verify = verify or VerifyConfig()  # how the one ranking judges
         self.source = source
         self.vector_source = vectors
         self.model = model  # the embedding model to answer for (None: the generation's)
@@ -415,7 +417,9 @@ class IndexReader:
         """The ``k`` stored images most like ``query``, in the one order of ranking.py:
         candidates are, per candidate kind and orientation (direct, mirrored), the images
         within its candidate radius (at most the ``RANK_CANDIDATES`` nearest) or else its
-        nearest, each judged on all its evidence."""
+        nearest, and with the query's embedding its ``RANK_CANDIDATES`` nearest by cosine;
+        each judged on all its evidence (the embedding cosine of those with a vector)."""
+        config = config or self.verify
         gen = self._snapshot()
         delta = self._recent(gen)
         want = max(k + (1 if exclude else 0), RANK_CANDIDATES)
@@ -429,9 +433,15 @@ class IndexReader:
                     near = self._nearest_value(gen, delta, kind, value, k + 1)
                 near.sort(key=lambda pair: (pair[1], pair[0]))
                 found.update(image for image, _ in near[:want])
+        view = self.vectors() if query.vector is not None else None
+        if view is not None and view.count:
+            assert query.vector is not None
+            found.update(m.id for m in view.nearest(query.vector, want, exclude=exclude))
         found.discard(exclude or "")
-        return rank(query, self._candidates(gen, delta, sorted(found)), k=k, config=config,
-                    exclude=exclude)
+        candidates = self._candidates(gen, delta, sorted(found))
+        if view is not None and view.count:
+            candidates = replace(candidates, vectors=_vectors_of(view, candidates.ids))
+        return rank(query, candidates, k=k, config=config, exclude=exclude)
 
     def _candidates(self, gen: _Generation | None, delta: _Delta | None,
                     ids: list[str]) -> Candidates:
@@ -469,13 +479,17 @@ class IndexReader:
 
     def rank_id(self, image_id: str, *, k: int = 10,
                 config: VerifyConfig | None = None) -> list[Ranked]:
-        """The near-duplicates and closest images of a stored image (itself left out)."""
-        return self.rank(self.signature_of(image_id), k=k, exclude=image_id, config=config)
+        """The near-duplicates and closest images of a stored image (itself left out), its
+        stored embedding weighed when it has one."""
+        query = replace(self.signature_of(image_id), vector=self.vector_or_none(image_id))
+        return self.rank(query, k=k, exclude=image_id, config=config)
 
     def rank_image(self, image: bytes | Image.Image, *, k: int = 10, mirror: bool = True,
-                   config: VerifyConfig | None = None) -> tuple[HashSet, list[Ranked]]:
+                   config: VerifyConfig | None = None, vector: np.ndarray | None = None,
+                   ) -> tuple[HashSet, list[Ranked]]:
         """The stored images most like a picture (its hashes, and the ranked answer). With
-        ``mirror`` the flipped picture is hashed from its pixels too."""
+        ``mirror`` the flipped picture is hashed from its pixels too; ``vector``: the
+        picture's embedding (by the index's model), weighed too."""
         if isinstance(image, bytes | bytearray):
             image = decode_image(bytes(image), max_pixels=self.max_pixels)
         if mirror:
@@ -490,7 +504,7 @@ class IndexReader:
         )
         if not mirror:  # the mirror image is never considered: compare it with itself
             query = Signature(query.hashes, query.information, query.color, query.hashes)
-        return hashed, self.rank(query, k=k, config=config)
+        return hashed, self.rank(replace(query, vector=vector), k=k, config=config)
 
     # ------------------------------------------------------------------ vectors
 
@@ -508,6 +522,13 @@ class IndexReader:
         """The image's unit vector (refined: by the last build's propagation; an image
         embedded since has only its raw one). Raises ``NoVector``."""
         return self.vectors().vector(image_id, refined)[0]
+
+    def vector_or_none(self, image_id: str) -> np.ndarray | None:
+        """The image's raw vector, or None when it has none."""
+        try:
+            return self.vectors().vector(image_id)[0]
+        except NoVector:
+            return None
 
     def cosine(self, a: str, b: str, refined: bool = False) -> float:
         """The cosine of two images' vectors. Raises ``NoVector``."""
@@ -618,3 +639,14 @@ def _ranked(found: dict[str, tuple[int, bool]], exclude: str | None = None,
     order = sorted((d, m, i) for i, (d, m) in found.items() if i != exclude)
     return [Match(i, d, m) for d, m, i in order[:limit]]
 
+
+
+def _vectors_of(view: VectorView, ids: list[str]) -> np.ndarray | None:
+    """The raw vectors of ``ids`` (NaN rows for those without one), or None if none has."""
+    rows: list[np.ndarray | None] = []
+    for image_id in ids:
+        try:
+            rows.append(view.vector(image_id)[0])
+        except NoVector:
+            rows.append(None)
+    return stack_vectors(rows)
