@@ -135,12 +135,14 @@ def _clip(text: str, width: int = 50) -> str:
 def _print_ranked(matches: list[Any], titles: dict[str, str]) -> None:
     """The one ranking as a table: near-duplicate or not, the evidence, why."""
     click.echo(f"{'#':>3}  {'id':<16} {'dup':<3} {'weighted':>8} {'phash':>5} {'dhash':>5} "
-               f"{'whash':>5} {'ahash':>5}  {'mirror':<6}  title")
+               f"{'whash':>5} {'ahash':>5} {'cosine':>6}  {'mirror':<6}  title")
     for rank, m in enumerate(matches, 1):
         cells = " ".join(f"{m.distances.get(x, '-'):>5}"
                          for x in ("phash", "dhash", "whash", "ahash"))
+        cosine = "-" if m.cosine is None else f"{m.cosine:.3f}"
         click.echo(f"{rank:>3}  {m.id:<16} {'yes' if m.match else 'no':<3} {m.weighted:>8.1f} "
-                   f"{cells}  {'yes' if m.mirrored else '':<6}  {_clip(titles.get(m.id, ''))}")
+                   f"{cells} {cosine:>6}  {'yes' if m.mirrored else '':<6}  "
+                   f"{_clip(titles.get(m.id, ''))}")
     if matches and matches[0].match:
         click.echo(f"why #1: {'; '.join(matches[0].reasons)}")
 
@@ -188,8 +190,8 @@ def duplicates(image_id: str, kind: str | None, k: int, max_distance: int,
 @click.option("--no-mirror", is_flag=True, help="Do not also search the mirrored picture.")
 @user_errors(*_errors())
 def search(image_file: Path, k: int, no_mirror: bool) -> None:
-    """Print the stored images that look most like IMAGE_FILE: one ranking across hash kinds,
-    verified near-duplicates first."""
+    """Print the stored images that look most like IMAGE_FILE: one ranking across hash kinds
+    and the learned embedding, verified near-duplicates first."""
     from lookalike.graph import GraphStore
     from lookalike.hashing import decode_image
 
@@ -203,13 +205,29 @@ def search(image_file: Path, k: int, no_mirror: bool) -> None:
     picture = decode_image(data, max_pixels=s.api_max_upload_pixels, max_side=s.thumbnail_size)
     with GraphStore.connect(s) as store:
         reader = _reader(s, store)
-        _, ranked = reader.rank_image(picture, k=k, mirror=not no_mirror)
+        _, ranked = reader.rank_image(picture, k=k, mirror=not no_mirror,
+                                      vector=_embedding(s, reader, picture))
         titles = _titles(store, [m.id for m in ranked])
     if not ranked:
         click.echo("no matches")
         return
     click.echo(f"images like {image_file.name}:")
     _print_ranked(ranked, titles)
+
+
+def _embedding(s: Any, reader: Any, picture: Any) -> Any:
+    """The picture's embedding when the index holds vectors to compare it with (the model is
+    not even loaded otherwise), else None."""
+    from lookalike.vectors import ModelUnavailable, embedder
+
+    if not s.embeddings or not reader.vectors().count:
+        return None
+    model = embedder(s)
+    if model is None or isinstance(model, ModelUnavailable):
+        click.echo("note: the embedding model does not load; ranking by hashes alone",
+                   err=True)
+        return None
+    return model.embed(picture)
 
 
 def _score(x: float | None) -> str:

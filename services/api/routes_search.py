@@ -1,7 +1,7 @@
 """``POST /search``: upload a picture, get the stored images most like it: ``matches`` in the
-one ranking across hash kinds (verified near-duplicates first, each saying why), ``results``
-per hash kind for the ``kinds`` asked for, and ``embedding``: the nearest by the learned
-embedding's cosine.
+one ranking across hash kinds and the learned embedding (verified near-duplicates first, each
+saying why, its embedding cosine among the evidence), ``results`` per hash kind for the
+``kinds`` asked for, and ``embedding``: the nearest by the embedding's cosine alone.
 
 The upload is bounded: the body size (Flask's MAX_CONTENT_LENGTH, 413), the decoded pixel
 count (a small PNG can decode to gigabytes: refused before decoding, 413), and the memory of
@@ -25,7 +25,7 @@ from services.api.contract import Form, endpoint
 from services.api.decode_budget import DecodeBusy
 from services.api.errors import ApiError
 from services.api.fields import Upload, comma_list, how_many
-from services.api.search import rank_by_embedding, search_hashes, search_ranked
+from services.api.search import embed_query, rank_by_embedding, search_hashes, search_ranked
 
 bp = Blueprint("search", __name__)
 
@@ -71,9 +71,11 @@ def search(body: SearchForm) -> Response:
         raise ApiError(503, str(exc), headers={"Retry-After": "5"}) from None
     hashes = hash_image(image).as_dict()
     results = search_hashes(ctx(), image, body.kinds, body.k, body.max_distance, body.mirror)
+    queries = embed_query(ctx(), image, body.mirror)
     return jsonify({
         "hashes": hashes, "kinds": body.kinds, "k": body.k, "max_distance": body.max_distance,
-        "mirror": body.mirror, "matches": search_ranked(ctx(), image, body.k, body.mirror),
+        "mirror": body.mirror,
+        "matches": search_ranked(ctx(), image, body.k, body.mirror, queries),
         "results": results,
-        "embedding": rank_by_embedding(ctx(), image, body.k, body.mirror),
+        "embedding": rank_by_embedding(ctx(), queries, body.k),
     })

@@ -83,15 +83,21 @@ def duplicates_ranked(ctx: ApiContext, image: dict[str, Any], k: int) -> list[di
     except BadHash as exc:
         raise ApiError(409, f"the stored hashes cannot be searched: {exc}") from None
     info = image.get("hash_info")
+    reader = ctx.index()
     query = Signature(hashes, float(info) if isinstance(info, int | float) else math.nan,
-                      parse_color(image.get("hash_color")))
-    return ranked(ctx, ctx.index().rank(query, k=k, exclude=image["id"]))
+                      parse_color(image.get("hash_color")),
+                      vector=reader.vector_or_none(image["id"]))
+    return ranked(ctx, reader.rank(query, k=k, exclude=image["id"]))
 
 
-def search_ranked(ctx: ApiContext, image: Any, k: int, mirror: bool) -> list[dict[str, Any]]:
-    """The stored images most like an uploaded picture, in the one ranking."""
-    _, matches = ctx.index().rank_image(image, k=k, mirror=mirror)
+def search_ranked(ctx: ApiContext, image: Any, k: int, mirror: bool,
+                  queries: list[tuple[Any, bool]]) -> list[dict[str, Any]]:
+    """The stored images most like an uploaded picture, in the one ranking (its embedding,
+    the first of ``embed_query``'s ``queries``, weighed too)."""
+    vector = next((v for v, mirrored in queries if not mirrored), None)
+    _, matches = ctx.index().rank_image(image, k=k, mirror=mirror, vector=vector)
     return ranked(ctx, matches)
+
 
 def embed_query(ctx: ApiContext, image: Any, mirror: bool) -> list[tuple[Any, bool]]:
     """The uploaded picture's vector (and its mirror image's, with ``mirror``), or [] when
@@ -110,15 +116,12 @@ def embed_query(ctx: ApiContext, image: Any, mirror: bool) -> list[tuple[Any, bo
 
 
 def rank_by_embedding(
-    ctx: ApiContext, image: Any, k: int, mirror: bool, refined: bool = False,
+    ctx: ApiContext, queries: list[tuple[Any, bool]], k: int, refined: bool = False,
 ) -> list[dict[str, Any]] | None:
-    """The stored images nearest an uploaded picture by embedding cosine, best first (with
-    ``mirror``, its mirror image's matches count too); None when embeddings are off.
-
-    The one place ``POST /search`` ranks by embedding: a better ranking (fusing hashes and
-    vectors, say) replaces this function's body.
-    """
-    queries = embed_query(ctx, image, mirror)
+    """The stored images nearest an uploaded picture by embedding cosine alone, best first
+    (``queries``: ``embed_query``'s; a match of the mirror image's counts too); None when
+    embeddings are off. The one ranking (``search_ranked``) weighs the same cosine with the
+    hashes."""
     if not queries:
         return None
     reader = ctx.index()
