@@ -209,6 +209,20 @@ class Settings(BaseModel):
         "Annoy trees per hash kind", section=INDEX))
     index_search_k: int = Field(2000, ge=1, le=10_000_000, **_doc(
         "Annoy nodes inspected per query (recall against speed)", section=INDEX))
+    # Near-duplicates: the embedding rules of services/indexer/verify.py, chosen by
+    # bench/bench_quality.py on its tuning pictures (never on those it reports on) for the
+    # shipped embedding recipe: veto what 99.5% of original-edit pairs stay above; claim at
+    # the lowest cosine and loosest distance that add no false pair there (bench/README.md).
+    neardup_min_cosine: float = Field(0.78, ge=0, le=1, **_doc(
+        "embedding cosine from which a pair whose hashes agree only loosely (up to "
+        "NEARDUP_LOOSE_WEIGHTED) is a near-duplicate; 1: hashes alone claim pairs",
+        section=INDEX))
+    neardup_loose_weighted: float = Field(23.0, ge=0, le=64, **_doc(
+        "weighted hash distance (bits) up to which NEARDUP_MIN_COSINE claims a pair",
+        section=INDEX))
+    neardup_veto_cosine: float = Field(0.71, ge=0, le=1, **_doc(
+        "embedding cosine under which a pair is never a near-duplicate, however alike its "
+        "hashes; 0: no veto", section=INDEX))
 
     # Learned embeddings (lookalike/embedding/).
     embeddings: bool = Field(True, **_doc(
@@ -230,21 +244,6 @@ class Settings(BaseModel):
     embed_reembed_per_build: int = Field(20_000, ge=0, le=10_000_000, **_doc(
         "images whose vectors are missing (or by another model) the indexer hands back to "
         "the workers per build", section=EMBED))
-
-    # Near-duplicates: the embedding rules of services/indexer/verify.py, chosen by
-    # bench/bench_quality.py on its tuning pictures (never on those it reports on) for the
-    # shipped embedding recipe: veto what 99.5% of original-edit pairs stay above; claim at
-    # the lowest cosine and loosest distance that add no false pair there (bench/README.md).
-    neardup_min_cosine: float = Field(0.78, ge=0, le=1, **_doc(
-        "embedding cosine from which a pair whose hashes agree only loosely (up to "
-        "NEARDUP_LOOSE_WEIGHTED) is a near-duplicate; 1: hashes alone claim pairs",
-        section=INDEX))
-    neardup_loose_weighted: float = Field(23.0, ge=0, le=64, **_doc(
-        "weighted hash distance (bits) up to which NEARDUP_MIN_COSINE claims a pair",
-        section=INDEX))
-    neardup_veto_cosine: float = Field(0.71, ge=0, le=1, **_doc(
-        "embedding cosine under which a pair is never a near-duplicate, however alike its "
-        "hashes; 0: no veto", section=INDEX))
 
     # API.
     api_token: SecretStr | None = Field(None, **_doc(
