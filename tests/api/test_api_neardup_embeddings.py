@@ -23,13 +23,13 @@ from PIL import Image
 
 from lookalike import vectors as stream
 from lookalike.graph import GraphStore
-from lookalike.hashing import HASH_BITS, HASH_KINDS, algorithm_version, decode_image, hash_image
+from lookalike.hashing import algorithm_version, decode_image, hash_image
 from lookalike.settings import Settings
 from services.indexer.service import Indexer, IndexerConfig
 from services.indexer.verify import VerifyConfig
 from services.replica import variants
 from tests.indexer.test_core import _pictures
-from tests.indexer.test_neardup_e2e import _flat_page
+from tests.indexer.test_neardup_e2e import _flat_page, bits, masked_rows
 
 from .conftest import ApiServer, own_graph
 
@@ -59,10 +59,6 @@ def _hard_copy(picture: Image.Image, edit: str) -> Image.Image:
     return rgb.crop((round(w * 0.15), 0, w, h))
 
 
-def _bits(n: int, start: int) -> int:
-    return sum(1 << b for b in range(start, start + n))
-
-
 @dataclass
 class World:
     local: Settings
@@ -85,13 +81,8 @@ def _near(store: GraphStore, ids: list[str]) -> dict[str, dict]:
 def _chain(model_dim: int) -> tuple[list[dict], dict[str, np.ndarray]]:
     """A, B, C whose hashes are all close (a group of three by hashes alone) and whose
     embeddings say A~B and B~C (cosine 0.9) but A unlike C (0.62)."""
+    rows = masked_rows({"chaina": bits(4, 0), "chainb": 0, "chainc": bits(4, 4)})
     rng = np.random.default_rng(5)
-    base = {k: int(rng.integers(0, 2 ** HASH_BITS[k] - 1, dtype=np.uint64)) for k in HASH_KINDS}
-    rows = []
-    for name, mask in (("chaina", _bits(4, 0)), ("chainb", 0), ("chainc", _bits(4, 4))):
-        rows.append({"id": name, "hash_info": 20.0, "hash_color": "00" * 18,
-                     **{k: format(v ^ (mask & (2 ** HASH_BITS[k] - 1)), f"0{HASH_BITS[k] // 4}x")
-                        for k, v in base.items()}})
     axes = np.linalg.qr(rng.normal(size=(model_dim, 2)))[0].T.astype(np.float32)
     theta = np.arccos(0.9)
     vectors = {"chainb": axes[0],

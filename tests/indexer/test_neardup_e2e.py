@@ -61,22 +61,25 @@ def test_flat_pictures_do_not_match_each_other(fresh_graph, tmp_path):
     assert _group(store, "painting") == "painting"
 
 
-def _bits(n: int, start: int) -> int:
+def bits(n: int, start: int) -> int:
     return sum(1 << b for b in range(start, start + n))
+
+
+def masked_rows(masks: dict[str, int], seed: int = 5) -> list[dict]:
+    """Hash rows (detailed, colourless) of one random picture with these bits flipped in
+    every kind, one per id: the pictures are as far apart as their masks."""
+    rng = np.random.default_rng(seed)
+    base = {k: int(rng.integers(0, 2 ** HASH_BITS[k] - 1, dtype=np.uint64)) for k in HASH_KINDS}
+    return [{"id": name, "hash_info": 20.0, "hash_color": "00" * 18,
+             **{k: format(v ^ (mask & (2 ** HASH_BITS[k] - 1)), f"0{HASH_BITS[k] // 4}x")
+                for k, v in base.items()}} for name, mask in masks.items()]
 
 
 def test_groups_do_not_chain_a_like_b_like_c(fresh_graph, tmp_path):
     """A~B and B~C (8 bits apart in every kind), A and C 16 bits apart: two verified pairs,
     never one group of three."""
     _, store = fresh_graph
-    rng = np.random.default_rng(5)
-    base = {k: int(rng.integers(0, 2 ** HASH_BITS[k] - 1, dtype=np.uint64)) for k in HASH_KINDS}
-    rows = []
-    for name, mask in (("A", _bits(8, 0)), ("B", 0), ("C", _bits(8, 8))):
-        rows.append({"id": name, "hash_info": 20.0, "hash_color": "00" * 18,
-                     **{k: format(v ^ (mask & (2 ** HASH_BITS[k] - 1)), f"0{HASH_BITS[k] // 4}x")
-                        for k, v in base.items()}})
-    _store(store, rows)
+    _store(store, masked_rows({"A": bits(8, 0), "B": 0, "C": bits(8, 8)}))
     Indexer(store, IndexerConfig(index_dir=tmp_path / "index", trees=3)).build_once()
     assert _near(store, "B") == {"A", "C"}  # both pairs are near-duplicates ...
     assert "C" not in _near(store, "A")  # ... A and C are not ...
