@@ -17,7 +17,8 @@ Measured:
 - **per step**: starting Python and importing the CLI (a process of its own), then in
   process the graph connection, opening the index reader, the one ranking
   (``rank_image``), titles from the graph; against the per-kind ``search_image`` (phash,
-  dhash) that ``lookalike search`` used before.
+  dhash) that ``lookalike search`` used before; and what a search adds when the index
+  holds vectors (this graph has none): loading the embedding model and embedding the query.
 
 Writes bench/results/search.json (``--out``), with the load average, date and commit.
 """
@@ -47,7 +48,7 @@ from bench_api import child_env, graph_target  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from lookalike.graph import GraphStore  # noqa: E402
-from lookalike.hashing import algorithm_version, hash_image  # noqa: E402
+from lookalike.hashing import algorithm_version, decode_image, hash_image  # noqa: E402
 from services.indexer.synthetic import noise_pictures, to_display  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "search.json"
@@ -101,6 +102,15 @@ def in_process(settings: Any, query: bytes, expected: str) -> dict[str, float]:
         steps["titles from the graph"] = t
         t, _ = timed(lambda: reader.search_image(query, kinds=("phash", "dhash"), k=10))
         steps["baseline: per-kind search_image (phash, dhash)"] = t
+    # What a search adds when the index holds vectors (this graph has none): the model is
+    # loaded (onnxruntime session) and the query embedded, then ranked with its cosines.
+    from lookalike.embedding.embedder import load_embedder
+
+    t, embedder = timed(lambda: load_embedder(settings))
+    steps["with vectors: load the embedding model"] = t
+    picture = decode_image(query, max_side=settings.thumbnail_size)
+    t, _ = timed(lambda: embedder.embed(picture))
+    steps["with vectors: embed the query"] = t
     return steps
 
 
