@@ -49,6 +49,7 @@ def evaluate(folder: Path, truth: Path | None, plant: bool, edits: str | None,
     from tqdm import tqdm
 
     from lookalike.embedding.embedder import shared_embedder
+    from lookalike.embedding.model import EmbeddingError
     from services.indexer.evaluation import (
         EvaluationError,
         examine_pictures,
@@ -69,7 +70,7 @@ def evaluate(folder: Path, truth: Path | None, plant: bool, edits: str | None,
             seen = examine_pictures(items, embedder, progress=bar.update)
         scores = score(items, seen.table, config=VerifyConfig.from_settings(config),
                        vectors=seen.vectors, knn=EMBEDDING_CANDIDATES)
-    except EvaluationError as exc:
+    except (EvaluationError, EmbeddingError) as exc:
         raise click.ClickException(str(exc)) from exc
     evidence = "hashes" if embedder is None else f"hashes and embeddings ({embedder.version})"
     click.echo(format_scores(scores, title=f"near-duplicates in {folder}, by {evidence}"))
