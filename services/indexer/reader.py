@@ -436,7 +436,11 @@ class IndexReader:
         view = self.vectors() if query.vector is not None else None
         if view is not None and view.count:
             assert query.vector is not None
-            found.update(m.id for m in view.nearest(query.vector, want, exclude=exclude))
+            # only images with hashes: vectors may be known of images the index is yet to
+            # hash (or that were never hashed), and hashes are the rest of the evidence
+            recent = delta.ids if delta is not None else set()
+            found.update(m.id for m in view.nearest(query.vector, want, exclude=exclude)
+                         if m.id in recent or (gen is not None and gen.row_of(m.id) is not None))
         found.discard(exclude or "")
         candidates = self._candidates(gen, delta, sorted(found))
         if view is not None and view.count:
