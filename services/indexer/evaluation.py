@@ -9,12 +9,14 @@ folder that no family lists are families of their own). With ``plant``, every ed
 with the edit, so recall can be reported per edit.
 
 Each picture is seen as the crawler sees a catalogue's picture: fitted into 400x400 and
-encoded as JPEG (the replica's IIIF thumbnail), decoded, and hashed by
-``lookalike.hashing.hash_image``. The hashes then go through the indexer's near-duplicate
-pipeline (``duplicates.near_duplicates``: candidates, verification, groups) with the current
-settings, and the answer is scored against the labels: precision over every pair claimed,
-recall of original-edit pairs (per edit and per family), and the precision of ``dup_group``
-taken as a claim that all its members are copies of each other.
+encoded as JPEG (the replica's IIIF thumbnail), decoded, hashed by
+``lookalike.hashing.hash_image`` and (given an embedder) embedded by ``lookalike.embedding``
+(``examine_pictures``). Hashes and vectors then go through the indexer's near-duplicate
+pipeline (``duplicates.near_duplicates``: candidates by hash radius and embedding kNN,
+verification with the embedding cosines, groups) with the current settings, and the
+answer is scored against the labels: precision over every pair claimed, recall of
+original-edit pairs (per edit and per family), and the precision of ``dup_group`` taken as a
+claim that all its members are copies of each other.
 """
 
 from __future__ import annotations
