@@ -14,10 +14,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 def labels() -> dict[str, Any]:
     """When, on which commit (``+dirty`` when the work tree differs) and at what load."""
+
     def git(*args: str) -> str:
         try:
-            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
-                                  check=True).stdout.strip()
+            return subprocess.run(
+                ["git", *args], cwd=REPO, capture_output=True, text=True, check=True
+            ).stdout.strip()
         except (OSError, subprocess.CalledProcessError):
             return ""
 
@@ -48,8 +50,9 @@ def run_label() -> dict[str, Any]:
 
     def git(*args: str) -> str:
         try:
-            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
-                                  timeout=30, check=False).stdout.strip()
+            return subprocess.run(
+                ["git", *args], cwd=root, capture_output=True, text=True, timeout=30, check=False
+            ).stdout.strip()
         except (OSError, subprocess.TimeoutExpired):
             return ""
 
@@ -67,5 +70,7 @@ def load_average() -> float:
 def heading(name: str, results: dict[str, Any]) -> str:
     """The first line of a benchmark's table: what ran, when, on which commit, at what load."""
     before, after = results["loadavg_1min"]
-    return (f"{name} benchmark, {results['date']} at {results['commit']}, {results['cpus']} "
-            f"CPUs, load average {before} at start, {after} at end")
+    return (
+        f"{name} benchmark, {results['date']} at {results['commit']}, {results['cpus']} "
+        f"CPUs, load average {before} at start, {after} at end"
+    )

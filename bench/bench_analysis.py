@@ -74,15 +74,21 @@ def log(message: str) -> None:
 def timed(fn: Callable[[], Any]) -> tuple[dict[str, float], Any]:
     wall, cpu = time.perf_counter(), time.process_time()
     out = fn()
-    return {"wall_s": round(time.perf_counter() - wall, 3),
-            "cpu_s": round(time.process_time() - cpu, 3)}, out
+    return {
+        "wall_s": round(time.perf_counter() - wall, 3),
+        "cpu_s": round(time.process_time() - cpu, 3),
+    }, out
 
 
 # --------------------------------------------------------------------------- the baseline
 
 
-def networkx_measures(ids: list[str], edges: list[tuple[str, str, int]], samples: int,
-                      seed: int = analysis.DEFAULT_SEED) -> dict[str, Any]:
+def networkx_measures(
+    ids: list[str],
+    edges: list[tuple[str, str, int]],
+    samples: int,
+    seed: int = analysis.DEFAULT_SEED,
+) -> dict[str, Any]:
     """The same measures with networkx, as the previous implementation computed them."""
     g = nx.DiGraph()
     g.add_nodes_from(sorted(ids))
@@ -114,8 +120,9 @@ def top(scores: dict[str, float], k: int = 10) -> list[str]:
     return [node for node, _ in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]]
 
 
-def agreement(g: analysis.SimilarityGraph, membership: np.ndarray, samples: int,
-              ref: dict[str, Any]) -> dict[str, Any]:
+def agreement(
+    g: analysis.SimilarityGraph, membership: np.ndarray, samples: int, ref: dict[str, Any]
+) -> dict[str, Any]:
     """How the engine's answers compare with networkx's on the same graph."""
     pr = np.array([ref["pagerank"][v] for v in g.ids])
     between, _ = analysis.betweenness(g, samples=samples)
@@ -143,10 +150,17 @@ def bench_compute(graph: SyntheticGraph, baseline: bool) -> dict[str, Any]:
     summary, _ = timed(lambda: analysis.summarize(g))
     fresh = analysis.build_graph(ids, graph.edges)  # nothing cached from the run above
     whole, (scores, _) = timed(lambda: analysis.whole_graph_scores(fresh))
-    row: dict[str, Any] = {"nodes": n, "edges": len(graph.edges), "build": build,
-                           "summarize": summary, "whole_graph": whole}
-    log(f"{n:,}: build {build['wall_s']} s, summarize {summary['wall_s']} s, whole graph "
-        f"{whole['wall_s']} s")
+    row: dict[str, Any] = {
+        "nodes": n,
+        "edges": len(graph.edges),
+        "build": build,
+        "summarize": summary,
+        "whole_graph": whole,
+    }
+    log(
+        f"{n:,}: build {build['wall_s']} s, summarize {summary['wall_s']} s, whole graph "
+        f"{whole['wall_s']} s"
+    )
     if baseline:
         base, ref = timed(lambda: networkx_measures(ids, graph.edges, samples))
         row["networkx"] = base
@@ -172,8 +186,10 @@ def graph_server(state_dir: Path | None) -> Iterator[tuple[Settings, int]]:
             if started and state_dir is None:
                 stack.down(base)
             elif started:
-                log(f"stack left running in {state}: `LOOKALIKE_STATE_DIR={state} lookalike "
-                    "down` stops it")
+                log(
+                    f"stack left running in {state}: `LOOKALIKE_STATE_DIR={state} lookalike "
+                    "down` stops it"
+                )
 
 
 def loaded(base: Settings, graph: SyntheticGraph) -> Settings:
@@ -181,16 +197,16 @@ def loaded(base: Settings, graph: SyntheticGraph) -> Settings:
     name = f"ana{len(graph.images)}"
     with contextlib.suppress(stack.StackError):
         stack.create_database(base, name)
-    settings = load_settings(state_dir=base.state_dir, redis_url="redis://unused:1/0",
-                             neo4j_database=name)
+    settings = load_settings(
+        state_dir=base.state_dir, redis_url="redis://unused:1/0", neo4j_database=name
+    )
     with GraphStore.connect(settings) as store:
         store.ensure_schema()
         counts = store.counts()
         if counts["images"] != len(graph.images) or counts["edges"] != len(graph.edges):
             if counts["images"]:
                 store.clear()
-            log(f"loading {len(graph.images):,} images and {len(graph.edges):,} edges "
-                "(untimed)...")
+            log(f"loading {len(graph.images):,} images and {len(graph.edges):,} edges (untimed)...")
             start = time.perf_counter()
             store.upsert_images(graph.images, batch=5000)
             store.upsert_edges(graph.edges, seen=1, batch=5000)
@@ -231,21 +247,33 @@ def rss_mb(pid: int) -> float:
 
 def bench_job(settings: Settings, server_pid: int) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOKALIKE_", "NEO4J_"))}
-    env.update({"LOOKALIKE_STATE_DIR": str(settings.state_dir), "PYTHONPATH": str(REPO),
-                "REDIS_URL": "redis://unused:1/0"})
+    env.update(
+        {
+            "LOOKALIKE_STATE_DIR": str(settings.state_dir),
+            "PYTHONPATH": str(REPO),
+            "REDIS_URL": "redis://unused:1/0",
+        }
+    )
     server_cpu = cpu_seconds(server_pid)
     start = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-c", JOB_SCRIPT, settings.neo4j_database or ""], env=env, cwd=REPO,
-        capture_output=True, text=True, check=True,
+        [sys.executable, "-c", JOB_SCRIPT, settings.neo4j_database or ""],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     wall = time.perf_counter() - start
     job = json.loads(out.stdout.strip().splitlines()[-1])
     summary = job["summary"]
     return {
-        "nodes": summary["nodes"], "edges": summary["edges"],
-        "process_wall_s": round(wall, 2), "job_wall_s": round(job["wall_s"], 2),
-        "phase_wall_s": summary["phase_seconds"], "job_cpu_s": round(job["cpu_s"], 2),
+        "nodes": summary["nodes"],
+        "edges": summary["edges"],
+        "process_wall_s": round(wall, 2),
+        "job_wall_s": round(job["wall_s"], 2),
+        "phase_wall_s": summary["phase_seconds"],
+        "job_cpu_s": round(job["cpu_s"], 2),
         "server_cpu_s": round(cpu_seconds(server_pid) - server_cpu, 2),
         "peak_rss_mb": round(job["peak_rss_mb"], 1),
         "server_rss_mb": round(rss_mb(server_pid), 1),
@@ -258,8 +286,9 @@ def bench_job(settings: Settings, server_pid: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the endpoint
 
 
-def bench_endpoint(settings: Settings, graph: SyntheticGraph, server_pid: int, nodes: int,
-                   requests_n: int) -> dict[str, Any]:
+def bench_endpoint(
+    settings: Settings, graph: SyntheticGraph, server_pid: int, nodes: int, requests_n: int
+) -> dict[str, Any]:
     import requests
 
     ids = [image["id"] for image in graph.images[:nodes]]  # whole clusters of 50
@@ -269,9 +298,14 @@ def bench_endpoint(settings: Settings, graph: SyntheticGraph, server_pid: int, n
     walls, api_cpu, server_cpu = [], 0.0, 0.0
     with api_server(settings, 1, 4) as url:
         # The server's session leader: its process group holds gunicorn and its workers.
-        api_pid = min(int(p) for p in subprocess.run(
-            ["pgrep", "-f", "--", f"--port {url.rsplit(':', 1)[1]}"],
-            capture_output=True, text=True).stdout.split())
+        api_pid = min(
+            int(p)
+            for p in subprocess.run(
+                ["pgrep", "-f", "--", f"--port {url.rsplit(':', 1)[1]}"],
+                capture_output=True,
+                text=True,
+            ).stdout.split()
+        )
         session = requests.Session()
         for n in range(requests_n + 1):
             before = (cpu_seconds(api_pid, group=True), cpu_seconds(server_pid))
@@ -285,8 +319,11 @@ def bench_endpoint(settings: Settings, graph: SyntheticGraph, server_pid: int, n
             server_cpu += cpu_seconds(server_pid) - before[1]
     body = r.json()
     return {
-        "nodes": body["nodes"], "edges": body["edges"], "requests": requests_n,
-        "p50_s": round(float(np.median(walls)), 3), "max_s": round(max(walls), 3),
+        "nodes": body["nodes"],
+        "edges": body["edges"],
+        "requests": requests_n,
+        "p50_s": round(float(np.median(walls)), 3),
+        "max_s": round(max(walls), 3),
         "api_cpu_s": round(api_cpu / requests_n, 3),
         "server_cpu_s": round(server_cpu / requests_n, 3),
         "in_process": local,
@@ -306,15 +343,19 @@ def table(r: dict[str, Any]) -> str:
     for c in r["compute"]:
         nxs = c.get("networkx")
         ag = c.get("agreement", {})
-        row = (f"  {c['nodes']:>8,} images {c['build']['wall_s']:>20.2f} "
-               f"({c['build']['cpu_s']:.2f}) {c['summarize']['wall_s']:>7.2f} "
-               f"({c['summarize']['cpu_s']:.2f}) {c['whole_graph']['wall_s']:>7.2f} "
-               f"({c['whole_graph']['cpu_s']:.2f})")
+        row = (
+            f"  {c['nodes']:>8,} images {c['build']['wall_s']:>20.2f} "
+            f"({c['build']['cpu_s']:.2f}) {c['summarize']['wall_s']:>7.2f} "
+            f"({c['summarize']['cpu_s']:.2f}) {c['whole_graph']['wall_s']:>7.2f} "
+            f"({c['whole_graph']['cpu_s']:.2f})"
+        )
         if nxs:  # networkx computes what summarize computes
-            row += (f" {nxs['wall_s']:>12.1f} ({nxs['cpu_s']:.1f}) "
-                    f"{nxs['cpu_s'] / c['summarize']['cpu_s']:>12.0f}x "
-                    f"{ag['pagerank_max_rel_diff']:>16.1e} {ag['modularity']:>13.4f} "
-                    f"({ag['modularity_networkx_louvain']:.4f})")
+            row += (
+                f" {nxs['wall_s']:>12.1f} ({nxs['cpu_s']:.1f}) "
+                f"{nxs['cpu_s'] / c['summarize']['cpu_s']:>12.0f}x "
+                f"{ag['pagerank_max_rel_diff']:>16.1e} {ag['modularity']:>13.4f} "
+                f"({ag['modularity_networkx_louvain']:.4f})"
+            )
         lines.append(row)
     if r.get("endpoint"):
         e = r["endpoint"]
@@ -326,30 +367,52 @@ def table(r: dict[str, Any]) -> str:
             f"process {e['in_process']['wall_s']} s ({e['in_process']['cpu_s']} s CPU)",
         ]
     if r.get("job"):
-        lines += ["", "whole-graph job, end to end  wall s  (read / compute / write)   "
-                      "CPU s: job + server   peak RSS MB (server RSS)"]
+        lines += [
+            "",
+            "whole-graph job, end to end  wall s  (read / compute / write)   "
+            "CPU s: job + server   peak RSS MB (server RSS)",
+        ]
         for j in r["job"]:
             p = j["phase_wall_s"]
             lines.append(
                 f"  {j['nodes']:>8,} images {j['job_wall_s']:>10.1f}  ({p['read']:.1f} / "
                 f"{p['compute']:.1f} / {p['write']:.1f}) {j['job_cpu_s']:>12.1f} + "
-                f"{j['server_cpu_s']:.1f} {j['peak_rss_mb']:>12.0f} ({j['server_rss_mb']:.0f})")
+                f"{j['server_cpu_s']:.1f} {j['peak_rss_mb']:>12.0f} ({j['server_rss_mb']:.0f})"
+            )
     return "\n".join(lines)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--sizes", default="5000,10000,100000,200000",
-                   help="graph sizes for the in-process compute comparison")
-    p.add_argument("--baseline-max", type=int, default=200_000,
-                   help="largest size networkx is run on (it takes minutes at 200k)")
-    p.add_argument("--job-sizes", default="10000,100000,200000",
-                   help="graph sizes for the whole-graph job ('' for none)")
-    p.add_argument("--endpoint-nodes", type=int, default=5000,
-                   help="images in the POST /analysis subgraph (0: skip)")
+    p.add_argument(
+        "--sizes",
+        default="5000,10000,100000,200000",
+        help="graph sizes for the in-process compute comparison",
+    )
+    p.add_argument(
+        "--baseline-max",
+        type=int,
+        default=200_000,
+        help="largest size networkx is run on (it takes minutes at 200k)",
+    )
+    p.add_argument(
+        "--job-sizes",
+        default="10000,100000,200000",
+        help="graph sizes for the whole-graph job ('' for none)",
+    )
+    p.add_argument(
+        "--endpoint-nodes",
+        type=int,
+        default=5000,
+        help="images in the POST /analysis subgraph (0: skip)",
+    )
     p.add_argument("--requests", type=int, default=5, help="POST /analysis calls timed")
-    p.add_argument("--state-dir", type=Path, default=None,
-                   help="keep the graph server and the loaded graphs here for the next run")
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="keep the graph server and the loaded graphs here for the next run",
+    )
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON figures")
     return p.parse_args(argv)
@@ -376,17 +439,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 jobs.append(bench_job(settings, server_pid))
                 log(f"job at {n:,}: {jobs[-1]}")
                 if n == max(job_sizes) and args.endpoint_nodes:
-                    endpoint = bench_endpoint(settings, graph, server_pid,
-                                              min(args.endpoint_nodes, n), args.requests)
+                    endpoint = bench_endpoint(
+                        settings, graph, server_pid, min(args.endpoint_nodes, n), args.requests
+                    )
                     log(f"endpoint: {endpoint}")
     results = {
-        "benchmark": "analysis", **run,
+        "benchmark": "analysis",
+        **run,
         "loadavg_1min": [load_before, load_average()],
         "engine": f"igraph {__import__('igraph').__version__}",
         "baseline": f"networkx {nx.__version__}",
         "peak_rss_mb_bench_process": round(
-            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "compute": compute, "endpoint": endpoint, "job": jobs,
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+        ),
+        "compute": compute,
+        "endpoint": endpoint,
+        "job": jobs,
     }
     return publish(results, table(results), args.out)
 

@@ -86,14 +86,21 @@ def graph_target(state_dir: Path | None, allow_load: bool) -> Iterator[tuple[Set
         try:
             with contextlib.suppress(stack.StackError):  # kept from a run with --state-dir
                 stack.create_database(base, DATABASE)
-            yield load_settings(state_dir=state, redis_url="redis://unused:1/0",
-                                neo4j_database=DATABASE), True
+            yield (
+                load_settings(
+                    state_dir=state, redis_url="redis://unused:1/0", neo4j_database=DATABASE
+                ),
+                True,
+            )
         finally:
             if started and state_dir is None:
                 stack.down(base)
             elif started:
-                print(f"stack left running in {state}: `LOOKALIKE_STATE_DIR={state} "
-                      "lookalike down` stops it", file=sys.stderr)
+                print(
+                    f"stack left running in {state}: `LOOKALIKE_STATE_DIR={state} "
+                    "lookalike down` stops it",
+                    file=sys.stderr,
+                )
 
 
 def ensure_graph(settings: Settings, args: argparse.Namespace, allowed: bool) -> dict[str, Any]:
@@ -106,20 +113,28 @@ def ensure_graph(settings: Settings, args: argparse.Namespace, allowed: bool) ->
             info: dict[str, Any] = {"loaded_now": False}
         else:
             if not allowed:
-                sys.exit("NEO4J_URI is set and the graph differs: pass --allow-load to load "
-                         "the benchmark graph into it")
+                sys.exit(
+                    "NEO4J_URI is set and the graph differs: pass --allow-load to load "
+                    "the benchmark graph into it"
+                )
             if counts["images"]:
                 store.clear()
-            print(f"loading {len(graph.images):,} images and {len(graph.edges):,} edges at "
-                  f"{args.batch:,} rows per transaction...", file=sys.stderr)
+            print(
+                f"loading {len(graph.images):,} images and {len(graph.edges):,} edges at "
+                f"{args.batch:,} rows per transaction...",
+                file=sys.stderr,
+            )
             start = time.perf_counter()
             store.upsert_images(graph.images, batch=args.batch)
             nodes_s = time.perf_counter() - start
             store.upsert_edges(graph.edges, seen=1, batch=args.batch)
             total = time.perf_counter() - start
             print(f"loaded in {total:.0f}s", file=sys.stderr)
-            info = {"loaded_now": True, "node_seconds": round(nodes_s, 1),
-                    "edge_seconds": round(total - nodes_s, 1)}
+            info = {
+                "loaded_now": True,
+                "node_seconds": round(nodes_s, 1),
+                "edge_seconds": round(total - nodes_s, 1),
+            }
     rng = random.Random(args.seed + 1)
     seeds = [img["id"] for img in rng.sample(graph.images, args.seed_pool)]
     return {"images": len(graph.images), "edges": len(graph.edges), "seeds": seeds, **info}
@@ -130,13 +145,18 @@ def ensure_graph(settings: Settings, args: argparse.Namespace, allowed: bool) ->
 
 def child_env(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOKALIKE_", "NEO4J_"))}
-    env.update({"LOOKALIKE_STATE_DIR": str(settings.state_dir),
-                "REDIS_URL": settings.redis_url or "redis://unused:1/0",
-                "PYTHONPATH": str(REPO)})
+    env.update(
+        {
+            "LOOKALIKE_STATE_DIR": str(settings.state_dir),
+            "REDIS_URL": settings.redis_url or "redis://unused:1/0",
+            "PYTHONPATH": str(REPO),
+        }
+    )
     if settings.neo4j_uri:
         graph = settings.graph()
-        env.update({"NEO4J_URI": graph.uri, "NEO4J_USER": graph.user,
-                    "NEO4J_PASSWORD": graph.password})
+        env.update(
+            {"NEO4J_URI": graph.uri, "NEO4J_USER": graph.user, "NEO4J_PASSWORD": graph.password}
+        )
     if settings.neo4j_database:
         env["NEO4J_DATABASE"] = settings.neo4j_database
     return env
@@ -149,18 +169,33 @@ def api_server(settings: Settings, workers: int, threads: int) -> Iterator[str]:
 
 
 @contextmanager
-def api_process(settings: Settings, workers: int, threads: int
-                ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def api_process(
+    settings: Settings, workers: int, threads: int
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``lookalike serve`` on a free port, waited for; yields its URL and process."""
     import requests
 
     port = stack.free_port()
     log = open(Path(tempfile.gettempdir()) / f"bench-api-{port}.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from lookalike_cli.main import main; main()", "serve",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-         "--threads", str(threads)],
-        env=child_env(settings), cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-c",
+            "from lookalike_cli.main import main; main()",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+        ],
+        env=child_env(settings),
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
@@ -196,20 +231,30 @@ def api_process(settings: Settings, workers: int, threads: int
 
 def http_call(kind: str, url: str, session: Any, depth: int) -> Any:
     """One request of ``kind``: "api" (the neighbourhood) or "health" (the floor)."""
+
     def call(seed: str) -> None:
         if kind == "health":
             r = session.get(f"{url}/health", timeout=60)
         else:
-            r = session.get(f"{url}/images/{seed}/neighborhood", params={"depth": depth},
-                            timeout=60)
+            r = session.get(
+                f"{url}/images/{seed}/neighborhood", params={"depth": depth}, timeout=60
+            )
         if r.status_code != 200:
             raise RuntimeError(f"HTTP {r.status_code}: {r.text[:200]}")
         _ = r.content
+
     return call
 
 
-def _client_process(kind: str, target: dict[str, Any], seeds: list[str], threads: int,
-                    per_thread: int, depth: int, start_at: float) -> dict[str, Any]:
+def _client_process(
+    kind: str,
+    target: dict[str, Any],
+    seeds: list[str],
+    threads: int,
+    per_thread: int,
+    depth: int,
+    start_at: float,
+) -> dict[str, Any]:
     """One client process: ``threads`` threads, each making ``per_thread`` calls."""
     latencies: list[float] = []
     errors: list[str] = []
@@ -223,6 +268,7 @@ def _client_process(kind: str, target: dict[str, Any], seeds: list[str], threads
         def make_call() -> Any:
             def call(seed: str) -> None:
                 store.neighborhood(seed, depth, limit=limit)
+
             return call
     else:
         import requests
@@ -251,8 +297,7 @@ def _client_process(kind: str, target: dict[str, Any], seeds: list[str], threads
         with lock:
             latencies.extend(mine)
 
-    pool = [threading.Thread(target=worker, args=(target["offset"] + i,))
-            for i in range(threads)]
+    pool = [threading.Thread(target=worker, args=(target["offset"] + i,)) for i in range(threads)]
     for t in pool:
         t.start()
     for t in pool:
@@ -263,8 +308,9 @@ def _client_process(kind: str, target: dict[str, Any], seeds: list[str], threads
     return {"latencies": latencies, "errors": errors, "start": min(starts), "end": end}
 
 
-def paired_single(raw_target: dict[str, Any], api_target: dict[str, Any], seeds: list[str],
-                  total: int, depth: int) -> tuple[dict[str, Any], ...]:
+def paired_single(
+    raw_target: dict[str, Any], api_target: dict[str, Any], seeds: list[str], total: int, depth: int
+) -> tuple[dict[str, Any], ...]:
     """One client: the baseline call, the API request and the /health floor alternate on the
     same seed (the order rotates each time), so load drifting on a shared machine hits all
     alike. Returns (baseline, API, floor)."""
@@ -278,8 +324,11 @@ def paired_single(raw_target: dict[str, Any], api_target: dict[str, Any], seeds:
     def raw(seed: str) -> None:
         store.neighborhood(seed, depth, limit=raw_target["limit"])
 
-    calls = [("raw", raw), ("api", http_call("api", api_target["url"], session, depth)),
-             ("health", http_call("health", api_target["url"], session, depth))]
+    calls = [
+        ("raw", raw),
+        ("api", http_call("api", api_target["url"], session, depth)),
+        ("health", http_call("health", api_target["url"], session, depth)),
+    ]
     start = time.time()
     try:
         for n in range(total):
@@ -296,11 +345,20 @@ def paired_single(raw_target: dict[str, Any], api_target: dict[str, Any], seeds:
     for name in ("raw", "api", "health"):
         lat = times[name]
         busy = sum(lat)
-        out.append({**summarise(lat), "requests": len(lat), "errors": 0, "error_examples": [],
-                    # one client: its throughput is 1 / mean latency (the other side's time
-                    # in the same loop is not its own)
-                    "seconds": round(busy, 2), "requests_per_s": round(len(lat) / busy, 1),
-                    "_latencies": lat, "paired_wall_seconds": round(wall, 2)})
+        out.append(
+            {
+                **summarise(lat),
+                "requests": len(lat),
+                "errors": 0,
+                "error_examples": [],
+                # one client: its throughput is 1 / mean latency (the other side's time
+                # in the same loop is not its own)
+                "seconds": round(busy, 2),
+                "requests_per_s": round(len(lat) / busy, 1),
+                "_latencies": lat,
+                "paired_wall_seconds": round(wall, 2),
+            }
+        )
     return out[0], out[1], out[2]
 
 
@@ -316,20 +374,31 @@ def merge(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def measure(kind: str, target: dict[str, Any], seeds: list[str], clients: int,
-            processes: int, total: int, depth: int) -> dict[str, Any]:
+def measure(
+    kind: str,
+    target: dict[str, Any],
+    seeds: list[str],
+    clients: int,
+    processes: int,
+    total: int,
+    depth: int,
+) -> dict[str, Any]:
     """``total`` calls from ``clients`` concurrent clients: latency and throughput (the
     latencies are kept, as ``_latencies``, so rounds can be merged)."""
     per_thread = max(1, total // clients)
-    threads = [clients // processes + (1 if i < clients % processes else 0)
-               for i in range(processes)]
+    threads = [
+        clients // processes + (1 if i < clients % processes else 0) for i in range(processes)
+    ]
     start_at = time.time() + 5.0  # every process connected and waiting before the start
     ctx = mp.get_context("spawn")
     with ctx.Pool(processes) as pool:
         jobs = [
-            pool.apply_async(_client_process, (kind, {**target, "offset": 1000 * i}, seeds, n,
-                                               per_thread, depth, start_at))
-            for i, n in enumerate(threads) if n
+            pool.apply_async(
+                _client_process,
+                (kind, {**target, "offset": 1000 * i}, seeds, n, per_thread, depth, start_at),
+            )
+            for i, n in enumerate(threads)
+            if n
         ]
         parts = [j.get() for j in jobs]
     latencies = [x for p in parts for x in p["latencies"]]
@@ -337,9 +406,15 @@ def measure(kind: str, target: dict[str, Any], seeds: list[str], clients: int,
     if not latencies:
         raise RuntimeError(f"every {kind} call failed, e.g. {errors[:1]}")
     wall = max(p["end"] for p in parts) - min(p["start"] for p in parts)
-    return {**summarise(latencies), "requests": len(latencies), "errors": len(errors),
-            "error_examples": errors[:3], "seconds": round(wall, 2),
-            "requests_per_s": round(len(latencies) / wall, 1), "_latencies": latencies}
+    return {
+        **summarise(latencies),
+        "requests": len(latencies),
+        "errors": len(errors),
+        "error_examples": errors[:3],
+        "seconds": round(wall, 2),
+        "requests_per_s": round(len(latencies) / wall, 1),
+        "_latencies": latencies,
+    }
 
 
 # --------------------------------------------------------------------------- report
@@ -351,8 +426,9 @@ def floor_bound(level: dict[str, Any]) -> dict[str, float]:
     can serve. An estimate (latencies under load do not simply add), printed beside the
     measured ratio so the overhead target can be judged against what HTTP itself costs here."""
     raw, floor = level["baseline"], level["floor"]
-    return {q: round((raw[f"{q}_ms"] + floor[f"{q}_ms"]) / raw[f"{q}_ms"], 2)
-            for q in ("p50", "p99")}
+    return {
+        q: round((raw[f"{q}_ms"] + floor[f"{q}_ms"]) / raw[f"{q}_ms"], 2) for q in ("p50", "p99")
+    }
 
 
 def table(r: dict[str, Any]) -> str:
@@ -398,7 +474,8 @@ def table(r: dict[str, Any]) -> str:
         lines.append(
             f"even GET /health misses p99 <= {TARGET_P99_MS:g} ms at {main_level['clients']} "
             f"clients on this machine ({r['cpus']} CPUs shared by clients, server and graph): "
-            "the p99 target cannot be met here by any endpoint")
+            "the p99 target cannot be met here by any endpoint"
+        )
     return "\n".join(lines)
 
 
@@ -408,14 +485,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out-degree", type=int, default=5)
     p.add_argument("--cluster-size", type=int, default=50)
     p.add_argument("--batch", type=int, default=5000, help="rows per load transaction")
-    p.add_argument("--levels", default="1,32",
-                   help="concurrent clients to measure, comma-separated (the last is the "
-                        "one the targets apply to)")
+    p.add_argument(
+        "--levels",
+        default="1,32",
+        help="concurrent clients to measure, comma-separated (the last is the "
+        "one the targets apply to)",
+    )
     p.add_argument("--processes", type=int, default=4, help="client processes (at most)")
-    p.add_argument("--requests", type=int, default=1000,
-                   help="requests per side per round at the highest concurrency")
-    p.add_argument("--requests-low", type=int, default=200,
-                   help="requests per side per round at the lower concurrencies")
+    p.add_argument(
+        "--requests",
+        type=int,
+        default=1000,
+        help="requests per side per round at the highest concurrency",
+    )
+    p.add_argument(
+        "--requests-low",
+        type=int,
+        default=200,
+        help="requests per side per round at the lower concurrencies",
+    )
     p.add_argument("--rounds", type=int, default=2, help="alternating rounds per side")
     p.add_argument("--warmup", type=int, default=200, help="untimed requests per side")
     p.add_argument("--seed-pool", type=int, default=5000, help="random seeds to draw from")
@@ -423,10 +511,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     p.add_argument("--threads", type=int, default=16, help="threads per gunicorn worker")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--state-dir", type=Path, default=None,
-                   help="keep the stack and graph here between runs (skips reloading)")
-    p.add_argument("--allow-load", action="store_true",
-                   help="with NEO4J_URI set: allow loading the benchmark graph into it")
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="keep the stack and graph here between runs (skips reloading)",
+    )
+    p.add_argument(
+        "--allow-load",
+        action="store_true",
+        help="with NEO4J_URI set: allow loading the benchmark graph into it",
+    )
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
     try:
@@ -449,61 +544,81 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         seeds = graph.pop("seeds")
         with GraphStore.connect(settings) as store:
             agent = store.server_agent
-            sample = [store.neighborhood(s, args.depth, limit=settings.api_max_nodes)
-                      for s in seeds[:200]]
-        raw_target = {"settings": {"state_dir": settings.state_dir,
-                                   "neo4j_database": settings.neo4j_database,
-                                   "redis_url": settings.redis_url},
-                      "limit": settings.api_max_nodes}
+            sample = [
+                store.neighborhood(s, args.depth, limit=settings.api_max_nodes) for s in seeds[:200]
+            ]
+        raw_target = {
+            "settings": {
+                "state_dir": settings.state_dir,
+                "neo4j_database": settings.neo4j_database,
+                "redis_url": settings.redis_url,
+            },
+            "limit": settings.api_max_nodes,
+        }
         with api_server(settings, args.workers, args.threads) as url:
             api_target = {"url": url}
             print("warming up...", file=sys.stderr)
             top = max(args.levels)
-            measure("raw", raw_target, seeds, top, min(args.processes, top), args.warmup,
-                    args.depth)
-            measure("api", api_target, seeds, top, min(args.processes, top), args.warmup,
-                    args.depth)
-            measure("health", api_target, seeds, top, min(args.processes, top), args.warmup,
-                    args.depth)
+            measure(
+                "raw", raw_target, seeds, top, min(args.processes, top), args.warmup, args.depth
+            )
+            measure(
+                "api", api_target, seeds, top, min(args.processes, top), args.warmup, args.depth
+            )
+            measure(
+                "health", api_target, seeds, top, min(args.processes, top), args.warmup, args.depth
+            )
             levels = []
             for clients in args.levels:
                 shape = (seeds, clients, min(args.processes, clients))
                 total = args.requests if clients == top else args.requests_low
                 raw_rounds, api_rounds, floor_rounds = [], [], []
                 if clients == 1:
-                    print("1 client: baseline, API and floor alternating per seed...",
-                          file=sys.stderr)
+                    print(
+                        "1 client: baseline, API and floor alternating per seed...", file=sys.stderr
+                    )
                     raw_one, api_one, floor_one = paired_single(
-                        raw_target, api_target, seeds, total * args.rounds, args.depth)
+                        raw_target, api_target, seeds, total * args.rounds, args.depth
+                    )
                     raw_rounds.append(raw_one)
                     api_rounds.append(api_one)
                     floor_rounds.append(floor_one)
                 for n in range(args.rounds if clients > 1 else 0):
-                    print(f"{clients} clients, round {n + 1}/{args.rounds}: baseline...",
-                          file=sys.stderr)
+                    print(
+                        f"{clients} clients, round {n + 1}/{args.rounds}: baseline...",
+                        file=sys.stderr,
+                    )
                     raw_rounds.append(measure("raw", raw_target, *shape, total, args.depth))
-                    print(f"{clients} clients, round {n + 1}/{args.rounds}: API...",
-                          file=sys.stderr)
+                    print(
+                        f"{clients} clients, round {n + 1}/{args.rounds}: API...", file=sys.stderr
+                    )
                     api_rounds.append(measure("api", api_target, *shape, total, args.depth))
-                    print(f"{clients} clients, round {n + 1}/{args.rounds}: floor "
-                          "(GET /health)...", file=sys.stderr)
-                    floor_rounds.append(measure("health", api_target, *shape, total,
-                                                args.depth))
+                    print(
+                        f"{clients} clients, round {n + 1}/{args.rounds}: floor (GET /health)...",
+                        file=sys.stderr,
+                    )
+                    floor_rounds.append(measure("health", api_target, *shape, total, args.depth))
                 raw, api, floor = merge(raw_rounds), merge(api_rounds), merge(floor_rounds)
-                levels.append({
-                    "clients": clients, "processes": min(args.processes, clients),
-                    "api": api, "baseline": raw, "floor": floor,
-                    "ratio_p50": round(api["p50_ms"] / raw["p50_ms"], 2),
-                    "ratio_p99": round(api["p99_ms"] / raw["p99_ms"], 2),
-                    "ratio_throughput": round(api["requests_per_s"] / raw["requests_per_s"],
-                                              2),
-                })
+                levels.append(
+                    {
+                        "clients": clients,
+                        "processes": min(args.processes, clients),
+                        "api": api,
+                        "baseline": raw,
+                        "floor": floor,
+                        "ratio_p50": round(api["p50_ms"] / raw["p50_ms"], 2),
+                        "ratio_p99": round(api["p99_ms"] / raw["p99_ms"], 2),
+                        "ratio_throughput": round(api["requests_per_s"] / raw["requests_per_s"], 2),
+                    }
+                )
                 levels[-1]["ratio_floor_bound"] = floor_bound(levels[-1])
     main_level = levels[-1]
     results: dict[str, Any] = {
-        "benchmark": "api", **labels(),
-        "backend": ("neo4j (NEO4J_URI)" if os.environ.get("NEO4J_URI")
-                    else "arcadedb-embedded (Bolt)"),
+        "benchmark": "api",
+        **labels(),
+        "backend": (
+            "neo4j (NEO4J_URI)" if os.environ.get("NEO4J_URI") else "arcadedb-embedded (Bolt)"
+        ),
         "server_agent": agent,
         "started_at": int(started),
         "wall_seconds": round(time.time() - started, 1),
@@ -517,10 +632,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "server": {"workers": args.workers, "threads": args.threads},
         "levels": levels,
         "target_p99_met": main_level["api"]["p99_ms"] <= TARGET_P99_MS,
-        "target_overhead_met": (main_level["ratio_p50"] <= TARGET_OVERHEAD
-                                and main_level["ratio_p99"] <= TARGET_OVERHEAD),
+        "target_overhead_met": (
+            main_level["ratio_p50"] <= TARGET_OVERHEAD
+            and main_level["ratio_p99"] <= TARGET_OVERHEAD
+        ),
         "floor_note": "floor: what any request costs here (GET /health: no graph, same "
-                      "server, clients and harness)",
+        "server, clients and harness)",
         "floor_p99_met": main_level["floor"]["p99_ms"] <= TARGET_P99_MS,
     }
     return publish(results, table(results), args.out)

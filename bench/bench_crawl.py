@@ -143,8 +143,11 @@ def cpu_seconds(pid: int, *, group: bool = False, children: bool = False) -> flo
 
 
 def group_pids(pgid: int) -> list[int]:
-    return [int(p) for p in os.listdir("/proc")
-            if p.isdigit() and (f := _stat_fields(p)) is not None and int(f[2]) == pgid]
+    return [
+        int(p)
+        for p in os.listdir("/proc")
+        if p.isdigit() and (f := _stat_fields(p)) is not None and int(f[2]) == pgid
+    ]
 
 
 def cpu_wait_seconds(pids: list[int]) -> float:
@@ -185,8 +188,10 @@ def servers(state_dir: Path, allow_clear: bool) -> Iterator[Stack]:
     from lookalike.settings import load_settings
 
     if os.environ.get("NEO4J_URI") and not allow_clear:
-        sys.exit("NEO4J_URI is set: this benchmark empties that graph before crawling. "
-                 "Re-run with --allow-clear if that is what you want.")
+        sys.exit(
+            "NEO4J_URI is set: this benchmark empties that graph before crawling. "
+            "Re-run with --allow-clear if that is what you want."
+        )
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOKALIKE_")}
     env.update({"LOOKALIKE_STATE_DIR": str(state_dir), "PYTHONPATH": str(REPO)})
     settings = load_settings(env)
@@ -210,20 +215,43 @@ class Workers:
     def start(self, n: int, pool: str, concurrency: int) -> None:
         for k in range(n):
             out = (self.logs / f"worker{k}.log").open("ab")
-            self.procs.append(subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "workers.app", "worker",
-                 "-Q", "lookalike", "--pool", pool, "--concurrency", str(concurrency),
-                 "-n", f"bench{k}-{os.getpid()}@%h", "--loglevel", "WARNING",
-                 "--without-gossip", "--without-mingle", "--without-heartbeat"],
-                env=self.env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            ))
+            self.procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "workers.app",
+                        "worker",
+                        "-Q",
+                        "lookalike",
+                        "--pool",
+                        pool,
+                        "--concurrency",
+                        str(concurrency),
+                        "-n",
+                        f"bench{k}-{os.getpid()}@%h",
+                        "--loglevel",
+                        "WARNING",
+                        "--without-gossip",
+                        "--without-mingle",
+                        "--without-heartbeat",
+                    ],
+                    env=self.env,
+                    cwd=REPO,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
 
     def check_alive(self) -> None:
         for proc in self.procs:
             if proc.poll() is not None:
-                raise RuntimeError(f"a worker exited with code {proc.returncode}:\n"
-                                   + self.log_tail())
+                raise RuntimeError(
+                    f"a worker exited with code {proc.returncode}:\n" + self.log_tail()
+                )
 
     def cpu(self) -> float:
         return sum(cpu_seconds(p.pid, group=True) for p in self.procs)
@@ -243,12 +271,13 @@ class Workers:
                 proc.wait()
 
     def count_in_logs(self, text: str) -> int:
-        return sum(f.read_text(errors="replace").count(text)
-                   for f in self.logs.glob("worker*.log"))
+        return sum(f.read_text(errors="replace").count(text) for f in self.logs.glob("worker*.log"))
 
     def log_tail(self, chars: int = 3000) -> str:
-        return "\n".join(f"--- {f.name}\n{f.read_text(errors='replace')[-chars:]}"
-                         for f in sorted(self.logs.glob("worker*.log")))
+        return "\n".join(
+            f"--- {f.name}\n{f.read_text(errors='replace')[-chars:]}"
+            for f in sorted(self.logs.glob("worker*.log"))
+        )
 
 
 class Profiler:
@@ -273,11 +302,31 @@ class Profiler:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         for name, (pid, subprocesses) in targets.items():
             path = self.out_dir / f"{name}.txt"
-            self.procs.append((name, path, subprocess.Popen(
-                [exe, "record", "--pid", str(pid), "--rate", "50", "--format", "raw",
-                 "--nonblocking", "-o", str(path), *(["--subprocesses"] if subprocesses else [])],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-            )))
+            self.procs.append(
+                (
+                    name,
+                    path,
+                    subprocess.Popen(
+                        [
+                            exe,
+                            "record",
+                            "--pid",
+                            str(pid),
+                            "--rate",
+                            "50",
+                            "--format",
+                            "raw",
+                            "--nonblocking",
+                            "-o",
+                            str(path),
+                            *(["--subprocesses"] if subprocesses else []),
+                        ],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                        start_new_session=True,
+                    ),
+                )
+            )
 
     def stop(self) -> dict[str, Any]:
         """Stop sampling (idempotent); summaries of what was recorded."""
@@ -306,8 +355,10 @@ DRIVER_RETRY = "Transaction failed and will be retried"
 PHASES: list[tuple[str, str]] = [
     ("check_thumbnail (lookalike/catalogue/thumbnails.py)", "hash: check_thumbnail (the decode)"),
     ("hash_image (lookalike/hashing.py)", "hash: the five hashes"),
-    ("CatalogueClient.fetch_thumbnail_decoded (lookalike/catalogue/client.py)",
-     "hash: thumbnail download"),
+    (
+        "CatalogueClient.fetch_thumbnail_decoded (lookalike/catalogue/client.py)",
+        "hash: thumbnail download",
+    ),
     ("Embedder.embed (lookalike/embedding/embedder.py)", "embed: the model"),
     ("needs (workers/pipeline.py)", "hash: needs graph read"),
     ("ThumbnailCache.put (lookalike/thumbcache.py)", "hash: thumbnail cache write"),
@@ -321,8 +372,10 @@ PHASES: list[tuple[str, str]] = [
     ("CrawlState.maybe_finish (workers/frontier.py)", "frontier: Redis scripts"),
     ("dispatch (workers/tasks.py)", "dispatch: publish tasks"),
     ("requeue_stale (workers/tasks.py)", "watchdog"),
-    ("build_tracer.<locals>.trace_task (celery/app/trace.py)",
-     "task: Redis checks and Celery per-task work"),
+    (
+        "build_tracer.<locals>.trace_task (celery/app/trace.py)",
+        "task: Redis checks and Celery per-task work",
+    ),
     ("render (services/replica/iiif.py)", "replica: draw + encode thumbnail"),
     ("get_image (services/replica/routes_catalogue.py)", "replica: catalogue document"),
     ("WorkerThread.run (cheroot/workers/threadpool.py)", "replica: HTTP handling"),
@@ -330,9 +383,21 @@ PHASES: list[tuple[str, str]] = [
     ("wait_for (workers/control.py)", "bench: following the crawl"),
 ]
 # Leaf frames where a thread waits (on a socket, a pipe, a lock) rather than computes.
-WAITS = {"BoltSocketBase._wait_for_io", "SocketBuffer._read_from_socket", "SocketIO.readinto",
-         "_epoll.poll", "_PollLikeSelector.select", "EpollSelector.select", "Condition.wait",
-         "Connection._recv", "Connection._poll", "sleep", "select", "poll", "Event.wait"}
+WAITS = {
+    "BoltSocketBase._wait_for_io",
+    "SocketBuffer._read_from_socket",
+    "SocketIO.readinto",
+    "_epoll.poll",
+    "_PollLikeSelector.select",
+    "EpollSelector.select",
+    "Condition.wait",
+    "Connection._recv",
+    "Connection._poll",
+    "sleep",
+    "select",
+    "poll",
+    "Event.wait",
+}
 
 
 def summarise_stacks(path: Path, top: int = 30) -> dict[str, Any]:
@@ -351,8 +416,10 @@ def summarise_stacks(path: Path, top: int = 30) -> dict[str, Any]:
         for frame in set(frames):
             inclusive[frame] += n
         present = set(frames)
-        phase = next((name for marker, name in PHASES if marker in present),
-                     "other: Celery consumer and pool, outside tasks")
+        phase = next(
+            (name for marker, name in PHASES if marker in present),
+            "other: Celery consumer and pool, outside tasks",
+        )
         if frames[-1].split(" (")[0] in WAITS:
             phase += " [waiting]"
         phases[phase] += n
@@ -360,8 +427,9 @@ def summarise_stacks(path: Path, top: int = 30) -> dict[str, Any]:
     return {
         "samples": total,
         "phases_pct": {k: share(v) for k, v in phases.most_common()},
-        "top_inclusive_pct": {k: share(v) for k, v in inclusive.most_common(top)
-                              if not k.startswith("process ")},
+        "top_inclusive_pct": {
+            k: share(v) for k, v in inclusive.most_common(top) if not k.startswith("process ")
+        },
     }
 
 
@@ -382,12 +450,17 @@ def plan_crawl(collection: Any, images: int, n_seeds: int, seed: int) -> Plan:
     seeds = rng.sample(collection.ids, n_seeds)
     reach = collection.bfs(seeds, 10_000)
     if len(reach) < images:
-        sys.exit(f"{n_seeds} seeds reach only {len(reach):,} of the collection's "
-                 f"{len(collection):,} images, fewer than --images {images:,}; use more --seeds "
-                 "or a larger --collection-size")
+        sys.exit(
+            f"{n_seeds} seeds reach only {len(reach):,} of the collection's "
+            f"{len(collection):,} images, fewer than --images {images:,}; use more --seeds "
+            "or a larger --collection-size"
+        )
     depth = max(reach.values())
-    warmup = next(i for i in rng.sample(collection.ids, min(len(collection), 50))
-                  if i not in reach or reach[i] > 0)
+    warmup = next(
+        i
+        for i in rng.sample(collection.ids, min(len(collection), 50))
+        if i not in reach or reach[i] > 0
+    )
     return Plan(seeds, depth, reach, warmup)
 
 
@@ -398,8 +471,9 @@ def thumbnail_sample(collection: Any, ids: list[str], size: int) -> list[bytes]:
     return [collection.thumbnail_bytes(collection.asset_id(i), f"!{size},{size}") for i in ids]
 
 
-def prerender_crawl_thumbnails(collection: Any, plan: Plan, size: int,
-                               directory: Path) -> dict[str, Any]:
+def prerender_crawl_thumbnails(
+    collection: Any, plan: Plan, size: int, directory: Path
+) -> dict[str, Any]:
     """Render every thumbnail the crawl (and its warm-up) will request into the replica's
     derivative cache, skipping those an earlier run left there."""
     from lookalike.catalogue import iiif_thumbnail_url
@@ -417,18 +491,22 @@ def prerender_crawl_thumbnails(collection: Any, plan: Plan, size: int,
     path = iiif_thumbnail_url(info, size).split("://", 1)[1].split("/", 1)[1]
     service, *segments = path.split("/")
     if service != "image" or tuple(segments) != thumbnail_key(collection.asset_id(probe), size):
-        sys.exit(f"the crawler requests {path}, which is not what would be pre-rendered: "
-                 f"{thumbnail_key(collection.asset_id(probe), size)}")
+        sys.exit(
+            f"the crawler requests {path}, which is not what would be pre-rendered: "
+            f"{thumbnail_key(collection.asset_id(probe), size)}"
+        )
     ids = sorted(set(plan.reach) | set(collection.bfs([plan.warmup_seed], 1)))
     keys = thumbnail_keys(collection, ids, sizes=(size,))
     max_mb = max(DEFAULT_MAX_MB, len(keys) / 16)  # 64 KiB a thumbnail: ample
-    report = prerender(collection, directory, keys, max_mb=max_mb,
-                       processes=max(1, min(2, os.cpu_count() or 1)))
+    report = prerender(
+        collection, directory, keys, max_mb=max_mb, processes=max(1, min(2, os.cpu_count() or 1))
+    )
     if report.not_stored_full or report.errors:
-        sys.exit(f"pre-rendering into {directory} left {report.not_stored_full} out (full) "
-                 f"and {report.errors} with errors")
-    return {"dir": str(directory), "size": f"!{size},{size}", "max_mb": max_mb,
-            **report.as_dict()}
+        sys.exit(
+            f"pre-rendering into {directory} left {report.not_stored_full} out (full) "
+            f"and {report.errors} with errors"
+        )
+    return {"dir": str(directory), "size": f"!{size},{size}", "max_mb": max_mb, **report.as_dict()}
 
 
 # --------------------------------------------------------------------------- the baseline
@@ -457,13 +535,13 @@ def _hash_one(data: bytes) -> str:
     return hash_image(image).phash
 
 
-def hashing_only(thumbs: list[bytes], processes: int, max_pixels: int,
-                 embeddings: bool) -> dict[str, Any]:
+def hashing_only(
+    thumbs: list[bytes], processes: int, max_pixels: int, embeddings: bool
+) -> dict[str, Any]:
     """images/s of decoding, hashing (and embedding) alone over in-memory thumbnails, in a
     pool of ``processes``."""
     ctx = mp.get_context("spawn")  # a clean child: this process runs server threads
-    with ctx.Pool(processes, initializer=_pool_init,
-                  initargs=(max_pixels, embeddings)) as pool:
+    with ctx.Pool(processes, initializer=_pool_init, initargs=(max_pixels, embeddings)) as pool:
         # Warm-up (untimed): imports and first-call costs in every child.
         pool.map(_hash_one, thumbs[: processes * 4], chunksize=1)
         children = [p.pid for p in pool._pool]  # type: ignore[attr-defined]
@@ -473,9 +551,12 @@ def hashing_only(thumbs: list[bytes], processes: int, max_pixels: int,
         elapsed = time.perf_counter() - started
         cpu = sum(cpu_seconds(pid) for pid in children) - cpu0
     return {
-        "images": len(thumbs), "processes": processes, "seconds": round(elapsed, 2),
+        "images": len(thumbs),
+        "processes": processes,
+        "seconds": round(elapsed, 2),
         "images_per_s": round(len(thumbs) / elapsed, 2),
-        "cpu_ms_per_image": round(1000 * cpu / len(thumbs), 2), "phash": phashes,
+        "cpu_ms_per_image": round(1000 * cpu / len(thumbs), 2),
+        "phash": phashes,
     }
 
 
@@ -501,8 +582,10 @@ def redis_commands(url: str) -> dict[str, dict[str, float]]:
         info = client.info("commandstats")
     finally:
         client.close()
-    return {k.removeprefix("cmdstat_"): {"calls": v["calls"], "usec": v["usec"]}
-            for k, v in info.items()}
+    return {
+        k.removeprefix("cmdstat_"): {"calls": v["calls"], "usec": v["usec"]}
+        for k, v in info.items()
+    }
 
 
 def wait_ready(workers: Workers, expected: int, timeout: float = 120.0) -> None:
@@ -519,7 +602,11 @@ def wait_ready(workers: Workers, expected: int, timeout: float = 120.0) -> None:
 
 
 def run_crawl(
-    settings: Any, plan: Plan, workers: Workers, timeout: float, progress_every: float,
+    settings: Any,
+    plan: Plan,
+    workers: Workers,
+    timeout: float,
+    progress_every: float,
 ) -> tuple[dict[str, Any], list[dict[str, float]], float]:
     """Start the crawl, follow it (printing progress) until it is done; return the final
     summary, a timeline of (seconds, fetched, hashed) and the observed wall seconds."""
@@ -540,14 +627,17 @@ def run_crawl(
             last_print[0] = now
             workers.check_alive()
             total = len(plan.reach)
-            log(f"  {t:6.0f}s  level {summary['level']:>2}/{plan.depth}  fetched "
+            log(
+                f"  {t:6.0f}s  level {summary['level']:>2}/{plan.depth}  fetched "
                 f"{c['fetched']:>6,}/{total:,}  hashed {c['hashed']:>6,}  "
                 f"({min(c['fetched'], c['hashed']) / max(t, 1e-9):5.1f} images/s)  "
-                f"hash queue {summary['hash_queue']:>5,}  failed {c['failed_total']}")
+                f"hash queue {summary['hash_queue']:>5,}  failed {c['failed_total']}"
+            )
 
     try:
-        final = control.wait_for(settings, record["id"], timeout=timeout, poll=1.0,
-                                 on_progress=show)
+        final = control.wait_for(
+            settings, record["id"], timeout=timeout, poll=1.0, on_progress=show
+        )
     except TimeoutError:
         control.cancel_crawl(settings, record["id"])
         final = control.get_crawl(settings, record["id"]) or {}
@@ -610,8 +700,9 @@ def table(r: dict[str, Any]) -> str:
     ]
     for name, sec in w["cpu_seconds"].items():
         lines.append(f"  {name:<34} {sec:>8.1f}  ({w['cpu_ms_per_image'][name]:6.1f} ms)")
-    waits = ", ".join(f"{k.split(' (')[0]} {v:.0f}s"
-                      for k, v in w["waiting_for_cpu_seconds"].items())
+    waits = ", ".join(
+        f"{k.split(' (')[0]} {v:.0f}s" for k, v in w["waiting_for_cpu_seconds"].items()
+    )
     lines += [
         f"  busy: {w['cpu_busy_pct']:.0f}% of {r['cpus']} CPUs x the crawl's wall time; "
         f"runnable but waiting for a CPU: {waits}",
@@ -631,43 +722,91 @@ def table(r: dict[str, Any]) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--images", type=int, default=20_000,
-                   help="crawl at least this many images (default 20,000)")
-    p.add_argument("--collection-size", type=int, default=None,
-                   help="images in the scale collection (default: --images + 2%%, since a few "
-                        "images are listed by nobody and cannot be reached)")
+    p.add_argument(
+        "--images",
+        type=int,
+        default=20_000,
+        help="crawl at least this many images (default 20,000)",
+    )
+    p.add_argument(
+        "--collection-size",
+        type=int,
+        default=None,
+        help="images in the scale collection (default: --images + 2%%, since a few "
+        "images are listed by nobody and cannot be reached)",
+    )
     p.add_argument("--seeds", type=int, default=50, help="random seeds of the crawl")
     p.add_argument("--seed", type=int, default=7, help="random seed for picking them")
-    p.add_argument("--cache", type=Path, default=None,
-                   help="folder to keep (and reuse) built collections in; default: a temp dir")
+    p.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="folder to keep (and reuse) built collections in; default: a temp dir",
+    )
     p.add_argument("--workers", type=int, default=1, help="Celery worker processes")
-    p.add_argument("--concurrency", type=int, default=4,
-                   help="pool size of each worker (tasks wait on HTTP and the graph: more "
-                        "slots than cores keep the cores busy)")
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=4,
+        help="pool size of each worker (tasks wait on HTTP and the graph: more "
+        "slots than cores keep the cores busy)",
+    )
     p.add_argument("--pool", choices=["prefork", "threads", "solo"], default="prefork")
-    p.add_argument("--rate-limit", type=float, default=10_000.0,
-                   help="LOOKALIKE_RATE_LIMIT for the workers: requests/s to the replica "
-                        "(the default 10/s would make the limiter the whole story)")
-    p.add_argument("--lease", type=float, default=None,
-                   help="LOOKALIKE_CRAWL_LEASE_S for the crawl (default: the setting's, 120 s); "
-                        "a queued image not finished within it is dispatched again")
-    p.add_argument("--batch", type=int, default=None,
-                   help="LOOKALIKE_CRAWL_BATCH for the workers: images per fetch task "
-                        "(default: the setting's, 16)")
-    p.add_argument("--no-embeddings", action="store_true",
-                   help="crawl (and time the baseline) without the learned embeddings "
-                        "(LOOKALIKE_EMBEDDINGS=0)")
-    p.add_argument("--baseline-images", type=int, default=2000,
-                   help="thumbnails of the crawl timed in the hashing-only baseline (0: all)")
+    p.add_argument(
+        "--rate-limit",
+        type=float,
+        default=10_000.0,
+        help="LOOKALIKE_RATE_LIMIT for the workers: requests/s to the replica "
+        "(the default 10/s would make the limiter the whole story)",
+    )
+    p.add_argument(
+        "--lease",
+        type=float,
+        default=None,
+        help="LOOKALIKE_CRAWL_LEASE_S for the crawl (default: the setting's, 120 s); "
+        "a queued image not finished within it is dispatched again",
+    )
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="LOOKALIKE_CRAWL_BATCH for the workers: images per fetch task "
+        "(default: the setting's, 16)",
+    )
+    p.add_argument(
+        "--no-embeddings",
+        action="store_true",
+        help="crawl (and time the baseline) without the learned embeddings "
+        "(LOOKALIKE_EMBEDDINGS=0)",
+    )
+    p.add_argument(
+        "--baseline-images",
+        type=int,
+        default=2000,
+        help="thumbnails of the crawl timed in the hashing-only baseline (0: all)",
+    )
     p.add_argument("--timeout", type=float, default=1800.0, help="give up on the crawl after")
     p.add_argument("--progress", type=float, default=15.0, help="seconds between progress lines")
-    p.add_argument("--py-spy", type=Path, default=None, metavar="DIR",
-                   help="sample the workers and the replica with py-spy into DIR")
-    p.add_argument("--keep-state", type=Path, default=None, metavar="DIR",
-                   help="use DIR as the state folder and keep it (logs, graph) afterwards")
+    p.add_argument(
+        "--py-spy",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="sample the workers and the replica with py-spy into DIR",
+    )
+    p.add_argument(
+        "--keep-state",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="use DIR as the state folder and keep it (logs, graph) afterwards",
+    )
     p.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON figures")
-    p.add_argument("--allow-clear", action="store_true",
-                   help="with NEO4J_URI set: allow emptying that graph first")
+    p.add_argument(
+        "--allow-clear",
+        action="store_true",
+        help="with NEO4J_URI set: allow emptying that graph first",
+    )
     args = p.parse_args(argv)
     if args.images < 10:
         p.error("--images must be at least 10")
@@ -718,8 +857,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         collection = Collection.load(coll_dir)
         build_s = time.monotonic() - t
         plan = plan_crawl(collection, args.images, args.seeds, args.seed)
-        log(f"    {coll_dir} ({build_s:.1f}s); {args.seeds} seeds reach {len(plan.reach):,} "
-            f"images by depth {plan.depth}")
+        log(
+            f"    {coll_dir} ({build_s:.1f}s); {args.seeds} seeds reach {len(plan.reach):,} "
+            f"images by depth {plan.depth}"
+        )
 
         with servers(state_dir, args.allow_clear) as stk:
             stk.env["LOOKALIKE_EMBEDDINGS"] = "0" if args.no_embeddings else "1"
@@ -730,15 +871,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             from services.replica.server import run_replica
 
             crawler_size = load_settings(stk.env).thumbnail_size  # what the workers will ask
-            log(f"2/8 stack up; pre-rendering every thumbnail the crawl will request "
+            log(
+                f"2/8 stack up; pre-rendering every thumbnail the crawl will request "
                 f"(!{crawler_size},{crawler_size}) into the replica's derivative cache "
-                "(untimed; the real image service serves thumbnails made at ingest)")
-            derivatives = prerender_crawl_thumbnails(collection, plan, crawler_size,
-                                                     coll_dir / "derivatives")
-            log(f"    {derivatives['requested']:,} thumbnails: {derivatives['stored']:,} "
+                "(untimed; the real image service serves thumbnails made at ingest)"
+            )
+            derivatives = prerender_crawl_thumbnails(
+                collection, plan, crawler_size, coll_dir / "derivatives"
+            )
+            log(
+                f"    {derivatives['requested']:,} thumbnails: {derivatives['stored']:,} "
                 f"rendered now, {derivatives['present']:,} already there from an earlier "
                 f"run; {derivatives['seconds']:.1f}s, {derivatives['usage_mb']:.1f} MB in "
-                f"{derivatives['dir']}")
+                f"{derivatives['dir']}"
+            )
 
             log("3/8 rendering the baseline's thumbnail sample (untimed)")
             base_settings = load_settings()
@@ -747,9 +893,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 store.ensure_schema()
             rng = random.Random(args.seed + 1)
             crawl_ids = sorted(plan.reach)
-            sample_ids = (crawl_ids if args.baseline_images <= 0 or
-                          args.baseline_images >= len(crawl_ids)
-                          else rng.sample(crawl_ids, args.baseline_images))
+            sample_ids = (
+                crawl_ids
+                if args.baseline_images <= 0 or args.baseline_images >= len(crawl_ids)
+                else rng.sample(crawl_ids, args.baseline_images)
+            )
             thumbs = thumbnail_sample(collection, sample_ids, base_settings.thumbnail_size)
 
             embeddings = not args.no_embeddings
@@ -757,36 +905,46 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
             model = current_model(base_settings) if embeddings else None
             if embeddings and model is None:
-                raise SystemExit("embeddings are on but the model cannot be named: run "
-                                 "`lookalike model install`, or pass --no-embeddings")
-            log(f"4/8 {'hash+embed' if embeddings else 'hashing'}-only baseline before the "
-                f"crawl: {len(thumbs):,} thumbnails, {processes} processes")
-            before = hashing_only(thumbs, processes, base_settings.max_thumbnail_pixels,
-                                  embeddings)
+                raise SystemExit(
+                    "embeddings are on but the model cannot be named: run "
+                    "`lookalike model install`, or pass --no-embeddings"
+                )
+            log(
+                f"4/8 {'hash+embed' if embeddings else 'hashing'}-only baseline before the "
+                f"crawl: {len(thumbs):,} thumbnails, {processes} processes"
+            )
+            before = hashing_only(thumbs, processes, base_settings.max_thumbnail_pixels, embeddings)
             log(f"    {before['images_per_s']:.2f} images/s")
 
-            with run_replica(collection, derivatives_dir=derivatives["dir"],
-                             derivatives_mb=derivatives["max_mb"]) as replica:
-                env = {**stk.env, **replica.env(),
-                       "LOOKALIKE_RATE_LIMIT": str(args.rate_limit),
-                       "LOOKALIKE_RATE_BURST": str(max(10, int(min(args.rate_limit, 1000)))),
-                       **({"LOOKALIKE_CRAWL_LEASE_S": str(args.lease)} if args.lease else {}),
-                       **({"LOOKALIKE_CRAWL_BATCH": str(args.batch)} if args.batch else {})}
+            with run_replica(
+                collection, derivatives_dir=derivatives["dir"], derivatives_mb=derivatives["max_mb"]
+            ) as replica:
+                env = {
+                    **stk.env,
+                    **replica.env(),
+                    "LOOKALIKE_RATE_LIMIT": str(args.rate_limit),
+                    "LOOKALIKE_RATE_BURST": str(max(10, int(min(args.rate_limit, 1000)))),
+                    **({"LOOKALIKE_CRAWL_LEASE_S": str(args.lease)} if args.lease else {}),
+                    **({"LOOKALIKE_CRAWL_BATCH": str(args.batch)} if args.batch else {}),
+                }
                 os.environ.update({k: v for k, v in env.items() if k.startswith("LOOKALIKE_")})
                 settings = load_settings(max_depth=max(plan.depth, 6))
                 workers = Workers(env, state_dir)
                 profiler = Profiler(args.py_spy)
                 try:
-                    log(f"5/8 starting {args.workers} worker(s) x {args.concurrency} "
-                        f"({args.pool}); warm-up crawl")
+                    log(
+                        f"5/8 starting {args.workers} worker(s) x {args.concurrency} "
+                        f"({args.pool}); warm-up crawl"
+                    )
                     workers.start(args.workers, args.pool, args.concurrency)
                     wait_ready(workers, args.workers)
                     warm, _, _ = run_crawl(
                         settings, Plan([plan.warmup_seed], 1, {}, ""), workers, 300, 1e9
                     )
                     if warm.get("status") != "done":
-                        raise RuntimeError(f"the warm-up crawl ended {warm.get('status')}:\n"
-                                           + workers.log_tail())
+                        raise RuntimeError(
+                            f"the warm-up crawl ended {warm.get('status')}:\n" + workers.log_tail()
+                        )
                     # Forget the warm-up: empty graph and thumbnail cache, fresh counters.
                     with GraphStore.connect(settings) as store:
                         store.clear()
@@ -798,19 +956,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     driver_retries = workers.count_in_logs(DRIVER_RETRY)
                     redis_before = redis_commands(settings.redis())
 
-                    log(f"6/8 crawling {len(plan.reach):,} images from {args.seeds} seeds to "
-                        f"depth {plan.depth}")
+                    log(
+                        f"6/8 crawling {len(plan.reach):,} images from {args.seeds} seeds to "
+                        f"depth {plan.depth}"
+                    )
                     # Workers with their prefork children; this process without them (the
                     # workers are its children too): its busy threads are the replica's.
-                    profiler.start({f"worker{k}": (p.pid, True)
-                                    for k, p in enumerate(workers.procs)}
-                                   | {"replica": (os.getpid(), False)})
+                    profiler.start(
+                        {f"worker{k}": (p.pid, True) for k, p in enumerate(workers.procs)}
+                        | {"replica": (os.getpid(), False)}
+                    )
+
                     def cpu_waits() -> dict[str, float]:
                         return {
                             "workers (Celery, all processes)": cpu_wait_seconds(
-                                [q for w in workers.procs for q in group_pids(w.pid)]),
-                            **{f"{n} server": cpu_wait_seconds([pid])
-                               for n, pid in stk.pids.items()},
+                                [q for w in workers.procs for q in group_pids(w.pid)]
+                            ),
+                            **{
+                                f"{n} server": cpu_wait_seconds([pid])
+                                for n, pid in stk.pids.items()
+                            },
                         }
 
                     waits0 = cpu_waits()
@@ -832,8 +997,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     tasks_after = celery_task_totals()
                     redispatches = {
                         "by_this_process (control.wait_for)": REDISPATCHES.count,
-                        "by_workers (watch_crawl)":
-                            workers.count_in_logs("lease expired") - worker_redispatches,
+                        "by_workers (watch_crawl)": workers.count_in_logs("lease expired")
+                        - worker_redispatches,
                     }
                     driver_retries = workers.count_in_logs(DRIVER_RETRY) - driver_retries
                     redis_after = redis_commands(settings.redis())
@@ -849,21 +1014,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             cached = [cache.get(i) for i in sample_ids]
             same_bytes = sum(1 for a, b in zip(cached, thumbs, strict=True) if a == b)
             after_thumbs = [a if a is not None else b for a, b in zip(cached, thumbs, strict=True)]
-            after = hashing_only(after_thumbs, processes, base_settings.max_thumbnail_pixels,
-                                 embeddings)
+            after = hashing_only(
+                after_thumbs, processes, base_settings.max_thumbnail_pixels, embeddings
+            )
             log(f"    {after['images_per_s']:.2f} images/s")
             with GraphStore.connect(settings) as store:
                 stored = store.get_images(sample_ids)
                 graph_counts = store.counts()
             same_phash = sum(
-                1 for i, ph in zip(sample_ids, after["phash"], strict=True)
+                1
+                for i, ph in zip(sample_ids, after["phash"], strict=True)
                 if stored.get(i, {}).get("phash") == ph
             )
 
     log("8/8 results")
     c = final.get("counts", {})
-    wall = ((final["finished_at"] - final["created_at"]) / 1000
-            if final.get("finished_at") else observed)
+    wall = (
+        (final["finished_at"] - final["created_at"]) / 1000
+        if final.get("finished_at")
+        else observed
+    )
     images = min(c.get("fetched", 0), c.get("hashed", 0))
     if embeddings:
         images = min(images, c.get("embedded", 0))
@@ -873,14 +1043,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     total_cpu = sum(cpu.values())
     cpu["total"] = round(total_cpu, 1)
     redis_delta = {
-        k: {"calls": v["calls"] - redis_before.get(k, {}).get("calls", 0),
-            "usec": v["usec"] - redis_before.get(k, {}).get("usec", 0)}
+        k: {
+            "calls": v["calls"] - redis_before.get(k, {}).get("calls", 0),
+            "usec": v["usec"] - redis_before.get(k, {}).get("usec", 0),
+        }
         for k, v in redis_after.items()
     }
-    redis_top = dict(sorted(
-        ((k, v) for k, v in redis_delta.items() if v["calls"]),
-        key=lambda kv: -kv[1]["usec"],
-    )[:8])
+    redis_top = dict(
+        sorted(
+            ((k, v) for k, v in redis_delta.items() if v["calls"]),
+            key=lambda kv: -kv[1]["usec"],
+        )[:8]
+    )
     base_cpu = round((before["cpu_ms_per_image"] + after["cpu_ms_per_image"]) / 2, 2)
     crawl_cpu = 1000 * total_cpu / max(images, 1)
     replica_cpu = 1000 * cpu[REPLICA] / max(images, 1)
@@ -889,7 +1063,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for b in (before, after):
         b.pop("phash", None)
     results: dict[str, Any] = {
-        "benchmark": "crawl", **labels(),
+        "benchmark": "crawl",
+        **labels(),
         "backend": stk.backend,
         "started_at": int(started),
         "wall_seconds": round(time.time() - started, 1),
@@ -898,28 +1073,40 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "python": platform.python_version(),
         "label": labels(),
         "embeddings": {"on": embeddings, "model": model},
-        "collection": {"images": len(collection), "build_seconds": round(build_s, 1),
-                       "path": str(coll_dir)},
-        "workers": {"processes": args.workers, "concurrency": args.concurrency,
-                    "pool": args.pool, "rate_limit": args.rate_limit,
-                    "batch": settings.crawl_batch},
+        "collection": {
+            "images": len(collection),
+            "build_seconds": round(build_s, 1),
+            "path": str(coll_dir),
+        },
+        "workers": {
+            "processes": args.workers,
+            "concurrency": args.concurrency,
+            "pool": args.pool,
+            "rate_limit": args.rate_limit,
+            "batch": settings.crawl_batch,
+        },
         "crawl": {
-            "id": final.get("id"), "status": final.get("status"),
+            "id": final.get("id"),
+            "status": final.get("status"),
             "timed_out": bool(final.get("timed_out")),
-            "seeds": plan.seeds, "depth": plan.depth,
+            "seeds": plan.seeds,
+            "depth": plan.depth,
             "what_is_counted": "images both fetched (record + similar list stored) and "
-                               "hashed (thumbnail downloaded, 5 hashes stored"
-                               + (", embedded: vector to Redis, its record in the graph"
-                                  if embeddings else "")
-                               + "), per second from the crawl's created_at to its "
-                               "finished_at",
-            "images": images, "wall_seconds": round(wall, 2),
+            "hashed (thumbnail downloaded, 5 hashes stored"
+            + (", embedded: vector to Redis, its record in the graph" if embeddings else "")
+            + "), per second from the crawl's created_at to its "
+            "finished_at",
+            "images": images,
+            "wall_seconds": round(wall, 2),
             "observed_seconds": round(observed, 2),
             "images_per_s": round(crawl_rate, 2),
-            "fetched": c.get("fetched", 0), "hashed": c.get("hashed", 0),
+            "fetched": c.get("fetched", 0),
+            "hashed": c.get("hashed", 0),
             "embedded": c.get("embedded", 0),
-            "hash_skipped": c.get("hash_skipped", 0), "nodes": c.get("nodes", 0),
-            "edges": c.get("edges", 0), "failed": c.get("failed", {}),
+            "hash_skipped": c.get("hash_skipped", 0),
+            "nodes": c.get("nodes", 0),
+            "edges": c.get("edges", 0),
+            "failed": c.get("failed", {}),
             "failed_total": c.get("failed_total", 0),
             "expected": len(plan.reach),
             "as_expected": c.get("fetched") == len(plan.reach) == c.get("nodes")
@@ -930,24 +1117,30 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "lease_s": settings.crawl_lease_s,
             "lease_redispatches": redispatches,
             "graph_write_retries": driver_retries,
-            "replica": {k: replica_stats[k] for k in ("requests", "statuses", "faults",
-                                                     "max_per_second", "pictures")},
+            "replica": {
+                k: replica_stats[k]
+                for k in ("requests", "statuses", "faults", "max_per_second", "pictures")
+            },
             "redis_top_commands": redis_top,
             "redis_commands_total": sum(v["calls"] for v in redis_delta.values()),
             "timeline": timeline,
         },
         "replica_derivatives": {
             "what": "thumbnails pre-rendered (untimed) into the replica's derivative cache "
-                    "before the crawl, as the real image service serves them from a cache",
+            "before the crawl, as the real image service serves them from a cache",
             **derivatives,
         },
         "baseline": {
             "what": "decode + lookalike.hashing.hash_image"
-                    + (" + the embedder" if embeddings else "")
-                    + " over in-memory thumbnails of the crawl, "
-                    f"multiprocessing pool of {processes} (= crawl concurrency)",
-            "before": before, "after": after, "images_per_s_mean": round(base_rate, 2),
-            "checked": len(sample_ids), "same_bytes": same_bytes, "same_phash": same_phash,
+            + (" + the embedder" if embeddings else "")
+            + " over in-memory thumbnails of the crawl, "
+            f"multiprocessing pool of {processes} (= crawl concurrency)",
+            "before": before,
+            "after": after,
+            "images_per_s_mean": round(base_rate, 2),
+            "checked": len(sample_ids),
+            "same_bytes": same_bytes,
+            "same_phash": same_phash,
         },
         "ratio": round(crawl_rate / base_rate, 3) if base_rate else 0.0,
         "target_ratio": TARGET_RATIO,
@@ -957,14 +1150,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             # Runnable but not running: the machine had no CPU free for them.
             "waiting_for_cpu_seconds": {k: round(waits1[k] - waits0[k], 1) for k in waits0},
             "cpu_busy_pct": round(100 * total_cpu / (wall * (os.cpu_count() or 1)), 1)
-            if wall else 0.0,
+            if wall
+            else 0.0,
             "baseline_cpu_ms_per_image": base_cpu,
             # What the wall ratio would be if both ran their cores flat out: independent of
             # other load on a shared machine, and of latency that more concurrency would hide.
             "cpu_ratio": round(base_cpu / crawl_cpu, 3) if crawl_cpu else 0.0,
             # The same without the replica's CPU: the real catalogue runs elsewhere.
             "cpu_ratio_without_replica": round(base_cpu / (crawl_cpu - replica_cpu), 3)
-            if crawl_cpu > replica_cpu else 0.0,
+            if crawl_cpu > replica_cpu
+            else 0.0,
         },
         "profile": profile,
     }

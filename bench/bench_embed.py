@@ -47,8 +47,14 @@ from services.replica.edits import EDITS, SPLITS, crawler_thumbnail, edited, pai
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FALSE_POSITIVES = 0.001
-RECIPES = ("crop224-avg", "squash224-avg", "pad224-avg", "squash224-gem3", "pad224-gem3",
-           "squash224-avg-mirror")
+RECIPES = (
+    "crop224-avg",
+    "squash224-avg",
+    "pad224-avg",
+    "squash224-gem3",
+    "pad224-gem3",
+    "squash224-avg-mirror",
+)
 
 
 def encode(picture: Image.Image) -> bytes:
@@ -75,12 +81,15 @@ def nearest_own(dist: np.ndarray) -> np.ndarray:
     return own < others.min(axis=1)
 
 
-def similarities(embedder: Embedder, split: list[tuple[str, bytes, dict[str, bytes]]]
-                 ) -> dict[str, np.ndarray]:
+def similarities(
+    embedder: Embedder, split: list[tuple[str, bytes, dict[str, bytes]]]
+) -> dict[str, np.ndarray]:
     """Per edit, (copies x originals) cosine similarities; copy i is of original i."""
     originals = embedder.embed_many([decode_image(o) for _, o, _ in split])
-    return {edit: embedder.embed_many([decode_image(c[edit]) for _, _, c in split]) @ originals.T
-            for edit in EDITS}
+    return {
+        edit: embedder.embed_many([decode_image(c[edit]) for _, _, c in split]) @ originals.T
+        for edit in EDITS
+    }
 
 
 def others(sims: np.ndarray) -> np.ndarray:
@@ -92,14 +101,18 @@ def robustness_embedding(sims: dict[str, np.ndarray], threshold: float) -> dict[
     out = {}
     for edit, s in sims.items():
         own = np.diag(s)
-        out[edit] = {"accuracy": float(nearest_own(-s).mean()),
-                     "recall_at_threshold": float((own > threshold).mean()),
-                     "own_cosine_min": float(own.min()),
-                     "own_cosine_mean": float(own.mean()),
-                     "other_cosine_max": float(others(s).max())}
+        out[edit] = {
+            "accuracy": float(nearest_own(-s).mean()),
+            "recall_at_threshold": float((own > threshold).mean()),
+            "own_cosine_min": float(own.min()),
+            "own_cosine_mean": float(own.mean()),
+            "other_cosine_max": float(others(s).max()),
+        }
     pooled = np.concatenate([others(s) for s in sims.values()])
-    out["_threshold"] = {"cosine": threshold,
-                         "false_positive_rate": float((pooled > threshold).mean())}
+    out["_threshold"] = {
+        "cosine": threshold,
+        "false_positive_rate": float((pooled > threshold).mean()),
+    }
     return out
 
 
@@ -129,18 +142,28 @@ def cost(embedders: dict[str, Embedder], images: list[Image.Image]) -> dict[str,
             cpu[name] += time.process_time() - c
             wall[name] += time.perf_counter() - w
     n = len(images)
-    return {name: {"cpu_ms": 1000 * cpu[name] / n, "wall_ms": 1000 * wall[name] / n,
-                   "vs_hashing": cpu[name] / cpu["hashing"]} for name in cpu}
+    return {
+        name: {
+            "cpu_ms": 1000 * cpu[name] / n,
+            "wall_ms": 1000 * wall[name] / n,
+            "vs_hashing": cpu[name] / cpu["hashing"],
+        }
+        for name in cpu
+    }
 
 
 def table(results: dict) -> str:
-    lines = [f"{results['labels']}  load {results['loadavg_1min']}",
-             f"pictures: {results['counts']}", "",
-             f"cost per image, one core ({results['cost_images']} thumbnails)",
-             f"{'':<22} {'cpu ms':>8} {'wall ms':>8} {'x hashing':>10}"]
+    lines = [
+        f"{results['labels']}  load {results['loadavg_1min']}",
+        f"pictures: {results['counts']}",
+        "",
+        f"cost per image, one core ({results['cost_images']} thumbnails)",
+        f"{'':<22} {'cpu ms':>8} {'wall ms':>8} {'x hashing':>10}",
+    ]
     for name, c in results["cost"].items():
-        lines.append(f"{name:<22} {c['cpu_ms']:>8.1f} {c['wall_ms']:>8.1f} "
-                     f"{c['vs_hashing']:>10.2f}")
+        lines.append(
+            f"{name:<22} {c['cpu_ms']:>8.1f} {c['wall_ms']:>8.1f} {c['vs_hashing']:>10.2f}"
+        )
     edits = list(EDITS)
     head = f"{'':<22} " + " ".join(f"{e[:9]:>9}" for e in edits) + f" {'mean':>6}"
     for split in SPLITS:
@@ -148,26 +171,36 @@ def table(results: dict) -> str:
         lines += ["", f"nearest-original accuracy (recall@1), {split} half ({n} originals)", head]
         for name, rows in results["robustness"][split].items():
             accs = [rows[e]["accuracy"] for e in edits]
-            lines.append(f"{name:<22} " + " ".join(f"{a:>9.3f}" for a in accs) +
-                         f" {np.mean(accs):>6.3f}")
-        lines += ["", f"recall at the near-duplicate threshold chosen on the tuning half "
-                  f"(false positives {FALSE_POSITIVES:g} there), {split} half",
-                  head + f" {'cosine':>7} {'false+':>7}"]
+            lines.append(
+                f"{name:<22} " + " ".join(f"{a:>9.3f}" for a in accs) + f" {np.mean(accs):>6.3f}"
+            )
+        lines += [
+            "",
+            f"recall at the near-duplicate threshold chosen on the tuning half "
+            f"(false positives {FALSE_POSITIVES:g} there), {split} half",
+            head + f" {'cosine':>7} {'false+':>7}",
+        ]
         for name, rows in results["robustness"][split].items():
             if "_threshold" not in rows:
                 continue
             rec = [rows[e]["recall_at_threshold"] for e in edits]
             t = rows["_threshold"]
-            lines.append(f"{name:<22} " + " ".join(f"{a:>9.3f}" for a in rec) +
-                         f" {np.mean(rec):>6.3f} {t['cosine']:>7.3f} "
-                         f"{t['false_positive_rate']:>7.4f}")
+            lines.append(
+                f"{name:<22} "
+                + " ".join(f"{a:>9.3f}" for a in rec)
+                + f" {np.mean(rec):>6.3f} {t['cosine']:>7.3f} "
+                f"{t['false_positive_rate']:>7.4f}"
+            )
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recipes", default=",".join(RECIPES),
-                        help="comma-separated Recipe labels (fit+size-pooling[-mirror])")
+    parser.add_argument(
+        "--recipes",
+        default=",".join(RECIPES),
+        help="comma-separated Recipe labels (fit+size-pooling[-mirror])",
+    )
     parser.add_argument("--limit", type=int, default=None, help="paintings per half")
     parser.add_argument("--cost-images", type=int, default=100)
     parser.add_argument("--out", type=Path, default=RESULTS / "embed.json")
@@ -176,8 +209,9 @@ def main() -> None:
     recipes = [Recipe.from_label(label) for label in args.recipes.split(",")]
     data = pictures(args.limit)
 
-    robustness: dict[str, dict[str, dict]] = {s: {"phash": robustness_phash(data[s])}
-                                              for s in SPLITS}
+    robustness: dict[str, dict[str, dict]] = {
+        s: {"phash": robustness_phash(data[s])} for s in SPLITS
+    }
     for recipe in tqdm(recipes, desc="robustness", unit="recipe"):
         embedder = Embedder(convert(recipe), model_info(recipe), threads=1)
         sims = {split: similarities(embedder, data[split]) for split in SPLITS}

@@ -51,14 +51,22 @@ from lookalike.graph import GraphStore  # noqa: E402
 from lookalike.settings import Settings, load_settings  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "explorer.json"
-QUIET = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
-         "--disable-default-apps", "--disable-sync", "--metrics-recording-only",
-         "--no-first-run", "--no-pings"]
+QUIET = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-default-apps",
+    "--disable-sync",
+    "--metrics-recording-only",
+    "--no-first-run",
+    "--no-pings",
+]
 
 
 def git_commit() -> str:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+    )
     return out.stdout.strip() or "unknown"
 
 
@@ -78,9 +86,20 @@ def demo_state(state_dir: Path | None) -> Iterator[tuple[Settings, list[str]]]:
             print("running `lookalike demo --no-serve` for a demo graph...", file=sys.stderr)
             env = {k: v for k, v in os.environ.items() if not k.startswith("LOOKALIKE_")}
             env["LOOKALIKE_STATE_DIR"] = str(state)
-            subprocess.run([sys.executable, "-c", "from lookalike_cli.main import main; main()",
-                            "demo", "--no-serve", "--port", "0"], env=env, check=True,
-                           stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    "from lookalike_cli.main import main; main()",
+                    "demo",
+                    "--no-serve",
+                    "--port",
+                    "0",
+                ],
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
         settings = load_settings(state_dir=state)
         stack.up(settings)
         try:
@@ -95,8 +114,9 @@ def demo_state(state_dir: Path | None) -> Iterator[tuple[Settings, list[str]]]:
 
 
 @contextlib.contextmanager
-def synthetic_state(images: int, keep: Path | None, seed: int) -> Iterator[tuple[Settings,
-                                                                               list[str]]]:
+def synthetic_state(
+    images: int, keep: Path | None, seed: int
+) -> Iterator[tuple[Settings, list[str]]]:
     """A clustered graph of ``images`` images (5 listed each), loaded unless already there."""
     with tempfile.TemporaryDirectory(prefix="lookalike-bench-explorer-") as tmp:
         state = keep or Path(tmp)
@@ -107,8 +127,10 @@ def synthetic_state(images: int, keep: Path | None, seed: int) -> Iterator[tuple
             with GraphStore.connect(settings) as store:
                 store.ensure_schema()
                 if store.counts()["images"] != images:
-                    print(f"loading {images:,} images and {len(graph.edges):,} edges...",
-                          file=sys.stderr)
+                    print(
+                        f"loading {images:,} images and {len(graph.edges):,} edges...",
+                        file=sys.stderr,
+                    )
                     store.clear()
                     store.upsert_images(graph.images, batch=5000)
                     store.upsert_edges(graph.edges, seen=1, batch=5000)
@@ -132,9 +154,19 @@ def api_server(settings: Settings) -> Iterator[str]:
     if settings.redis_url:
         env["REDIS_URL"] = settings.redis_url
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from lookalike_cli.main import main; main()", "serve",
-         "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True)
+        [
+            sys.executable,
+            "-c",
+            "from lookalike_cli.main import main; main()",
+            "serve",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -159,10 +191,14 @@ def page_load(browser: Any, url: str, until_drawn: bool) -> dict[str, float]:
         page.goto(url)
         if not until_drawn:
             page.wait_for_load_state("load")
-            return {"load_ms": page.evaluate(
-                "performance.getEntriesByType('navigation')[0].loadEventEnd")}
-        page.wait_for_function("() => performance.getEntriesByName('graph-drawn').length > 0",
-                               timeout=60_000)
+            return {
+                "load_ms": page.evaluate(
+                    "performance.getEntriesByType('navigation')[0].loadEventEnd"
+                )
+            }
+        page.wait_for_function(
+            "() => performance.getEntriesByName('graph-drawn').length > 0", timeout=60_000
+        )
         page.wait_for_load_state("networkidle", timeout=180_000)
         return page.evaluate("""() => {
             const thumbs = performance.getEntriesByType('resource')
@@ -180,8 +216,11 @@ def page_load(browser: Any, url: str, until_drawn: bool) -> dict[str, float]:
 
 def api_call(url: str, seed: str, depth: int, layout: str) -> float:
     start = time.perf_counter()
-    r = requests.get(f"{url}/images/{seed}/neighborhood",
-                     params={"depth": depth, "layout": layout, "limit": 150}, timeout=60)
+    r = requests.get(
+        f"{url}/images/{seed}/neighborhood",
+        params={"depth": depth, "layout": layout, "limit": 150},
+        timeout=60,
+    )
     r.raise_for_status()
     return (time.perf_counter() - start) * 1000
 
@@ -189,8 +228,16 @@ def api_call(url: str, seed: str, depth: int, layout: str) -> float:
 def measure(url: str, seeds: list[str], depth: int, runs: int) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
-    series: dict[str, list[float]] = {k: [] for k in (
-        "first_paint_ms", "thumbnails_ms", "blank_page_ms", "api_layout_ms", "api_plain_ms")}
+    series: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "first_paint_ms",
+            "thumbnails_ms",
+            "blank_page_ms",
+            "api_layout_ms",
+            "api_plain_ms",
+        )
+    }
     sizes: list[int] = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium(), args=QUIET)
@@ -223,22 +270,27 @@ def table(r: dict[str, Any]) -> str:
         f"explorer benchmark, {r['date']} at {r['commit']}: {r['graph']}, depth {r['depth']}, "
         f"{r['runs']} cold loads; {m['nodes_drawn']['min']}-{m['nodes_drawn']['max']} nodes "
         f"drawn; load average {r['loadavg_1min'][0]} at start, {r['loadavg_1min'][1]} at end",
-        "", f"{'':40} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}",
+        "",
+        f"{'':40} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}",
     ]
     for label, key in rows:
         s = m[key]
         lines.append(f"{label:40} {s['p50_ms']:8.0f} {s['p99_ms']:8.0f} {s['max_ms']:8.0f}")
     fp = m["first_paint_ms"]["p50_ms"]
-    lines += ["", f"first paint p50 = {fp / m['blank_page_ms']['p50_ms']:.1f}x a blank page; "
-              f"target: under 1000 ms -> {'met' if fp < 1000 else 'NOT met'}"]
+    lines += [
+        "",
+        f"first paint p50 = {fp / m['blank_page_ms']['p50_ms']:.1f}x a blank page; "
+        f"target: under 1000 ms -> {'met' if fp < 1000 else 'NOT met'}",
+    ]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--state-dir", type=Path, help="a state folder `lookalike demo` filled")
-    parser.add_argument("--images", type=int, help="a synthetic graph of this many images "
-                        "instead of the demo's")
+    parser.add_argument(
+        "--images", type=int, help="a synthetic graph of this many images instead of the demo's"
+    )
     parser.add_argument("--keep", type=Path, help="with --images: keep the graph here")
     parser.add_argument("--depth", type=int, default=2, choices=(1, 2, 3))
     parser.add_argument("--runs", type=int, default=15)
@@ -246,14 +298,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     load_before = os.getloadavg()[0]
-    source = (synthetic_state(args.images, args.keep, args.seed) if args.images
-              else demo_state(args.state_dir))
+    source = (
+        synthetic_state(args.images, args.keep, args.seed)
+        if args.images
+        else demo_state(args.state_dir)
+    )
     with source as (settings, seeds), api_server(settings) as url:
         measured = measure(url, seeds, args.depth, args.runs)
     results = {
-        "date": dt.datetime.now().isoformat(timespec="seconds"), "commit": git_commit(),
+        "date": dt.datetime.now().isoformat(timespec="seconds"),
+        "commit": git_commit(),
         "graph": f"synthetic {args.images:,} images" if args.images else "the demo's",
-        "depth": args.depth, "runs": args.runs, "measured": measured,
+        "depth": args.depth,
+        "runs": args.runs,
+        "measured": measured,
         "loadavg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
     return publish(results, table(results), args.out)

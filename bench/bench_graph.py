@@ -215,7 +215,9 @@ def two_hop(store: GraphStore, seeds: list[str]) -> dict[str, Any]:
 
     def raw(seed: str) -> set[str]:
         records, _, _ = store.driver.execute_query(
-            query, {"id": seed}, database_=store.database,
+            query,
+            {"id": seed},
+            database_=store.database,
             routing_=neo4j.RoutingControl.READ,
         )
         return {r["id"] for r in records}
@@ -298,7 +300,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=42, help="random seed of the generator")
     p.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON figures")
     p.add_argument(
-        "--allow-clear", action="store_true",
+        "--allow-clear",
+        action="store_true",
         help="with NEO4J_URI set: allow emptying that graph before each load",
     )
     args = p.parse_args(argv)
@@ -345,7 +348,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 where.drop(local)
         where.drop(local)
     results = {
-        "benchmark": "graph", **labels(),
+        "benchmark": "graph",
+        **labels(),
         "backend": where.backend,
         "server_agent": agent,
         "started_at": int(started),
@@ -355,8 +359,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "loadavg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "python": platform.python_version(),
         "graph": {
-            "nodes": len(graph.images), "edges": len(graph.edges), "clusters": graph.clusters,
-            "out_degree": args.out_degree, "cluster_size": args.cluster_size,
+            "nodes": len(graph.images),
+            "edges": len(graph.edges),
+            "clusters": graph.clusters,
+            "out_degree": args.out_degree,
+            "cluster_size": args.cluster_size,
         },
         "load": loads,
         "two_hop": hops,

@@ -87,9 +87,11 @@ def phash_int(image: Image.Image) -> int:
 # ----------------------------------------------------------------------- refinement
 
 
-def refined_variants(x: np.ndarray, similar: tuple[np.ndarray, np.ndarray],
-                     gnn: Callable[[np.ndarray, tuple[np.ndarray, np.ndarray]], np.ndarray]
-                     | None) -> dict[str, np.ndarray]:
+def refined_variants(
+    x: np.ndarray,
+    similar: tuple[np.ndarray, np.ndarray],
+    gnn: Callable[[np.ndarray, tuple[np.ndarray, np.ndarray]], np.ndarray] | None,
+) -> dict[str, np.ndarray]:
     """The raw vectors refined by each method (and GraphSAGE when available)."""
     rows, scores = angular.all_top_k(x, 10)
     out = {"raw": x}
@@ -100,16 +102,16 @@ def refined_variants(x: np.ndarray, similar: tuple[np.ndarray, np.ndarray],
     return out
 
 
-def _union_edges(rows: np.ndarray, similar: tuple[np.ndarray, np.ndarray]
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def _union_edges(
+    rows: np.ndarray, similar: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
     src = np.repeat(np.arange(len(rows)), rows.shape[1])
     dst = rows.reshape(-1)
     ok = dst >= 0
     return (np.concatenate([src[ok], similar[0]]), np.concatenate([dst[ok], similar[1]]))
 
 
-def graphsage(python: str) -> Callable[[np.ndarray, tuple[np.ndarray, np.ndarray]],
-                                      np.ndarray]:
+def graphsage(python: str) -> Callable[[np.ndarray, tuple[np.ndarray, np.ndarray]], np.ndarray]:
     """GraphSAGE in a separate interpreter (torch is not a project dependency)."""
     script = Path(__file__).resolve().parent / "gnn_graphsage.py"
 
@@ -139,8 +141,11 @@ def edit_recall(sets: list[str], per_set: int, embed: Any, gnn: Any) -> dict[str
                 picture = im.convert("RGB")
             original = len(ids)
             for edit in ("original", *variants.EDITS):
-                image = thumbnail(picture if edit == "original" else
-                                  Image.open(io.BytesIO(variants.edited_bytes(picture, edit))))
+                image = thumbnail(
+                    picture
+                    if edit == "original"
+                    else Image.open(io.BytesIO(variants.edited_bytes(picture, edit)))
+                )
                 ids.append(f"{name}/{path.stem}/{edit}")
                 owner.append(original)
                 kind.append(edit)
@@ -167,8 +172,9 @@ def edit_recall(sets: list[str], per_set: int, embed: Any, gnn: Any) -> dict[str
             truth = np.searchsorted(originals, owner_a[queries])
             cell: dict[str, dict[str, float]] = {}
             direct = np.bitwise_count(ph[queries][:, None] ^ ph_orig[None, :])
-            mirrored = np.array([mirror_value("phash", int(v)) for v in ph[queries]],
-                                dtype=np.uint64)
+            mirrored = np.array(
+                [mirror_value("phash", int(v)) for v in ph[queries]], dtype=np.uint64
+            )
             flipped = np.bitwise_count(mirrored[:, None] ^ ph_orig[None, :])
             dist = -np.minimum(direct, flipped).astype(np.float64)
             ranks = [rank_of(dist[i], t) for i, t in enumerate(truth)]
@@ -177,8 +183,10 @@ def edit_recall(sets: list[str], per_set: int, embed: Any, gnn: Any) -> dict[str
                 scores = v[queries] @ v[originals].T
                 cell[space] = _recall([rank_of(scores[i], t) for i, t in enumerate(truth)])
             per_edit[edit] = cell
-        out[name] = {"originals": int(((kind_a == "original") & (set_a == name)).sum()),
-                     "per_edit": per_edit}
+        out[name] = {
+            "originals": int(((kind_a == "original") & (set_a == name)).sum()),
+            "per_edit": per_edit,
+        }
     out["_candidates"] = len(originals)
     return out
 
@@ -197,17 +205,25 @@ def same_artist(embed: Any, gnn: Any) -> dict[str, Any]:
 
     folder = Path(tempfile.gettempdir()) / "lookalike-bench-demo"
     collection = Collection.load(build_demo_collection(folder))
-    planted = {v["id"] for f in (collection.ground_truth or {}).get("families", [])
-               for v in f["variants"]}
+    planted = {
+        v["id"] for f in (collection.ground_truth or {}).get("families", []) for v in f["variants"]
+    }
     ids = [i for i in collection.ids if i not in planted]
     artist = {}
     for i in ids:
         contributors = (collection.record(i)["display"].get("source") or {}).get(
-            "contributors") or []
+            "contributors"
+        ) or []
         name = contributors[0]["agent"]["label"] if contributors else None
         artist[i] = None if not name or name.startswith("Unidentified") else name
-    x = np.stack([embed.embed(decode_image(collection.thumbnail_bytes(
-        collection.asset_id(i), "!400,400"))) for i in tqdm(ids, desc="paintings")])
+    x = np.stack(
+        [
+            embed.embed(
+                decode_image(collection.thumbnail_bytes(collection.asset_id(i), "!400,400"))
+            )
+            for i in tqdm(ids, desc="paintings")
+        ]
+    )
     index = {i: k for k, i in enumerate(ids)}
     lists = {i: [j for j in collection.similar_ids(i) if j in index] for i in ids}
     src = np.array([index[i] for i in ids for _ in lists[i]], dtype=np.int64)
@@ -226,16 +242,25 @@ def same_artist(embed: Any, gnn: Any) -> dict[str, Any]:
 
     spaces = refined_variants(x, (src, dst), gnn)
     knn_only = refined_variants(x, (np.zeros(0, np.int64), np.zeros(0, np.int64)), None)
-    out: dict[str, Any] = {"paintings": len(ids), "queries": len(queries),
-                           "max_p10": round(float(np.mean([min(10, counts[labels_[q]] - 1) / 10
-                                                           for q in queries])), 4)}
+    out: dict[str, Any] = {
+        "paintings": len(ids),
+        "queries": len(queries),
+        "max_p10": round(
+            float(np.mean([min(10, counts[labels_[q]] - 1) / 10 for q in queries])), 4
+        ),
+    }
     for name, v in spaces.items():
         out[name] = {"p10": precision(v, 10), "p5": precision(v, 5)}
     for name in METHODS:
-        out[f"{name} (kNN only)"] = {"p10": precision(knn_only[name], 10),
-                                     "p5": precision(knn_only[name], 5)}
-    catalogue = [np.mean([labels_[index[j]] == labels_[q] for j in lists[ids[q]]])
-                 for q in queries if lists[ids[q]]]
+        out[f"{name} (kNN only)"] = {
+            "p10": precision(knn_only[name], 10),
+            "p5": precision(knn_only[name], 5),
+        }
+    catalogue = [
+        np.mean([labels_[index[j]] == labels_[q] for j in lists[ids[q]]])
+        for q in queries
+        if lists[ids[q]]
+    ]
     out["catalogue lists"] = {"p5": round(float(np.mean(catalogue)), 4)}
     return out
 
@@ -264,9 +289,13 @@ def cost(embed: Any, n: int) -> dict[str, Any]:
         w_embed += w1 - w0
         w_hash += w2 - w1
     k = 1000 / len(images)
-    return {"images": len(images), "embed_cpu_ms": round(t_embed * k, 2),
-            "hash_cpu_ms": round(t_hash * k, 2), "embed_wall_ms": round(w_embed * k, 2),
-            "hash_wall_ms": round(w_hash * k, 2)}
+    return {
+        "images": len(images),
+        "embed_cpu_ms": round(t_embed * k, 2),
+        "hash_cpu_ms": round(t_hash * k, 2),
+        "embed_wall_ms": round(w_embed * k, 2),
+        "hash_wall_ms": round(w_hash * k, 2),
+    }
 
 
 # ----------------------------------------------------------------------- 5. annoy
@@ -310,55 +339,92 @@ def annoy_vs_exact(sizes: list[int], dim: int = 1280, queries: int = 100) -> lis
 
 def table(r: dict[str, Any]) -> str:
     lab = r["label"]
-    lines = [f"lookalikes benchmark, {lab['date']}, commit {lab['commit']}, load average "
-             f"{r['loadavg_1min'][0]} -> {r['loadavg_1min'][1]}; model {r['model']}", ""]
+    lines = [
+        f"lookalikes benchmark, {lab['date']}, commit {lab['commit']}, load average "
+        f"{r['loadavg_1min'][0]} -> {r['loadavg_1min'][1]}; model {r['model']}",
+        "",
+    ]
     edits = r["edits"]
-    spaces = [s for s in next(iter(next(iter(
-        v for k, v in edits.items() if not k.startswith("_")))["per_edit"].values()))]
-    lines.append(f"1. recall@1 / recall@5 of each edit's original among all "
-                 f"{edits['_candidates']} originals")
+    spaces = [
+        s
+        for s in next(
+            iter(
+                next(iter(v for k, v in edits.items() if not k.startswith("_")))[
+                    "per_edit"
+                ].values()
+            )
+        )
+    ]
+    lines.append(
+        f"1. recall@1 / recall@5 of each edit's original among all {edits['_candidates']} originals"
+    )
     for name, res in edits.items():
         if name.startswith("_"):
             continue
-        lines.append(f"  {name} ({res['originals']} originals)" + "".join(
-            f" {s:>12}" for s in spaces))
+        lines.append(
+            f"  {name} ({res['originals']} originals)" + "".join(f" {s:>12}" for s in spaces)
+        )
         for edit, cell in res["per_edit"].items():
-            lines.append(f"    {edit:<12}" + "".join(
-                f"  {cell[s]['r1']:.2f} / {cell[s]['r5']:.2f}" for s in spaces))
-    worst = {s: min(c[s]["r5"] for k, v in edits.items() if not k.startswith("_")
-                    for c in v["per_edit"].values()) for s in spaces}
-    lines.append("  lowest recall@5 over every set and edit: " + ", ".join(
-        f"{s} {v:.2f}" for s, v in worst.items()))
+            lines.append(
+                f"    {edit:<12}"
+                + "".join(f"  {cell[s]['r1']:.2f} / {cell[s]['r5']:.2f}" for s in spaces)
+            )
+    worst = {
+        s: min(
+            c[s]["r5"]
+            for k, v in edits.items()
+            if not k.startswith("_")
+            for c in v["per_edit"].values()
+        )
+        for s in spaces
+    }
+    lines.append(
+        "  lowest recall@5 over every set and edit: "
+        + ", ".join(f"{s} {v:.2f}" for s, v in worst.items())
+    )
     a = r["same_artist"]
-    lines += ["", f"2. same artist on the demo paintings ({a['queries']} of {a['paintings']} "
-              f"have another painting by their artist; best possible P@10 {a['max_p10']})"]
+    lines += [
+        "",
+        f"2. same artist on the demo paintings ({a['queries']} of {a['paintings']} "
+        f"have another painting by their artist; best possible P@10 {a['max_p10']})",
+    ]
     for name, v in a.items():
         if isinstance(v, dict):
-            lines.append(f"  {name:<22} " + "  ".join(f"{k.upper()} {x:.3f}"
-                                                       for k, x in v.items()))
+            lines.append(f"  {name:<22} " + "  ".join(f"{k.upper()} {x:.3f}" for k, x in v.items()))
     c = r["cost"]
-    lines += ["", f"4. cost per image on one core ({c['images']} thumbnails): embedding "
-              f"{c['embed_cpu_ms']} ms CPU ({c['embed_wall_ms']} wall), the five hashes "
-              f"{c['hash_cpu_ms']} ms CPU ({c['hash_wall_ms']} wall)", "",
-              "5. one query, top 10, synthetic 1280-d vectors: exact scan vs Annoy (10 trees)"]
+    lines += [
+        "",
+        f"4. cost per image on one core ({c['images']} thumbnails): embedding "
+        f"{c['embed_cpu_ms']} ms CPU ({c['embed_wall_ms']} wall), the five hashes "
+        f"{c['hash_cpu_ms']} ms CPU ({c['hash_wall_ms']} wall)",
+        "",
+        "5. one query, top 10, synthetic 1280-d vectors: exact scan vs Annoy (10 trees)",
+    ]
     for row in r["annoy"]:
         lines.append(
             f"  n={row['n']:>7,}: exact {row['exact_ms_p50']:.2f} ms; Annoy search_k -1 "
             f"{row['annoy-1_ms_p50']:.2f} ms (recall {row['annoy-1_recall10']:.2f}), 2000 "
             f"{row['annoy2000_ms_p50']:.2f} ms (recall {row['annoy2000_recall10']:.2f}); "
-            f"build {row['annoy_build_s']} s")
+            f"build {row['annoy_build_s']} s"
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--sets", default="met,portraits,wallpapers,skimage,blank",
-                   help="picture sets of bench/pictures.py for the edits (met: tuning)")
+    p.add_argument(
+        "--sets",
+        default="met,portraits,wallpapers,skimage,blank",
+        help="picture sets of bench/pictures.py for the edits (met: tuning)",
+    )
     p.add_argument("--per-set", type=int, default=60, help="originals per set at most")
     p.add_argument("--cost-images", type=int, default=100)
     p.add_argument("--annoy-sizes", default="2000,10000,40000")
-    p.add_argument("--gnn-python", default=None,
-                   help="an interpreter with torch and torch_geometric: also GraphSAGE")
+    p.add_argument(
+        "--gnn-python",
+        default=None,
+        help="an interpreter with torch and torch_geometric: also GraphSAGE",
+    )
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
     load0 = os.getloadavg()[0]
@@ -369,7 +435,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     gnn = graphsage(args.gnn_python) if args.gnn_python else None
     started = time.time()
     results: dict[str, Any] = {
-        "benchmark": "lookalikes", "label": labels(), "model": current_model(settings),
+        "benchmark": "lookalikes",
+        "label": labels(),
+        "model": current_model(settings),
         "refine_configs": {k: v.as_dict() for k, v in METHODS.items()},
     }
     results["cost"] = cost(embed, args.cost_images)

@@ -107,29 +107,40 @@ def examined(items: list[Labelled], label: str, embedder: Any) -> Examined:
     vectors = _cache("vectors", label, items, embedder.version)
     if hashes.exists() and vectors.exists():
         z = np.load(hashes)
-        table = HashTable.from_arrays(z["ids"].tolist(), {k: z[k] for k in HASH_KINDS},
-                                      info=z["info"], color=z["color"].tolist())
+        table = HashTable.from_arrays(
+            z["ids"].tolist(),
+            {k: z[k] for k in HASH_KINDS},
+            info=z["info"],
+            color=z["color"].tolist(),
+        )
         return Examined(table, np.load(vectors)["vectors"])
     from tqdm import tqdm
 
     t = time.perf_counter()
-    with tqdm(total=len(items), unit="img", desc=f"hashing and embedding {label}",
-              file=sys.stderr) as bar:
+    with tqdm(
+        total=len(items), unit="img", desc=f"hashing and embedding {label}", file=sys.stderr
+    ) as bar:
         seen = examine_pictures(items, embedder, progress=bar.update)
-    print(f"hashed and embedded {len(items)} {label} pictures in "
-          f"{time.perf_counter() - t:.0f}s", file=sys.stderr)
+    print(
+        f"hashed and embedded {len(items)} {label} pictures in {time.perf_counter() - t:.0f}s",
+        file=sys.stderr,
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
     table = seen.table
     assert table.color is not None
     colors = [row.astype(np.int8).tobytes().hex() for row in table.color]
-    np.savez(hashes, ids=table.ids, info=table.info, color=np.array(colors),
-             **{k: table.values[:, j] for j, k in enumerate(table.kinds)})
+    np.savez(
+        hashes,
+        ids=table.ids,
+        info=table.info,
+        color=np.array(colors),
+        **{k: table.values[:, j] for j, k in enumerate(table.kinds)},
+    )
     np.savez(vectors, vectors=seen.vectors)
     return seen
 
 
-def _logistic(x: np.ndarray, y: np.ndarray, steps: int = 50, ridge: float = 1e-3
-              ) -> np.ndarray:
+def _logistic(x: np.ndarray, y: np.ndarray, steps: int = 50, ridge: float = 1e-3) -> np.ndarray:
     """Weights (intercept last) of a logistic regression by Newton's method."""
     xb = np.hstack([x, np.ones((len(x), 1))])
     w = np.zeros(xb.shape[1])
@@ -159,12 +170,21 @@ def all_pairs(items: list[Labelled], seen: Examined) -> dict[str, np.ndarray]:
     edit = np.array([i.edit for i in items])
     same = family[a] == family[b]
     one_original = (edit[a] == ORIGINAL) ^ (edit[b] == ORIGINAL)
-    return {"a": a, "b": b, "d": ev.structural(), "info": ev.information, "color": ev.color,
-            "cos": cos, "same": same, "orig_edit": same & one_original,
-            "edit": np.where(edit[a] == ORIGINAL, edit[b], edit[a]),
-            "candidate": np.any([ev.distances[ev.kinds.index(k)] <= r
-                                 for k, r in CANDIDATE_RADII.items()], axis=0),
-            "knn": (cos >= kth[a]) | (cos >= kth[b])}
+    return {
+        "a": a,
+        "b": b,
+        "d": ev.structural(),
+        "info": ev.information,
+        "color": ev.color,
+        "cos": cos,
+        "same": same,
+        "orig_edit": same & one_original,
+        "edit": np.where(edit[a] == ORIGINAL, edit[b], edit[a]),
+        "candidate": np.any(
+            [ev.distances[ev.kinds.index(k)] <= r for k, r in CANDIDATE_RADII.items()], axis=0
+        ),
+        "knn": (cos >= kth[a]) | (cos >= kth[b]),
+    }
 
 
 def tune(items: list[Labelled], seen: Examined) -> tuple[VerifyConfig, dict[str, Any]]:
@@ -180,8 +200,14 @@ def tune(items: list[Labelled], seen: Examined) -> tuple[VerifyConfig, dict[str,
     weights = {k: round(float(x), 2) for k, x in zip(STRUCTURAL, w / w.sum(), strict=True)}
     colourful = p["orig_edit"] & (p["color"] >= 0) & (p["edit"] != "grayscale") & ok
     max_color = int(np.ceil(np.percentile(p["color"][colourful], 99.5)))
-    config = VerifyConfig(weights=weights, min_information=guard, max_color=max_color,
-                          min_cosine=None, loose_weighted=None, veto_cosine=None)
+    config = VerifyConfig(
+        weights=weights,
+        min_information=guard,
+        max_color=max_color,
+        min_cosine=None,
+        loose_weighted=None,
+        veto_cosine=None,
+    )
     weighted = weighted_distance(p["d"], config)
     agree = (p["color"] < 0) | (p["color"] <= max_color)
     best = 0.0
@@ -190,22 +216,32 @@ def tune(items: list[Labelled], seen: Examined) -> tuple[VerifyConfig, dict[str,
         pred = ok & agree & (weighted <= t)
         tp, fp = int((pred & p["same"]).sum()), int((pred & ~p["same"]).sum())
         precision = tp / (tp + fp) if tp + fp else 1.0
-        curve.append({"threshold": float(t), "precision": precision, "false_pairs": fp,
-                      "recall": float(pred[p["orig_edit"]].mean())})
+        curve.append(
+            {
+                "threshold": float(t),
+                "precision": precision,
+                "false_pairs": fp,
+                "recall": float(pred[p["orig_edit"]].mean()),
+            }
+        )
         if precision >= TUNING_PRECISION:
             best = float(t)
     config = replace(config, max_weighted=best)
     embedding, embedding_facts = tune_embedding(p, weighted, ~(p["info"] < guard) & agree, best)
     config = replace(config, **embedding)
-    facts = {"information_blank_max": float(info[blank].max()) if blank.any() else None,
-             "information_pictures_min": float(info[~blank].min()),
-             "logistic": [float(c) for c in coef], "threshold_curve": curve,
-             **embedding_facts}
+    facts = {
+        "information_blank_max": float(info[blank].max()) if blank.any() else None,
+        "information_pictures_min": float(info[~blank].min()),
+        "logistic": [float(c) for c in coef],
+        "threshold_curve": curve,
+        **embedding_facts,
+    }
     return config, facts
 
 
-def tune_embedding(p: dict[str, np.ndarray], weighted: np.ndarray, usable: np.ndarray,
-                   max_weighted: float) -> tuple[dict[str, float], dict[str, Any]]:
+def tune_embedding(
+    p: dict[str, np.ndarray], weighted: np.ndarray, usable: np.ndarray, max_weighted: float
+) -> tuple[dict[str, float], dict[str, Any]]:
     """The embedding rules, from the tuning pairs (``usable``: informative, colours agree):
 
     - ``veto_cosine``: what 99.5% of the original-edit pairs stay above (0.01 steps down),
@@ -234,11 +270,18 @@ def tune_embedding(p: dict[str, np.ndarray], weighted: np.ndarray, usable: np.nd
         return {"veto_cosine": veto}, {"embedding_rule": None}
     rule = {"veto_cosine": veto, "min_cosine": best[1], "loose_weighted": best[2]}
     vetoed = usable & p["candidate"] & (weighted <= max_weighted) & (cos < veto)
-    return rule, {"embedding_rule": {
-        **rule, "original_edit_pairs": int(oe.sum()), "found_by_hash_with_veto": found_by_hash,
-        "found_with_embedding_rule": found_by_hash + best[0][0],
-        "vetoed_hash_pairs": {"same_family": int((vetoed & same).sum()),
-                              "different_families": int((vetoed & ~same).sum())}}}
+    return rule, {
+        "embedding_rule": {
+            **rule,
+            "original_edit_pairs": int(oe.sum()),
+            "found_by_hash_with_veto": found_by_hash,
+            "found_with_embedding_rule": found_by_hash + best[0][0],
+            "vetoed_hash_pairs": {
+                "same_family": int((vetoed & same).sum()),
+                "different_families": int((vetoed & ~same).sum()),
+            },
+        }
+    }
 
 
 def baseline(items: list[Labelled], table: HashTable) -> dict[str, Any]:
@@ -253,8 +296,10 @@ def baseline(items: list[Labelled], table: HashTable) -> dict[str, Any]:
     for kind, t in OLD_THRESHOLDS.items():
         v = table.values[:, table.kinds.index(kind)]
         d = np.bitwise_count(v[a] ^ v[b])
-        m = np.minimum(np.bitwise_count(mirror_values(kind, v[a]) ^ v[b]),
-                       np.bitwise_count(mirror_values(kind, v[b]) ^ v[a]))
+        m = np.minimum(
+            np.bitwise_count(mirror_values(kind, v[a]) ^ v[b]),
+            np.bitwise_count(mirror_values(kind, v[b]) ^ v[a]),
+        )
         claim |= np.minimum(d, m) <= t
     family = np.array([i.family for i in items])
     edit = np.array([i.edit for i in items])
@@ -266,9 +311,11 @@ def baseline(items: list[Labelled], table: HashTable) -> dict[str, Any]:
     together = labels[a] == labels[b]
     tp = int((claim & same).sum())
     return {
-        "precision": tp / max(1, int(claim.sum())), "false_pairs": int((claim & ~same).sum()),
-        "recall_by_edit": {e: float(claim[oe & (oedit == e)].mean()) for e in EDITS
-                           if (oe & (oedit == e)).any()},
+        "precision": tp / max(1, int(claim.sum())),
+        "false_pairs": int((claim & ~same).sum()),
+        "recall_by_edit": {
+            e: float(claim[oe & (oedit == e)].mean()) for e in EDITS if (oe & (oedit == e)).any()
+        },
         "group_precision": float(same[together].mean()) if together.any() else 1.0,
     }
 
@@ -284,8 +331,12 @@ def crop_resistant(items: list[Labelled], table: HashTable, families: int) -> di
     for item in items:
         by_family.setdefault(item.family, []).append(item)
     chosen = [f for f in sorted(by_family) if not f.startswith("blank/")][:families]
-    wanted = [i for f in chosen for i in by_family[f]
-              if i.edit in (ORIGINAL, "crop_side", "crop_center", "border")]
+    wanted = [
+        i
+        for f in chosen
+        for i in by_family[f]
+        if i.edit in (ORIGINAL, "crop_side", "crop_center", "border")
+    ]
     hashes: dict[str, Any] = {}
     t = time.perf_counter()
     for item in wanted:
@@ -299,19 +350,30 @@ def crop_resistant(items: list[Labelled], table: HashTable, families: int) -> di
                 match = hashes[original.id].matches(hashes[i.id])
                 found.setdefault(i.edit, []).append(bool(match))
     originals = [i for i in wanted if i.edit == ORIGINAL]
-    false = sum(hashes[x.id].matches(hashes[y.id]) for k, x in enumerate(originals)
-                for y in originals[k + 1:])
-    return {"families": len(chosen), "ms_per_image": round(per_image * 1000, 1),
-            "recall_by_edit": {e: float(np.mean(v)) for e, v in found.items()},
-            "false_pairs_among_originals": int(false),
-            "original_pairs": len(originals) * (len(originals) - 1) // 2}
+    false = sum(
+        hashes[x.id].matches(hashes[y.id])
+        for k, x in enumerate(originals)
+        for y in originals[k + 1 :]
+    )
+    return {
+        "families": len(chosen),
+        "ms_per_image": round(per_image * 1000, 1),
+        "recall_by_edit": {e: float(np.mean(v)) for e, v in found.items()},
+        "false_pairs_among_originals": int(false),
+        "original_pairs": len(originals) * (len(originals) - 1) // 2,
+    }
 
 
 def _settings(config: VerifyConfig) -> dict[str, Any]:
-    return {"weights": dict(config.weights), "max_weighted": config.max_weighted,
-            "min_information": config.min_information, "max_color": config.max_color,
-            "min_cosine": config.min_cosine, "loose_weighted": config.loose_weighted,
-            "veto_cosine": config.veto_cosine}
+    return {
+        "weights": dict(config.weights),
+        "max_weighted": config.max_weighted,
+        "min_information": config.min_information,
+        "max_color": config.max_color,
+        "min_cosine": config.min_cosine,
+        "loose_weighted": config.loose_weighted,
+        "veto_cosine": config.veto_cosine,
+    }
 
 
 def _table(title: str, scores: Scores) -> str:
@@ -332,11 +394,17 @@ def false_families(items: list[Labelled], scores: Scores, top: int = 12) -> list
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tune", default="met,blank", help="sets that choose the settings")
-    parser.add_argument("--test", default="portraits,wallpapers,skimage",
-                        help="sets the figures are reported on")
+    parser.add_argument(
+        "--test", default="portraits,wallpapers,skimage", help="sets the figures are reported on"
+    )
     parser.add_argument("--cache", type=Path, default=CACHE, help="pictures cache folder")
-    parser.add_argument("--crop-resistant", type=int, default=0, metavar="N",
-                        help="also measure the crop-resistant hash on N test families")
+    parser.add_argument(
+        "--crop-resistant",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also measure the crop-resistant hash on N test families",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "quality.json")
     args = parser.parse_args()
     tune_sets = [s for s in args.tune.split(",") if s]
@@ -350,8 +418,10 @@ def main() -> None:
 
     embedder = shared_embedder(load_settings())
     if embedder is None:
-        raise SystemExit("embeddings are turned off (LOOKALIKE_EMBEDDINGS=0): this benchmark "
-                         "weighs them, turn them on")
+        raise SystemExit(
+            "embeddings are turned off (LOOKALIKE_EMBEDDINGS=0): this benchmark "
+            "weighs them, turn them on"
+        )
 
     tune_items = labelled(tune_sets, args.cache)
     tune_seen = examined(tune_items, "tune", embedder)
@@ -363,10 +433,16 @@ def main() -> None:
     hashes_only = replace(shipped, min_cosine=None, loose_weighted=None, veto_cosine=None)
     out: list[str] = []
     results: dict[str, Any] = {
-        **label, "tune_sets": tune_sets, "test_sets": test_sets,
-        "hash_version": algorithm_version(), "model": embedder.version,
-        "candidate_radii": CANDIDATE_RADII, "knn": EMBEDDING_CANDIDATES,
-        "chosen": _settings(chosen), "shipped": _settings(shipped), "tuning_facts": facts,
+        **label,
+        "tune_sets": tune_sets,
+        "test_sets": test_sets,
+        "hash_version": algorithm_version(),
+        "model": embedder.version,
+        "candidate_radii": CANDIDATE_RADII,
+        "knn": EMBEDDING_CANDIDATES,
+        "chosen": _settings(chosen),
+        "shipped": _settings(shipped),
+        "tuning_facts": facts,
     }
     out.append(f"settings chosen on {'+'.join(tune_sets)}: {results['chosen']}")
     out.append(f"settings shipped (verify.py):  {results['shipped']}")
@@ -376,45 +452,61 @@ def main() -> None:
         ("shipped", shipped, True, EMBEDDING_CANDIDATES),
         ("chosen", chosen, True, EMBEDDING_CANDIDATES),
     )
-    summary = [f"{'set':<8} {'settings':<26} {'precision':>9} {'dup_group':>9}  "
-               + " ".join(f"{e[:11]:>11}" for e in EDITS)]
-    for side, items, seen in (("tuning", tune_items, tune_seen),
-                              ("test", test_items, test_seen)):
+    summary = [
+        f"{'set':<8} {'settings':<26} {'precision':>9} {'dup_group':>9}  "
+        + " ".join(f"{e[:11]:>11}" for e in EDITS)
+    ]
+    for side, items, seen in (("tuning", tune_items, tune_seen), ("test", test_items, test_seen)):
         sets = "+".join(tune_sets if side == "tuning" else test_sets)
         for name, config, weigh, knn in runs:
-            s = score(items, seen.table, config=config,
-                      vectors=seen.vectors if weigh else None, knn=knn)
+            s = score(
+                items, seen.table, config=config, vectors=seen.vectors if weigh else None, knn=knn
+            )
             key = f"{side}_{name.replace(', ', '_').replace(' ', '_')}"
             results[key] = s.as_json()
             results[key]["false_pairs_by_families"] = false_families(items, s)
-            out.append("\n" + _table(f"== {side} set ({sets}), {name} settings"
-                                      + (f", embedding kNN {knn} candidates" if knn else ""),
-                                      s))
+            out.append(
+                "\n"
+                + _table(
+                    f"== {side} set ({sets}), {name} settings"
+                    + (f", embedding kNN {knn} candidates" if knn else ""),
+                    s,
+                )
+            )
             if s.false_pairs:
-                out.append("false pairs join (family, family, pairs): " + "; ".join(
-                    f"{a} ~ {b}: {n}" for a, b, n in false_families(items, s, top=8)))
-            summary.append(f"{side:<8} {name:<26} {s.precision:>9.4f} "
-                           f"{s.group_precision:>9.4f}  "
-                           + " ".join(f"{s.recall(e):>11.3f}" for e in EDITS))
+                out.append(
+                    "false pairs join (family, family, pairs): "
+                    + "; ".join(f"{a} ~ {b}: {n}" for a, b, n in false_families(items, s, top=8))
+                )
+            summary.append(
+                f"{side:<8} {name:<26} {s.precision:>9.4f} "
+                f"{s.group_precision:>9.4f}  " + " ".join(f"{s.recall(e):>11.3f}" for e in EDITS)
+            )
         base = baseline(items, seen.table)
         results[f"{side}_baseline"] = base
-        out.append(f"-- baseline on the {side} set (any kind within {OLD_THRESHOLDS}, "
-                   f"connected groups): precision {base['precision']:.4f} "
-                   f"({base['false_pairs']} false), dup_group precision "
-                   f"{base['group_precision']:.4f}; recall " + ", ".join(
-                       f"{e} {r:.2f}" for e, r in base["recall_by_edit"].items()))
+        out.append(
+            f"-- baseline on the {side} set (any kind within {OLD_THRESHOLDS}, "
+            f"connected groups): precision {base['precision']:.4f} "
+            f"({base['false_pairs']} false), dup_group precision "
+            f"{base['group_precision']:.4f}; recall "
+            + ", ".join(f"{e} {r:.2f}" for e, r in base["recall_by_edit"].items())
+        )
     out.append("\nsummary (recall of original-edit pairs per edit):\n" + "\n".join(summary))
     if args.crop_resistant:
         cr = crop_resistant(test_items, test_seen.table, args.crop_resistant)
         results["crop_resistant"] = cr
-        out.append(f"\ncrop-resistant hash on {cr['families']} test families: "
-                   f"{cr['ms_per_image']} ms per picture; matches its original: " + ", ".join(
-                       f"{e} {r:.2f}" for e, r in cr["recall_by_edit"].items())
-                   + f"; {cr['false_pairs_among_originals']} false matches among "
-                   f"{cr['original_pairs']} pairs of different originals")
+        out.append(
+            f"\ncrop-resistant hash on {cr['families']} test families: "
+            f"{cr['ms_per_image']} ms per picture; matches its original: "
+            + ", ".join(f"{e} {r:.2f}" for e, r in cr["recall_by_edit"].items())
+            + f"; {cr['false_pairs_among_originals']} false matches among "
+            f"{cr['original_pairs']} pairs of different originals"
+        )
     results["loadavg_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
-    out.append(f"\n{label['date']}, commit {label['commit']}; load average "
-               f"{results['loadavg_1min'][0]} at start, {results['loadavg_1min'][1]} at end")
+    out.append(
+        f"\n{label['date']}, commit {label['commit']}; load average "
+        f"{results['loadavg_1min'][0]} at start, {results['loadavg_1min'][1]} at end"
+    )
     publish(results, "\n".join(out), args.out)
 
 

@@ -59,8 +59,9 @@ def busy(pid: int, seconds: float) -> float:
 
 
 def running(graph: dict[str, Any]) -> list[dict[str, Any]]:
-    return [q for q in stack.server_command(graph, "list queries") or []
-            if RUNAWAY in q.get("text", "")]
+    return [
+        q for q in stack.server_command(graph, "list queries") or [] if RUNAWAY in q.get("text", "")
+    ]
 
 
 def wait_running(graph: dict[str, Any]) -> None:
@@ -90,8 +91,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # Baseline: a client that gives up after 5 s and closes its connection.
         print("baseline: a client abandons the query...", file=sys.stderr)
         store = GraphStore.connect(settings)
-        worker = threading.Thread(target=lambda: _swallow(
-            lambda: store.read_rolled_back(RUNAWAY, {}, 5.0, 10)), daemon=True)
+        worker = threading.Thread(
+            target=lambda: _swallow(lambda: store.read_rolled_back(RUNAWAY, {}, 5.0, 10)),
+            daemon=True,
+        )
         worker.start()
         wait_running(graph_record)
         abandoned_during = busy(pid, args.window)
@@ -106,8 +109,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print("API: the time limit stops the query...", file=sys.stderr)
         with api_process(settings, 1, 4) as (url, _proc):
             answer: dict[str, Any] = {}
-            poster = threading.Thread(target=lambda: answer.update(r=requests.post(
-                url + "/cypher", json={"query": RUNAWAY}, timeout=120)))
+            poster = threading.Thread(
+                target=lambda: answer.update(
+                    r=requests.post(url + "/cypher", json={"query": RUNAWAY}, timeout=120)
+                )
+            )
             poster.start()
             wait_running(graph_record)
             stopped_during = busy(pid, args.window)
@@ -121,12 +127,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "loadavg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "python": platform.python_version(),
-        "images": args.images, "window_s": args.window,
+        "images": args.images,
+        "window_s": args.window,
         "idle_cores": idle,
-        "baseline_abandoned": {"during_cores": abandoned_during, "after_cores": abandoned_after,
-                               "still_running_after": still_running},
-        "api_stopped": {"status": answer["r"].status_code, "during_cores": stopped_during,
-                        "after_cores": stopped_after, "still_running_after": left_running},
+        "baseline_abandoned": {
+            "during_cores": abandoned_during,
+            "after_cores": abandoned_after,
+            "still_running_after": still_running,
+        },
+        "api_stopped": {
+            "status": answer["r"].status_code,
+            "during_cores": stopped_during,
+            "after_cores": stopped_after,
+            "still_running_after": left_running,
+        },
     }
 
 
@@ -137,16 +151,18 @@ def _swallow(fn: Any) -> None:
 
 def table(r: dict[str, Any]) -> str:
     b, a = r["baseline_abandoned"], r["api_stopped"]
-    return "\n".join([
-        f"runaway Cypher, {r['date']}, commit {r['git_commit']}, load "
-        f"{r['loadavg_1min'][0]} -> {r['loadavg_1min'][1]}; graph server CPU cores busy over "
-        f"{r['window_s']} s windows (idle: {r['idle_cores']})",
-        f"baseline, a client abandons it:  during {b['during_cores']}, after "
-        f"{b['after_cores']} (still running after: {b['still_running_after']})",
-        f"API, stopped at its time limit:  during {a['during_cores']}, after "
-        f"{a['after_cores']} (still running after: {a['still_running_after']}; answer "
-        f"{a['status']})",
-    ])
+    return "\n".join(
+        [
+            f"runaway Cypher, {r['date']}, commit {r['git_commit']}, load "
+            f"{r['loadavg_1min'][0]} -> {r['loadavg_1min'][1]}; graph server CPU cores busy over "
+            f"{r['window_s']} s windows (idle: {r['idle_cores']})",
+            f"baseline, a client abandons it:  during {b['during_cores']}, after "
+            f"{b['after_cores']} (still running after: {b['still_running_after']})",
+            f"API, stopped at its time limit:  during {a['during_cores']}, after "
+            f"{a['after_cores']} (still running after: {a['still_running_after']}; answer "
+            f"{a['status']})",
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

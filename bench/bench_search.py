@@ -57,8 +57,9 @@ RESULTS = REPO / "bench" / "results" / "search.json"
 def pictures(n: int, seed: int = 7) -> list[Image.Image]:
     rng = np.random.default_rng(seed)
     raw = to_display(noise_pictures(rng, n))
-    return [Image.fromarray(p).convert("RGB").resize((128, 128), Image.Resampling.BICUBIC)
-            for p in raw]
+    return [
+        Image.fromarray(p).convert("RGB").resize((128, 128), Image.Resampling.BICUBIC) for p in raw
+    ]
 
 
 def load_graph(store: GraphStore, pics: list[Image.Image]) -> None:
@@ -68,9 +69,15 @@ def load_graph(store: GraphStore, pics: list[Image.Image]) -> None:
     start = int(time.time() * 1000) - 4 * 3_600_000
     rows = []
     for i, pic in enumerate(pics):
-        rows.append({"id": f"s{i:06d}", "title": f"synthetic picture {i}",
-                     **hash_image(pic).node_properties(), "hash_version": algorithm_version(),
-                     "hashed_at": start + i * 1000})
+        rows.append(
+            {
+                "id": f"s{i:06d}",
+                "title": f"synthetic picture {i}",
+                **hash_image(pic).node_properties(),
+                "hash_version": algorithm_version(),
+                "hashed_at": start + i * 1000,
+            }
+        )
     store.upsert_images([{"id": r["id"], "title": r["title"]} for r in rows], batch=2000)
     store.write("set_hashes", [{**r, "thumbnail": "bench"} for r in rows], batch=2000)
 
@@ -84,9 +91,13 @@ def timed(fn: Any) -> tuple[float, Any]:
 def in_process(settings: Any, query: bytes, expected: str) -> dict[str, float]:
     """One search step by step, in a fresh interpreter's order (imports counted once)."""
     steps: dict[str, float] = {}
-    t, _ = timed(lambda: subprocess.run(
-        [sys.executable, "-c", "from lookalike_cli.main import _register; _register()"],
-        check=True, env={**os.environ, "PYTHONPATH": str(REPO)}))
+    t, _ = timed(
+        lambda: subprocess.run(
+            [sys.executable, "-c", "from lookalike_cli.main import _register; _register()"],
+            check=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+    )
     steps["start python and import the CLI (a process)"] = t
     from services.indexer.graph_io import open_reader
 
@@ -119,23 +130,34 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--state-dir", type=Path, default=None,
-                        help="keep the stack and graph in this folder (reused next time)")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="keep the stack and graph in this folder (reused next time)",
+    )
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
     label = run_label()
     pics = pictures(args.images)
-    with graph_target(args.state_dir, True) as (settings, _), \
-            tempfile.TemporaryDirectory(prefix="lookalike-bench-search-") as tmp:
+    with (
+        graph_target(args.state_dir, True) as (settings, _),
+        tempfile.TemporaryDirectory(prefix="lookalike-bench-search-") as tmp,
+    ):
         with GraphStore.connect(settings) as store:
             if store.counts()["images"] != args.images:
                 store.clear()
                 t, _ = timed(lambda: load_graph(store, pics))
                 print(f"loaded and hashed {args.images} pictures in {t:.0f}s", file=sys.stderr)
         env = child_env(settings)
-        built = subprocess.run([sys.executable, "-m", "lookalike_cli.main", "indexer", "--once"],
-                               env=env, capture_output=True, text=True, timeout=1800,
-                               check=False)
+        built = subprocess.run(
+            [sys.executable, "-m", "lookalike_cli.main", "indexer", "--once"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
         if built.returncode:
             raise SystemExit(f"indexer failed: {built.stderr}")
         queries = []
@@ -149,34 +171,46 @@ def main() -> None:
         cli, cli_cpu, bare = [], [], []
         for path, expected in queries:
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            t, run = timed(lambda path=path: subprocess.run(
-                [sys.executable, "-m", "lookalike_cli.main", "search", str(path), "-k", "10"],
-                env=env, capture_output=True, text=True, timeout=600, check=False))
+            t, run = timed(
+                lambda path=path: subprocess.run(
+                    [sys.executable, "-m", "lookalike_cli.main", "search", str(path), "-k", "10"],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=600,
+                    check=False,
+                )
+            )
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             cli_cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
             if run.returncode or expected not in run.stdout.splitlines()[2]:
-                raise SystemExit(f"search did not rank {expected} first: {run.stdout}"
-                                 f"{run.stderr}")
+                raise SystemExit(f"search did not rank {expected} first: {run.stdout}{run.stderr}")
             cli.append(t)
             t, _ = timed(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True))
             bare.append(t)
         steps = [in_process(settings, path.read_bytes(), expected) for path, expected in queries]
     per_step = {name: statistics.median(s[name] for s in steps) for name in steps[0]}
     results = {
-        **label, "images": args.images, "runs": args.runs,
+        **label,
+        "images": args.images,
+        "runs": args.runs,
         "cli_seconds": {"median": statistics.median(cli), "all": cli},
         "cli_cpu_seconds": {"median": statistics.median(cli_cpu), "all": cli_cpu},
         "python_start_seconds": statistics.median(bare),
         "steps_seconds_median": per_step,
         "loadavg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
-    lines = [f"lookalike search on {args.images} hashed images ({args.runs} runs; median):",
-             f"  CLI call, wall          {statistics.median(cli):.3f} s, CPU "
-             f"{statistics.median(cli_cpu):.3f} s (python -c pass: "
-             f"{statistics.median(bare):.3f} s wall)"]
+    lines = [
+        f"lookalike search on {args.images} hashed images ({args.runs} runs; median):",
+        f"  CLI call, wall          {statistics.median(cli):.3f} s, CPU "
+        f"{statistics.median(cli_cpu):.3f} s (python -c pass: "
+        f"{statistics.median(bare):.3f} s wall)",
+    ]
     lines += [f"  {name:<48} {sec * 1000:8.1f} ms" for name, sec in per_step.items()]
-    lines.append(f"{label['date']}, commit {label['commit']}; load average "
-                 f"{results['loadavg_1min'][0]} at start, {results['loadavg_1min'][1]} at end")
+    lines.append(
+        f"{label['date']}, commit {label['commit']}; load average "
+        f"{results['loadavg_1min'][0]} at start, {results['loadavg_1min'][1]} at end"
+    )
     publish(results, "\n".join(lines), args.out)
 
 

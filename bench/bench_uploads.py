@@ -94,13 +94,23 @@ def memory(pid: int) -> dict[str, float]:
     pids = _pids(pid)
     rss = [_status_mb(p, "VmRSS") for p in pids]
     peak = [_status_mb(p, "VmHWM") for p in pids]
-    return {"rss_mb": round(max(rss), 1), "rss_total_mb": round(sum(rss), 1),
-            "peak_mb": round(max(peak), 1), "peak_total_mb": round(sum(peak), 1)}
+    return {
+        "rss_mb": round(max(rss), 1),
+        "rss_total_mb": round(sum(rss), 1),
+        "peak_mb": round(max(peak), 1),
+        "peak_total_mb": round(sum(peak), 1),
+    }
 
 
 def old_decode_peak(data: bytes) -> float:
-    out = subprocess.run([sys.executable, "-c", _OLD_DECODE], input=data, capture_output=True,
-                         check=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    out = subprocess.run(
+        [sys.executable, "-c", _OLD_DECODE],
+        input=data,
+        capture_output=True,
+        check=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     return round(float(out.stdout.decode().split()[-1]), 1)
 
 
@@ -108,15 +118,19 @@ def upload(url: str, data: bytes) -> tuple[int, float]:
     import requests
 
     start = time.perf_counter()
-    r = requests.post(url + "/search", files={"image": ("p.png", data, "image/png")},
-                      timeout=300)
+    r = requests.post(url + "/search", files={"image": ("p.png", data, "image/png")}, timeout=300)
     return r.status_code, time.perf_counter() - start
 
 
 def git_commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, check=True,
-                              capture_output=True, text=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -149,8 +163,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             sampler.start()
             answers: list[tuple[int, float]] = []
             for n in range(args.rounds):
-                print(f"round {n + 1}/{args.rounds}: {args.clients} uploads at once...",
-                      file=sys.stderr)
+                print(
+                    f"round {n + 1}/{args.rounds}: {args.clients} uploads at once...",
+                    file=sys.stderr,
+                )
                 with ThreadPoolExecutor(args.clients) as pool:
                     answers += list(pool.map(lambda _: upload(url, data), range(args.clients)))
             done.set()
@@ -166,15 +182,27 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "loadavg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "python": platform.python_version(),
-        "picture": {"side": args.side, "mode": "RGBA", "bytes": len(data),
-                    "pixels": args.side * args.side},
-        "clients": args.clients, "rounds": args.rounds,
+        "picture": {
+            "side": args.side,
+            "mode": "RGBA",
+            "bytes": len(data),
+            "pixels": args.side * args.side,
+        },
+        "clients": args.clients,
+        "rounds": args.rounds,
         "statuses": statuses,
-        "upload_seconds": {"p50": round(seconds[len(seconds) // 2], 2),
-                           "max": round(seconds[-1], 2)},
-        "api": {"after_start": started_mem, "floor": floor, "end": final,
-                "peak_mb": final["peak_mb"], "peak_total_mb": final["peak_total_mb"],
-                "sampled_max_rss_mb": round(max(sampled), 1)},
+        "upload_seconds": {
+            "p50": round(seconds[len(seconds) // 2], 2),
+            "max": round(seconds[-1], 2),
+        },
+        "api": {
+            "after_start": started_mem,
+            "floor": floor,
+            "end": final,
+            "peak_mb": final["peak_mb"],
+            "peak_total_mb": final["peak_total_mb"],
+            "sampled_max_rss_mb": round(max(sampled), 1),
+        },
         "baseline_old_decode_one_picture_mb": baseline,
         "target_mb": TARGET_MB,
         "target_met": final["peak_mb"] < TARGET_MB and statuses == [200],
@@ -183,21 +211,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def table(r: dict[str, Any]) -> str:
     api = r["api"]
-    return "\n".join([
-        f"upload memory, {r['date']}, commit {r['git_commit']}, load "
-        f"{r['loadavg_1min'][0]} -> {r['loadavg_1min'][1]}",
-        f"picture: {r['picture']['side']}x{r['picture']['side']} RGBA PNG, "
-        f"{r['picture']['bytes']:,} bytes",
-        f"baseline, the old decode of ONE such picture:      "
-        f"{r['baseline_old_decode_one_picture_mb']:7.1f} MB peak",
-        f"API after start / after one small upload (floor): "
-        f"{api['after_start']['rss_mb']:7.1f} / {api['floor']['rss_mb']:.1f} MB",
-        f"API peak, {r['clients']} uploads at once x {r['rounds']} rounds:      "
-        f"{api['peak_mb']:7.1f} MB (worker; all processes {api['peak_total_mb']:.1f} MB)",
-        f"answers {r['statuses']}; seconds per upload p50 {r['upload_seconds']['p50']}, "
-        f"max {r['upload_seconds']['max']}",
-        f"target: peak < {r['target_mb']:.0f} MB: {'met' if r['target_met'] else 'NOT met'}",
-    ])
+    return "\n".join(
+        [
+            f"upload memory, {r['date']}, commit {r['git_commit']}, load "
+            f"{r['loadavg_1min'][0]} -> {r['loadavg_1min'][1]}",
+            f"picture: {r['picture']['side']}x{r['picture']['side']} RGBA PNG, "
+            f"{r['picture']['bytes']:,} bytes",
+            f"baseline, the old decode of ONE such picture:      "
+            f"{r['baseline_old_decode_one_picture_mb']:7.1f} MB peak",
+            f"API after start / after one small upload (floor): "
+            f"{api['after_start']['rss_mb']:7.1f} / {api['floor']['rss_mb']:.1f} MB",
+            f"API peak, {r['clients']} uploads at once x {r['rounds']} rounds:      "
+            f"{api['peak_mb']:7.1f} MB (worker; all processes {api['peak_total_mb']:.1f} MB)",
+            f"answers {r['statuses']}; seconds per upload p50 {r['upload_seconds']['p50']}, "
+            f"max {r['upload_seconds']['max']}",
+            f"target: peak < {r['target_mb']:.0f} MB: {'met' if r['target_met'] else 'NOT met'}",
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

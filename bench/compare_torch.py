@@ -35,8 +35,10 @@ try:
     import torch
     from efficientnet_lite_pytorch import EfficientNet
 except ImportError as exc:
-    print(f"skipped: the reference needs torch and efficientnet-lite-pytorch ({exc}); run this "
-          "script with a throwaway virtualenv's python, as its docstring shows")
+    print(
+        f"skipped: the reference needs torch and efficientnet-lite-pytorch ({exc}); run this "
+        "script with a throwaway virtualenv's python, as its docstring shows"
+    )
     raise SystemExit(0) from None
 
 from _report import labels, publish
@@ -88,8 +90,9 @@ def main() -> None:
     torch.set_num_threads(1)
     load_before = os.getloadavg()[0]
     folder = args.pictures or default_pictures()
-    files = sorted(p for p in folder.iterdir()
-                   if p.suffix.lower() in {".jpg", ".jpeg", ".png"})[: args.count]
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})[
+        : args.count
+    ]
     if not files:
         raise SystemExit(f"no pictures in {folder}")
     pth = weights_path()
@@ -101,8 +104,9 @@ def main() -> None:
     rows: dict[str, dict[str, float]] = {}
     logits_agree = 0
     for fit in preprocess.FITS:
-        pixels = np.stack([preprocess.to_input(Image.open(f).convert("RGB"), fit, 224)
-                           for f in files])
+        pixels = np.stack(
+            [preprocess.to_input(Image.open(f).convert("RGB"), fit, 224) for f in files]
+        )
         with torch.no_grad():
             x = torch.from_numpy((pixels - PIXEL_MEAN) / PIXEL_SCALE)
             fmap = ref.extract_features(x).numpy().astype(np.float64)
@@ -127,11 +131,15 @@ def main() -> None:
         "comparisons": rows,
         "loadavg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
-    lines = [f"{len(files)} pictures from {folder}; torch {torch.__version__}",
-             f"{'fit/pooling':<12} {'max|diff|':>10} {'max|feat|':>10} {'max 1-cos':>10}"]
+    lines = [
+        f"{len(files)} pictures from {folder}; torch {torch.__version__}",
+        f"{'fit/pooling':<12} {'max|diff|':>10} {'max|feat|':>10} {'max 1-cos':>10}",
+    ]
     for name, r in rows.items():
-        lines.append(f"{name:<12} {r['max_abs_diff']:>10.2e} {r['feature_max']:>10.3f} "
-                     f"{r['max_one_minus_cosine']:>10.1e}")
+        lines.append(
+            f"{name:<12} {r['max_abs_diff']:>10.2e} {r['feature_max']:>10.3f} "
+            f"{r['max_one_minus_cosine']:>10.1e}"
+        )
     lines.append(f"ImageNet top-1 class (crop fit) identical for {logits_agree}/{len(files)}")
     lines.append(f"labels {results['labels']}, load {results['loadavg_1min']}")
     publish(results, "\n".join(lines), args.out)

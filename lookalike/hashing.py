@@ -83,8 +83,9 @@ HASH_BITS: dict[str, int] = {
 # where imagehash's float noise decides and these decide "not above" consistently.
 # phash: the top-left 8x8 of the unnormalised DCT-II of the 32x32 grayscale.
 _DCT_SIDE = 32
-_DCT = 2 * np.cos(np.pi * np.arange(8)[:, None] * (2 * np.arange(_DCT_SIDE)[None, :] + 1)
-                  / (2 * _DCT_SIDE))
+_DCT = 2 * np.cos(
+    np.pi * np.arange(8)[:, None] * (2 * np.arange(_DCT_SIDE)[None, :] + 1) / (2 * _DCT_SIDE)
+)
 
 
 def _bits_hash(bits: np.ndarray) -> imagehash.ImageHash:
@@ -92,8 +93,10 @@ def _bits_hash(bits: np.ndarray) -> imagehash.ImageHash:
 
 
 def _phash(image: Image.Image) -> imagehash.ImageHash:
-    pixels = np.asarray(image.convert("L").resize((_DCT_SIDE, _DCT_SIDE),
-                                                  Image.Resampling.LANCZOS), dtype=np.float64)
+    pixels = np.asarray(
+        image.convert("L").resize((_DCT_SIDE, _DCT_SIDE), Image.Resampling.LANCZOS),
+        dtype=np.float64,
+    )
     low = _DCT @ pixels @ _DCT.T
     return _bits_hash(low > np.median(low))
 
@@ -103,8 +106,12 @@ def _whash(image: Image.Image) -> imagehash.ImageHash:
     8x8 Haar approximation of the grayscale at the largest power-of-2 side is its block
     means minus the picture's mean, times a constant; against its median, the block means."""
     side = max(2 ** int(np.log2(min(image.size))), 8)
-    pixels = np.asarray(image.convert("L").resize((side, side), Image.Resampling.LANCZOS),
-                        dtype=np.float64) / 255.0
+    pixels = (
+        np.asarray(
+            image.convert("L").resize((side, side), Image.Resampling.LANCZOS), dtype=np.float64
+        )
+        / 255.0
+    )
     block = side // 8
     low = pixels.reshape(8, block, 8, block).mean(axis=(1, 3))
     return _bits_hash(low > np.median(low))
@@ -165,7 +172,9 @@ def decoded_bytes(image: Image.Image) -> int:
 
 
 def decode_image(
-    data: bytes, max_pixels: int = 40_000_000, max_side: int | None = None,
+    data: bytes,
+    max_pixels: int = 40_000_000,
+    max_side: int | None = None,
     reserve: Callable[[int], AbstractContextManager[Any]] | None = None,
 ) -> Image.Image:
     """Decode bytes into an RGB PIL image, refusing non-images and decompression bombs.
@@ -247,8 +256,12 @@ def trim_borders(image: Image.Image, rounds: int = TRIM_ROUNDS) -> Image.Image:
     width, height = rgb.size
     box = (0, 0, width, height)  # left, top, right, bottom in the original
     for _ in range(rounds):
-        budget = (round(width * TRIM_MAX) - box[0], round(height * TRIM_MAX) - box[1],
-                  box[2] - round(width * (1 - TRIM_MAX)), box[3] - round(height * (1 - TRIM_MAX)))
+        budget = (
+            round(width * TRIM_MAX) - box[0],
+            round(height * TRIM_MAX) - box[1],
+            box[2] - round(width * (1 - TRIM_MAX)),
+            box[3] - round(height * (1 - TRIM_MAX)),
+        )
         cut = _border_widths(rgb.crop(box), budget)
         if not any(cut):
             break
@@ -256,23 +269,31 @@ def trim_borders(image: Image.Image, rounds: int = TRIM_ROUNDS) -> Image.Image:
     return rgb.crop(box) if box != (0, 0, width, height) else rgb
 
 
-def _border_widths(rgb: Image.Image, budget: tuple[int, int, int, int]
-                   ) -> tuple[int, int, int, int]:
+def _border_widths(
+    rgb: Image.Image, budget: tuple[int, int, int, int]
+) -> tuple[int, int, int, int]:
     """Pixels of uniform border on each side (left, top, right, bottom), each at most its
     ``budget``; all zero when the picture is all border."""
     width, height = rgb.size
     scale = min(1.0, TRIM_SIDE / max(width, height))
-    small = rgb.resize((max(1, round(width * scale)), max(1, round(height * scale))),
-                       Image.Resampling.BOX) if scale < 1 else rgb
+    small = (
+        rgb.resize(
+            (max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BOX
+        )
+        if scale < 1
+        else rgb
+    )
     a = np.asarray(small, dtype=np.int16)
     h, w = a.shape[:2]
     columns = a.transpose(1, 0, 2)
     if _border_lines(a, h) >= h or _border_lines(columns, w) >= w:
         return (0, 0, 0, 0)  # all border: a blank picture, nothing to trim to
-    lines = (_border_lines(columns, int(budget[0] * scale)),
-             _border_lines(a, int(budget[1] * scale)),
-             _border_lines(columns[::-1], int(budget[2] * scale)),
-             _border_lines(a[::-1], int(budget[3] * scale)))
+    lines = (
+        _border_lines(columns, int(budget[0] * scale)),
+        _border_lines(a, int(budget[1] * scale)),
+        _border_lines(columns[::-1], int(budget[2] * scale)),
+        _border_lines(a[::-1], int(budget[3] * scale)),
+    )
     if lines[1] + lines[3] >= h or lines[0] + lines[2] >= w:
         return (0, 0, 0, 0)
     cut = tuple(round(n / scale) for n in lines)
@@ -285,19 +306,23 @@ def information(image: Image.Image) -> float:
     """How much detail a picture holds for its hashes to describe, in grey levels: the
     standard deviation of its 64x64 grayscale minus that grayscale smoothed over 8x8 blocks
     (so flat areas and gentle gradients count for nothing)."""
-    gray = np.asarray(image.convert("L").resize((INFO_SIDE, INFO_SIDE), Image.Resampling.BOX),
-                      dtype=np.float32)
+    gray = np.asarray(
+        image.convert("L").resize((INFO_SIDE, INFO_SIDE), Image.Resampling.BOX), dtype=np.float32
+    )
     blocks = gray.reshape(INFO_SIDE // 8, 8, INFO_SIDE // 8, 8).mean(axis=(1, 3))
-    smooth = np.asarray(Image.fromarray(blocks).resize((INFO_SIDE, INFO_SIDE),
-                                                       Image.Resampling.BILINEAR))
+    smooth = np.asarray(
+        Image.fromarray(blocks).resize((INFO_SIDE, INFO_SIDE), Image.Resampling.BILINEAR)
+    )
     return round(float(np.std(gray - smooth)), 3)
 
 
 def color_layout(image: Image.Image) -> str:
     """The mean chromaticity of each cell of a 3x3 grid, as hex (two signed bytes a cell,
     row by row: r - 1/3 and g - 1/3, in 1/512 steps)."""
-    cells = np.asarray(image.convert("RGB").resize((COLOR_GRID, COLOR_GRID),
-                                                   Image.Resampling.BOX), dtype=np.float64)
+    cells = np.asarray(
+        image.convert("RGB").resize((COLOR_GRID, COLOR_GRID), Image.Resampling.BOX),
+        dtype=np.float64,
+    )
     total = cells.sum(axis=2, keepdims=True)
     chroma = np.where(total >= COLOR_DARK, cells[..., :2] / np.maximum(total, 1) - 1 / 3, 0)
     q = np.clip(np.round(chroma * COLOR_SCALE), -127, 127).astype(np.int8)

@@ -29,5 +29,6 @@ def read_text(package: str, name: str, suffix: str, folder: str = "") -> str:
     try:
         return resource.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise NotShipped(f"no {suffix} file {name!r} in {package}: {resource} does not exist") \
-            from exc
+        raise NotShipped(
+            f"no {suffix} file {name!r} in {package}: {resource} does not exist"
+        ) from exc

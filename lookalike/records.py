@@ -183,9 +183,7 @@ def parse_image(doc: Any, path: str = "") -> ImageRecord:
     )
 
 
-def parse_image_with_similar(
-    doc: Any, similar_field: str | None = None
-) -> ImageWithSimilar:
+def parse_image_with_similar(doc: Any, similar_field: str | None = None) -> ImageWithSimilar:
     """Parse ``/images/{id}?include=<similar_field>``.
 
     With ``similar_field`` given, that key must be present (the server accepted the include,

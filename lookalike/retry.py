@@ -73,9 +73,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - current)
 
 
-def backoff_delay(
-    attempt: int, base: float, cap: float, rng: random.Random | None = None
-) -> float:
+def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
     """Delay before retry number ``attempt + 1``: exponential, capped, "equal jitter".
 
     Half the step is fixed (so retries really do slow down), half is random (so workers
@@ -84,7 +82,6 @@ def backoff_delay(
     step = min(cap, base * (BACKOFF_FACTOR ** max(0, attempt)))
     r = rng.random() if rng is not None else random.random()
     return step / 2 + r * step / 2
-
 
 
 @dataclass(frozen=True)

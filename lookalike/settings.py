@@ -84,8 +84,10 @@ def _work_template(raw: Any) -> Any:
     except ValueError as exc:
         raise ValueError(f"not a valid template ({exc})") from None
     if names - {"source_id", "id"}:
-        raise ValueError(f"may only use {{source_id}} and {{id}}, not "
-                         f"{', '.join(sorted(names - {'source_id', 'id'}))}")
+        raise ValueError(
+            f"may only use {{source_id}} and {{id}}, not "
+            f"{', '.join(sorted(names - {'source_id', 'id'}))}"
+        )
     return raw
 
 
@@ -103,7 +105,14 @@ def _doc(text: str, *, shown: str | None = None, section: str) -> dict[str, Any]
 
 
 GRAPH, REDIS, CATALOGUE, CRAWL, INDEX, EMBED, API, DEV = (
-    "graph", "redis", "catalogue", "crawling", "index", "embeddings", "API", "development"
+    "graph",
+    "redis",
+    "catalogue",
+    "crawling",
+    "index",
+    "embeddings",
+    "API",
+    "development",
 )
 
 
@@ -114,158 +123,362 @@ class Settings(BaseModel):
 
     state_dir: UserPath = Field(
         default_factory=_default_state_dir,
-        **_doc("data of the embedded servers, thumbnails, index, report", shown="./.lookalike",
-               section=GRAPH),
+        **_doc(
+            "data of the embedded servers, thumbnails, index, report",
+            shown="./.lookalike",
+            section=GRAPH,
+        ),
     )
 
     # Graph (Neo4j or the embedded ArcadeDB Bolt server).
-    neo4j_uri: str | None = Field(None, **_doc(
-        "Bolt URI of a real Neo4j (default: the embedded server of `lookalike up`)",
-        shown="embedded", section=GRAPH))
+    neo4j_uri: str | None = Field(
+        None,
+        **_doc(
+            "Bolt URI of a real Neo4j (default: the embedded server of `lookalike up`)",
+            shown="embedded",
+            section=GRAPH,
+        ),
+    )
     neo4j_user: str = Field("neo4j", **_doc("user for NEO4J_URI", section=GRAPH))
-    neo4j_password: SecretStr | None = Field(None, **_doc(
-        "password for NEO4J_URI (never printed)", shown="none", section=GRAPH))
-    neo4j_database: str | None = Field(None, **_doc(
-        "database name (default: the server's default)", shown="default", section=GRAPH))
+    neo4j_password: SecretStr | None = Field(
+        None, **_doc("password for NEO4J_URI (never printed)", shown="none", section=GRAPH)
+    )
+    neo4j_database: str | None = Field(
+        None,
+        **_doc("database name (default: the server's default)", shown="default", section=GRAPH),
+    )
 
     # Redis: Celery broker, crawl frontier, shared rate limit.
-    redis_url: str | None = Field(None, **_doc(
-        "your own Redis: broker, crawl frontier, shared rate limit", shown="embedded",
-        section=REDIS))
+    redis_url: str | None = Field(
+        None,
+        **_doc(
+            "your own Redis: broker, crawl frontier, shared rate limit",
+            shown="embedded",
+            section=REDIS,
+        ),
+    )
 
     # Catalogue.
-    catalogue_url: str = Field(WELLCOME_CATALOGUE, **_doc(
-        "the catalogue API's base URL", shown="Wellcome's", section=CATALOGUE))
-    image_hosts: Hosts = Field(WELLCOME_IMAGE_HOSTS, **_doc(
-        "the only hosts thumbnails are fetched from (comma-separated)", section=CATALOGUE))
-    rate_limit: float = Field(10.0, gt=0, le=10_000, **_doc(
-        "catalogue requests per second, one limit for all workers together",
-        section=CATALOGUE))
-    rate_burst: int = Field(10, ge=1, le=10_000, **_doc(
-        "requests allowed at once before the rate limit applies", section=CATALOGUE))
-    http_timeout: float = Field(30.0, gt=0, le=600, **_doc(
-        "seconds one whole catalogue or thumbnail request may take (connecting, headers "
-        "and body together)", section=CATALOGUE))
-    max_retries: int = Field(5, ge=0, le=50, **_doc(
-        "retries of one request on 429, 5xx, timeouts and dropped connections",
-        section=CATALOGUE))
-    backoff_base: float = Field(0.5, ge=0, le=600, **_doc(
-        "first retry delay in seconds of a request or a re-queued image (doubles each retry, "
-        "with jitter)", section=CATALOGUE))
-    backoff_max: float = Field(30.0, ge=0, le=3600, **_doc(
-        "longest retry delay in seconds, and the longest a task waits in-line for a rate "
-        "limit or a Retry-After", section=CATALOGUE))
-    thumbnail_size: int = Field(400, ge=16, le=4096, **_doc(
-        "thumbnail size asked of the IIIF server (`!n,n`)", section=CATALOGUE))
-    max_thumbnail_bytes: int = Field(5_000_000, ge=1, le=1_000_000_000, **_doc(
-        "largest thumbnail accepted, in bytes", section=CATALOGUE))
-    max_thumbnail_pixels: int = Field(4_000_000, ge=1, le=1_000_000_000, **_doc(
-        "largest thumbnail accepted, in decoded pixels", section=CATALOGUE))
+    catalogue_url: str = Field(
+        WELLCOME_CATALOGUE,
+        **_doc("the catalogue API's base URL", shown="Wellcome's", section=CATALOGUE),
+    )
+    image_hosts: Hosts = Field(
+        WELLCOME_IMAGE_HOSTS,
+        **_doc("the only hosts thumbnails are fetched from (comma-separated)", section=CATALOGUE),
+    )
+    rate_limit: float = Field(
+        10.0,
+        gt=0,
+        le=10_000,
+        **_doc(
+            "catalogue requests per second, one limit for all workers together", section=CATALOGUE
+        ),
+    )
+    rate_burst: int = Field(
+        10,
+        ge=1,
+        le=10_000,
+        **_doc("requests allowed at once before the rate limit applies", section=CATALOGUE),
+    )
+    http_timeout: float = Field(
+        30.0,
+        gt=0,
+        le=600,
+        **_doc(
+            "seconds one whole catalogue or thumbnail request may take (connecting, headers "
+            "and body together)",
+            section=CATALOGUE,
+        ),
+    )
+    max_retries: int = Field(
+        5,
+        ge=0,
+        le=50,
+        **_doc(
+            "retries of one request on 429, 5xx, timeouts and dropped connections",
+            section=CATALOGUE,
+        ),
+    )
+    backoff_base: float = Field(
+        0.5,
+        ge=0,
+        le=600,
+        **_doc(
+            "first retry delay in seconds of a request or a re-queued image (doubles each retry, "
+            "with jitter)",
+            section=CATALOGUE,
+        ),
+    )
+    backoff_max: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        **_doc(
+            "longest retry delay in seconds, and the longest a task waits in-line for a rate "
+            "limit or a Retry-After",
+            section=CATALOGUE,
+        ),
+    )
+    thumbnail_size: int = Field(
+        400,
+        ge=16,
+        le=4096,
+        **_doc("thumbnail size asked of the IIIF server (`!n,n`)", section=CATALOGUE),
+    )
+    max_thumbnail_bytes: int = Field(
+        5_000_000,
+        ge=1,
+        le=1_000_000_000,
+        **_doc("largest thumbnail accepted, in bytes", section=CATALOGUE),
+    )
+    max_thumbnail_pixels: int = Field(
+        4_000_000,
+        ge=1,
+        le=1_000_000_000,
+        **_doc("largest thumbnail accepted, in decoded pixels", section=CATALOGUE),
+    )
     user_agent: str = Field(
         "Lookalike/0.1 (visual-similarity graph crawler; +https://github.com/lookalike/lookalike)",
-        min_length=1, **_doc("the User-Agent the crawler sends", shown="Lookalike/0.1 (…)",
-                             section=CATALOGUE))
-    legacy_similar: bool = Field(False, **_doc(
-        "ask for `include=visuallySimilar` first (older catalogues)", section=CATALOGUE))
-    work_url: WorkTemplate = Field("https://wellcomecollection.org/works/{source_id}", **_doc(
-        "the link from an image to its work in the catalogue, for people (`{source_id}`, "
-        "`{id}`; empty: no link)", section=CATALOGUE))
+        min_length=1,
+        **_doc("the User-Agent the crawler sends", shown="Lookalike/0.1 (…)", section=CATALOGUE),
+    )
+    legacy_similar: bool = Field(
+        False,
+        **_doc("ask for `include=visuallySimilar` first (older catalogues)", section=CATALOGUE),
+    )
+    work_url: WorkTemplate = Field(
+        "https://wellcomecollection.org/works/{source_id}",
+        **_doc(
+            "the link from an image to its work in the catalogue, for people (`{source_id}`, "
+            "`{id}`; empty: no link)",
+            section=CATALOGUE,
+        ),
+    )
 
     # Crawling.
     max_depth: int = Field(6, ge=0, le=50, **_doc("deepest crawl accepted", section=CRAWL))
-    crawl_ttl_hours: float = Field(24.0 * 7, ge=0, le=24 * 3650, **_doc(
-        "images older than this are re-fetched by `lookalike beat` (0.5 = half an hour)",
-        section=CRAWL))
-    refresh_batch: int = Field(500, ge=1, le=100_000, **_doc(
-        "stale images re-fetched per beat tick", section=CRAWL))
-    refresh_interval_s: float = Field(3600.0, gt=0, le=7 * 86400, **_doc(
-        "seconds between beat's refreshes of stale images", section=CRAWL))
-    discover_interval_s: float = Field(6 * 3600.0, gt=0, le=30 * 86400, **_doc(
-        "seconds between beat's looks for new catalogue images", section=CRAWL))
-    thumbnail_cache_mb: int = Field(512, ge=0, le=10_000_000, **_doc(
-        "disk for cached thumbnails, in MB", section=CRAWL))
-    crawl_batch: int = Field(16, ge=1, le=100, **_doc(
-        "images per fetch task, written to the graph in one transaction", section=CRAWL))
-    crawl_lease_s: float = Field(120.0, gt=0, le=86400, **_doc(
-        "an image not finished by then (dead worker) is dispatched again", section=CRAWL))
-    task_retries: int = Field(4, ge=0, le=50, **_doc(
-        "tries of one image after the client's own retries gave up", section=CRAWL))
-    max_seeds: int = Field(1000, ge=1, le=1_000_000, **_doc(
-        "most seed images one crawl may start from (`lookalike crawl` runs more as "
-        "consecutive crawls of this many)", section=CRAWL))
-    discover_depth: int = Field(0, ge=0, le=50, **_doc(
-        "how deep to crawl from images discovered in the catalogue", section=CRAWL))
-    discover_source: str = Field("", **_doc(
-        "snapshot URL or path to discover images from, also for `lookalike crawl --all` "
-        "(empty: the catalogue's list pages)",
-        shown="none", section=CRAWL))
+    crawl_ttl_hours: float = Field(
+        24.0 * 7,
+        ge=0,
+        le=24 * 3650,
+        **_doc(
+            "images older than this are re-fetched by `lookalike beat` (0.5 = half an hour)",
+            section=CRAWL,
+        ),
+    )
+    refresh_batch: int = Field(
+        500, ge=1, le=100_000, **_doc("stale images re-fetched per beat tick", section=CRAWL)
+    )
+    refresh_interval_s: float = Field(
+        3600.0,
+        gt=0,
+        le=7 * 86400,
+        **_doc("seconds between beat's refreshes of stale images", section=CRAWL),
+    )
+    discover_interval_s: float = Field(
+        6 * 3600.0,
+        gt=0,
+        le=30 * 86400,
+        **_doc("seconds between beat's looks for new catalogue images", section=CRAWL),
+    )
+    thumbnail_cache_mb: int = Field(
+        512, ge=0, le=10_000_000, **_doc("disk for cached thumbnails, in MB", section=CRAWL)
+    )
+    crawl_batch: int = Field(
+        16,
+        ge=1,
+        le=100,
+        **_doc("images per fetch task, written to the graph in one transaction", section=CRAWL),
+    )
+    crawl_lease_s: float = Field(
+        120.0,
+        gt=0,
+        le=86400,
+        **_doc("an image not finished by then (dead worker) is dispatched again", section=CRAWL),
+    )
+    task_retries: int = Field(
+        4,
+        ge=0,
+        le=50,
+        **_doc("tries of one image after the client's own retries gave up", section=CRAWL),
+    )
+    max_seeds: int = Field(
+        1000,
+        ge=1,
+        le=1_000_000,
+        **_doc(
+            "most seed images one crawl may start from (`lookalike crawl` runs more as "
+            "consecutive crawls of this many)",
+            section=CRAWL,
+        ),
+    )
+    discover_depth: int = Field(
+        0,
+        ge=0,
+        le=50,
+        **_doc("how deep to crawl from images discovered in the catalogue", section=CRAWL),
+    )
+    discover_source: str = Field(
+        "",
+        **_doc(
+            "snapshot URL or path to discover images from, also for `lookalike crawl --all` "
+            "(empty: the catalogue's list pages)",
+            shown="none",
+            section=CRAWL,
+        ),
+    )
 
     # Index sidecar.
-    index_rebuild_min_new: int = Field(1000, ge=1, le=100_000_000, **_doc(
-        "new hashes that trigger an index rebuild", section=INDEX))
-    index_rebuild_period_s: float = Field(600.0, gt=0, le=7 * 86400, **_doc(
-        "seconds after which anything new triggers a rebuild", section=INDEX))
-    index_trees: int = Field(10, ge=1, le=1000, **_doc(
-        "Annoy trees per hash kind", section=INDEX))
-    index_search_k: int = Field(2000, ge=1, le=10_000_000, **_doc(
-        "Annoy nodes inspected per query (recall against speed)", section=INDEX))
+    index_rebuild_min_new: int = Field(
+        1000,
+        ge=1,
+        le=100_000_000,
+        **_doc("new hashes that trigger an index rebuild", section=INDEX),
+    )
+    index_rebuild_period_s: float = Field(
+        600.0,
+        gt=0,
+        le=7 * 86400,
+        **_doc("seconds after which anything new triggers a rebuild", section=INDEX),
+    )
+    index_trees: int = Field(10, ge=1, le=1000, **_doc("Annoy trees per hash kind", section=INDEX))
+    index_search_k: int = Field(
+        2000,
+        ge=1,
+        le=10_000_000,
+        **_doc("Annoy nodes inspected per query (recall against speed)", section=INDEX),
+    )
     # Near-duplicates: the embedding rules of services/indexer/verify.py, chosen by
     # bench/bench_quality.py on its tuning pictures (never on those it reports on) for the
     # shipped embedding recipe: veto what 99.5% of original-edit pairs stay above; claim at
     # the lowest cosine and loosest distance that add no false pair there (bench/README.md).
-    neardup_min_cosine: float = Field(0.78, ge=0, le=1, **_doc(
-        "embedding cosine from which a pair whose hashes agree only loosely (up to "
-        "NEARDUP_LOOSE_WEIGHTED) is a near-duplicate; 1: hashes alone claim pairs",
-        section=INDEX))
-    neardup_loose_weighted: float = Field(23.0, ge=0, le=64, **_doc(
-        "weighted hash distance (bits) up to which NEARDUP_MIN_COSINE claims a pair",
-        section=INDEX))
-    neardup_veto_cosine: float = Field(0.71, ge=0, le=1, **_doc(
-        "embedding cosine under which a pair is never a near-duplicate, however alike its "
-        "hashes; 0: no veto", section=INDEX))
+    neardup_min_cosine: float = Field(
+        0.78,
+        ge=0,
+        le=1,
+        **_doc(
+            "embedding cosine from which a pair whose hashes agree only loosely (up to "
+            "NEARDUP_LOOSE_WEIGHTED) is a near-duplicate; 1: hashes alone claim pairs",
+            section=INDEX,
+        ),
+    )
+    neardup_loose_weighted: float = Field(
+        23.0,
+        ge=0,
+        le=64,
+        **_doc(
+            "weighted hash distance (bits) up to which NEARDUP_MIN_COSINE claims a pair",
+            section=INDEX,
+        ),
+    )
+    neardup_veto_cosine: float = Field(
+        0.71,
+        ge=0,
+        le=1,
+        **_doc(
+            "embedding cosine under which a pair is never a near-duplicate, however alike its "
+            "hashes; 0: no veto",
+            section=INDEX,
+        ),
+    )
 
     # Learned embeddings (lookalike/embedding/).
-    embeddings: bool = Field(True, **_doc(
-        "learned embeddings; false: no model is loaded and nothing is embedded",
-        section=EMBED))
-    model_dir: UserPath = Field(default_factory=_default_model_dir, **_doc(
-        "where `lookalike model install` puts the converted model, shared by every project "
-        "and test run", shown="`~/.cache/lookalike/models` (`$XDG_CACHE_HOME`)",
-        section=EMBED))
-    embed_recipe: str = Field("", **_doc(
-        "another preprocessing recipe than the tuned one (a label such as `pad224-avg`): "
-        "another model version, so every image is embedded again", section=EMBED))
-    embed_stream_max: int = Field(50_000, ge=100, le=10_000_000, **_doc(
-        "vectors waiting in Redis for the indexer; past it the oldest are dropped (and "
-        "embedded again later)", section=EMBED))
-    looks_like_k: int = Field(10, ge=1, le=100, **_doc(
-        "`LOOKS_LIKE` relationships the indexer writes per image (raw and refined)",
-        section=EMBED))
-    embed_reembed_per_build: int = Field(20_000, ge=0, le=10_000_000, **_doc(
-        "images whose vectors are missing (or by another model) the indexer hands back to "
-        "the workers per build", section=EMBED))
+    embeddings: bool = Field(
+        True,
+        **_doc(
+            "learned embeddings; false: no model is loaded and nothing is embedded", section=EMBED
+        ),
+    )
+    model_dir: UserPath = Field(
+        default_factory=_default_model_dir,
+        **_doc(
+            "where `lookalike model install` puts the converted model, shared by every project "
+            "and test run",
+            shown="`~/.cache/lookalike/models` (`$XDG_CACHE_HOME`)",
+            section=EMBED,
+        ),
+    )
+    embed_recipe: str = Field(
+        "",
+        **_doc(
+            "another preprocessing recipe than the tuned one (a label such as `pad224-avg`): "
+            "another model version, so every image is embedded again",
+            section=EMBED,
+        ),
+    )
+    embed_stream_max: int = Field(
+        50_000,
+        ge=100,
+        le=10_000_000,
+        **_doc(
+            "vectors waiting in Redis for the indexer; past it the oldest are dropped (and "
+            "embedded again later)",
+            section=EMBED,
+        ),
+    )
+    looks_like_k: int = Field(
+        10,
+        ge=1,
+        le=100,
+        **_doc(
+            "`LOOKS_LIKE` relationships the indexer writes per image (raw and refined)",
+            section=EMBED,
+        ),
+    )
+    embed_reembed_per_build: int = Field(
+        20_000,
+        ge=0,
+        le=10_000_000,
+        **_doc(
+            "images whose vectors are missing (or by another model) the indexer hands back to "
+            "the workers per build",
+            section=EMBED,
+        ),
+    )
 
     # API.
-    api_token: SecretStr | None = Field(None, **_doc(
-        "bearer token required by the API's mutating endpoints (never printed)",
-        shown="none", section=API))
-    api_max_depth: int = Field(3, ge=1, le=10, **_doc(
-        "deepest neighbourhood the API answers while you wait", section=API))
-    api_max_nodes: int = Field(5000, ge=1, le=1_000_000, **_doc(
-        "most images in one API answer (bigger: `POST /analysis/jobs`)", section=API))
-    api_max_upload_bytes: int = Field(10_000_000, ge=1, le=1_000_000_000, **_doc(
-        "largest picture `POST /search` accepts, in bytes", section=API))
-    api_max_upload_pixels: int = Field(40_000_000, ge=1, le=1_000_000_000, **_doc(
-        "largest picture `POST /search` decodes, in pixels", section=API))
-    cypher_timeout_s: float = Field(5.0, gt=0, le=600, **_doc(
-        "time limit of one `POST /cypher` query, in seconds", section=API))
-    cypher_max_rows: int = Field(1000, ge=1, le=1_000_000, **_doc(
-        "most rows one `POST /cypher` query returns", section=API))
+    api_token: SecretStr | None = Field(
+        None,
+        **_doc(
+            "bearer token required by the API's mutating endpoints (never printed)",
+            shown="none",
+            section=API,
+        ),
+    )
+    api_max_depth: int = Field(
+        3, ge=1, le=10, **_doc("deepest neighbourhood the API answers while you wait", section=API)
+    )
+    api_max_nodes: int = Field(
+        5000,
+        ge=1,
+        le=1_000_000,
+        **_doc("most images in one API answer (bigger: `POST /analysis/jobs`)", section=API),
+    )
+    api_max_upload_bytes: int = Field(
+        10_000_000,
+        ge=1,
+        le=1_000_000_000,
+        **_doc("largest picture `POST /search` accepts, in bytes", section=API),
+    )
+    api_max_upload_pixels: int = Field(
+        40_000_000,
+        ge=1,
+        le=1_000_000_000,
+        **_doc("largest picture `POST /search` decodes, in pixels", section=API),
+    )
+    cypher_timeout_s: float = Field(
+        5.0, gt=0, le=600, **_doc("time limit of one `POST /cypher` query, in seconds", section=API)
+    )
+    cypher_max_rows: int = Field(
+        1000, ge=1, le=1_000_000, **_doc("most rows one `POST /cypher` query returns", section=API)
+    )
 
     # Replica and shared spec data.
-    catalogue_spec_dir: UserPath = Field(Path("../shared/catalogue-api"), **_doc(
-        "the catalogue API's specification files, for the tests that use them",
-        section=DEV))
+    catalogue_spec_dir: UserPath = Field(
+        Path("../shared/catalogue-api"),
+        **_doc("the catalogue API's specification files, for the tests that use them", section=DEV),
+    )
 
     @property
     def stack_file(self) -> Path:
@@ -417,9 +630,7 @@ def _validated(values: Mapping[str, Any], raw_sources: Mapping[str, str]) -> Set
         raise SettingsError("; ".join(dict.fromkeys(messages))) from None
 
 
-def load_settings(
-    environ: Mapping[str, str] | None = None, **overrides: Any
-) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Build Settings from defaults, the optional TOML file, the environment and overrides."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}

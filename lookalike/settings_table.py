@@ -52,8 +52,9 @@ def rows() -> list[str]:
         meaning = info.description or ""
         if accepted:
             meaning += f" ({accepted})"
-        out.append(f"| `{variable(name)}` | {extra.get('section', '')} | {_default(name)} | "
-                   f"{meaning} |")
+        out.append(
+            f"| `{variable(name)}` | {extra.get('section', '')} | {_default(name)} | {meaning} |"
+        )
     return out
 
 

@@ -81,7 +81,10 @@ def _log_tail(log: Path, lines: int = 15) -> str:
 
 
 def _wait(
-    check: Callable[[], bool], proc: subprocess.Popen[bytes], what: str, log: Path,
+    check: Callable[[], bool],
+    proc: subprocess.Popen[bytes],
+    what: str,
+    log: Path,
     timeout: float,
 ) -> None:
     deadline = time.monotonic() + timeout
@@ -128,9 +131,21 @@ def start_redis(data_dir: Path, port: int | None = None, timeout: float = 20.0) 
         raise StackError(f"port {port} for Redis is already taken; choose another or free it")
     log = data_dir / "redis.log"
     cmd = [
-        redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
-        "--save", "60 1", "--appendonly", "yes", "--protected-mode", "yes",
-        "--logfile", str(log),
+        redis_binary(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(data_dir),
+        "--save",
+        "60 1",
+        "--appendonly",
+        "yes",
+        "--protected-mode",
+        "yes",
+        "--logfile",
+        str(log),
     ]
     proc = subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True
@@ -194,10 +209,16 @@ def arcadedb_command(
         "arcadedb.indexDefaultPageSize": str(64 * 1024),
     }
     return [
-        str(java), "-Xms256m", f"-Xmx{heap}", "-XX:+UseSerialGC",
-        "-Djava.awt.headless=true", "--add-opens=java.base/java.nio=ALL-UNNAMED",
+        str(java),
+        "-Xms256m",
+        f"-Xmx{heap}",
+        "-XX:+UseSerialGC",
+        "-Djava.awt.headless=true",
+        "--add-opens=java.base/java.nio=ALL-UNNAMED",
         *[f"-D{k}={v}" for k, v in props.items()],
-        "-cp", f"{home / 'jars'}/*", "com.arcadedb.server.ArcadeDBServer",
+        "-cp",
+        f"{home / 'jars'}/*",
+        "com.arcadedb.server.ArcadeDBServer",
     ]
 
 
@@ -215,8 +236,11 @@ def _cypher_ready(uri: str, password: str) -> Callable[[], bool]:
 
 
 def start_arcadedb(
-    data_dir: Path, password_file: Path, bolt_port: int | None = None,
-    http_port: int | None = None, timeout: float = 90.0,
+    data_dir: Path,
+    password_file: Path,
+    bolt_port: int | None = None,
+    http_port: int | None = None,
+    timeout: float = 90.0,
 ) -> dict[str, Any]:
     """Start ArcadeDB with the Bolt plugin and the root password kept in ``password_file``;
     return once a real Cypher query succeeds."""
@@ -235,16 +259,26 @@ def start_arcadedb(
         try:
             proc = subprocess.Popen(
                 arcadedb_command(data_dir, bolt_port, http_port, password_file),
-                stdout=out, stderr=subprocess.STDOUT, cwd=data_dir, start_new_session=True,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=data_dir,
+                start_new_session=True,
             )
         except OSError as exc:
             raise StackError(f"Java cannot start ({exc}); reinstall arcadedb-embedded") from exc
     uri = f"bolt://127.0.0.1:{bolt_port}"
     _wait(_cypher_ready(uri, password), proc, "ArcadeDB", log, timeout)
     return {
-        "pid": proc.pid, "uri": uri, "bolt_port": bolt_port, "http_port": http_port,
-        "http_url": f"http://127.0.0.1:{http_port}", "user": "root", "password": password,
-        "password_file": str(password_file), "database": DATABASE, "log": str(log),
+        "pid": proc.pid,
+        "uri": uri,
+        "bolt_port": bolt_port,
+        "http_port": http_port,
+        "http_url": f"http://127.0.0.1:{http_port}",
+        "user": "root",
+        "password": password,
+        "password_file": str(password_file),
+        "database": DATABASE,
+        "log": str(log),
     }
 
 
@@ -298,7 +332,8 @@ def graph_access(settings: Settings) -> dict[str, str] | None:
     there is no graph (neither ``NEO4J_URI`` nor the embedded server)."""
     if settings.neo4j_uri:
         return {
-            "uri": settings.neo4j_uri, "user": settings.neo4j_user,
+            "uri": settings.neo4j_uri,
+            "user": settings.neo4j_user,
             "database": settings.neo4j_database or "(the server's default)",
             "password": "the NEO4J_PASSWORD variable of this environment",
         }
@@ -307,18 +342,21 @@ def graph_access(settings: Settings) -> dict[str, str] | None:
         return None
     secret = graph.get("password_file") or str(graph_password_file(settings.state_dir))
     return {
-        "uri": graph["uri"], "user": graph["user"],
+        "uri": graph["uri"],
+        "user": graph["user"],
         "database": settings.neo4j_database or graph["database"],
         "password": f"the file {secret} (readable by its owner only)",
         "example": (
             f'NEO4J_PASSWORD="$(cat {secret})" cypher-shell -a {graph["uri"]} '
-            f'-u {graph["user"]} -d {settings.neo4j_database or graph["database"]}'
+            f"-u {graph['user']} -d {settings.neo4j_database or graph['database']}"
         ),
     }
 
 
 def up(
-    settings: Settings, redis_port: int | None = None, bolt_port: int | None = None,
+    settings: Settings,
+    redis_port: int | None = None,
+    bolt_port: int | None = None,
     http_port: int | None = None,
 ) -> dict[str, Any]:
     """Start whatever of the embedded stack is not running; return the connection record."""
@@ -375,8 +413,7 @@ def down(settings: Settings) -> list[str]:
     """Stop exactly the processes ``up`` recorded; return the names of those stopped."""
     record = settings.embedded()
     stopped: list[str] = [
-        name for name in ("graph", "redis")
-        if name in record and stop_pid(int(record[name]["pid"]))
+        name for name in ("graph", "redis") if name in record and stop_pid(int(record[name]["pid"]))
     ]
     settings.stack_file.unlink(missing_ok=True)
     return stopped
@@ -392,8 +429,10 @@ def server_command(graph: dict[str, Any], command: str, timeout: float = 60.0) -
 
     try:
         response = requests.post(
-            f"{graph['http_url']}/api/v1/server", json={"command": command},
-            auth=(graph["user"], graph["password"]), timeout=timeout,
+            f"{graph['http_url']}/api/v1/server",
+            json={"command": command},
+            auth=(graph["user"], graph["password"]),
+            timeout=timeout,
         )
     except requests.RequestException as exc:
         raise StackError(f"ArcadeDB's HTTP API did not answer `{command}`: {exc}") from exc

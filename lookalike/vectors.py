@@ -137,8 +137,12 @@ def publish(
     n = 0
     for image_id, model, at, vector in rows:
         v = check_vector(vector)
-        pipe.xadd(STREAM, {"id": image_id, "model": model, "at": int(at), "vec": v.tobytes()},
-                  maxlen=maxlen, approximate=True)
+        pipe.xadd(
+            STREAM,
+            {"id": image_id, "model": model, "at": int(at), "vec": v.tobytes()},
+            maxlen=maxlen,
+            approximate=True,
+        )
         n += 1
     if not n:
         return []
@@ -159,16 +163,19 @@ def _entry(stream_id: bytes | str, fields: dict[bytes, bytes]) -> VectorEntry:
     return VectorEntry(sid, image_id, model, at, check_vector(np.frombuffer(raw, "<f4")))
 
 
-def read_after(client: redis.Redis, after: str = "0-0", count: int = 1000,
-               upto: str = "+") -> tuple[list[VectorEntry], str, int]:
+def read_after(
+    client: redis.Redis, after: str = "0-0", count: int = 1000, upto: str = "+"
+) -> tuple[list[VectorEntry], str, int]:
     """Up to ``count`` entries after stream id ``after`` (exclusive) and up to ``upto``.
     Returns (good entries, the last stream id read, how many entries were malformed and
     skipped); a malformed entry is logged and skipped, never fatal."""
     # A cast: redis-py types XRANGE's reply for every client (str with decode_responses, None
     # for an entry deleted under a consumer group); ours reads bytes, and XRANGE lists only
     # live entries.
-    rows = cast(list[tuple[bytes, dict[bytes, bytes]]],
-                client.xrange(STREAM, min=f"({after}", max=upto, count=count))
+    rows = cast(
+        list[tuple[bytes, dict[bytes, bytes]]],
+        client.xrange(STREAM, min=f"({after}", max=upto, count=count),
+    )
     good: list[VectorEntry] = []
     bad = 0
     last = after
@@ -182,8 +189,9 @@ def read_after(client: redis.Redis, after: str = "0-0", count: int = 1000,
     return good, last, bad
 
 
-def read_all(client: redis.Redis, after: str = "0-0", upto: str = "+",
-             page: int = 2000) -> tuple[list[VectorEntry], str, int]:
+def read_all(
+    client: redis.Redis, after: str = "0-0", upto: str = "+", page: int = 2000
+) -> tuple[list[VectorEntry], str, int]:
     """Every entry after ``after`` up to ``upto``, a page at a time."""
     out: list[VectorEntry] = []
     bad_total = 0
@@ -214,7 +222,7 @@ def delete(client: redis.Redis, stream_ids: Sequence[str]) -> int:
     """Remove entries a published generation took in (or judged stale)."""
     removed = 0
     for start in range(0, len(stream_ids), 1000):
-        removed += int(client.xdel(STREAM, *stream_ids[start:start + 1000]))
+        removed += int(client.xdel(STREAM, *stream_ids[start : start + 1000]))
     return removed
 
 
@@ -230,8 +238,9 @@ def request_reembed(
     if not ids:
         return []
     previous = client.hmget(REEMBED, list(ids))
-    due = [i for i, p in zip(ids, previous, strict=True)
-           if p is None or now_ms - int(p) >= retry_ms]
+    due = [
+        i for i, p in zip(ids, previous, strict=True) if p is None or now_ms - int(p) >= retry_ms
+    ]
     if due:
         client.hset(REEMBED, mapping=dict.fromkeys(due, now_ms))
     return due
@@ -246,4 +255,4 @@ def forget_reembed(client: redis.Redis, ids: Sequence[str]) -> None:
     """Clear the request marks of images whose vectors arrived."""
     ids = list(ids)
     for start in range(0, len(ids), 1000):
-        client.hdel(REEMBED, *ids[start:start + 1000])
+        client.hdel(REEMBED, *ids[start : start + 1000])

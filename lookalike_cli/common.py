@@ -40,8 +40,7 @@ class _Id(click.ParamType):
     def __init__(self, name: str, check: Callable[[object], bool], words: str) -> None:
         self.name, self._check, self._words = name, check, words
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-                ) -> str:
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         if not self._check(value):
             self.fail(f"{value!r} is not {self.name} ({self._words})", param, ctx)
         return str(value)

@@ -27,25 +27,56 @@ def _progress_line(s: dict[str, Any]) -> str:
 
 
 @click.command()
-@click.option("--seed", "seeds", multiple=True, type=IMAGE_ID,
-              help="Catalogue image id to start from (repeatable).")
-@click.option("--seeds-file", type=click.File("r"), default=None,
-              help="A file of image ids to start from, one per line ('#' starts a comment; "
-                   "'-' reads standard input).")
-@click.option("--all", "whole", is_flag=True,
-              help="Start from every image of the catalogue: the ids of its bulk snapshot "
-                   "(--snapshot) or, without one, of its list pages (the first 10,000 only).")
-@click.option("--snapshot", default=None,
-              help="With --all: the snapshot's URL or file (default LOOKALIKE_DISCOVER_SOURCE).")
-@click.option("--depth", type=int, default=None,
-              help="How many hops from the seeds to expand.  [default: 2; 0 with --all, where "
-                   "every image is a seed]")
-@click.option("--max-images", type=int, default=None,
-              help="Stop expanding after this many images (per crawl).")
+@click.option(
+    "--seed",
+    "seeds",
+    multiple=True,
+    type=IMAGE_ID,
+    help="Catalogue image id to start from (repeatable).",
+)
+@click.option(
+    "--seeds-file",
+    type=click.File("r"),
+    default=None,
+    help="A file of image ids to start from, one per line ('#' starts a comment; "
+    "'-' reads standard input).",
+)
+@click.option(
+    "--all",
+    "whole",
+    is_flag=True,
+    help="Start from every image of the catalogue: the ids of its bulk snapshot "
+    "(--snapshot) or, without one, of its list pages (the first 10,000 only).",
+)
+@click.option(
+    "--snapshot",
+    default=None,
+    help="With --all: the snapshot's URL or file (default LOOKALIKE_DISCOVER_SOURCE).",
+)
+@click.option(
+    "--depth",
+    type=int,
+    default=None,
+    help="How many hops from the seeds to expand.  [default: 2; 0 with --all, where "
+    "every image is a seed]",
+)
+@click.option(
+    "--max-images",
+    type=int,
+    default=None,
+    help="Stop expanding after this many images (per crawl).",
+)
 @click.option("--detach", is_flag=True, help="Queue the crawl and return at once.")
 @user_errors(ValueError, CatalogueError, OSError)
-def crawl(seeds: tuple[str, ...], seeds_file: IO[str] | None, whole: bool, snapshot: str | None,
-          depth: int | None, max_images: int | None, detach: bool) -> None:
+def crawl(
+    seeds: tuple[str, ...],
+    seeds_file: IO[str] | None,
+    whole: bool,
+    snapshot: str | None,
+    depth: int | None,
+    max_images: int | None,
+    detach: bool,
+) -> None:
     """Crawl the catalogue breadth-first from SEEDs (needs running workers: `lookalike worker`).
 
     Shows a live progress bar until the crawl ends. Ctrl-C cancels the crawl. More seeds than
@@ -64,8 +95,10 @@ def crawl(seeds: tuple[str, ...], seeds_file: IO[str] | None, whole: bool, snaps
         record = control.start_crawl(s, part, depth, max_images)
         crawl_id = record["id"]
         of = f" (part {number} of {len(parts)})" if len(parts) > 1 else ""
-        click.echo(f"crawl {crawl_id}{of}: {len(part)} seed(s), depth {depth}"
-                   + (f", at most {max_images} images" if max_images else ""))
+        click.echo(
+            f"crawl {crawl_id}{of}: {len(part)} seed(s), depth {depth}"
+            + (f", at most {max_images} images" if max_images else "")
+        )
         if detach:
             click.echo(f"follow it with `lookalike crawls {crawl_id}`")
             continue
@@ -74,8 +107,13 @@ def crawl(seeds: tuple[str, ...], seeds_file: IO[str] | None, whole: bool, snaps
         sys.exit(1)
 
 
-def _seeds(s: Settings, seeds: tuple[str, ...], seeds_file: IO[str] | None, whole: bool,
-           snapshot: str | None) -> list[str]:
+def _seeds(
+    s: Settings,
+    seeds: tuple[str, ...],
+    seeds_file: IO[str] | None,
+    whole: bool,
+    snapshot: str | None,
+) -> list[str]:
     """The seeds the options name, in order, without duplicates; a clear error when none."""
     from workers import control
 
@@ -87,11 +125,15 @@ def _seeds(s: Settings, seeds: tuple[str, ...], seeds_file: IO[str] | None, whol
 
         source = snapshot or s.discover_source
         with CatalogueClient.connect(s) as client:
-            chosen += _read_ids(control.collection_ids(client, source),
-                                source or f"{s.catalogue_url}/images")
+            chosen += _read_ids(
+                control.collection_ids(client, source), source or f"{s.catalogue_url}/images"
+            )
             if client.stats["list_window_truncated"]:
-                click.echo("warning: the catalogue lists only its first 10,000 images; to "
-                           "reach every image, name its snapshot with --snapshot", err=True)
+                click.echo(
+                    "warning: the catalogue lists only its first 10,000 images; to "
+                    "reach every image, name its snapshot with --snapshot",
+                    err=True,
+                )
     elif snapshot:
         raise ValueError("--snapshot goes with --all")
     if not chosen:
@@ -102,8 +144,9 @@ def _seeds(s: Settings, seeds: tuple[str, ...], seeds_file: IO[str] | None, whol
 def _read_ids(ids: Iterator[str], where: str) -> list[str]:
     from tqdm import tqdm
 
-    with tqdm(ids, unit="id", desc=f"reading ids from {where}", file=sys.stderr,
-              dynamic_ncols=True) as bar:
+    with tqdm(
+        ids, unit="id", desc=f"reading ids from {where}", file=sys.stderr, dynamic_ncols=True
+    ) as bar:
         return list(bar)
 
 
@@ -115,8 +158,13 @@ def follow(s: Settings, crawl_id: str) -> dict[str, Any]:
 
     started = time.monotonic()
     first = control.get_crawl(s, crawl_id) or {"seeds": []}
-    bar = tqdm(total=len(first["seeds"]), unit="img", dynamic_ncols=True, file=sys.stderr,
-               desc=f"crawl {crawl_id}")
+    bar = tqdm(
+        total=len(first["seeds"]),
+        unit="img",
+        dynamic_ncols=True,
+        file=sys.stderr,
+        desc=f"crawl {crawl_id}",
+    )
 
     def show(summary: dict[str, Any]) -> None:
         done = summary["counts"]["fetched"]
@@ -201,8 +249,12 @@ def cancel(crawl_id: str) -> None:
 
 @click.command()
 @click.option("--concurrency", "-c", type=int, default=2, show_default=True)
-@click.option("--pool", type=click.Choice(["prefork", "solo", "threads"]), default="prefork",
-              show_default=True)
+@click.option(
+    "--pool",
+    type=click.Choice(["prefork", "solo", "threads"]),
+    default="prefork",
+    show_default=True,
+)
 @click.option("--beat", is_flag=True, help="Also run the continuous-crawl schedule in this worker.")
 @click.option("--loglevel", default="WARNING", show_default=True)
 @user_errors()
@@ -211,8 +263,19 @@ def worker(concurrency: int, pool: str, beat: bool, loglevel: str) -> None:
     from workers.app import app
 
     settings().redis()  # fail now, clearly, if there is no Redis to take tasks from
-    argv = ["worker", "-Q", "lookalike", "--pool", pool, "--concurrency", str(concurrency),
-            "--loglevel", loglevel, "--without-gossip", "--without-mingle"]
+    argv = [
+        "worker",
+        "-Q",
+        "lookalike",
+        "--pool",
+        pool,
+        "--concurrency",
+        str(concurrency),
+        "--loglevel",
+        loglevel,
+        "--without-gossip",
+        "--without-mingle",
+    ]
     if beat:
         argv += ["--beat", "--schedule", str(settings().state_dir / "celerybeat-schedule")]
     app.worker_main(argv)
@@ -224,8 +287,15 @@ def beat(loglevel: str) -> None:
     """Run the continuous-crawl schedule: re-fetch stale images, discover new ones."""
     from workers.app import app
 
-    app.start(["beat", "--loglevel", loglevel,
-               "--schedule", str(settings().state_dir / "celerybeat-schedule")])
+    app.start(
+        [
+            "beat",
+            "--loglevel",
+            loglevel,
+            "--schedule",
+            str(settings().state_dir / "celerybeat-schedule"),
+        ]
+    )
 
 
 COMMANDS = [crawl, crawls, cancel, worker, beat]

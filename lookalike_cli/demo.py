@@ -31,7 +31,10 @@ def _cli_process(args: list[str], env: dict[str, str], log: Path) -> subprocess.
     out = log.open("ab")
     return subprocess.Popen(
         [sys.executable, "-c", "from lookalike_cli.main import main; main()", *args],
-        env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 
@@ -62,8 +65,7 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: floa
 def _pick_seed(collection: Any) -> str:
     """A painting (not a planted variant or test document) with a full similar list."""
     variants = {
-        v["id"] for f in (collection.ground_truth or {}).get("families", [])
-        for v in f["variants"]
+        v["id"] for f in (collection.ground_truth or {}).get("families", []) for v in f["variants"]
     }
     for image_id in collection.ids:
         if image_id not in variants and len(collection.similar_ids(image_id)) == 5:
@@ -74,17 +76,41 @@ def _pick_seed(collection: Any) -> str:
 @click.command()
 @click.option("--seed", default=None, help="Image id to start from (default: a painting).")
 @click.option("--depth", default=3, show_default=True, type=click.IntRange(0, 6))
-@click.option("--workers", "n_workers", default=2, show_default=True, type=click.IntRange(1, 16),
-              help="Concurrent crawl tasks (one worker process, prefork pool).")
-@click.option("--collection", type=click.Path(path_type=Path), default=None,
-              help="A replica collection folder (default: build the demo collection).")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
-              help="API port (0: any free port).")
-@click.option("--serve/--no-serve", default=None,
-              help="Keep the API running until Ctrl-C (default: when run in a terminal).")
+@click.option(
+    "--workers",
+    "n_workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 16),
+    help="Concurrent crawl tasks (one worker process, prefork pool).",
+)
+@click.option(
+    "--collection",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A replica collection folder (default: build the demo collection).",
+)
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="API port (0: any free port).",
+)
+@click.option(
+    "--serve/--no-serve",
+    default=None,
+    help="Keep the API running until Ctrl-C (default: when run in a terminal).",
+)
 @user_errors(ValueError)
-def demo(seed: str | None, depth: int, n_workers: int, collection: Path | None, port: int,
-         serve: bool | None) -> None:
+def demo(
+    seed: str | None,
+    depth: int,
+    n_workers: int,
+    collection: Path | None,
+    port: int,
+    serve: bool | None,
+) -> None:
     """Crawl the demo collection, index, analyse, report and serve: the whole pipeline."""
     from lookalike import stack
     from lookalike.graph import GraphStore
@@ -114,21 +140,27 @@ def demo(seed: str | None, depth: int, n_workers: int, collection: Path | None, 
     coll = Collection.load(collection_dir)
     seed = seed or _pick_seed(coll)
     families = len((coll.ground_truth or {}).get("families", []))
-    click.echo(f"    {len(coll)} images ({families} planted near-duplicate families) in "
-               f"{collection_dir}")
+    click.echo(
+        f"    {len(coll)} images ({families} planted near-duplicate families) in {collection_dir}"
+    )
 
     with run_replica(coll) as replica:
         crawl_settings = s.replace(
             catalogue_url=replica.catalogue_url, image_hosts=(replica.image_host,)
         )
-        env = {**os.environ, **replica.env(), "LOOKALIKE_STATE_DIR": str(s.state_dir),
-               # The replica has no pages for people: its record of an image stands in.
-               "LOOKALIKE_WORK_URL": f"{replica.catalogue_url}/images/{{id}}"}
+        env = {
+            **os.environ,
+            **replica.env(),
+            "LOOKALIKE_STATE_DIR": str(s.state_dir),
+            # The replica has no pages for people: its record of an image stands in.
+            "LOOKALIKE_WORK_URL": f"{replica.catalogue_url}/images/{{id}}",
+        }
         click.echo(f"    replica serving at {replica.catalogue_url}")
 
         click.secho(f"3/6 crawling from {seed} to depth {depth}", bold=True)
         worker = _cli_process(
-            ["worker", "--concurrency", str(n_workers), "--pool", "prefork"], env,
+            ["worker", "--concurrency", str(n_workers), "--pool", "prefork"],
+            env,
             logs / "worker.log",
         )
         api: subprocess.Popen[bytes] | None = None
@@ -143,9 +175,11 @@ def demo(seed: str | None, depth: int, n_workers: int, collection: Path | None, 
             click.secho("4/6 building the near-duplicate index", bold=True)
             with GraphStore.connect(s) as store:
                 run = open_indexer(store, s).build_once("demo")
-                click.echo(f"    {run.build.images} hashed images indexed; {run.pairs} "
-                           f"near-duplicate pairs in {run.groups} groups; {run.vectors} "
-                           "embedded images, their lookalikes written (LOOKS_LIKE)")
+                click.echo(
+                    f"    {run.build.images} hashed images indexed; {run.pairs} "
+                    f"near-duplicate pairs in {run.groups} groups; {run.vectors} "
+                    "embedded images, their lookalikes written (LOOKS_LIKE)"
+                )
 
                 click.secho("5/6 analysing the crawled graph and writing the report", bold=True)
                 report = write_report(
@@ -155,8 +189,10 @@ def demo(seed: str | None, depth: int, n_workers: int, collection: Path | None, 
                 job = run_analysis(store, create_job(store, {"top_k": 20})["id"])
                 click.echo(f"    {job['summary']['communities']['count']} communities")
                 counts = store.counts()
-            click.echo(f"    graph: {counts['images']} images, {counts['edges']} SIMILAR_TO "
-                       f"edges, {counts['hashed']} hashed")
+            click.echo(
+                f"    graph: {counts['images']} images, {counts['edges']} SIMILAR_TO "
+                f"edges, {counts['hashed']} hashed"
+            )
             click.echo(f"    report: {report}")
 
             click.secho("6/6 serving the API", bold=True)
@@ -171,8 +207,11 @@ def demo(seed: str | None, depth: int, n_workers: int, collection: Path | None, 
             click.echo(f"    API: {base} (OpenAPI at {base}/openapi.json)")
             explorer = f"{base}/#/image/{seed}/2"
             if serve:
-                click.secho("Serving; Ctrl-C stops the API, the replica and the workers "
-                            "(`lookalike down` stops Redis and the graph).", fg="green")
+                click.secho(
+                    "Serving; Ctrl-C stops the API, the replica and the workers "
+                    "(`lookalike down` stops Redis and the graph).",
+                    fg="green",
+                )
                 click.secho(f"Explorer: {explorer}", bold=True)
                 with contextlib.suppress(KeyboardInterrupt):
                     api.wait()
@@ -180,11 +219,15 @@ def demo(seed: str | None, depth: int, n_workers: int, collection: Path | None, 
             if api is not None:
                 _stop(api)
             _stop(worker)
-    click.secho(f"Done. Open {report} in a browser. The stack is still up: "
-                "`lookalike status`, `lookalike down`.", fg="green")
+    click.secho(
+        f"Done. Open {report} in a browser. The stack is still up: "
+        "`lookalike status`, `lookalike down`.",
+        fg="green",
+    )
     if not serve:
-        click.secho(f"Explorer: `lookalike serve --port {api_port}`, then open {explorer}",
-                    bold=True)
+        click.secho(
+            f"Explorer: `lookalike serve --port {api_port}`, then open {explorer}", bold=True
+        )
 
 
 COMMANDS = [demo]

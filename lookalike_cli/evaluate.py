@@ -19,26 +19,45 @@ def _edits(value: str | None) -> tuple[str, ...]:
     chosen = tuple(e.strip() for e in value.split(",") if e.strip())
     unknown = [e for e in chosen if e not in EDITS]
     if unknown:
-        raise click.BadParameter(f"unknown edits {', '.join(unknown)}; choose from "
-                                 f"{', '.join(EDITS)} (or 'all')", param_hint="--edits")
+        raise click.BadParameter(
+            f"unknown edits {', '.join(unknown)}; choose from {', '.join(EDITS)} (or 'all')",
+            param_hint="--edits",
+        )
     return chosen
 
 
 @click.command()
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--truth", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help='JSON {"families": [[file, file, ...], ...]} (paths relative '
-              "to the file) instead of, or besides, sub-folders as families.")
-@click.option("--plant", is_flag=True,
-              help="Also plant edited copies of each family's first picture (see --edits).")
-@click.option("--edits", default=None, metavar="EDIT,EDIT",
-              help="The edits --plant makes (default: all: resize, jpeg, noise, brightness, "
-              "grayscale, crop_center, crop_side, border, rotate, mirror, text).")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Also write the figures as JSON to this file.")
+@click.option(
+    "--truth",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help='JSON {"families": [[file, file, ...], ...]} (paths relative '
+    "to the file) instead of, or besides, sub-folders as families.",
+)
+@click.option(
+    "--plant",
+    is_flag=True,
+    help="Also plant edited copies of each family's first picture (see --edits).",
+)
+@click.option(
+    "--edits",
+    default=None,
+    metavar="EDIT,EDIT",
+    help="The edits --plant makes (default: all: resize, jpeg, noise, brightness, "
+    "grayscale, crop_center, crop_side, border, rotate, mirror, text).",
+)
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the figures as JSON to this file.",
+)
 @user_errors()
-def evaluate(folder: Path, truth: Path | None, plant: bool, edits: str | None,
-             json_out: Path | None) -> None:
+def evaluate(
+    folder: Path, truth: Path | None, plant: bool, edits: str | None, json_out: Path | None
+) -> None:
     """Measure near-duplicate precision and recall on FOLDER's labelled pictures.
 
     Families are FOLDER's sub-folders (every picture in one is a copy of the others; a
@@ -65,11 +84,21 @@ def evaluate(folder: Path, truth: Path | None, plant: bool, edits: str | None,
         families = families_from_folder(folder, truth)
         items = labelled_pictures(families, _edits(edits) if plant else ())
         embedder = shared_embedder(config)
-        with tqdm(total=len(items), unit="img", file=sys.stderr, dynamic_ncols=True,
-                  desc="hashing" if embedder is None else "hashing and embedding") as bar:
+        with tqdm(
+            total=len(items),
+            unit="img",
+            file=sys.stderr,
+            dynamic_ncols=True,
+            desc="hashing" if embedder is None else "hashing and embedding",
+        ) as bar:
             seen = examine_pictures(items, embedder, progress=bar.update)
-        scores = score(items, seen.table, config=VerifyConfig.from_settings(config),
-                       vectors=seen.vectors, knn=EMBEDDING_CANDIDATES)
+        scores = score(
+            items,
+            seen.table,
+            config=VerifyConfig.from_settings(config),
+            vectors=seen.vectors,
+            knn=EMBEDDING_CANDIDATES,
+        )
     except (EvaluationError, EmbeddingError) as exc:
         raise click.ClickException(str(exc)) from exc
     evidence = "hashes" if embedder is None else f"hashes and embeddings ({embedder.version})"

@@ -57,8 +57,17 @@ def info(as_json: bool) -> None:
     path = installed_path(s.model_dir, record)
     state = "installed" if path.is_file() else "not installed: run `lookalike model install`"
     if as_json:
-        click.echo(json.dumps({**record.as_dict(), "path": str(path),
-                               "installed": path.is_file(), "enabled": s.embeddings}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    **record.as_dict(),
+                    "path": str(path),
+                    "installed": path.is_file(),
+                    "enabled": s.embeddings,
+                },
+                indent=2,
+            )
+        )
         return
     click.echo(_describe(record, path, state))
     if not s.embeddings:

@@ -16,8 +16,14 @@ import click
 from lookalike_cli.common import settings, user_errors
 
 
-def run_gunicorn(app: Any, host: str, port: int, workers: int | None = None,
-                 threads: int | None = None, access_log: bool = False) -> None:
+def run_gunicorn(
+    app: Any,
+    host: str,
+    port: int,
+    workers: int | None = None,
+    threads: int | None = None,
+    access_log: bool = False,
+) -> None:
     from gunicorn.app.base import BaseApplication
 
     from services.api import gunicorn_conf
@@ -42,18 +48,31 @@ def run_gunicorn(app: Any, host: str, port: int, workers: int | None = None,
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Interface to listen on (0.0.0.0 for every interface).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface to listen on (0.0.0.0 for every interface).",
+)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--workers", default=None, type=click.IntRange(1, 64),
-              help="gunicorn worker processes  [default: services/api/gunicorn_conf.py's]")
-@click.option("--threads", default=None, type=click.IntRange(1, 256),
-              help="Threads per worker  [default: services/api/gunicorn_conf.py's]")
+@click.option(
+    "--workers",
+    default=None,
+    type=click.IntRange(1, 64),
+    help="gunicorn worker processes  [default: services/api/gunicorn_conf.py's]",
+)
+@click.option(
+    "--threads",
+    default=None,
+    type=click.IntRange(1, 256),
+    help="Threads per worker  [default: services/api/gunicorn_conf.py's]",
+)
 @click.option("--dev", is_flag=True, help="Use Flask's development server instead of gunicorn.")
 @click.option("--access-log", is_flag=True, help="Log every request.")
 @user_errors()
-def serve(host: str, port: int, workers: int | None, threads: int | None, dev: bool,
-          access_log: bool) -> None:
+def serve(
+    host: str, port: int, workers: int | None, threads: int | None, dev: bool, access_log: bool
+) -> None:
     """Serve the HTTP API (OpenAPI description at /openapi.json)."""
     from services.api.app import create_app
 
@@ -67,12 +86,20 @@ def serve(host: str, port: int, workers: int | None, threads: int | None, dev: b
 
 
 @click.command()
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("lookalike-report"), show_default=True,
-              help="Folder for report.html and its pictures.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("lookalike-report"),
+    show_default=True,
+    help="Folder for report.html and its pictures.",
+)
 @click.option("--crawl", "crawl_id", default=None, help="Summarise this crawl (default: latest).")
-@click.option("--seed", default=None, help="Image whose neighbourhood to draw (default: the "
-              "most connected image).")
+@click.option(
+    "--seed",
+    default=None,
+    help="Image whose neighbourhood to draw (default: the most connected image).",
+)
 @user_errors()
 def report(out_dir: Path, crawl_id: str | None, seed: str | None) -> None:
     """Write an HTML report: collection, crawl, metrics, degree histogram, a neighbourhood

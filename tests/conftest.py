@@ -99,8 +99,7 @@ class DemoRun:
 
 
 @pytest.fixture(scope="session")
-def demo_run(demo_collection: Path, tmp_path_factory: pytest.TempPathFactory
-             ) -> Iterator[DemoRun]:
+def demo_run(demo_collection: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
     """`lookalike demo --no-serve --depth 2` on a fresh state folder, as a user runs it; its
     stack stays up for the tests that look at the result (the explorer's among them)."""
     state = tmp_path_factory.mktemp("demo-state")
@@ -108,9 +107,23 @@ def demo_run(demo_collection: Path, tmp_path_factory: pytest.TempPathFactory
     env["LOOKALIKE_STATE_DIR"] = str(state)
     try:
         proc = subprocess.run(
-            [sys.executable, "-c", "from lookalike_cli.main import main; main()", "demo",
-             "--no-serve", "--port", "0", "--depth", "2", "--collection", str(demo_collection)],
-            env=env, capture_output=True, text=True, timeout=840,
+            [
+                sys.executable,
+                "-c",
+                "from lookalike_cli.main import main; main()",
+                "demo",
+                "--no-serve",
+                "--port",
+                "0",
+                "--depth",
+                "2",
+                "--collection",
+                str(demo_collection),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=840,
         )
         assert proc.returncode == 0, proc.stdout + proc.stderr
         yield DemoRun(state, proc.stdout)

@@ -23,9 +23,13 @@ def lookalike_command(*args: str) -> list[str]:
     background job (``bash scripts/test.sh &``) inherits an ignored SIGINT, and Python then
     installs no KeyboardInterrupt handler: a test stopping such a child with SIGINT would
     wait for it forever. So the child restores Python's handler first."""
-    return [sys.executable, "-c",
-            "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
-            "from lookalike_cli.main import main; main()", *args]
+    return [
+        sys.executable,
+        "-c",
+        "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from lookalike_cli.main import main; main()",
+        *args,
+    ]
 
 
 @contextlib.contextmanager
@@ -57,15 +61,18 @@ def child_env(local: Settings, **extra: str) -> dict[str, str]:
     """The environment of a server or worker process that must see the same graph and Redis
     as ``local``: this process's environment without our settings, then theirs."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOKALIKE_", "NEO4J_"))}
-    env.update({
-        "LOOKALIKE_STATE_DIR": str(local.state_dir),
-        "REDIS_URL": local.redis(),
-        "PYTHONPATH": str(REPO),
-    })
+    env.update(
+        {
+            "LOOKALIKE_STATE_DIR": str(local.state_dir),
+            "REDIS_URL": local.redis(),
+            "PYTHONPATH": str(REPO),
+        }
+    )
     if local.neo4j_uri:
         graph = local.graph()
-        env.update({"NEO4J_URI": graph.uri, "NEO4J_USER": graph.user,
-                    "NEO4J_PASSWORD": graph.password})
+        env.update(
+            {"NEO4J_URI": graph.uri, "NEO4J_USER": graph.user, "NEO4J_PASSWORD": graph.password}
+        )
     if local.neo4j_database:
         env["NEO4J_DATABASE"] = local.neo4j_database
     env.update(extra)
@@ -76,6 +83,11 @@ def own_state(local: Settings, folder: Path) -> Settings:
     """Settings for the same graph and Redis as ``local`` with a state folder of their own:
     an index or thumbnails written there do not reach the other tests' servers."""
     graph = local.graph()
-    return local.replace(state_dir=folder, neo4j_uri=graph.uri, neo4j_user=graph.user,
-                         neo4j_password=graph.password, neo4j_database=graph.database,
-                         redis_url=local.redis())
+    return local.replace(
+        state_dir=folder,
+        neo4j_uri=graph.uri,
+        neo4j_user=graph.user,
+        neo4j_password=graph.password,
+        neo4j_database=graph.database,
+        redis_url=local.redis(),
+    )

@@ -163,7 +163,8 @@ def ignored(path: str, patterns: list[str]) -> bool:
 
 def dockerignore_patterns() -> list[str]:
     return [
-        line.strip() for line in DOCKERIGNORE.read_text().splitlines()
+        line.strip()
+        for line in DOCKERIGNORE.read_text().splitlines()
         if line.strip() and not line.strip().startswith("#")
     ]
 
@@ -219,10 +220,14 @@ def test_app_services_reach_neo4j_and_redis_by_service_name() -> None:
 
 
 def test_operator_can_override_catalogue_and_hosts() -> None:
-    env = environment(compose({
-        "LOOKALIKE_CATALOGUE_URL": "http://replica:8080/catalogue/v2",
-        "LOOKALIKE_IMAGE_HOSTS": "replica",
-    })["services"]["worker"])
+    env = environment(
+        compose(
+            {
+                "LOOKALIKE_CATALOGUE_URL": "http://replica:8080/catalogue/v2",
+                "LOOKALIKE_IMAGE_HOSTS": "replica",
+            }
+        )["services"]["worker"]
+    )
     assert env["LOOKALIKE_CATALOGUE_URL"] == "http://replica:8080/catalogue/v2"
     assert env["LOOKALIKE_IMAGE_HOSTS"] == "replica"
 
@@ -276,7 +281,8 @@ def test_start_order_waits_for_healthy_dependencies() -> None:
     services = compose()["services"]
     init = services["init"]["depends_on"]
     assert init == {
-        "neo4j": {"condition": "service_healthy"}, "redis": {"condition": "service_healthy"},
+        "neo4j": {"condition": "service_healthy"},
+        "redis": {"condition": "service_healthy"},
     }
     assert services["init"]["restart"] == "no"  # one-shot
     for s in LONG_RUNNING:
@@ -323,8 +329,13 @@ def run_as_service(
         **(extra or {}),
     }
     out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path,
-        timeout=120, check=False,
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -460,9 +471,16 @@ def test_dockerfile() -> None:
 def test_build_context_has_what_pip_install_needs_and_no_secrets() -> None:
     patterns = dockerignore_patterns()
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    needed = ["pyproject.toml", "cypher/counts.cypher", "cypher/__init__.py",
-              "workers/lua/complete_fetch.lua", "lookalike/settings.py",
-              "workers/app.py", "lookalike_cli/main.py", "services/__init__.py"]
+    needed = [
+        "pyproject.toml",
+        "cypher/counts.cypher",
+        "cypher/__init__.py",
+        "workers/lua/complete_fetch.lua",
+        "lookalike/settings.py",
+        "workers/app.py",
+        "lookalike_cli/main.py",
+        "services/__init__.py",
+    ]
     readme = pyproject["project"].get("readme")
     if isinstance(readme, str):
         needed.append(readme)
@@ -515,8 +533,10 @@ def test_compose_file_matches_the_compose_specification() -> None:
         schema_file = files("check_jsonschema") / "builtin_schemas/vendor/compose-spec.json"
         schema = json.loads(schema_file.read_text())
     except (ImportError, FileNotFoundError, ModuleNotFoundError) as exc:
-        pytest.skip(f"the Compose Specification schema (pip install check-jsonschema) is "
-                    f"not available: {exc}")
+        pytest.skip(
+            f"the Compose Specification schema (pip install check-jsonschema) is "
+            f"not available: {exc}"
+        )
     jsonschema.validate(compose(), schema)
     # And a deliberately broken file is rejected, so the validation is real.
     broken = compose()
@@ -527,9 +547,13 @@ def test_compose_file_matches_the_compose_specification() -> None:
 
 def _compose_cli() -> list[str] | None:
     docker = shutil.which("docker")
-    if docker and subprocess.run(
-        [docker, "compose", "version"], capture_output=True, check=False
-    ).returncode == 0:
+    if (
+        docker
+        and subprocess.run(
+            [docker, "compose", "version"], capture_output=True, check=False
+        ).returncode
+        == 0
+    ):
         return [docker, "compose"]
     legacy = shutil.which("docker-compose")
     if legacy:
@@ -544,8 +568,12 @@ def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "NEO4J_PASSWORD"}
     run = [*cli, "-f", str(COMPOSE), "--project-directory", str(ROOT), "config"]
     ok = subprocess.run(
-        run, env={**env, "NEO4J_PASSWORD": SENTINEL}, capture_output=True, text=True,
-        check=False, cwd=tmp_path,
+        run,
+        env={**env, "NEO4J_PASSWORD": SENTINEL},
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
     )
     assert ok.returncode == 0, ok.stderr
     config = yaml.safe_load(ok.stdout)
@@ -575,13 +603,22 @@ def test_init_command_creates_the_schema_on_an_external_graph(settings, tmp_path
     try:
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("LOOKALIKE_", "NEO4J_"))},
-            "NEO4J_URI": graph.uri, "NEO4J_USER": graph.user, "NEO4J_PASSWORD": graph.password,
-            "NEO4J_DATABASE": name, "REDIS_URL": settings.redis(),
-            "LOOKALIKE_STATE_DIR": str(tmp_path), "PYTHONPATH": str(ROOT),
+            "NEO4J_URI": graph.uri,
+            "NEO4J_USER": graph.user,
+            "NEO4J_PASSWORD": graph.password,
+            "NEO4J_DATABASE": name,
+            "REDIS_URL": settings.redis(),
+            "LOOKALIKE_STATE_DIR": str(tmp_path),
+            "PYTHONPATH": str(ROOT),
         }
         run = subprocess.run(
             [sys.executable, "-c", "from lookalike_cli.main import main; main()", *cmd[1:]],
-            env=env, capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            cwd=tmp_path,
         )
         assert run.returncode == 0, run.stdout + run.stderr
         assert json.loads((tmp_path / "stack.json").read_text()) == {}  # started nothing

@@ -15,8 +15,11 @@ from tests.conftest import DemoRun
 @pytest.mark.timeout(900)
 def test_demo_crawls_indexes_reports_and_serves(demo_run: DemoRun) -> None:
     out = demo_run.output
-    crawl = re.search(r"crawl \w+ done in [\d.]+s: (\d+) images fetched .*?(\d+) stored, "
-                      r"(\d+) hashed, (\d+) edges, depth reached 2, 0 failures", out)
+    crawl = re.search(
+        r"crawl \w+ done in [\d.]+s: (\d+) images fetched .*?(\d+) stored, "
+        r"(\d+) hashed, (\d+) edges, depth reached 2, 0 failures",
+        out,
+    )
     assert crawl, out
     fetched, stored, hashed, edges = map(int, crawl.groups())
     assert fetched > 5 and stored >= fetched and hashed == stored and edges >= fetched
@@ -28,8 +31,9 @@ def test_demo_crawls_indexes_reports_and_serves(demo_run: DemoRun) -> None:
     assert re.search(r"\d+ communities", out), out
     assert "/neighborhood?depth=2 -> 200" in out
     # The last line says where the explorer is.
-    assert re.search(r"Explorer: .*http://127\.0\.0\.1:\d+/#/image/\w+/2",
-                     out.strip().splitlines()[-1]), out
+    assert re.search(
+        r"Explorer: .*http://127\.0\.0\.1:\d+/#/image/\w+/2", out.strip().splitlines()[-1]
+    ), out
     report = demo_run.state / "report" / "report.html"
     html = report.read_text()
     assert "<img" in html and "Degree" in html

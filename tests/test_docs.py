@@ -13,7 +13,7 @@ README = (REPO / "README.md").read_text()
 
 
 def _documented() -> set[str]:
-    block = README[README.index(BEGIN):README.index(END)]
+    block = README[README.index(BEGIN) : README.index(END)]
     return set(re.findall(r"^\| `([A-Z0-9_]+)`", block, flags=re.MULTILINE))
 
 

@@ -42,8 +42,11 @@ def _shipped_files() -> dict[str, Path]:
     out = {}
     for top, folder in _folders().items():
         for path in folder.rglob("*"):
-            if path.is_file() and path.suffix in SHIPPED_SUFFIXES \
-                    and "__pycache__" not in path.parts:
+            if (
+                path.is_file()
+                and path.suffix in SHIPPED_SUFFIXES
+                and "__pycache__" not in path.parts
+            ):
                 out[f"{top}/{path.relative_to(folder).as_posix()}"] = path
     return out
 
@@ -58,13 +61,27 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copy(ROOT / "pyproject.toml", src)
     shutil.copy(ROOT / "README.md", src)
     for folder in {f.name for f in _folders().values()}:
-        shutil.copytree(ROOT / folder, src / folder,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copytree(
+            ROOT / folder, src / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
     out = tmp_path_factory.mktemp("dist")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "--no-index", "--quiet", "--wheel-dir", str(out), str(src)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--quiet",
+            "--wheel-dir",
+            str(out),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     (built,) = out.glob("lookalike-*.whl")
     return built
@@ -80,14 +97,24 @@ def test_the_wheel_carries_every_module_and_data_file(wheel: Path) -> None:
     assert not missing, f"the wheel leaves out {missing[:10]} (pyproject.toml's packages?)"
 
 
-def test_an_installed_copy_loads_every_statement_and_script(
-    wheel: Path, tmp_path: Path
-) -> None:
+def test_an_installed_copy_loads_every_statement_and_script(wheel: Path, tmp_path: Path) -> None:
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--quiet",
-         "--target", str(target), str(wheel)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--quiet",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     code = """
 import json
@@ -109,23 +136,33 @@ print(json.dumps({"origin": lookalike_cypher.__file__, "statements": statements,
     # installed copy (PYTHONPATH) can answer; the working folder is outside the checkout.
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOKALIKE_")}
     env["PYTHONPATH"] = str(target)
-    out = subprocess.run([sys.executable, "-S", "-c", code], cwd=tmp_path, env=env,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stderr
     found = json.loads(out.stdout)
     assert Path(found["origin"]).is_relative_to(target)
     assert found["statements"] == _names(ROOT / "cypher", ".cypher")
-    assert found["lua"] == {"lookalike": _names(ROOT / "lookalike" / "lua", ".lua"),
-                            "workers": _names(ROOT / "workers" / "lua", ".lua")}
+    assert found["lua"] == {
+        "lookalike": _names(ROOT / "lookalike" / "lua", ".lua"),
+        "workers": _names(ROOT / "workers" / "lua", ".lua"),
+    }
     assert not found["empty"]
 
 
 def test_every_script_compiles_in_redis(redis_url: str) -> None:
     """The scripts as the code composes them (shared functions joined in front) are valid Lua:
     Redis compiles each on SCRIPT LOAD."""
-    scripts = [frontier._COMPLETE_FETCH, frontier._COMPLETE_HASH, frontier._MAYBE_FINISH,
-               frontier._CLAIM, frontier._START_FETCH, ratelimit._ACQUIRE_LUA,
-               ratelimit._PAUSE_LUA, ratelimit._PAUSED_FOR_LUA]
+    scripts = [
+        frontier._COMPLETE_FETCH,
+        frontier._COMPLETE_HASH,
+        frontier._MAYBE_FINISH,
+        frontier._CLAIM,
+        frontier._START_FETCH,
+        ratelimit._ACQUIRE_LUA,
+        ratelimit._PAUSE_LUA,
+        ratelimit._PAUSED_FOR_LUA,
+    ]
     client = redis.Redis.from_url(redis_url)
     try:
         for script in scripts:

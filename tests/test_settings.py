@@ -24,15 +24,25 @@ def test_defaults() -> None:
     assert s.neo4j_password is None and s.api_token is None
 
 
-@pytest.mark.parametrize(("var", "value", "message"), [
-    ("LOOKALIKE_MAX_DEPTH", "-3", "LOOKALIKE_MAX_DEPTH must be a whole number from 0 to 50 "
-                                  "(got '-3')"),
-    ("LOOKALIKE_CRAWL_BATCH", "101", "LOOKALIKE_CRAWL_BATCH must be a whole number from 1 to 100"),
-    ("LOOKALIKE_RATE_LIMIT", "0", "LOOKALIKE_RATE_LIMIT must be a number greater than 0"),
-    ("LOOKALIKE_HTTP_TIMEOUT", "soon", "LOOKALIKE_HTTP_TIMEOUT must be a number"),
-    ("LOOKALIKE_LEGACY_SIMILAR", "perhaps", "LOOKALIKE_LEGACY_SIMILAR must be true or false"),
-    ("LOOKALIKE_API_MAX_NODES", "1.5", "LOOKALIKE_API_MAX_NODES must be a whole number"),
-])
+@pytest.mark.parametrize(
+    ("var", "value", "message"),
+    [
+        (
+            "LOOKALIKE_MAX_DEPTH",
+            "-3",
+            "LOOKALIKE_MAX_DEPTH must be a whole number from 0 to 50 (got '-3')",
+        ),
+        (
+            "LOOKALIKE_CRAWL_BATCH",
+            "101",
+            "LOOKALIKE_CRAWL_BATCH must be a whole number from 1 to 100",
+        ),
+        ("LOOKALIKE_RATE_LIMIT", "0", "LOOKALIKE_RATE_LIMIT must be a number greater than 0"),
+        ("LOOKALIKE_HTTP_TIMEOUT", "soon", "LOOKALIKE_HTTP_TIMEOUT must be a number"),
+        ("LOOKALIKE_LEGACY_SIMILAR", "perhaps", "LOOKALIKE_LEGACY_SIMILAR must be true or false"),
+        ("LOOKALIKE_API_MAX_NODES", "1.5", "LOOKALIKE_API_MAX_NODES must be a whole number"),
+    ],
+)
 def test_a_bad_value_is_refused_naming_the_variable(var: str, value: str, message: str) -> None:
     with pytest.raises(SettingsError) as err:
         load_settings(environ={var: value})
@@ -47,8 +57,11 @@ def test_fractional_hours_work_from_the_environment_and_the_file(tmp_path: Path)
 
 def test_a_whole_number_setting_refuses_a_fraction_in_the_file(tmp_path: Path) -> None:
     env = _toml(tmp_path, "crawl_batch = 16.5\n")
-    with pytest.raises(SettingsError, match=r"LOOKALIKE_CRAWL_BATCH must be a whole number .*"
-                                            r"lookalike\.toml"):
+    with pytest.raises(
+        SettingsError,
+        match=r"LOOKALIKE_CRAWL_BATCH must be a whole number .*"
+        r"lookalike\.toml",
+    ):
         load_settings(environ=env)
 
 
@@ -56,8 +69,13 @@ def test_environment_over_file_over_defaults(tmp_path: Path) -> None:
     env = _toml(tmp_path, 'rate_limit = 2\nimage_hosts = ["a.example", "b.example"]\n')
     s = load_settings(environ=env)
     assert s.rate_limit == 2 and s.image_hosts == ("a.example", "b.example")
-    s = load_settings(environ={**env, "LOOKALIKE_RATE_LIMIT": "7.5",
-                               "LOOKALIKE_IMAGE_HOSTS": "c.example, d.example,"})
+    s = load_settings(
+        environ={
+            **env,
+            "LOOKALIKE_RATE_LIMIT": "7.5",
+            "LOOKALIKE_IMAGE_HOSTS": "c.example, d.example,",
+        }
+    )
     assert s.rate_limit == 7.5 and s.image_hosts == ("c.example", "d.example")
     assert load_settings(environ=env, rate_limit=9).rate_limit == 9
 
@@ -77,8 +95,13 @@ def test_an_empty_variable_means_unset_for_optional_settings() -> None:
 
 
 def test_secrets_never_print_and_survive_pickling() -> None:
-    s = load_settings(environ={"NEO4J_URI": "bolt://db:7687", "NEO4J_PASSWORD": "pw-8d1f",
-                               "LOOKALIKE_API_TOKEN": "tok-93ab"})
+    s = load_settings(
+        environ={
+            "NEO4J_URI": "bolt://db:7687",
+            "NEO4J_PASSWORD": "pw-8d1f",
+            "LOOKALIKE_API_TOKEN": "tok-93ab",
+        }
+    )
     for text in (repr(s), str(s), repr(s.graph()), str(s.model_dump())):
         assert "pw-8d1f" not in text and "tok-93ab" not in text
     assert s.graph().password == "pw-8d1f"

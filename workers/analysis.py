@@ -100,8 +100,9 @@ class Progress:
     most every ``interval`` seconds and at every change of phase, so it costs the graph
     almost nothing while ``GET /analysis/jobs/{id}`` shows the job moving."""
 
-    def __init__(self, store: GraphStore, job_id: str, interval: float = PROGRESS_INTERVAL_S
-                 ) -> None:
+    def __init__(
+        self, store: GraphStore, job_id: str, interval: float = PROGRESS_INTERVAL_S
+    ) -> None:
         self.store = store
         self.job_id = job_id
         self.interval = interval
@@ -113,13 +114,19 @@ class Progress:
         if phase == self._phase and now - self._last < self.interval and done < total:
             return
         self._phase, self._last = phase, now
-        update_job(self.store, self.job_id,
-                   progress=json.dumps({"phase": phase, "done": done, "total": total}))
+        update_job(
+            self.store,
+            self.job_id,
+            progress=json.dumps({"phase": phase, "done": done, "total": total}),
+        )
         log.info("analysis %s: %s %d/%d", self.job_id, phase, done, total)
 
 
-def read_graph(store: GraphStore, page: int = READ_PAGE,
-               progress: Callable[[str, int, int], None] | None = None) -> SimilarityGraph:
+def read_graph(
+    store: GraphStore,
+    page: int = READ_PAGE,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> SimilarityGraph:
     """The whole graph, streamed ``page`` rows at a time (``cypher/analysis_graph``).
 
     Memory stays near what the graph itself needs: ids become vertex numbers as they arrive
@@ -147,26 +154,39 @@ def read_graph(store: GraphStore, page: int = READ_PAGE,
     position = np.empty(len(order), dtype=np.int64)
     position[order] = np.arange(len(order))
     return SimilarityGraph.from_arrays(
-        names[order].tolist(), position[np.frombuffer(sources, dtype=np.int64)],
+        names[order].tolist(),
+        position[np.frombuffer(sources, dtype=np.int64)],
         position[np.frombuffer(targets, dtype=np.int64)],
     )
 
 
-def write_scores(store: GraphStore, job_id: str, scores: WholeGraphScores,
-                 batch: int = WRITE_BATCH,
-                 progress: Callable[[str, int, int], None] | None = None) -> int:
+def write_scores(
+    store: GraphStore,
+    job_id: str,
+    scores: WholeGraphScores,
+    batch: int = WRITE_BATCH,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> int:
     """Write the scores onto the images, one transaction per ``batch`` rows."""
     written = 0
     for rows in scores.rows(batch):
-        written += sum(r["images"] for r in store.write(
-            "analysis_write_scores", rows, batch=batch, analysis_id=job_id))
+        written += sum(
+            r["images"]
+            for r in store.write("analysis_write_scores", rows, batch=batch, analysis_id=job_id)
+        )
         if progress:
             progress("write", written, len(scores))
     return written
 
 
-def run_analysis(store: GraphStore, job_id: str, top_k: int = 20, *, page: int = READ_PAGE,
-                 batch: int = WRITE_BATCH) -> dict[str, Any]:
+def run_analysis(
+    store: GraphStore,
+    job_id: str,
+    top_k: int = 20,
+    *,
+    page: int = READ_PAGE,
+    batch: int = WRITE_BATCH,
+) -> dict[str, Any]:
     """Do the work of one job against ``store``: read, compute, write back, record the
     summary (with the seconds each phase took)."""
     started = now_ms()
@@ -181,11 +201,17 @@ def run_analysis(store: GraphStore, job_id: str, top_k: int = 20, *, page: int =
     compute_s = time.perf_counter() - clock
     clock = time.perf_counter()
     summary["images_scored"] = write_scores(store, job_id, scores, batch, progress)
-    summary["phase_seconds"] = {"read": round(read_s, 3), "compute": round(compute_s, 3),
-                                "write": round(time.perf_counter() - clock, 3)}
+    summary["phase_seconds"] = {
+        "read": round(read_s, 3),
+        "compute": round(compute_s, 3),
+        "write": round(time.perf_counter() - clock, 3),
+    }
     summary["seconds"] = round((now_ms() - started) / 1000, 3)
     job = update_job(
-        store, job_id, status="done", finished_at=now_ms(),
+        store,
+        job_id,
+        status="done",
+        finished_at=now_ms(),
         summary=json.dumps(summary, sort_keys=True),
         progress=json.dumps({"phase": "done", "done": graph.n, "total": graph.n}),
     )
@@ -200,14 +226,18 @@ def analyse_graph(job_id: str, database: str | None = None, top_k: int = 20) -> 
     settings = load_settings(**overrides)
     with GraphStore.connect(settings) as store:
         if get_job(store, job_id) is None:
-            log.warning("analysis job %s does not exist in database %s; skipped", job_id,
-                        database)
+            log.warning("analysis job %s does not exist in database %s; skipped", job_id, database)
             return "missing"
         try:
             run_analysis(store, job_id, top_k=top_k)
         except Exception as exc:
             log.exception("analysis job %s failed", job_id)
-            update_job(store, job_id, status="failed", finished_at=now_ms(),
-                       error=f"{type(exc).__name__}: {exc}")
+            update_job(
+                store,
+                job_id,
+                status="failed",
+                finished_at=now_ms(),
+                error=f"{type(exc).__name__}: {exc}",
+            )
             return "failed"
     return "done"

@@ -62,10 +62,12 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
     """Continuous crawling: re-fetch stale images, discover new ones, watch running crawls."""
     return {
         "refresh-stale": {
-            "task": "lookalike.refresh_stale", "schedule": settings.refresh_interval_s,
+            "task": "lookalike.refresh_stale",
+            "schedule": settings.refresh_interval_s,
         },
         "discover-new": {
-            "task": "lookalike.discover_new", "schedule": settings.discover_interval_s,
+            "task": "lookalike.discover_new",
+            "schedule": settings.discover_interval_s,
         },
         "watch-crawls": {"task": "lookalike.watch_all", "schedule": 15.0},
     }

@@ -62,8 +62,9 @@ def refresh_stale() -> list[str]:
         return []
     ids = refresh_stale_ids(settings)
     if ids:
-        log.info("refreshing %d images fetched more than %sh ago", len(ids),
-                 settings.crawl_ttl_hours)
+        log.info(
+            "refreshing %d images fetched more than %sh ago", len(ids), settings.crawl_ttl_hours
+        )
     return _start(settings, "refresh", ids, 0)
 
 

@@ -35,8 +35,10 @@ def validate_request(
     bad = [s for s in seeds if not ids.is_image_id(s)]
     if bad:
         raise ValueError(f"seed {bad[0]!r} is not a catalogue image id ({ids.IMAGE_ID_WORDS})")
-    if isinstance(depth, bool) or not isinstance(depth, int) or not (
-        0 <= depth <= settings.max_depth
+    if (
+        isinstance(depth, bool)
+        or not isinstance(depth, int)
+        or not (0 <= depth <= settings.max_depth)
     ):
         raise ValueError(f"depth must be an integer from 0 to {settings.max_depth} (got {depth!r})")
     if max_images is not None and (
@@ -74,11 +76,14 @@ def collection_ids(client: CatalogueClient, source: str = "") -> Iterator[str]:
 def in_parts(seeds: list[str], size: int) -> list[list[str]]:
     """More seeds than one crawl takes (``max_seeds``) become consecutive crawls of at most
     ``size`` seeds: each crawl's record (its seeds among it) stays small enough to read."""
-    return [seeds[i:i + size] for i in range(0, len(seeds), max(1, size))]
+    return [seeds[i : i + size] for i in range(0, len(seeds), max(1, size))]
 
 
 def start_crawl(
-    settings: Settings, seeds: list[str], depth: int, max_images: int | None = None,
+    settings: Settings,
+    seeds: list[str],
+    depth: int,
+    max_images: int | None = None,
     kind: str = "crawl",
 ) -> dict[str, Any]:
     """Queue a breadth-first crawl from ``seeds``; returns its record (with ``id``)."""
@@ -96,10 +101,12 @@ def start_crawl(
     with app.connection_for_write(settings.redis()) as conn:
         for batch in fetch_batches(seeds, settings.crawl_batch):
             fetch_images.apply_async(
-                (crawl_id, batch, 0), connection=conn  # type: ignore[call-arg]
+                (crawl_id, batch, 0),
+                connection=conn,  # type: ignore[call-arg]
             )
         watch_crawl.apply_async(
-            (crawl_id,), countdown=max(1.0, min(10.0, settings.crawl_lease_s / 3)),
+            (crawl_id,),
+            countdown=max(1.0, min(10.0, settings.crawl_lease_s / 3)),
             connection=conn,  # type: ignore[call-arg]
         )
     return state.summary()
@@ -118,8 +125,9 @@ def crawl_failures(settings: Settings, crawl_id: str) -> dict[str, str]:
 
 def list_crawls(settings: Settings, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
     client = _redis(settings)
-    return [s for cid in crawl_ids(client, limit, offset)
-            if (s := CrawlState(client, cid).summary())]
+    return [
+        s for cid in crawl_ids(client, limit, offset) if (s := CrawlState(client, cid).summary())
+    ]
 
 
 def count_crawls(settings: Settings) -> int:
@@ -148,7 +156,10 @@ def requeue_stale(settings: Settings, crawl_id: str) -> int:
 
 
 def wait_for(
-    settings: Settings, crawl_id: str, timeout: float | None = None, poll: float = 0.5,
+    settings: Settings,
+    crawl_id: str,
+    timeout: float | None = None,
+    poll: float = 0.5,
     on_progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Block until the crawl ends (or ``timeout``); also acts as a watchdog meanwhile."""

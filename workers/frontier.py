@@ -69,6 +69,7 @@ _MAYBE_FINISH = source("workers", "maybe_finish_function", "maybe_finish")
 _CLAIM = source("workers", "claim")
 _START_FETCH = source("workers", "start_fetch")
 
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -118,8 +119,15 @@ def _outcome(out: dict[str, Any]) -> FetchOutcome:
     # cjson encodes an empty Lua table as {} rather than [].
     to_hash = out["hash"] if isinstance(out["hash"], list) else []
     nxt = out["next"] if isinstance(out["next"], list) else []
-    return FetchOutcome(False, to_hash, bool(out["advance"]), nxt, bool(out["hash_self"]),
-                        bool(out["hashed"]), bool(out["finished"]))
+    return FetchOutcome(
+        False,
+        to_hash,
+        bool(out["advance"]),
+        nxt,
+        bool(out["hash_self"]),
+        bool(out["hashed"]),
+        bool(out["finished"]),
+    )
 
 
 class CrawlState:
@@ -143,13 +151,24 @@ class CrawlState:
     ) -> None:
         ts = now_ms()
         pipe = self.r.pipeline(transaction=True)
-        pipe.hset(self.p + "meta", mapping={
-            "id": self.id, "status": "running", "kind": kind, "seeds": json.dumps(seeds),
-            "depth": depth, "max_images": max_images or 0, "level": 0, "fetch_done": 0,
-            "created_at": ts, "started_at": ts,
-        })
-        pipe.hset(self.p + "counts", mapping={"fetched": 0, "hashed": 0, "edges": 0,
-                                              "depth_reached": 0})
+        pipe.hset(
+            self.p + "meta",
+            mapping={
+                "id": self.id,
+                "status": "running",
+                "kind": kind,
+                "seeds": json.dumps(seeds),
+                "depth": depth,
+                "max_images": max_images or 0,
+                "level": 0,
+                "fetch_done": 0,
+                "created_at": ts,
+                "started_at": ts,
+            },
+        )
+        pipe.hset(
+            self.p + "counts", mapping={"fetched": 0, "hashed": 0, "edges": 0, "depth_reached": 0}
+        )
         if seeds:
             pipe.sadd(self.p + "seen", *seeds)
             pipe.hset(self.p + "pending:0", mapping={s: -ts for s in seeds})
@@ -179,11 +198,9 @@ class CrawlState:
         if not meta:
             return {}
         counts = {as_text(k): int(v) for k, v in self.r.hgetall(self.p + "counts").items()}
-        failed = {k[len("failed:"):]: v for k, v in counts.items() if k.startswith("failed:")}
+        failed = {k[len("failed:") :]: v for k, v in counts.items() if k.startswith("failed:")}
         level = int(meta.get("level", 0))
-        queued = {
-            str(d): self.r.hlen(self.p + f"pending:{d}") for d in range(level, level + 1)
-        }
+        queued = {str(d): self.r.hlen(self.p + f"pending:{d}") for d in range(level, level + 1)}
         queued[str(level + 1)] = self.r.zcard(self.p + f"next:{level + 1}")
         return {
             "id": self.id,
@@ -240,8 +257,9 @@ class CrawlState:
         """Start work on an image: take its lease. False if the crawl no longer runs or the
         image is no longer pending (a duplicate delivery)."""
         key = self.p + ("hashing" if depth is None else f"pending:{depth}")
-        return bool(self._claim(keys=[self.p + "meta", key],
-                                args=[image_id, now_ms() + self.lease_ms]))
+        return bool(
+            self._claim(keys=[self.p + "meta", key], args=[image_id, now_ms() + self.lease_ms])
+        )
 
     def start_fetch(self, image_id: str, depth: int) -> FetchStart | None:
         """``claim`` a fetch and say whether it is expected to hash the image too, in one
@@ -254,17 +272,24 @@ class CrawlState:
         pipe = self.r.pipeline(transaction=False)
         deadline = now_ms() + self.lease_ms
         for image_id in image_ids:
-            self._start_fetch(keys=[self.p, HINTS, EMBED_HINTS],
-                              args=[image_id, depth, deadline], client=pipe)
+            self._start_fetch(
+                keys=[self.p, HINTS, EMBED_HINTS], args=[image_id, depth, deadline], client=pipe
+            )
         out: list[FetchStart | None] = []
         for ok, will_hash, hint, embed_hint in pipe.execute():
-            out.append(FetchStart(bool(will_hash), as_text(hint), as_text(embed_hint))
-                       if ok else None)
+            out.append(
+                FetchStart(bool(will_hash), as_text(hint), as_text(embed_hint)) if ok else None
+            )
         return out
 
     def complete_fetch(
-        self, image_id: str, depth: int, neighbours: list[str],
-        stored: list[tuple[str, str]], edges: int, inline_hash: bool = False,
+        self,
+        image_id: str,
+        depth: int,
+        neighbours: list[str],
+        stored: list[tuple[str, str]],
+        edges: int,
+        inline_hash: bool = False,
         prehashed: str | None = None,
     ) -> FetchOutcome:
         """Record a fetched image; returns what to hash and, if the level closed, what next.
@@ -275,9 +300,9 @@ class CrawlState:
         hint): the worker hashed it before the graph write, so if the image is this fetch's
         to hash, it is counted as hashed now (``hashed``).
         """
-        return self.complete_fetches(depth, [
-            Completion(image_id, neighbours, stored, edges, prehashed)
-        ], inline_hash)[0]
+        return self.complete_fetches(
+            depth, [Completion(image_id, neighbours, stored, edges, prehashed)], inline_hash
+        )[0]
 
     def complete_fetches(
         self, depth: int, completions: list[Completion], inline_hash: bool = False
@@ -287,12 +312,24 @@ class CrawlState:
         pipe = self.r.pipeline(transaction=False)
         ts = now_ms()
         for c in completions:
-            self._complete_fetch(keys=[self.p, HINTS, EMBED_HINTS], args=[
-                c.image_id, depth, ts, self.lease_ms, json.dumps(c.neighbours),
-                json.dumps([list(s) for s in c.stored]), "1" if inline_hash else "0",
-                c.edges, "1" if c.prehashed else "0", c.prehashed or "",
-                c.embed_hint or "", "1" if c.embedded else "0",
-            ], client=pipe)
+            self._complete_fetch(
+                keys=[self.p, HINTS, EMBED_HINTS],
+                args=[
+                    c.image_id,
+                    depth,
+                    ts,
+                    self.lease_ms,
+                    json.dumps(c.neighbours),
+                    json.dumps([list(s) for s in c.stored]),
+                    "1" if inline_hash else "0",
+                    c.edges,
+                    "1" if c.prehashed else "0",
+                    c.prehashed or "",
+                    c.embed_hint or "",
+                    "1" if c.embedded else "0",
+                ],
+                client=pipe,
+            )
         return [_outcome(json.loads(raw)) for raw in pipe.execute()]
 
     def fail_fetch(
@@ -303,16 +340,24 @@ class CrawlState:
         self.r.hincrby(self.p + "counts", f"failed:{reason}", 1)
         return self.complete_fetch(image_id, depth, [], [], 0, inline_hash=inline_hash)
 
-    def complete_hash(self, image_id: str, counter: str = "hashed", hint: str = "",
-                      embed_hint: str = "", embedded: bool = False) -> int:
+    def complete_hash(
+        self,
+        image_id: str,
+        counter: str = "hashed",
+        hint: str = "",
+        embed_hint: str = "",
+        embedded: bool = False,
+    ) -> int:
         """Record an image's hashing as ``counter``. Returns 0 for a duplicate completion,
         1 when it counted, 2 when it counted and ended the crawl. ``hint``/``embed_hint``:
         what was hashed/embedded (see HINTS), for a success; ``embedded``: a vector was
         made (counted as ``embedded``)."""
-        return int(self._complete_hash(
-            keys=[self.p, HINTS, EMBED_HINTS],
-            args=[image_id, counter, now_ms(), hint, embed_hint, "1" if embedded else "0"],
-        ))
+        return int(
+            self._complete_hash(
+                keys=[self.p, HINTS, EMBED_HINTS],
+                args=[image_id, counter, now_ms(), hint, embed_hint, "1" if embedded else "0"],
+            )
+        )
 
     def fail_hash(self, image_id: str, reason: str, message: str) -> int:
         self.r.hset(self.p + "failures", f"{image_id}:thumbnail", f"{reason}: {message}"[:500])
@@ -340,9 +385,14 @@ class CrawlState:
         return True
 
     def fail(self, error: str) -> None:
-        self.r.hset(self.p + "meta", mapping={
-            "status": "failed", "error": error[:1000], "finished_at": now_ms(),
-        })
+        self.r.hset(
+            self.p + "meta",
+            mapping={
+                "status": "failed",
+                "error": error[:1000],
+                "finished_at": now_ms(),
+            },
+        )
 
     def attempt(self, image_id: str, what: str) -> int:
         """Count one more try of ``what`` (fetch/hash) for an image; returns the count."""

@@ -40,8 +40,10 @@ class Fetched:
 
 
 def store_fetched_many(
-    store: GraphStore, items: Sequence[tuple[ImageWithSimilar, Thumbnail | None]],
-    seen_at: int | None = None, model: str | None = None,
+    store: GraphStore,
+    items: Sequence[tuple[ImageWithSimilar, Thumbnail | None]],
+    seen_at: int | None = None,
+    model: str | None = None,
 ) -> list[Fetched]:
     """Write fetched images, the images they list, the SIMILAR_TO edges, and prune stale
     edges — all in one transaction, so a crash never leaves half an update. What each
@@ -88,14 +90,17 @@ def store_fetched_many(
     out = []
     for (result, _), similar in zip(items, similar_of, strict=True):
         image = result.image
-        out.append(Fetched(
-            image_id=image.id,
-            neighbours=[r.id for r in similar],
-            stored=[(image.id, image.thumbnail_url)] + [(r.id, r.thumbnail_url) for r in similar],
-            edges=len(similar),
-            thumbnail_url=image.thumbnail_url,
-            needs=needs_of(states.get(image.id, {}), image.thumbnail_url, model),
-        ))
+        out.append(
+            Fetched(
+                image_id=image.id,
+                neighbours=[r.id for r in similar],
+                stored=[(image.id, image.thumbnail_url)]
+                + [(r.id, r.thumbnail_url) for r in similar],
+                edges=len(similar),
+                thumbnail_url=image.thumbnail_url,
+                needs=needs_of(states.get(image.id, {}), image.thumbnail_url, model),
+            )
+        )
     return out
 
 
@@ -206,8 +211,13 @@ class Thumbnail:
 
 
 def download_and_hash(
-    client: CatalogueClient, cache: ThumbnailCache | None, image_id: str, info_url: str,
-    *, want: Needs = HASH_ONLY, embedder: Embeds | None = None,
+    client: CatalogueClient,
+    cache: ThumbnailCache | None,
+    image_id: str,
+    info_url: str,
+    *,
+    want: Needs = HASH_ONLY,
+    embedder: Embeds | None = None,
 ) -> Thumbnail:
     """Download a thumbnail once, cache it, decode it once, and hash and/or embed it, as
     ``want`` says (embedding needs an ``embedder``).
@@ -224,7 +234,11 @@ def download_and_hash(
 
 
 def examine(
-    image: Image.Image, image_id: str, info_url: str, *, want: Needs,
+    image: Image.Image,
+    image_id: str,
+    info_url: str,
+    *,
+    want: Needs,
     embedder: Embeds | None,
 ) -> Thumbnail:
     """Hash and/or embed one decoded thumbnail (see ``download_and_hash``)."""
@@ -243,8 +257,13 @@ def examine(
 def hash_row(image_id: str, info_url: str, hashes: dict[str, Any]) -> dict[str, Any]:
     """The ``set_hashes`` row of an image: its hashes (with ``hash_info`` and
     ``hash_color``) and what they were computed from."""
-    return {"id": image_id, **hashes, "hash_version": algorithm_version(),
-            "thumbnail": info_url, "hashed_at": now_ms()}
+    return {
+        "id": image_id,
+        **hashes,
+        "hash_version": algorithm_version(),
+        "thumbnail": info_url,
+        "hashed_at": now_ms(),
+    }
 
 
 def thumbnail_steps(thumbs: Sequence[Thumbnail]) -> list[tuple[str, dict[str, Any]]]:
@@ -252,13 +271,20 @@ def thumbnail_steps(thumbs: Sequence[Thumbnail]) -> list[tuple[str, dict[str, An
     embedded which thumbnail (the vectors themselves go to Redis: ``publish_vectors``),
     failed embeddings."""
     hashes = [hash_row(t.image_id, t.info_url, t.hashes) for t in thumbs if t.hashes]
-    embedded = [{"id": t.image_id, "model": t.model, "thumbnail": t.info_url, "at": t.at}
-                for t in thumbs if t.vector is not None]
-    failed = [{"id": t.image_id, "error": t.embed_error, "at": t.at}
-              for t in thumbs if t.embed_error]
+    embedded = [
+        {"id": t.image_id, "model": t.model, "thumbnail": t.info_url, "at": t.at}
+        for t in thumbs
+        if t.vector is not None
+    ]
+    failed = [
+        {"id": t.image_id, "error": t.embed_error, "at": t.at} for t in thumbs if t.embed_error
+    ]
     steps: list[tuple[str, dict[str, Any]]] = []
-    for name, rows in (("set_hashes", hashes), ("set_embeddings", embedded),
-                       ("mark_embed_failed", failed)):
+    for name, rows in (
+        ("set_hashes", hashes),
+        ("set_embeddings", embedded),
+        ("mark_embed_failed", failed),
+    ):
         if rows:
             steps.append((name, {"rows": rows}))
     return steps
@@ -267,8 +293,11 @@ def thumbnail_steps(thumbs: Sequence[Thumbnail]) -> list[tuple[str, dict[str, An
 def publish_vectors(client: redis.Redis, thumbs: Sequence[Thumbnail], maxlen: int) -> None:
     """Hand the vectors to the index sidecar (``lookalike.vectors``). Before the graph
     write that says they exist, so the graph never calls embedded what the stream lacks."""
-    publish(client, [(t.image_id, t.model or "", t.at, t.vector)
-                     for t in thumbs if t.vector is not None], maxlen)
+    publish(
+        client,
+        [(t.image_id, t.model or "", t.at, t.vector) for t in thumbs if t.vector is not None],
+        maxlen,
+    )
 
 
 def store_thumbnails(store: GraphStore, thumbs: Sequence[Thumbnail]) -> None:
@@ -279,8 +308,10 @@ def store_thumbnails(store: GraphStore, thumbs: Sequence[Thumbnail]) -> None:
 
 
 def record_hash_failure(store: GraphStore, image_id: str, reason: str, message: str) -> None:
-    store.write("mark_hash_failed", [{"id": image_id, "error": f"{reason}: {message}"[:500],
-                                      "at": now_ms()}])
+    store.write(
+        "mark_hash_failed",
+        [{"id": image_id, "error": f"{reason}: {message}"[:500], "at": now_ms()}],
+    )
 
 
 __all__ = [

@@ -45,6 +45,7 @@ from workers.pipeline import NOTHING, Embeds, Needs, Thumbnail
 
 log = logging.getLogger(__name__)
 
+
 class Resources:
     """Per-process connections: one Redis, one catalogue client, one graph driver, and the
     embedder (loaded once per process, on first use)."""
@@ -106,7 +107,7 @@ def fetch_batches(image_ids: list[str], size: int, spread: int = 16) -> list[lis
     level is split finer, into at least ``spread`` tasks while it has that many images, so
     that it still spreads over all the worker processes."""
     per = max(1, min(size, len(image_ids) // spread))
-    return [image_ids[i:i + per] for i in range(0, len(image_ids), per)]
+    return [image_ids[i : i + per] for i in range(0, len(image_ids), per)]
 
 
 def dispatch(state: CrawlState, outcome: FetchOutcome, depth: int) -> None:
@@ -133,10 +134,14 @@ def save_summary(state: CrawlState, store: GraphStore | None = None) -> None:
 
     summary = state.summary()
     props: dict[str, Any] = {
-        "status": summary["status"], "kind": summary["kind"],
-        "seeds": summary["seeds"], "depth": summary["depth"],
-        "max_images": summary["max_images"], "created_at": summary["created_at"],
-        "finished_at": summary["finished_at"], "counts": json.dumps(summary["counts"]),
+        "status": summary["status"],
+        "kind": summary["kind"],
+        "seeds": summary["seeds"],
+        "depth": summary["depth"],
+        "max_images": summary["max_images"],
+        "created_at": summary["created_at"],
+        "finished_at": summary["finished_at"],
+        "counts": json.dumps(summary["counts"]),
     }
     try:
         (store or resources().store).write("save_crawl", id=state.id, props=props)
@@ -145,8 +150,13 @@ def save_summary(state: CrawlState, store: GraphStore | None = None) -> None:
 
 
 def _retry_later(
-    state: CrawlState, task: Any, args: tuple[Any, ...], image_id: str, depth: int | None,
-    what: str, retry_after: float | None = None,
+    state: CrawlState,
+    task: Any,
+    args: tuple[Any, ...],
+    image_id: str,
+    depth: int | None,
+    what: str,
+    retry_after: float | None = None,
 ) -> int:
     attempt = state.attempt(image_id, what)
     delay = crawl_tasks(resources().settings).delay(attempt - 1, retry_after)
@@ -156,8 +166,13 @@ def _retry_later(
 
 
 def _retry_catalogue(
-    state: CrawlState, task: Any, args: tuple[Any, ...], image_id: str, depth: int | None,
-    what: str, exc: CatalogueError,
+    state: CrawlState,
+    task: Any,
+    args: tuple[Any, ...],
+    image_id: str,
+    depth: int | None,
+    what: str,
+    exc: CatalogueError,
 ) -> bool:
     """Re-queue after a retryable catalogue error while tries remain; False: give up."""
     tries = int(state.r.hget(state.p + "attempts", f"{what}:{image_id}") or 0)
@@ -220,8 +235,11 @@ def fetch_batch(crawl_id: str, image_ids: list[str], depth: int) -> list[str]:
     state = state_of(crawl_id)
     status = dict.fromkeys(image_ids, "skipped")
     ready: list[_Ready] = []
-    started = [(i, s) for i, s in zip(image_ids, state.start_fetches(image_ids, depth),
-                                       strict=True) if s is not None]
+    started = [
+        (i, s)
+        for i, s in zip(image_ids, state.start_fetches(image_ids, depth), strict=True)
+        if s is not None
+    ]
     claimed_at = time.monotonic()
     try:
         for image_id, start in started:
@@ -233,8 +251,7 @@ def fetch_batch(crawl_id: str, image_ids: list[str], depth: int) -> list[str]:
                 claimed_at = time.monotonic()
             try:
                 result = res.client.get_image(image_id)
-                thumb, hash_error = _hash_ahead(res, start, image_id,
-                                                result.image.thumbnail_url)
+                thumb, hash_error = _hash_ahead(res, start, image_id, result.image.thumbnail_url)
             except CatalogueError as exc:
                 status[image_id] = _fetch_failed(state, image_id, depth, exc)
                 continue
@@ -288,12 +305,12 @@ def _store_batch(state: CrawlState, ready: list[_Ready], depth: int) -> dict[str
         # tried again later on its own.
         out: dict[str, str] = {}
         for r in ready:
-            if _retry_graph(state, fetch_image, (state.id, r.image_id, depth), r.image_id,
-                            depth):
+            if _retry_graph(state, fetch_image, (state.id, r.image_id, depth), r.image_id, depth):
                 out[r.image_id] = "retry"
                 continue
-            failed = state.fail_fetch(r.image_id, depth, "graph_unavailable", str(exc),
-                                      inline_hash=True)
+            failed = state.fail_fetch(
+                r.image_id, depth, "graph_unavailable", str(exc), inline_hash=True
+            )
             dispatch(state, failed, depth)
             out[r.image_id] = "failed:graph_unavailable"
         return out
@@ -302,8 +319,12 @@ def _store_batch(state: CrawlState, ready: list[_Ready], depth: int) -> dict[str
         # foresaw went wrong: find the image at fault by writing them one by one, so the
         # others are not held back with it.
         if len(ready) > 1:
-            log.warning("crawl %s: the graph refused a batch of %d images (%s); writing them "
-                        "one by one", state.id, len(ready), exc)
+            log.warning(
+                "crawl %s: the graph refused a batch of %d images (%s); writing them one by one",
+                state.id,
+                len(ready),
+                exc,
+            )
             out = {}
             for r in ready:
                 out.update(_store_batch(state, [r], depth))
@@ -316,16 +337,23 @@ def _store_batch(state: CrawlState, ready: list[_Ready], depth: int) -> dict[str
             log.exception("crawl %s: unexpected error storing %s", state.id, r.image_id)
             reason, message = "unexpected_error", unexpected_error(exc).message
         log.warning("crawl %s: %s: %s", state.id, r.image_id, message)
-        dispatch(state, state.fail_fetch(r.image_id, depth, reason, message, inline_hash=True),
-                 depth)
+        dispatch(
+            state, state.fail_fetch(r.image_id, depth, reason, message, inline_hash=True), depth
+        )
         return {r.image_id: f"failed:{reason}"}
     state.note_embed_failures({t.image_id: t.embed_error for t in thumbs if t.embed_error})
-    remaining = [f.needs.minus(r.thumb.done if r.thumb else NOTHING)
-                 for r, f in zip(ready, fetched, strict=True)]
-    outcomes = state.complete_fetches(depth, [
-        _completion(f, r.thumb, left, res.model)
-        for r, f, left in zip(ready, fetched, remaining, strict=True)
-    ], inline_hash=True)
+    remaining = [
+        f.needs.minus(r.thumb.done if r.thumb else NOTHING)
+        for r, f in zip(ready, fetched, strict=True)
+    ]
+    outcomes = state.complete_fetches(
+        depth,
+        [
+            _completion(f, r.thumb, left, res.model)
+            for r, f, left in zip(ready, fetched, remaining, strict=True)
+        ],
+        inline_hash=True,
+    )
     out = {}
     for r, f, outcome, left in zip(ready, fetched, outcomes, remaining, strict=True):
         if outcome.duplicate:
@@ -336,7 +364,11 @@ def _store_batch(state: CrawlState, ready: list[_Ready], depth: int) -> dict[str
             out[r.image_id] = "fetched+hashed-with-fetch"
         elif outcome.hash_self:
             out[r.image_id] = "fetched+" + hash_for_crawl(
-                state, r.image_id, f.thumbnail_url, needs=left, error=r.hash_error,
+                state,
+                r.image_id,
+                f.thumbnail_url,
+                needs=left,
+                error=r.hash_error,
             )
         else:
             out[r.image_id] = "fetched"
@@ -352,7 +384,10 @@ def _completion(
         return Completion(f.image_id, f.neighbours, f.stored, f.edges)
     embed_current = model is not None and (thumb.vector is not None or not f.needs.embed)
     return Completion(
-        f.image_id, f.neighbours, f.stored, f.edges,
+        f.image_id,
+        f.neighbours,
+        f.stored,
+        f.edges,
         prehashed=hash_hint(algorithm_version(), f.thumbnail_url),
         embed_hint=hash_hint(model, f.thumbnail_url) if model and embed_current else None,
         embedded=thumb.vector is not None,
@@ -371,13 +406,16 @@ def _hash_ahead(
     if not start.will_hash or not info_url:
         return None, None
     model = res.model
-    want = Needs(start.hint != hash_hint(algorithm_version(), info_url),
-                 model is not None and start.embed_hint != hash_hint(model, info_url))
+    want = Needs(
+        start.hint != hash_hint(algorithm_version(), info_url),
+        model is not None and start.embed_hint != hash_hint(model, info_url),
+    )
     if not want:
         return None, None
     try:
-        return pipeline.download_and_hash(res.client, res.cache, image_id, info_url,
-                                          want=want, embedder=res.embedder), None
+        return pipeline.download_and_hash(
+            res.client, res.cache, image_id, info_url, want=want, embedder=res.embedder
+        ), None
     except (CatalogueError, ImageDecodeError) as exc:
         return None, exc
 
@@ -398,7 +436,10 @@ def _completed(state: CrawlState, completion: int) -> None:
 
 
 def hash_for_crawl(
-    state: CrawlState, image_id: str, info_url: str, needs: Needs | None = None,
+    state: CrawlState,
+    image_id: str,
+    info_url: str,
+    needs: Needs | None = None,
     error: CatalogueError | ImageDecodeError | None = None,
 ) -> str:
     """Hash (and embed) one image's thumbnail for a crawl whose lease on it this worker
@@ -422,16 +463,18 @@ def hash_for_crawl(
         if not needs:
             _completed(state, state.complete_hash(image_id, "hash_skipped", hint, embed_hint))
             return "unchanged"
-        thumb = pipeline.download_and_hash(res.client, res.cache, image_id, info_url,
-                                           want=needs, embedder=res.embedder)
+        thumb = pipeline.download_and_hash(
+            res.client, res.cache, image_id, info_url, want=needs, embedder=res.embedder
+        )
         pipeline.publish_vectors(res.redis, [thumb], res.settings.embed_stream_max)
         pipeline.store_thumbnails(res.store, [thumb])
     except GraphUnavailable:
         if _retry_graph(state, hash_image, args, image_id, None):
             return "retry"
-        _completed(state, state.fail_hash(
-            image_id, "graph_unavailable", "the graph server did not come back"
-        ))
+        _completed(
+            state,
+            state.fail_hash(image_id, "graph_unavailable", "the graph server did not come back"),
+        )
         return "failed"
     except CatalogueError as exc:
         if _retry_catalogue(state, hash_image, args, image_id, None, "hash", exc):
@@ -445,8 +488,12 @@ def hash_for_crawl(
     if thumb.embed_error:
         state.note_embed_failures({image_id: thumb.embed_error})
         embed_hint = ""
-    _completed(state, state.complete_hash(image_id, "hashed", hint, embed_hint,
-                                          embedded=thumb.vector is not None))
+    _completed(
+        state,
+        state.complete_hash(
+            image_id, "hashed", hint, embed_hint, embedded=thumb.vector is not None
+        ),
+    )
     return "hashed" if needs.hash else "embedded"
 
 
@@ -508,21 +555,21 @@ def embed_images(items: list[list[str]]) -> dict[str, int]:
         try:
             data = res.cache.get(image_id)
             if data is None:
-                thumb = pipeline.download_and_hash(res.client, res.cache, image_id, info_url,
-                                                   want=want, embedder=embedder)
+                thumb = pipeline.download_and_hash(
+                    res.client, res.cache, image_id, info_url, want=want, embedder=embedder
+                )
             else:
                 image = decode_image(data, max_pixels=res.settings.max_thumbnail_pixels)
-                thumb = pipeline.examine(image, image_id, info_url, want=want,
-                                         embedder=embedder)
+                thumb = pipeline.examine(image, image_id, info_url, want=want, embedder=embedder)
         except CatalogueError as exc:
             if exc.retryable:
                 deferred += 1
                 continue
-            thumb = Thumbnail(image_id, info_url, embed_error=f"{exc.reason}: {exc.message}",
-                              at=now_ms())
+            thumb = Thumbnail(
+                image_id, info_url, embed_error=f"{exc.reason}: {exc.message}", at=now_ms()
+            )
         except ImageDecodeError as exc:
-            thumb = Thumbnail(image_id, info_url, embed_error=f"not_an_image: {exc}",
-                              at=now_ms())
+            thumb = Thumbnail(image_id, info_url, embed_error=f"not_an_image: {exc}", at=now_ms())
         thumbs.append(thumb)
     pipeline.publish_vectors(res.redis, thumbs, res.settings.embed_stream_max)
     try:

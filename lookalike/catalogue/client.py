@@ -73,8 +73,13 @@ class CatalogueClient:
         self.throttle = Throttle(settings, redis_client, key_prefix, self.max_wait, self.stats)
         self.transport = Transport(settings, self.throttle, self.stats)
         self.fetcher = Fetcher(
-            self.transport, self.throttle, policy, settings.http_timeout, self.stats,
-            sleep=sleep, rng=rng,
+            self.transport,
+            self.throttle,
+            policy,
+            settings.http_timeout,
+            self.stats,
+            sleep=sleep,
+            rng=rng,
         )
         # Which similar-images include this catalogue accepts, once we know.
         self.similar_field: str | None = None
@@ -151,7 +156,9 @@ class CatalogueClient:
         max_bytes = self.settings.max_thumbnail_bytes
         max_pixels = self.settings.max_thumbnail_pixels
         return self.fetcher.fetch(
-            self._thumbnails, url, None,
+            self._thumbnails,
+            url,
+            None,
             lambda resp, final: read_thumbnail(resp, final, max_bytes, max_pixels),
         )
 

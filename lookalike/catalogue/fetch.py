@@ -48,9 +48,14 @@ class Fetcher:
     """GETs under ``policy``, each attempt through ``transport`` within ``http_timeout``."""
 
     def __init__(
-        self, transport: Transport, throttle: Throttle, policy: RetryPolicy,
-        http_timeout: float, stats: ClientStats,
-        sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None,
+        self,
+        transport: Transport,
+        throttle: Throttle,
+        policy: RetryPolicy,
+        http_timeout: float,
+        stats: ClientStats,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
     ) -> None:
         self.transport = transport
         self.throttle = throttle
@@ -61,8 +66,13 @@ class Fetcher:
         self._rng = rng or random.Random()
 
     def fetch(
-        self, source: Source, url: str, params: Mapping[str, Any] | None, read: Reader[T],
-        *, keep_open: bool = False,
+        self,
+        source: Source,
+        url: str,
+        params: Mapping[str, Any] | None,
+        read: Reader[T],
+        *,
+        keep_open: bool = False,
     ) -> T:
         """GET ``url`` (a ``source``) with the rate limit, retries and backoff; ``read``
         turns a 200 into a value.
@@ -119,8 +129,13 @@ class Fetcher:
             attempt += 1
 
     def _attempt(
-        self, source: Source, url: str, params: Mapping[str, Any] | None, read: Reader[T],
-        keep_open: bool, attempt: int,
+        self,
+        source: Source,
+        url: str,
+        params: Mapping[str, Any] | None,
+        read: Reader[T],
+        keep_open: bool,
+        attempt: int,
     ) -> T:
         """One request: the value, a ``Transient`` failure, or a final ``CatalogueError``."""
         try:

@@ -27,15 +27,17 @@ GetJson = Callable[[str, Mapping[str, Any] | None], tuple[Any, str]]
 def similar_order(known: str | None, legacy: bool) -> tuple[str, ...]:
     """The similar-images includes to try, in order: the one known to work first, else the
     current one (the legacy one with ``legacy``)."""
-    first = known if known is not None else (
-        "visuallySimilar" if legacy else "withSimilarFeatures"
-    )
+    first = known if known is not None else ("visuallySimilar" if legacy else "withSimilarFeatures")
     return (first, *[f for f in SIMILAR_FIELDS if f != first])
 
 
 def get_image(
-    get_json: GetJson, stats: ClientStats, catalogue_url: str, image_id: str,
-    similar: bool, order: tuple[str, ...],
+    get_json: GetJson,
+    stats: ClientStats,
+    catalogue_url: str,
+    image_id: str,
+    similar: bool,
+    order: tuple[str, ...],
 ) -> tuple[ImageWithSimilar, str | None]:
     """One image and (with ``similar``) its similar images, rank order, and the include that
     worked (None without ``similar``).
@@ -89,7 +91,5 @@ def checked(
         raise RecordError(exc.path, exc.problem, url=url) from exc
     if result.image.id != image_id:
         stats.count("invalid_records")
-        raise RecordError(
-            "id", f"asked for {image_id!r} but got {result.image.id!r}", url=url
-        )
+        raise RecordError("id", f"asked for {image_id!r} but got {result.image.id!r}", url=url)
     return result

@@ -19,7 +19,10 @@ ACCEPT_JSON = "application/json"
 def read_json(resp: requests.Response, url: str) -> Any:
     """The parsed JSON body of a 200 answer from ``url``."""
     body = read_body(
-        resp, url, MAX_JSON_BYTES, "response_too_large",
+        resp,
+        url,
+        MAX_JSON_BYTES,
+        "response_too_large",
         f"{MAX_JSON_BYTES // 1_000_000} MB for a catalogue JSON answer",
     )
     try:

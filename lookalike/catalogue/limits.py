@@ -40,7 +40,8 @@ def read_body(
                 packed = (
                     f", decompressed from its {encoding} transfer encoding: a compression "
                     "bomb, or a body far larger than its kind ever is"
-                    if encoding and encoding != "identity" else ""
+                    if encoding and encoding != "identity"
+                    else ""
                 )
                 raise CatalogueError(
                     too_large,

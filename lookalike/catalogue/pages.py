@@ -58,7 +58,10 @@ def iter_list(
             log.warning(
                 "%s has %d results but only the first %d can be listed; stopped at page "
                 "%d. Partition the query by filters or read the snapshot.",
-                final, parsed.total_results, LIST_WINDOW, page,
+                final,
+                parsed.total_results,
+                LIST_WINDOW,
+                page,
             )
             return
         page += 1

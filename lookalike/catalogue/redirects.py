@@ -17,8 +17,12 @@ MAX_REDIRECTS = 5
 
 
 def get_following(
-    transport: Transport, url: str, params: Mapping[str, Any] | None,
-    allowed: tuple[str, ...], what: str, accept: str,
+    transport: Transport,
+    url: str,
+    params: Mapping[str, Any] | None,
+    allowed: tuple[str, ...],
+    what: str,
+    accept: str,
 ) -> tuple[requests.Response, str]:
     """GET ``url`` (a ``what``), following redirects only within ``allowed``: the final
     response, body unread, and its URL."""

@@ -34,7 +34,9 @@ def snapshot_source(allowed: tuple[str, ...]) -> Source:
 
 
 def iter_snapshot(
-    fetcher: Fetcher, source: str | os.PathLike[str], allowed: tuple[str, ...],
+    fetcher: Fetcher,
+    source: str | os.PathLike[str],
+    allowed: tuple[str, ...],
     on_error: OnError,
 ) -> Iterator[ImageRecord]:
     """Every image of the snapshot at ``source`` (a URL on ``allowed`` hosts, or a path)."""
@@ -56,7 +58,9 @@ def iter_snapshot(
 
 
 def read_records(
-    raw: io.BufferedReader | urllib3.BaseHTTPResponse, name: str, stats: ClientStats,
+    raw: io.BufferedReader | urllib3.BaseHTTPResponse,
+    name: str,
+    stats: ClientStats,
     on_error: OnError,
 ) -> Iterator[ImageRecord]:
     """The records of a snapshot stream called ``name`` (a file, or the raw response);
@@ -94,8 +98,7 @@ def read_records(
                 stats.bad_item(
                     CatalogueError(
                         "malformed_json",
-                        f"{name} line {lineno} is not valid JSON: "
-                        f"{describe_json_error(line, exc)}",
+                        f"{name} line {lineno} is not valid JSON: {describe_json_error(line, exc)}",
                         url=name,
                         retryable=False,
                     ),

@@ -24,7 +24,11 @@ class Throttle:
     """
 
     def __init__(
-        self, settings: Settings, redis_client: Any, key_prefix: str, max_wait: float,
+        self,
+        settings: Settings,
+        redis_client: Any,
+        key_prefix: str,
+        max_wait: float,
         stats: ClientStats,
     ) -> None:
         self.rate, self.burst = settings.rate_limit, settings.rate_burst

@@ -41,9 +41,7 @@ def read_thumbnail(
 ) -> tuple[bytes, Image.Image]:
     """The bytes of a 200 answer from ``url`` and the RGB image they decode to."""
     ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    data = read_body(
-        resp, url, max_bytes, "thumbnail_too_large", "LOOKALIKE_MAX_THUMBNAIL_BYTES"
-    )
+    data = read_body(resp, url, max_bytes, "thumbnail_too_large", "LOOKALIKE_MAX_THUMBNAIL_BYTES")
     try:
         if ctype.startswith(_NOT_IMAGE_TYPES):
             raise CatalogueError(
@@ -61,9 +59,7 @@ def read_thumbnail(
     return data, image
 
 
-def check_thumbnail(
-    data: bytes, url: str, max_pixels: int, content_type: str = ""
-) -> Image.Image:
+def check_thumbnail(data: bytes, url: str, max_pixels: int, content_type: str = "") -> Image.Image:
     """The RGB image of a thumbnail's bytes; refuses bytes that are not a decodable image of
     at most ``max_pixels`` pixels."""
     hint = f" (Content-Type {content_type!r})" if content_type else ""

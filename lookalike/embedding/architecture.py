@@ -137,18 +137,21 @@ def lite0(state: dict[str, np.ndarray], input_size: int = 224) -> NetworkSpec:
             hidden = inp * expand
             convs: list[ConvSpec] = []
             if expand != 1:
-                convs.append(_conv(state, f"{prefix}._expand_conv", f"{prefix}._bn0",
-                                   size, 1, 1, relu6=True))
-            depthwise = _conv(state, f"{prefix}._depthwise_conv", f"{prefix}._bn1",
-                              size, s, hidden, relu6=True)
+                convs.append(
+                    _conv(state, f"{prefix}._expand_conv", f"{prefix}._bn0", size, 1, 1, relu6=True)
+                )
+            depthwise = _conv(
+                state, f"{prefix}._depthwise_conv", f"{prefix}._bn1", size, s, hidden, relu6=True
+            )
             if depthwise.weight.shape[-1] != kernel:
                 raise WeightsError(
                     f"{prefix}: kernel {depthwise.weight.shape[-1]}, expected {kernel}"
                 )
             convs.append(depthwise)
             size = depthwise.out_size
-            convs.append(_conv(state, f"{prefix}._project_conv", f"{prefix}._bn2",
-                               size, 1, 1, relu6=False))
+            convs.append(
+                _conv(state, f"{prefix}._project_conv", f"{prefix}._bn2", size, 1, 1, relu6=False)
+            )
             blocks.append(BlockSpec(tuple(convs), residual=(s == 1 and inp == c_out)))
     head = _conv(state, "_conv_head", "_bn1", size, 1, 1, relu6=True)
     if head.weight.shape[0] != HEAD_CHANNELS or stem.weight.shape[0] != STEM_CHANNELS:

@@ -51,8 +51,7 @@ def _session(model: bytes | Path, threads: int) -> ort.InferenceSession:
     except Exception as exc:  # onnxruntime raises its own untyped errors for a bad file
         where = "the model bytes" if isinstance(model, bytes) else str(model)
         raise EmbeddingError(
-            f"onnxruntime cannot load {where} ({exc}); rebuild it with "
-            f"`{INSTALL_COMMAND} --force`"
+            f"onnxruntime cannot load {where} ({exc}); rebuild it with `{INSTALL_COMMAND} --force`"
         ) from exc
 
 

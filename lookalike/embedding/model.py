@@ -55,8 +55,9 @@ class Recipe:
         if self.fit not in FITS:
             raise ValueError(f"unknown fit {self.fit!r}; choose one of {', '.join(FITS)}")
         if self.pooling not in POOLINGS:
-            raise ValueError(f"unknown pooling {self.pooling!r}; choose one of "
-                             f"{', '.join(POOLINGS)}")
+            raise ValueError(
+                f"unknown pooling {self.pooling!r}; choose one of {', '.join(POOLINGS)}"
+            )
         if not 32 <= self.size <= 1024 or self.gem_p <= 0:
             raise ValueError("size must be 32..1024 pixels and gem_p positive")
 
@@ -70,11 +71,17 @@ class Recipe:
         """The recipe a ``label()`` names."""
         match = re.fullmatch(r"([a-z]+)(\d+)-(avg|gem([\d.]+))(-mirror)?", label)
         if not match:
-            raise ValueError(f"{label!r} is not a recipe label like squash224-avg or "
-                             "pad224-gem3-mirror")
+            raise ValueError(
+                f"{label!r} is not a recipe label like squash224-avg or pad224-gem3-mirror"
+            )
         fit, size, _pool, p, mirror = match.groups()
-        return cls(fit=fit, size=int(size), pooling="gem" if p else "avg",
-                   gem_p=float(p) if p else 3.0, mirrored=bool(mirror))
+        return cls(
+            fit=fit,
+            size=int(size),
+            pooling="gem" if p else "avg",
+            gem_p=float(p) if p else 3.0,
+            mirrored=bool(mirror),
+        )
 
 
 # Chosen by bench/bench_embed.py on the tuning half of the demo paintings (bench/README.md):
@@ -154,8 +161,13 @@ def model_info(recipe: Recipe = RECIPE) -> ModelInfo:
     # far below what changes a neighbour, and re-embedding on every upgrade is not worth it.
     version = f"{MODEL_NAME}+{sha[:12]};converter={CONVERTER_VERSION};{recipe.label()}"
     return ModelInfo(
-        name=MODEL_NAME, source=source, license=LICENSE, weights_sha256=sha,
-        recipe=recipe, dim=HEAD_CHANNELS, version=version,
+        name=MODEL_NAME,
+        source=source,
+        license=LICENSE,
+        weights_sha256=sha,
+        recipe=recipe,
+        dim=HEAD_CHANNELS,
+        version=version,
     )
 
 
@@ -201,12 +213,12 @@ def install_model(
     try:
         model_dir.mkdir(parents=True, exist_ok=True)
         _write_atomically(path, convert(info.recipe))
-        _write_atomically(path.with_suffix(".json"),
-                          (json.dumps(info.as_dict(), indent=2) + "\n").encode())
+        _write_atomically(
+            path.with_suffix(".json"), (json.dumps(info.as_dict(), indent=2) + "\n").encode()
+        )
     except OSError as exc:
         raise EmbeddingError(
             f"cannot write the model into {model_dir} ({exc}): set LOOKALIKE_MODEL_DIR to a "
             "writable folder"
         ) from exc
     return info, path, True
-

@@ -45,9 +45,13 @@ class _Graph:
         b = self.const(f"{spec.name}.b", spec.bias)
         k = int(spec.weight.shape[-1])
         y = self.node(
-            "Conv", [x, w, b], f"{spec.name}.conv",
-            kernel_shape=[k, k], strides=[spec.stride, spec.stride],
-            pads=list(spec.pads), group=spec.groups,
+            "Conv",
+            [x, w, b],
+            f"{spec.name}.conv",
+            kernel_shape=[k, k],
+            strides=[spec.stride, spec.stride],
+            pads=list(spec.pads),
+            group=spec.groups,
         )
         if spec.relu6:
             y = self.node("Clip", [y, *clip], f"{spec.name}.relu6")
@@ -57,12 +61,16 @@ class _Graph:
 def build(spec: NetworkSpec, pooling: str = "avg", gem_p: float = 3.0) -> bytes:
     """The serialised ONNX model of the network, with the given pooling of its head."""
     g = _Graph()
-    clip = (g.const("relu6.min", np.array(0.0, np.float32)),
-            g.const("relu6.max", np.array(6.0, np.float32)))
-    x = g.node("Sub", [INPUT, g.const("pixel.mean", np.array(PIXEL_MEAN, np.float32))],
-               "pixels.centred")
-    x = g.node("Div", [x, g.const("pixel.scale", np.array(PIXEL_SCALE, np.float32))],
-               "pixels.normalised")
+    clip = (
+        g.const("relu6.min", np.array(0.0, np.float32)),
+        g.const("relu6.max", np.array(6.0, np.float32)),
+    )
+    x = g.node(
+        "Sub", [INPUT, g.const("pixel.mean", np.array(PIXEL_MEAN, np.float32))], "pixels.centred"
+    )
+    x = g.node(
+        "Div", [x, g.const("pixel.scale", np.array(PIXEL_SCALE, np.float32))], "pixels.normalised"
+    )
     x = g.conv(x, spec.stem, clip)
     for n, block in enumerate(spec.blocks):
         inp = x

@@ -153,8 +153,7 @@ class AdhocRunner:
                 )
             if sum(self._running.values()) >= self.slots:
                 raise QueryBusy(
-                    "every ad-hoc query slot is busy with other clients' queries; try again "
-                    "shortly"
+                    "every ad-hoc query slot is busy with other clients' queries; try again shortly"
                 )
             self._running[client] = self._running.get(client, 0) + 1
 
@@ -165,7 +164,11 @@ class AdhocRunner:
                 del self._running[client]
 
     def run(
-        self, text: str, params: dict[str, Any], timeout: float, max_rows: int,
+        self,
+        text: str,
+        params: dict[str, Any],
+        timeout: float,
+        max_rows: int,
         client: str = "",
     ) -> QueryResult:
         self._take_slot(client)

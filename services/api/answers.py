@@ -87,11 +87,15 @@ class Image(Answer):
     in_degree: int | None = None
     dup_group: str | int | None = Field(None, description="near-duplicate group (its smallest id)")
     dup_group_size: int | None = None
-    analysis: dict[str, Any] | None = Field(description=(
-        "scores of the latest whole-graph analysis: community, pagerank, degree, analysis_id"))
+    analysis: dict[str, Any] | None = Field(
+        description=(
+            "scores of the latest whole-graph analysis: community, pagerank, degree, analysis_id"
+        )
+    )
     thumbnail_cached: bool | None = None
-    work_url: str | None = Field(None, description=(
-        "the work's page in the catalogue, for people (LOOKALIKE_WORK_URL)"))
+    work_url: str | None = Field(
+        None, description=("the work's page in the catalogue, for people (LOOKALIKE_WORK_URL)")
+    )
     extra: dict[str, Any]
 
 
@@ -133,7 +137,8 @@ class Node(Answer):
     x: float | None = Field(None, description="with layout: where to draw it, in node widths")
     y: float | None = Field(None, description="with layout: where to draw it, in node widths")
     thumbnail_cached: bool | None = Field(
-        None, description="with layout: GET /images/{id}/thumbnail has it")
+        None, description="with layout: GET /images/{id}/thumbnail has it"
+    )
 
 
 class Edge(Answer):
@@ -179,12 +184,13 @@ class Match(Answer):
     match: bool | None = Field(None, description="a verified near-duplicate")
     weighted: float | None = Field(None, description="weighted hash distance, bits")
     distances: dict[str, int] | None = Field(None, description="bits apart, per hash kind")
-    information: float | None = Field(None, description="the smaller of the two pictures' "
-                                                         "detail")
-    color: float | None = Field(None, description="colour layout distance (null: either "
-                                                   "picture has no colour)")
-    cosine: float | None = Field(None, description="embedding cosine (null: either picture "
-                                                    "has no embedding)")
+    information: float | None = Field(None, description="the smaller of the two pictures' detail")
+    color: float | None = Field(
+        None, description="colour layout distance (null: either picture has no colour)"
+    )
+    cosine: float | None = Field(
+        None, description="embedding cosine (null: either picture has no embedding)"
+    )
     why: list[str] | None = Field(None, description="what decided it")
 
 
@@ -217,7 +223,8 @@ class SearchResult(Answer):
     matches: list[Match] | None = Field(None, description="one ranking across hash kinds")
     results: dict[str, list[Match]] = Field(description="matches per hash kind")
     embedding: list[Lookalike] | None = Field(
-        None, description="nearest by embedding cosine (null when embeddings are off)")
+        None, description="nearest by embedding cosine (null when embeddings are off)"
+    )
 
 
 class Lookalikes(Answer):
@@ -251,8 +258,7 @@ class AuditItem(Answer):
     cos_raw: float | None = None
     cos_refined: float | None = None
     hash_distance: dict[str, int | None] | None = None
-    colour_distance: float | None = Field(None, description="CIELAB Delta E of the average "
-                                                            "colours")
+    colour_distance: float | None = Field(None, description="CIELAB Delta E of the average colours")
     reciprocal: bool | None = None
 
 

@@ -29,7 +29,9 @@ _MULTIPART_OVERHEAD = 64 * 1024
 
 
 def create_app(
-    settings: Settings, *, store: GraphStore | None = None,
+    settings: Settings,
+    *,
+    store: GraphStore | None = None,
     cors_origins: str | list[str] = "*",
 ) -> Flask:
     """Build the API for ``settings``. ``store`` lets a caller share an open GraphStore."""
@@ -52,11 +54,22 @@ def create_app(
     app.extensions["lookalike"] = ApiContext(settings, store)
     install_error_handlers(app)
     CORS(
-        app, origins=cors_origins, allow_headers=["Authorization", "Content-Type"],
-        expose_headers=["Content-Disposition", "Retry-After"], max_age=600,
+        app,
+        origins=cors_origins,
+        allow_headers=["Authorization", "Content-Type"],
+        expose_headers=["Content-Disposition", "Retry-After"],
+        max_age=600,
     )
-    for module in (routes_meta, routes_images, routes_lookalikes, routes_search,
-                   routes_analysis, routes_export, routes_crawls, routes_cypher):
+    for module in (
+        routes_meta,
+        routes_images,
+        routes_lookalikes,
+        routes_search,
+        routes_analysis,
+        routes_export,
+        routes_crawls,
+        routes_cypher,
+    ):
         app.register_blueprint(module.bp)
     bind_contracts(app, settings)  # the routes' models, with this server's limits
     return app

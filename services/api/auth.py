@@ -25,12 +25,14 @@ def require_token() -> None:
     scheme, _, given = header.partition(" ")
     if scheme.lower() != "bearer" or not given.strip():
         raise ApiError(
-            401, "this endpoint needs the header 'Authorization: Bearer <token>' "
+            401,
+            "this endpoint needs the header 'Authorization: Bearer <token>' "
             "(the token is the server's LOOKALIKE_API_TOKEN)",
             headers={"WWW-Authenticate": 'Bearer realm="lookalike"'},
         )
     if not hmac.compare_digest(given.strip().encode(), token.encode()):
         raise ApiError(
-            401, "the bearer token is not valid for this server",
+            401,
+            "the bearer token is not valid for this server",
             headers={"WWW-Authenticate": 'Bearer realm="lookalike", error="invalid_token"'},
         )

@@ -83,8 +83,9 @@ class ApiContext:
                     from services.indexer.graph_io import GraphTitleSource
                     from services.indexer.titles import TitleReader
 
-                    self._titles = TitleReader(self.settings.index_dir,
-                                               GraphTitleSource(self.store))
+                    self._titles = TitleReader(
+                        self.settings.index_dir, GraphTitleSource(self.store)
+                    )
         return self._titles
 
     def close(self) -> None:

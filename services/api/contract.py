@@ -113,10 +113,15 @@ def _switches(model: type[BaseModel], values: Any) -> Any:
     if isinstance(values, Mapping):
         for name, info in model.model_fields.items():
             raw = values.get(info.alias or name)
-            if isinstance(raw, str) and info.annotation in (bool, bool | None) and \
-                    raw.lower() not in ("true", "false"):
-                raise bad_request(f"{info.alias or name} must be true or false "
-                                  f"(got {_show(raw)})", info.alias or name)
+            if (
+                isinstance(raw, str)
+                and info.annotation in (bool, bool | None)
+                and raw.lower() not in ("true", "false")
+            ):
+                raise bad_request(
+                    f"{info.alias or name} must be true or false (got {_show(raw)})",
+                    info.alias or name,
+                )
     return values
 
 
@@ -165,8 +170,11 @@ class Bound:
 
     def resolve(self, settings: Settings) -> Any:
         value = getattr(settings, self.setting)
-        return {"le": annotated_types.Le, "ge": annotated_types.Ge,
-                "max_length": annotated_types.MaxLen}[self.to](value)
+        return {
+            "le": annotated_types.Le,
+            "ge": annotated_types.Ge,
+            "max_length": annotated_types.MaxLen,
+        }[self.to](value)
 
 
 def _bind_type(tp: Any, settings: Settings) -> Any:
@@ -207,8 +215,12 @@ def _bind_field(info: FieldInfo, settings: Settings) -> tuple[Any, FieldInfo] | 
             new.default = getattr(settings, b.setting)
     if templated and info.description:
         new.description = info.description.format_map(
-            {name: f"{getattr(settings, name):,}" if isinstance(getattr(settings, name), int)
-             else getattr(settings, name) for name in Settings.model_fields}
+            {
+                name: f"{getattr(settings, name):,}"
+                if isinstance(getattr(settings, name), int)
+                else getattr(settings, name)
+                for name in Settings.model_fields
+            }
         )
     return _bind_type(info.annotation, settings), new
 
@@ -222,8 +234,13 @@ def bind(model: type[M], settings: Settings) -> type[M]:
             changed[name] = bound
     if not changed:
         return model
-    made = create_model(model.__name__, __base__=model, __module__=model.__module__,
-                        __doc__=model.__doc__, **changed)  # type: ignore[call-overload]
+    made = create_model(
+        model.__name__,
+        __base__=model,
+        __module__=model.__module__,
+        __doc__=model.__doc__,
+        **changed,
+    )  # type: ignore[call-overload]
     return typing.cast(type[M], made)
 
 
@@ -261,8 +278,9 @@ def bind_contracts(app: Any, settings: Settings) -> None:
     for endpoint, view in app.view_functions.items():
         contract: Contract | None = getattr(view, "contract", None)
         if contract is not None:
-            bound[endpoint] = {part: made.setdefault(m, bind(m, settings))
-                               for part, m in contract.models().items()}
+            bound[endpoint] = {
+                part: made.setdefault(m, bind(m, settings)) for part, m in contract.models().items()
+            }
     app.extensions[CONTRACTS] = bound
 
 
@@ -298,7 +316,8 @@ def reject_unknown(given: Iterable[str], known: Iterable[str], where: str) -> No
     if unknown:
         raise bad_request(
             f"unknown {where} {', '.join(unknown)}; accepted: {', '.join(sorted(known))}"
-            if known else f"unknown {where} {', '.join(unknown)}; this endpoint takes none",
+            if known
+            else f"unknown {where} {', '.join(unknown)}; this endpoint takes none",
             unknown[0],
         )
     getlist = getattr(given, "getlist", None)
@@ -313,8 +332,9 @@ def json_body(required: bool) -> dict[str, Any] | None:
     data = request.get_data(cache=True)
     if not data.strip():
         if required:
-            raise bad_request("the request body is empty; send a JSON object "
-                              "(Content-Type: application/json)")
+            raise bad_request(
+                "the request body is empty; send a JSON object (Content-Type: application/json)"
+            )
         return None
     if not request.is_json:
         raise bad_request(
@@ -326,8 +346,9 @@ def json_body(required: bool) -> dict[str, Any] | None:
     except (UnicodeDecodeError, ValueError) as exc:
         raise bad_request(f"the request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
-        raise bad_request(f"the request body must be a JSON object, not {type(body).__name__}"
-                          f" ({_show(body)})")
+        raise bad_request(
+            f"the request body must be a JSON object, not {type(body).__name__} ({_show(body)})"
+        )
     return body
 
 
@@ -358,8 +379,11 @@ def words(schema: Mapping[str, Any]) -> str:
     if kind == "array":
         items = words(schema.get("items", {}))
         top = schema.get("maxItems")
-        return (f"a list of 1 to {top} values, each {items}" if top
-                else f"a non-empty list of values, each {items}")
+        return (
+            f"a list of 1 to {top} values, each {items}"
+            if top
+            else f"a non-empty list of values, each {items}"
+        )
     if kind == "object":
         return "a JSON object"
     if kind == "string":
@@ -450,7 +474,8 @@ def _read(contract: Contract, path_args: dict[str, Any]) -> dict[str, Any]:
 def _read_form(model: type[BaseModel]) -> BaseModel:
     if not (request.content_type or "").startswith("multipart/form-data"):
         raise ApiError(
-            415, "send the body as multipart/form-data with the file in the field 'image' "
+            415,
+            "send the body as multipart/form-data with the file in the field 'image' "
             "(curl -F image=@picture.jpg ...)",
         )
     values: dict[str, Any] = {**request.form.to_dict(), **request.files.to_dict()}
@@ -463,10 +488,18 @@ def _read_form(model: type[BaseModel]) -> BaseModel:
 
 
 def endpoint(
-    bp: Blueprint, method: str, rule: str, *, summary: str, tags: Iterable[str],
-    path: type[Path] | None = None, query: type[Query] | None = None,
-    body: type[Body] | None = None, form: type[Form] | None = None,
-    body_required: bool = True, responses: Mapping[int, Any] | None = None,
+    bp: Blueprint,
+    method: str,
+    rule: str,
+    *,
+    summary: str,
+    tags: Iterable[str],
+    path: type[Path] | None = None,
+    query: type[Query] | None = None,
+    body: type[Body] | None = None,
+    form: type[Form] | None = None,
+    body_required: bool = True,
+    responses: Mapping[int, Any] | None = None,
     mutating: bool = False,
 ) -> Callable[[F], F]:
     """Register ``fn`` on ``bp`` for ``method rule`` with this contract (see module doc).
@@ -475,9 +508,17 @@ def endpoint(
     error answers (400, 503, and 401 for ``mutating``) are added by the document.
     """
     contract = Contract(
-        method=method.upper(), rule=rule, summary=summary, tags=tuple(tags), path=path,
-        query=query, body=body, form=form, body_required=body_required,
-        responses=dict(responses or {}), mutating=mutating,
+        method=method.upper(),
+        rule=rule,
+        summary=summary,
+        tags=tuple(tags),
+        path=path,
+        query=query,
+        body=body,
+        form=form,
+        body_required=body_required,
+        responses=dict(responses or {}),
+        mutating=mutating,
     )
 
     def register(fn: F) -> F:

@@ -28,25 +28,72 @@ from dataclasses import dataclass
 MAX_QUERY_CHARS = 20_000
 
 # Clauses that start a read query.
-READ_STARTS = frozenset({"MATCH", "OPTIONAL", "WITH", "UNWIND", "RETURN", "CALL", "EXPLAIN",
-                         "PROFILE"})
+READ_STARTS = frozenset(
+    {"MATCH", "OPTIONAL", "WITH", "UNWIND", "RETURN", "CALL", "EXPLAIN", "PROFILE"}
+)
 
 # Words that may only appear inside strings, comments or backticks. Cypher's write and admin
 # clauses, GQL's INSERT, and ArcadeDB SQL's write commands (should a statement ever reach
 # its SQL engine).
-FORBIDDEN = frozenset({
-    "CREATE", "MERGE", "SET", "DELETE", "DETACH", "REMOVE", "DROP", "LOAD", "CSV", "FOREACH",
-    "PERIODIC", "COMMIT", "TRANSACTIONS", "INSERT", "UPDATE", "UPSERT", "TRUNCATE", "ALTER",
-    "GRANT", "DENY", "REVOKE", "RENAME", "START", "STOP", "TERMINATE", "ENABLE", "SHOW", "USE",
-    "BEGIN", "ROLLBACK", "IMPORT", "EXPORT", "BACKUP", "REBUILD", "MOVE", "LOCK", "EXECUTE",
-    "DEALLOCATE", "CYPHER", "FINISH", "NODETACH",
-})
+FORBIDDEN = frozenset(
+    {
+        "CREATE",
+        "MERGE",
+        "SET",
+        "DELETE",
+        "DETACH",
+        "REMOVE",
+        "DROP",
+        "LOAD",
+        "CSV",
+        "FOREACH",
+        "PERIODIC",
+        "COMMIT",
+        "TRANSACTIONS",
+        "INSERT",
+        "UPDATE",
+        "UPSERT",
+        "TRUNCATE",
+        "ALTER",
+        "GRANT",
+        "DENY",
+        "REVOKE",
+        "RENAME",
+        "START",
+        "STOP",
+        "TERMINATE",
+        "ENABLE",
+        "SHOW",
+        "USE",
+        "BEGIN",
+        "ROLLBACK",
+        "IMPORT",
+        "EXPORT",
+        "BACKUP",
+        "REBUILD",
+        "MOVE",
+        "LOCK",
+        "EXECUTE",
+        "DEALLOCATE",
+        "CYPHER",
+        "FINISH",
+        "NODETACH",
+    }
+)
 
 # Namespaced functions that only compute (temporal and spatial helpers). Anything else with a
 # dot before "(" is a procedure or plugin function (apoc.*, db.*, dbms.*, gds.*): refused.
-ALLOWED_NAMESPACES = frozenset({
-    "date", "datetime", "localdatetime", "localtime", "time", "duration", "point",
-})
+ALLOWED_NAMESPACES = frozenset(
+    {
+        "date",
+        "datetime",
+        "localdatetime",
+        "localtime",
+        "time",
+        "duration",
+        "point",
+    }
+)
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NAMESPACED_CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*(?:\.\s*[A-Za-z_][A-Za-z0-9_]*\s*)+\(")
@@ -61,7 +108,9 @@ def _is_name_after_dot(code: str, start: int) -> bool:
     like SHOW or TRUNCATE there is a name. Whitespace around the dot is not accepted, and
     neither is ``..`` (a range), so nothing ambiguous is let through."""
     return (
-        start >= 2 and code[start - 1] == "." and code[start - 2] != "."
+        start >= 2
+        and code[start - 1] == "."
+        and code[start - 2] != "."
         and (code[start - 2].isalnum() or code[start - 2] in "_)]`")
     )
 
@@ -91,7 +140,7 @@ def _lex(text: str, backslash_escapes: bool) -> _Lexed:
     i, n = 0, len(text)
     while i < n:
         c = text[i]
-        two = text[i:i + 2]
+        two = text[i : i + 2]
         if two == "//":
             j = i + 2
             while j < n and text[j] not in _LINE_ENDS:
@@ -126,7 +175,7 @@ def _lex(text: str, backslash_escapes: bool) -> _Lexed:
                 end = text.find("`", j)
                 if end < 0:
                     raise _malformed("the statement has an unterminated `backtick` name")
-                if text[end + 1:end + 2] == "`":  # `` is an escaped backtick
+                if text[end + 1 : end + 2] == "`":  # `` is an escaped backtick
                     j = end + 2
                     continue
                 break

@@ -50,8 +50,9 @@ class DecodeBusy(RuntimeError):
 
 
 class DecodeBudget:
-    def __init__(self, capacity: int = DEFAULT_BUDGET_BYTES, wait_s: float = DEFAULT_WAIT_S
-                 ) -> None:
+    def __init__(
+        self, capacity: int = DEFAULT_BUDGET_BYTES, wait_s: float = DEFAULT_WAIT_S
+    ) -> None:
         self.capacity = capacity
         self.wait_s = wait_s
         self.used = 0

@@ -26,7 +26,11 @@ class ApiError(Exception):
     """An error answer: HTTP status, a message for people, and optionally the bad parameter."""
 
     def __init__(
-        self, status: int, message: str, *, parameter: str | None = None,
+        self,
+        status: int,
+        message: str,
+        *,
+        parameter: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
@@ -63,7 +67,7 @@ _HTTP_MESSAGES = {
     404: "no such endpoint: {path}. The endpoints are listed in /openapi.json",
     405: "{method} is not allowed on {path}; see /openapi.json for the methods it accepts",
     413: "the request body is larger than the limit of {limit} bytes (an uploaded picture may "
-         "have at most {upload} bytes); send a smaller file",
+    "have at most {upload} bytes); send a smaller file",
 }
 
 
@@ -80,7 +84,8 @@ def install_error_handlers(app: Flask) -> None:
         template = _HTTP_MESSAGES.get(status)
         if template:
             message = template.format(
-                path=request.path, method=request.method,
+                path=request.path,
+                method=request.method,
                 limit=app.config.get("MAX_CONTENT_LENGTH"),
                 upload=app.config.get("LOOKALIKE_MAX_UPLOAD_BYTES"),
             )
@@ -102,15 +107,22 @@ def install_error_handlers(app: Flask) -> None:
     @app.errorhandler(RedisConnectionError)
     @app.errorhandler(RedisTimeoutError)
     def _redis_down(err: Exception) -> Response:
-        return error_response(ApiError(
-            503, f"Redis (crawl state and the task queue) is not answering ({err}); is it "
-            "running? Check `lookalike status`, or REDIS_URL.", headers={"Retry-After": "5"},
-        ))
+        return error_response(
+            ApiError(
+                503,
+                f"Redis (crawl state and the task queue) is not answering ({err}); is it "
+                "running? Check `lookalike status`, or REDIS_URL.",
+                headers={"Retry-After": "5"},
+            )
+        )
 
     @app.errorhandler(Exception)
     def _bug(err: Exception) -> Response:
         # Anything else is our bug: log it with the traceback, tell the client without internals.
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(ApiError(
-            500, f"internal error ({type(err).__name__}); the server log has the details",
-        ))
+        return error_response(
+            ApiError(
+                500,
+                f"internal error ({type(err).__name__}); the server log has the details",
+            )
+        )

@@ -66,11 +66,15 @@ def clean_attributes(items: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
 def to_networkx(sub: Subgraph) -> nx.DiGraph:
     """The subgraph as a DiGraph with cleaned node and edge attributes."""
     ids = sorted(sub.nodes)
-    attrs = clean_attributes([
-        {**{k: v for k, v in sub.nodes[i].items() if k != "id"},
-         **({"depth": sub.depth[i]} if i in sub.depth else {})}
-        for i in ids
-    ])
+    attrs = clean_attributes(
+        [
+            {
+                **{k: v for k, v in sub.nodes[i].items() if k != "id"},
+                **({"depth": sub.depth[i]} if i in sub.depth else {}),
+            }
+            for i in ids
+        ]
+    )
     g = nx.DiGraph()
     for node, data in zip(ids, attrs, strict=True):
         g.add_node(node, **data)

@@ -28,17 +28,27 @@ def _words(text: str) -> dict[str, Any]:
     return {"x-words": text}
 
 
-ImageId = Annotated[str, Field(
-    pattern=ids.IMAGE_ID_PATTERN, json_schema_extra=_words(
-        f"a catalogue image id: {ids.IMAGE_ID_WORDS}"),
-)]
-CrawlId = Annotated[str, Field(
-    pattern=ids.CRAWL_ID_PATTERN, json_schema_extra=_words(f"a crawl id: {ids.CRAWL_ID_WORDS}"),
-)]
-JobId = Annotated[str, Field(
-    pattern=ids.JOB_ID_PATTERN,
-    json_schema_extra=_words(f"an analysis job id: {ids.JOB_ID_WORDS}"),
-)]
+ImageId = Annotated[
+    str,
+    Field(
+        pattern=ids.IMAGE_ID_PATTERN,
+        json_schema_extra=_words(f"a catalogue image id: {ids.IMAGE_ID_WORDS}"),
+    ),
+]
+CrawlId = Annotated[
+    str,
+    Field(
+        pattern=ids.CRAWL_ID_PATTERN,
+        json_schema_extra=_words(f"a crawl id: {ids.CRAWL_ID_WORDS}"),
+    ),
+]
+JobId = Annotated[
+    str,
+    Field(
+        pattern=ids.JOB_ID_PATTERN,
+        json_schema_extra=_words(f"an analysis job id: {ids.JOB_ID_WORDS}"),
+    ),
+]
 
 
 def depth(low: int, setting: str, description: str) -> Any:
@@ -56,11 +66,13 @@ def how_many(high: int, description: str = "at most this many") -> Any:
     return Annotated[int, Field(ge=1, le=high, description=description)]
 
 
-def how_many_by(setting: str, description: str = "at most this many", *,
-             default_is_limit: bool = False) -> Any:
+def how_many_by(
+    setting: str, description: str = "at most this many", *, default_is_limit: bool = False
+) -> Any:
     """How many results: from 1 to the value of ``setting`` (also the default, if asked)."""
-    return Annotated[int, Field(ge=1, description=description),
-                     Bound(setting, default=default_is_limit)]
+    return Annotated[
+        int, Field(ge=1, description=description), Bound(setting, default=default_is_limit)
+    ]
 
 
 def _dedupe(values: list[Any]) -> list[Any]:
@@ -69,8 +81,12 @@ def _dedupe(values: list[Any]) -> list[Any]:
 
 def id_list(max_items: str) -> Any:
     """Image ids as a JSON list (bodies): 1 to the value of the setting ``max_items``."""
-    return Annotated[list[ImageId], Field(min_length=1), Bound(max_items, to="max_length"),
-                     AfterValidator(_dedupe)]
+    return Annotated[
+        list[ImageId],
+        Field(min_length=1),
+        Bound(max_items, to="max_length"),
+        AfterValidator(_dedupe),
+    ]
 
 
 def _must_be_true(value: bool) -> bool:
@@ -80,8 +96,9 @@ def _must_be_true(value: bool) -> bool:
 
 
 # A switch that is either given as true or left out ("all=true": the whole graph).
-OnlyTrue = Annotated[bool, AfterValidator(_must_be_true),
-                     Field(json_schema_extra={"const": True, "x-words": "true"})]
+OnlyTrue = Annotated[
+    bool, AfterValidator(_must_be_true), Field(json_schema_extra={"const": True, "x-words": "true"})
+]
 
 
 def _is_upload(value: Any) -> Any:
@@ -90,8 +107,13 @@ def _is_upload(value: Any) -> Any:
     return value
 
 
-Upload = Annotated[Any, AfterValidator(_is_upload), WithJsonSchema(
-    {"type": "string", "format": "binary", "x-words": "a picture, sent as a file field"})]
+Upload = Annotated[
+    Any,
+    AfterValidator(_is_upload),
+    WithJsonSchema(
+        {"type": "string", "format": "binary", "x-words": "a picture, sent as a file field"}
+    ),
+]
 
 
 def _split(raw: Any) -> Any:
@@ -115,8 +137,11 @@ class CommaSeparated:
         repeat = "*" if top is None else f"{{0,{top - 1}}}"
         out: dict[str, Any] = {"type": "string", "pattern": f"^{item}(,{item}){repeat}$"}
         each = words(items)
-        out["x-words"] = (f"a comma-separated list of up to {top} values, each {each}"
-                          if top else f"a comma-separated list of values, each {each}")
+        out["x-words"] = (
+            f"a comma-separated list of up to {top} values, each {each}"
+            if top
+            else f"a comma-separated list of values, each {each}"
+        )
         if "default" in array and isinstance(array["default"], list):
             out["default"] = ",".join(map(str, array["default"]))
         for key in ("description", "title"):
@@ -144,6 +169,10 @@ def comma_list(item: Any, *, max_items: int | str | None = None) -> Any:
     elif max_items is not None:
         extra.append(Field(max_length=max_items))
     return Annotated[
-        list[item], BeforeValidator(_split), Field(min_length=1), *extra,
-        AfterValidator(_dedupe), CommaSeparated(),
+        list[item],
+        BeforeValidator(_split),
+        Field(min_length=1),
+        *extra,
+        AfterValidator(_dedupe),
+        CommaSeparated(),
     ]

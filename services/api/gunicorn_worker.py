@@ -19,7 +19,7 @@ from gunicorn.workers.gthread import ThreadWorker
 # What a client can do about each refusal; gunicorn's own detail is appended.
 _ADVICE = {
     414: "the URL (path and query string) is too long; send fewer or shorter query parameters "
-         "(lists of ids: a few per request)",
+    "(lists of ids: a few per request)",
     431: "the request headers are too large or too many; send fewer or smaller headers",
     400: "the request is not valid HTTP",
     403: "the request was refused",

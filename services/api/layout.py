@@ -49,8 +49,10 @@ def _snap(xy: np.ndarray, fixed: int, gap: float) -> np.ndarray:
     node first and the others by their distance from it: no two nodes end up closer than
     ``gap``, each as near its place in the spring layout as the crowd allows. (Pushing
     overlapping pairs apart instead converges slowly in a crowd, where pushes cascade.)"""
-    order = [fixed, *(int(i) for i in np.argsort(np.hypot(*(xy - xy[fixed]).T), kind="stable")
-                      if i != fixed)]
+    order = [
+        fixed,
+        *(int(i) for i in np.argsort(np.hypot(*(xy - xy[fixed]).T), kind="stable") if i != fixed),
+    ]
     taken: set[tuple[int, int]] = set()
     out = np.empty_like(xy)
     for i in order:
@@ -76,7 +78,9 @@ def _snap(xy: np.ndarray, fixed: int, gap: float) -> np.ndarray:
 
 
 def spring_layout(
-    nodes: Iterable[str], edges: Iterable[tuple[str, str, object]], centre: str,
+    nodes: Iterable[str],
+    edges: Iterable[tuple[str, str, object]],
+    centre: str,
     depth: Mapping[str, int] | None = None,
 ) -> dict[str, tuple[float, float]]:
     """Positions for ``nodes`` (at most ``MAX_NODES``) joined by ``edges`` (direction and
@@ -94,7 +98,11 @@ def spring_layout(
     g.add_edges_from((s, t) for s, t, _ in edges if s != t and s in g and t in g)
     start = _rings(order, centre, depth or {})
     placed = nx.spring_layout(
-        g, pos=start, fixed=[centre], iterations=_ITERATIONS, seed=_SEED,
+        g,
+        pos=start,
+        fixed=[centre],
+        iterations=_ITERATIONS,
+        seed=_SEED,
         k=1.0 / math.sqrt(len(order)) * 2.0,
     )
     xy = np.array([placed[n] for n in order], dtype=float)
@@ -113,5 +121,6 @@ def spring_layout(
     if rms < needed:
         xy *= needed / max(rms, 1e-9)
     xy = _snap(xy - xy[c], c, MIN_GAP)
-    return {n: (round(float(x), 3), round(float(y), 3)) for n, (x, y) in zip(order, xy,
-                                                                             strict=True)}
+    return {
+        n: (round(float(x), 3), round(float(y), 3)) for n, (x, y) in zip(order, xy, strict=True)
+    }

@@ -31,8 +31,10 @@ def _no_vector(ctx: ApiContext, image: dict[str, Any], image_id: str) -> ApiErro
     elif not image.get("embed_model"):
         why = "it is not embedded yet (it is embedded when the crawler hashes its thumbnail)"
     else:
-        why = ("its vector is not indexed yet (the indexer takes vectors in at its next "
-               "build: `lookalike indexer --once`)")
+        why = (
+            "its vector is not indexed yet (the indexer takes vectors in at its next "
+            "build: `lookalike indexer --once`)"
+        )
     return ApiError(409, f"image {image_id!r} has no vector: {why}", parameter="id")
 
 
@@ -51,10 +53,15 @@ def lookalikes_of(ctx: ApiContext, image_id: str, k: int, refined: bool) -> dict
     nodes = _nodes(ctx, [m.id for m in found])
     generation = reader.generation
     return {
-        "id": image_id, "k": k, "refined": refined, "model": reader.vectors().model,
+        "id": image_id,
+        "k": k,
+        "refined": refined,
+        "model": reader.vectors().model,
         "generation": generation.name if generation else None,
-        "lookalikes": [{"id": m.id, "score": round(m.score, 6), "refined": m.refined,
-                        **_brief(nodes, m.id)} for m in found],
+        "lookalikes": [
+            {"id": m.id, "score": round(m.score, 6), "refined": m.refined, **_brief(nodes, m.id)}
+            for m in found
+        ],
     }
 
 
@@ -68,11 +75,15 @@ def audit_page(ctx: ApiContext, section: str, offset: int, limit: int) -> dict[s
     if found is None:
         raise not_found(
             "no audit yet: it is made by the indexer from embedded images (crawl with "
-            "embeddings on, then `lookalike indexer --once`)", "section",
+            "embeddings on, then `lookalike indexer --once`)",
+            "section",
         )
     total, items = audit.page(found, section, offset, limit)
-    ids = [x for item in items for x in (item.get("source") or item["a"],
-                                         item.get("target") or item["b"])]
+    ids = [
+        x
+        for item in items
+        for x in (item.get("source") or item["a"], item.get("target") or item["b"])
+    ]
     nodes = _nodes(ctx, ids)
     for item in items:
         for end in ("source", "target", "a", "b"):
@@ -80,7 +91,11 @@ def audit_page(ctx: ApiContext, section: str, offset: int, limit: int) -> dict[s
                 item[f"{end}_title"] = _brief(nodes, item[end])["title"]
     generation = reader.generation
     return {
-        "generation": generation.name if generation else None, "section": section,
-        "offset": offset, "limit": limit, "total": total, "summary": audit.summary(found),
+        "generation": generation.name if generation else None,
+        "section": section,
+        "offset": offset,
+        "limit": limit,
+        "total": total,
+        "summary": audit.summary(found),
         "items": items,
     }

@@ -45,8 +45,11 @@ def _tidy(schema: Any, *, text: bool = False) -> Any:
         return [_tidy(item, text=text) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {k: _tidy(v, text=text) for k, v in schema.items()
-           if not (k == "title" and isinstance(v, str))}
+    out = {
+        k: _tidy(v, text=text)
+        for k, v in schema.items()
+        if not (k == "title" and isinstance(v, str))
+    }
     if text and "anyOf" in out:
         options = [o for o in out["anyOf"] if o != {"type": "null"}]
         if len(options) == 1:
@@ -65,16 +68,29 @@ def _parameters(where: str, model: type[Query], refs: dict[Any, Schema]) -> list
     if where == "query" and model.rules:
         # Rules across parameters ("exactly one of seed, ids, crawl") can only be stated on
         # the query string as one object: form style, exploded into name=value pairs.
-        return [{"name": model.__name__, "in": "query", "required": True, "style": "form",
-                 "explode": True, "schema": refs[(model, "validation")]}]
+        return [
+            {
+                "name": model.__name__,
+                "in": "query",
+                "required": True,
+                "style": "form",
+                "explode": True,
+                "schema": refs[(model, "validation")],
+            }
+        ]
     schema = model.model_json_schema(ref_template=REF)
     required = set(schema.get("required", ()))
     out = []
     for name, prop in schema["properties"].items():
-        entry: Schema = {"name": name, "in": where, "required": where == "path" or
-                         name in required, "schema": _tidy(prop, text=True)}
+        entry: Schema = {
+            "name": name,
+            "in": where,
+            "required": where == "path" or name in required,
+            "schema": _tidy(prop, text=True),
+        }
         description = prop.get("description") or next(
-            (o.get("description") for o in prop.get("anyOf", []) if o.get("description")), None)
+            (o.get("description") for o in prop.get("anyOf", []) if o.get("description")), None
+        )
         if description:
             entry["description"] = description
         out.append(entry)
@@ -91,13 +107,16 @@ def _responses(contract: Contract, refs: dict[Any, Schema]) -> Schema:
         description, body = (spec, None) if isinstance(spec, str) else spec
         if body is None:
             schema = refs[(answers.Error, "validation")] if status >= 400 else None
-            out[str(status)] = (_json(schema, description) if schema is not None
-                                else {"description": description})
+            out[str(status)] = (
+                _json(schema, description) if schema is not None else {"description": description}
+            )
         elif isinstance(body, type) and issubclass(body, BaseModel):
             out[str(status)] = _json(refs[(body, "validation")], description)
         else:  # {media type: schema} for answers that are not JSON
-            out[str(status)] = {"description": description,
-                                "content": {media: {"schema": s} for media, s in body.items()}}
+            out[str(status)] = {
+                "description": description,
+                "content": {media: {"schema": s} for media, s in body.items()},
+            }
     implied = []
     if contract.models():
         implied.append(400)
@@ -146,8 +165,11 @@ def document(app: Flask, settings: Settings) -> dict[str, Any]:
 
     paths: dict[str, dict[str, Any]] = {}
     for rule, contract, models in routes:
-        op: Schema = {"operationId": rule.endpoint.replace(".", "_"),
-                      "summary": contract.summary, "tags": list(contract.tags)}
+        op: Schema = {
+            "operationId": rule.endpoint.replace(".", "_"),
+            "summary": contract.summary,
+            "tags": list(contract.tags),
+        }
         parameters = []
         for where in ("path", "query"):
             if where in models:
@@ -155,14 +177,21 @@ def document(app: Flask, settings: Settings) -> dict[str, Any]:
         if parameters:
             op["parameters"] = parameters
         if "body" in models:
-            op["requestBody"] = {"required": contract.body_required, "content": {
-                "application/json": {"schema": refs[(models["body"], "validation")]}}}
+            op["requestBody"] = {
+                "required": contract.body_required,
+                "content": {"application/json": {"schema": refs[(models["body"], "validation")]}},
+            }
         if "form" in models:
-            op["requestBody"] = {"required": True, "content": {
-                "multipart/form-data": {"schema": refs[(models["form"], "validation")]}}}
+            op["requestBody"] = {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {"schema": refs[(models["form"], "validation")]}
+                },
+            }
         if contract.mutating:
-            op["security"] = ([{"bearerAuth": []}] if settings.api_token is not None
-                              else [{}, {"bearerAuth": []}])
+            op["security"] = (
+                [{"bearerAuth": []}] if settings.api_token is not None else [{}, {"bearerAuth": []}]
+            )
         op["responses"] = _responses(contract, refs)
         paths.setdefault(_openapi_path(rule.rule), {})[contract.method.lower()] = op
 
@@ -196,4 +225,3 @@ def check_routes(app: Flask) -> list[str]:
             methods = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
             problems.append(f"served but not documented: {','.join(methods)} {rule.rule}")
     return problems
-

@@ -56,8 +56,11 @@ def layout(sub: Subgraph, seed: int = 7) -> dict[str, np.ndarray]:
 
 
 def draw_neighborhood(
-    sub: Subgraph, seed_id: str, thumbnail_path: Callable[[str], Path | None],
-    size_px: int = 900, title: str | None = None,
+    sub: Subgraph,
+    seed_id: str,
+    thumbnail_path: Callable[[str], Path | None],
+    size_px: int = 900,
+    title: str | None = None,
 ) -> bytes:
     """PNG bytes of the neighbourhood: edges, thumbnails (or dots), the seed framed in red."""
     pos = layout(sub)
@@ -71,8 +74,9 @@ def draw_neighborhood(
 
     segments = [(pos[s], pos[t]) for s, t, _ in sub.edges if s in pos and t in pos and s != t]
     if segments:
-        ax.add_collection(LineCollection(segments, colors=EDGE_COLOR, linewidths=0.8,
-                                         zorder=1, alpha=0.8))
+        ax.add_collection(
+            LineCollection(segments, colors=EDGE_COLOR, linewidths=0.8, zorder=1, alpha=0.8)
+        )
 
     thumb_px = max(24, min(THUMB_PX, int(size_px / (2.2 * max(1, len(pos)) ** 0.5))))
     dots = []
@@ -85,9 +89,14 @@ def draw_neighborhood(
             continue
         box = AnnotationBbox(
             # OffsetImage scales by dpi/72; undo it so a thumbnail keeps its pixel size.
-            OffsetImage(thumb, zoom=72 / dpi), xy, frameon=True, pad=0.15,
-            bboxprops={"edgecolor": SEED_COLOR if is_seed else "white",
-                       "linewidth": 3 if is_seed else 0.5},
+            OffsetImage(thumb, zoom=72 / dpi),
+            xy,
+            frameon=True,
+            pad=0.15,
+            bboxprops={
+                "edgecolor": SEED_COLOR if is_seed else "white",
+                "linewidth": 3 if is_seed else 0.5,
+            },
             zorder=3 if is_seed else 2,
         )
         ax.add_artist(box)
@@ -112,8 +121,9 @@ def draw_neighborhood(
     return out.getvalue()
 
 
-def draw_degree_histogram(histogram: list[int], title: str = "Degree histogram",
-                          width_px: int = 800, height_px: int = 420) -> bytes:
+def draw_degree_histogram(
+    histogram: list[int], title: str = "Degree histogram", width_px: int = 800, height_px: int = 420
+) -> bytes:
     """PNG bar chart of a degree histogram (index = degree, value = number of images)."""
     dpi = 100
     fig = Figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi)

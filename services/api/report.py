@@ -53,8 +53,9 @@ def _table(rows: list[tuple[str, Any]]) -> str:
     return f"<table class='kv'>{body}</table>"
 
 
-def _crawl_record(settings: Settings, store: GraphStore, crawl_id: str | None
-                  ) -> dict[str, Any] | None:
+def _crawl_record(
+    settings: Settings, store: GraphStore, crawl_id: str | None
+) -> dict[str, Any] | None:
     """The crawl from Redis (live) or from the graph (kept after it finished)."""
     record: dict[str, Any] | None = None
     try:
@@ -68,8 +69,11 @@ def _crawl_record(settings: Settings, store: GraphStore, crawl_id: str | None
     except Exception as exc:  # Redis may be gone; the graph keeps finished crawls
         log.info("crawl state not readable from Redis (%s); using the graph", exc)
     if record is None:
-        rows = (store.read("api_get_crawl", id=crawl_id) if crawl_id
-                else store.read("api_latest_crawls", limit=1))
+        rows = (
+            store.read("api_get_crawl", id=crawl_id)
+            if crawl_id
+            else store.read("api_latest_crawls", limit=1)
+        )
         if rows:
             record = dict(rows[0]["crawl"])
             if isinstance(record.get("counts"), str):
@@ -80,18 +84,24 @@ def _crawl_record(settings: Settings, store: GraphStore, crawl_id: str | None
 def _crawl_section(record: dict[str, Any] | None, crawl_id: str | None) -> str:
     if record is None:
         wanted = f"crawl {crawl_id}" if crawl_id else "any crawl"
-        return f"<p class='none'>No record of {_esc(wanted)} (crawl with <code>lookalike crawl" \
-               "</code> or <code>POST /crawls</code>).</p>"
+        return (
+            f"<p class='none'>No record of {_esc(wanted)} (crawl with <code>lookalike crawl"
+            "</code> or <code>POST /crawls</code>).</p>"
+        )
     counts = record.get("counts") or {}
     failed = counts.get("failed") or {}
     rows = [
-        ("crawl", record.get("id")), ("status", record.get("status")),
-        ("seeds", ", ".join(record.get("seeds") or [])), ("depth", record.get("depth")),
+        ("crawl", record.get("id")),
+        ("status", record.get("status")),
+        ("seeds", ", ".join(record.get("seeds") or [])),
+        ("depth", record.get("depth")),
         ("max images", record.get("max_images")),
         ("started", _when(record.get("created_at"))),
         ("finished", _when(record.get("finished_at"))),
-        ("images fetched", counts.get("fetched")), ("thumbnails hashed", counts.get("hashed")),
-        ("images stored", counts.get("nodes")), ("edges", counts.get("edges")),
+        ("images fetched", counts.get("fetched")),
+        ("thumbnails hashed", counts.get("hashed")),
+        ("images stored", counts.get("nodes")),
+        ("edges", counts.get("edges")),
         ("depth reached", counts.get("depth_reached")),
         ("failures", ", ".join(f"{k}: {v}" for k, v in sorted(failed.items())) or "none"),
     ]
@@ -115,27 +125,35 @@ def _metrics_rows(summary: dict[str, Any]) -> list[tuple[str, Any]]:
         ("isolated images", comps.get("isolated")),
         ("average clustering", f"{clustering.get('average', 0):.4f}"),
         ("transitivity", f"{clustering.get('transitivity', 0):.4f}"),
-        ("diameter of the largest component",
-         f"{diameter.get('value')}" + ("" if diameter.get("exact", True) else " (lower bound)")),
+        (
+            "diameter of the largest component",
+            f"{diameter.get('value')}" + ("" if diameter.get("exact", True) else " (lower bound)"),
+        ),
     ]
     if communities:
-        rows += [("Leiden communities", communities.get("count")),
-                 ("modularity", f"{communities.get('modularity', 0):.4f}"),
-                 ("largest communities", ", ".join(map(str, communities.get("sizes", [])[:10])))]
+        rows += [
+            ("Leiden communities", communities.get("count")),
+            ("modularity", f"{communities.get('modularity', 0):.4f}"),
+            ("largest communities", ", ".join(map(str, communities.get("sizes", [])[:10]))),
+        ]
     return rows
 
 
 def _ranked(summary: dict[str, Any], titles: dict[str, str]) -> str:
     cent = summary.get("centrality", {})
     parts = []
-    for key, label in (("pagerank", "PageRank"), ("in_degree", "Listed as similar by"),
-                       ("betweenness", "Betweenness")):
+    for key, label in (
+        ("pagerank", "PageRank"),
+        ("in_degree", "Listed as similar by"),
+        ("betweenness", "Betweenness"),
+    ):
         items = cent.get(key) or []
         if not items:
             continue
         lis = "".join(
             f"<li><code>{_esc(i['id'])}</code> {_esc(titles.get(i['id'], '')[:80])} "
-            f"<span class='v'>{i['value']:.4g}</span></li>" for i in items[:10]
+            f"<span class='v'>{i['value']:.4g}</span></li>"
+            for i in items[:10]
         )
         parts.append(f"<div class='col'><h4>{label}</h4><ol>{lis}</ol></div>")
     return f"<div class='cols'>{''.join(parts)}</div>" if parts else ""
@@ -155,34 +173,47 @@ def _thumb_uri(cache: ThumbnailCache, image_id: str, px: int = 96) -> str | None
 def _dup_section(store: GraphStore, cache: ThumbnailCache) -> str:
     groups = store.read("api_dup_groups", limit=DUP_GROUPS_SHOWN)
     if not groups:
-        return ("<p class='none'>No near-duplicate groups found (none yet, or the index "
-                "sidecar has not run: <code>lookalike index</code>).</p>")
+        return (
+            "<p class='none'>No near-duplicate groups found (none yet, or the index "
+            "sidecar has not run: <code>lookalike index</code>).</p>"
+        )
     out = []
     for group in groups:
         cells = []
         for member in group["members"][:12]:
             uri = _thumb_uri(cache, member["id"])
-            pic = (f"<img src='{uri}' alt='{_esc(member['id'])}'>" if uri
-                   else "<div class='nothumb'>no thumbnail</div>")
-            cells.append(f"<figure>{pic}<figcaption><code>{_esc(member['id'])}</code><br>"
-                         f"{_esc((member.get('title') or '')[:60])}</figcaption></figure>")
+            pic = (
+                f"<img src='{uri}' alt='{_esc(member['id'])}'>"
+                if uri
+                else "<div class='nothumb'>no thumbnail</div>"
+            )
+            cells.append(
+                f"<figure>{pic}<figcaption><code>{_esc(member['id'])}</code><br>"
+                f"{_esc((member.get('title') or '')[:60])}</figcaption></figure>"
+            )
         more = group["size"] - len(group["members"][:12])
         extra = f"<p>and {more} more</p>" if more > 0 else ""
-        out.append(f"<div class='group'><h4>group {_esc(group['dup_group'])} "
-                   f"({group['size']} images)</h4><div class='row'>{''.join(cells)}</div>"
-                   f"{extra}</div>")
+        out.append(
+            f"<div class='group'><h4>group {_esc(group['dup_group'])} "
+            f"({group['size']} images)</h4><div class='row'>{''.join(cells)}</div>"
+            f"{extra}</div>"
+        )
     return "".join(out)
 
 
-def _pair_row(cache: ThumbnailCache, a: str, b: str, titles: dict[str, str],
-              facts: str) -> str:
+def _pair_row(cache: ThumbnailCache, a: str, b: str, titles: dict[str, str], facts: str) -> str:
     cells = []
     for image_id in (a, b):
         uri = _thumb_uri(cache, image_id)
-        pic = (f"<img src='{uri}' alt='{_esc(image_id)}'>" if uri
-               else "<div class='nothumb'>no thumbnail</div>")
-        cells.append(f"<figure>{pic}<figcaption><code>{_esc(image_id)}</code><br>"
-                     f"{_esc(titles.get(image_id, '')[:60])}</figcaption></figure>")
+        pic = (
+            f"<img src='{uri}' alt='{_esc(image_id)}'>"
+            if uri
+            else "<div class='nothumb'>no thumbnail</div>"
+        )
+        cells.append(
+            f"<figure>{pic}<figcaption><code>{_esc(image_id)}</code><br>"
+            f"{_esc(titles.get(image_id, '')[:60])}</figcaption></figure>"
+        )
     return f"<div class='pair'>{''.join(cells)}<div class='facts'>{facts}</div></div>"
 
 
@@ -203,8 +234,10 @@ def _audit_section(settings: Settings, store: GraphStore, cache: ThumbnailCache)
         log.info("no audit for the report: %s", exc)
         found = None
     if found is None:
-        return ("<p class='none'>No audit: no index generation with embeddings yet (crawl with "
-                "embeddings on, then <code>lookalike indexer --once</code>).</p>")
+        return (
+            "<p class='none'>No audit: no index generation with embeddings yet (crawl with "
+            "embeddings on, then <code>lookalike indexer --once</code>).</p>"
+        )
     info = audit.summary(found)
     _, weak = audit.page(found, "least_supported", 0, AUDIT_PAIRS_SHOWN)
     weak = [e for e in weak if e["cos_raw"] is not None]
@@ -214,29 +247,54 @@ def _audit_section(settings: Settings, store: GraphStore, cache: ThumbnailCache)
     nodes = store.get_images(sorted(set(ids))) if ids else {}
     titles = {k: v.get("title") or "" for k, v in nodes.items()}
     quantiles = info["cos_raw"] if isinstance(info["cos_raw"], dict) else {}
-    head = _table([
-        ("model", info["model"]), ("SIMILAR_TO edges", info["edges"]),
-        ("with both ends embedded", info["with_vectors"]),
-        ("reciprocal", info["reciprocal"]),
-        ("embedding cosine p10 / p50 / p90",
-         " / ".join(_fmt(quantiles.get(q)) for q in ("p10", "p50", "p90"))),
-        (f"strong lookalikes (cosine >= {info['strong']}) the catalogue does not list",
-         info["unlisted"]),
-    ])
-    weak_html = "".join(_pair_row(
-        cache, e["source"], e["target"], titles,
-        f"rank {e['rank']}<br>cosine {_fmt(e['cos_raw'])} (refined "
-        f"{_fmt(e['cos_refined'])})<br>phash {e['hash_distance'].get('phash', '—')} bits"
-        f"<br>colour &Delta;E {_fmt(e['colour_distance'], 0)}"
-        f"<br>{'reciprocal' if e['reciprocal'] else 'one way'}") for e in weak)
-    unlisted_html = "".join(_pair_row(
-        cache, u["a"], u["b"], titles,
-        f"cosine {_fmt(u['cos_raw'])}<br>(refined {_fmt(u['cos_refined'])})")
-        for u in unlisted) or "<p class='none'>None: every strong lookalike is listed.</p>"
-    return (f"{head}<h3>Least supported similar-list entries</h3><p>The catalogue lists the "
-            "right-hand image among the left-hand one's similar images; Lookalike's model sees "
-            f"little resemblance.</p>{weak_html or '<p class=none>No edge has vectors.</p>'}"
-            "<h3>Strong lookalikes the catalogue does not list</h3>" + unlisted_html)
+    head = _table(
+        [
+            ("model", info["model"]),
+            ("SIMILAR_TO edges", info["edges"]),
+            ("with both ends embedded", info["with_vectors"]),
+            ("reciprocal", info["reciprocal"]),
+            (
+                "embedding cosine p10 / p50 / p90",
+                " / ".join(_fmt(quantiles.get(q)) for q in ("p10", "p50", "p90")),
+            ),
+            (
+                f"strong lookalikes (cosine >= {info['strong']}) the catalogue does not list",
+                info["unlisted"],
+            ),
+        ]
+    )
+    weak_html = "".join(
+        _pair_row(
+            cache,
+            e["source"],
+            e["target"],
+            titles,
+            f"rank {e['rank']}<br>cosine {_fmt(e['cos_raw'])} (refined "
+            f"{_fmt(e['cos_refined'])})<br>phash {e['hash_distance'].get('phash', '—')} bits"
+            f"<br>colour &Delta;E {_fmt(e['colour_distance'], 0)}"
+            f"<br>{'reciprocal' if e['reciprocal'] else 'one way'}",
+        )
+        for e in weak
+    )
+    unlisted_html = (
+        "".join(
+            _pair_row(
+                cache,
+                u["a"],
+                u["b"],
+                titles,
+                f"cosine {_fmt(u['cos_raw'])}<br>(refined {_fmt(u['cos_refined'])})",
+            )
+            for u in unlisted
+        )
+        or "<p class='none'>None: every strong lookalike is listed.</p>"
+    )
+    return (
+        f"{head}<h3>Least supported similar-list entries</h3><p>The catalogue lists the "
+        "right-hand image among the left-hand one's similar images; Lookalike's model sees "
+        f"little resemblance.</p>{weak_html or '<p class=none>No edge has vectors.</p>'}"
+        "<h3>Strong lookalikes the catalogue does not list</h3>" + unlisted_html
+    )
 
 
 _CSS = """
@@ -258,7 +316,11 @@ border-bottom:1px solid #eee;padding-bottom:.5em} .facts{font-size:85%;color:#44
 
 
 def write_report(
-    settings: Settings, out_dir: Path, *, crawl_id: str | None = None, seed: str | None = None,
+    settings: Settings,
+    out_dir: Path,
+    *,
+    crawl_id: str | None = None,
+    seed: str | None = None,
     store: GraphStore | None = None,
 ) -> Path:
     """Write ``out_dir/report.html`` (and its PNGs); returns the path of the HTML file."""
@@ -273,8 +335,9 @@ def write_report(
             store.close()
 
 
-def _write(settings: Settings, store: GraphStore, out_dir: Path, crawl_id: str | None,
-           seed: str | None) -> Path:
+def _write(
+    settings: Settings, store: GraphStore, out_dir: Path, crawl_id: str | None, seed: str | None
+) -> Path:
     cache = ThumbnailCache(settings.thumbnail_dir, settings.thumbnail_cache_mb * 1_000_000)
     counts = store.counts()
     licenses = store.read("api_license_counts", limit=8)
@@ -314,9 +377,14 @@ def _write(settings: Settings, store: GraphStore, out_dir: Path, crawl_id: str |
             neighborhood_html = f"<p class='none'>No image {_esc(seed)} in the graph.</p>"
         if sub is not None:
             title = sub.nodes.get(seed, {}).get("title") or seed
-            png = draw_neighborhood(sub, seed, cache.path, size_px=1000,
-                                    title=f"{title} ({seed}): {NEIGHBORHOOD_DEPTH}-hop "
-                                          f"neighbourhood, {len(sub.nodes)} images")
+            png = draw_neighborhood(
+                sub,
+                seed,
+                cache.path,
+                size_px=1000,
+                title=f"{title} ({seed}): {NEIGHBORHOOD_DEPTH}-hop "
+                f"neighbourhood, {len(sub.nodes)} images",
+            )
             (out_dir / "neighborhood.png").write_bytes(png)
             cached = sum(1 for n in sub.nodes if cache.path(n) is not None)
             neighborhood_html = (
@@ -327,30 +395,42 @@ def _write(settings: Settings, store: GraphStore, out_dir: Path, crawl_id: str |
             )
             if summary is None:
                 summary = summarize(build_graph(sub.nodes, sub.edges), AnalysisOptions())
-                scope = f"the {NEIGHBORHOOD_DEPTH}-hop neighbourhood of {seed} (the graph is " \
-                        "too large to analyse here; run POST /analysis/jobs for all of it)"
+                scope = (
+                    f"the {NEIGHBORHOOD_DEPTH}-hop neighbourhood of {seed} (the graph is "
+                    "too large to analyse here; run POST /analysis/jobs for all of it)"
+                )
 
     histogram_html = "<p class='none'>No metrics: the graph is empty.</p>"
     metrics_html = histogram_html
     if summary is not None and summary.get("nodes"):
         (out_dir / "degree_histogram.png").write_bytes(
-            draw_degree_histogram(summary["degree_histogram"],
-                                  title=f"Degree histogram ({summary['nodes']} images)"))
-        histogram_html = ("<img class='plot' src='degree_histogram.png' "
-                          "alt='degree histogram'>")
+            draw_degree_histogram(
+                summary["degree_histogram"], title=f"Degree histogram ({summary['nodes']} images)"
+            )
+        )
+        histogram_html = "<img class='plot' src='degree_histogram.png' alt='degree histogram'>"
         titles = {}
         if whole is not None:
             titles = {k: v.get("title") or "" for k, v in whole.nodes.items()}
-        metrics_html = (f"<p>Measured on {_esc(scope)}.</p>" + _table(_metrics_rows(summary))
-                        + _ranked(summary, titles))
+        metrics_html = (
+            f"<p>Measured on {_esc(scope)}.</p>"
+            + _table(_metrics_rows(summary))
+            + _ranked(summary, titles)
+        )
 
-    collection = _table([
-        ("images", counts["images"]), ("hashed", counts["hashed"]),
-        ("broken thumbnails", counts["hash_failed"]), ("SIMILAR_TO edges", counts["edges"]),
-        ("licences", ", ".join(f"{r['license'] or 'unknown'}: {r['images']}" for r in licenses)
-         or "—"),
-        ("graph server", store.uri),
-    ])
+    collection = _table(
+        [
+            ("images", counts["images"]),
+            ("hashed", counts["hashed"]),
+            ("broken thumbnails", counts["hash_failed"]),
+            ("SIMILAR_TO edges", counts["edges"]),
+            (
+                "licences",
+                ", ".join(f"{r['license'] or 'unknown'}: {r['images']}" for r in licenses) or "—",
+            ),
+            ("graph server", store.uri),
+        ]
+    )
     generated = dt.datetime.now(tz=dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Lookalike report</title>

@@ -38,9 +38,16 @@ class CrawlArg(Path):
 NO_CRAWL = "no such crawl"
 
 
-@endpoint(bp, "POST", "/crawls", body=CrawlBody, mutating=True, tags=["crawls"],
-          summary="Start a breadth-first crawl from seed images",
-          responses={201: ("queued", answers.Crawl)})
+@endpoint(
+    bp,
+    "POST",
+    "/crawls",
+    body=CrawlBody,
+    mutating=True,
+    tags=["crawls"],
+    summary="Start a breadth-first crawl from seed images",
+    responses={201: ("queued", answers.Crawl)},
+)
 def start(body: CrawlBody) -> Response:
     try:
         record = control().start_crawl(ctx().settings, body.seeds, body.depth, body.max_images)
@@ -54,19 +61,37 @@ def start(body: CrawlBody) -> Response:
     return response
 
 
-@endpoint(bp, "GET", "/crawls", query=CrawlsQuery, tags=["crawls"],
-          summary="Recent crawls, newest first, a page at a time",
-          responses={200: ("crawls, newest first", answers.CrawlList)})
+@endpoint(
+    bp,
+    "GET",
+    "/crawls",
+    query=CrawlsQuery,
+    tags=["crawls"],
+    summary="Recent crawls, newest first, a page at a time",
+    responses={200: ("crawls, newest first", answers.CrawlList)},
+)
 def list_crawls(query: CrawlsQuery) -> Response:
     settings = ctx().settings
     crawls = control().list_crawls(settings, limit=query.limit, offset=query.offset)
-    return jsonify({"crawls": crawls, "total": control().count_crawls(settings),
-                    "offset": query.offset, "limit": query.limit})
+    return jsonify(
+        {
+            "crawls": crawls,
+            "total": control().count_crawls(settings),
+            "offset": query.offset,
+            "limit": query.limit,
+        }
+    )
 
 
-@endpoint(bp, "GET", "/crawls/<id>", path=CrawlArg, tags=["crawls"],
-          summary="One crawl: status and counts",
-          responses={200: ("the crawl", answers.Crawl), 404: NO_CRAWL})
+@endpoint(
+    bp,
+    "GET",
+    "/crawls/<id>",
+    path=CrawlArg,
+    tags=["crawls"],
+    summary="One crawl: status and counts",
+    responses={200: ("the crawl", answers.Crawl), 404: NO_CRAWL},
+)
 def get(id: str) -> Response:  # the route's own name for it
     record = control().get_crawl(ctx().settings, id)
     if record is None:
@@ -81,9 +106,16 @@ def get(id: str) -> Response:  # the route's own name for it
     return jsonify(record)
 
 
-@endpoint(bp, "DELETE", "/crawls/<id>", path=CrawlArg, mutating=True, tags=["crawls"],
-          summary="Cancel a crawl", responses={200: ("cancelled", answers.Crawl),
-                                               404: NO_CRAWL})
+@endpoint(
+    bp,
+    "DELETE",
+    "/crawls/<id>",
+    path=CrawlArg,
+    mutating=True,
+    tags=["crawls"],
+    summary="Cancel a crawl",
+    responses={200: ("cancelled", answers.Crawl), 404: NO_CRAWL},
+)
 def cancel(id: str) -> Response:
     record = control().cancel_crawl(ctx().settings, id)
     if record is None:

@@ -26,11 +26,13 @@ MAX_PARAMS_DEPTH = 5
 
 
 class CypherBody(Body):
-    query: str = Field(min_length=1, max_length=20_000, pattern=r"\S",
-                       description="one read-only Cypher statement")
+    query: str = Field(
+        min_length=1, max_length=20_000, pattern=r"\S", description="one read-only Cypher statement"
+    )
     params: dict[str, Any] | None = Field(None, description="its parameters ($name)")
-    max_rows: how_many_by("cypher_max_rows", "at most this many rows (default: the limit)",
-                       default_is_limit=True)
+    max_rows: how_many_by(
+        "cypher_max_rows", "at most this many rows (default: the limit)", default_is_limit=True
+    )
 
 
 def _check_params(value: Any, depth: int = 0) -> None:
@@ -45,14 +47,22 @@ def _check_params(value: Any, depth: int = 0) -> None:
             _check_params(item, depth + 1)
 
 
-@endpoint(bp, "POST", "/cypher", body=CypherBody, tags=["cypher"],
-          summary="Read-only ad-hoc Cypher (writes are refused)",
-          responses={200: ("rows (truncated at max_rows)", answers.CypherResult),
-                     400: "malformed query, or the graph server rejected it",
-                     403: "the statement would write; refused",
-                     408: "ran longer than LOOKALIKE_CYPHER_TIMEOUT_S; stopped",
-                     429: "this client already has a query running",
-                     503: "every query slot is busy, or the graph is not reachable"})
+@endpoint(
+    bp,
+    "POST",
+    "/cypher",
+    body=CypherBody,
+    tags=["cypher"],
+    summary="Read-only ad-hoc Cypher (writes are refused)",
+    responses={
+        200: ("rows (truncated at max_rows)", answers.CypherResult),
+        400: "malformed query, or the graph server rejected it",
+        403: "the statement would write; refused",
+        408: "ran longer than LOOKALIKE_CYPHER_TIMEOUT_S; stopped",
+        429: "this client already has a query running",
+        503: "every query slot is busy, or the graph is not reachable",
+    },
+)
 def run_cypher(body: CypherBody) -> Response:
     settings = ctx().settings
     try:
@@ -62,11 +72,17 @@ def run_cypher(body: CypherBody) -> Response:
     query_params = body.params or {}
     _check_params(query_params)
     try:
-        result = ctx().adhoc.run(query, query_params, settings.cypher_timeout_s, body.max_rows,
-                                 client=request.remote_addr or "")
+        result = ctx().adhoc.run(
+            query,
+            query_params,
+            settings.cypher_timeout_s,
+            body.max_rows,
+            client=request.remote_addr or "",
+        )
     except QueryFailed as exc:
-        raise ApiError(400, f"the graph server rejected the query: {exc}", parameter="query"
-                       ) from None
+        raise ApiError(
+            400, f"the graph server rejected the query: {exc}", parameter="query"
+        ) from None
     except QueryWrote as exc:
         raise ApiError(403, str(exc), parameter="query") from None
     except QueryTimeout as exc:
@@ -75,7 +91,12 @@ def run_cypher(body: CypherBody) -> Response:
         raise ApiError(429, str(exc), headers={"Retry-After": "1"}) from None
     except QueryBusy as exc:
         raise ApiError(503, str(exc), headers={"Retry-After": "5"}) from None
-    return jsonify({
-        "columns": result.columns, "rows": result.rows, "row_count": len(result.rows),
-        "truncated": result.truncated, "max_rows": body.max_rows,
-    })
+    return jsonify(
+        {
+            "columns": result.columns,
+            "rows": result.rows,
+            "row_count": len(result.rows),
+            "truncated": result.truncated,
+            "max_rows": body.max_rows,
+        }
+    )

@@ -47,27 +47,39 @@ class SimilarQuery(Query):
 
 
 class FindQuery(Query):
-    q: str = Field(min_length=1, max_length=200,
-                   description="words of a title (each must begin a word of it), or an id")
+    q: str = Field(
+        min_length=1,
+        max_length=200,
+        description="words of a title (each must begin a word of it), or an id",
+    )
     limit: how_many(100, "how many per page") = 20
     offset: int = Field(0, ge=0, le=MAX_FIND_OFFSET, description="how many matches to skip")
 
 
 class NeighborhoodQuery(Query):
     depth: Depth = 1
-    limit: how_many_by("api_max_nodes", "at most this many nodes, admitted breadth-first",
-                    default_is_limit=True)
+    limit: how_many_by(
+        "api_max_nodes", "at most this many nodes, admitted breadth-first", default_is_limit=True
+    )
     properties: bool = Field(True, description="node properties (false: ids and depths only)")
-    layout: Literal["none", "spring"] = Field("none", description=(
-        f"spring: add to every node its drawing position x, y (node widths, the seed at 0, 0)"
-        f" and thumbnail_cached; a drawing has at most {layout.MAX_NODES} nodes (the limit "
-        f"then defaults to that, and a larger one counts as that)"))
+    layout: Literal["none", "spring"] = Field(
+        "none",
+        description=(
+            f"spring: add to every node its drawing position x, y (node widths, the seed at 0, 0)"
+            f" and thumbnail_cached; a drawing has at most {layout.MAX_NODES} nodes (the limit "
+            f"then defaults to that, and a larger one counts as that)"
+        ),
+    )
 
 
 class ThumbnailQuery(Query):
-    placeholder: bool = Field(False, description=(
-        "when the thumbnail is not cached, answer a square of the image's average colour "
-        "(SVG) instead of 404"))
+    placeholder: bool = Field(
+        False,
+        description=(
+            "when the thumbnail is not cached, answer a square of the image's average colour "
+            "(SVG) instead of 404"
+        ),
+    )
 
 
 class PictureQuery(Query):
@@ -78,13 +90,18 @@ class PictureQuery(Query):
 
 class DuplicatesQuery(Query):
     kind: HashKind | None = Field(
-        None, description="rank by this hash kind alone (default: one ranking across kinds, "
-                          "verified near-duplicates first, each saying why)")
+        None,
+        description="rank by this hash kind alone (default: one ranking across kinds, "
+        "verified near-duplicates first, each saying why)",
+    )
     k: how_many(MAX_DUPLICATES, "how many") = 10
     max_distance: MaxDistance | None = Field(
-        None, description="only matches at most this many bits apart (default: any)")
-    mirror: bool = Field(False, description="also match left-right mirrored copies (the "
-                                            "ranking across kinds always does)")
+        None, description="only matches at most this many bits apart (default: any)"
+    )
+    mirror: bool = Field(
+        False,
+        description="also match left-right mirrored copies (the ranking across kinds always does)",
+    )
 
 
 class PathsQuery(Query):
@@ -100,10 +117,20 @@ def _image_or_404(image_id: str) -> dict[str, Any]:
     return image
 
 
-@endpoint(bp, "GET", "/images", query=FindQuery, tags=["images"],
-          summary="Find images by id or by words of their titles, a page at a time",
-          responses={200: ("the image with that id, and the titles that match, shortest "
-                           "first", answers.FoundImages)})
+@endpoint(
+    bp,
+    "GET",
+    "/images",
+    query=FindQuery,
+    tags=["images"],
+    summary="Find images by id or by words of their titles, a page at a time",
+    responses={
+        200: (
+            "the image with that id, and the titles that match, shortest first",
+            answers.FoundImages,
+        )
+    },
+)
 def find_images(query: FindQuery) -> Response:
     """From the indexer's title index plus the titles stored since it was built (no scan
     of every title); an id is looked up directly."""
@@ -115,22 +142,32 @@ def find_images(query: FindQuery) -> Response:
 
     def brief(image_id: str) -> dict[str, Any]:
         node = nodes.get(image_id, {})
-        return {"id": image_id, **{k: node.get(k) for k in ("title", "thumbnail_url",
-                                                             "license")}}
+        return {"id": image_id, **{k: node.get(k) for k in ("title", "thumbnail_url", "license")}}
 
     following = query.offset + len(found.ids)
-    return jsonify({
-        "q": query.q, "image": brief(exact) if exact in nodes else None,
-        "total": found.total, "offset": query.offset, "limit": query.limit,
-        "next": following if following < found.total else None,
-        # An image removed since the index was built is left out of its page.
-        "images": [brief(i) for i in found.ids if i in nodes],
-    })
+    return jsonify(
+        {
+            "q": query.q,
+            "image": brief(exact) if exact in nodes else None,
+            "total": found.total,
+            "offset": query.offset,
+            "limit": query.limit,
+            "next": following if following < found.total else None,
+            # An image removed since the index was built is left out of its page.
+            "images": [brief(i) for i in found.ids if i in nodes],
+        }
+    )
 
 
-@endpoint(bp, "GET", "/images/<id>", path=ImageArg, tags=["images"],
-          summary="One image: catalogue fields, hashes, crawl marks, degrees, analysis",
-          responses={200: ("the image", answers.Image), 404: NO_IMAGE})
+@endpoint(
+    bp,
+    "GET",
+    "/images/<id>",
+    path=ImageArg,
+    tags=["images"],
+    summary="One image: catalogue fields, hashes, crawl marks, degrees, analysis",
+    responses={200: ("the image", answers.Image), 404: NO_IMAGE},
+)
 def get_image(id: str) -> Response:  # the route's own name for it
     image = _image_or_404(id)
     cached = ctx().thumbnails.path(id) is not None
@@ -139,36 +176,54 @@ def get_image(id: str) -> Response:  # the route's own name for it
     return jsonify(body)
 
 
-@endpoint(bp, "GET", "/images/<id>/similar", path=ImageArg, query=SimilarQuery,
-          summary="The images this image lists as similar, best first", tags=["images"],
-          responses={200: ("ranked SIMILAR_TO targets", answers.SimilarList), 404: NO_IMAGE})
+@endpoint(
+    bp,
+    "GET",
+    "/images/<id>/similar",
+    path=ImageArg,
+    query=SimilarQuery,
+    summary="The images this image lists as similar, best first",
+    tags=["images"],
+    responses={200: ("ranked SIMILAR_TO targets", answers.SimilarList), 404: NO_IMAGE},
+)
 def similar(id: str, query: SimilarQuery) -> Response:
     _image_or_404(id)
     rows = ctx().store.similar(id)
     similar = [
-        {"id": r["image"]["id"], "rank": r["rank"], "title": r["image"].get("title"),
-         "thumbnail_url": r["image"].get("thumbnail_url"), "first_seen": r["first_seen"],
-         "last_seen": r["last_seen"]}
-        for r in rows[:query.limit]
+        {
+            "id": r["image"]["id"],
+            "rank": r["rank"],
+            "title": r["image"].get("title"),
+            "thumbnail_url": r["image"].get("thumbnail_url"),
+            "first_seen": r["first_seen"],
+            "last_seen": r["last_seen"],
+        }
+        for r in rows[: query.limit]
     ]
     return jsonify({"id": id, "count": len(rows), "similar": similar})
 
 
-@endpoint(bp, "GET", "/images/<id>/neighborhood", path=ImageArg, query=NeighborhoodQuery,
-          summary="Images within depth hops (either direction) and the edges among them",
-          tags=["images"],
-          responses={200: ("node-link JSON", answers.NodeLink), 404: NO_IMAGE})
+@endpoint(
+    bp,
+    "GET",
+    "/images/<id>/neighborhood",
+    path=ImageArg,
+    query=NeighborhoodQuery,
+    summary="Images within depth hops (either direction) and the edges among them",
+    tags=["images"],
+    responses={200: ("node-link JSON", answers.NodeLink), 404: NO_IMAGE},
+)
 def neighborhood(id: str, query: NeighborhoodQuery) -> Response:
     # A drawing is for people: past MAX_NODES it is neither readable nor quick to lay out.
     # The answer's graph.limit says the limit applied, and truncated whether it cut.
     limit = query.limit if query.layout == "none" else min(query.limit, layout.MAX_NODES)
     try:
-        sub = ctx().store.neighborhood(id, query.depth, limit=limit,
-                                       properties=query.properties)
+        sub = ctx().store.neighborhood(id, query.depth, limit=limit, properties=query.properties)
     except KeyError:
         raise not_found(f"no image with id {id!r} in the graph", "id") from None
-    data = node_link(sub, graph={"seed": id, "depth": query.depth, "limit": limit},
-                     properties=query.properties)
+    data = node_link(
+        sub, graph={"seed": id, "depth": query.depth, "limit": limit}, properties=query.properties
+    )
     if query.layout != "none":
         _lay_out(data, sub, id)
     return jsonify(data)
@@ -185,11 +240,16 @@ def _lay_out(data: dict[str, Any], sub: Any, centre: str) -> None:
         node["thumbnail_cached"] = cached(node["id"]) is not None
 
 
-@endpoint(bp, "GET", "/images/<id>/neighborhood.png", path=ImageArg, query=PictureQuery,
-          summary="A picture of the neighbourhood with thumbnails on the nodes",
-          tags=["images"],
-          responses={200: ("PNG", {"image/png": {"type": "string", "format": "binary"}}),
-                     404: NO_IMAGE})
+@endpoint(
+    bp,
+    "GET",
+    "/images/<id>/neighborhood.png",
+    path=ImageArg,
+    query=PictureQuery,
+    summary="A picture of the neighbourhood with thumbnails on the nodes",
+    tags=["images"],
+    responses={200: ("PNG", {"image/png": {"type": "string", "format": "binary"}}), 404: NO_IMAGE},
+)
 def neighborhood_picture(id: str, query: PictureQuery) -> Response:
     from services.api.picture import draw_neighborhood
 
@@ -202,18 +262,32 @@ def neighborhood_picture(id: str, query: PictureQuery) -> Response:
 
 
 # A stand-in for a thumbnail the API does not have: a square of the image's average colour.
-_PLACEHOLDER = ('<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64" '
-                'viewBox="0 0 64 64"><rect width="64" height="64" fill="{color}"/></svg>')
+_PLACEHOLDER = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64" '
+    'viewBox="0 0 64 64"><rect width="64" height="64" fill="{color}"/></svg>'
+)
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
-@endpoint(bp, "GET", "/images/<id>/thumbnail", path=ImageArg, query=ThumbnailQuery,
-          tags=["images"], summary="The cached thumbnail (JPEG), or a placeholder",
-          responses={200: ("JPEG, or with placeholder=true an SVG square of the image's "
-                           "average colour", {
-                               "image/jpeg": {"type": "string", "format": "binary"},
-                               "image/svg+xml": {"type": "string"}}),
-                     404: "no cached thumbnail for this image (or no such image)"})
+@endpoint(
+    bp,
+    "GET",
+    "/images/<id>/thumbnail",
+    path=ImageArg,
+    query=ThumbnailQuery,
+    tags=["images"],
+    summary="The cached thumbnail (JPEG), or a placeholder",
+    responses={
+        200: (
+            "JPEG, or with placeholder=true an SVG square of the image's average colour",
+            {
+                "image/jpeg": {"type": "string", "format": "binary"},
+                "image/svg+xml": {"type": "string"},
+            },
+        ),
+        404: "no cached thumbnail for this image (or no such image)",
+    },
+)
 def thumbnail(id: str, query: ThumbnailQuery) -> Response:
     path = ctx().thumbnails.path(id)
     if path is None and query.placeholder:
@@ -231,17 +305,27 @@ def thumbnail(id: str, query: ThumbnailQuery) -> Response:
     if path is None:
         raise not_found(
             f"no cached thumbnail for image {id!r} (thumbnails are cached when the "
-            "crawler hashes an image)", "id",
+            "crawler hashes an image)",
+            "id",
         )
     return send_file(path, mimetype="image/jpeg", max_age=3600)
 
 
-@endpoint(bp, "GET", "/images/<id>/duplicates", path=ImageArg, query=DuplicatesQuery,
-          summary="Near-duplicates and nearest images: one ranking across hash kinds "
-                  "(verified near-duplicates first, each saying why), or by one kind",
-          tags=["search"],
-          responses={200: ("matches, best first", answers.Duplicates), 404: NO_IMAGE,
-                     409: "the image has no hash of that kind yet"})
+@endpoint(
+    bp,
+    "GET",
+    "/images/<id>/duplicates",
+    path=ImageArg,
+    query=DuplicatesQuery,
+    summary="Near-duplicates and nearest images: one ranking across hash kinds "
+    "(verified near-duplicates first, each saying why), or by one kind",
+    tags=["search"],
+    responses={
+        200: ("matches, best first", answers.Duplicates),
+        404: NO_IMAGE,
+        409: "the image has no hash of that kind yet",
+    },
+)
 def duplicates(id: str, query: DuplicatesQuery) -> Response:
     kind = query.kind
     bits = HASH_BITS[kind] if kind else max(HASH_BITS.values())
@@ -251,26 +335,48 @@ def duplicates(id: str, query: DuplicatesQuery) -> Response:
     if not value:
         reason = f" (hashing failed: {image['hash_error']})" if image.get("hash_error") else ""
         raise ApiError(
-            409, f"image {id!r} has no {kind or 'perceptual'} hash yet{reason}; it cannot be "
-            "compared", parameter="id",
+            409,
+            f"image {id!r} has no {kind or 'perceptual'} hash yet{reason}; it cannot be compared",
+            parameter="id",
         )
     from services.api.search import duplicates_ranked, nearest_to_hash
 
     if kind is None:
-        matches = [m for m in duplicates_ranked(ctx(), image, query.k)
-                   if m["distance"] is None or m["distance"] <= max_distance]
+        matches = [
+            m
+            for m in duplicates_ranked(ctx(), image, query.k)
+            if m["distance"] is None or m["distance"] <= max_distance
+        ]
     else:
-        matches = nearest_to_hash(ctx(), kind, value, query.k, max_distance, exclude=id,
-                                  mirror=query.mirror)
-    return jsonify({"id": id, "kind": kind, "hash": value, "k": query.k,
-                    "max_distance": max_distance, "mirror": query.mirror or kind is None,
-                    "dup_group": image.get("dup_group"), "matches": matches})
+        matches = nearest_to_hash(
+            ctx(), kind, value, query.k, max_distance, exclude=id, mirror=query.mirror
+        )
+    return jsonify(
+        {
+            "id": id,
+            "kind": kind,
+            "hash": value,
+            "k": query.k,
+            "max_distance": max_distance,
+            "mirror": query.mirror or kind is None,
+            "dup_group": image.get("dup_group"),
+            "matches": matches,
+        }
+    )
 
 
-@endpoint(bp, "GET", "/paths", query=PathsQuery, tags=["images"],
-          summary="The shortest chain of similar images between two images",
-          responses={200: ("the path", answers.Path),
-                     404: "an image is unknown, or no path within max_hops"})
+@endpoint(
+    bp,
+    "GET",
+    "/paths",
+    query=PathsQuery,
+    tags=["images"],
+    summary="The shortest chain of similar images between two images",
+    responses={
+        200: ("the path", answers.Path),
+        404: "an image is unknown, or no path within max_hops",
+    },
+)
 def paths(query: PathsQuery) -> Response:
     source, target, max_hops = query.from_, query.to, query.max_hops
     store = ctx().store
@@ -287,9 +393,20 @@ def paths(query: PathsQuery) -> Response:
         )
     ids, edges = found
     nodes = store.get_images(ids)
-    return jsonify({
-        "from": source, "to": target, "hops": len(ids) - 1, "ids": ids,
-        "nodes": [{"id": i, "title": nodes.get(i, {}).get("title"),
-                   "thumbnail_url": nodes.get(i, {}).get("thumbnail_url")} for i in ids],
-        "edges": edges,
-    })
+    return jsonify(
+        {
+            "from": source,
+            "to": target,
+            "hops": len(ids) - 1,
+            "ids": ids,
+            "nodes": [
+                {
+                    "id": i,
+                    "title": nodes.get(i, {}).get("title"),
+                    "thumbnail_url": nodes.get(i, {}).get("thumbnail_url"),
+                }
+                for i in ids
+            ],
+            "edges": edges,
+        }
+    )

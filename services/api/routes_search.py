@@ -34,34 +34,52 @@ HashKind = Literal[HASH_KINDS]  # type: ignore[valid-type]
 
 
 class SearchForm(Form):
-    image: Upload = Field(description="the picture: at most {api_max_upload_bytes} bytes and "
-                                      "{api_max_upload_pixels} pixels")
+    image: Upload = Field(
+        description="the picture: at most {api_max_upload_bytes} bytes and "
+        "{api_max_upload_pixels} pixels"
+    )
     kinds: comma_list(HashKind) = Field(["phash", "dhash"], description="hash kinds to use")
     k: how_many(MAX_K, "how many matches (in the ranking, and per kind)") = 10
-    max_distance: int = Field(max(HASH_BITS.values()), ge=0, le=max(HASH_BITS.values()),
-                              description="only matches at most this many bits apart")
+    max_distance: int = Field(
+        max(HASH_BITS.values()),
+        ge=0,
+        le=max(HASH_BITS.values()),
+        description="only matches at most this many bits apart",
+    )
     mirror: bool = Field(True, description="also match left-right mirrored copies")
 
 
-@endpoint(bp, "POST", "/search", form=SearchForm, tags=["search"],
-          summary="Upload a picture; get the stored images most like it: one ranking across "
-                  "hash kinds (matches), the nearest per kind (results) and by embedding",
-          responses={200: ("matches", answers.SearchResult),
-                     413: "the file or its pixel count is over the limit",
-                     415: "not multipart/form-data",
-                     503: "no room to decode the picture for a minute (other large pictures "
-                          "are being decoded), or the graph is not reachable"})
+@endpoint(
+    bp,
+    "POST",
+    "/search",
+    form=SearchForm,
+    tags=["search"],
+    summary="Upload a picture; get the stored images most like it: one ranking across "
+    "hash kinds (matches), the nearest per kind (results) and by embedding",
+    responses={
+        200: ("matches", answers.SearchResult),
+        413: "the file or its pixel count is over the limit",
+        415: "not multipart/form-data",
+        503: "no room to decode the picture for a minute (other large pictures "
+        "are being decoded), or the graph is not reachable",
+    },
+)
 def search(body: SearchForm) -> Response:
     settings = ctx().settings
     data = body.image.read(settings.api_max_upload_bytes + 1)
     if len(data) > settings.api_max_upload_bytes:
         raise ApiError(
-            413, f"the picture is larger than the limit of {settings.api_max_upload_bytes} "
-            "bytes; send a smaller file", parameter="image",
+            413,
+            f"the picture is larger than the limit of {settings.api_max_upload_bytes} "
+            "bytes; send a smaller file",
+            parameter="image",
         )
     try:
         image = decode_image(
-            data, max_pixels=settings.api_max_upload_pixels, max_side=settings.thumbnail_size,
+            data,
+            max_pixels=settings.api_max_upload_pixels,
+            max_side=settings.thumbnail_size,
             reserve=ctx().decode_budget.reserve,
         )
     except ImageDecodeError as exc:
@@ -72,10 +90,15 @@ def search(body: SearchForm) -> Response:
     hashes = hash_image(image).as_dict()
     results = search_hashes(ctx(), image, body.kinds, body.k, body.max_distance, body.mirror)
     queries = embed_query(ctx(), image, body.mirror)
-    return jsonify({
-        "hashes": hashes, "kinds": body.kinds, "k": body.k, "max_distance": body.max_distance,
-        "mirror": body.mirror,
-        "matches": search_ranked(ctx(), image, body.k, body.mirror, queries),
-        "results": results,
-        "embedding": rank_by_embedding(ctx(), queries, body.k),
-    })
+    return jsonify(
+        {
+            "hashes": hashes,
+            "kinds": body.kinds,
+            "k": body.k,
+            "max_distance": body.max_distance,
+            "mirror": body.mirror,
+            "matches": search_ranked(ctx(), image, body.k, body.mirror, queries),
+            "results": results,
+            "embedding": rank_by_embedding(ctx(), queries, body.k),
+        }
+    )

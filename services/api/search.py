@@ -22,15 +22,25 @@ from services.api.errors import ApiError
 def _decorate(ctx: ApiContext, kind: str, matches: list[Any]) -> list[dict[str, Any]]:
     nodes = ctx.store.get_images([m.id for m in matches]) if matches else {}
     return [
-        {"id": m.id, "distance": int(m.distance), "kind": kind, "mirrored": bool(m.mirrored),
-         "title": nodes.get(m.id, {}).get("title"),
-         "thumbnail_url": nodes.get(m.id, {}).get("thumbnail_url")}
+        {
+            "id": m.id,
+            "distance": int(m.distance),
+            "kind": kind,
+            "mirrored": bool(m.mirrored),
+            "title": nodes.get(m.id, {}).get("title"),
+            "thumbnail_url": nodes.get(m.id, {}).get("thumbnail_url"),
+        }
         for m in matches
     ]
 
 
 def nearest_to_hash(
-    ctx: ApiContext, kind: str, value: str, k: int, max_distance: int, exclude: str | None,
+    ctx: ApiContext,
+    kind: str,
+    value: str,
+    k: int,
+    max_distance: int,
+    exclude: str | None,
     mirror: bool = False,
 ) -> list[dict[str, Any]]:
     """The ``k`` stored images nearest to ``value`` (a ``kind`` hash), ``exclude`` left out."""
@@ -38,7 +48,10 @@ def nearest_to_hash(
 
     try:
         found = ctx.index().nearest(
-            kind, hash=value, k=k + (1 if exclude else 0), mirror=mirror,
+            kind,
+            hash=value,
+            k=k + (1 if exclude else 0),
+            mirror=mirror,
             max_distance=max_distance,
         )
     except BadHash as exc:
@@ -47,7 +60,12 @@ def nearest_to_hash(
 
 
 def search_hashes(
-    ctx: ApiContext, image: Any, kinds: list[str], k: int, max_distance: int, mirror: bool,
+    ctx: ApiContext,
+    image: Any,
+    kinds: list[str],
+    k: int,
+    max_distance: int,
+    mirror: bool,
 ) -> dict[str, list[dict[str, Any]]]:
     """Nearest stored images to an uploaded picture, per hash kind (mirror copies too)."""
     found = ctx.index().search_image(
@@ -64,9 +82,12 @@ def ranked(ctx: ApiContext, matches: list[Any]) -> list[dict[str, Any]]:
     for m in matches:
         body = m.as_json()
         kind = min(("phash", "dhash", "whash", "ahash"), key=lambda x: m.distances.get(x, 99))
-        body.update(kind=kind, distance=m.distances.get(kind),
-                    title=nodes.get(m.id, {}).get("title"),
-                    thumbnail_url=nodes.get(m.id, {}).get("thumbnail_url"))
+        body.update(
+            kind=kind,
+            distance=m.distances.get(kind),
+            title=nodes.get(m.id, {}).get("title"),
+            thumbnail_url=nodes.get(m.id, {}).get("thumbnail_url"),
+        )
         out.append(body)
     return out
 
@@ -84,14 +105,18 @@ def duplicates_ranked(ctx: ApiContext, image: dict[str, Any], k: int) -> list[di
         raise ApiError(409, f"the stored hashes cannot be searched: {exc}") from None
     info = image.get("hash_info")
     reader = ctx.index()
-    query = Signature(hashes, float(info) if isinstance(info, int | float) else math.nan,
-                      parse_color(image.get("hash_color")),
-                      vector=reader.vector_or_none(image["id"]))
+    query = Signature(
+        hashes,
+        float(info) if isinstance(info, int | float) else math.nan,
+        parse_color(image.get("hash_color")),
+        vector=reader.vector_or_none(image["id"]),
+    )
     return ranked(ctx, reader.rank(query, k=k, exclude=image["id"]))
 
 
-def search_ranked(ctx: ApiContext, image: Any, k: int, mirror: bool,
-                  queries: list[tuple[Any, bool]]) -> list[dict[str, Any]]:
+def search_ranked(
+    ctx: ApiContext, image: Any, k: int, mirror: bool, queries: list[tuple[Any, bool]]
+) -> list[dict[str, Any]]:
     """The stored images most like an uploaded picture, in the one ranking (its embedding,
     the first of ``embed_query``'s ``queries``, weighed too)."""
     vector = next((v for v, mirrored in queries if not mirrored), None)
@@ -116,7 +141,10 @@ def embed_query(ctx: ApiContext, image: Any, mirror: bool) -> list[tuple[Any, bo
 
 
 def rank_by_embedding(
-    ctx: ApiContext, queries: list[tuple[Any, bool]], k: int, refined: bool = False,
+    ctx: ApiContext,
+    queries: list[tuple[Any, bool]],
+    k: int,
+    refined: bool = False,
 ) -> list[dict[str, Any]] | None:
     """The stored images nearest an uploaded picture by embedding cosine alone, best first
     (``queries``: ``embed_query``'s; a match of the mirror image's counts too); None when
@@ -132,7 +160,13 @@ def rank_by_embedding(
                 best[m.id] = (m.score, mirrored)
     order = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))[:k]
     nodes = ctx.store.get_images([i for i, _ in order]) if order else {}
-    return [{"id": i, "score": round(score, 6), "mirrored": mirrored,
-             "title": nodes.get(i, {}).get("title"),
-             "thumbnail_url": nodes.get(i, {}).get("thumbnail_url")}
-            for i, (score, mirrored) in order]
+    return [
+        {
+            "id": i,
+            "score": round(score, 6),
+            "mirrored": mirrored,
+            "title": nodes.get(i, {}).get("title"),
+            "thumbnail_url": nodes.get(i, {}).get("thumbnail_url"),
+        }
+        for i, (score, mirrored) in order
+    ]

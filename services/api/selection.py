@@ -24,8 +24,7 @@ class Chosen(BaseModel):
 
     rules: ClassVar[tuple[Rule, ...]] = (ONE_SUBGRAPH,)
     seed: ImageId | None = Field(None, description="image whose neighbourhood to take")
-    depth: Depth | None = Field(None, description="hops from the seed (only with seed; "
-                                                  "default 1)")
+    depth: Depth | None = Field(None, description="hops from the seed (only with seed; default 1)")
     crawl: CrawlId | None = Field(None, description="the images that crawl stored")
 
 
@@ -45,8 +44,11 @@ class WholeGraphQuery(SelectionQuery):
     """As SelectionQuery, or ``all=true`` for the whole graph (exports)."""
 
     rules: ClassVar[tuple[Rule, ...]] = (
-        ExactlyOne(("seed", "ids", "crawl", "all"), only_with={"depth": "seed"},
-                   words=WHICH + ", or all=true"),
+        ExactlyOne(
+            ("seed", "ids", "crawl", "all"),
+            only_with={"depth": "seed"},
+            words=WHICH + ", or all=true",
+        ),
     )
     all: OnlyTrue | None = Field(None, description="the whole graph")
 
@@ -81,8 +83,9 @@ def chosen(given: Chosen) -> Selection:
     return Selection("all")
 
 
-def load(ctx: ApiContext, sel: Selection, *, max_nodes: int | None,
-         properties: bool = True) -> Subgraph:
+def load(
+    ctx: ApiContext, sel: Selection, *, max_nodes: int | None, properties: bool = True
+) -> Subgraph:
     """Fetch the selected subgraph; refuse (413) one larger than ``max_nodes``. Without
     ``properties`` the nodes are only ``{"id": ...}`` (for analysis: cheaper to read)."""
     store = ctx.store
@@ -94,8 +97,7 @@ def load(ctx: ApiContext, sel: Selection, *, max_nodes: int | None,
         except KeyError:
             raise not_found(f"no image with id {sel.seed!r} in the graph", "seed") from None
         if sub.truncated:
-            _too_big(f"the {sel.depth}-hop neighbourhood of {sel.seed!r}", None, max_nodes,
-                     "depth")
+            _too_big(f"the {sel.depth}-hop neighbourhood of {sel.seed!r}", None, max_nodes, "depth")
         return sub
     if sel.kind == "ids":
         sub = store.export_subgraph(list(sel.ids), properties=properties)

@@ -13,10 +13,22 @@ from lookalike.graph import Subgraph
 from lookalike.hashing import HASH_KINDS
 
 CATALOGUE_FIELDS = (
-    "title", "source_id", "thumbnail_url", "license", "aspect_ratio", "average_color",
+    "title",
+    "source_id",
+    "thumbnail_url",
+    "license",
+    "aspect_ratio",
+    "average_color",
 )
-CRAWL_FIELDS = ("fetched_at", "hashed_at", "hash_version", "hash_error", "embed_model",
-                "embedded_at", "embed_error")
+CRAWL_FIELDS = (
+    "fetched_at",
+    "hashed_at",
+    "hash_version",
+    "hash_error",
+    "embed_model",
+    "embedded_at",
+    "embed_error",
+)
 ANALYSIS_FIELDS = ("community", "pagerank", "degree", "analysis_id")
 
 
@@ -36,9 +48,18 @@ def image_json(props: dict[str, Any], *, thumbnail_cached: bool | None = None) -
     out["analysis"] = analysis or None
     if thumbnail_cached is not None:
         out["thumbnail_cached"] = thumbnail_cached
-    known = {"id", "out_degree", "in_degree", "dup_group", "dup_group_size", "dup_run",
-             *CATALOGUE_FIELDS, *HASH_KINDS,
-             *CRAWL_FIELDS, *ANALYSIS_FIELDS}
+    known = {
+        "id",
+        "out_degree",
+        "in_degree",
+        "dup_group",
+        "dup_group_size",
+        "dup_run",
+        *CATALOGUE_FIELDS,
+        *HASH_KINDS,
+        *CRAWL_FIELDS,
+        *ANALYSIS_FIELDS,
+    }
     out["extra"] = {k: v for k, v in sorted(props.items()) if k not in known}
     return out
 

@@ -24,8 +24,9 @@ OVERSAMPLE = 4
 _BLOCK_CELLS = 25_000_000
 
 
-def build_annoy(vectors: np.ndarray, trees: int, path: Path, *, seed: int = 42,
-                n_jobs: int = 1) -> None:
+def build_annoy(
+    vectors: np.ndarray, trees: int, path: Path, *, seed: int = 42, n_jobs: int = 1
+) -> None:
     """An Annoy angular index of ``vectors`` (item i = row i) saved to ``path``."""
     dim = int(vectors.shape[1]) if vectors.ndim == 2 else 1
     index = AnnoyIndex(max(dim, 1), "angular")
@@ -47,17 +48,22 @@ def _top(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Columns of the k best scores per row, best first (ties by column), and the scores."""
     k = min(k, scores.shape[1])
     if k <= 0:
-        return (np.zeros((scores.shape[0], 0), np.int64),
-                np.zeros((scores.shape[0], 0), np.float32))
+        return (
+            np.zeros((scores.shape[0], 0), np.int64),
+            np.zeros((scores.shape[0], 0), np.float32),
+        )
     part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     part_scores = np.take_along_axis(scores, part, axis=1)
     order = np.lexsort((part, -part_scores), axis=1)
-    return (np.take_along_axis(part, order, axis=1).astype(np.int64),
-            np.take_along_axis(part_scores, order, axis=1))
+    return (
+        np.take_along_axis(part, order, axis=1).astype(np.int64),
+        np.take_along_axis(part_scores, order, axis=1),
+    )
 
 
-def exact_top_k(matrix: np.ndarray, query: np.ndarray, k: int,
-                exclude: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def exact_top_k(
+    matrix: np.ndarray, query: np.ndarray, k: int, exclude: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Rows of ``matrix`` with the k highest dot products with ``query``: (rows, scores)."""
     if not len(matrix) or k <= 0:
         return np.zeros(0, np.int64), np.zeros(0, np.float32)
@@ -69,12 +75,21 @@ def exact_top_k(matrix: np.ndarray, query: np.ndarray, k: int,
     return rows[0][keep][:k], best[0][keep][:k]
 
 
-def annoy_top_k(index: AnnoyIndex, matrix: np.ndarray, query: np.ndarray, k: int,
-                search_k: int, exclude: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def annoy_top_k(
+    index: AnnoyIndex,
+    matrix: np.ndarray,
+    query: np.ndarray,
+    k: int,
+    search_k: int,
+    exclude: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Annoy's candidates for ``query``, re-ranked by the exact dot product."""
     want = k + (exclude is not None)
-    items = index.get_nns_by_vector(np.asarray(query, dtype=np.float32).tolist(),
-                                    max(want * OVERSAMPLE, want), search_k=search_k)
+    items = index.get_nns_by_vector(
+        np.asarray(query, dtype=np.float32).tolist(),
+        max(want * OVERSAMPLE, want),
+        search_k=search_k,
+    )
     rows = np.asarray([i for i in items if i != exclude], dtype=np.int64)
     if not len(rows):
         return rows, np.zeros(0, np.float32)
@@ -83,8 +98,9 @@ def annoy_top_k(index: AnnoyIndex, matrix: np.ndarray, query: np.ndarray, k: int
     return rows[order], scores[order]
 
 
-def all_top_k(matrix: np.ndarray, k: int, *, index: AnnoyIndex | None = None,
-              search_k: int = -1) -> tuple[np.ndarray, np.ndarray]:
+def all_top_k(
+    matrix: np.ndarray, k: int, *, index: AnnoyIndex | None = None, search_k: int = -1
+) -> tuple[np.ndarray, np.ndarray]:
     """Every row's k nearest other rows, best first: (rows (n, k), scores (n, k)), -1 and
     -inf where fewer exist. Exact in blocks without ``index``; with it, Annoy's candidates
     re-ranked exactly."""
@@ -97,19 +113,20 @@ def all_top_k(matrix: np.ndarray, k: int, *, index: AnnoyIndex | None = None,
     if index is None:
         block = int(min(2048, max(16, _BLOCK_CELLS // max(n, 1))))
         for start in range(0, n, block):
-            chunk = matrix[start:start + block]
+            chunk = matrix[start : start + block]
             scores = chunk @ matrix.T
             scores[np.arange(len(chunk)), np.arange(start, start + len(chunk))] = -np.inf
             rows, best = _top(scores, k_eff)
-            out[start:start + len(chunk), :k_eff] = rows
-            out_s[start:start + len(chunk), :k_eff] = best
+            out[start : start + len(chunk), :k_eff] = rows
+            out_s[start : start + len(chunk), :k_eff] = best
         return out, out_s
     for i in range(n):
-        items = index.get_nns_by_item(i, max((k_eff + 1) * OVERSAMPLE, k_eff + 1),
-                                      search_k=search_k)
+        items = index.get_nns_by_item(
+            i, max((k_eff + 1) * OVERSAMPLE, k_eff + 1), search_k=search_k
+        )
         rows = np.asarray([j for j in items if j != i], dtype=np.int64)
         scores = matrix[rows] @ matrix[i]
         order = np.lexsort((rows, -scores))[:k_eff]
-        out[i, :len(order)] = rows[order]
-        out_s[i, :len(order)] = scores[order]
+        out[i, : len(order)] = rows[order]
+        out_s[i, : len(order)] = scores[order]
     return out, out_s

@@ -60,11 +60,20 @@ class Audit:
     def save(self, folder: Path) -> None:
         tmp = folder / ".audit.tmp.npz"
         np.savez(
-            tmp, source=self.source, target=self.target, rank=self.rank, cos_raw=self.cos_raw,
-            cos_refined=self.cos_refined, colour=self.colour, reciprocal=self.reciprocal,
-            unlisted_a=self.unlisted_a, unlisted_b=self.unlisted_b,
-            unlisted_raw=self.unlisted_raw, unlisted_refined=self.unlisted_refined,
-            model=np.array(self.model), strong=np.array(self.strong),
+            tmp,
+            source=self.source,
+            target=self.target,
+            rank=self.rank,
+            cos_raw=self.cos_raw,
+            cos_refined=self.cos_refined,
+            colour=self.colour,
+            reciprocal=self.reciprocal,
+            unlisted_a=self.unlisted_a,
+            unlisted_b=self.unlisted_b,
+            unlisted_raw=self.unlisted_raw,
+            unlisted_refined=self.unlisted_refined,
+            model=np.array(self.model),
+            strong=np.array(self.strong),
             kinds=np.array(list(self.hash_distance), dtype=str),
             **{f"hash_{k}": v for k, v in self.hash_distance.items()},
         )
@@ -79,30 +88,42 @@ class Audit:
         with z:
             kinds = [str(k) for k in z["kinds"].tolist()]
             return cls(
-                z["source"], z["target"], z["rank"], z["cos_raw"], z["cos_refined"],
-                {k: z[f"hash_{k}"] for k in kinds}, z["colour"], z["reciprocal"],
-                z["unlisted_a"], z["unlisted_b"], z["unlisted_raw"], z["unlisted_refined"],
-                str(z["model"]), float(z["strong"]),
+                z["source"],
+                z["target"],
+                z["rank"],
+                z["cos_raw"],
+                z["cos_refined"],
+                {k: z[f"hash_{k}"] for k in kinds},
+                z["colour"],
+                z["reciprocal"],
+                z["unlisted_a"],
+                z["unlisted_b"],
+                z["unlisted_raw"],
+                z["unlisted_refined"],
+                str(z["model"]),
+                float(z["strong"]),
             )
 
 
 def hex_to_lab(colours: list[str | None]) -> np.ndarray:
-    """"#rrggbb" colours as CIELAB (D65) rows; NaN rows for missing or malformed ones."""
+    """ "#rrggbb" colours as CIELAB (D65) rows; NaN rows for missing or malformed ones."""
     rgb = np.full((len(colours), 3), np.nan)
     for i, c in enumerate(colours):
         if isinstance(c, str) and len(c) == 7 and c[0] == "#":
             try:
-                rgb[i] = [int(c[j:j + 2], 16) / 255.0 for j in (1, 3, 5)]
+                rgb[i] = [int(c[j : j + 2], 16) / 255.0 for j in (1, 3, 5)]
             except ValueError:
                 continue
     linear = np.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
-    xyz = linear @ np.array([[0.4124, 0.3576, 0.1805],
-                             [0.2126, 0.7152, 0.0722],
-                             [0.0193, 0.1192, 0.9505]]).T
+    xyz = (
+        linear
+        @ np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]).T
+    )
     xyz = xyz / np.array([0.95047, 1.0, 1.08883])
     f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
-    return np.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]),
-                     200 * (f[:, 1] - f[:, 2])], axis=1)
+    return np.stack(
+        [116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], axis=1
+    )
 
 
 def _cosines(ids: np.ndarray, matrix: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -116,10 +137,17 @@ def _cosines(ids: np.ndarray, matrix: np.ndarray, a: np.ndarray, b: np.ndarray) 
 
 def compute(
     edges: tuple[np.ndarray, np.ndarray, np.ndarray],
-    vector_ids: np.ndarray, raw: np.ndarray, refined: np.ndarray,
-    hash_ids: np.ndarray, hash_kinds: tuple[str, ...], hash_values: np.ndarray,
-    hash_present: np.ndarray, colours: Mapping[str, str | None], fetched: set[str],
-    lookalikes: tuple[np.ndarray, np.ndarray, np.ndarray], model: str,
+    vector_ids: np.ndarray,
+    raw: np.ndarray,
+    refined: np.ndarray,
+    hash_ids: np.ndarray,
+    hash_kinds: tuple[str, ...],
+    hash_values: np.ndarray,
+    hash_present: np.ndarray,
+    colours: Mapping[str, str | None],
+    fetched: set[str],
+    lookalikes: tuple[np.ndarray, np.ndarray, np.ndarray],
+    model: str,
     strong: float = STRONG,
 ) -> Audit:
     """The audit. ``edges``: (source, target, rank) of every SIMILAR_TO edge; ``vector_ids``
@@ -131,8 +159,10 @@ def compute(
     order = np.lexsort((rank, source))
     source, target, rank = source[order], target[order], rank[order]
     listed = set(zip(source.tolist(), target.tolist(), strict=True))
-    reciprocal = np.array([(b, a) in listed for a, b in zip(source.tolist(), target.tolist(),
-                                                            strict=True)], dtype=bool)
+    reciprocal = np.array(
+        [(b, a) in listed for a, b in zip(source.tolist(), target.tolist(), strict=True)],
+        dtype=bool,
+    )
     ha, hb = lookup(hash_ids, source), lookup(hash_ids, target)
     distances: dict[str, np.ndarray] = {}
     for k, kind in enumerate(hash_kinds):
@@ -140,8 +170,7 @@ def compute(
         ok = (ha >= 0) & (hb >= 0)
         ok[ok] = hash_present[ha[ok], k] & hash_present[hb[ok], k]
         if ok.any():
-            d[ok] = np.bitwise_count(np.bitwise_xor(hash_values[ha[ok], k],
-                                                    hash_values[hb[ok], k]))
+            d[ok] = np.bitwise_count(np.bitwise_xor(hash_values[ha[ok], k], hash_values[hb[ok], k]))
         distances[kind] = d
     names = sorted(set(source.tolist()) | set(target.tolist()))
     lab = hex_to_lab([colours.get(n) for n in names])
@@ -163,10 +192,20 @@ def compute(
     ua = np.asarray([p[0][0] for p in pairs], dtype=str)
     ub = np.asarray([p[0][1] for p in pairs], dtype=str)
     return Audit(
-        source, target, rank, _cosines(vector_ids, raw, source, target),
-        _cosines(vector_ids, refined, source, target), distances, colour, reciprocal,
-        ua, ub, _cosines(vector_ids, raw, ua, ub), _cosines(vector_ids, refined, ua, ub),
-        model, strong,
+        source,
+        target,
+        rank,
+        _cosines(vector_ids, raw, source, target),
+        _cosines(vector_ids, refined, source, target),
+        distances,
+        colour,
+        reciprocal,
+        ua,
+        ub,
+        _cosines(vector_ids, raw, ua, ub),
+        _cosines(vector_ids, refined, ua, ub),
+        model,
+        strong,
     )
 
 
@@ -181,12 +220,17 @@ def summary(found: Audit) -> dict[str, object]:
     """Totals over every edge: how many have vectors, how many are reciprocal, the raw
     cosines' quantiles, how many strong lookalikes the lists miss."""
     raw = found.cos_raw[~np.isnan(found.cos_raw)]
-    quantiles = ({f"p{q}": round(float(np.percentile(raw, q)), 4) for q in (10, 50, 90)}
-                 if len(raw) else {})
+    quantiles = (
+        {f"p{q}": round(float(np.percentile(raw, q)), 4) for q in (10, 50, 90)} if len(raw) else {}
+    )
     return {
-        "edges": len(found), "with_vectors": len(raw),
-        "reciprocal": int(found.reciprocal.sum()), "cos_raw": quantiles,
-        "unlisted": len(found.unlisted_a), "strong": found.strong, "model": found.model,
+        "edges": len(found),
+        "with_vectors": len(raw),
+        "reciprocal": int(found.reciprocal.sum()),
+        "cos_raw": quantiles,
+        "unlisted": len(found.unlisted_a),
+        "strong": found.strong,
+        "model": found.model,
     }
 
 
@@ -199,19 +243,29 @@ def page(found: Audit, section: str, offset: int, limit: int) -> tuple[int, list
     if section == "unlisted":
         total = len(found.unlisted_a)
         return total, [
-            {"a": str(found.unlisted_a[i]), "b": str(found.unlisted_b[i]),
-             "cos_raw": _num(found.unlisted_raw[i]),
-             "cos_refined": _num(found.unlisted_refined[i])}
+            {
+                "a": str(found.unlisted_a[i]),
+                "b": str(found.unlisted_b[i]),
+                "cos_raw": _num(found.unlisted_raw[i]),
+                "cos_refined": _num(found.unlisted_refined[i]),
+            }
             for i in range(offset, min(total, offset + limit))
         ]
     order = found.least_supported() if section == "least_supported" else np.arange(len(found))
-    chosen = order[offset:offset + limit]
+    chosen = order[offset : offset + limit]
     return len(found), [
-        {"source": str(found.source[i]), "target": str(found.target[i]),
-         "rank": int(found.rank[i]), "cos_raw": _num(found.cos_raw[i]),
-         "cos_refined": _num(found.cos_refined[i]),
-         "hash_distance": {k: (int(v[i]) if v[i] != NO_DISTANCE else None)
-                           for k, v in found.hash_distance.items()},
-         "colour_distance": _num(found.colour[i]), "reciprocal": bool(found.reciprocal[i])}
+        {
+            "source": str(found.source[i]),
+            "target": str(found.target[i]),
+            "rank": int(found.rank[i]),
+            "cos_raw": _num(found.cos_raw[i]),
+            "cos_refined": _num(found.cos_refined[i]),
+            "hash_distance": {
+                k: (int(v[i]) if v[i] != NO_DISTANCE else None)
+                for k, v in found.hash_distance.items()
+            },
+            "colour_distance": _num(found.colour[i]),
+            "reciprocal": bool(found.reciprocal[i]),
+        }
         for i in chosen.tolist()
     ]

@@ -48,8 +48,16 @@ class BuildResult:
     removed: list[str]
 
 
-def build_annoy(values: np.ndarray, bits: int, trees: int, path: Path, *, seed: int = 42,
-                n_jobs: int = 1, batch: int = 50_000) -> None:
+def build_annoy(
+    values: np.ndarray,
+    bits: int,
+    trees: int,
+    path: Path,
+    *,
+    seed: int = 42,
+    n_jobs: int = 1,
+    batch: int = 50_000,
+) -> None:
     """An Annoy hamming index of ``values`` (item i = values[i]) saved to ``path``."""
     index = AnnoyIndex(bits, "hamming")
     index.set_seed(seed)
@@ -68,8 +76,14 @@ ExtraFiles = Callable[[Path], dict[str, Any]]
 
 
 def write_generation(
-    folder: Path, table: HashTable, *, trees: int, number: int, n_jobs: int = 1,
-    extra_meta: dict[str, Any] | None = None, annoy_min_items: int = ANNOY_MIN_ITEMS,
+    folder: Path,
+    table: HashTable,
+    *,
+    trees: int,
+    number: int,
+    n_jobs: int = 1,
+    extra_meta: dict[str, Any] | None = None,
+    annoy_min_items: int = ANNOY_MIN_ITEMS,
     extra_files: ExtraFiles | None = None,
 ) -> dict[str, Any]:
     """Write every file of a generation into ``folder`` (meta.json last); return the meta."""
@@ -77,8 +91,13 @@ def write_generation(
     # Rows sorted by id: readers find an image's row by binary search on the mapped ids.
     order = np.argsort(table.ids, kind="stable")
     table = HashTable(
-        table.ids[order], table.kinds, table.values[order], table.present[order],
-        table.hashed_at[order], table.rejected, table.source_rows,
+        table.ids[order],
+        table.kinds,
+        table.values[order],
+        table.present[order],
+        table.hashed_at[order],
+        table.rejected,
+        table.source_rows,
         None if table.info is None else table.info[order],
         None if table.color is None else table.color[order],
     )
@@ -99,8 +118,11 @@ def write_generation(
         t1 = time.perf_counter()
         MultiIndex.build(values, bits=bits, chunks=CHUNKS).save(folder, kind)
         kinds_meta[kind] = {
-            "items": len(values), "bits": bits, "trees": trees if annoy else 0,
-            "annoy": annoy, "chunks": CHUNKS,
+            "items": len(values),
+            "bits": bits,
+            "trees": trees if annoy else 0,
+            "annoy": annoy,
+            "chunks": CHUNKS,
             "annoy_seconds": round(t1 - t0, 3),
             "multindex_seconds": round(time.perf_counter() - t1, 3),
         }
@@ -126,9 +148,16 @@ def write_generation(
 
 
 def build_generation(
-    index_dir: Path, table: HashTable, *, trees: int, n_jobs: int = 1, keep: int = 2,
-    extra_meta: dict[str, Any] | None = None, annoy_min_items: int = ANNOY_MIN_ITEMS,
-    titles: tuple[TitleTable, int] | None = None, extra_files: ExtraFiles | None = None,
+    index_dir: Path,
+    table: HashTable,
+    *,
+    trees: int,
+    n_jobs: int = 1,
+    keep: int = 2,
+    extra_meta: dict[str, Any] | None = None,
+    annoy_min_items: int = ANNOY_MIN_ITEMS,
+    titles: tuple[TitleTable, int] | None = None,
+    extra_files: ExtraFiles | None = None,
 ) -> BuildResult:
     """Write, publish and clean up: the whole life of one generation, under the builder lock.
 
@@ -145,8 +174,14 @@ def build_generation(
             titles[0].save(folder)
             meta["titles"] = titles_meta(*titles)
         write_generation(
-            folder, table, trees=trees, number=number, n_jobs=n_jobs, extra_meta=meta,
-            annoy_min_items=annoy_min_items, extra_files=extra_files,
+            folder,
+            table,
+            trees=trees,
+            number=number,
+            n_jobs=n_jobs,
+            extra_meta=meta,
+            annoy_min_items=annoy_min_items,
+            extra_files=extra_files,
         )
         final = gens.publish(index_dir, folder, number)
         removed = gens.cleanup(index_dir, keep=keep)

@@ -67,8 +67,13 @@ class Duplicate:
 
 
 def self_join(
-    values: np.ndarray, multi: MultiIndex, radius: int, *, mirrored: bool = False,
-    only: np.ndarray | None = None, block_candidates: int = 4_000_000,
+    values: np.ndarray,
+    multi: MultiIndex,
+    radius: int,
+    *,
+    mirrored: bool = False,
+    only: np.ndarray | None = None,
+    block_candidates: int = 4_000_000,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All item pairs (i < j) within ``radius``: arrays i, j, distance.
 
@@ -108,9 +113,7 @@ def self_join(
                 total = int(cnt.sum())
                 if total:
                     src = np.repeat(sources[start:stop], cnt)
-                    idx = np.repeat(lo[start:stop] - (np.cumsum(cnt) - cnt), cnt) + np.arange(
-                        total
-                    )
+                    idx = np.repeat(lo[start:stop] - (np.cumsum(cnt) - cnt), cnt) + np.arange(total)
                     d = np.bitwise_count(np.bitwise_xor(sorted_values[idx], values[src]))
                     dst = order[idx].astype(np.int64)
                     same_bucket = pattern == 0 and not mirrored and only is None
@@ -137,8 +140,14 @@ def self_join(
 
 
 def find_pairs(
-    ids: np.ndarray, kind: str, values: np.ndarray, multi: MultiIndex, threshold: int,
-    *, mirror: bool = True, only: np.ndarray | None = None,
+    ids: np.ndarray,
+    kind: str,
+    values: np.ndarray,
+    multi: MultiIndex,
+    threshold: int,
+    *,
+    mirror: bool = True,
+    only: np.ndarray | None = None,
 ) -> list[Pair]:
     """Near-duplicate pairs of one kind; ``ids[i]`` is item i. A pair found both directly
     and through the mirror keeps the direct distance unless the mirror is closer. With
@@ -158,8 +167,15 @@ def find_pairs(
 
 
 def update_pairs(
-    previous: Iterable[Pair], kind: str, ids: np.ndarray, values: np.ndarray,
-    multi: MultiIndex, threshold: int, old: Mapping[str, int], *, mirror: bool = True,
+    previous: Iterable[Pair],
+    kind: str,
+    ids: np.ndarray,
+    values: np.ndarray,
+    multi: MultiIndex,
+    threshold: int,
+    old: Mapping[str, int],
+    *,
+    mirror: bool = True,
 ) -> tuple[list[Pair], int]:
     """The pairs of one kind after some hashes changed, without joining everything again.
 
@@ -224,8 +240,14 @@ class PairEvidence:
 
 
 def pair_evidence(
-    values: np.ndarray, kinds: tuple[str, ...], info: np.ndarray, color: np.ndarray,
-    ia: np.ndarray, ib: np.ndarray, *, grid: int = 3,
+    values: np.ndarray,
+    kinds: tuple[str, ...],
+    info: np.ndarray,
+    color: np.ndarray,
+    ia: np.ndarray,
+    ib: np.ndarray,
+    *,
+    grid: int = 3,
 ) -> PairEvidence:
     """Distances of every kind between rows ``ia`` and ``ib`` of a table, directly and with
     ``ia`` mirrored; each pair keeps the orientation whose structural distances sum lower."""
@@ -242,11 +264,14 @@ def pair_evidence(
     rows = [kinds.index(k) for k in STRUCTURAL]
     mirrored = flipped[rows].sum(axis=0) < direct[rows].sum(axis=0)
     ca, cb = np.asarray(color[ia]), np.asarray(color[ib])
-    cdist = np.where(mirrored, color_distance(mirror_cells(ca, grid), cb),
-                     color_distance(ca, cb))
+    cdist = np.where(mirrored, color_distance(mirror_cells(ca, grid), cb), color_distance(ca, cb))
     none = colorless(ca) | colorless(cb)
     return PairEvidence(
-        ia, ib, np.where(mirrored, flipped, direct), tuple(kinds), mirrored,
+        ia,
+        ib,
+        np.where(mirrored, flipped, direct),
+        tuple(kinds),
+        mirrored,
         np.fmin(np.asarray(info[ia], np.float64), np.asarray(info[ib], np.float64)),
         np.where(none, -1, np.round(cdist)).astype(np.int64),
     )
@@ -257,8 +282,9 @@ Cosines = Callable[[np.ndarray, np.ndarray], np.ndarray]
 COSINE_BLOCK = 20_000  # pairs whose two vectors are gathered at once
 
 
-def pair_cosines(vectors: np.ndarray | None, ia: np.ndarray, ib: np.ndarray,
-                 rows: np.ndarray | None = None) -> np.ndarray | None:
+def pair_cosines(
+    vectors: np.ndarray | None, ia: np.ndarray, ib: np.ndarray, rows: np.ndarray | None = None
+) -> np.ndarray | None:
     """Embedding cosines of table rows ``ia`` and ``ib``, or None without vectors.
     ``vectors``: unit vectors (a memory map will do), row ``i`` for table row ``i``, or, with
     ``rows``, row ``rows[i]`` (-1: none); a row of NaN (no vector) gives NaN."""
@@ -269,15 +295,24 @@ def pair_cosines(vectors: np.ndarray | None, ia: np.ndarray, ib: np.ndarray,
     out = np.full(len(ia), np.nan)
     known = np.flatnonzero((ra >= 0) & (rb >= 0))
     for start in range(0, len(known), COSINE_BLOCK):
-        k = known[start:start + COSINE_BLOCK]
-        out[k] = np.einsum("ij,ij->i", np.asarray(vectors[ra[k]], np.float32),
-                           np.asarray(vectors[rb[k]], np.float32), dtype=np.float64)
+        k = known[start : start + COSINE_BLOCK]
+        out[k] = np.einsum(
+            "ij,ij->i",
+            np.asarray(vectors[ra[k]], np.float32),
+            np.asarray(vectors[rb[k]], np.float32),
+            dtype=np.float64,
+        )
     return out
 
 
 def verify_pairs(
-    ids: np.ndarray, values: np.ndarray, kinds: tuple[str, ...], info: np.ndarray,
-    color: np.ndarray, candidates: Iterable[Pair], config: VerifyConfig | None = None,
+    ids: np.ndarray,
+    values: np.ndarray,
+    kinds: tuple[str, ...],
+    info: np.ndarray,
+    color: np.ndarray,
+    candidates: Iterable[Pair],
+    config: VerifyConfig | None = None,
     cosines: Cosines | None = None,
 ) -> list[Duplicate]:
     """The candidates that verification accepts, with their evidence. ``ids`` sorted; row
@@ -293,9 +328,13 @@ def verify_pairs(
     match, weighted = decide(ev.structural(), ev.information, ev.color, cosine, config)
     return [
         Duplicate(
-            keys[k][0], keys[k][1], round(float(weighted[k]), 2), bool(ev.mirrored[k]),
+            keys[k][0],
+            keys[k][1],
+            round(float(weighted[k]), 2),
+            bool(ev.mirrored[k]),
             tuple((kind, int(ev.distances[j, k])) for j, kind in enumerate(kinds)),
-            float(ev.information[k]), int(ev.color[k]),
+            float(ev.information[k]),
+            int(ev.color[k]),
             math.nan if cosine is None else round(float(cosine[k]), 4),
         )
         for k in np.flatnonzero(match).tolist()
@@ -305,8 +344,9 @@ def verify_pairs(
 EMBEDDING = "embedding"  # the kind of a candidate found by its embedding, not a hash
 
 
-def embedding_pairs(ids: np.ndarray, vectors: np.ndarray, k: int, min_cosine: float,
-                    *, block: int = 1024) -> list[Pair]:
+def embedding_pairs(
+    ids: np.ndarray, vectors: np.ndarray, k: int, min_cosine: float, *, block: int = 1024
+) -> list[Pair]:
     """Candidates by embedding: each picture with its ``k`` nearest others whose cosine is at
     least ``min_cosine`` (exact, in blocks of rows). Rows of NaN (no vector) find nothing.
     A pair's ``distance`` is its cosine distance in thousandths."""
@@ -318,15 +358,16 @@ def embedding_pairs(ids: np.ndarray, vectors: np.ndarray, k: int, min_cosine: fl
     k = min(k, n - 1)
     best: dict[tuple[str, str], Pair] = {}
     for start in range(0, n, block):
-        sims = v[start:start + block] @ v.T
+        sims = v[start : start + block] @ v.T
         rows = np.arange(start, min(n, start + block))
         sims[rows - start, rows] = -np.inf
         sims[:, ~usable] = -np.inf
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         cos = np.take_along_axis(sims, top, axis=1)
         keep = (cos >= min_cosine) & usable[rows][:, None]
-        for pair in embedding_candidates(ids[np.repeat(rows, k)][keep.ravel()],
-                                         ids[top.ravel()][keep.ravel()], cos[keep]):
+        for pair in embedding_candidates(
+            ids[np.repeat(rows, k)][keep.ravel()], ids[top.ravel()][keep.ravel()], cos[keep]
+        ):
             best[(pair.a, pair.b)] = pair
     return sorted(best.values())
 
@@ -335,8 +376,9 @@ def embedding_candidates(a: np.ndarray, b: np.ndarray, cosine: np.ndarray) -> li
     """Candidate pairs found by embedding (the images ``a[k]``, ``b[k]`` with that cosine);
     a pair's ``distance`` is its cosine distance in thousandths."""
     out = []
-    for x, y, c in zip(np.asarray(a).tolist(), np.asarray(b).tolist(),
-                       np.asarray(cosine).tolist(), strict=True):
+    for x, y, c in zip(
+        np.asarray(a).tolist(), np.asarray(b).tolist(), np.asarray(cosine).tolist(), strict=True
+    ):
         if x != y:
             x, y = (x, y) if x < y else (y, x)
             out.append(Pair(str(x), str(y), EMBEDDING, round(1000 * (1 - c))))
@@ -378,8 +420,11 @@ def group_duplicates(pairs: Iterable[Duplicate]) -> dict[str, tuple[str, int]]:
 
 
 def near_duplicates(
-    table: HashTable, radii: Mapping[str, int], config: VerifyConfig | None = None,
-    vectors: np.ndarray | None = None, knn: int = 0,
+    table: HashTable,
+    radii: Mapping[str, int],
+    config: VerifyConfig | None = None,
+    vectors: np.ndarray | None = None,
+    knn: int = 0,
 ) -> tuple[list[Pair], list[Duplicate], dict[str, tuple[str, int]]]:
     """The whole pipeline on an in-memory table (what the indexer does on a generation):
     candidates, verified pairs, groups. ``vectors``: unit embeddings, rows in the table's
@@ -402,7 +447,14 @@ def near_duplicates(
     if vectors is not None and knn and config.min_cosine is not None:
         candidates.extend(embedding_pairs(ids, vectors, knn, config.min_cosine))
     assert table.info is not None and table.color is not None
-    pairs = verify_pairs(ids, values, table.kinds, table.info[order], table.color[order],
-                         candidates, config,
-                         None if vectors is None else partial(pair_cosines, vectors))
+    pairs = verify_pairs(
+        ids,
+        values,
+        table.kinds,
+        table.info[order],
+        table.color[order],
+        candidates,
+        config,
+        None if vectors is None else partial(pair_cosines, vectors),
+    )
     return candidates, pairs, group_duplicates(pairs)

@@ -63,12 +63,14 @@ def _open(path: Path) -> Callable[[], Image.Image]:
             return decode_image(path.read_bytes())
         except (ImageDecodeError, OSError) as exc:
             raise EvaluationError(f"{path}: {exc}") from exc
+
     return load
 
 
 def _pictures(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and p.suffix.lower() in PICTURE_SUFFIXES)
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in PICTURE_SUFFIXES
+    )
 
 
 def families_from_folder(folder: Path, truth: Path | None = None) -> dict[str, list[Path]]:
@@ -86,7 +88,7 @@ def families_from_folder(folder: Path, truth: Path | None = None) -> dict[str, l
                 raise TypeError("'families' is not a list")
         except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
             raise EvaluationError(
-                f"{truth}: expected JSON {{\"families\": [[file, ...], ...]}} ({exc})"
+                f'{truth}: expected JSON {{"families": [[file, ...], ...]}} ({exc})'
             ) from exc
         for n, members in enumerate(groups):
             paths = [(Path(truth).parent / str(m)).resolve() for m in members]
@@ -108,7 +110,8 @@ def families_from_folder(folder: Path, truth: Path | None = None) -> dict[str, l
 
 
 def labelled_pictures(
-    families: dict[str, list[Path]], plant: Sequence[str] = (),
+    families: dict[str, list[Path]],
+    plant: Sequence[str] = (),
 ) -> list[Labelled]:
     """Every picture of every family, plus (``plant``) each edit of each family's first
     picture."""
@@ -117,14 +120,18 @@ def labelled_pictures(
     out: list[Labelled] = []
     for family, paths in families.items():
         for k, path in enumerate(paths):
-            out.append(Labelled(f"{family}/{path.name}", family, ORIGINAL if k == 0 else "given",
-                                _open(path)))
+            out.append(
+                Labelled(
+                    f"{family}/{path.name}", family, ORIGINAL if k == 0 else "given", _open(path)
+                )
+            )
         for edit in plant:
             load = _open(paths[0])
 
             def edited(load: Callable[[], Image.Image] = load, edit: str = edit) -> Image.Image:
                 with Image.open(io.BytesIO(variants.edited_bytes(load(), edit))) as im:
                     return im.convert("RGB")
+
             out.append(Labelled(f"{family}/{paths[0].stem}~{edit}", family, edit, edited))
     return out
 
@@ -157,8 +164,11 @@ class Examined:
 EMBED_BATCH = 16  # thumbnails held at once for one embedding call
 
 
-def examine_pictures(items: Iterable[Labelled], embedder: Embeds | None = None,
-                     progress: Callable[[int], Any] | None = None) -> Examined:
+def examine_pictures(
+    items: Iterable[Labelled],
+    embedder: Embeds | None = None,
+    progress: Callable[[int], Any] | None = None,
+) -> Examined:
     """Hash (and with ``embedder``, embed) every picture's thumbnail, as the crawl does with
     the thumbnail it decodes: ids in the order given."""
     ids: list[str] = []
@@ -188,8 +198,10 @@ def examine_pictures(items: Iterable[Labelled], embedder: Embeds | None = None,
             embed_waiting()
     embed_waiting()
     table = HashTable.from_arrays(
-        ids, {k: np.array(v, dtype=np.uint64) for k, v in values.items()},
-        info=np.array(info, dtype=np.float32), color=colors,
+        ids,
+        {k: np.array(v, dtype=np.uint64) for k, v in values.items()},
+        info=np.array(info, dtype=np.float32),
+        color=colors,
     )
     if embedder is None:
         return Examined(table)
@@ -217,32 +229,47 @@ class Scores:
 
     def recall(self, edit: str | None = None) -> float:
         found, total = (
-            self.recall_by_edit.get(edit, (0, 0)) if edit is not None else
-            tuple(sum(x) for x in zip(*self.recall_by_edit.values(), strict=True))
-            if self.recall_by_edit else (0, 0)
+            self.recall_by_edit.get(edit, (0, 0))
+            if edit is not None
+            else tuple(sum(x) for x in zip(*self.recall_by_edit.values(), strict=True))
+            if self.recall_by_edit
+            else (0, 0)
         )
         return found / total if total else float("nan")
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "images": self.images, "families": self.families, "candidates": self.candidates,
-            "claimed_pairs": self.claimed, "false_pairs": len(self.false_pairs),
+            "images": self.images,
+            "families": self.families,
+            "candidates": self.candidates,
+            "claimed_pairs": self.claimed,
+            "false_pairs": len(self.false_pairs),
             "precision": self.precision,
             "recall": self.recall(),
-            "recall_by_edit": {e: {"found": f, "of": n, "recall": f / n if n else None}
-                               for e, (f, n) in self.recall_by_edit.items()},
+            "recall_by_edit": {
+                e: {"found": f, "of": n, "recall": f / n if n else None}
+                for e, (f, n) in self.recall_by_edit.items()
+            },
             "informative_recall_by_edit": {
                 e: {"found": f, "of": n, "recall": f / n if n else None}
-                for e, (f, n) in self.informative_by_edit.items()},
-            "group_pairs": self.group_pairs, "group_false_pairs": self.group_false,
+                for e, (f, n) in self.informative_by_edit.items()
+            },
+            "group_pairs": self.group_pairs,
+            "group_false_pairs": self.group_false,
             "group_precision": self.group_precision,
             "low_information_families": self.low_information,
             "false_pair_examples": [list(p) for p in self.false_pairs[:20]],
         }
 
 
-def score(items: Sequence[Labelled], table: HashTable, radii: dict[str, int] | None = None,
-          config: Any = None, vectors: np.ndarray | None = None, knn: int = 0) -> Scores:
+def score(
+    items: Sequence[Labelled],
+    table: HashTable,
+    radii: dict[str, int] | None = None,
+    config: Any = None,
+    vectors: np.ndarray | None = None,
+    knn: int = 0,
+) -> Scores:
     """Run the indexer's pipeline (duplicates.near_duplicates) on the hashed pictures and
     score it against the labels. ``vectors`` (rows in the table's order): the pictures'
     embeddings, whose cosines verification weighs; ``knn``: candidates by embedding too."""
@@ -250,8 +277,9 @@ def score(items: Sequence[Labelled], table: HashTable, radii: dict[str, int] | N
     from services.indexer.verify import CANDIDATE_RADII, VerifyConfig
 
     config = config or VerifyConfig()
-    candidates, pairs, groups = near_duplicates(table, radii or CANDIDATE_RADII, config,
-                                                vectors, knn)
+    candidates, pairs, groups = near_duplicates(
+        table, radii or CANDIDATE_RADII, config, vectors, knn
+    )
     family = {item.id: item.family for item in items}
     edit = {item.id: item.edit for item in items}
     claimed = {(p.a, p.b) for p in pairs}
@@ -263,8 +291,13 @@ def score(items: Sequence[Labelled], table: HashTable, radii: dict[str, int] | N
         members.setdefault(item.family, []).append(item.id)
     assert table.info is not None
     info = dict(zip(table.ids.tolist(), table.info.tolist(), strict=True))
-    low = sorted({item.family for item in items if item.edit == ORIGINAL
-                  and info.get(item.id, math.inf) < config.min_information})
+    low = sorted(
+        {
+            item.family
+            for item in items
+            if item.edit == ORIGINAL and info.get(item.id, math.inf) < config.min_information
+        }
+    )
     by_edit: dict[str, list[int]] = {}
     informative: dict[str, list[int]] = {}
     by_family: dict[str, list[int]] = {}
@@ -296,13 +329,17 @@ def score(items: Sequence[Labelled], table: HashTable, radii: dict[str, int] | N
                 group_pairs += 1
                 group_false += family[ids[x]] != family[ids[y]]
     return Scores(
-        images=len(items), families=len(members),
-        candidates=len({(p.a, p.b) for p in candidates}), claimed=len(claimed),
-        false_pairs=false_pairs, precision=tp / len(claimed) if claimed else 1.0,
+        images=len(items),
+        families=len(members),
+        candidates=len({(p.a, p.b) for p in candidates}),
+        claimed=len(claimed),
+        false_pairs=false_pairs,
+        precision=tp / len(claimed) if claimed else 1.0,
         recall_by_edit={e: (c[0], c[1]) for e, c in sorted(by_edit.items())},
         informative_by_edit={e: (c[0], c[1]) for e, c in sorted(informative.items())},
         recall_by_family={f: (c[0], c[1]) for f, c in by_family.items() if c[1]},
-        group_pairs=group_pairs, group_false=group_false,
+        group_pairs=group_pairs,
+        group_false=group_false,
         group_precision=(group_pairs - group_false) / group_pairs if group_pairs else 1.0,
         low_information=low,
     )
@@ -317,30 +354,40 @@ def format_scores(scores: Scores, *, title: str = "", worst_families: int = 10) 
         f"{scores.images} pictures in {scores.families} families; {scores.candidates} "
         f"candidate pairs, {scores.claimed} claimed near-duplicate pairs"
     )
-    lines.append(f"pair precision {scores.precision:.4f} ({len(scores.false_pairs)} false); "
-                 f"dup_group precision {scores.group_precision:.4f} "
-                 f"({scores.group_false} false of {scores.group_pairs} pairs sharing a group)")
+    lines.append(
+        f"pair precision {scores.precision:.4f} ({len(scores.false_pairs)} false); "
+        f"dup_group precision {scores.group_precision:.4f} "
+        f"({scores.group_false} false of {scores.group_pairs} pairs sharing a group)"
+    )
     if scores.recall_by_edit:
         lines.append(f"{'edit':<12} {'recall':>7} {'found':>7}  {'informative':>11}  what")
         for e, (found, total) in scores.recall_by_edit.items():
             f2, n2 = scores.informative_by_edit.get(e, (0, 0))
             inf = f"{f2 / n2:.3f}" if n2 else "-"
-            lines.append(f"{e:<12} {found / total:>7.3f} {found:>3}/{total:<3}  {inf:>11}  "
-                         f"{EDIT_DESCRIPTIONS.get(e, 'given in the folder')}")
-        lines.append(f"{'all':<12} {scores.recall():>7.3f}   (informative: over the families "
-                     "whose original has enough detail for hashes)")
-    weak = sorted(((f / n, fam, f, n) for fam, (f, n) in scores.recall_by_family.items()
-                   if f < n))
+            lines.append(
+                f"{e:<12} {found / total:>7.3f} {found:>3}/{total:<3}  {inf:>11}  "
+                f"{EDIT_DESCRIPTIONS.get(e, 'given in the folder')}"
+            )
+        lines.append(
+            f"{'all':<12} {scores.recall():>7.3f}   (informative: over the families "
+            "whose original has enough detail for hashes)"
+        )
+    weak = sorted(((f / n, fam, f, n) for fam, (f, n) in scores.recall_by_family.items() if f < n))
     if weak:
-        lines.append(f"families with pairs missed ({len(weak)} of "
-                     f"{len(scores.recall_by_family)}), worst first:")
+        lines.append(
+            f"families with pairs missed ({len(weak)} of "
+            f"{len(scores.recall_by_family)}), worst first:"
+        )
         lines.extend(f"  {fam}: {f}/{n}" for _, fam, f, n in weak[:worst_families])
     if scores.low_information:
-        lines.append(f"{len(scores.low_information)} families whose original has too little "
-                     "detail to be compared by hashes (never claimed): "
-                     + ", ".join(scores.low_information[:8])
-                     + (" ..." if len(scores.low_information) > 8 else ""))
+        lines.append(
+            f"{len(scores.low_information)} families whose original has too little "
+            "detail to be compared by hashes (never claimed): "
+            + ", ".join(scores.low_information[:8])
+            + (" ..." if len(scores.low_information) > 8 else "")
+        )
     if scores.false_pairs:
-        lines.append("false pairs (first 5): " + "; ".join(
-            f"{a} ~ {b}" for a, b in scores.false_pairs[:5]))
+        lines.append(
+            "false pairs (first 5): " + "; ".join(f"{a} ~ {b}" for a, b in scores.false_pairs[:5])
+        )
     return "\n".join(lines)

@@ -96,8 +96,11 @@ def read_edges(store: GraphStore, page: int = 5000) -> tuple[np.ndarray, np.ndar
         if len(chunk) < page:
             break
         after = chunk[-1]["source"]
-    return (np.asarray(source, dtype=str), np.asarray(target, dtype=str),
-            np.asarray(rank, dtype=np.int16))
+    return (
+        np.asarray(source, dtype=str),
+        np.asarray(target, dtype=str),
+        np.asarray(rank, dtype=np.int16),
+    )
 
 
 def count_new(store: GraphStore, since_ms: int) -> int:
@@ -128,7 +131,8 @@ class GraphHashSource:
             log.error(
                 "%d or more hashes newer than the index: is the indexer running? Recent "
                 "hashes past the first %d are not searched until it rebuilds",
-                self.limit, self.limit,
+                self.limit,
+                self.limit,
             )
         return HashTable.from_rows(rows, self.kinds, hash_version=algorithm_version())
 
@@ -145,8 +149,7 @@ class GraphTitleSource:
     def titles_since(self, since_ms: int) -> list[tuple[str, str | None]]:
         rows = self.store.read("index_titles_since", since=int(since_ms), limit=self.limit)
         if len(rows) >= self.limit:
-            log.error("%d or more titles newer than the index: is the indexer running?",
-                      self.limit)
+            log.error("%d or more titles newer than the index: is the indexer running?", self.limit)
         return [(r["id"], r["title"]) for r in rows]
 
 
@@ -175,21 +178,32 @@ class WriteReport:
 
 
 def write_near_duplicates(
-    store: GraphStore, pairs: Sequence[Duplicate], groups: dict[str, tuple[str, int]],
-    run: int, batch: int = 2000,
+    store: GraphStore,
+    pairs: Sequence[Duplicate],
+    groups: dict[str, tuple[str, int]],
+    run: int,
+    batch: int = 2000,
 ) -> WriteReport:
     """Store verified pairs as NEAR_DUPLICATE relationships (one per pair, with its evidence)
     and groups as ``dup_group`` on images, then remove what an earlier run wrote and this
     one did not find again."""
     rows = [
-        {"a": p.a, "b": p.b, "kind": p.kind, "distance": p.distance, "mirrored": p.mirrored,
-         "weighted": p.weighted, "distances": dict(p.distances),
-         "color": p.color if p.color >= 0 else None,
-         "cosine": None if math.isnan(p.cosine) else p.cosine}
+        {
+            "a": p.a,
+            "b": p.b,
+            "kind": p.kind,
+            "distance": p.distance,
+            "mirrored": p.mirrored,
+            "weighted": p.weighted,
+            "distances": dict(p.distances),
+            "color": p.color if p.color >= 0 else None,
+            "cosine": None if math.isnan(p.cosine) else p.cosine,
+        }
         for p in pairs
     ]
-    written = sum(r["written"] for r in store.write("near_duplicates_write", rows, batch=batch,
-                                                    run=run))
+    written = sum(
+        r["written"] for r in store.write("near_duplicates_write", rows, batch=batch, run=run)
+    )
     removed = 0
     while True:
         n = store.write("near_duplicates_prune", run=run, limit=batch)[0]["removed"]
@@ -198,8 +212,8 @@ def write_near_duplicates(
             break
     group_rows = [{"id": i, "group": g, "size": size} for i, (g, size) in groups.items()]
     grouped = sum(
-        r["images"] for r in store.write("near_duplicates_set_groups", group_rows, batch=batch,
-                                         run=run)
+        r["images"]
+        for r in store.write("near_duplicates_set_groups", group_rows, batch=batch, run=run)
     )
     cleared = 0
     while True:
@@ -226,8 +240,12 @@ def write_looks_like(
 ) -> LooksLikeReport:
     """Store a build's LOOKS_LIKE pairs: only what changed (``diff``), or everything with
     a prune of what this run did not write (``diff.full``)."""
-    written = sum(r["written"] for r in store.write(
-        "looks_like_write", table.rows(diff.write), batch=batch, model=table.model, run=run))
+    written = sum(
+        r["written"]
+        for r in store.write(
+            "looks_like_write", table.rows(diff.write), batch=batch, model=table.model, run=run
+        )
+    )
     removed = 0
     if diff.full:
         while True:

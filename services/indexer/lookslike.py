@@ -41,27 +41,50 @@ class LooksLike:
     def rows(self, index: np.ndarray | None = None) -> list[dict[str, object]]:
         """Rows for ``cypher/looks_like_write.cypher``."""
         idx = np.arange(len(self.a)) if index is None else index
-        return [{"a": str(self.a[i]), "b": str(self.b[i]), "score": round(float(self.score[i]), 4),
-                 "refined": bool(self.refined[i])} for i in idx.tolist()]
+        return [
+            {
+                "a": str(self.a[i]),
+                "b": str(self.b[i]),
+                "score": round(float(self.score[i]), 4),
+                "refined": bool(self.refined[i]),
+            }
+            for i in idx.tolist()
+        ]
 
     def save(self, folder: Path) -> None:
         tmp = folder / ".looks_like.tmp.npz"
-        np.savez(tmp, a=self.a, b=self.b, score=self.score, refined=self.refined,
-                 rank=self.rank, model=np.array(self.model), k=np.array(self.k))
+        np.savez(
+            tmp,
+            a=self.a,
+            b=self.b,
+            score=self.score,
+            refined=self.refined,
+            rank=self.rank,
+            model=np.array(self.model),
+            k=np.array(self.k),
+        )
         tmp.rename(folder / FILE)
 
     @classmethod
     def load(cls, folder: Path) -> LooksLike | None:
         try:
             with np.load(folder / FILE) as z:
-                return cls(z["a"], z["b"], z["score"], z["refined"], z["rank"], str(z["model"]),
-                           int(z["k"]))
+                return cls(
+                    z["a"],
+                    z["b"],
+                    z["score"],
+                    z["refined"],
+                    z["rank"],
+                    str(z["model"]),
+                    int(z["k"]),
+                )
         except (FileNotFoundError, KeyError, ValueError, OSError):
             return None
 
 
-def from_top_k(ids: np.ndarray, rows: np.ndarray, scores: np.ndarray, refined: bool,
-               model: str, k: int) -> LooksLike:
+def from_top_k(
+    ids: np.ndarray, rows: np.ndarray, scores: np.ndarray, refined: bool, model: str, k: int
+) -> LooksLike:
     """Pairs from ``angular.all_top_k`` output (row indices into ``ids``; -1 = none)."""
     k = min(k, rows.shape[1]) if rows.ndim == 2 else 0
     r, s = rows[:, :k], scores[:, :k]
@@ -69,15 +92,26 @@ def from_top_k(ids: np.ndarray, rows: np.ndarray, scores: np.ndarray, refined: b
     dst = r.reshape(-1)
     ok = dst >= 0
     rank = np.tile(np.arange(1, k + 1, dtype=np.int16), len(ids))
-    return LooksLike(ids[src[ok]], ids[dst[ok]], s.reshape(-1)[ok].astype(np.float32),
-                     np.full(int(ok.sum()), refined), rank[ok], model, k)
+    return LooksLike(
+        ids[src[ok]],
+        ids[dst[ok]],
+        s.reshape(-1)[ok].astype(np.float32),
+        np.full(int(ok.sum()), refined),
+        rank[ok],
+        model,
+        k,
+    )
 
 
 def concat(parts: list[LooksLike]) -> LooksLike:
     return LooksLike(
-        np.concatenate([p.a for p in parts]), np.concatenate([p.b for p in parts]),
-        np.concatenate([p.score for p in parts]), np.concatenate([p.refined for p in parts]),
-        np.concatenate([p.rank for p in parts]), parts[0].model, parts[0].k,
+        np.concatenate([p.a for p in parts]),
+        np.concatenate([p.b for p in parts]),
+        np.concatenate([p.score for p in parts]),
+        np.concatenate([p.refined for p in parts]),
+        np.concatenate([p.rank for p in parts]),
+        parts[0].model,
+        parts[0].k,
     )
 
 

@@ -33,8 +33,8 @@ def load_mapped(path: Path) -> np.ndarray:
         size = int(np.prod(shape)) * dtype.itemsize
         if size == 0:
             return np.zeros(shape, dtype=dtype)
-        mapped = mmap.mmap(f.fileno(), 0, flags=mmap.MAP_SHARED | _POPULATE,
-                           prot=mmap.PROT_READ)
-    array = np.ndarray(shape, dtype=dtype, buffer=mapped, offset=offset,
-                       order="F" if fortran else "C")
+        mapped = mmap.mmap(f.fileno(), 0, flags=mmap.MAP_SHARED | _POPULATE, prot=mmap.PROT_READ)
+    array = np.ndarray(
+        shape, dtype=dtype, buffer=mapped, offset=offset, order="F" if fortran else "C"
+    )
     return array

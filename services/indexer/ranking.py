@@ -68,13 +68,17 @@ class Candidates:
         sigs = [signatures[i] for i in ids]
         return cls(
             ids,
-            np.array([[s.hashes.get(k, 0) for k in HASH_KINDS] for s in sigs],
-                     np.uint64).reshape(len(ids), len(HASH_KINDS)),
-            np.array([[k in s.hashes for k in HASH_KINDS] for s in sigs],
-                     bool).reshape(len(ids), len(HASH_KINDS)),
+            np.array([[s.hashes.get(k, 0) for k in HASH_KINDS] for s in sigs], np.uint64).reshape(
+                len(ids), len(HASH_KINDS)
+            ),
+            np.array([[k in s.hashes for k in HASH_KINDS] for s in sigs], bool).reshape(
+                len(ids), len(HASH_KINDS)
+            ),
             np.array([s.information for s in sigs], np.float64),
-            np.array([s.color if s.color is not None else np.zeros(COLOR_BYTES, np.int8)
-                      for s in sigs], np.int8).reshape(len(ids), COLOR_BYTES),
+            np.array(
+                [s.color if s.color is not None else np.zeros(COLOR_BYTES, np.int8) for s in sigs],
+                np.int8,
+            ).reshape(len(ids), COLOR_BYTES),
             stack_vectors([s.vector for s in sigs]),
         )
 
@@ -106,15 +110,26 @@ class Ranked:
 
     def as_json(self) -> dict[str, object]:
         return {
-            "id": self.id, "match": self.match, "weighted": self.weighted,
-            "mirrored": self.mirrored, "distances": self.distances,
+            "id": self.id,
+            "match": self.match,
+            "weighted": self.weighted,
+            "mirrored": self.mirrored,
+            "distances": self.distances,
             "information": None if math.isnan(self.information) else self.information,
-            "color": self.color, "cosine": self.cosine, "why": list(self.reasons),
+            "color": self.color,
+            "cosine": self.cosine,
+            "why": list(self.reasons),
         }
 
 
-def rank(query: Signature, candidates: Candidates | Mapping[str, Signature], *, k: int,
-         config: VerifyConfig | None = None, exclude: str | None = None) -> list[Ranked]:
+def rank(
+    query: Signature,
+    candidates: Candidates | Mapping[str, Signature],
+    *,
+    k: int,
+    config: VerifyConfig | None = None,
+    exclude: str | None = None,
+) -> list[Ranked]:
     """The ``k`` best candidates for ``query``, in the one order (see the module doc)."""
     c = candidates if isinstance(candidates, Candidates) else Candidates.of(candidates)
     n = len(c.ids)
@@ -122,16 +137,17 @@ def rank(query: Signature, candidates: Candidates | Mapping[str, Signature], *, 
         return []
     has = np.array([kind in query.hashes for kind in HASH_KINDS])
     q = np.array([query.hashes.get(kind, 0) for kind in HASH_KINDS], np.uint64)
-    qm = np.array([query.mirror_hash(kind) if kind in query.hashes else 0
-                   for kind in HASH_KINDS], np.uint64)
+    qm = np.array(
+        [query.mirror_hash(kind) if kind in query.hashes else 0 for kind in HASH_KINDS], np.uint64
+    )
     usable = c.present & has
     direct = np.where(usable, np.bitwise_count(c.values ^ q), MISSING).astype(np.int64)
     flipped = np.where(usable, np.bitwise_count(c.values ^ qm), MISSING).astype(np.int64)
-    mirrored = (flipped[:, _STRUCTURAL_COLUMNS].sum(axis=1)
-                < direct[:, _STRUCTURAL_COLUMNS].sum(axis=1))
+    mirrored = flipped[:, _STRUCTURAL_COLUMNS].sum(axis=1) < direct[:, _STRUCTURAL_COLUMNS].sum(
+        axis=1
+    )
     distances = np.where(mirrored[:, None], flipped, direct)
-    qcolor = (query.color if query.color is not None
-              else np.zeros(COLOR_BYTES, np.int8))[None, :]
+    qcolor = (query.color if query.color is not None else np.zeros(COLOR_BYTES, np.int8))[None, :]
     color = np.full(n, np.inf)
     if not colorless(qcolor)[0]:
         colourful = ~colorless(c.color)
@@ -141,12 +157,24 @@ def rank(query: Signature, candidates: Candidates | Mapping[str, Signature], *, 
     cosine = np.full(n, np.nan)
     if query.vector is not None and c.vectors is not None:
         cosine = np.round(c.vectors @ np.asarray(query.vector, np.float32), 4)
-    match, weighted = decide(distances[:, _STRUCTURAL_COLUMNS].T, information,
-                             np.where(np.isinf(color), -1, np.round(color)).astype(np.int64),
-                             cosine, config)
+    match, weighted = decide(
+        distances[:, _STRUCTURAL_COLUMNS].T,
+        information,
+        np.where(np.isinf(color), -1, np.round(color)).astype(np.int64),
+        cosine,
+        config,
+    )
     weighted = np.round(weighted, 2)
-    order = np.lexsort((np.array(c.ids), color, np.where(usable, distances, 0).sum(axis=1),
-                        np.where(np.isnan(cosine), 2.0, -cosine), weighted, ~match))
+    order = np.lexsort(
+        (
+            np.array(c.ids),
+            color,
+            np.where(usable, distances, 0).sum(axis=1),
+            np.where(np.isnan(cosine), 2.0, -cosine),
+            weighted,
+            ~match,
+        )
+    )
     out: list[Ranked] = []
     for i in order.tolist():
         if c.ids[i] == exclude:
@@ -154,14 +182,30 @@ def rank(query: Signature, candidates: Candidates | Mapping[str, Signature], *, 
         d = {kind: int(distances[i, j]) for j, kind in enumerate(HASH_KINDS) if usable[i, j]}
         col = None if math.isinf(color[i]) else float(color[i])
         cos = None if math.isnan(cosine[i]) else float(cosine[i])
-        evidence = Evidence({kind: int(distances[i, j]) for j, kind in
-                             zip(_STRUCTURAL_COLUMNS, STRUCTURAL, strict=True)},
-                            bool(mirrored[i]), float(information[i]),
-                            None if col is None else round(col), cos)
+        evidence = Evidence(
+            {
+                kind: int(distances[i, j])
+                for j, kind in zip(_STRUCTURAL_COLUMNS, STRUCTURAL, strict=True)
+            },
+            bool(mirrored[i]),
+            float(information[i]),
+            None if col is None else round(col),
+            cos,
+        )
         verdict = verify(evidence, config)
-        out.append(Ranked(c.ids[i], verdict.match, verdict.weighted, bool(mirrored[i]), d,
-                          float(information[i]), None if col is None else round(col, 2),
-                          verdict.reasons, cos))
+        out.append(
+            Ranked(
+                c.ids[i],
+                verdict.match,
+                verdict.weighted,
+                bool(mirrored[i]),
+                d,
+                float(information[i]),
+                None if col is None else round(col, 2),
+                verdict.reasons,
+                cos,
+            )
+        )
         if len(out) == k:
             break
     return out

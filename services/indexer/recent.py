@@ -99,8 +99,11 @@ class StreamVectors:
                 try:
                     self._refresh()
                 except redis.RedisError as exc:
-                    log.warning("cannot read recent vectors from Redis (%s); answering from "
-                                "the index generation alone", exc)
+                    log.warning(
+                        "cannot read recent vectors from Redis (%s); answering from "
+                        "the index generation alone",
+                        exc,
+                    )
                 self._read_at = time.monotonic()
             if model not in self._views:
                 self._views[model] = self._view(model)
@@ -127,7 +130,8 @@ class StreamVectors:
         with self._lock:
             held = dict(zip(ids.tolist(), at.tolist(), strict=True)) if len(ids) else {}
             before = len(self._entries)
-            self._entries = {i: e for i, e in self._entries.items()
-                             if e.embedded_at > held.get(i, -1)}
+            self._entries = {
+                i: e for i, e in self._entries.items() if e.embedded_at > held.get(i, -1)
+            }
             if len(self._entries) != before:
                 self._views.clear()

@@ -47,8 +47,9 @@ class RefineConfig:
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise ValueError(f"refine method must be one of {', '.join(METHODS)}, "
-                             f"not {self.method!r}")
+            raise ValueError(
+                f"refine method must be one of {', '.join(METHODS)}, not {self.method!r}"
+            )
         if self.knn < 0 or self.hops < 0 or not 0 < self.alpha <= 1:
             raise ValueError(f"bad refine parameters: {self}")
 
@@ -57,15 +58,19 @@ class RefineConfig:
 
 
 def adjacency(
-    n: int, knn_rows: np.ndarray, knn_scores: np.ndarray, similar: tuple[np.ndarray, np.ndarray],
+    n: int,
+    knn_rows: np.ndarray,
+    knn_scores: np.ndarray,
+    similar: tuple[np.ndarray, np.ndarray],
     similar_weight: float,
 ) -> sparse.csr_matrix:
     """The symmetric weighted graph: kNN edges weighted by their cosine (negative ones left
     out), SIMILAR_TO edges by ``similar_weight``; an edge in both keeps the larger weight."""
     from scipy import sparse
 
-    rows = np.repeat(np.arange(n, dtype=np.int64), knn_rows.shape[1]) if n else \
-        np.zeros(0, np.int64)
+    rows = (
+        np.repeat(np.arange(n, dtype=np.int64), knn_rows.shape[1]) if n else np.zeros(0, np.int64)
+    )
     cols = knn_rows.reshape(-1)
     weights = knn_scores.reshape(-1).astype(np.float64)
     keep = (cols >= 0) & np.isfinite(weights) & (weights > 0)
@@ -123,16 +128,21 @@ def to_refined_space(vectors: np.ndarray, mean: np.ndarray) -> np.ndarray:
 
 
 def refine(
-    vectors: np.ndarray, knn_rows: np.ndarray, knn_scores: np.ndarray,
-    similar: tuple[np.ndarray, np.ndarray], config: RefineConfig,
+    vectors: np.ndarray,
+    knn_rows: np.ndarray,
+    knn_scores: np.ndarray,
+    similar: tuple[np.ndarray, np.ndarray],
+    config: RefineConfig,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Refined vectors from raw ones, their kNN graph (``angular.all_top_k``; only the
     first ``config.knn`` columns are used) and SIMILAR_TO as row pairs; and the mean the
     vectors were centred on (zeros without ``center``)."""
     x = np.asarray(vectors, dtype=np.float32)
-    mean = (x.mean(axis=0) if config.center and len(x) else
-            np.zeros(x.shape[1] if x.ndim == 2 else 0, np.float32)).astype(np.float32)
+    mean = (
+        x.mean(axis=0)
+        if config.center and len(x)
+        else np.zeros(x.shape[1] if x.ndim == 2 else 0, np.float32)
+    ).astype(np.float32)
     k = min(config.knn, knn_rows.shape[1]) if knn_rows.ndim == 2 else 0
-    adj = adjacency(len(x), knn_rows[:, :k], knn_scores[:, :k], similar,
-                    config.similar_weight)
+    adj = adjacency(len(x), knn_rows[:, :k], knn_scores[:, :k], similar, config.similar_weight)
     return propagate(to_refined_space(x, mean) if len(x) else x, adj, config), mean

@@ -142,15 +142,15 @@ def celery_reembed(items: list[tuple[str, str]]) -> None:
     from workers.app import app
 
     for start in range(0, len(items), 16):
-        app.send_task("lookalike.embed_images",
-                      args=[[list(i) for i in items[start:start + 16]]])
+        app.send_task("lookalike.embed_images", args=[[list(i) for i in items[start : start + 16]]])
 
 
 PAIRS = "pairs.npz"
 
 
-def _kind_column(gen_dir: Path, kind: str, ids: np.ndarray, values: np.ndarray,
-                 kinds: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _kind_column(
+    gen_dir: Path, kind: str, ids: np.ndarray, values: np.ndarray, kinds: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
     rows = np.load(gen_dir / f"{kind}.rows.npy")
     return ids[rows], np.asarray(values[rows, kinds.index(kind)])
 
@@ -158,8 +158,10 @@ def _kind_column(gen_dir: Path, kind: str, ids: np.ndarray, values: np.ndarray,
 def _save_pairs(gen_dir: Path, pairs: list[Pair], key: str) -> None:
     tmp = gen_dir / ".pairs.tmp.npz"
     np.savez(
-        tmp, key=np.array(key),
-        a=np.array([p.a for p in pairs], dtype=str), b=np.array([p.b for p in pairs], dtype=str),
+        tmp,
+        key=np.array(key),
+        a=np.array([p.a for p in pairs], dtype=str),
+        b=np.array([p.b for p in pairs], dtype=str),
         kind=np.array([p.kind for p in pairs], dtype=str),
         distance=np.array([p.distance for p in pairs], dtype=np.int16),
         mirrored=np.array([p.mirrored for p in pairs], dtype=bool),
@@ -172,15 +174,25 @@ def _load_pairs(gen_dir: Path, key: str) -> list[Pair] | None:
         with np.load(gen_dir / PAIRS) as z:
             if str(z["key"]) != key:
                 return None
-            return [Pair(a, b, k, int(d), bool(m)) for a, b, k, d, m in zip(
-                z["a"].tolist(), z["b"].tolist(), z["kind"].tolist(), z["distance"].tolist(),
-                z["mirrored"].tolist(), strict=True)]
+            return [
+                Pair(a, b, k, int(d), bool(m))
+                for a, b, k, d, m in zip(
+                    z["a"].tolist(),
+                    z["b"].tolist(),
+                    z["kind"].tolist(),
+                    z["distance"].tolist(),
+                    z["mirrored"].tolist(),
+                    strict=True,
+                )
+            ]
     except (FileNotFoundError, KeyError, ValueError, OSError):
         return None
 
 
 def pairs_of_generation(
-    gen_dir: Path, thresholds: Mapping[str, int | None], previous: Path | None = None,
+    gen_dir: Path,
+    thresholds: Mapping[str, int | None],
+    previous: Path | None = None,
     mirror: bool = True,
 ) -> tuple[list[Pair], dict[str, int]]:
     """Near-duplicate candidates over a published generation (pairs within ``thresholds``,
@@ -192,8 +204,10 @@ def pairs_of_generation(
     kind, how many images were joined (``-1``: all).
     """
     meta = gens.read_meta(gen_dir)
-    key = json.dumps({"thresholds": dict(thresholds), "mirror": mirror,
-                      "hash_version": meta["hash_version"]}, sort_keys=True)
+    key = json.dumps(
+        {"thresholds": dict(thresholds), "mirror": mirror, "hash_version": meta["hash_version"]},
+        sort_keys=True,
+    )
     kinds = list(meta["kinds"])
     ids = np.asarray(np.load(gen_dir / "ids.npy"))
     values = np.load(gen_dir / "hashes.npy", mmap_mode="r")
@@ -214,8 +228,9 @@ def pairs_of_generation(
         if before is not None and kind in old_kinds:
             o_ids, o_values = _kind_column(previous, kind, old_ids, old_values, old_kinds)
             old = dict(zip(o_ids.tolist(), o_values.tolist(), strict=True))
-            found, joined[kind] = update_pairs(before, kind, kind_ids, kind_values, multi,
-                                               threshold, old, mirror=mirror)
+            found, joined[kind] = update_pairs(
+                before, kind, kind_ids, kind_values, multi, threshold, old, mirror=mirror
+            )
         else:
             found = find_pairs(kind_ids, kind, kind_values, multi, threshold, mirror=mirror)
             joined[kind] = -1
@@ -237,20 +252,28 @@ def _evidence_columns(gen_dir: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
     return info, color
 
 
-def verify_generation(gen_dir: Path, candidates: list[Pair],
-                      config: VerifyConfig | None = None) -> list[Duplicate]:
+def verify_generation(
+    gen_dir: Path, candidates: list[Pair], config: VerifyConfig | None = None
+) -> list[Duplicate]:
     """The candidates of a generation that verification accepts (duplicates.verify_pairs),
     with the embedding cosines of its vectors when it has some."""
     meta = gens.read_meta(gen_dir)
     ids = np.asarray(np.load(gen_dir / "ids.npy"))
     values = np.load(gen_dir / "hashes.npy", mmap_mode="r")
     info, color = _evidence_columns(gen_dir, len(ids))
-    return verify_pairs(ids, values, tuple(meta["kinds"]), info, color, candidates, config,
-                        _generation_cosines(gen_dir, meta, ids))
+    return verify_pairs(
+        ids,
+        values,
+        tuple(meta["kinds"]),
+        info,
+        color,
+        candidates,
+        config,
+        _generation_cosines(gen_dir, meta, ids),
+    )
 
 
-def _generation_cosines(gen_dir: Path, meta: Mapping[str, Any],
-                        ids: np.ndarray) -> Cosines | None:
+def _generation_cosines(gen_dir: Path, meta: Mapping[str, Any], ids: np.ndarray) -> Cosines | None:
     """Cosines of a generation's hashed images (rows of ``ids``) by its raw vectors (memory
     mapped: only the judged pairs' rows are read); None when it has no vectors."""
     if not meta.get(vectorgen.META_KEY):
@@ -259,8 +282,9 @@ def _generation_cosines(gen_dir: Path, meta: Mapping[str, Any],
         vector_ids = np.load(gen_dir / "vectors.ids.npy")
         vectors = np.load(gen_dir / "vectors.npy", mmap_mode="r")
     except (FileNotFoundError, OSError, ValueError) as exc:
-        log.warning("cannot read the vectors of %s (%s): judging pairs by hashes alone",
-                    gen_dir.name, exc)
+        log.warning(
+            "cannot read the vectors of %s (%s): judging pairs by hashes alone", gen_dir.name, exc
+        )
         return None
     return partial(pair_cosines, vectors, rows=lookup(vector_ids, ids))
 
@@ -272,15 +296,23 @@ def embedding_candidates_of(gen_dir: Path, config: VerifyConfig) -> list[Pair]:
     if table is None or config.min_cosine is None:
         return []
     hashed = np.asarray(np.load(gen_dir / "ids.npy"))
-    keep = (~table.refined & (table.score >= config.min_cosine)
-            & (lookup(hashed, table.a) >= 0) & (lookup(hashed, table.b) >= 0))
+    keep = (
+        ~table.refined
+        & (table.score >= config.min_cosine)
+        & (lookup(hashed, table.a) >= 0)
+        & (lookup(hashed, table.b) >= 0)
+    )
     return embedding_candidates(table.a[keep], table.b[keep], table.score[keep])
 
 
 class Indexer:
-    def __init__(self, store: GraphStore, config: IndexerConfig,
-                 redis_client: redis.Redis | None = None,
-                 reembed: Reembed | None = None) -> None:
+    def __init__(
+        self,
+        store: GraphStore,
+        config: IndexerConfig,
+        redis_client: redis.Redis | None = None,
+        reembed: Reembed | None = None,
+    ) -> None:
         self.store = store
         self.config = config
         self.redis = redis_client
@@ -305,14 +337,16 @@ class Indexer:
             return f"{new} new hashes"
         if new != self._waiting_for:
             self._waiting_for = new
-            log.info("%d new hashes since the current generation; rebuilding at %d "
-                     "(LOOKALIKE_INDEX_REBUILD_MIN_NEW) or after the rebuild period",
-                     new, self.config.min_new)
+            log.info(
+                "%d new hashes since the current generation; rebuilding at %d "
+                "(LOOKALIKE_INDEX_REBUILD_MIN_NEW) or after the rebuild period",
+                new,
+                self.config.min_new,
+            )
         # Titles arrive with fetches, which do not always bring new hashes (a re-fetch of an
         # unchanged thumbnail): counted on their own. A generation without a title index
         # (an offline build) gets one at the next period.
-        fetched = (count_new_titles(self.store, meta["titles"]["read_at"])
-                   if "titles" in meta else 1)
+        fetched = count_new_titles(self.store, meta["titles"]["read_at"]) if "titles" in meta else 1
         if fetched >= self.config.min_new:
             return f"{fetched} images fetched since the title index was built"
         vectors = self._pending_vectors()
@@ -330,8 +364,9 @@ class Indexer:
                 return "hashed images removed or changed"
         return None
 
-    def build_once(self, reason: str = "on demand", table: HashTable | None = None,
-                   write_graph: bool = True) -> RunReport:
+    def build_once(
+        self, reason: str = "on demand", table: HashTable | None = None, write_graph: bool = True
+    ) -> RunReport:
         """Read (unless ``table`` is given), build, publish, pair and write back. The title
         index is read from the graph too, unless ``table`` is given (an offline build)."""
         started = time.perf_counter()
@@ -344,8 +379,9 @@ class Indexer:
         vector_inputs, merged = self._vectors(rows) if rows is not None else (None, None)
         extra: ExtraFiles | None = None
         if vector_inputs is not None:
-            options = vectorgen.VectorOptions(self.config.trees, self.config.vector_exact_max,
-                                              self.config.search_k)
+            options = vectorgen.VectorOptions(
+                self.config.trees, self.config.vector_exact_max, self.config.search_k
+            )
             hashes = table
 
             def extra(folder: Path) -> dict[str, Any]:
@@ -353,13 +389,19 @@ class Indexer:
 
         previous_gen = self._current_path()
         result = build_generation(
-            self.config.index_dir, table, trees=self.config.trees, n_jobs=self.config.n_jobs,
-            keep=self.config.keep, extra_meta={"reason": reason}, titles=titles,
+            self.config.index_dir,
+            table,
+            trees=self.config.trees,
+            n_jobs=self.config.n_jobs,
+            keep=self.config.keep,
+            extra_meta={"reason": reason},
+            titles=titles,
             extra_files=extra,
         )
         previous = [n for n in gens.generations(self.config.index_dir) if n < result.number]
         candidates, joined = pairs_of_generation(
-            result.path, self.config.candidate_radii,
+            result.path,
+            self.config.candidate_radii,
             self.config.index_dir / gens.gen_name(previous[-1]) if previous else None,
         )
         log.info("near-duplicate join per kind (images joined, -1 = all): %s", joined)
@@ -376,15 +418,28 @@ class Indexer:
         seconds = time.perf_counter() - started
         log.info(
             "%s (%s): %d images, %d candidates, %d verified near-duplicate pairs in %d "
-            "groups, %.1fs", result.path.name, reason, result.images, len(candidates),
-            len(pairs), len({g for g, _ in groups.values()}), seconds,
+            "groups, %.1fs",
+            result.path.name,
+            reason,
+            result.images,
+            len(candidates),
+            len(pairs),
+            len({g for g, _ in groups.values()}),
+            seconds,
         )
-        return RunReport(result, len(pairs), len({g for g, _ in groups.values()}), report,
-                         seconds, joined, len({(p.a, p.b) for p in candidates}),
-                         vectors=len(merged.table) if merged is not None else 0,
-                         looks_like=looks,
-                         missing=len(merged.missing) if merged is not None else 0,
-                         reembed=reembed)
+        return RunReport(
+            result,
+            len(pairs),
+            len({g for g, _ in groups.values()}),
+            report,
+            seconds,
+            joined,
+            len({(p.a, p.b) for p in candidates}),
+            vectors=len(merged.table) if merged is not None else 0,
+            looks_like=looks,
+            missing=len(merged.missing) if merged is not None else 0,
+            reembed=reembed,
+        )
 
     # ------------------------------------------------------------------ vectors
 
@@ -420,25 +475,38 @@ class Indexer:
                 if bad:
                     log.warning("%d malformed vectors in Redis were skipped", bad)
             except redis.RedisError as exc:
-                log.warning("cannot read the vectors waiting in Redis (%s): building with "
-                            "those already indexed", exc)
+                log.warning(
+                    "cannot read the vectors waiting in Redis (%s): building with "
+                    "those already indexed",
+                    exc,
+                )
         previous = None
         current = self._current_path()
         if current is not None:
             previous = vectorgen.load_table(current, gens.read_meta(current))
         merged = merge(model, graph, previous, entries, int(time.time() * 1000))
         if merged.dim_rejected:
-            log.warning("%d vectors had another width than the model's and were dropped",
-                        merged.dim_rejected)
+            log.warning(
+                "%d vectors had another width than the model's and were dropped",
+                merged.dim_rejected,
+            )
         edges = read_edges(self.store)
         colours = {r["id"]: r.get("average_color") for r in rows}
         fetched = {r["id"] for r in rows if r.get("fetched")}
-        inputs = vectorgen.VectorInputs(merged.table, edges, colours, fetched,
-                                        self.config.refine, self.config.looks_like_k, upto)
+        inputs = vectorgen.VectorInputs(
+            merged.table,
+            edges,
+            colours,
+            fetched,
+            self.config.refine,
+            self.config.looks_like_k,
+            upto,
+        )
         return inputs, merged
 
-    def _write_looks_like(self, result: BuildResult,
-                          previous_gen: Path | None) -> LooksLikeReport | None:
+    def _write_looks_like(
+        self, result: BuildResult, previous_gen: Path | None
+    ) -> LooksLikeReport | None:
         table = lookslike.LooksLike.load(result.path)
         if table is None:
             return None
@@ -447,8 +515,12 @@ class Indexer:
             old = None  # the graph is not what the last build left: write it all
         diff = lookslike.diff(table, old)
         report = write_looks_like(self.store, table, diff, run=result.number)
-        log.info("LOOKS_LIKE: %d written, %d removed (%s)", report.written, report.removed,
-                 "full" if report.full else "changes only")
+        log.info(
+            "LOOKS_LIKE: %d written, %d removed (%s)",
+            report.written,
+            report.removed,
+            "full" if report.full else "changes only",
+        )
         return report
 
     def _after_publish(self, merged: Merge) -> int:
@@ -463,9 +535,12 @@ class Indexer:
             have = set(merged.table.ids.tolist())
             stream.forget_reembed(self.redis, [i for i in asked if i in have])
             if merged.missing:
-                log.warning("%d images are embedded by the current model in the graph but "
-                            "their vectors were lost (Redis flushed or the stream capped while "
-                            "the indexer was away): embedding them again", len(merged.missing))
+                log.warning(
+                    "%d images are embedded by the current model in the graph but "
+                    "their vectors were lost (Redis flushed or the stream capped while "
+                    "the indexer was away): embedding them again",
+                    len(merged.missing),
+                )
             if not self.config.reembed_limit or self.reembed is None:
                 return 0
             want = (merged.missing + merged.unembedded)[: self.config.reembed_limit]
@@ -479,7 +554,8 @@ class Indexer:
         return len(items)
 
     def run(
-        self, stop: threading.Event | None = None,
+        self,
+        stop: threading.Event | None = None,
         on_build: Callable[[RunReport], None] | None = None,
     ) -> None:
         """Poll every ``poll_s`` seconds until ``stop`` is set; rebuild when due."""
@@ -498,4 +574,4 @@ class Indexer:
             except GraphUnavailable as exc:
                 failures += 1
                 log.error("graph unavailable (%s); retrying", exc)
-            stop.wait(min(self.config.poll_s * 2**min(failures, 5), 300.0))
+            stop.wait(min(self.config.poll_s * 2 ** min(failures, 5), 300.0))

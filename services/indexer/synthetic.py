@@ -91,8 +91,10 @@ def dhash_of(pics: np.ndarray) -> np.ndarray:
     small = np.stack(
         [
             np.stack(
-                [pics[:, rows[r] : rows[r + 1], cols[c] : cols[c + 1]].mean(axis=(1, 2))
-                 for c in range(9)],
+                [
+                    pics[:, rows[r] : rows[r + 1], cols[c] : cols[c + 1]].mean(axis=(1, 2))
+                    for c in range(9)
+                ],
                 axis=1,
             )
             for r in range(8)
@@ -129,8 +131,13 @@ def colorhash_of(pics: np.ndarray) -> np.ndarray:
     return out
 
 
-_HASHERS = {"phash": phash_of, "dhash": dhash_of, "ahash": ahash_of, "whash": whash_of,
-            "colorhash": colorhash_of}
+_HASHERS = {
+    "phash": phash_of,
+    "dhash": dhash_of,
+    "ahash": ahash_of,
+    "whash": whash_of,
+    "colorhash": colorhash_of,
+}
 
 
 def to_display(pics: np.ndarray) -> np.ndarray:
@@ -141,9 +148,7 @@ def to_display(pics: np.ndarray) -> np.ndarray:
     return np.clip(128 + 40 * pics, 0, 255) * vignette
 
 
-def transform(
-    pics: np.ndarray, name: str, rng: np.random.Generator
-) -> np.ndarray:
+def transform(pics: np.ndarray, name: str, rng: np.random.Generator) -> np.ndarray:
     """Apply one near-duplicate transform to display-space pictures (n, side, side)."""
     out = np.empty_like(pics)
     side = pics.shape[-1]
@@ -219,8 +224,9 @@ def make_hashes(
     return SyntheticHashes(out, n, variant_of, variant_transform)
 
 
-def grouped_vectors(groups: int, per_group: int, dim: int, noise: float,
-                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def grouped_vectors(
+    groups: int, per_group: int, dim: int, noise: float, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Unit vectors in ``groups`` clusters of ``per_group`` noisy copies of a random centre
     (Gaussian noise of ``noise`` per unit-length centre), and each vector's group: a
     stand-in for embeddings where a group is one artist, or one picture and its edits."""
@@ -229,5 +235,6 @@ def grouped_vectors(groups: int, per_group: int, dim: int, noise: float,
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     labels = np.repeat(np.arange(groups), per_group)
     x = centres[labels] + rng.standard_normal((len(labels), dim)).astype(np.float32) * (
-        noise / np.sqrt(dim))
+        noise / np.sqrt(dim)
+    )
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32), labels

@@ -71,8 +71,7 @@ class TitleTable:
     def build(cls, rows: Iterable[tuple[str, str | None]]) -> TitleTable:
         """From (id, title) pairs; images without a word in their title are left out."""
         entries = sorted(
-            (len(set(ws)), image_id, ws)
-            for image_id, title in rows if (ws := words(title))
+            (len(set(ws)), image_id, ws) for image_id, title in rows if (ws := words(title))
         )
         postings: dict[str, list[int]] = {}
         for row, (_, _, ws) in enumerate(entries):
@@ -100,9 +99,12 @@ class TitleTable:
         lo = int(np.searchsorted(self.vocab, prefix, side="left"))
         width = self.vocab.dtype.itemsize // 4
         # A key longer than the array's strings would be cut to their width by numpy.
-        hi = int(np.searchsorted(self.vocab, prefix + _TOP if len(prefix) < width else prefix,
-                                 side="right"))
-        return np.unique(self.postings[self.offsets[lo]:self.offsets[hi]])
+        hi = int(
+            np.searchsorted(
+                self.vocab, prefix + _TOP if len(prefix) < width else prefix, side="right"
+            )
+        )
+        return np.unique(self.postings[self.offsets[lo] : self.offsets[hi]])
 
     def match(self, query: Sequence[str]) -> np.ndarray:
         """Rows (ascending: result order) whose titles have a word beginning with each of
@@ -145,9 +147,15 @@ class _Fresh:
 class TitleReader:
     """Title queries over the published generation plus the titles written since."""
 
-    def __init__(self, index_dir: Path, source: TitleSource | None = None, *,
-                 fresh_ttl: float = 1.0, check_interval: float = 1.0,
-                 slack_ms: int = FRESH_SLACK_MS) -> None:
+    def __init__(
+        self,
+        index_dir: Path,
+        source: TitleSource | None = None,
+        *,
+        fresh_ttl: float = 1.0,
+        check_interval: float = 1.0,
+        slack_ms: int = FRESH_SLACK_MS,
+    ) -> None:
         self.index_dir = Path(index_dir)
         self.source = source
         self.fresh_ttl = fresh_ttl
@@ -201,8 +209,9 @@ class TitleReader:
         fresh = self._recent(read_at)
         wanted = offset + limit
         # Recent titles replace what the generation has for the same image.
-        recent = sorted((size, image_id) for image_id, (size, ws) in fresh.items()
-                        if matches_words(ws, query))
+        recent = sorted(
+            (size, image_id) for image_id, (size, ws) in fresh.items() if matches_words(ws, query)
+        )
         older: list[tuple[int, str]] = []
         total = len(recent)
         if table is not None:

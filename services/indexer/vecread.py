@@ -66,10 +66,18 @@ class GenVectors:
             refined_index = angular.load_annoy(path / "refined.ann", dim)
         mean_file = path / "refined.mean.npy"
         mean = np.load(mean_file) if mean_file.exists() else np.zeros(dim, np.float32)
-        return cls(path, str(info["model"]), load_mapped(path / "vectors.ids.npy"),
-                   load_mapped(path / "vectors.at.npy"), load_mapped(path / "vectors.npy"),
-                   load_mapped(path / "refined.npy"), raw_index, refined_index, dict(info),
-                   mean)
+        return cls(
+            path,
+            str(info["model"]),
+            load_mapped(path / "vectors.ids.npy"),
+            load_mapped(path / "vectors.at.npy"),
+            load_mapped(path / "vectors.npy"),
+            load_mapped(path / "refined.npy"),
+            raw_index,
+            refined_index,
+            dict(info),
+            mean,
+        )
 
     def row_of(self, image_id: str) -> int | None:
         i = int(np.searchsorted(self.ids, image_id))
@@ -84,8 +92,9 @@ class GenVectors:
 class VectorView:
     """Queries over one generation's vectors and the recent ones of the same model."""
 
-    def __init__(self, gen: GenVectors | None, recent: Recent, model: str | None,
-                 search_k: int = -1) -> None:
+    def __init__(
+        self, gen: GenVectors | None, recent: Recent, model: str | None, search_k: int = -1
+    ) -> None:
         self.gen = gen if gen is not None and gen.model == model else None
         self.recent = recent
         self.model = model
@@ -141,8 +150,14 @@ class VectorView:
         vb, _ = self.vector(b, refined)
         return float(np.dot(va, vb))
 
-    def nearest(self, query: np.ndarray, k: int, refined: bool = False,
-                exclude: str | None = None, query_refined: bool = False) -> list[Lookalike]:
+    def nearest(
+        self,
+        query: np.ndarray,
+        k: int,
+        refined: bool = False,
+        exclude: str | None = None,
+        query_refined: bool = False,
+    ) -> list[Lookalike]:
         """The k stored images whose vectors have the highest cosine with ``query`` (itself
         a refined vector or not: ``query_refined``)."""
         q = np.asarray(query, dtype=np.float32)
@@ -152,14 +167,17 @@ class VectorView:
         if len(self._recent_rows):
             scores = self._recent_matrix(refined) @ q
             ids = self.recent.ids[self._recent_rows]
-            found.extend(Lookalike(str(i), float(s), False)
-                         for i, s in zip(ids.tolist(), scores.tolist(), strict=True)
-                         if i != exclude)
+            found.extend(
+                Lookalike(str(i), float(s), False)
+                for i, s in zip(ids.tolist(), scores.tolist(), strict=True)
+                if i != exclude
+            )
         found.sort(key=lambda m: (-m.score, m.id))
         return found[:k]
 
-    def _from_gen(self, q: np.ndarray, k: int, refined: bool, exclude: str | None,
-                  both_refined: bool) -> list[Lookalike]:
+    def _from_gen(
+        self, q: np.ndarray, k: int, refined: bool, exclude: str | None, both_refined: bool
+    ) -> list[Lookalike]:
         gen = self.gen
         assert gen is not None
         matrix = gen.refined if refined else gen.raw
@@ -170,11 +188,14 @@ class VectorView:
             if index is None:
                 rows, scores = angular.exact_top_k(matrix, q, want, exclude=skip)
             else:
-                rows, scores = angular.annoy_top_k(index, matrix, q, want, self.search_k,
-                                                   exclude=skip)
-            out = [Lookalike(str(gen.ids[r]), float(s), both_refined)
-                   for r, s in zip(rows.tolist(), scores.tolist(), strict=True)
-                   if str(gen.ids[r]) not in self._replaced]
+                rows, scores = angular.annoy_top_k(
+                    index, matrix, q, want, self.search_k, exclude=skip
+                )
+            out = [
+                Lookalike(str(gen.ids[r]), float(s), both_refined)
+                for r, s in zip(rows.tolist(), scores.tolist(), strict=True)
+                if str(gen.ids[r]) not in self._replaced
+            ]
             if len(out) >= k or len(rows) < want or want >= len(gen.ids):
                 return out[:k]
             want *= 4

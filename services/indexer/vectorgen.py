@@ -53,8 +53,9 @@ class VectorOptions:
     search_k: int = -1
 
 
-def _knn(matrix: np.ndarray, k: int, folder: Path, name: str,
-         options: VectorOptions) -> tuple[np.ndarray, np.ndarray, bool]:
+def _knn(
+    matrix: np.ndarray, k: int, folder: Path, name: str, options: VectorOptions
+) -> tuple[np.ndarray, np.ndarray, bool]:
     """Every row's k nearest (exact when small; else through an Annoy index also saved
     as ``<name>.ann`` for the readers)."""
     if len(matrix) <= options.exact_max:
@@ -70,8 +71,9 @@ def _knn(matrix: np.ndarray, k: int, folder: Path, name: str,
     return rows, scores, True
 
 
-def write(folder: Path, inputs: VectorInputs, hashes: HashTable,
-          options: VectorOptions) -> dict[str, Any]:
+def write(
+    folder: Path, inputs: VectorInputs, hashes: HashTable, options: VectorOptions
+) -> dict[str, Any]:
     """Write the vector files into a build folder; returns its part of meta.json."""
     started = time.perf_counter()
     t = inputs.table
@@ -85,37 +87,62 @@ def write(folder: Path, inputs: VectorInputs, hashes: HashTable,
     source = lookup(ids, inputs.edges[0])
     target = lookup(ids, inputs.edges[1])
     both = (source >= 0) & (target >= 0)
-    refined, mean = refine(t.vectors, raw_rows, raw_scores, (source[both], target[both]),
-                           inputs.refine)
+    refined, mean = refine(
+        t.vectors, raw_rows, raw_scores, (source[both], target[both]), inputs.refine
+    )
     t_refine = time.perf_counter()
     np.save(folder / "refined.npy", refined)
     np.save(folder / "refined.mean.npy", mean)
     ref_rows, ref_scores, _ = _knn(refined, inputs.looks_like_k, folder, "refined", options)
     t_ref_knn = time.perf_counter()
-    table = lookslike.concat([
-        lookslike.from_top_k(ids, raw_rows, raw_scores, False, t.model, inputs.looks_like_k),
-        lookslike.from_top_k(ids, ref_rows, ref_scores, True, t.model, inputs.looks_like_k),
-    ])
+    table = lookslike.concat(
+        [
+            lookslike.from_top_k(ids, raw_rows, raw_scores, False, t.model, inputs.looks_like_k),
+            lookslike.from_top_k(ids, ref_rows, ref_scores, True, t.model, inputs.looks_like_k),
+        ]
+    )
     table.save(folder)
     raw_pairs = ~table.refined
     by_id = np.argsort(hashes.ids, kind="stable")
     found = audit.compute(
-        inputs.edges, ids, t.vectors, refined, hashes.ids[by_id], hashes.kinds,
-        hashes.values[by_id], hashes.present[by_id], inputs.colours, inputs.fetched,
-        (table.a[raw_pairs], table.b[raw_pairs], table.score[raw_pairs]), t.model,
+        inputs.edges,
+        ids,
+        t.vectors,
+        refined,
+        hashes.ids[by_id],
+        hashes.kinds,
+        hashes.values[by_id],
+        hashes.present[by_id],
+        inputs.colours,
+        inputs.fetched,
+        (table.a[raw_pairs], table.b[raw_pairs], table.score[raw_pairs]),
+        t.model,
     )
     found.save(folder)
-    return {META_KEY: {
-        "format": FORMAT, "model": t.model, "dim": t.dim, "items": len(t),
-        "annoy": annoy_raw, "trees": options.trees, "exact_max": options.exact_max,
-        "refine": inputs.refine.as_dict(), "looks_like_k": inputs.looks_like_k,
-        "looks_like": len(table), "audit_edges": len(found), "unlisted": len(found.unlisted_a),
-        "stream_upto": inputs.stream_upto,
-        "embedded_at_max": int(t.embedded_at.max()) if len(t) else 0,
-        "seconds": {"knn": round(t_knn - started, 3), "refine": round(t_refine - t_knn, 3),
-                    "refined_knn": round(t_ref_knn - t_refine, 3),
-                    "total": round(time.perf_counter() - started, 3)},
-    }}
+    return {
+        META_KEY: {
+            "format": FORMAT,
+            "model": t.model,
+            "dim": t.dim,
+            "items": len(t),
+            "annoy": annoy_raw,
+            "trees": options.trees,
+            "exact_max": options.exact_max,
+            "refine": inputs.refine.as_dict(),
+            "looks_like_k": inputs.looks_like_k,
+            "looks_like": len(table),
+            "audit_edges": len(found),
+            "unlisted": len(found.unlisted_a),
+            "stream_upto": inputs.stream_upto,
+            "embedded_at_max": int(t.embedded_at.max()) if len(t) else 0,
+            "seconds": {
+                "knn": round(t_knn - started, 3),
+                "refine": round(t_refine - t_knn, 3),
+                "refined_knn": round(t_ref_knn - t_refine, 3),
+                "total": round(time.perf_counter() - started, 3),
+            },
+        }
+    }
 
 
 def load_table(gen_dir: Path, meta: Mapping[str, Any]) -> VectorTable | None:
@@ -125,10 +152,13 @@ def load_table(gen_dir: Path, meta: Mapping[str, Any]) -> VectorTable | None:
         return None
     try:
         return VectorTable(
-            np.load(gen_dir / "vectors.ids.npy"), np.load(gen_dir / "vectors.npy"),
-            np.load(gen_dir / "vectors.at.npy"), str(info["model"]),
+            np.load(gen_dir / "vectors.ids.npy"),
+            np.load(gen_dir / "vectors.npy"),
+            np.load(gen_dir / "vectors.at.npy"),
+            str(info["model"]),
         )
     except (FileNotFoundError, OSError, ValueError) as exc:
-        log.warning("cannot read the vectors of %s (%s): they will be embedded again",
-                    gen_dir.name, exc)
+        log.warning(
+            "cannot read the vectors of %s (%s): they will be embedded again", gen_dir.name, exc
+        )
         return None

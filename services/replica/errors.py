@@ -20,9 +20,7 @@ TIMEOUT_MESSAGE = (
     "The server was not able to produce a timely response to your request. "
     "Please try again in a short while!"
 )
-DECOMMISSIONED_MESSAGE = (
-    "This API is now decommissioned. Please use https://api.wellcomecollection.org/catalogue/v2/works."
-)
+DECOMMISSIONED_MESSAGE = "This API is now decommissioned. Please use https://api.wellcomecollection.org/catalogue/v2/works."
 
 
 class CatalogueError(Exception):

@@ -29,10 +29,18 @@ TRANSIENT_KINDS = ("429", "5xx", "drop", "slow", "truncated")
 PERMANENT_KINDS = ("missing", "malformed", "corrupt_thumb", "nonimage_thumb")
 # Keys accepted in the spec string, mapped to FaultConfig fields.
 _KEYS = {
-    "seed": "seed", "429": "rate_429", "retry_after": "retry_after", "5xx": "rate_5xx",
-    "slow": "slow", "slow_s": "slow_s", "malformed": "malformed", "truncated": "truncated",
-    "corrupt_thumb": "corrupt_thumb", "nonimage_thumb": "nonimage_thumb",
-    "missing": "missing", "drop": "drop",
+    "seed": "seed",
+    "429": "rate_429",
+    "retry_after": "retry_after",
+    "5xx": "rate_5xx",
+    "slow": "slow",
+    "slow_s": "slow_s",
+    "malformed": "malformed",
+    "truncated": "truncated",
+    "corrupt_thumb": "corrupt_thumb",
+    "nonimage_thumb": "nonimage_thumb",
+    "missing": "missing",
+    "drop": "drop",
 }
 
 
@@ -150,8 +158,11 @@ class FaultPlan:
         u = _unit(config.seed, "transient", key, attempt)
         edge = 0.0
         for kind, rate in (
-            ("429", config.rate_429), ("5xx", config.rate_5xx), ("drop", config.drop),
-            ("slow", config.slow), ("truncated", config.truncated),
+            ("429", config.rate_429),
+            ("5xx", config.rate_5xx),
+            ("drop", config.drop),
+            ("slow", config.slow),
+            ("truncated", config.truncated),
         ):
             edge += rate
             if u < edge:
@@ -170,8 +181,12 @@ class FaultPlan:
     def permanent_faults(self, image_id: str, config: FaultConfig | None = None) -> list[str]:
         """Every permanent fault of an image, in precedence order."""
         cfg = config or self.config
-        rates = {"missing": cfg.missing, "malformed": cfg.malformed,
-                 "corrupt_thumb": cfg.corrupt_thumb, "nonimage_thumb": cfg.nonimage_thumb}
+        rates = {
+            "missing": cfg.missing,
+            "malformed": cfg.malformed,
+            "corrupt_thumb": cfg.corrupt_thumb,
+            "nonimage_thumb": cfg.nonimage_thumb,
+        }
         return [k for k, rate in rates.items() if rate and _unit(cfg.seed, k, image_id) < rate]
 
     def is_permanently_bad(self, image_id: str) -> str | None:
@@ -248,8 +263,11 @@ class Stats:
 
 def max_in_window(times, window: float) -> int:
     """The largest number of timestamps inside any half-open window of ``window`` seconds."""
-    ts = np.sort(np.frombuffer(times, dtype=np.float64) if isinstance(times, array)
-                 else np.asarray(times, dtype=np.float64))
+    ts = np.sort(
+        np.frombuffer(times, dtype=np.float64)
+        if isinstance(times, array)
+        else np.asarray(times, dtype=np.float64)
+    )
     if ts.size == 0:
         return 0
     ends = np.searchsorted(ts, ts + window, side="left")

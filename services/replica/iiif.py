@@ -16,8 +16,12 @@ from PIL import ImageOps
 
 MAX_AREA = 4096 * 4096
 MAX_SIDE = 8192
-FORMATS = {"jpg": ("JPEG", "image/jpeg"), "png": ("PNG", "image/png"),
-           "webp": ("WEBP", "image/webp"), "gif": ("GIF", "image/gif")}
+FORMATS = {
+    "jpg": ("JPEG", "image/jpeg"),
+    "png": ("PNG", "image/png"),
+    "webp": ("WEBP", "image/webp"),
+    "gif": ("GIF", "image/gif"),
+}
 QUALITIES = ("default", "color", "gray", "bitonal")
 THUMB_SIZES = (100, 200, 400, 1024)
 
@@ -112,8 +116,9 @@ def parse_image_request(
         raise IIIFError(400, f"invalid quality {quality_format!r}")
     if qm.group(2) not in FORMATS:
         raise IIIFError(400, f"unsupported format {qm.group(2)!r}")
-    return ImageRequest(box, out, float(m.group(2)) % 360, bool(m.group(1)), qm.group(1),
-                        qm.group(2))
+    return ImageRequest(
+        box, out, float(m.group(2)) % 360, bool(m.group(1)), qm.group(1), qm.group(2)
+    )
 
 
 def render(source, request: ImageRequest) -> bytes:

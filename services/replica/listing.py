@@ -52,9 +52,15 @@ _EMPTY_MEANS_NO_FILTER = {"source.genres", "source.subjects"}
 _AGG_SOURCES = {
     "locations.license": ("license", "locations.license", False),
     "source.contributors.agent.label": (
-        "source.contributors.agent.label", "source.contributors.agent", True),
+        "source.contributors.agent.label",
+        "source.contributors.agent",
+        True,
+    ),
     "source.contributors.agent": (
-        "source.contributors.agent.label", "source.contributors.agent", False),
+        "source.contributors.agent.label",
+        "source.contributors.agent",
+        False,
+    ),
     "source.genres.label": ("source.genres.label", "source.genres", True),
     "source.genres": ("source.genres.label", "source.genres", False),
     "source.subjects.label": ("source.subjects.label", "source.subjects", True),
@@ -91,8 +97,9 @@ class ListQuery:
         q = cls()
         errors: list[str] = []
         q.page = _int_param(args, "page", 1, errors, lambda v: v >= 1, "must be greater than 1")
-        q.page_size = _int_param(args, "pageSize", 10, errors, lambda v: 1 <= v <= 100,
-                                 "must be between 1 and 100")
+        q.page_size = _int_param(
+            args, "pageSize", 10, errors, lambda v: 1 <= v <= 100, "must be between 1 and 100"
+        )
         if "sort" in args:
             values = parse_csv(args["sort"])
             bad = [v for v in values if v != "source.production.dates"]
@@ -124,8 +131,10 @@ class ListQuery:
             if bad:
                 errors.append(not_valid_values("aggregations", bad, list(AGGREGATIONS)))
             q.aggregations = [v for v in values if v in AGGREGATIONS]
-        for name, end in (("source.production.dates.from", False),
-                          ("source.production.dates.to", True)):
+        for name, end in (
+            ("source.production.dates.from", False),
+            ("source.production.dates.to", True),
+        ):
             if name in args:
                 try:
                     value = _parse_date(args[name], end_of_day=end)
@@ -153,9 +162,15 @@ class ListQuery:
     @property
     def plain(self) -> bool:
         """True when the answer is just a slice of the id-ordered collection."""
-        return not (self.query or self.color or self.filters or self.aggregations
-                    or self.sort_by_date or self.date_from is not None
-                    or self.date_to is not None)
+        return not (
+            self.query
+            or self.color
+            or self.filters
+            or self.aggregations
+            or self.sort_by_date
+            or self.date_from is not None
+            or self.date_to is not None
+        )
 
 
 def _int_param(args, name, default, errors, ok, message) -> int:
@@ -187,6 +202,7 @@ def _parse_date(raw: str, *, end_of_day: bool) -> int:
 
 
 # -- execution ---------------------------------------------------------------------------------
+
 
 def _matches_filters(filterable: dict, filters: dict[str, list[str]], skip: str | None) -> bool:
     for name, values in filters.items():
@@ -222,8 +238,10 @@ def _flatten(prefix: str, value, out: dict[str, list[str]]) -> None:
 
 def _terms(text: str) -> list[str]:
     """Lowercased word tokens with a plural ``s`` stripped (a light English analyzer)."""
-    return [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
-            for w in _TOKEN.findall(text.lower())]
+    return [
+        w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
+        for w in _TOKEN.findall(text.lower())
+    ]
 
 
 def text_score(query_fields: dict, tokens: list[str], require_all: bool) -> float | None:
@@ -240,7 +258,7 @@ def text_score(query_fields: dict, tokens: list[str], require_all: bool) -> floa
             continue
         if hits >= need:
             matched_any = True
-        sub = path[len("source."):] if path.startswith("source.") else path
+        sub = path[len("source.") :] if path.startswith("source.") else path
         boost = next((b for suffix, b in _FIELD_BOOSTS.items() if sub.startswith(suffix)), 1.0)
         scores.append(boost * hits / len(tokens))
     if not matched_any:
@@ -269,8 +287,9 @@ def _color_scores(collection: Collection, rgb: tuple[int, int, int]) -> dict[int
     return {int(rows[i]): float(scores[i]) for i in order}
 
 
-def run_list_query(collection: Collection, q: ListQuery, base_url: str,
-                   args: Mapping[str, str]) -> dict:
+def run_list_query(
+    collection: Collection, q: ListQuery, base_url: str, args: Mapping[str, str]
+) -> dict:
     """The ResultList body for a parsed query."""
     start = (q.page - 1) * q.page_size
     if q.plain:
@@ -319,7 +338,7 @@ def page_link(base_url: str, args: Mapping[str, str], page: int) -> str:
 def _search(collection: Collection, q: ListQuery, start: int):
     tokens = list(dict.fromkeys(_terms(q.query))) if q.query else []
     color = _color_scores(collection, q.color) if q.color else None
-    candidates = (sorted(color) if color is not None else range(len(collection.ids)))
+    candidates = sorted(color) if color is not None else range(len(collection.ids))
 
     base: list[tuple[int, float, dict]] = []  # (row, score, record) after query/colour/date
     for row in candidates:
@@ -381,7 +400,8 @@ def _aggregate(base: list[tuple[int, float, dict]], q: ListQuery) -> dict:
         present = {bid for (bid, _label), _n in ranked}
         for value in q.filters.get(name, []):
             if value not in present:
-                buckets.append({"data": {"id": value, "label": value}, "count": 0,
-                                "type": "AggregationBucket"})
+                buckets.append(
+                    {"data": {"id": value, "label": value}, "count": 0, "type": "AggregationBucket"}
+                )
         out[key] = {"type": "Aggregation", "buckets": buckets}
     return out

@@ -50,8 +50,9 @@ class RenderCache:
 class PictureCache:
     """The encoded picture of a parsed IIIF request, from the cheapest place that has it."""
 
-    def __init__(self, derivatives: DerivativeCache | None = None,
-                 memory_items: int = MEMORY_ITEMS) -> None:
+    def __init__(
+        self, derivatives: DerivativeCache | None = None, memory_items: int = MEMORY_ITEMS
+    ) -> None:
         self.derivatives = derivatives
         self.memory = RenderCache(memory_items)
         self._rendered = 0
@@ -59,6 +60,7 @@ class PictureCache:
 
     def get(self, key: Key, source: ImageSource, request: iiif.ImageRequest) -> bytes:
         """The bytes for ``key`` (the request's IIIF path segments), without faults."""
+
         def from_disk_or_render() -> bytes:
             if self.derivatives is not None:
                 data = self.derivatives.get(key)
@@ -87,7 +89,8 @@ class PictureCache:
             "store_errors": disk.get("error", 0),
             "derivatives_dir": str(self.derivatives.directory) if self.derivatives else None,
             "derivatives_mb": round(self.derivatives.usage_bytes / 2**20, 2)
-            if self.derivatives else None,
+            if self.derivatives
+            else None,
         }
 
     def reset_counts(self) -> None:

@@ -76,24 +76,111 @@ def average_colors(vectors: np.ndarray, chunk: int = 4096) -> np.ndarray:
 
 
 ADJECTIVES = (
-    "anatomical", "botanical", "coloured", "engraved", "gilded", "hand-drawn", "lithographed",
-    "medical", "ornamental", "pharmaceutical", "surgical", "zoological", "allegorical",
-    "architectural", "satirical", "devotional",
+    "anatomical",
+    "botanical",
+    "coloured",
+    "engraved",
+    "gilded",
+    "hand-drawn",
+    "lithographed",
+    "medical",
+    "ornamental",
+    "pharmaceutical",
+    "surgical",
+    "zoological",
+    "allegorical",
+    "architectural",
+    "satirical",
+    "devotional",
 )
 NOUNS = (
-    "plate", "study", "portrait", "diagram", "specimen", "landscape", "instrument", "herbal",
-    "procession", "skeleton", "garden", "apothecary", "hospital", "vessel", "map", "caricature",
+    "plate",
+    "study",
+    "portrait",
+    "diagram",
+    "specimen",
+    "landscape",
+    "instrument",
+    "herbal",
+    "procession",
+    "skeleton",
+    "garden",
+    "apothecary",
+    "hospital",
+    "vessel",
+    "map",
+    "caricature",
 )
-FIRST = ("Anna", "Bartholomew", "Clara", "Daniel", "Eliza", "Francis", "Grace", "Henry",
-         "Isabel", "John", "Katherine", "Louis", "Margaret", "Nathaniel", "Olive", "Peter")
-LAST = ("Abbott", "Baker", "Cruikshank", "Dürer", "Ellis", "Fuseli", "Gillray", "Hogarth",
-        "Ibbetson", "Jenner", "Kauffman", "Lister", "Morland", "Nash", "Orme", "Pether",
-        "Rowlandson", "Sowerby", "Turner", "Vesalius")
-GENRES = ("Etchings", "Engravings", "Lithographs", "Watercolours", "Photographs",
-          "Drawings", "Woodcuts", "Mezzotints", "Oil paintings", "Posters")
-SUBJECTS = ("Anatomy", "Botany", "Surgery", "Pharmacy", "Hospitals", "Medicine",
-            "Zoology", "Skeletons", "Herbals", "Caricatures", "Portraits", "Diseases",
-            "Public health", "Dentistry", "Midwifery", "Plants")
+FIRST = (
+    "Anna",
+    "Bartholomew",
+    "Clara",
+    "Daniel",
+    "Eliza",
+    "Francis",
+    "Grace",
+    "Henry",
+    "Isabel",
+    "John",
+    "Katherine",
+    "Louis",
+    "Margaret",
+    "Nathaniel",
+    "Olive",
+    "Peter",
+)
+LAST = (
+    "Abbott",
+    "Baker",
+    "Cruikshank",
+    "Dürer",
+    "Ellis",
+    "Fuseli",
+    "Gillray",
+    "Hogarth",
+    "Ibbetson",
+    "Jenner",
+    "Kauffman",
+    "Lister",
+    "Morland",
+    "Nash",
+    "Orme",
+    "Pether",
+    "Rowlandson",
+    "Sowerby",
+    "Turner",
+    "Vesalius",
+)
+GENRES = (
+    "Etchings",
+    "Engravings",
+    "Lithographs",
+    "Watercolours",
+    "Photographs",
+    "Drawings",
+    "Woodcuts",
+    "Mezzotints",
+    "Oil paintings",
+    "Posters",
+)
+SUBJECTS = (
+    "Anatomy",
+    "Botany",
+    "Surgery",
+    "Pharmacy",
+    "Hospitals",
+    "Medicine",
+    "Zoology",
+    "Skeletons",
+    "Herbals",
+    "Caricatures",
+    "Portraits",
+    "Diseases",
+    "Public health",
+    "Dentistry",
+    "Midwifery",
+    "Plants",
+)
 LICENSES = ("pdm", "cc-by", "cc-by-nc", "cc-0", "inc")
 
 
@@ -107,8 +194,10 @@ def _pick(seq: tuple[str, ...], *key: object) -> str:
 def _work_parts(seed: int, work: int) -> dict:
     """Everything shared by the images of one generated source work (cached: ~3 per work)."""
     work_key = f"scale-{seed}-{work}"
-    title = (f"{_pick(ADJECTIVES, work_key, 'a').capitalize()} "
-             f"{_pick(NOUNS, work_key, 'n')} no. {work + 1}")
+    title = (
+        f"{_pick(ADJECTIVES, work_key, 'a').capitalize()} "
+        f"{_pick(NOUNS, work_key, 'n')} no. {work + 1}"
+    )
     artist = f"{_pick(FIRST, work_key, 'f')} {_pick(LAST, work_key, 'l')}"
     genre = _pick(GENRES, work_key, "g")
     subject = _pick(SUBJECTS, work_key, "s")
@@ -117,8 +206,7 @@ def _work_parts(seed: int, work: int) -> dict:
         "title": title,
         "contributor": shapes.contributor(artist, "artist"),
         "genre": shapes.concept_list("Genre", genre, shapes.canonical_id("genre", genre)),
-        "subject": shapes.concept_list("Subject", subject,
-                                       shapes.canonical_id("subject", subject)),
+        "subject": shapes.concept_list("Subject", subject, shapes.canonical_id("subject", subject)),
     }
 
 
@@ -142,5 +230,10 @@ def record(image_id: str, proc: dict[str, np.ndarray], row: int) -> dict:
     )
     year = int(proc["year"][row])
     dates = [shapes.year_to_epoch_ms(year)] if year else []
-    return {"id": image_id, "display": display, **shapes.index_fields(display, dates),
-            "asset": shapes.asset_id_for(image_id), "file": None}
+    return {
+        "id": image_id,
+        "display": display,
+        **shapes.index_fields(display, dates),
+        "asset": shapes.asset_id_for(image_id),
+        "file": None,
+    }

@@ -11,8 +11,9 @@ from services.replica.errors import error_body
 
 def json_response(body: object, status: int = 200) -> Response:
     """JSON as the catalogue writes it: UTF-8, keys in the order given."""
-    return Response(json.dumps(body, ensure_ascii=False), status=status,
-                    mimetype="application/json")
+    return Response(
+        json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json"
+    )
 
 
 def error_response(

@@ -82,10 +82,12 @@ def count_status_and_truncate(response: Response) -> Response:
 
 @bp.get("/_replica/stats")
 def stats() -> Response:
-    return json_response(replica_state().counts(
-        timestamps=request.args.get("timestamps") == "1",
-        paths=request.args.get("paths") == "1",
-    ))
+    return json_response(
+        replica_state().counts(
+            timestamps=request.args.get("timestamps") == "1",
+            paths=request.args.get("paths") == "1",
+        )
+    )
 
 
 @bp.post("/_replica/reset")
@@ -94,8 +96,9 @@ def reset() -> Response:
     return json_response({"message": "reset"})
 
 
-def _transient_fault(state: ReplicaState, area: str, config: FaultConfig, key: str,
-                     attempt: int) -> Response | None:
+def _transient_fault(
+    state: ReplicaState, area: str, config: FaultConfig, key: str, attempt: int
+) -> Response | None:
     """The answer of a request that draws a transient fault (None: answer it normally)."""
     kind = state.plan.transient_for(config, key, attempt)
     if kind is None:
@@ -113,8 +116,7 @@ def _transient_fault(state: ReplicaState, area: str, config: FaultConfig, key: s
     if kind == "429":
         retry = f"{config.retry_after:g}"
         if area == "iiif":
-            return Response("Too Many Requests", 429, {"Retry-After": retry},
-                            mimetype="text/plain")
+            return Response("Too Many Requests", 429, {"Retry-After": retry}, mimetype="text/plain")
         return error_response(429, "Too Many Requests", {"Retry-After": retry})
     status = FaultPlan.status_for(config, key, attempt)
     state.stats.fault(f"5xx:{status}")
@@ -140,12 +142,14 @@ class DropConnections:
     def __init__(self, wsgi_app: WSGIApp) -> None:
         self.wsgi_app = wsgi_app
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
-                 ) -> Iterable[bytes]:
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         def guarded(status: str, headers: list, exc_info: Any = None) -> Any:
             if environ.get(DROP):
-                raise ConnectionAbortedError(errno.ECONNABORTED,
-                                             "replica fault: dropped connection")
+                raise ConnectionAbortedError(
+                    errno.ECONNABORTED, "replica fault: dropped connection"
+                )
             return start_response(status, headers, exc_info)
 
         return self.wsgi_app(environ, guarded)

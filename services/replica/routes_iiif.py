@@ -36,8 +36,9 @@ def info(service: str, asset: str) -> Response:
 
 
 @bp.get(f"/{_SERVICE}/<asset>/<region>/<size>/<rotation>/<quality_format>")
-def picture(service: str, asset: str, region: str, size: str, rotation: str,
-            quality_format: str) -> Response:
+def picture(
+    service: str, asset: str, region: str, size: str, rotation: str, quality_format: str
+) -> Response:
     state = replica_state()
     source = _source_for(asset)
     req = iiif.parse_image_request(region, size, rotation, quality_format, source)
@@ -49,10 +50,10 @@ def picture(service: str, asset: str, region: str, size: str, rotation: str,
         return Response(corrupt(data), mimetype=req.mimetype)
     if fault == "nonimage_thumb":
         state.stats.fault("nonimage_thumb")
-        return Response("<html><body><h1>503 Service Unavailable</h1></body></html>",
-                        mimetype="text/html")
-    return Response(data, mimetype=req.mimetype,
-                    headers={"Cache-Control": "public, max-age=86400"})
+        return Response(
+            "<html><body><h1>503 Service Unavailable</h1></body></html>", mimetype="text/html"
+        )
+    return Response(data, mimetype=req.mimetype, headers={"Cache-Control": "public, max-age=86400"})
 
 
 def _source_for(asset: str) -> ImageSource:

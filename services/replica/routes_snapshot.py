@@ -25,9 +25,12 @@ bp = Blueprint("snapshot", __name__)
 @bp.get(SNAPSHOT_PATH)
 def snapshot() -> Response:
     path = _snapshot_file(replica_state())
-    return Response(_file_chunks(path), mimetype="application/gzip",
-                    headers={"Content-Length": str(path.stat().st_size)},
-                    direct_passthrough=True)
+    return Response(
+        _file_chunks(path),
+        mimetype="application/gzip",
+        headers={"Content-Length": str(path.stat().st_size)},
+        direct_passthrough=True,
+    )
 
 
 def _snapshot_file(state: ReplicaState) -> Path:

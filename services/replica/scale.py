@@ -89,9 +89,7 @@ def scale_ids(n: int, seed: int) -> list[str]:
     return ids
 
 
-def build_scale_collection(
-    out_dir: Path, n: int, *, seed: int = 0, force: bool = False
-) -> Path:
+def build_scale_collection(out_dir: Path, n: int, *, seed: int = 0, force: bool = False) -> Path:
     """Build (or reuse) a synthetic collection of ``n`` images in ``out_dir``."""
     if n < 2:
         raise CollectionError(f"a scale collection needs at least 2 images, not {n}")
@@ -126,8 +124,13 @@ def build_scale_collection(
             "work": works[order],
             "seed": np.array(seed),
         },
-        manifest={"kind": "scale", "build_key": key, "n": n, "seed": seed,
-                  "scale_version": SCALE_VERSION},
+        manifest={
+            "kind": "scale",
+            "build_key": key,
+            "n": n,
+            "seed": seed,
+            "scale_version": SCALE_VERSION,
+        },
     )
     data.similar = similar
     with replaced_atomically(out_dir, prefix=".replica-build-") as tmp:

@@ -112,15 +112,28 @@ def run_replica(
     ``derivatives_dir``: serve pictures from (and store rendered ones into) the derivative
     cache there (see ``derivatives``; fill it beforehand with ``derivatives.prerender``).
     """
-    collection = (collection_dir if isinstance(collection_dir, Collection)
-                  else Collection.load(Path(collection_dir)))
+    collection = (
+        collection_dir
+        if isinstance(collection_dir, Collection)
+        else Collection.load(Path(collection_dir))
+    )
     config = FaultConfig.parse(faults) if isinstance(faults, str) else faults
-    app = create_app(collection, legacy=legacy, faults=config,
-                     derivatives_dir=derivatives_dir, derivatives_mb=derivatives_mb)
+    app = create_app(
+        collection,
+        legacy=legacy,
+        faults=config,
+        derivatives_dir=derivatives_dir,
+        derivatives_mb=derivatives_mb,
+    )
     state: ReplicaState = app.extensions[EXTENSION]
     try:
-        server = wsgi.Server((host, port), app, numthreads=THREADS, timeout=IDLE_TIMEOUT_S,
-                             request_queue_size=LISTEN_BACKLOG)
+        server = wsgi.Server(
+            (host, port),
+            app,
+            numthreads=THREADS,
+            timeout=IDLE_TIMEOUT_S,
+            request_queue_size=LISTEN_BACKLOG,
+        )
         server.keep_alive_conn_limit = None  # every client keeps its connection
         server.expiration_interval = STOP_POLL_S
         server.prepare()  # binds the port (and raises here if it cannot)

@@ -191,13 +191,17 @@ def index_fields(display: dict, date_from_ms: list[int]) -> dict:
             {"id": a.get("id", a["label"]), "label": a["label"]} for a in contributors
         ],
         "source.genres": [
-            {"id": (g["concepts"][0].get("id") if g["concepts"] else None) or g["label"],
-             "label": g["label"]}
+            {
+                "id": (g["concepts"][0].get("id") if g["concepts"] else None) or g["label"],
+                "label": g["label"],
+            }
             for g in genres
         ],
         "source.subjects": [
-            {"id": (s["concepts"][0].get("id") if s["concepts"] else None) or s["label"],
-             "label": s["label"]}
+            {
+                "id": (s["concepts"][0].get("id") if s["concepts"] else None) or s["label"],
+                "label": s["label"],
+            }
             for s in subjects
         ],
     }

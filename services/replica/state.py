@@ -43,8 +43,10 @@ class ReplicaState:
 
     def counts(self, *, timestamps: bool = False, paths: bool = False) -> dict:
         """Requests, faults and statuses (``faults.Stats``), and where pictures came from."""
-        return {**self.stats.snapshot(timestamps=timestamps, paths=paths),
-                "pictures": self.pictures.counts()}
+        return {
+            **self.stats.snapshot(timestamps=timestamps, paths=paths),
+            "pictures": self.pictures.counts(),
+        }
 
     def reset(self) -> None:
         self.stats.reset()

@@ -54,8 +54,14 @@ def _caption(rgb: Image.Image) -> Image.Image:
     box = draw.textbbox((0, 0), text, font=font, stroke_width=max(1, size // 12))
     x = max(0, (width - (box[2] - box[0])) // 2)
     y = round(height * 0.78)
-    draw.text((x, y), text, font=font, fill=(255, 255, 255),
-              stroke_width=max(1, size // 12), stroke_fill=(0, 0, 0))
+    draw.text(
+        (x, y),
+        text,
+        font=font,
+        fill=(255, 255, 255),
+        stroke_width=max(1, size // 12),
+        stroke_fill=(0, 0, 0),
+    )
     return out
 
 
@@ -81,8 +87,9 @@ def apply(picture: Image.Image, edit: str) -> Image.Image:
     if edit == "crop_side":
         return rgb.crop((round(width * 0.10), 0, width, height))
     if edit == "border":
-        return ImageOps.expand(rgb, border=max(1, round(0.05 * max(width, height))),
-                               fill=(255, 255, 255))
+        return ImageOps.expand(
+            rgb, border=max(1, round(0.05 * max(width, height))), fill=(255, 255, 255)
+        )
     if edit == "rotate":
         fill = tuple(int(c) for c in np.asarray(rgb).reshape(-1, 3).mean(axis=0))
         return rgb.rotate(3, resample=Image.Resampling.BICUBIC, fillcolor=fill)

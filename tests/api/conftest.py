@@ -75,24 +75,40 @@ class ApiServer:
         self.wait_stopped()
 
 
-def start_server(local: Settings, log: Path, workers: int = 1, threads: int = 8,
-                 **env: str) -> ApiServer:
+def start_server(
+    local: Settings, log: Path, workers: int = 1, threads: int = 8, **env: str
+) -> ApiServer:
     """``lookalike serve`` on a free port, waited for until /health answers."""
     port = stack.free_port()
     out = log.open("ab")
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from lookalike_cli.main import main; main()", "serve",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-         "--threads", str(threads)],
-        env=child_env(local, **env), cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-c",
+            "from lookalike_cli.main import main; main()",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+        ],
+        env=child_env(local, **env),
+        cwd=REPO,
+        stdout=out,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     server = ApiServer(f"http://127.0.0.1:{port}", proc, log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"the API server exited with {proc.returncode}:\n"
-                               f"{server.log_text()}")
+            raise RuntimeError(
+                f"the API server exited with {proc.returncode}:\n{server.log_text()}"
+            )
         try:
             if requests.get(server.url + "/health", timeout=1).status_code == 200:
                 return server
@@ -127,8 +143,9 @@ def collection() -> Collection:
 
 
 @pytest.fixture(scope="module")
-def known_graph(settings: Settings, embedded: bool, collection: Collection
-                ) -> Iterator[tuple[Settings, GraphStore]]:
+def known_graph(
+    settings: Settings, embedded: bool, collection: Collection
+) -> Iterator[tuple[Settings, GraphStore]]:
     """The known collection in a graph of this module's own."""
     with own_graph(settings, embedded) as (local, store):
         load_collection(store, local, collection)
@@ -136,8 +153,7 @@ def known_graph(settings: Settings, embedded: bool, collection: Collection
 
 
 @pytest.fixture(scope="module")
-def api(known_graph: tuple[Settings, GraphStore], servers: Callable[..., ApiServer]
-        ) -> ApiServer:
+def api(known_graph: tuple[Settings, GraphStore], servers: Callable[..., ApiServer]) -> ApiServer:
     """The API serving the known collection."""
     local, _ = known_graph
     return servers(local)
@@ -168,11 +184,31 @@ def start_worker(local: Settings, log: Path, **env: str) -> CeleryWorker:
     """A real Celery worker (solo pool) consuming the lookalike queue, waited for until ready."""
     out = log.open("ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-Q", "lookalike",
-         "--pool", "solo", "--concurrency", "1", "--loglevel", "INFO",
-         "-n", f"api{next(_names)}-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
-         "--without-heartbeat"],
-        env=child_env(local, **env), cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.app",
+            "worker",
+            "-Q",
+            "lookalike",
+            "--pool",
+            "solo",
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "INFO",
+            "-n",
+            f"api{next(_names)}-{os.getpid()}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        env=child_env(local, **env),
+        cwd=REPO,
+        stdout=out,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     worker = CeleryWorker(proc, log)
@@ -186,8 +222,9 @@ def start_worker(local: Settings, log: Path, **env: str) -> CeleryWorker:
 
 
 @pytest.fixture(scope="module")
-def celery_worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory
-                  ) -> Iterator[CeleryWorker]:
+def celery_worker(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CeleryWorker]:
     """A worker for background jobs. Jobs name their database in their arguments, so this one
     worker serves every test graph."""
     worker = start_worker(settings, tmp_path_factory.mktemp("celery") / "worker.log")

@@ -24,7 +24,7 @@ WRITE_ATTEMPTS: list[str] = [
     "MATCH (n) WHERE n.title = '//' SET n.title = 'c'",
     "MATCH (n) WHERE n.title = '/*' SET n.title = '*/'",
     "RETURN '\\' CREATE (:Image {id: 'x6'}) //'",
-    "RETURN \"\\\" CREATE (:Image {id: 'x7'}) //\"",
+    'RETURN "\\" CREATE (:Image {id: \'x7\'}) //"',
     "RETURN 'a' + \"b\" AS s CREATE (:Image {id: 'x8'})",
     "MATCH (n:Image)\tSET\tn.t = 1",
     "MATCH (n:Image)\u00a0SET n.t = 1",
@@ -100,7 +100,7 @@ ALLOWED_READS: list[str] = [
     "RETURN datetime.fromepochmillis(0) AS t, duration.between(date('2020-01-01'), "
     "date('2020-02-01')) AS d",
     "MATCH (n:Image) RETURN n LIMIT 2;",
-    "RETURN \"it's\" AS s",
+    'RETURN "it\'s" AS s',
 ]
 
 # Not writes to a correct parser (backticks make names, never keywords), so the guard lets

@@ -17,8 +17,14 @@ from lookalike.hashing import HASH_BITS, HASH_KINDS, algorithm_version
 
 # Distinct, saturated thumbnail colours: easy to find again in a rendered PNG.
 THUMB_COLORS: list[tuple[int, int, int]] = [
-    (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
-    (145, 30, 180), (70, 240, 240), (240, 50, 230),
+    (230, 25, 75),
+    (60, 180, 75),
+    (255, 225, 25),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (240, 50, 230),
 ]
 
 
@@ -59,44 +65,61 @@ def make_collection(clusters: int = 6, per_cluster: int = 30, seed: int = 11) ->
         for j in range(per_cluster):
             image_id = f"c{c}i{j:03d}"
             members.append(image_id)
-            hashes = {k: _hex(k, _flip(proto[k], HASH_BITS[k], rng.randint(6, 20), rng))
-                      for k in HASH_KINDS}
-            col.images.append({
-                "id": image_id, "title": f"Plate {j} of subject {c}",
-                "license": ["pdm", "cc-by", "cc-by-nc"][j % 3],
-                "aspect_ratio": [1, 1.5, 0.75][j % 3],  # int and float: exports must cope
-                "thumbnail_url": f"https://iiif.example.org/image/{image_id}/info.json",
-                "source_id": f"w{c}{j:03d}", "fetched_at": 1_700_000_000_000 + j,
-                "hashed_at": 1_700_000_100_000 + j, "hash_version": algorithm_version(),
-                **hashes,
-            })
+            hashes = {
+                k: _hex(k, _flip(proto[k], HASH_BITS[k], rng.randint(6, 20), rng))
+                for k in HASH_KINDS
+            }
+            col.images.append(
+                {
+                    "id": image_id,
+                    "title": f"Plate {j} of subject {c}",
+                    "license": ["pdm", "cc-by", "cc-by-nc"][j % 3],
+                    "aspect_ratio": [1, 1.5, 0.75][j % 3],  # int and float: exports must cope
+                    "thumbnail_url": f"https://iiif.example.org/image/{image_id}/info.json",
+                    "source_id": f"w{c}{j:03d}",
+                    "fetched_at": 1_700_000_000_000 + j,
+                    "hashed_at": 1_700_000_100_000 + j,
+                    "hash_version": algorithm_version(),
+                    **hashes,
+                }
+            )
         groups.append(members)
     everyone = [i for g in groups for i in g]
     for members in groups:
         for image_id in members:
             own = rng.sample([m for m in members if m != image_id], 4)
             other = rng.choice([m for m in everyone if m not in members])
-            targets = [*own, other] if rng.random() < 0.3 else [
-                *own, rng.choice([m for m in members if m != image_id and m not in own])]
+            targets = (
+                [*own, other]
+                if rng.random() < 0.3
+                else [*own, rng.choice([m for m in members if m != image_id and m not in own])]
+            )
             col.edges.extend((image_id, t, r) for r, t in enumerate(targets, start=1))
     # Planted near-duplicates: a copy 0-3 bits away in every kind, in the same cluster.
     for c in range(clusters):
         original = col.by_id(f"c{c}i000")
         dup_id = f"c{c}dup"
-        copy = {k: _hex(k, _flip(int(original[k], 16), HASH_BITS[k], c % 4, rng))
-                for k in HASH_KINDS}
-        col.images.append({"id": dup_id, "title": f"Copy of plate 0 of subject {c}",
-                           "license": "pdm", "aspect_ratio": 1.0,
-                           "hashed_at": 1_700_000_200_000 + c,
-                           "hash_version": algorithm_version(), **copy})
+        copy = {
+            k: _hex(k, _flip(int(original[k], 16), HASH_BITS[k], c % 4, rng)) for k in HASH_KINDS
+        }
+        col.images.append(
+            {
+                "id": dup_id,
+                "title": f"Copy of plate 0 of subject {c}",
+                "license": "pdm",
+                "aspect_ratio": 1.0,
+                "hashed_at": 1_700_000_200_000 + c,
+                "hash_version": algorithm_version(),
+                **copy,
+            }
+        )
         col.edges.append((dup_id, original["id"], 1))
         col.near_pairs.append((original["id"], dup_id))
     # Awkward ones: an image whose thumbnail did not decode, and an isolated one.
-    col.images.append({"id": "broken01", "title": "Broken thumbnail",
-                       "hash_error": "not_an_image"})
+    col.images.append({"id": "broken01", "title": "Broken thumbnail", "hash_error": "not_an_image"})
     col.images.append({"id": "lonely01", "title": "Nobody lists me"})
     # Thumbnails for cluster 0, in known colours (index by position).
-    for j, image_id in enumerate(groups[0][:len(THUMB_COLORS)]):
+    for j, image_id in enumerate(groups[0][: len(THUMB_COLORS)]):
         col.thumbs[image_id] = THUMB_COLORS[j]
     return col
 

@@ -17,8 +17,11 @@ from services.api.exports import clean_attributes, render
 def random_edges(n: int, seed: int) -> list[tuple[str, str, int]]:
     rng = random.Random(seed)
     ids = [f"n{i:04d}" for i in range(n)]
-    return [(s, t, r) for s in ids
-            for r, t in enumerate(rng.sample([x for x in ids if x != s], 3), start=1)]
+    return [
+        (s, t, r)
+        for s in ids
+        for r, t in enumerate(rng.sample([x for x in ids if x != s], 3), start=1)
+    ]
 
 
 def clustered_edges(n: int, seed: int, cluster: int = 25) -> list[tuple[str, str, int]]:
@@ -28,7 +31,7 @@ def clustered_edges(n: int, seed: int, cluster: int = 25) -> list[tuple[str, str
     ids = [f"i{rng.getrandbits(40):010x}" for _ in range(n)]
     edges = []
     for start in range(0, n - cluster, cluster):
-        members = ids[start:start + cluster]
+        members = ids[start : start + cluster]
         for s in members:
             targets: list[str] = []
             while len(targets) < 5:
@@ -39,8 +42,7 @@ def clustered_edges(n: int, seed: int, cluster: int = 25) -> list[tuple[str, str
     return edges
 
 
-def reference(nodes: list[str], edges: list[tuple[str, str, int]]) -> tuple[nx.DiGraph,
-                                                                             nx.Graph]:
+def reference(nodes: list[str], edges: list[tuple[str, str, int]]) -> tuple[nx.DiGraph, nx.Graph]:
     """networkx's graphs of the same edges, the undirected one in canonical order (Louvain
     visits nodes in insertion order)."""
     g = nx.DiGraph()
@@ -53,8 +55,9 @@ def reference(nodes: list[str], edges: list[tuple[str, str, int]]) -> tuple[nx.D
 
 
 def test_summary_of_a_path_graph() -> None:
-    g = analysis.build_graph(["a", "b", "c", "d"], [("a", "b", 1), ("b", "c", 1),
-                                                    ("c", "d", 1), ("d", "c", 2)])
+    g = analysis.build_graph(
+        ["a", "b", "c", "d"], [("a", "b", 1), ("b", "c", 1), ("c", "d", 1), ("d", "c", 2)]
+    )
     s = analysis.summarize(g)
     assert s["nodes"] == 4 and s["edges"] == 4 and s["undirected_edges"] == 3
     assert s["reciprocal_edges"] == 1
@@ -87,13 +90,18 @@ def test_every_measure_equals_networkx(n: int, seed: int) -> None:
     s = analysis.summarize(g, analysis.AnalysisOptions(top_k=len(nodes)))
     assert g.ids == sorted(ref.nodes)
     assert (s["nodes"], s["edges"], s["undirected_edges"]) == (
-        ref.number_of_nodes(), ref.number_of_edges(), u.number_of_edges())
+        ref.number_of_nodes(),
+        ref.number_of_edges(),
+        u.number_of_edges(),
+    )
     assert s["reciprocal_edges"] == sum(1 for a, b in ref.edges if ref.has_edge(b, a)) // 2
     assert s["density"] == pytest.approx(nx.density(u), abs=1e-10)  # rounded to 10 digits
     assert s["directed_density"] == pytest.approx(nx.density(ref), abs=1e-10)
     assert s["degree_histogram"] == nx.degree_histogram(u)
-    for key, degrees in (("in_degree_histogram", ref.in_degree()),
-                         ("out_degree_histogram", ref.out_degree())):
+    for key, degrees in (
+        ("in_degree_histogram", ref.in_degree()),
+        ("out_degree_histogram", ref.out_degree()),
+    ):
         counts = [d for _, d in degrees]
         assert s[key] == [counts.count(k) for k in range(max(counts) + 1)]
     components = sorted((len(c) for c in nx.connected_components(u)), reverse=True)
@@ -119,8 +127,11 @@ def test_every_measure_equals_networkx(n: int, seed: int) -> None:
     got = values(central["pagerank"])
     assert all(got[v] == pytest.approx(pagerank[v], rel=1e-6, abs=1e-10) for v in nodes)
     exact = n <= analysis.EXACT_BETWEENNESS_MAX_NODES
-    between = (nx.betweenness_centrality(u) if exact else
-               nx.betweenness_centrality(u, k=analysis.BETWEENNESS_SAMPLES, seed=42))
+    between = (
+        nx.betweenness_centrality(u)
+        if exact
+        else nx.betweenness_centrality(u, k=analysis.BETWEENNESS_SAMPLES, seed=42)
+    )
     assert central["betweenness_exact"] is exact
     got = values(central["betweenness"])
     assert all(got[v] == pytest.approx(between[v], abs=1e-9) for v in nodes)
@@ -138,8 +149,9 @@ def test_communities_are_the_unambiguous_ones() -> None:
     edges = [(a, b, 1) for members in cliques for a in members for b in members if a < b]
     edges += [(cliques[c][0], cliques[(c + 1) % 8][1], 1) for c in range(8)]
     nodes = [v for members in cliques for v in members]
-    s = analysis.summarize(analysis.build_graph(reversed(nodes), edges),
-                           analysis.AnalysisOptions(membership=True))
+    s = analysis.summarize(
+        analysis.build_graph(reversed(nodes), edges), analysis.AnalysisOptions(membership=True)
+    )
     found: dict[int, list[str]] = {}
     for node, c in s["communities"]["membership"].items():
         found.setdefault(c, []).append(node)
@@ -148,7 +160,8 @@ def test_communities_are_the_unambiguous_ones() -> None:
     louvain = nx.community.louvain_communities(u, seed=42)
     assert sorted(sorted(m) for m in louvain) == sorted(sorted(m) for m in cliques)
     assert s["communities"]["modularity"] == pytest.approx(
-        nx.community.modularity(u, louvain), abs=1e-9)
+        nx.community.modularity(u, louvain), abs=1e-9
+    )
 
 
 @pytest.mark.parametrize("seed", [4, 5, 6])
@@ -158,13 +171,14 @@ def test_communities_are_as_good_as_networkx_louvain(seed: int) -> None:
     at least networkx Louvain's."""
     edges = clustered_edges(1000, seed)
     nodes = sorted({e[0] for e in edges} | {e[1] for e in edges})
-    s = analysis.summarize(analysis.build_graph(nodes, edges),
-                           analysis.AnalysisOptions(membership=True))
+    s = analysis.summarize(
+        analysis.build_graph(nodes, edges), analysis.AnalysisOptions(membership=True)
+    )
     _, u = reference(nodes, edges)
     found: dict[int, set[str]] = {}
     for node, c in s["communities"]["membership"].items():
         found.setdefault(c, set()).add(node)
-    assert [len(found[c]) for c in range(len(found))] == s["communities"]["sizes"][:len(found)]
+    assert [len(found[c]) for c in range(len(found))] == s["communities"]["sizes"][: len(found)]
     quality = nx.community.modularity(u, list(found.values()))
     assert s["communities"]["modularity"] == pytest.approx(quality, abs=1e-9)
     louvain = nx.community.modularity(u, nx.community.louvain_communities(u, seed=42))
@@ -192,10 +206,13 @@ def test_large_graphs_are_approximated_and_say_so(monkeypatch) -> None:
 def test_answers_do_not_depend_on_load_order() -> None:
     edges = random_edges(120, seed=5)
     nodes = sorted({e[0] for e in edges})
-    a = analysis.summarize(analysis.build_graph(nodes, edges),
-                           analysis.AnalysisOptions(membership=True))
-    b = analysis.summarize(analysis.build_graph(list(reversed(nodes)), list(reversed(edges))),
-                           analysis.AnalysisOptions(membership=True))
+    a = analysis.summarize(
+        analysis.build_graph(nodes, edges), analysis.AnalysisOptions(membership=True)
+    )
+    b = analysis.summarize(
+        analysis.build_graph(list(reversed(nodes)), list(reversed(edges))),
+        analysis.AnalysisOptions(membership=True),
+    )
     assert a == b
 
 
@@ -219,9 +236,11 @@ def test_whole_graph_scores_cover_every_node() -> None:
     between = nx.betweenness_centrality(u)  # 300 images: exact
     assert summary["centrality"]["betweenness_exact"]
     assert summary["centrality"]["betweenness"][0]["value"] == pytest.approx(
-        max(between.values()), abs=1e-9)
-    assert summary["centrality"]["pagerank"][0]["value"] == pytest.approx(max(pr.values()),
-                                                                          rel=1e-6)
+        max(between.values()), abs=1e-9
+    )
+    assert summary["centrality"]["pagerank"][0]["value"] == pytest.approx(
+        max(pr.values()), rel=1e-6
+    )
 
 
 class StreamedGraph:
@@ -255,7 +274,8 @@ def test_the_job_reads_the_graph_as_a_stream_of_pages() -> None:
     g = read_graph(fake, page=40, progress=lambda *a: seen.append(a))
     total = len(fake.out)
     assert seen == [("export", done, total) for done in range(40, total + 1, 40)] + [
-        ("export", total, total)]
+        ("export", total, total)
+    ]
     direct = analysis.build_graph(fake.out, edges)
     assert g.ids == direct.ids == sorted(fake.out)
     assert sorted(g.directed.get_edgelist()) == sorted(direct.directed.get_edgelist())
@@ -269,16 +289,21 @@ def test_compare_overlap() -> None:
 
 
 def test_attribute_cleanup() -> None:
-    rows = clean_attributes([{"r": 1, "flag": True, "t": "x", "n": None, "l": [1, 2]},
-                             {"r": 1.5, "flag": 3, "t": "y"}])
+    rows = clean_attributes(
+        [{"r": 1, "flag": True, "t": "x", "n": None, "l": [1, 2]}, {"r": 1.5, "flag": 3, "t": "y"}]
+    )
     assert rows[0] == {"r": 1.0, "flag": "True", "t": "x", "l": "[1, 2]"}
     assert rows[1] == {"r": 1.5, "flag": "3", "t": "y"}
 
 
 def test_graphml_round_trip_with_mixed_types() -> None:
-    sub = Subgraph(nodes={"a": {"id": "a", "aspect_ratio": 1, "title": None},
-                          "b": {"id": "b", "aspect_ratio": 1.5, "title": "B"}},
-                   edges=[("a", "b", 2), ("b", "a", None)])
+    sub = Subgraph(
+        nodes={
+            "a": {"id": "a", "aspect_ratio": 1, "title": None},
+            "b": {"id": "b", "aspect_ratio": 1.5, "title": "B"},
+        },
+        edges=[("a", "b", 2), ("b", "a", None)],
+    )
     g = nx.read_graphml(io.BytesIO(render(sub, "graphml")))
     assert g.nodes["a"]["aspect_ratio"] == 1.0 and g.nodes["b"]["title"] == "B"
     assert g.edges["a", "b"]["rank"] == 2 and "rank" not in g.edges["b", "a"]

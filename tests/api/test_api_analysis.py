@@ -44,7 +44,8 @@ def check_measures(body: dict, g: nx.DiGraph) -> None:
     assert pr[top["id"]] == pytest.approx(best, rel=1e-6)
     between = nx.betweenness_centrality(u)
     assert body["centrality"]["betweenness"][0]["value"] == pytest.approx(
-        max(between.values()), rel=1e-6)
+        max(between.values()), rel=1e-6
+    )
     indeg = dict(g.in_degree())
     assert body["centrality"]["in_degree"][0]["value"] == max(indeg.values())
     # Communities (Leiden) are compared by quality with networkx's Louvain on the same graph.
@@ -58,7 +59,8 @@ def check_measures(body: dict, g: nx.DiGraph) -> None:
         for node, c in membership.items():
             groups.setdefault(c, set()).add(node)
         assert body["communities"]["modularity"] == pytest.approx(
-            nx.community.modularity(u, list(groups.values())), abs=1e-9)
+            nx.community.modularity(u, list(groups.values())), abs=1e-9
+        )
 
 
 def test_analysis_of_a_seed_neighbourhood(api, collection: Collection) -> None:
@@ -95,17 +97,22 @@ def test_compare_seeds_and_depths(api, collection: Collection) -> None:
             assert body["jaccard"][i][j] == pytest.approx(len(a & b) / len(a | b))
 
 
-@pytest.mark.parametrize(("url", "parameter"), [
-    ("/analysis", "seed"),
-    ("/analysis?seed=c0i000&ids=c0i001", "ids"),
-    ("/analysis?ids=c0i000&depth=2", "depth"),
-    ("/analysis?seed=c0i000&top_k=1000", "top_k"),
-    ("/analysis?ids=c0i000,BAD", "ids"),
-    ("/analysis?crawl=../etc", "crawl"),
-    ("/analysis/compare?seeds=c0i000&depths=1,7", "depths"),
-    ("/analysis/compare?seeds=" + ",".join(f"c0i{i:03d}" for i in range(7)) + "&depths=1,2",
-     "seeds"),
-])
+@pytest.mark.parametrize(
+    ("url", "parameter"),
+    [
+        ("/analysis", "seed"),
+        ("/analysis?seed=c0i000&ids=c0i001", "ids"),
+        ("/analysis?ids=c0i000&depth=2", "depth"),
+        ("/analysis?seed=c0i000&top_k=1000", "top_k"),
+        ("/analysis?ids=c0i000,BAD", "ids"),
+        ("/analysis?crawl=../etc", "crawl"),
+        ("/analysis/compare?seeds=c0i000&depths=1,7", "depths"),
+        (
+            "/analysis/compare?seeds=" + ",".join(f"c0i{i:03d}" for i in range(7)) + "&depths=1,2",
+            "seeds",
+        ),
+    ],
+)
 def test_analysis_bad_inputs(api, url: str, parameter: str) -> None:
     r = api.get(url)
     assert r.status_code == 400, r.text
@@ -119,8 +126,9 @@ def test_analysis_unknown_ids_are_404(api) -> None:
     assert api.post("/analysis", data="not json").status_code == 400
 
 
-def test_oversized_subgraphs_are_refused_with_a_pointer_to_jobs(known_graph, servers,
-                                                                collection) -> None:
+def test_oversized_subgraphs_are_refused_with_a_pointer_to_jobs(
+    known_graph, servers, collection
+) -> None:
     local, _ = known_graph
     small = servers(local, LOOKALIKE_API_MAX_NODES="50")
     r = small.get("/analysis?seed=c0i000&depth=3")

@@ -41,8 +41,9 @@ def demo_replica(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_demo_collection(tmp_path_factory.mktemp("demo") / "collection")
 
 
-def test_crawl_through_the_api(demo_replica: Path, settings, embedded, servers, tmp_path,
-                               redis_url) -> None:
+def test_crawl_through_the_api(
+    demo_replica: Path, settings, embedded, servers, tmp_path, redis_url
+) -> None:
     replica = Replica.load(demo_replica)
     seed = next(i for i in replica.ids if len(replica.similar_ids(i)) == 5)
     expected = reference_bfs(replica.similar_ids, [seed], 2)
@@ -55,9 +56,11 @@ def test_crawl_through_the_api(demo_replica: Path, settings, embedded, servers, 
             crawl = r.json()
             assert r.headers["Location"] == f"/crawls/{crawl['id']}"
             assert crawl["seeds"] == [seed] and crawl["depth"] == 2
-            final = poll(lambda: api.get(f"/crawls/{crawl['id']}").json(),
-                         lambda b: b["status"] in ("done", "failed", "cancelled"),
-                         what="the crawl")
+            final = poll(
+                lambda: api.get(f"/crawls/{crawl['id']}").json(),
+                lambda b: b["status"] in ("done", "failed", "cancelled"),
+                what="the crawl",
+            )
             assert final["status"] == "done", worker.log_text()
             assert final["counts"]["fetched"] == len(expected.fetched)
             assert final["counts"]["edges"] == len(expected.edges)
@@ -65,8 +68,11 @@ def test_crawl_through_the_api(demo_replica: Path, settings, embedded, servers, 
             assert crawl["id"] in [c["id"] for c in listed]
 
             # The crawl's subgraph, analysed through the API, against networkx here.
-            s = load_settings(state_dir=local.state_dir, neo4j_database=local.neo4j_database,
-                              redis_url=local.redis())
+            s = load_settings(
+                state_dir=local.state_dir,
+                neo4j_database=local.neo4j_database,
+                redis_url=local.redis(),
+            )
             ids = set(control.crawl_image_ids(s, crawl["id"]))
             assert ids == expected.nodes
             body = api.get(f"/analysis?crawl={crawl['id']}").json()
@@ -78,8 +84,9 @@ def test_crawl_through_the_api(demo_replica: Path, settings, embedded, servers, 
             assert body["density"] == pytest.approx(nx.density(g))
             assert body["degree_histogram"] == nx.degree_histogram(g)
             exported = api.get(f"/export?format=node-link&crawl={crawl['id']}").json()
-            assert {(x["source"], x["target"], x["rank"]) for x in exported["edges"]} == \
-                expected.edges
+            assert {
+                (x["source"], x["target"], x["rank"]) for x in exported["edges"]
+            } == expected.edges
 
             # A picture of the seed's neighbourhood now has real thumbnails from the cache.
             assert api.get(f"/images/{seed}").json()["thumbnail_cached"] is True
@@ -123,15 +130,17 @@ def test_crawl_requests_are_validated(api, redis_url) -> None:
     assert api.delete("/crawls/0123456789ab").status_code == 404
 
 
-def test_whole_graph_analysis_job(api, known_graph, collection: Collection,
-                                  celery_worker) -> None:
+def test_whole_graph_analysis_job(api, known_graph, collection: Collection, celery_worker) -> None:
     _, store = known_graph
     r = api.post("/analysis/jobs", json={"top_k": 5})
     assert r.status_code == 202, r.text
     job = r.json()
     assert job["status"] == "queued" and r.headers["Location"] == f"/analysis/jobs/{job['id']}"
-    done = poll(lambda: api.get(f"/analysis/jobs/{job['id']}").json(),
-                lambda b: b["status"] in ("done", "failed"), what="the analysis job")
+    done = poll(
+        lambda: api.get(f"/analysis/jobs/{job['id']}").json(),
+        lambda b: b["status"] in ("done", "failed"),
+        what="the analysis job",
+    )
     assert done["status"] == "done", celery_worker.log_text()
     summary = done["summary"]
 
@@ -166,8 +175,11 @@ def test_whole_graph_analysis_job(api, known_graph, collection: Collection,
     assert summary["communities"]["modularity"] == pytest.approx(quality, abs=1e-9)
     louvain = nx.community.louvain_communities(u, seed=42)
     assert quality >= nx.community.modularity(u, louvain) - 0.002
-    assert done["progress"] == {"phase": "done", "done": len(collection.ids),
-                                "total": len(collection.ids)}
+    assert done["progress"] == {
+        "phase": "done",
+        "done": len(collection.ids),
+        "total": len(collection.ids),
+    }
     assert set(summary["phase_seconds"]) == {"read", "compute", "write"}
     shown = api.get("/images/c2i002").json()["analysis"]
     assert shown["community"] == nodes["c2i002"]["community"]
@@ -184,9 +196,11 @@ def test_whole_graph_analysis_job(api, known_graph, collection: Collection,
 def test_bearer_token_guards_mutating_endpoints(known_graph, servers) -> None:
     local, _ = known_graph
     secured = servers(local, LOOKALIKE_API_TOKEN="s3cret-token")
-    for method, path, body in (("post", "/crawls", {"seeds": []}),
-                               ("post", "/analysis/jobs", {"top_k": 1000}),
-                               ("delete", "/crawls/0123456789ab", None)):
+    for method, path, body in (
+        ("post", "/crawls", {"seeds": []}),
+        ("post", "/analysis/jobs", {"top_k": 1000}),
+        ("delete", "/crawls/0123456789ab", None),
+    ):
         call = getattr(secured, method)
         r = call(path, json=body)
         assert r.status_code == 401 and "Bearer" in r.json()["error"]["message"]

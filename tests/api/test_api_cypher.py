@@ -23,10 +23,14 @@ def test_reads_answer(api, collection: Collection) -> None:
     assert r.status_code == 200, r.text
     assert r.json()["rows"] == [{"images": len(collection.images)}]
     assert r.json()["columns"] == ["images"]
-    r = api.post("/cypher", json={
-        "query": "MATCH (a:Image {id: $id})-[r:SIMILAR_TO]->(b:Image) "
-                 "RETURN b.id AS id, r.rank AS rank ORDER BY rank",
-        "params": {"id": "c1i001"}})
+    r = api.post(
+        "/cypher",
+        json={
+            "query": "MATCH (a:Image {id: $id})-[r:SIMILAR_TO]->(b:Image) "
+            "RETURN b.id AS id, r.rank AS rank ORDER BY rank",
+            "params": {"id": "c1i001"},
+        },
+    )
     expected = sorted((rank, t) for s, t, rank in collection.edges if s == "c1i001")
     assert [(row["rank"], row["id"]) for row in r.json()["rows"]] == expected
     r = api.post("/cypher", json={"query": "MATCH (n:Image {id: 'c1i001'}) RETURN n"})
@@ -77,28 +81,35 @@ def test_write_refusals_say_why(api) -> None:
     assert r.status_code == 403 and "procedure" in r.json()["error"]["message"]
 
 
-@pytest.mark.parametrize(("body", "status", "parameter"), [
-    ({}, 400, "query"),
-    ({"query": ""}, 400, "query"),
-    ({"query": 42}, 400, "query"),
-    ({"query": "MATCH (n RETURN n"}, 400, "query"),  # the server's syntax error
-    ({"query": "RETURN $x AS x", "params": [1]}, 400, "params"),
-    ({"query": "RETURN 1 AS x", "limit": 3}, 400, "limit"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "parameter"),
+    [
+        ({}, 400, "query"),
+        ({"query": ""}, 400, "query"),
+        ({"query": 42}, 400, "query"),
+        ({"query": "MATCH (n RETURN n"}, 400, "query"),  # the server's syntax error
+        ({"query": "RETURN $x AS x", "params": [1]}, 400, "params"),
+        ({"query": "RETURN 1 AS x", "limit": 3}, 400, "limit"),
+    ],
+)
 def test_malformed_requests(api, body: dict, status: int, parameter: str) -> None:
     r = api.post("/cypher", json=body)
     assert r.status_code == status, r.text
     assert r.json()["error"]["parameter"] == parameter
-    assert api.post("/cypher", data="RETURN 1", headers={
-        "Content-Type": "text/plain"}).status_code == 400
+    assert (
+        api.post("/cypher", data="RETURN 1", headers={"Content-Type": "text/plain"}).status_code
+        == 400
+    )
 
 
 def test_time_limit(known_graph, servers) -> None:
     """A query far slower than the limit is cut off with 408; the server stays usable."""
     local, _ = known_graph
     strict = servers(local, LOOKALIKE_CYPHER_TIMEOUT_S="0.2")
-    slow = ("MATCH (a:Image), (b:Image), (c:Image) WHERE a.id + b.id + c.id = 'none' "
-            "RETURN count(*) AS n")
+    slow = (
+        "MATCH (a:Image), (b:Image), (c:Image) WHERE a.id + b.id + c.id = 'none' "
+        "RETURN count(*) AS n"
+    )
     r = strict.post("/cypher", json={"query": slow})
     assert r.status_code == 408, r.text
     assert "0.2 s limit" in r.json()["error"]["message"]

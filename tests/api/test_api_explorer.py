@@ -33,9 +33,13 @@ def brute_force(col: Collection, q: str) -> list[str]:
     """Images whose titles have, for every word of q, a word beginning with it; fewest
     distinct title words first, then by id."""
     query = title_words(q)
-    found = [(len(set(title_words(i["title"]))), i["id"]) for i in col.images
-             if i.get("title") and (i.get("fetched_at") or i.get("hashed_at"))
-             and all(any(w.startswith(p) for w in title_words(i["title"])) for p in query)]
+    found = [
+        (len(set(title_words(i["title"]))), i["id"])
+        for i in col.images
+        if i.get("title")
+        and (i.get("fetched_at") or i.get("hashed_at"))
+        and all(any(w.startswith(p) for w in title_words(i["title"])) for p in query)
+    ]
     return [i for _, i in sorted(found)]
 
 
@@ -59,7 +63,9 @@ def test_every_file_the_page_loads_is_served_from_the_api_itself() -> None:
     assert {p.suffix for p in texts} == {".html", ".css", ".js"}
     for path, text in texts.items():
         hosts = set(re.findall(r"(?:https?:)?//[\w.-]+\.\w+", text)) - {
-            "http://www.w3.org", "//www.w3.org"}
+            "http://www.w3.org",
+            "//www.w3.org",
+        }
         assert not hosts, f"{path.name} names {hosts}"
     html = texts[EXPLORER / "index.html"]
     wanted = set(re.findall(r'(?:src|href)="(/explorer/[^"]+)"', html))
@@ -81,10 +87,10 @@ def test_assets_are_served(api) -> None:
 # ---------------------------------------------------------------- finding images
 
 
-@pytest.mark.parametrize("q", ["plate 1", "Subject 3", "COPY", "pl", "plate 17 subject 4",
-                               "nothing-like-this"])
-def test_find_by_title_words_agrees_with_a_brute_force(api, collection: Collection,
-                                                       q: str) -> None:
+@pytest.mark.parametrize(
+    "q", ["plate 1", "Subject 3", "COPY", "pl", "plate 17 subject 4", "nothing-like-this"]
+)
+def test_find_by_title_words_agrees_with_a_brute_force(api, collection: Collection, q: str) -> None:
     expected = brute_force(collection, q)
     got: list[str] = []
     offset = 0
@@ -117,27 +123,44 @@ def test_text_without_words_matches_nothing(api) -> None:
         assert (body["total"], body["images"], body["image"]) == (0, [], None)
 
 
-@pytest.mark.parametrize("query,parameter", [
-    ({}, "q"), ({"q": ""}, "q"), ({"q": "x" * 201}, "q"),
-    ({"q": "plate", "limit": "0"}, "limit"), ({"q": "plate", "limit": "101"}, "limit"),
-    ({"q": "plate", "offset": "-1"}, "offset"), ({"q": "plate", "offset": "10001"}, "offset"),
-    ({"q": "plate", "page": "2"}, "page"),
-])
+@pytest.mark.parametrize(
+    "query,parameter",
+    [
+        ({}, "q"),
+        ({"q": ""}, "q"),
+        ({"q": "x" * 201}, "q"),
+        ({"q": "plate", "limit": "0"}, "limit"),
+        ({"q": "plate", "limit": "101"}, "limit"),
+        ({"q": "plate", "offset": "-1"}, "offset"),
+        ({"q": "plate", "offset": "10001"}, "offset"),
+        ({"q": "plate", "page": "2"}, "page"),
+    ],
+)
 def test_find_refuses_bad_queries_saying_which_parameter(api, query, parameter) -> None:
     r = api.get("/images", params=query)
     assert r.status_code == 400
     assert r.json()["error"]["parameter"] == parameter
 
 
-def test_title_index_generation_and_titles_stored_since(settings, embedded, servers,
-                                                        tmp_path: Path) -> None:
+def test_title_index_generation_and_titles_stored_since(
+    settings, embedded, servers, tmp_path: Path
+) -> None:
     """After an index build the titles come from its generation; titles stored later (a
     new image, a changed title) are found at once, the old title no longer finds them."""
-    col = Collection(images=[
-        {"id": f"t{i:03d}", "title": title, "fetched_at": 1_700_000_000_000}
-        for i, title in enumerate(["Sunflowers", "A vase of sunflowers", "Café terrace at night",
-                                   "Portrait of the postman", "Wheatfield with crows"])
-    ])
+    col = Collection(
+        images=[
+            {"id": f"t{i:03d}", "title": title, "fetched_at": 1_700_000_000_000}
+            for i, title in enumerate(
+                [
+                    "Sunflowers",
+                    "A vase of sunflowers",
+                    "Café terrace at night",
+                    "Portrait of the postman",
+                    "Wheatfield with crows",
+                ]
+            )
+        ]
+    )
     with own_graph(settings, embedded) as (local, store):
         local = own_state(local, tmp_path / "state")  # its index is for its own server only
         load_collection(store, local, col)
@@ -152,10 +175,12 @@ def test_title_index_generation_and_titles_stored_since(settings, embedded, serv
         assert ids("sunfl") == ["t000", "t001"]
         assert ids("cafe") == ["t002"]  # accents folded
         assert ids("terrace caf") == ["t002"]
-        store.upsert_images([
-            {"id": "t100", "title": "Sunflowers, a study", "fetched_at": now_ms()},
-            {"id": "t003", "title": "Portrait of Madame Roulin", "fetched_at": now_ms()},
-        ])
+        store.upsert_images(
+            [
+                {"id": "t100", "title": "Sunflowers, a study", "fetched_at": now_ms()},
+                {"id": "t003", "title": "Portrait of Madame Roulin", "fetched_at": now_ms()},
+            ]
+        )
         deadline = time.monotonic() + 10  # the reader re-reads recent titles each second
         while ids("sunflowers") != ["t000", "t100", "t001"] and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -167,9 +192,9 @@ def test_title_index_generation_and_titles_stored_since(settings, embedded, serv
 # ---------------------------------------------------------------- drawing
 
 
-def test_layout_places_every_node_apart_with_the_seed_in_the_middle(api,
-                                                                    collection: Collection
-                                                                    ) -> None:
+def test_layout_places_every_node_apart_with_the_seed_in_the_middle(
+    api, collection: Collection
+) -> None:
     r = api.get("/images/c2i007/neighborhood", params={"depth": 2, "layout": "spring"})
     assert r.status_code == 200, r.text
     body = r.json()
@@ -188,12 +213,14 @@ def test_layout_places_every_node_apart_with_the_seed_in_the_middle(api,
 
 
 def test_layout_caps_the_drawing(api) -> None:
-    body = api.get("/images/c0i000/neighborhood",
-                   params={"depth": 3, "layout": "spring", "limit": 20}).json()
+    body = api.get(
+        "/images/c0i000/neighborhood", params={"depth": 3, "layout": "spring", "limit": 20}
+    ).json()
     assert len(body["nodes"]) == 20 and body["truncated"] is True
     assert all("x" in n and "y" in n for n in body["nodes"])
-    r = api.get("/images/c0i000/neighborhood",
-                params={"layout": "spring", "limit": 5000, "depth": 3}).json()
+    r = api.get(
+        "/images/c0i000/neighborhood", params={"layout": "spring", "limit": 5000, "depth": 3}
+    ).json()
     assert r["graph"]["limit"] == 150  # a drawing has at most 150 nodes
     r = api.get("/images/c0i000/neighborhood", params={"layout": "circle"})
     assert r.status_code == 400 and r.json()["error"]["parameter"] == "layout"
@@ -216,8 +243,10 @@ def test_thumbnail_placeholder(api) -> None:
 def test_work_links(known_graph, servers) -> None:
     local, _ = known_graph
     default = servers(local)
-    assert default.get("/images/c1i004").json()["work_url"] == \
-        "https://wellcomecollection.org/works/w1004"
+    assert (
+        default.get("/images/c1i004").json()["work_url"]
+        == "https://wellcomecollection.org/works/w1004"
+    )
     assert default.get("/images/c1dup").json()["work_url"] is None  # no source id
     custom = servers(local, LOOKALIKE_WORK_URL="http://127.0.0.1:9/records/{id}")
     assert custom.get("/images/c1dup").json()["work_url"] == "http://127.0.0.1:9/records/c1dup"

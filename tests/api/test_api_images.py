@@ -44,7 +44,10 @@ def test_similar_is_ranked(api, collection: Collection) -> None:
     assert r.json()["count"] == len(expected)
     assert len(api.get("/images/c2i007/similar?limit=2").json()["similar"]) == 2
     assert api.get("/images/lonely01/similar").json() == {
-        "id": "lonely01", "count": 0, "similar": []}
+        "id": "lonely01",
+        "count": 0,
+        "similar": [],
+    }
 
 
 @pytest.mark.parametrize("depth", [1, 2, 3])
@@ -58,7 +61,8 @@ def test_neighborhood_matches_networkx(api, collection: Collection, depth: int) 
         assert {n["id"]: n["depth"] for n in data["nodes"]} == expected
         inside = set(expected)
         assert {(x["source"], x["target"], x["rank"]) for x in data["edges"]} == {
-            e for e in collection.edges if e[0] in inside and e[1] in inside}
+            e for e in collection.edges if e[0] in inside and e[1] in inside
+        }
         assert data["truncated"] is False
         # Graph libraries read it as it is: networkx with its defaults.
         read = nx.node_link_graph(data)
@@ -111,21 +115,23 @@ def test_no_path_and_unknown_images_are_404(api) -> None:
     assert r.status_code == 404 and "nothere1" in r.json()["error"]["message"]
 
 
-@pytest.mark.parametrize(("url", "parameter", "words"), [
-    ("/images/c0i000/neighborhood?depth=9", "depth", "from 1 to 3 (got '9')"),
-    ("/images/c0i000/neighborhood?depth=two", "depth", "integer"),
-    ("/images/c0i000/neighborhood?limit=0", "limit", "from 1 to"),
-    ("/images/c0i000/neighborhood?limit=999999", "limit", "from 1 to 5000"),
-    ("/images/c0i000/neighborhood?properties=maybe", "properties", "true or false"),
-    ("/images/c0i000/neighborhood?depht=2", "depht", "unknown query parameter"),
-    ("/images/Not-An-Id/similar", "id", "lowercase letters and digits"),
-    ("/images/c0i000/similar?limit=-3", "limit", "integer"),
-    ("/paths?from=c0i000", "to", "required"),
-    ("/paths?from=c0i000&to=c0i001&max_hops=40", "max_hops", "from 1 to 12"),
-    ("/paths?from=c0i000;DROP&to=c0i001", "from", "image id"),
-])
-def test_bad_inputs_get_400_naming_the_parameter(api, url: str, parameter: str,
-                                                  words: str) -> None:
+@pytest.mark.parametrize(
+    ("url", "parameter", "words"),
+    [
+        ("/images/c0i000/neighborhood?depth=9", "depth", "from 1 to 3 (got '9')"),
+        ("/images/c0i000/neighborhood?depth=two", "depth", "integer"),
+        ("/images/c0i000/neighborhood?limit=0", "limit", "from 1 to"),
+        ("/images/c0i000/neighborhood?limit=999999", "limit", "from 1 to 5000"),
+        ("/images/c0i000/neighborhood?properties=maybe", "properties", "true or false"),
+        ("/images/c0i000/neighborhood?depht=2", "depht", "unknown query parameter"),
+        ("/images/Not-An-Id/similar", "id", "lowercase letters and digits"),
+        ("/images/c0i000/similar?limit=-3", "limit", "integer"),
+        ("/paths?from=c0i000", "to", "required"),
+        ("/paths?from=c0i000&to=c0i001&max_hops=40", "max_hops", "from 1 to 12"),
+        ("/paths?from=c0i000;DROP&to=c0i001", "from", "image id"),
+    ],
+)
+def test_bad_inputs_get_400_naming_the_parameter(api, url: str, parameter: str, words: str) -> None:
     r = api.get(url)
     assert r.status_code == 400, r.text
     error = r.json()["error"]
@@ -152,9 +158,15 @@ def test_cors_headers_for_frontends(api) -> None:
 def requests_options(url: str):
     import requests
 
-    return requests.options(url, headers={
-        "Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "Authorization, Content-Type"}, timeout=30)
+    return requests.options(
+        url,
+        headers={
+            "Origin": "http://localhost:3000",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "Authorization, Content-Type",
+        },
+        timeout=30,
+    )
 
 
 def test_health_and_readiness(api, collection: Collection) -> None:
@@ -169,8 +181,9 @@ def test_health_and_readiness(api, collection: Collection) -> None:
 
 def test_unreachable_graph_and_redis_give_503(known_graph, servers) -> None:
     local, _ = known_graph
-    down = servers(local, NEO4J_URI="bolt://127.0.0.1:1", NEO4J_PASSWORD="x",
-                   REDIS_URL="redis://127.0.0.1:1/0")
+    down = servers(
+        local, NEO4J_URI="bolt://127.0.0.1:1", NEO4J_PASSWORD="x", REDIS_URL="redis://127.0.0.1:1/0"
+    )
     assert down.get("/health").status_code == 200  # the process itself is alive
     r = down.get("/images/c0i000")
     assert r.status_code == 503 and "not answering" in r.json()["error"]["message"]

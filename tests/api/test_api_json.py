@@ -33,11 +33,17 @@ VALUES = [
     {"nodes": [{"id": "a", "depth": 0, "aspect_ratio": 1.5}], "links": [], "truncated": False},
     {"b": 1, "a": 2},  # insertion order kept, not sorted
     {1: "int key", None: "null key", False: "bool key"},
-    ["ünïcødé ✓", "tab\tquote\"back\\slash", "\u2028"],
-    dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC), dt.date(2024, 1, 2),
-    Point(3, "p"), decimal.Decimal("1.25"), uuid.UUID(int=7),
+    ["ünïcødé ✓", 'tab\tquote"back\\slash', "\u2028"],
+    dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+    dt.date(2024, 1, 2),
+    Point(3, "p"),
+    decimal.Decimal("1.25"),
+    uuid.UUID(int=7),
     {"big": 2**70, "small": -(2**63), "float": 0.1, "tiny": 5e-324, "neg0": -0.0},
-    None, True, 0, "",
+    None,
+    True,
+    0,
+    "",
 ]
 
 
@@ -83,13 +89,16 @@ def test_the_app_uses_it(settings: Settings) -> None:
 
 
 @pytest.fixture(scope="module")
-def unicode_api(settings: Settings, embedded: bool, servers: Callable[..., ApiServer]
-                ) -> Iterator[tuple[ApiServer, GraphStore]]:
+def unicode_api(
+    settings: Settings, embedded: bool, servers: Callable[..., ApiServer]
+) -> Iterator[tuple[ApiServer, GraphStore]]:
     with own_graph(settings, embedded) as (local, store):
-        store.upsert_images([
-            {"id": "uni00001", "title": "Ästhetik der Ähnlichkeit — 相似 ✓"},
-            {"id": "uni00002", "title": "plain", "aspect_ratio": 0.75},
-        ])
+        store.upsert_images(
+            [
+                {"id": "uni00001", "title": "Ästhetik der Ähnlichkeit — 相似 ✓"},
+                {"id": "uni00002", "title": "plain", "aspect_ratio": 0.75},
+            ]
+        )
         store.upsert_edges([("uni00001", "uni00002", 1)], seen=1)
         yield servers(local), store
 
@@ -102,8 +111,12 @@ def test_neighborhood_json_through_the_server(unicode_api) -> None:
     titles = {n["id"]: n["title"] for n in data["nodes"]}
     assert titles == {"uni00001": "Ästhetik der Ähnlichkeit — 相似 ✓", "uni00002": "plain"}
     assert data["edges"] == [{"source": "uni00001", "target": "uni00002", "rank": 1}]
-    assert data["nodes"][0] == {"id": "uni00002", "depth": 0, "title": "plain",
-                                "aspect_ratio": 0.75}
+    assert data["nodes"][0] == {
+        "id": "uni00002",
+        "depth": 0,
+        "title": "plain",
+        "aspect_ratio": 0.75,
+    }
     assert store.get_image("uni00001")["title"] == titles["uni00001"]
 
 

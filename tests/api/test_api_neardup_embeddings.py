@@ -73,8 +73,10 @@ def _near(store: GraphStore, ids: list[str]) -> dict[str, dict]:
     out = {}
     for i in ids:
         rows = store.read("near_duplicates_of", id=i)
-        out[i] = {"group": rows[0]["group"] if rows else None,
-                  "near": {r["id"]: r for r in rows if r["id"]}}
+        out[i] = {
+            "group": rows[0]["group"] if rows else None,
+            "near": {r["id"]: r for r in rows if r["id"]},
+        }
     return out
 
 
@@ -85,9 +87,11 @@ def _chain(model_dim: int) -> tuple[list[dict], dict[str, np.ndarray]]:
     rng = np.random.default_rng(5)
     axes = np.linalg.qr(rng.normal(size=(model_dim, 2)))[0].T.astype(np.float32)
     theta = np.arccos(0.9)
-    vectors = {"chainb": axes[0],
-               "chaina": np.cos(theta) * axes[0] + np.sin(theta) * axes[1],
-               "chainc": np.cos(theta) * axes[0] - np.sin(theta) * axes[1]}
+    vectors = {
+        "chainb": axes[0],
+        "chaina": np.cos(theta) * axes[0] + np.sin(theta) * axes[1],
+        "chainc": np.cos(theta) * axes[0] - np.sin(theta) * axes[1],
+    }
     return rows, vectors
 
 
@@ -121,26 +125,41 @@ def world(settings: Settings, embedded: bool) -> Iterator[World]:
         ids = [*decoded, *chain_vectors]
         store.upsert_images([{"id": i, "title": f"picture {i}", "fetched_at": at} for i in ids])
         hash_rows = [{"id": i, **hash_image(p).node_properties()} for i, p in decoded.items()]
-        store.write("set_hashes", [{"hash_version": algorithm_version(), "hashed_at": at,
-                                    "thumbnail": f"http://example.invalid/{r['id']}.jpg", **r}
-                                   for r in [*hash_rows, *chain_rows]])
+        store.write(
+            "set_hashes",
+            [
+                {
+                    "hash_version": algorithm_version(),
+                    "hashed_at": at,
+                    "thumbnail": f"http://example.invalid/{r['id']}.jpg",
+                    **r,
+                }
+                for r in [*hash_rows, *chain_rows]
+            ],
+        )
         config = IndexerConfig.from_settings(local, trees=3)
-        Indexer(store, IndexerConfig(index_dir=config.index_dir, trees=3, model=None)
-                ).build_once("hashes only")
+        Indexer(store, IndexerConfig(index_dir=config.index_dir, trees=3, model=None)).build_once(
+            "hashes only"
+        )
         hashes_only = _near(store, ids)
         # as the workers hand vectors over: to the stream first, then the graph's record
         client = redis.Redis.from_url(local.redis())
         stream.publish(client, [(i, model, at, v) for i, v in vectors.items()], maxlen=100_000)
-        store.write("set_embeddings", [{"id": i, "model": model, "at": at,
-                                        "thumbnail": f"http://example.invalid/{i}.jpg"}
-                                       for i in ids])
+        store.write(
+            "set_embeddings",
+            [
+                {"id": i, "model": model, "at": at, "thumbnail": f"http://example.invalid/{i}.jpg"}
+                for i in ids
+            ],
+        )
         report = Indexer(store, config, client).build_once("with vectors")
         assert report.vectors >= len(ids)
         # a vector embedded since the build, of an image the index has no hashes of (yet):
         # searchable by embedding, never a candidate of the one ranking (its id sorts after
         # every hashed one: looked up among the hashes, it would fall off the end)
-        unhashed = stream.publish(client, [("zzznohash", model, at, vectors["zzoriginal2"])],
-                                  maxlen=100_000)
+        unhashed = stream.publish(
+            client, [("zzznohash", model, at, vectors["zzoriginal2"])], maxlen=100_000
+        )
         try:
             yield World(local, store, thumbnails, vectors, hashes_only, _near(store, ids))
         finally:
@@ -160,21 +179,27 @@ def test_rotated_and_cropped_copies_are_near_duplicates_thanks_to_the_embedding(
             stored = world.with_vectors[copy]["near"][original]  # ... the embedding does not
             assert stored["weighted"] > RULES.max_weighted
             assert stored["cosine"] == pytest.approx(
-                float(world.vectors[copy] @ world.vectors[original]), abs=1e-3)
+                float(world.vectors[copy] @ world.vectors[original]), abs=1e-3
+            )
             assert stored["cosine"] >= RULES.min_cosine
             r = api.get(f"/images/{copy}/duplicates?k=3")
             assert r.status_code == 200, r.text
             first = r.json()["matches"][0]
             assert first["id"] == original and first["match"]
             assert first["cosine"] == pytest.approx(stored["cosine"], abs=1e-3)
-            assert any(w.startswith("embedding cosine") and f">= {RULES.min_cosine:g}" in w
-                       for w in first["why"])
+            assert any(
+                w.startswith("embedding cosine") and f">= {RULES.min_cosine:g}" in w
+                for w in first["why"]
+            )
 
 
 def test_flat_pictures_do_not_match_however_alike_their_embeddings(world):
     pages = [f"page{i}" for i in range(6)]
-    cosines = [float(world.vectors[a] @ world.vectors[b])
-               for n, a in enumerate(pages) for b in pages[n + 1:]]
+    cosines = [
+        float(world.vectors[a] @ world.vectors[b])
+        for n, a in enumerate(pages)
+        for b in pages[n + 1 :]
+    ]
     assert max(cosines) >= RULES.min_cosine  # the embeddings alone would call them copies
     for page in pages:
         assert world.with_vectors[page]["near"] == {}
@@ -194,8 +219,11 @@ def test_a_like_b_like_c_with_a_unlike_c_is_not_one_group(world):
 
 def test_a_search_for_an_exact_copy_ranks_the_original_first(world, api):
     for image_id in ("zzoriginal2", "zzoriginal0", "copyrot10x1"):
-        r = api.post("/search", files={"image": ("query.jpg", world.thumbnails[image_id],
-                                                 "image/jpeg")}, data={"k": "5"})
+        r = api.post(
+            "/search",
+            files={"image": ("query.jpg", world.thumbnails[image_id], "image/jpeg")},
+            data={"k": "5"},
+        )
         assert r.status_code == 200, r.text
         body = r.json()
         first = body["matches"][0]
@@ -204,8 +232,11 @@ def test_a_search_for_an_exact_copy_ranks_the_original_first(world, api):
         assert any(w.startswith("embedding cosine 1.000") for w in first["why"])
         assert "zzznohash" not in {m["id"] for m in body["matches"]}
     # the copies of original2 whose hashes equal its own come after it, by their cosines
-    r = api.post("/search", files={"image": ("q.jpg", world.thumbnails["zzoriginal2"],
-                                             "image/jpeg")}, data={"k": "5"})
+    r = api.post(
+        "/search",
+        files={"image": ("q.jpg", world.thumbnails["zzoriginal2"], "image/jpeg")},
+        data={"k": "5"},
+    )
     assert {m["id"] for m in r.json()["embedding"][:2]} == {"zzoriginal2", "zzznohash"}
     matches = r.json()["matches"]
     copies = [m for m in matches[1:] if m["id"].startswith("aa")]

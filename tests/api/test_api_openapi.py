@@ -50,14 +50,16 @@ def test_every_route_is_described_and_every_description_served() -> None:
 def test_document_is_openapi_31(api) -> None:
     doc = api.get("/openapi.json").json()
     assert doc["openapi"] == "3.1.0"
-    assert doc["paths"]["/images/{id}/neighborhood"]["get"]["parameters"][1]["schema"][
-        "maximum"] == 3  # limits come from the settings the server runs with
+    assert (
+        doc["paths"]["/images/{id}/neighborhood"]["get"]["parameters"][1]["schema"]["maximum"] == 3
+    )  # limits come from the settings the server runs with
     listing = api.get("/").json()
     assert "GET /images/{id}/neighborhood" in listing["endpoints"]
 
 
-def test_schemathesis_finds_nothing_under_every_check(known_graph, servers, tmp_path: Path,
-                                             redis_url) -> None:
+def test_schemathesis_finds_nothing_under_every_check(
+    known_graph, servers, tmp_path: Path, redis_url
+) -> None:
     local, _ = known_graph
     # With a token configured and none given to schemathesis, the mutating endpoints answer
     # 401 (and start no crawls or jobs); everything else is exercised in full.
@@ -65,14 +67,32 @@ def test_schemathesis_finds_nothing_under_every_check(known_graph, servers, tmp_
     config = tmp_path / "schemathesis.toml"
     config.write_text(CONFIG.format(image="c0i000", other="c3i004"))
     cmd = [
-        sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run",
-        f"{api.url}/openapi.json", "--max-examples", "5", "--seed", "7",
-        "--phases", "examples,coverage,fuzzing", "--checks", "all",
-        "--generation-database", "none", "--request-timeout", "30",
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "--config-file",
+        str(config),
+        "run",
+        f"{api.url}/openapi.json",
+        "--max-examples",
+        "5",
+        "--seed",
+        "7",
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--checks",
+        "all",
+        "--generation-database",
+        "none",
+        "--request-timeout",
+        "30",
         # One worker: CPython 3.11's ast.parse, which hypothesis calls to describe its
         # strategies, is not thread-safe ("AST constructor recursion depth mismatch").
-        "--workers", "1",
-        "--no-color", "--max-failures", "20",
+        "--workers",
+        "1",
+        "--no-color",
+        "--max-failures",
+        "20",
     ]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=540, cwd=tmp_path)
     log = tmp_path / "schemathesis.log"

@@ -20,7 +20,7 @@ from .data import THUMB_COLORS, Collection
 
 
 def _hex_rgb(color: str) -> tuple[int, int, int]:
-    return tuple(int(color[i:i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
+    return tuple(int(color[i : i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
 
 
 def pixels_near(img: np.ndarray, color: tuple[int, int, int], tol: int = 14) -> int:
@@ -74,8 +74,9 @@ def test_cached_thumbnail(api, collection: Collection) -> None:
     assert r.status_code == 404 and "no cached thumbnail" in r.json()["error"]["message"]
 
 
-def test_report_renders_on_a_small_graph(settings, embedded, collection: Collection,
-                                         tmp_path) -> None:
+def test_report_renders_on_a_small_graph(
+    settings, embedded, collection: Collection, tmp_path
+) -> None:
     with own_graph(settings, embedded) as (local, store):
         load_collection(store, local, collection)
         # The index sidecar finds the planted near-duplicates and writes their groups.
@@ -84,8 +85,14 @@ def test_report_renders_on_a_small_graph(settings, embedded, collection: Collect
         path = write_report(local, tmp_path / "report", seed="c0i000", store=store)
         groups = {i: n.get("dup_group") for i, n in store.export_all().nodes.items()}
     page = path.read_text()
-    for heading in ("Collection", "Crawl", "Graph metrics", "Degree histogram",
-                    "A neighbourhood", "Near-duplicate groups"):
+    for heading in (
+        "Collection",
+        "Crawl",
+        "Graph metrics",
+        "Degree histogram",
+        "A neighbourhood",
+        "Near-duplicate groups",
+    ):
         assert f"<h2>{heading}</h2>" in page
     assert f"<td>{len(collection.images)}</td>" in page  # images counted
     # Every planted copy is grouped with its original, and every group is in the report.
@@ -106,9 +113,19 @@ def test_report_command_without_near_duplicates(known_graph, tmp_path) -> None:
     local, _ = known_graph
     out = tmp_path / "r2"
     run = subprocess.run(
-        [sys.executable, "-c", "from lookalike_cli.main import main; main()", "report",
-         "--out", str(out)],
-        env=child_env(local), cwd=REPO, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-c",
+            "from lookalike_cli.main import main; main()",
+            "report",
+            "--out",
+            str(out),
+        ],
+        env=child_env(local),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, run.stderr
     assert str(out / "report.html") in run.stdout

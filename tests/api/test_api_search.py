@@ -33,11 +33,13 @@ def search_api(indexed, servers):
     return servers(local)
 
 
-def exact_nearest(col: Collection, kind: str, value: str, exclude: str | None = None
-                  ) -> list[tuple[int, str]]:
+def exact_nearest(
+    col: Collection, kind: str, value: str, exclude: str | None = None
+) -> list[tuple[int, str]]:
     """Every hashed image by exact hamming distance to ``value``, nearest first."""
     return sorted(
-        (hamming(value, img[kind]), img["id"]) for img in col.images
+        (hamming(value, img[kind]), img["id"])
+        for img in col.images
         if img.get(kind) and img["id"] != exclude
     )
 
@@ -69,7 +71,8 @@ def test_planted_near_duplicates_are_found_and_grouped(search_api, collection) -
         body = search_api.get(f"/images/{original}/duplicates?kind=phash&k=1").json()
         assert body["matches"][0]["id"] == copy
         assert body["matches"][0]["distance"] == hamming(
-            collection.by_id(original)["phash"], collection.by_id(copy)["phash"])
+            collection.by_id(original)["phash"], collection.by_id(copy)["phash"]
+        )
         # The indexer grouped them (a group is named by its smallest id); the image endpoint
         # shows the group.
         group = {search_api.get(f"/images/{i}").json()["dup_group"] for i in (original, copy)}
@@ -86,14 +89,18 @@ def test_one_ranking_puts_the_verified_copy_first_and_says_why(search_api, colle
         assert best["id"] == copy and best["match"] is True
         assert best["why"][0].startswith("weighted distance")
         truth = collection.by_id(copy)
-        assert best["distances"] == {k: hamming(collection.by_id(original)[k], truth[k])
-                                     for k in HASH_KINDS}
+        assert best["distances"] == {
+            k: hamming(collection.by_id(original)[k], truth[k]) for k in HASH_KINDS
+        }
         assert best["title"] == truth["title"]
         weighted = [m["weighted"] for m in body["matches"]]
         verified = [m["match"] for m in body["matches"]]
         assert verified == sorted(verified, reverse=True)  # verified ones first ...
-        assert all(weighted[i] <= weighted[i + 1] for i in range(len(weighted) - 1)
-                   if verified[i] == verified[i + 1])  # ... each part by weighted distance
+        assert all(
+            weighted[i] <= weighted[i + 1]
+            for i in range(len(weighted) - 1)
+            if verified[i] == verified[i + 1]
+        )  # ... each part by weighted distance
 
 
 def test_max_distance(search_api, collection: Collection) -> None:
@@ -132,8 +139,11 @@ def png(image: Image.Image) -> bytes:
 def test_search_by_upload_matches_an_exact_scan(search_api, collection: Collection) -> None:
     pic = picture(3)
     hashes = hash_image(pic).as_dict()
-    r = search_api.post("/search", files={"image": ("p.png", png(pic), "image/png")},
-                        data={"kinds": "phash,ahash", "k": "5", "mirror": "false"})
+    r = search_api.post(
+        "/search",
+        files={"image": ("p.png", png(pic), "image/png")},
+        data={"kinds": "phash,ahash", "k": "5", "mirror": "false"},
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["hashes"] == hashes
@@ -147,14 +157,25 @@ def test_a_new_mirrored_copy_is_found_at_once(search_api, indexed) -> None:
     _, store = indexed
     pic = picture(8)
     flipped = hash_image(ImageOps.mirror(pic)).as_dict()
-    store.upsert_images([{"id": "mirror01", "title": "Flipped", **flipped,
-                          "hash_version": algorithm_version(),
-                          "hashed_at": int(time.time() * 1000)}])
+    store.upsert_images(
+        [
+            {
+                "id": "mirror01",
+                "title": "Flipped",
+                **flipped,
+                "hash_version": algorithm_version(),
+                "hashed_at": int(time.time() * 1000),
+            }
+        ]
+    )
     # The reader re-reads recent hashes at most once a second (delta_ttl): ask until then.
     deadline = time.monotonic() + 30
     while True:
-        r = search_api.post("/search", files={"image": ("p.png", png(pic), "image/png")},
-                            data={"kinds": "phash,dhash", "k": "3"})
+        r = search_api.post(
+            "/search",
+            files={"image": ("p.png", png(pic), "image/png")},
+            data={"kinds": "phash,dhash", "k": "3"},
+        )
         best = {k: r.json()["results"][k][0] for k in ("phash", "dhash")}
         if best["phash"]["id"] == "mirror01" or time.monotonic() > deadline:
             break
@@ -166,10 +187,12 @@ def test_a_new_mirrored_copy_is_found_at_once(search_api, indexed) -> None:
 
 def test_upload_limits_and_bad_uploads(indexed, servers) -> None:
     local, _ = indexed
-    small = servers(local, LOOKALIKE_API_MAX_UPLOAD_BYTES="20000",
-                    LOOKALIKE_API_MAX_UPLOAD_PIXELS="1000000")
-    noisy = Image.fromarray(np.random.default_rng(1).integers(0, 256, (120, 120, 3),
-                                                               dtype=np.uint8))
+    small = servers(
+        local, LOOKALIKE_API_MAX_UPLOAD_BYTES="20000", LOOKALIKE_API_MAX_UPLOAD_PIXELS="1000000"
+    )
+    noisy = Image.fromarray(
+        np.random.default_rng(1).integers(0, 256, (120, 120, 3), dtype=np.uint8)
+    )
     big = png(noisy)
     assert 20000 < len(big) < 60000
     r = small.post("/search", files={"image": ("big.png", big, "image/png")})
@@ -184,8 +207,11 @@ def test_upload_limits_and_bad_uploads(indexed, servers) -> None:
     assert r.status_code == 400 and r.json()["error"]["parameter"] == "image"
     r = small.post("/search", data=png(picture(1)), headers={"Content-Type": "image/png"})
     assert r.status_code == 415 and "multipart/form-data" in r.json()["error"]["message"]
-    r = small.post("/search", files={"image": ("p.png", png(picture(1)), "image/png")},
-                   data={"kinds": "phash,sha1"})
+    r = small.post(
+        "/search",
+        files={"image": ("p.png", png(picture(1)), "image/png")},
+        data={"kinds": "phash,sha1"},
+    )
     assert r.status_code == 400 and r.json()["error"]["parameter"] == "kinds"
     # Far over the body limit: refused before the body is read.
     r = small.post("/search", files={"image": ("b.bin", b"\0" * 2_000_000, "image/png")})

@@ -18,8 +18,14 @@ from services.api.openapi import document
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
     state = tmp_path_factory.mktemp("state")
-    settings = load_settings(environ={}, state_dir=state, redis_url="redis://127.0.0.1:1/0",
-                             api_max_depth=2, max_depth=4, api_max_upload_bytes=1234)
+    settings = load_settings(
+        environ={},
+        state_dir=state,
+        redis_url="redis://127.0.0.1:1/0",
+        api_max_depth=2,
+        max_depth=4,
+        api_max_upload_bytes=1234,
+    )
     return create_app(settings)
 
 
@@ -31,7 +37,8 @@ def _error(app: Flask, method: str, url: str, **kw: Any) -> dict[str, Any]:
 
 def test_limits_come_from_the_settings_in_checks_and_document(app: Flask) -> None:
     assert _error(app, "GET", "/images/abc/neighborhood?depth=3")["message"] == (
-        "depth must be an integer from 1 to 2 (got '3')")
+        "depth must be an integer from 1 to 2 (got '3')"
+    )
     with app.app_context():
         doc = document(app, app.extensions["lookalike"].settings)
     depth = doc["paths"]["/images/{id}/neighborhood"]["get"]["parameters"][1]
@@ -40,7 +47,8 @@ def test_limits_come_from_the_settings_in_checks_and_document(app: Flask) -> Non
     assert schemas["CrawlBody"]["properties"]["depth"]["maximum"] == 4
     assert "1,234 bytes" in schemas["SearchForm"]["properties"]["image"]["description"]
     assert doc["paths"]["/analysis/compare"]["get"]["parameters"][1]["schema"]["pattern"] == (
-        "^(1|2)(,(1|2)){0,1}$")
+        "^(1|2)(,(1|2)){0,1}$"
+    )
 
 
 def test_depth_reads_the_same_for_answers_and_crawls(app: Flask) -> None:
@@ -50,31 +58,40 @@ def test_depth_reads_the_same_for_answers_and_crawls(app: Flask) -> None:
     assert crawl == "depth must be an integer from 0 to 4 (got 9)"
 
 
-@pytest.mark.parametrize(("url", "parameter", "words"), [
-    ("/images/abc/neighborhood?depth=1&depth=2", "depth", "given more than once"),
-    ("/images/abc/neighborhood?depht=1", "depht", "unknown query parameter depht"),
-    ("/images/abc/neighborhood?properties=1", "properties", "true or false"),
-    ("/images/abc/similar?limit=", "limit", "(got '')"),
-    ("/export?all=false", "all", "all must be true"),
-    ("/analysis?seed=abc&crawl=0123456789ab", "crawl", "exactly one of"),
-    ("/analysis?ids=abc&depth=1", "depth", "only applies to seed"),
-    ("/crawls/abc", "id", "12 lowercase hex digits"),
-    ("/analysis/jobs/0123456789ab", "id", "16 lowercase hex digits"),
-])
-def test_parameters_are_refused_naming_them(app: Flask, url: str, parameter: str,
-                                             words: str) -> None:
+@pytest.mark.parametrize(
+    ("url", "parameter", "words"),
+    [
+        ("/images/abc/neighborhood?depth=1&depth=2", "depth", "given more than once"),
+        ("/images/abc/neighborhood?depht=1", "depht", "unknown query parameter depht"),
+        ("/images/abc/neighborhood?properties=1", "properties", "true or false"),
+        ("/images/abc/similar?limit=", "limit", "(got '')"),
+        ("/export?all=false", "all", "all must be true"),
+        ("/analysis?seed=abc&crawl=0123456789ab", "crawl", "exactly one of"),
+        ("/analysis?ids=abc&depth=1", "depth", "only applies to seed"),
+        ("/crawls/abc", "id", "12 lowercase hex digits"),
+        ("/analysis/jobs/0123456789ab", "id", "16 lowercase hex digits"),
+    ],
+)
+def test_parameters_are_refused_naming_them(
+    app: Flask, url: str, parameter: str, words: str
+) -> None:
     error = _error(app, "GET", url)
     assert error["parameter"] == parameter and words in error["message"]
 
 
 @pytest.mark.parametrize("path", ["/crawls", "/cypher", "/analysis"])
-@pytest.mark.parametrize(("kw", "words"), [
-    ({"data": "{not json", "content_type": "application/json"}, "not valid JSON"),
-    ({"data": {"seeds": "abc"}}, "must be JSON (Content-Type: application/json), not "
-                                 "application/x-www-form-urlencoded"),
-    ({"data": "[1, 2]", "content_type": "application/json"}, "must be a JSON object, not list"),
-    ({"data": "", "content_type": "application/json"}, "the request body is empty"),
-])
+@pytest.mark.parametrize(
+    ("kw", "words"),
+    [
+        ({"data": "{not json", "content_type": "application/json"}, "not valid JSON"),
+        (
+            {"data": {"seeds": "abc"}},
+            "must be JSON (Content-Type: application/json), not application/x-www-form-urlencoded",
+        ),
+        ({"data": "[1, 2]", "content_type": "application/json"}, "must be a JSON object, not list"),
+        ({"data": "", "content_type": "application/json"}, "the request body is empty"),
+    ],
+)
 def test_a_body_that_is_not_a_json_object_is_refused_saying_why(
     app: Flask, path: str, kw: dict[str, Any], words: str
 ) -> None:

@@ -15,8 +15,9 @@ from services.api.layout import MAX_NODES, MIN_GAP, spring_layout
 def clustered(n: int, seed: int) -> tuple[list[str], list[tuple[str, str, int]]]:
     rng = random.Random(seed)
     nodes = [f"n{i:03d}" for i in range(n)]
-    edges = [(a, nodes[(i + rng.randint(1, 6)) % n], r) for i, a in enumerate(nodes)
-             for r in range(1, 4)]
+    edges = [
+        (a, nodes[(i + rng.randint(1, 6)) % n], r) for i, a in enumerate(nodes) for r in range(1, 4)
+    ]
     return nodes, edges
 
 
@@ -28,8 +29,9 @@ def test_nodes_are_apart_and_the_centre_is_at_the_origin(n: int) -> None:
     assert set(at) == set(nodes) and at["n000"] == (0.0, 0.0)
     closest = min(math.dist(at[a], at[b]) for a, b in itertools.combinations(nodes, 2))
     assert closest >= MIN_GAP - 0.01
-    assert spring_layout(nodes, edges, "n000",
-                         nx.single_source_shortest_path_length(g, "n000")) == at
+    assert (
+        spring_layout(nodes, edges, "n000", nx.single_source_shortest_path_length(g, "n000")) == at
+    )
 
 
 def test_linked_nodes_lie_closer_than_unlinked_ones() -> None:
@@ -37,8 +39,9 @@ def test_linked_nodes_lie_closer_than_unlinked_ones() -> None:
     at = spring_layout(nodes, edges, "n000")
     linked = [math.dist(at[a], at[b]) for a, b, _ in edges if a != b]
     g = nx.Graph((a, b) for a, b, _ in edges)
-    far = [math.dist(at[a], at[b]) for a, b in itertools.combinations(nodes, 2)
-           if not g.has_edge(a, b)]
+    far = [
+        math.dist(at[a], at[b]) for a, b in itertools.combinations(nodes, 2) if not g.has_edge(a, b)
+    ]
     assert sorted(linked)[len(linked) // 2] < sorted(far)[len(far) // 2]
 
 

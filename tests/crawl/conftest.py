@@ -31,10 +31,29 @@ class Workers:
             k = len(self.procs)
             log = (self.logs / f"worker{k}.log").open("ab")
             proc = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-Q", "lookalike",
-                 "--pool", "solo", "--loglevel", "INFO", "-n", f"w{k}-{os.getpid()}@%h",
-                 "--without-gossip", "--without-mingle", "--without-heartbeat"],
-                env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "workers.app",
+                    "worker",
+                    "-Q",
+                    "lookalike",
+                    "--pool",
+                    "solo",
+                    "--loglevel",
+                    "INFO",
+                    "-n",
+                    f"w{k}-{os.getpid()}@%h",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                ],
+                env=self.env,
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
             self.procs.append(proc)
@@ -65,12 +84,15 @@ class Workers:
 
 
 def worker_env(local: Settings, replica_env: dict[str, str], **extra: str) -> dict[str, str]:
-    return child_env(local, **{
-        **replica_env,
-        "LOOKALIKE_CRAWL_LEASE_S": "8",
-        "LOOKALIKE_BACKOFF_MAX": "5",
-        **extra,
-    })
+    return child_env(
+        local,
+        **{
+            **replica_env,
+            "LOOKALIKE_CRAWL_LEASE_S": "8",
+            "LOOKALIKE_BACKOFF_MAX": "5",
+            **extra,
+        },
+    )
 
 
 @pytest.fixture
@@ -94,7 +116,11 @@ def workers(tmp_path: Path) -> Iterator[Callable[..., Workers]]:
 def crawl_settings(local: Settings, replica_env: dict[str, str], **extra: object) -> Settings:
     """Settings for the test process itself, matching what the workers get."""
     return load_settings(
-        state_dir=local.state_dir, neo4j_database=local.neo4j_database,
-        redis_url=local.redis(), catalogue_url=replica_env["LOOKALIKE_CATALOGUE_URL"],
-        image_hosts=(replica_env["LOOKALIKE_IMAGE_HOSTS"],), crawl_lease_s=8.0, **extra,
+        state_dir=local.state_dir,
+        neo4j_database=local.neo4j_database,
+        redis_url=local.redis(),
+        catalogue_url=replica_env["LOOKALIKE_CATALOGUE_URL"],
+        image_hosts=(replica_env["LOOKALIKE_IMAGE_HOSTS"],),
+        crawl_lease_s=8.0,
+        **extra,
     )

@@ -16,8 +16,11 @@ class Expected:
 
 
 def reference_bfs(
-    similar_ids: Callable[[str], list[str]], seeds: Iterable[str], max_depth: int,
-    max_images: int | None = None, unfetchable: set[str] | frozenset[str] = frozenset(),
+    similar_ids: Callable[[str], list[str]],
+    seeds: Iterable[str],
+    max_depth: int,
+    max_images: int | None = None,
+    unfetchable: set[str] | frozenset[str] = frozenset(),
 ) -> Expected:
     seeds = list(dict.fromkeys(seeds))
     depth = {s: 0 for s in seeds}

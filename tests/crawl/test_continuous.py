@@ -66,16 +66,16 @@ def test_refresh_follows_a_changed_catalogue(
         record = control.start_crawl(s, [seed], 2)
         assert wait(s, record["id"], w, 300)["status"] == "done"
     old_edge = next(iter(sorted(first.edges)))
-    first_seen = next(r["first_seen"] for r in store.similar(old_edge[0])
-                      if r["image"]["id"] == old_edge[1])
+    first_seen = next(
+        r["first_seen"] for r in store.similar(old_edge[0]) if r["image"]["id"] == old_edge[1]
+    )
 
     # The catalogue changes: one image is withdrawn, another's similar list is rewritten.
     fetched = [i for i in first.fetched if i != seed]
     removed = fetched[-1]
     changed = next(i for i in fetched if i != removed and removed not in before.similar_ids(i))
     new_list = [i for i in before.ids if i not in (changed, removed)][-3:]
-    after = before.with_changes(tmp_path / "changed", similar={changed: new_list},
-                                remove=[removed])
+    after = before.with_changes(tmp_path / "changed", similar={changed: new_list}, remove=[removed])
     assert after.similar_ids(changed) == new_list
 
     with run_replica(after, port=port) as replica:
@@ -104,15 +104,18 @@ def test_refresh_follows_a_changed_catalogue(
         assert row["first_seen"] == first_seen and row["last_seen"] > first_seen
 
 
-def test_discover_crawls_images_never_fetched(
-    demo_collection: Path, fresh_graph, workers
-) -> None:
+def test_discover_crawls_images_never_fetched(demo_collection: Path, fresh_graph, workers) -> None:
     local, store = fresh_graph
     collection = Collection.load(demo_collection)
     seed = pick_seed(collection)
     with run_replica(collection) as replica:
-        w = workers(local, replica.env(), n=1, LOOKALIKE_REFRESH_BATCH="12",
-                    LOOKALIKE_DISCOVER_SOURCE=replica.snapshot_url)
+        w = workers(
+            local,
+            replica.env(),
+            n=1,
+            LOOKALIKE_REFRESH_BATCH="12",
+            LOOKALIKE_DISCOVER_SOURCE=replica.snapshot_url,
+        )
         s = crawl_settings(local, replica.env())
         record = control.start_crawl(s, [seed], 0)
         assert wait(s, record["id"], w, 120)["status"] == "done"

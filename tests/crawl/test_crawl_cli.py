@@ -22,7 +22,10 @@ pytestmark = pytest.mark.timeout(600)
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", "from lookalike_cli.main import main; main()", *args],
-        env=env, capture_output=True, text=True, timeout=300,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -39,8 +42,10 @@ def test_crawl_command_shows_progress_and_summary(
         proc = cli(env, "crawl", "--seed", seed, "--depth", "1")
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "img/s" in proc.stderr  # the live progress bar
-        assert (f"{len(expected.fetched)} images fetched" in proc.stdout
-                and f"{len(expected.nodes)} stored" in proc.stdout), proc.stdout
+        assert (
+            f"{len(expected.fetched)} images fetched" in proc.stdout
+            and f"{len(expected.nodes)} stored" in proc.stdout
+        ), proc.stdout
         listed = json.loads(cli(env, "crawls", "--json").stdout)
         assert listed[0]["status"] == "done" and listed[0]["seeds"] == [seed]
         shown = cli(env, "crawls", listed[0]["id"])

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.timeout(600)
 
 def wait(s, crawl_id: str, w, timeout: float) -> dict:
     """Wait for the crawl, failing at once (with the workers' logs) if every worker died."""
+
     def check(_summary: dict) -> None:
         if all(p.poll() is not None for p in w.procs):
             raise AssertionError("all workers exited:\n" + w.log_text())
@@ -56,8 +57,9 @@ def assert_hashes_match(store: GraphStore, collection: Collection, ids) -> None:
 
 
 @pytest.mark.parametrize(
-    ("legacy", "depth"), [(False, 2), (False, 3), (True, 2)], ids=["modern-d2", "modern-d3",
-                                                                  "legacy-d2"],
+    ("legacy", "depth"),
+    [(False, 2), (False, 3), (True, 2)],
+    ids=["modern-d2", "modern-d3", "legacy-d2"],
 )
 def test_crawl_matches_reference_walk(
     demo_collection: Path, fresh_graph, workers, legacy: bool, depth: int
@@ -81,8 +83,9 @@ def test_crawl_matches_reference_walk(
     assert_graph_matches(store, expected)
     assert set(control.crawl_image_ids(s, record["id"])) == expected.nodes
     assert_hashes_match(store, collection, expected.nodes)
-    fields = {n.get("similar_field") for n in store.export_all().nodes.values()
-              if n.get("fetched_at")}
+    fields = {
+        n.get("similar_field") for n in store.export_all().nodes.values() if n.get("fetched_at")
+    }
     assert fields == {"visuallySimilar" if legacy else "withSimilarFeatures"}
 
 
@@ -138,8 +141,10 @@ def test_faults_are_survived_and_recorded(demo_collection: Path, fresh_graph, wo
     local, store = fresh_graph
     collection = Collection.load(demo_collection)
     seed = pick_seed(collection)
-    rates = ("5xx=0.1,429=0.05,retry_after=1,malformed=0.02,corrupt_thumb=0.02,"
-             "nonimage_thumb=0.01,missing=0.01,drop=0.01")
+    rates = (
+        "5xx=0.1,429=0.05,retry_after=1,malformed=0.02,corrupt_thumb=0.02,"
+        "nonimage_thumb=0.01,missing=0.01,drop=0.01"
+    )
 
     def plan_for(fault_seed: int):
         plan = FaultPlan(FaultConfig.parse(f"seed={fault_seed},{rates}"))
@@ -151,16 +156,26 @@ def test_faults_are_survived_and_recorded(demo_collection: Path, fresh_graph, wo
     # the test exercises every kind of bad input at the issue's rates.
     for fault_seed in range(1, 200):
         plan, bad_json, expected = plan_for(fault_seed)
-        if (seed not in bad_json and bad_json & set(expected.fetched)
-                and any(plan.thumb_fault(i) for i in expected.nodes)):
+        if (
+            seed not in bad_json
+            and bad_json & set(expected.fetched)
+            and any(plan.thumb_fault(i) for i in expected.nodes)
+        ):
             break
     spec = f"seed={fault_seed},{rates}"
     rate = 15.0
     with run_replica(collection, faults=spec) as replica:
         plan = replica.fault_plan
-        w = workers(local, replica.env(), n=2, LOOKALIKE_RATE_LIMIT=str(rate),
-                    LOOKALIKE_RATE_BURST="3", LOOKALIKE_TASK_RETRIES="2",
-                    LOOKALIKE_MAX_RETRIES="3", LOOKALIKE_BACKOFF_BASE="0.2")
+        w = workers(
+            local,
+            replica.env(),
+            n=2,
+            LOOKALIKE_RATE_LIMIT=str(rate),
+            LOOKALIKE_RATE_BURST="3",
+            LOOKALIKE_TASK_RETRIES="2",
+            LOOKALIKE_MAX_RETRIES="3",
+            LOOKALIKE_BACKOFF_BASE="0.2",
+        )
         s = crawl_settings(local, replica.env())
         record = control.start_crawl(s, [seed], 3)
         final = wait(s, record["id"], w, 500)

@@ -105,17 +105,22 @@ def test_a_batch_is_written_together_and_a_failing_image_fails_alone(
         try:
             statuses = tasks.fetch_images(state.id, batch, 0)
             assert statuses == [
-                "fetched+hashed-with-fetch", "fetched+hashed-with-fetch", "failed:not_found",
-                "fetched+hashed-with-fetch", "fetched+hashed-with-fetch",
+                "fetched+hashed-with-fetch",
+                "fetched+hashed-with-fetch",
+                "failed:not_found",
+                "fetched+hashed-with-fetch",
+                "fetched+hashed-with-fetch",
             ]
             assert_hashes_match(store, collection, good)
             whole = store.export_all()
             listed = {n for i in good for n in collection.similar_ids(i) if n != i}
             assert set(whole.nodes) == set(good) | listed
             expected_edges = {
-                (i, n, rank) for i in good
-                for rank, n in enumerate(dict.fromkeys(
-                    x for x in collection.similar_ids(i) if x != i), start=1)
+                (i, n, rank)
+                for i in good
+                for rank, n in enumerate(
+                    dict.fromkeys(x for x in collection.similar_ids(i) if x != i), start=1
+                )
             }
             assert set(whole.edges) == expected_edges
             summary = state.summary()
@@ -131,10 +136,10 @@ def test_a_batch_is_written_together_and_a_failing_image_fails_alone(
 
 def test_fetch_batches_keep_order_and_spread_small_levels() -> None:
     ids = [f"i{k:03d}" for k in range(200)]
-    assert tasks.fetch_batches(ids, 8) == [ids[k:k + 8] for k in range(0, 200, 8)]
+    assert tasks.fetch_batches(ids, 8) == [ids[k : k + 8] for k in range(0, 200, 8)]
     # A level too small to fill 16 batches goes out one image per task.
     assert tasks.fetch_batches(ids[:20], 8) == [[i] for i in ids[:20]]
-    assert tasks.fetch_batches(ids[:40], 8) == [ids[k:k + 2] for k in range(0, 40, 2)]
+    assert tasks.fetch_batches(ids[:40], 8) == [ids[k : k + 2] for k in range(0, 40, 2)]
     assert tasks.fetch_batches([], 8) == []
     assert tasks.fetch_batches(ids, 1) == [[i] for i in ids]
 
@@ -145,9 +150,10 @@ def batch_crawl(demo_collection: Path, fresh_graph, name: str, size: int, lease_
     local, store = fresh_graph
     collection = Collection.load(demo_collection)
     seed = pick_seed(collection)
-    batch = [seed, *collection.similar_ids(seed)[:size - 1]]
-    state = CrawlState(redis.Redis.from_url(local.redis()), f"{name}-{os.getpid()}",
-                       lease_s=lease_s)
+    batch = [seed, *collection.similar_ids(seed)[: size - 1]]
+    state = CrawlState(
+        redis.Redis.from_url(local.redis()), f"{name}-{os.getpid()}", lease_s=lease_s
+    )
     state.create(batch, 0, None)
     return local, store, collection, batch, state
 
@@ -174,8 +180,9 @@ def test_a_slow_batch_keeps_the_leases_of_the_images_it_has_not_reached(
 
         monkeypatch.setattr(client, "get_image", slow_get_image)
         try:
-            assert [s.startswith("fetched") for s in tasks.fetch_images(state.id, batch, 0)] \
-                == [True] * len(batch)
+            assert [s.startswith("fetched") for s in tasks.fetch_images(state.id, batch, 0)] == [
+                True
+            ] * len(batch)
         finally:
             state.cancel()
     assert expired == [[]] * len(batch)
@@ -244,8 +251,9 @@ def test_a_batch_whose_writes_keep_colliding_is_retried_image_by_image(
             assert state.summary()["counts"]["failed"] == {}
             assert state.pending(0) == sorted(batch)  # still the crawl's, leases extended
             # What the re-queued single-image tasks then do:
-            assert [tasks.fetch_image(state.id, i, 0).startswith("fetched") for i in batch] \
-                == [True] * len(batch)
+            assert [tasks.fetch_image(state.id, i, 0).startswith("fetched") for i in batch] == [
+                True
+            ] * len(batch)
         finally:
             state.cancel()
     assert calls == [len(batch), 1, 1, 1]

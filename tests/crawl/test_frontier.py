@@ -17,8 +17,9 @@ from workers.tasks import fetch_batches
 def graph(n: int) -> dict[str, list[str]]:
     """A small catalogue: image i lists (2i+1, 2i+2, i+7) mod n, a few shared neighbours."""
     ids = [f"i{k:03d}" for k in range(n)]
-    return {ids[k]: [ids[(2 * k + 1) % n], ids[(2 * k + 2) % n], ids[(k + 7) % n]]
-            for k in range(n)}
+    return {
+        ids[k]: [ids[(2 * k + 1) % n], ids[(2 * k + 2) % n], ids[(k + 7) % n]] for k in range(n)
+    }
 
 
 def run_sequentially(state: CrawlState, lists: dict[str, list[str]], seeds: list[str]):
@@ -112,7 +113,10 @@ def test_cancelled_crawl_never_finishes_as_done(redis_url: str) -> None:
 
 
 def run_inline(
-    state: CrawlState, lists: dict[str, list[str]], seeds: list[str], prehash: bool = False,
+    state: CrawlState,
+    lists: dict[str, list[str]],
+    seeds: list[str],
+    prehash: bool = False,
     batch: int = 1,
 ):
     """Like ``run_sequentially``, with the fetching worker hashing what it fetches: returns the
@@ -138,9 +142,7 @@ def run_inline(
                 done.append(Completion(image_id, lists[image_id], stored, 3, hint))
             outs = state.complete_fetches(level, done, inline_hash=True)
             # Only the completion that empties the level opens the next one.
-            assert [o.advanced for o in outs] == [False] * (len(outs) - 1) + [
-                n == len(chunks) - 1
-            ]
+            assert [o.advanced for o in outs] == [False] * (len(outs) - 1) + [n == len(chunks) - 1]
             for image_id, start, out in zip(chunk, starts, outs, strict=True):
                 assert not out.duplicate
                 # Without other workers nothing races: the start's expectation is right, even
@@ -163,18 +165,19 @@ def run_inline(
 
 
 @pytest.mark.parametrize("batch", [1, 3, 8])
-def test_inline_hashing_hashes_every_stored_image_exactly_once(
-    redis_url: str, batch: int
-) -> None:
+def test_inline_hashing_hashes_every_stored_image_exactly_once(redis_url: str, batch: int) -> None:
     r = redis.Redis.from_url(redis_url)
     lists = graph(40)
     for depth, max_images in ((3, None), (3, 9), (1, None), (0, None)):
         state = CrawlState(r, f"inline{depth}-{max_images}-{batch}", lease_s=60)
         state.create(["i000", "i003"], depth, max_images)
         fetched, hashed_by = run_inline(state, lists, ["i000", "i003"], batch=batch)
-        assert list(fetched) == reference_bfs(
-            lists.__getitem__, ["i000", "i003"], depth, max_images=max_images
-        ).fetched
+        assert (
+            list(fetched)
+            == reference_bfs(
+                lists.__getitem__, ["i000", "i003"], depth, max_images=max_images
+            ).fetched
+        )
         nodes = set(state.image_ids())
         assert set(hashed_by) == nodes
         assert all(len(ways) == 1 for ways in hashed_by.values()), hashed_by

@@ -46,8 +46,10 @@ def _truth(collection: Collection, ids: list[str], settings: Settings) -> np.nda
     """The test's own embeddings of the thumbnails the crawler fetched (the replica's
     !400,400 renderings), one row per id."""
     embedder = _embedder(settings)
-    rows = [embedder.embed(decode_image(collection.thumbnail_bytes(
-        collection.asset_id(i), "!400,400"))) for i in ids]
+    rows = [
+        embedder.embed(decode_image(collection.thumbnail_bytes(collection.asset_id(i), "!400,400")))
+        for i in ids
+    ]
     return np.stack(rows)
 
 
@@ -58,8 +60,9 @@ def _top(ids: list[str], matrix: np.ndarray, row: int, k: int) -> list[tuple[str
     return [(ids[j], float(scores[j])) for j in order]
 
 
-def assert_top_k(got: list[tuple[str, float]], ids: list[str], matrix: np.ndarray, row: int,
-                 k: int, atol: float) -> None:
+def assert_top_k(
+    got: list[tuple[str, float]], ids: list[str], matrix: np.ndarray, row: int, k: int, atol: float
+) -> None:
     """``got`` is a top-k of ``ids[row]`` by cosine over ``matrix``: each score is the true
     cosine, and the scores are numpy's k best (so ties at the border may pick either)."""
     assert len(got) == min(k, len(ids) - 1)
@@ -73,7 +76,12 @@ def assert_top_k(got: list[tuple[str, float]], ids: list[str], matrix: np.ndarra
 def _cli(local: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", "from lookalike_cli.main import main; main()", *args],
-        env=child_env(local), cwd=REPO, capture_output=True, text=True, timeout=300)
+        env=child_env(local),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_crawl_embeds_indexer_writes_looks_like_and_answers_equal_numpy(
@@ -126,12 +134,14 @@ def test_crawl_embeds_indexer_writes_looks_like_and_answers_equal_numpy(
         try:
             row = ids.index(seed)
             got = api.get(f"/images/{seed}/lookalikes?k=5").json()
-            assert_top_k([(m["id"], m["score"]) for m in got["lookalikes"]], ids, truth, row,
-                         5, 1e-4)
+            assert_top_k(
+                [(m["id"], m["score"]) for m in got["lookalikes"]], ids, truth, row, 5, 1e-4
+            )
             assert got["model"] == model and got["generation"] == report.build.path.name
             got = api.get(f"/images/{seed}/lookalikes?k=5&refined=true").json()
-            assert_top_k([(m["id"], m["score"]) for m in got["lookalikes"]], ids, refined, row,
-                         5, 1e-4)
+            assert_top_k(
+                [(m["id"], m["score"]) for m in got["lookalikes"]], ids, refined, row, 5, 1e-4
+            )
             assert all(m["refined"] for m in got["lookalikes"])
             assert api.get("/images/zzzz/lookalikes").status_code == 404
 
@@ -142,8 +152,9 @@ def test_crawl_embeds_indexer_writes_looks_like_and_answers_equal_numpy(
             for item in page["items"]:
                 a, b = ids.index(item["source"]), ids.index(item["target"])
                 assert item["cos_raw"] == pytest.approx(float(truth[a] @ truth[b]), abs=1e-4)
-                assert item["cos_refined"] == pytest.approx(float(refined[a] @ refined[b]),
-                                                            abs=1e-4)
+                assert item["cos_refined"] == pytest.approx(
+                    float(refined[a] @ refined[b]), abs=1e-4
+                )
                 assert item["reciprocal"] == ((item["target"], item["source"]) in listed)
             least = api.get("/audit?section=least_supported&limit=5").json()["items"]
             raw = sorted(x["cos_raw"] for x in page["items"])
@@ -159,8 +170,9 @@ def test_crawl_embeds_indexer_writes_looks_like_and_answers_equal_numpy(
 
             # POST /search ranks by embedding too: a picture finds itself first
             picture = collection.thumbnail_bytes(collection.asset_id(seed), "!400,400")
-            found = api.post("/search", files={"image": ("p.jpg", picture, "image/jpeg")},
-                             data={"k": "3"}).json()
+            found = api.post(
+                "/search", files={"image": ("p.jpg", picture, "image/jpeg")}, data={"k": "3"}
+            ).json()
             assert found["embedding"][0]["id"] == seed
             assert found["embedding"][0]["score"] == pytest.approx(1.0, abs=1e-4)
         finally:
@@ -192,8 +204,7 @@ def test_crawl_embeds_indexer_writes_looks_like_and_answers_equal_numpy(
         new_model = stream.current_model(other)
         assert new_model and new_model != model
         w2 = workers(local, replica.env(), n=2, LOOKALIKE_EMBED_RECIPE=OTHER_RECIPE)
-        changed = Indexer(store, IndexerConfig.from_settings(other, trees=5), r,
-                          celery_reembed)
+        changed = Indexer(store, IndexerConfig.from_settings(other, trees=5), r, celery_reembed)
         assert changed.build_once("model change").reembed == len(ids)
         start = time.monotonic()
         while time.monotonic() - start < 300:

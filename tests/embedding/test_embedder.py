@@ -22,8 +22,9 @@ def pictures() -> list[Image.Image]:
     return [crawler_thumbnail(p) for p in paintings("tuning")[:6]]
 
 
-def test_one_unit_float32_vector_per_picture(embedder: Embedder,
-                                             pictures: list[Image.Image]) -> None:
+def test_one_unit_float32_vector_per_picture(
+    embedder: Embedder, pictures: list[Image.Image]
+) -> None:
     vectors = embedder.embed_many(pictures)
     assert vectors.shape == (len(pictures), 1280) and vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
@@ -53,13 +54,16 @@ def test_same_decoded_image_as_hashing(embedder: Embedder, pictures: list[Image.
     assert len(hashes.phash) == 16 and vector.shape == (1280,)
 
 
-@pytest.mark.parametrize("picture", [
-    Image.new("L", (300, 200), 128),
-    Image.new("RGBA", (120, 80), (255, 0, 0, 40)),
-    Image.new("RGB", (1, 1), (0, 0, 0)),
-    Image.new("RGB", (2000, 3), (255, 255, 255)),
-    Image.new("P", (50, 70)),
-])
+@pytest.mark.parametrize(
+    "picture",
+    [
+        Image.new("L", (300, 200), 128),
+        Image.new("RGBA", (120, 80), (255, 0, 0, 40)),
+        Image.new("RGB", (1, 1), (0, 0, 0)),
+        Image.new("RGB", (2000, 3), (255, 255, 255)),
+        Image.new("P", (50, 70)),
+    ],
+)
 def test_any_mode_and_shape(embedder: Embedder, picture: Image.Image) -> None:
     vector = embedder.embed(picture)
     assert np.isfinite(vector).all() and vector.shape == (1280,)

@@ -36,8 +36,14 @@ def test_model_info_names_the_model_its_licence_and_a_version() -> None:
 
 
 def test_the_version_and_file_change_with_anything_that_changes_embeddings() -> None:
-    recipes = [RECIPE, Recipe(fit="crop"), Recipe(pooling="gem"), Recipe(size=192),
-               Recipe(mirrored=not RECIPE.mirrored), Recipe(pooling="gem", gem_p=4.0)]
+    recipes = [
+        RECIPE,
+        Recipe(fit="crop"),
+        Recipe(pooling="gem"),
+        Recipe(size=192),
+        Recipe(mirrored=not RECIPE.mirrored),
+        Recipe(pooling="gem", gem_p=4.0),
+    ]
     infos = [model_info(r) for r in recipes]
     assert len({i.version for i in infos}) == len(recipes)
     assert len({i.filename for i in infos}) == len(recipes)
@@ -80,8 +86,10 @@ def test_install_writes_once_atomically_and_records_the_model(tmp_path: Path) ->
 
 
 def test_concurrent_installs_leave_one_complete_file(tmp_path: Path) -> None:
-    code = ("import sys; from pathlib import Path; from lookalike.embedding.model import "
-            "install_model; install_model(Path(sys.argv[1]), force=True)")
+    code = (
+        "import sys; from pathlib import Path; from lookalike.embedding.model import "
+        "install_model; install_model(Path(sys.argv[1]), force=True)"
+    )
     procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)]) for _ in range(3)]
     assert all(p.wait(timeout=300) == 0 for p in procs)
     files = sorted(p.name for p in tmp_path.iterdir())
@@ -113,16 +121,22 @@ def test_embeddings_off_loads_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_model_dir_defaults_to_the_users_cache(monkeypatch: pytest.MonkeyPatch,
-                                               tmp_path: Path) -> None:
+def test_model_dir_defaults_to_the_users_cache(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert Settings().model_dir == tmp_path / "lookalike" / "models"
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     lookalike = Path(sys.executable).with_name("lookalike")
-    return subprocess.run([str(lookalike), "model", *args], capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=300)
+    return subprocess.run(
+        [str(lookalike), "model", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=300,
+    )
 
 
 def test_cli_installs_and_reports_the_model(tmp_path: Path) -> None:
@@ -146,7 +160,8 @@ def test_cli_says_what_to_fix(tmp_path: Path) -> None:
     blocked.write_text("")
     out = _cli("install", env={"LOOKALIKE_MODEL_DIR": str(blocked / "models")})
     assert out.returncode == 1 and "LOOKALIKE_MODEL_DIR" in out.stderr
-    off = _cli("install", env={"LOOKALIKE_EMBEDDINGS": "off",
-                               "LOOKALIKE_MODEL_DIR": str(tmp_path / "m")})
+    off = _cli(
+        "install", env={"LOOKALIKE_EMBEDDINGS": "off", "LOOKALIKE_MODEL_DIR": str(tmp_path / "m")}
+    )
     assert off.returncode == 0 and "turned off" in off.stdout
     assert not (tmp_path / "m").exists()

@@ -30,13 +30,15 @@ def similarities(embedder: Embedder) -> dict[str, np.ndarray]:
     assert embedder.recipe == RECIPE
     originals = [crawler_thumbnail(p) for p in paintings("held-out")]
     base = embedder.embed_many(originals)
-    return {edit: embedder.embed_many([edited(o, edit) for o in originals]) @ base.T
-            for edit in EDITS}
+    return {
+        edit: embedder.embed_many([edited(o, edit) for o in originals]) @ base.T for edit in EDITS
+    }
 
 
 @pytest.mark.parametrize("edit", list(EDITS))
-def test_edited_copy_is_nearest_its_original(similarities: dict[str, np.ndarray],
-                                             edit: str) -> None:
+def test_edited_copy_is_nearest_its_original(
+    similarities: dict[str, np.ndarray], edit: str
+) -> None:
     sims = similarities[edit]
     own = np.diag(sims)
     others = np.where(np.eye(len(sims), dtype=bool), -1.0, sims).max(axis=1)

@@ -17,10 +17,16 @@ from lookalike.embedding.weights import LEGACY_MAGIC, LEGACY_PROTOCOL, WeightsEr
 
 # What torch.load (torch 2.13) reads from the same file: shape, float64 sum, first values.
 TORCH_READS = {
-    "_conv_stem.weight": ((32, 3, 3, 3), -26.811376610887237,
-                          [-1.1103360652923584, -1.3087704181671143, -0.010156914591789246]),
-    "_blocks.15._project_conv.weight": ((320, 1152, 1, 1), 39.96609939538757,
-                                        [0.03738270327448845, 0.029342927038669586]),
+    "_conv_stem.weight": (
+        (32, 3, 3, 3),
+        -26.811376610887237,
+        [-1.1103360652923584, -1.3087704181671143, -0.010156914591789246],
+    ),
+    "_blocks.15._project_conv.weight": (
+        (320, 1152, 1, 1),
+        39.96609939538757,
+        [0.03738270327448845, 0.029342927038669586],
+    ),
     "_conv_head.weight": ((1280, 320, 1, 1), -21.113805372136994, [0.060557201504707336]),
     "_bn1.running_var": ((1280,), 13721.746045589447, [9.722968101501465]),
     "_fc.bias": ((1000,), -0.04981697298353538, [0.032053910195827484]),
@@ -47,14 +53,16 @@ def test_reads_every_tensor_of_the_real_weights(state: dict[str, np.ndarray]) ->
 # A tiny legacy file written here the way torch's _legacy_save writes one, with a tensor that
 # starts inside its storage and one that is a transposed (non-contiguous) view.
 
+
 class _FakeStorage:
     def __init__(self, key: str, values: np.ndarray) -> None:
         self.key, self.values = key, values
 
 
 class _FakeTensor:
-    def __init__(self, storage: _FakeStorage, offset: int, size: tuple[int, ...],
-                 stride: tuple[int, ...]) -> None:
+    def __init__(
+        self, storage: _FakeStorage, offset: int, size: tuple[int, ...], stride: tuple[int, ...]
+    ) -> None:
         self.args = (storage, offset, size, stride, False, collections.OrderedDict())
 
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
@@ -79,12 +87,19 @@ def fake_torch(monkeypatch: pytest.MonkeyPatch) -> Iterator[types.ModuleType]:
     yield torch
 
 
-def _legacy_bytes(torch: types.ModuleType, state: dict[str, _FakeTensor],
-                  storages: list[_FakeStorage]) -> bytes:
+def _legacy_bytes(
+    torch: types.ModuleType, state: dict[str, _FakeTensor], storages: list[_FakeStorage]
+) -> bytes:
     buf = io.BytesIO()
-    for header in (LEGACY_MAGIC, LEGACY_PROTOCOL,
-                   {"protocol_version": 1001, "little_endian": True,
-                    "type_sizes": {"short": 2, "int": 4, "long": 4}}):
+    for header in (
+        LEGACY_MAGIC,
+        LEGACY_PROTOCOL,
+        {
+            "protocol_version": 1001,
+            "little_endian": True,
+            "type_sizes": {"short": 2, "int": 4, "long": 4},
+        },
+    ):
         pickle.dump(header, buf, protocol=2)
 
     class P(pickle.Pickler):
@@ -132,12 +147,15 @@ def test_refuses_a_pickle_that_names_anything_else() -> None:
         read_state_dict(buf.getvalue())
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    (b"PK\x03\x04rest", "zip-format"),
-    (pickle.dumps(12345, protocol=2), "wrong magic"),
-    (b"", "not a readable"),
-    (b"\x00\x01garbage", "not a readable"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"PK\x03\x04rest", "zip-format"),
+        (pickle.dumps(12345, protocol=2), "wrong magic"),
+        (b"", "not a readable"),
+        (b"\x00\x01garbage", "not a readable"),
+    ],
+)
 def test_clear_errors_for_files_that_are_not_legacy_weights(data: bytes, message: str) -> None:
     with pytest.raises(WeightsError, match=message):
         read_state_dict(data)

@@ -22,17 +22,23 @@ from tests.support import REPO
 
 # Nothing but the page under test: no updates, no safe-browsing, no metrics, no prefetching.
 QUIET = [
-    "--no-sandbox", "--disable-background-networking", "--disable-component-update",
-    "--disable-default-apps", "--disable-domain-reliability", "--disable-sync",
-    "--disable-client-side-phishing-detection", "--metrics-recording-only", "--no-first-run",
-    "--no-pings", "--disable-features=Translate,OptimizationHints,MediaRouter",
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-default-apps",
+    "--disable-domain-reliability",
+    "--disable-sync",
+    "--disable-client-side-phishing-detection",
+    "--metrics-recording-only",
+    "--no-first-run",
+    "--no-pings",
+    "--disable-features=Translate,OptimizationHints,MediaRouter",
 ]
 VIEWPORT = {"width": 1440, "height": 900}  # a laptop screen
 
 
 def chromium_path() -> str:
-    for candidate in (os.environ.get("LOOKALIKE_CHROMIUM"), "chromium-headless-shell",
-                      "chromium"):
+    for candidate in (os.environ.get("LOOKALIKE_CHROMIUM"), "chromium-headless-shell", "chromium"):
         if candidate and (found := shutil.which(candidate)):
             return found
     raise RuntimeError(
@@ -69,12 +75,19 @@ class Recorder:
     requests: list[str] = field(default_factory=list)
 
     def problems(self) -> list[str]:
-        out = [f"console {kind}: {text}" for kind, text in self.console
-               if kind in ("error", "warning")]
+        out = [
+            f"console {kind}: {text}" for kind, text in self.console if kind in ("error", "warning")
+        ]
         out += [f"uncaught: {e}" for e in self.errors]
-        out += [f"request outside {self.origin}: {u}" for u in self.requests
-                if not (u.startswith(self.origin + "/") or u.startswith("blob:" + self.origin)
-                        or u.startswith("data:"))]
+        out += [
+            f"request outside {self.origin}: {u}"
+            for u in self.requests
+            if not (
+                u.startswith(self.origin + "/")
+                or u.startswith("blob:" + self.origin)
+                or u.startswith("data:")
+            )
+        ]
         return out
 
 
@@ -97,6 +110,8 @@ def drop_file(page: Any, target: str, name: str, data: bytes, mime: str) -> None
             const dt = new DataTransfer();
             dt.items.add(new File([new Uint8Array(bytes)], name, { type: mime }));
             return dt;
-        }""", [name, list(data), mime])
+        }""",
+        [name, list(data), mime],
+    )
     for event in ("dragenter", "dragover", "drop"):
         page.dispatch_event(target, event, {"dataTransfer": transfer})

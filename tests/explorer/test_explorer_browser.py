@@ -52,8 +52,9 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(demo_run: DemoRun, demo_collection: Any, tmp_path_factory: pytest.TempPathFactory
-          ) -> Iterator[Stack]:
+def stack(
+    demo_run: DemoRun, demo_collection: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
     local = load_settings(state_dir=demo_run.state)
     logs = tmp_path_factory.mktemp("explorer-logs")
     with GraphStore.connect(local) as store:
@@ -84,8 +85,11 @@ def ids_in(page: Any, selector: str) -> list[str]:
 
 
 def node_positions(page: Any) -> dict[str, str]:
-    return dict(page.eval_on_selector_all(
-        "#graph .node", "els => els.map(e => [e.dataset.id, e.getAttribute('transform')])"))
+    return dict(
+        page.eval_on_selector_all(
+            "#graph .node", "els => els.map(e => [e.dataset.id, e.getAttribute('transform')])"
+        )
+    )
 
 
 def shoot(page: Any, name: str) -> None:
@@ -118,8 +122,9 @@ def check_lookalikes(page: Any, stack: Stack, image_id: str) -> None:
     assert stored, f"the demo wrote no LOOKS_LIKE for {image_id}"
     page.wait_for_selector(f"{section} .tile")
     shown = ids_in(page, f"{section} .tile")
-    notes = page.eval_on_selector_all(f"{section} .tile .note",
-                                      "els => els.map(e => e.textContent)")
+    notes = page.eval_on_selector_all(
+        f"{section} .tile .note", "els => els.map(e => e.textContent)"
+    )
     score = {x["id"]: x["score"] for x in stored}
     top = min(PANEL_LOOKALIKES, len(stored))
     assert len(shown) >= top
@@ -143,19 +148,20 @@ def test_explorer_journey(stack: Stack, browser: Any) -> None:
     shoot(page, "start")
     central = ids_in(page, "#home-start .tile")[0]
     page.click(f'#home-start .tile[data-id="{central}"]')
-    page.wait_for_function("n => document.querySelectorAll('#graph .node').length === n",
-                           arg=min(150, len(nx.single_source_shortest_path_length(
-                               graph, central, cutoff=2))))
+    page.wait_for_function(
+        "n => document.querySelectorAll('#graph .node').length === n",
+        arg=min(150, len(nx.single_source_shortest_path_length(graph, central, cutoff=2))),
+    )
     page.wait_for_selector("#panel h2")
     shoot(page, "graph")
 
     # Find by words of a title: a prefix of the commonest title word.
-    counts = Counter(w for t in stack.titles.values() for w in set(folded_words(t))
-                     if len(w) >= 5)
+    counts = Counter(w for t in stack.titles.values() for w in set(folded_words(t)) if len(w) >= 5)
     word = next(w for w, n in counts.most_common() if n >= 2)
     prefix = word[:4]
     expected = sorted(
-        (len(set(folded_words(t))), i) for i, t in stack.titles.items()
+        (len(set(folded_words(t))), i)
+        for i, t in stack.titles.items()
         if any(w.startswith(prefix) for w in folded_words(t))
     )
     page.fill("#q", prefix)
@@ -163,7 +169,8 @@ def test_explorer_journey(stack: Stack, browser: Any) -> None:
     page.wait_for_selector("#results .result")
     page.wait_for_function(
         "n => document.querySelectorAll('#results .result').length === n",
-        arg=min(20, len(expected)))
+        arg=min(20, len(expected)),
+    )
     assert ids_in(page, "#results .result") == [i for _, i in expected][:20]
     assert f"{len(expected)} title" in page.inner_text("#results-title")
 
@@ -172,8 +179,9 @@ def test_explorer_journey(stack: Stack, browser: Any) -> None:
     page.click(f'#results .result[data-id="{seed}"]')
     page.wait_for_url(re.compile(rf"#/image/{seed}/2$"))
     within2 = nx.single_source_shortest_path_length(graph, seed, cutoff=2)
-    page.wait_for_function("n => document.querySelectorAll('#graph .node').length === n",
-                           arg=min(150, len(within2)))
+    page.wait_for_function(
+        "n => document.querySelectorAll('#graph .node').length === n", arg=min(150, len(within2))
+    )
     assert set(ids_in(page, "#graph .node")) == set(within2)
     page.wait_for_selector("#panel h2")
     assert page.inner_text("#panel h2") == (stack.titles[seed] or "Untitled")
@@ -186,17 +194,21 @@ def test_explorer_journey(stack: Stack, browser: Any) -> None:
     page.click("label:has(input[name=depth][value='1'])")
     page.wait_for_url(re.compile(rf"#/image/{seed}/1$"))
     ring = set(nx.single_source_shortest_path_length(graph, seed, cutoff=1))
-    page.wait_for_function("n => document.querySelectorAll('#graph .node').length === n",
-                           arg=len(ring))
+    page.wait_for_function(
+        "n => document.querySelectorAll('#graph .node').length === n", arg=len(ring)
+    )
     neighbour = max(ring - {seed}, key=lambda n: len(set(graph[n]) - ring))
     union = ring | set(graph[neighbour])
     before = node_positions(page)
     page.click(f'#graph .node[data-id="{neighbour}"]')
-    page.wait_for_function("t => document.querySelector('#panel h2')?.textContent === t",
-                           arg=stack.titles[neighbour] or "Untitled")
+    page.wait_for_function(
+        "t => document.querySelector('#panel h2')?.textContent === t",
+        arg=stack.titles[neighbour] or "Untitled",
+    )
     page.click("#panel button:has-text('Expand')")
-    page.wait_for_function("n => document.querySelectorAll('#graph .node').length === n",
-                           arg=len(union))
+    page.wait_for_function(
+        "n => document.querySelectorAll('#graph .node').length === n", arg=len(union)
+    )
     assert set(ids_in(page, "#graph .node")) == union
     after = node_positions(page)
     assert {i: after[i] for i in before} == before
@@ -211,26 +223,32 @@ def test_explorer_journey(stack: Stack, browser: Any) -> None:
             break
     assert focused in union and focused != seed
     page.keyboard.press("Enter")
-    page.wait_for_function("t => document.querySelector('#panel h2')?.textContent === t",
-                           arg=stack.titles[focused] or "Untitled")
+    page.wait_for_function(
+        "t => document.querySelector('#panel h2')?.textContent === t",
+        arg=stack.titles[focused] or "Untitled",
+    )
 
     # A path between two images at least two steps apart: from the panel, then the form.
     lengths = dict(nx.all_pairs_shortest_path_length(graph))
-    source, target = max(((a, b) for a in lengths for b in lengths[a]),
-                         key=lambda p: (lengths[p[0]][p[1]], p))
+    source, target = max(
+        ((a, b) for a in lengths for b in lengths[a]), key=lambda p: (lengths[p[0]][p[1]], p)
+    )
     hops = lengths[source][target]
     assert hops >= 2
     page.fill("#q", source)
     page.press("#q", "Enter")
     page.wait_for_url(re.compile(rf"#/image/{source}/1$"))
-    page.wait_for_function("t => document.querySelector('#panel h2')?.textContent === t",
-                           arg=stack.titles[source] or "Untitled")
+    page.wait_for_function(
+        "t => document.querySelector('#panel h2')?.textContent === t",
+        arg=stack.titles[source] or "Untitled",
+    )
     page.click("#panel button:has-text('Path from here')")
     page.wait_for_selector("#view-path:not([hidden])")
     page.fill("#path-to", target)
     page.click("#path-form button[type=submit]")
-    page.wait_for_function("n => document.querySelectorAll('.chain .stop').length === n",
-                           arg=hops + 1)
+    page.wait_for_function(
+        "n => document.querySelectorAll('.chain .stop').length === n", arg=hops + 1
+    )
     chain = ids_in(page, ".chain .stop")
     assert chain[0] == source and chain[-1] == target
     assert all(graph.has_edge(a, b) for a, b in itertools.pairwise(chain))
@@ -241,8 +259,11 @@ def test_explorer_journey(stack: Stack, browser: Any) -> None:
     # Drop a picture: a smaller, recompressed copy of a stored thumbnail finds its image first.
     cache = ThumbnailCache(stack.settings.thumbnail_dir, 10**9)
     with GraphStore.connect(stack.settings) as store:
-        alone = sorted(i for i, p in store.get_images(sorted(graph)).items()
-                       if not p.get("dup_group") and cache.path(i))
+        alone = sorted(
+            i
+            for i, p in store.get_images(sorted(graph)).items()
+            if not p.get("dup_group") and cache.path(i)
+        )
     pictured = alone[0]
     picture = Image.open(io.BytesIO(cache.get(pictured) or b"")).convert("RGB")
     picture = picture.resize((picture.width * 9 // 10, picture.height * 9 // 10))
@@ -277,9 +298,11 @@ def test_explorer_journey(stack: Stack, browser: Any) -> None:
     jobs = api.get("/analysis/jobs").json()["jobs"]
     latest = max((j for j in jobs if j["status"] == "done"), key=lambda j: j["finished_at"])
     assert page.locator("#degree-histogram rect.bar").count() == len(
-        latest["summary"]["degree_histogram"])
+        latest["summary"]["degree_histogram"]
+    )
     assert page.locator("#communities .chip").count() == len(
-        latest["summary"]["communities"]["sizes"])
+        latest["summary"]["communities"]["sizes"]
+    )
     page.click("#communities .chip >> nth=0")
     page.wait_for_selector("#community-members .tile")
     shoot(page, "analysis")
@@ -289,8 +312,7 @@ def test_explorer_journey(stack: Stack, browser: Any) -> None:
     page.context.close()
 
 
-def test_a_wrong_token_shows_the_apis_message(stack: Stack,
-                                               browser: Any) -> None:
+def test_a_wrong_token_shows_the_apis_message(stack: Stack, browser: Any) -> None:
     """A wrong token: the API's own message is shown; the page stays usable."""
     page, rec = open_page(browser, stack.api.url)
     page.goto(stack.api.url + "/#/crawls")

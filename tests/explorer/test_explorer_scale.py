@@ -28,8 +28,15 @@ def synthetic(seed: int = 17) -> tuple[list[dict], list[tuple[str, str, int]]]:
     """Clusters of CLUSTER images, each listing 4 of its own cluster and 1 anywhere."""
     rng = random.Random(seed)
     ids = [f"s{i:05d}" for i in range(IMAGES)]
-    images = [{"id": i, "title": f"Study of {rng.choice(SUBJECTS)} {k}",
-               "fetched_at": 1_700_000_000_000, "license": "pdm"} for k, i in enumerate(ids)]
+    images = [
+        {
+            "id": i,
+            "title": f"Study of {rng.choice(SUBJECTS)} {k}",
+            "fetched_at": 1_700_000_000_000,
+            "license": "pdm",
+        }
+        for k, i in enumerate(ids)
+    ]
     edges = []
     for k, image in enumerate(ids):
         base = k - k % CLUSTER
@@ -41,8 +48,9 @@ def synthetic(seed: int = 17) -> tuple[list[dict], list[tuple[str, str, int]]]:
 
 
 @pytest.fixture(scope="module")
-def big_api(settings: Any, embedded: bool, tmp_path_factory: pytest.TempPathFactory
-            ) -> Iterator[tuple[ApiServer, list[dict]]]:
+def big_api(
+    settings: Any, embedded: bool, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ApiServer, list[dict]]]:
     images, edges = synthetic()
     folder = tmp_path_factory.mktemp("scale")
     with isolated_graph(settings, embedded) as (local, store):
@@ -67,14 +75,18 @@ def test_large_neighbourhoods_are_capped_and_long_lists_paged(big_api, browser: 
     # Still answers: select another image, its panel follows.
     other = page.eval_on_selector_all("#graph .node", "els => els[7].dataset.id")
     page.click(f'#graph .node[data-id="{other}"]')
-    page.wait_for_function("t => document.querySelector('#panel h2')?.textContent === t",
-                           arg=next(i["title"] for i in images if i["id"] == other))
+    page.wait_for_function(
+        "t => document.querySelector('#panel h2')?.textContent === t",
+        arg=next(i["title"] for i in images if i["id"] == other),
+    )
     page.wait_for_load_state("networkidle")
     page.screenshot(path=str(screenshot_dir() / "explorer-scale.png"))
 
     # Every image's title has "study": 6,000 matches, 20 a page, "More" adds the next 20.
-    expected = [i["id"] for i in sorted(images, key=lambda i: (len(set(
-        i["title"].lower().split())), i["id"]))]
+    expected = [
+        i["id"]
+        for i in sorted(images, key=lambda i: (len(set(i["title"].lower().split())), i["id"]))
+    ]
     page.fill("#q", "stud")
     page.press("#q", "Enter")
     page.wait_for_function("() => document.querySelectorAll('#results .result').length === 20")

@@ -45,8 +45,12 @@ def reference(
 
 def image(node: str, out: list[tuple[str, int]], props: bool = True) -> list:
     """A ring entry as the statements return it; element ids are ``e:<id>`` here."""
-    return [node, f"e:{node}", {"id": node, "title": node.upper()} if props else None,
-            [[f"e:{t}", r] for t, r in out]]
+    return [
+        node,
+        f"e:{node}",
+        {"id": node, "title": node.upper()} if props else None,
+        [[f"e:{t}", r] for t, r in out],
+    ]
 
 
 def test_walk_admits_rings_and_joins_edges_by_element_id() -> None:
@@ -60,8 +64,7 @@ def test_walk_admits_rings_and_joins_edges_by_element_id() -> None:
     sub = walk.finish(properties=True)
     assert sub.depth == {"a": 0, "b": 1, "d": 1, "c": 2}
     # "x" was never admitted, so the edge to it is not part of the neighbourhood.
-    assert sub.edges == [("a", "b", 1), ("b", "a", 1), ("b", "c", 2), ("c", "b", 2),
-                         ("c", "c", 1)]
+    assert sub.edges == [("a", "b", 1), ("b", "a", 1), ("b", "c", 2), ("c", "b", 2), ("c", "c", 1)]
     assert sub.nodes["c"] == {"id": "c", "title": "C"} and not sub.truncated
 
 
@@ -101,12 +104,11 @@ def awkward_graph() -> tuple[list[dict], list[tuple[str, str, int]]]:
     """Clusters with long links, a self-loop, mutual edges, a hub and an isolated image."""
     rng = random.Random(5)
     ids = [f"n{i:03d}" for i in range(90)]
-    images = [{"id": i, "title": f"Image {i}", "phash": f"{rng.getrandbits(64):016x}"}
-              for i in ids]
+    images = [{"id": i, "title": f"Image {i}", "phash": f"{rng.getrandbits(64):016x}"} for i in ids]
     images.append({"id": "alone", "title": "No similar images"})
     edges: set[tuple[str, str]] = set()
     for k, src in enumerate(ids):
-        cluster = ids[(k // 10) * 10: (k // 10) * 10 + 10]
+        cluster = ids[(k // 10) * 10 : (k // 10) * 10 + 10]
         for dst in [*rng.sample([x for x in cluster if x != src], 2), rng.choice(ids)]:
             if dst != src:
                 edges.add((src, dst))

@@ -23,7 +23,10 @@ def cli(state: Path, *args: str, check: bool = True) -> subprocess.CompletedProc
     env["LOOKALIKE_STATE_DIR"] = str(state)
     proc = subprocess.run(
         [sys.executable, "-c", "from lookalike_cli.main import main; main()", *args],
-        env=env, capture_output=True, text=True, timeout=240,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"lookalike {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
@@ -97,7 +100,8 @@ def test_server_dying_during_start_is_reported(own_state: Path, monkeypatch) -> 
     s = load_settings(state_dir=own_state)
     original = stack.arcadedb_command
     monkeypatch.setattr(
-        stack, "arcadedb_command",
+        stack,
+        "arcadedb_command",
         lambda *a, **k: [*original(*a, **k)[:-1], "com.example.NoSuchMainClass"],
     )
     with pytest.raises(stack.StackError, match="ArcadeDB exited with code"):

@@ -18,8 +18,9 @@ def random_catalogue(n: int, seed: int) -> tuple[list[dict], list[tuple[str, str
     """A catalogue-like graph: each image lists up to 5 others, ranked."""
     rng = random.Random(seed)
     ids = [f"img{i:05d}" for i in range(n)]
-    images = [{"id": i, "title": f"Image {i}", "aspect_ratio": 1.0 + k / n} for k, i in
-              enumerate(ids)]
+    images = [
+        {"id": i, "title": f"Image {i}", "aspect_ratio": 1.0 + k / n} for k, i in enumerate(ids)
+    ]
     edges = []
     for src in ids:
         for rank, dst in enumerate(rng.sample([x for x in ids if x != src], 3), start=1):
@@ -35,11 +36,19 @@ def to_nx(edges) -> nx.Graph:
 
 def test_round_trip_and_properties(fresh_graph: tuple[Settings, GraphStore]) -> None:
     _, store = fresh_graph
-    store.upsert_images([
-        {"id": "aaaa1111", "title": "A", "license": "pdm", "aspect_ratio": 1.5,
-         "average_color": "#112233", "thumbnail_url": "https://x/image/A/info.json"},
-        {"id": "bbbb2222", "title": "B"},
-    ])
+    store.upsert_images(
+        [
+            {
+                "id": "aaaa1111",
+                "title": "A",
+                "license": "pdm",
+                "aspect_ratio": 1.5,
+                "average_color": "#112233",
+                "thumbnail_url": "https://x/image/A/info.json",
+            },
+            {"id": "bbbb2222", "title": "B"},
+        ]
+    )
     store.upsert_edges([("aaaa1111", "bbbb2222", 1)], seen=1000)
     got = store.get_image("aaaa1111")
     assert got is not None
@@ -192,7 +201,8 @@ def test_concurrent_writers_with_overlapping_batches(fresh_graph) -> None:
     assert not errors, errors
     expected_nodes = {i["id"] for k in range(4) for i in images[k * 60 : k * 60 + 160]}
     expected_edges = {
-        e for k in range(4)
+        e
+        for k in range(4)
         for e in edges
         if e[0] in {i["id"] for i in images[k * 60 : k * 60 + 160]}
         and e[1] in {i["id"] for i in images[k * 60 : k * 60 + 160]}

@@ -68,8 +68,7 @@ class HostileCatalogue:
 
         self.httpd = Server(("127.0.0.1", 0), Handler)
         self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
-                                        daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
 
     # -- configuration -------------------------------------------------------------------
@@ -98,8 +97,11 @@ class HostileCatalogue:
         parts = path.split("?", 1)[0].split("/")
         if path.startswith("/catalogue/v2/images/") and len(parts) == 5:
             return parts[4], "record"
-        if parts[1:2] in (["image"], ["thumbs"]) and len(parts) > 3 and \
-                not parts[-1].endswith(".json"):
+        if (
+            parts[1:2] in (["image"], ["thumbs"])
+            and len(parts) > 3
+            and not parts[-1].endswith(".json")
+        ):
             return self.replica.collection.image_for_asset(parts[2]), "thumbnail"
         return None, ""
 
@@ -113,8 +115,12 @@ class HostileCatalogue:
             if kind == "nested_json":
                 return _send(handler, 200, nested_json(), {"Content-Type": "application/json"})
             if kind == "gzip_bomb_json":
-                return _send(handler, 200, gzip_bomb(), {
-                    "Content-Type": "application/json", "Content-Encoding": "gzip"})
+                return _send(
+                    handler,
+                    200,
+                    gzip_bomb(),
+                    {"Content-Type": "application/json", "Content-Encoding": "gzip"},
+                )
             status, body, headers = self._upstream(handler.path)
             return _trickle(handler, status, body, headers)
         status, body, headers = self._upstream(handler.path)
@@ -123,8 +129,11 @@ class HostileCatalogue:
     def _upstream(self, path: str) -> tuple[int, bytes, dict[str, str]]:
         """The replica's answer, with the replica's address replaced by ours."""
         resp = self._http.get(self.upstream + path, timeout=60)
-        headers = {k: v for k, v in resp.headers.items()
-                   if k.lower() in ("content-type", "retry-after", "location")}
+        headers = {
+            k: v
+            for k, v in resp.headers.items()
+            if k.lower() in ("content-type", "retry-after", "location")
+        }
         body = resp.content
         ctype = resp.headers.get("Content-Type", "")
         if "json" in ctype or ctype.startswith("text/"):
@@ -134,8 +143,9 @@ class HostileCatalogue:
         return resp.status_code, body, headers
 
 
-def _head(handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str],
-          length: int) -> None:
+def _head(
+    handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str], length: int
+) -> None:
     handler.send_response(status)
     for key, value in headers.items():
         handler.send_header(key, value)
@@ -143,8 +153,9 @@ def _head(handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str],
     handler.end_headers()
 
 
-def _send(handler: BaseHTTPRequestHandler, status: int, body: bytes,
-          headers: dict[str, str]) -> None:
+def _send(
+    handler: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str]
+) -> None:
     try:
         _head(handler, status, headers, len(body))
         handler.wfile.write(body)
@@ -152,8 +163,9 @@ def _send(handler: BaseHTTPRequestHandler, status: int, body: bytes,
         handler.close_connection = True
 
 
-def _trickle(handler: BaseHTTPRequestHandler, status: int, body: bytes,
-             headers: dict[str, str]) -> None:
+def _trickle(
+    handler: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str]
+) -> None:
     """The answer with its true length, one byte at a time: never a pause long enough for a
     read timeout, and never done in any reasonable time."""
     handler.close_connection = True
@@ -164,7 +176,7 @@ def _trickle(handler: BaseHTTPRequestHandler, status: int, body: bytes,
         for i in range(len(body)):
             if time.monotonic() - started > TRICKLE_GIVE_UP_S:
                 return
-            handler.wfile.write(body[i:i + 1])
+            handler.wfile.write(body[i : i + 1])
             handler.wfile.flush()
             time.sleep(TRICKLE_S)
     except OSError:  # the client hung up: what the trickle is for

@@ -36,8 +36,14 @@ def as_a_background_job() -> Iterator[None]:
 def serve(command: list[str]) -> subprocess.Popen[str]:
     """``lookalike replica serve`` started from a background job, once it is serving."""
     with as_a_background_job():
-        proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        proc = subprocess.Popen(
+            command,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
     assert proc.stdout is not None
     for line in proc.stdout:
         if line.startswith("Ctrl-C"):
@@ -52,9 +58,7 @@ def signal_mask(pid: int, field: str) -> int:
     raise AssertionError(f"no {field} for {pid}")
 
 
-def test_a_child_of_a_background_job_still_stops_on_sigint(
-    small_collection: Collection
-) -> None:
+def test_a_child_of_a_background_job_still_stops_on_sigint(small_collection: Collection) -> None:
     args = ("replica", "serve", "--collection", str(small_collection.path))
     plain = serve([sys.executable, "-c", "from lookalike_cli.main import main; main()", *args])
     try:  # the cause, reproduced: a plain child ignores SIGINT

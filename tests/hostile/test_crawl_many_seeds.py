@@ -21,8 +21,9 @@ pytestmark = pytest.mark.timeout(600)
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(lookalike_command(*args), env=env, cwd=REPO, capture_output=True,
-                          text=True, timeout=500)
+    return subprocess.run(
+        lookalike_command(*args), env=env, cwd=REPO, capture_output=True, text=True, timeout=500
+    )
 
 
 def test_seed_lines_are_ids_comments_and_blanks() -> None:
@@ -33,9 +34,7 @@ def test_seed_lines_are_ids_comments_and_blanks() -> None:
     assert in_parts(list("abcde"), 2) == [["a", "b"], ["c", "d"], ["e"]]
 
 
-def test_a_bad_seeds_file_is_refused_before_anything_is_queued(
-    fresh_graph, tmp_path: Path
-) -> None:
+def test_a_bad_seeds_file_is_refused_before_anything_is_queued(fresh_graph, tmp_path: Path) -> None:
     local, _ = fresh_graph
     seeds = tmp_path / "seeds.txt"
     seeds.write_text("abcd1234\nefgh5678\nNOPE!\n")
@@ -46,8 +45,10 @@ def test_a_bad_seeds_file_is_refused_before_anything_is_queued(
     assert f"{seeds} line 3: 'NOPE!' is not a catalogue image id" in proc.stderr
     assert json.loads(cli(env, "crawls", "--json").stdout) == before
     proc = cli(env, "crawl")
-    assert proc.returncode == 1 and "no seeds: give --seed ID, --seeds-file FILE or --all" \
-        in proc.stderr
+    assert (
+        proc.returncode == 1
+        and "no seeds: give --seed ID, --seeds-file FILE or --all" in proc.stderr
+    )
 
 
 def test_more_seeds_than_one_crawl_takes_run_as_consecutive_crawls(
@@ -62,9 +63,11 @@ def test_more_seeds_than_one_crawl_takes_run_as_consecutive_crawls(
         env = worker_env(local, replica.env(), LOOKALIKE_MAX_SEEDS="5")
         proc = cli(env, "crawl", "--seeds-file", str(path), "--depth", "0")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert [line.split(": ")[1] for line in proc.stdout.splitlines()
-            if "(part " in line] == ["5 seed(s), depth 0", "5 seed(s), depth 0",
-                                      "2 seed(s), depth 0"]
+    assert [line.split(": ")[1] for line in proc.stdout.splitlines() if "(part " in line] == [
+        "5 seed(s), depth 0",
+        "5 seed(s), depth 0",
+        "2 seed(s), depth 0",
+    ]
     assert "(part 3 of 3)" in proc.stdout
     fetched = {i for i, n in store.export_all().nodes.items() if n.get("fetched_at")}
     assert fetched == set(seeds)
@@ -85,4 +88,5 @@ def test_all_crawls_every_image_of_the_snapshot(
     assert fetched == set(small_collection.ids)
     assert len(whole.edges) == sum(
         len(dict.fromkeys(x for x in small_collection.similar_ids(i) if x != i))
-        for i in small_collection.ids)
+        for i in small_collection.ids
+    )

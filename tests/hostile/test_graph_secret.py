@@ -30,8 +30,9 @@ def command_lines() -> dict[int, str]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError):  # gone meanwhile
-                lines[int(entry.name)] = (entry / "cmdline").read_bytes().replace(
-                    b"\0", b" ").decode(errors="replace")
+                lines[int(entry.name)] = (
+                    (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                )
     return lines
 
 
@@ -56,7 +57,12 @@ def test_status_says_how_to_connect_but_not_the_password(
     env["LOOKALIKE_STATE_DIR"] = str(settings.state_dir)
     out = subprocess.run(
         [sys.executable, "-c", "from lookalike_cli.main import main; main()", "status"],
-        env=env, cwd=REPO, capture_output=True, text=True, timeout=120, check=True,
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     ).stdout
     assert graph_record["uri"] in out
     assert "user      root" in out and "database  lookalike" in out

@@ -19,17 +19,21 @@ from workers import control
 pytestmark = pytest.mark.timeout(600)
 
 # Fail fast: a 2 s deadline per request, one retry in the client, one more try of the task.
-FAST = {"LOOKALIKE_HTTP_TIMEOUT": "2", "LOOKALIKE_MAX_RETRIES": "1",
-        "LOOKALIKE_TASK_RETRIES": "1"}
+FAST = {"LOOKALIKE_HTTP_TIMEOUT": "2", "LOOKALIKE_MAX_RETRIES": "1", "LOOKALIKE_TASK_RETRIES": "1"}
 # Properties a crawl moves on (or notes a failure in) without changing what the graph says.
-VOLATILE = {"fetched_at", "hashed_at", "fetch_error", "fetch_failed_at", "hash_error",
-            "hash_failed_at"}
+VOLATILE = {
+    "fetched_at",
+    "hashed_at",
+    "fetch_error",
+    "fetch_failed_at",
+    "hash_error",
+    "hash_failed_at",
+}
 
 
 def graph_state(store: GraphStore) -> tuple[dict[str, dict[str, Any]], set[tuple[Any, ...]]]:
     whole = store.export_all()
-    nodes = {i: {k: v for k, v in n.items() if k not in VOLATILE}
-             for i, n in whole.nodes.items()}
+    nodes = {i: {k: v for k, v in n.items() if k not in VOLATILE} for i, n in whole.nodes.items()}
     return nodes, set(whole.edges)
 
 
@@ -57,7 +61,10 @@ def test_hostile_records_fail_alone_and_the_graph_keeps_what_it_had(
 
     assert second["status"] == "done", w.log_text()
     assert second["counts"]["failed"] == {
-        "malformed_json": 1, "response_too_large": 1, "unavailable": 1}
+        "malformed_json": 1,
+        "response_too_large": 1,
+        "unavailable": 1,
+    }
     failures = control.crawl_failures(s, second_id)
     assert set(failures) == {nested, bomb, trickle}
     # Deep nesting is bad JSON, said so (it used to kill the task with RecursionError).

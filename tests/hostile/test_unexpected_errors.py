@@ -22,12 +22,16 @@ pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture
-def batch(small_collection: Collection, fresh_graph, as_worker  # noqa: F811
-          ) -> Iterator[tuple[list[str], CrawlState, object]]:
+def batch(
+    small_collection: Collection,
+    fresh_graph,
+    as_worker,  # noqa: F811
+) -> Iterator[tuple[list[str], CrawlState, object]]:
     """A depth-0 crawl of four images (a seed and images it lists), with this process as its
     worker; yields (ids, crawl state, store)."""
     local, store, _, ids, state = batch_crawl(
-        small_collection.path, fresh_graph, f"unexpected-{uuid.uuid4().hex[:8]}", 4, 60)
+        small_collection.path, fresh_graph, f"unexpected-{uuid.uuid4().hex[:8]}", 4, 60
+    )
     state.r.hdel(HINTS, *ids)
     with run_replica(small_collection) as replica:
         as_worker(worker_env(local, replica.env()))
@@ -91,11 +95,16 @@ def test_a_bug_in_a_hash_task_is_recorded(batch, monkeypatch) -> None:
     ids, state, store = batch
     assert all(s.startswith("fetched") for s in tasks.fetch_images(state.id, ids[:1], 0))
     listed = ids[0]
-    monkeypatch.setattr(pipeline, "store_thumbnails",
-                        lambda *a, **k: (_ for _ in ()).throw(MemoryError("out of memory")))
+    monkeypatch.setattr(
+        pipeline,
+        "store_thumbnails",
+        lambda *a, **k: (_ for _ in ()).throw(MemoryError("out of memory")),
+    )
     state.r.hset(state.p + "hashing", listed, 0)  # as if this image waited for its hash task
-    result = tasks.hash_for_crawl(state, listed, store.get_image(listed)["thumbnail_url"],
-                                  needs=HASH_ONLY)
+    result = tasks.hash_for_crawl(
+        state, listed, store.get_image(listed)["thumbnail_url"], needs=HASH_ONLY
+    )
     assert result == "failed:unexpected_error"
     assert state.failures()[f"{listed}:thumbnail"].startswith(
-        "unexpected_error: MemoryError: out of memory")
+        "unexpected_error: MemoryError: out of memory"
+    )

@@ -59,8 +59,7 @@ def docs_dir(replica_tmp: Path, replica_spec_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def everything_dir(replica_tmp: Path, replica_spec_dir: Path) -> Path:
     files = [replica_spec_dir / "test_documents" / "images.everything.json"]
-    return build_collection(replica_tmp / "everything", test_documents=files,
-                            kind="test-documents")
+    return build_collection(replica_tmp / "everything", test_documents=files, kind="test-documents")
 
 
 @pytest.fixture(scope="session")

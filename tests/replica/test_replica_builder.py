@@ -57,9 +57,22 @@ def test_rebuild_with_same_inputs_is_skipped(tmp_path: Path) -> None:
 def test_aspect_ratio_and_average_colour_of_a_known_image(tmp_path: Path) -> None:
     src = tmp_path / "src"
     _write_pictures(src)
-    coll = Collection.load(build_collection(tmp_path / "c", src=src, metadata={
-        "solid.png": {"title": "A solid plate", "contributors": ["Ann Example"], "year": 1850,
-                      "genres": ["Lithographs"], "subjects": ["Colour"], "license": "cc-by"}}))
+    coll = Collection.load(
+        build_collection(
+            tmp_path / "c",
+            src=src,
+            metadata={
+                "solid.png": {
+                    "title": "A solid plate",
+                    "contributors": ["Ann Example"],
+                    "year": 1850,
+                    "genres": ["Lithographs"],
+                    "subjects": ["Colour"],
+                    "license": "cc-by",
+                }
+            },
+        )
+    )
     [solid] = [i for i in coll.ids if coll.document(i)["source"].get("title") == "A solid plate"]
     doc = coll.document(solid)
     assert doc["aspectRatio"] == 1.5
@@ -67,13 +80,17 @@ def test_aspect_ratio_and_average_colour_of_a_known_image(tmp_path: Path) -> Non
     assert doc["thumbnail"]["license"]["id"] == "cc-by"
     assert doc["source"]["contributors"][0]["agent"]["label"] == "Ann Example"
     assert coll.record(solid)["filterable"]["source.production.dates.range.from"] == [
-        -3786825600000]
+        -3786825600000
+    ]
     # A noise picture, checked against an independent computation of the inferrers' recipe.
     noise = next(i for i in coll.ids if i != solid)
     with Image.open(coll.path / coll.record(noise)["file"]) as im:
         w, h = im.size
-        small = im.convert("RGB").resize((100, 100), Image.Resampling.BILINEAR).resize(
-            (50, 50), Image.Resampling.NEAREST)
+        small = (
+            im.convert("RGB")
+            .resize((100, 100), Image.Resampling.BILINEAR)
+            .resize((50, 50), Image.Resampling.NEAREST)
+        )
     mean = np.asarray(small, dtype=float).reshape(-1, 3).mean(axis=0)
     got = coll.document(noise)
     assert got["aspectRatio"] == pytest.approx(w / h, abs=1e-6)
@@ -107,7 +124,8 @@ def test_demo_ground_truth_is_consistent(demo: Collection) -> None:
     # original or a sibling among their five.
     hits = sum(
         bool(({f["original"]} | {w["id"] for w in f["variants"]}) & set(demo.similar_ids(v["id"])))
-        for f in families for v in f["variants"]
+        for f in families
+        for v in f["variants"]
     )
     assert hits >= 0.9 * len(variant_ids)
 
@@ -159,9 +177,16 @@ def test_variants_really_are_transformed_copies(demo: Collection) -> None:
             elif t == "rotate":
                 assert copy.shape == original.shape
                 assert np.abs(copy - original).mean() > 1
-                assert np.abs(copy - original).mean() < np.abs(
-                    copy - np.asarray(ImageOps.flip(Image.fromarray(original.astype(np.uint8))),
-                                      dtype=np.float64)).mean()
+                assert (
+                    np.abs(copy - original).mean()
+                    < np.abs(
+                        copy
+                        - np.asarray(
+                            ImageOps.flip(Image.fromarray(original.astype(np.uint8))),
+                            dtype=np.float64,
+                        )
+                    ).mean()
+                )
             else:
                 raise AssertionError(f"no check for the edit {t!r}")
     assert seen == set(EDITS)
@@ -173,8 +198,9 @@ def test_demo_metadata_comes_from_the_met_records(demo: Collection) -> None:
     assert sum(bool(d["source"]["contributors"]) for d in titled) > 100
     assert any(d["source"]["subjects"] for d in titled)
     assert all(d["thumbnail"]["url"].startswith("http://replica.invalid/image/L") for d in titled)
-    dated = [i for i in demo.ids if demo.record(i)["filterable"][
-        "source.production.dates.range.from"]]
+    dated = [
+        i for i in demo.ids if demo.record(i)["filterable"]["source.production.dates.range.from"]
+    ]
     assert len(dated) > 100
 
 
@@ -200,8 +226,10 @@ def test_scale_collection_builds_and_serves_generated_thumbnails(scale_dir: Path
         url = doc["thumbnail"]["url"].replace("info.json", "full/!400,400/0/default.jpg")
         first = requests.get(url, timeout=10)
         again = requests.get(url, timeout=10)
-        other = requests.get(rep.base_url + "/image/L" + coll.ids[18].upper()
-                             + "/full/!400,400/0/default.jpg", timeout=10)
+        other = requests.get(
+            rep.base_url + "/image/L" + coll.ids[18].upper() + "/full/!400,400/0/default.jpg",
+            timeout=10,
+        )
     assert first.status_code == 200 and first.headers["Content-Type"] == "image/jpeg"
     assert first.content == again.content != other.content
     picture = Image.open(io.BytesIO(first.content))

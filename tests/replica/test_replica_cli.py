@@ -44,7 +44,8 @@ def test_build_with_test_documents(tmp_path: Path, replica_spec_dir: Path) -> No
     env = {"LOOKALIKE_CATALOGUE_SPEC_DIR": str(replica_spec_dir)}
     _register()
     result = CliRunner(env=env).invoke(
-        cli, ["replica", "build", "--with-test-documents", "--out", str(tmp_path / "d")])
+        cli, ["replica", "build", "--with-test-documents", "--out", str(tmp_path / "d")]
+    )
     assert result.exit_code == 0, result.output
     coll = Collection.load(tmp_path / "d")
     assert "hqnskj6m" in coll and len(coll) == 54
@@ -53,9 +54,14 @@ def test_build_with_test_documents(tmp_path: Path, replica_spec_dir: Path) -> No
 def test_serve_prints_the_crawler_environment(scale_dir: Path) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        lookalike_command("replica", "serve", "--collection", str(scale_dir),
-                          "--faults", "seed=1,429=0"),
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        lookalike_command(
+            "replica", "serve", "--collection", str(scale_dir), "--faults", "seed=1,429=0"
+        ),
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,
     )
     try:
@@ -66,7 +72,8 @@ def test_serve_prints_the_crawler_environment(scale_dir: Path) -> None:
                 break
         exports = dict(
             line.strip().removeprefix("export ").split("=", 1)
-            for line in lines if line.strip().startswith("export ")
+            for line in lines
+            if line.strip().startswith("export ")
         )
         catalogue = exports["LOOKALIKE_CATALOGUE_URL"]
         host = exports["LOOKALIKE_IMAGE_HOSTS"]

@@ -30,7 +30,8 @@ def test_documents_rebase_urls_and_are_copies(demo: Collection) -> None:
     image_id = demo.ids[0]
     doc = demo.document(image_id, "http://example.test:8080")
     assert doc["thumbnail"]["url"] == (
-        f"http://example.test:8080/image/{demo.asset_id(image_id)}/info.json")
+        f"http://example.test:8080/image/{demo.asset_id(image_id)}/info.json"
+    )
     doc["source"]["title"] = "changed"
     assert demo.document(image_id)["source"]["title"] != "changed"
     assert demo.image_for_asset(demo.asset_id(image_id)) == image_id
@@ -51,13 +52,18 @@ def test_with_changes_to_a_new_dir(demo_dir: Path, tmp_path: Path) -> None:
     assert listed_it
     for image_id in listed_it:
         v = changed.vector(image_id)
-        same_dim = [j for j in changed.ids
-                    if j != image_id and changed.vector(j) is not None
-                    and changed.vector(j).shape == v.shape]
+        same_dim = [
+            j
+            for j in changed.ids
+            if j != image_id
+            and changed.vector(j) is not None
+            and changed.vector(j).shape == v.shape
+        ]
         scores = {j: float(changed.vector(j) @ v) for j in same_dim}
         best = sorted(same_dim, key=lambda j: (-scores[j], j))[:5]
         assert [scores[j] for j in changed.similar_ids(image_id)] == pytest.approx(
-            [scores[j] for j in best], abs=1e-6)
+            [scores[j] for j in best], abs=1e-6
+        )
     # Untouched lists stay as they were; the original directory is unchanged.
     untouched = [i for i in changed.ids if i not in listed_it and i != b]
     assert all(changed.similar_ids(i) == original.similar_ids(i) for i in untouched)
@@ -65,8 +71,9 @@ def test_with_changes_to_a_new_dir(demo_dir: Path, tmp_path: Path) -> None:
     with run_replica(changed) as rep:
         gone = requests.get(f"{rep.catalogue_url}/images/{removed}", timeout=10)
         assert gone.status_code == 404
-        body = requests.get(f"{rep.catalogue_url}/images/{b}",
-                            params={"include": "withSimilarFeatures"}, timeout=10).json()
+        body = requests.get(
+            f"{rep.catalogue_url}/images/{b}", params={"include": "withSimilarFeatures"}, timeout=10
+        ).json()
         assert [d["id"] for d in body["withSimilarFeatures"]] == [c, a]
         thumb = requests.get(f"{rep.base_url}/image/{changed.asset_id(a)}/info.json", timeout=10)
         assert thumb.status_code == 200
@@ -84,7 +91,8 @@ def test_with_changes_in_place_and_bad_changes(scale_dir: Path, tmp_path: Path) 
     other = coll.ids[12]
     assert np.array_equal(changed.vector(other), coll.vector(other))
     assert changed.thumbnail_bytes(changed.asset_id(other), "!100,100") == coll.thumbnail_bytes(
-        coll.asset_id(other), "!100,100")
+        coll.asset_id(other), "!100,100"
+    )
     with pytest.raises(CollectionError, match="unknown image ids: zzzzzzzz"):
         changed.with_changes(tmp_path / "x", remove=["zzzzzzzz"])
     with pytest.raises(CollectionError, match="similar list for"):

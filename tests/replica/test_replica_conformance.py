@@ -27,8 +27,9 @@ def test_expected_single_image_responses(replica_spec_dir: Path, docs_replica) -
     assert len(files) == 3
     for file in files:
         include = "source." + file.stem.removeprefix("include-image-")
-        got = requests.get(f"{docs_replica.catalogue_url}/images/bwlh4xon",
-                           params={"include": include}, timeout=10)
+        got = requests.get(
+            f"{docs_replica.catalogue_url}/images/bwlh4xon", params={"include": include}, timeout=10
+        )
         assert got.status_code == 200
         assert got.json() == json.loads(file.read_text()), file.name
 
@@ -40,15 +41,19 @@ def test_expected_list_responses(replica_spec_dir: Path, everything_dir: Path) -
     with run_replica(everything_dir) as rep:
         for file in files:
             include = "source." + file.stem.removeprefix("include-list-")
-            got = requests.get(f"{rep.catalogue_url}/images", params={"include": include},
-                               timeout=10)
+            got = requests.get(
+                f"{rep.catalogue_url}/images", params={"include": include}, timeout=10
+            )
             assert got.status_code == 200
             assert got.json() == json.loads(file.read_text()), file.name
 
 
 def test_similar_features_of_the_real_vectors(docs_replica) -> None:
-    got = requests.get(f"{docs_replica.catalogue_url}/images/hqnskj6m",
-                       params={"include": "withSimilarFeatures"}, timeout=10).json()
+    got = requests.get(
+        f"{docs_replica.catalogue_url}/images/hqnskj6m",
+        params={"include": "withSimilarFeatures"},
+        timeout=10,
+    ).json()
     similar = got["withSimilarFeatures"]
     assert {s["id"] for s in similar} == SIMILAR_SET
     # Best first, by the dot product of the stored 4096-d vectors, and never itself.
@@ -76,8 +81,11 @@ def test_similar_lists_are_the_exact_top5_of_each_dimension(docs_dir: Path) -> N
 
 
 def test_image_without_vector_has_empty_similar_list(docs_replica) -> None:
-    got = requests.get(f"{docs_replica.catalogue_url}/images/tc3wxz6j",
-                       params={"include": "withSimilarFeatures"}, timeout=10).json()
+    got = requests.get(
+        f"{docs_replica.catalogue_url}/images/tc3wxz6j",
+        params={"include": "withSimilarFeatures"},
+        timeout=10,
+    ).json()
     assert got["withSimilarFeatures"] == []
     assert got["aspectRatio"] == 1.0 and got["averageColor"] == "#ffffff"
 
@@ -86,8 +94,11 @@ def test_test_documents_are_served_unchanged(replica_spec_dir: Path, docs_replic
     include = "source.contributors,source.genres,source.languages,source.subjects"
     for file in sorted((replica_spec_dir / "test_documents").glob("*.json"))[::7]:
         display = json.loads(file.read_text())["document"]["display"]
-        got = requests.get(f"{docs_replica.catalogue_url}/images/{display['id']}",
-                           params={"include": include}, timeout=10).json()
+        got = requests.get(
+            f"{docs_replica.catalogue_url}/images/{display['id']}",
+            params={"include": include},
+            timeout=10,
+        ).json()
         assert got == display, file.name
         assert got["thumbnail"]["url"].startswith("https://iiif.wellcomecollection.org/")
 
@@ -95,8 +106,9 @@ def test_test_documents_are_served_unchanged(replica_spec_dir: Path, docs_replic
 def test_trimming_is_recursive_into_similar_images(docs_replica) -> None:
     url = f"{docs_replica.catalogue_url}/images/hqnskj6m"
     bare = requests.get(url, params={"include": "withSimilarFeatures"}, timeout=10).json()
-    full = requests.get(url, params={"include": "withSimilarFeatures,source.subjects,"
-                                     "source.genres"}, timeout=10).json()
+    full = requests.get(
+        url, params={"include": "withSimilarFeatures,source.subjects,source.genres"}, timeout=10
+    ).json()
     for doc in [bare, *bare["withSimilarFeatures"]]:
         assert "subjects" not in doc["source"] and "genres" not in doc["source"]
     for doc in [full, *full["withSimilarFeatures"]]:
@@ -105,8 +117,7 @@ def test_trimming_is_recursive_into_similar_images(docs_replica) -> None:
         assert "contributors" not in doc["source"]
 
 
-def test_snapshot_matches_the_expected_serialisation(replica_spec_dir: Path,
-                                                     docs_replica) -> None:
+def test_snapshot_matches_the_expected_serialisation(replica_spec_dir: Path, docs_replica) -> None:
     import gzip
 
     got = requests.get(docs_replica.snapshot_url, timeout=30)

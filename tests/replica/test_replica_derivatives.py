@@ -44,8 +44,9 @@ def scale(scale_dir: Path) -> Collection:
 def _rendered(coll: Collection, key) -> bytes:
     asset, region, size, rotation, quality_format = key
     source = coll.image_source(asset)
-    return iiif.render(source, iiif.parse_image_request(region, size, rotation, quality_format,
-                                                         source))
+    return iiif.render(
+        source, iiif.parse_image_request(region, size, rotation, quality_format, source)
+    )
 
 
 def _stored_files(directory: Path) -> list[Path]:
@@ -67,15 +68,20 @@ def test_prerendered_bytes_are_the_rendered_bytes(which, scale, demo, tmp_path) 
             assert cache.get(key) == _rendered(coll, key)
         # The crawler's recipe is what the collection calls the thumbnail.
         assert cache.get(thumbnail_key(coll.asset_id(ids[0]), 400)) == coll.thumbnail_bytes(
-            coll.asset_id(ids[0]), "!400,400")
+            coll.asset_id(ids[0]), "!400,400"
+        )
         assert cache.usage_bytes == sum(p.stat().st_size for p in _stored_files(tmp_path / "d"))
 
 
 def test_pictures_stored_on_request_are_served_byte_identical_after_a_restart(
-        scale, tmp_path) -> None:
+    scale, tmp_path
+) -> None:
     asset = scale.asset_id(scale.ids[3])
-    paths = [f"/image/{asset}/square/200,/90/gray.png", f"/thumbs/{asset}/full/!150,150/0/"
-             "default.jpg", f"/image/{asset}/pct:10,10,50,50/pct:50/!0/bitonal.gif"]
+    paths = [
+        f"/image/{asset}/square/200,/90/gray.png",
+        f"/thumbs/{asset}/full/!150,150/0/default.jpg",
+        f"/image/{asset}/pct:10,10,50,50/pct:50/!0/bitonal.gif",
+    ]
     with run_replica(scale, derivatives_dir=tmp_path / "d") as rep:
         first = [requests.get(rep.base_url + p, timeout=10) for p in paths]
         pictures = rep.stats()["pictures"]
@@ -192,10 +198,17 @@ def test_concurrent_writers_in_processes_and_threads(tmp_path, max_mb) -> None:
     with DerivativeCache(directory, namespace=NS, max_mb=max_mb) as cache:
         for path in files:
             assert len(path.read_bytes()) == 1000
-        expected_keys = {(f"shared-{i}" if i % 2 else f"w{w}t{t}-{i}")
-                         for w in range(3) for t in range(3) for i in range(60)}
-        stored = {k for k in expected_keys
-                  if cache.get((k, "full", "!400,400", "0", "default.jpg")) is not None}
+        expected_keys = {
+            (f"shared-{i}" if i % 2 else f"w{w}t{t}-{i}")
+            for w in range(3)
+            for t in range(3)
+            for i in range(60)
+        }
+        stored = {
+            k
+            for k in expected_keys
+            if cache.get((k, "full", "!400,400", "0", "default.jpg")) is not None
+        }
         for k in stored:
             key = (k, "full", "!400,400", "0", "default.jpg")
             assert cache.get(key) == _payload(key)
@@ -216,8 +229,9 @@ def test_a_full_cache_stops_storing_and_the_server_still_serves(scale, tmp_path)
     kept = sorted(p.read_bytes() for p in _stored_files(tmp_path / "d"))
     with run_replica(scale, derivatives_dir=tmp_path / "d", derivatives_mb=limit_mb) as rep:
         for key in keys[5:15]:
-            resp = requests.get(f"{rep.base_url}/image/{key[0]}/full/!400,400/0/default.jpg",
-                                timeout=10)
+            resp = requests.get(
+                f"{rep.base_url}/image/{key[0]}/full/!400,400/0/default.jpg", timeout=10
+            )
             assert resp.content == _rendered(scale, key)
         pictures = rep.stats()["pictures"]
     assert pictures["derivative_hits"] == 5
@@ -234,8 +248,10 @@ def test_a_directory_that_cannot_be_used_is_refused_at_start_up(scale, tmp_path)
     afile.write_text("x")
     with pytest.raises(DerivativeCacheError, match=r"a-file/d.* cannot be created"):
         create_app(scale, derivatives_dir=afile / "d")
-    with pytest.raises(DerivativeCacheError, match="cannot be created"), \
-            run_replica(scale, derivatives_dir=afile / "d"):
+    with (
+        pytest.raises(DerivativeCacheError, match="cannot be created"),
+        run_replica(scale, derivatives_dir=afile / "d"),
+    ):
         pass
     # A folder of someone else's files is not emptied or written to.
     foreign = tmp_path / "photos"
@@ -248,8 +264,10 @@ def test_a_directory_that_cannot_be_used_is_refused_at_start_up(scale, tmp_path)
         DerivativeCache(tmp_path / "z", namespace=NS, max_mb=0)
     # The CLI says so and exits 1.
     _register()
-    result = CliRunner().invoke(cli, ["replica", "serve", "--collection", str(scale.path),
-                                      "--derivatives", str(afile / "d")])
+    result = CliRunner().invoke(
+        cli,
+        ["replica", "serve", "--collection", str(scale.path), "--derivatives", str(afile / "d")],
+    )
     assert result.exit_code == 1 and "cannot be created" in result.output
 
 
@@ -280,8 +298,20 @@ def test_cli_prerender(tmp_path) -> None:
     small = build_scale_collection(tmp_path / "c", 120, seed=5)
     _register()
     runner = CliRunner()
-    args = ["replica", "prerender", "--collection", str(small), "--derivatives",
-            str(tmp_path / "d"), "--size", "100", "--size", "200", "--processes", "2"]
+    args = [
+        "replica",
+        "prerender",
+        "--collection",
+        str(small),
+        "--derivatives",
+        str(tmp_path / "d"),
+        "--size",
+        "100",
+        "--size",
+        "200",
+        "--processes",
+        "2",
+    ]
     result = runner.invoke(cli, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "240 rendered, 0 already there, 0 left out" in result.output

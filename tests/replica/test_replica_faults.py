@@ -22,16 +22,24 @@ TRANSIENT = "seed=7,429=0.1,retry_after=2,5xx=0.1,slow=0.05,slow_s=0,truncated=0
 def test_fault_spec_parsing() -> None:
     full = FaultConfig.parse(
         "seed=7,429=0.1,retry_after=1,5xx=0.1,slow=0.05,slow_s=2,malformed=0.02,truncated=0.01,"
-        "corrupt_thumb=0.02,nonimage_thumb=0.01,missing=0.01,drop=0.02")
+        "corrupt_thumb=0.02,nonimage_thumb=0.01,missing=0.01,drop=0.02"
+    )
     assert (full.seed, full.rate_429, full.rate_5xx, full.slow_s, full.missing) == (
-        7, 0.1, 0.1, 2.0, 0.01)
+        7,
+        0.1,
+        0.1,
+        2.0,
+        0.01,
+    )
     assert FaultConfig.parse("429:0.1,5xx:0.1") == FaultConfig(rate_429=0.1, rate_5xx=0.1)
     assert FaultConfig.parse(full.to_spec()) == full
     assert not FaultConfig.parse("").active and FaultConfig.parse(None) == FaultConfig()
-    for bad, message in [("teapot=0.1", "unknown fault 'teapot'"),
-                         ("429=lots", "non-numeric value 'lots'"),
-                         ("5xx=1.5", "must be between 0 and 1"),
-                         ("429=0.6,5xx=0.6", "add up to 1.200 > 1")]:
+    for bad, message in [
+        ("teapot=0.1", "unknown fault 'teapot'"),
+        ("429=lots", "non-numeric value 'lots'"),
+        ("5xx=1.5", "must be between 0 and 1"),
+        ("429=0.6,5xx=0.6", "add up to 1.200 > 1"),
+    ]:
         with pytest.raises(FaultSpecError, match=message):
             FaultConfig.parse(bad)
 
@@ -86,7 +94,8 @@ def test_transient_faults_follow_the_seed(demo_dir: Path) -> None:
                 body = result.json()
                 assert body["httpStatus"] == result.status_code in (500, 502, 503)
                 assert body.get("description") == (
-                    TIMEOUT_MESSAGE if result.status_code == 503 else None)
+                    TIMEOUT_MESSAGE if result.status_code == 503 else None
+                )
         stats = rep.stats()
     n = len(paths)
     for kind, rate in [("429", 0.1), ("5xx", 0.1), ("drop", 0.05), ("truncated", 0.05)]:
@@ -139,7 +148,8 @@ def test_permanent_faults_are_permanent_and_predictable(demo_dir: Path) -> None:
                 if plan.json_fault(image_id) == "missing":
                     assert resp.status_code == 404
                     assert resp.json()["description"] == (
-                        f"Image not found for identifier {image_id}")
+                        f"Image not found for identifier {image_id}"
+                    )
                 elif plan.json_fault(image_id) == "malformed":
                     assert resp.status_code == 200
                     with pytest.raises(json.JSONDecodeError):
@@ -149,8 +159,10 @@ def test_permanent_faults_are_permanent_and_predictable(demo_dir: Path) -> None:
             fault = plan.thumb_fault(image_id)
             if fault is None and kinds[None] > 40:
                 continue  # enough good pictures checked
-            thumb = requests.get(f"{rep.base_url}/image/{coll.asset_id(image_id)}"
-                                 "/full/!200,200/0/default.jpg", timeout=10)
+            thumb = requests.get(
+                f"{rep.base_url}/image/{coll.asset_id(image_id)}/full/!200,200/0/default.jpg",
+                timeout=10,
+            )
             if fault == "nonimage_thumb":
                 assert thumb.headers["Content-Type"].startswith("text/html")
             elif fault == "corrupt_thumb":
@@ -161,10 +173,14 @@ def test_permanent_faults_are_permanent_and_predictable(demo_dir: Path) -> None:
                 Image.open(io.BytesIO(thumb.content)).load()
         # A missing image is still listed by its neighbours: the crawler meets a dangling id.
         missing = {i for i in coll.ids if plan.json_fault(i) == "missing"}
-        lister = next(i for i in coll.ids if set(coll.similar_ids(i)) & missing
-                      and not plan.json_fault(i))
-        body = requests.get(f"{rep.catalogue_url}/images/{lister}",
-                            params={"include": "withSimilarFeatures"}, timeout=10).json()
+        lister = next(
+            i for i in coll.ids if set(coll.similar_ids(i)) & missing and not plan.json_fault(i)
+        )
+        body = requests.get(
+            f"{rep.catalogue_url}/images/{lister}",
+            params={"include": "withSimilarFeatures"},
+            timeout=10,
+        ).json()
         assert {d["id"] for d in body["withSimilarFeatures"]} & missing
         stats = rep.stats()
     assert set(kinds) == {None, "missing", "malformed", "corrupt_thumb", "nonimage_thumb"}
@@ -174,8 +190,7 @@ def test_permanent_faults_are_permanent_and_predictable(demo_dir: Path) -> None:
     # The same seed marks the same images in an independent plan (what tests precompute).
     other = FaultPlan(FaultConfig.parse(spec))
     assert all(other.is_permanently_bad(i) == plan.is_permanently_bad(i) for i in coll.ids)
-    assert other.bad_ids(coll.ids) == {i: k for i in coll.ids
-                                       if (k := plan.is_permanently_bad(i))}
+    assert other.bad_ids(coll.ids) == {i: k for i in coll.ids if (k := plan.is_permanently_bad(i))}
 
 
 def test_per_request_faults_and_dropped_connections(demo_replica) -> None:
@@ -188,8 +203,11 @@ def test_per_request_faults_and_dropped_connections(demo_replica) -> None:
         requests.get(url, params={"faults": "drop=1"}, timeout=10)
     thumb = demo_replica.collection.document(image_id, demo_replica.base_url)["thumbnail"]["url"]
     with pytest.raises(requests.ConnectionError):
-        requests.get(thumb.replace("info.json", "full/!400,400/0/default.jpg"),
-                     params={"faults": "drop=1"}, timeout=10)
+        requests.get(
+            thumb.replace("info.json", "full/!400,400/0/default.jpg"),
+            params={"faults": "drop=1"},
+            timeout=10,
+        )
     bad = requests.get(url, params={"faults": "teapot=1"}, timeout=10)
     assert bad.status_code == 400 and "unknown fault 'teapot'" in bad.json()["description"]
     # The server survives all of it.
@@ -201,13 +219,17 @@ def test_per_request_faults_and_dropped_connections(demo_replica) -> None:
 def test_stats_count_requests_and_rates(demo_replica) -> None:
     for image_id in demo_replica.collection.ids[:12]:
         requests.get(f"{demo_replica.catalogue_url}/images/{image_id}", timeout=10)
-    body = requests.get(f"{demo_replica.base_url}/_replica/stats",
-                        params={"timestamps": "1", "paths": "1"}, timeout=10).json()
+    body = requests.get(
+        f"{demo_replica.base_url}/_replica/stats",
+        params={"timestamps": "1", "paths": "1"},
+        timeout=10,
+    ).json()
     assert body["requests"] == {"catalogue": 12}
     assert body["statuses"] == {"catalogue:200": 12}
     assert len(body["timestamps"]["catalogue"]) == 12
-    assert body["max_per_second"]["catalogue"] == max_in_window(body["timestamps"]["catalogue"],
-                                                                1.0)
+    assert body["max_per_second"]["catalogue"] == max_in_window(
+        body["timestamps"]["catalogue"], 1.0
+    )
     assert 1 <= body["max_per_second"]["catalogue"] <= 12
     assert sum(body["paths"].values()) == 12
     requests.post(f"{demo_replica.base_url}/_replica/reset", timeout=10)

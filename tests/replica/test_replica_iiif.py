@@ -36,16 +36,19 @@ def test_info_json(demo_replica, asset) -> None:
     assert {"width", "height"} <= set(info["sizes"][0])
 
 
-@pytest.mark.parametrize(("size", "check"), [
-    ("!400,400", lambda w, h, W, H: max(w, h) == 400 and abs(w / h - W / H) < 0.02),
-    ("200,", lambda w, h, W, H: w == 200 and abs(h - round(H * 200 / W)) <= 1),
-    (",150", lambda w, h, W, H: h == 150),
-    ("full", lambda w, h, W, H: (w, h) == (W, H)),
-    ("max", lambda w, h, W, H: (w, h) == (W, H)),
-    ("120,80", lambda w, h, W, H: (w, h) == (120, 80)),
-    ("pct:50", lambda w, h, W, H: abs(w - W / 2) <= 1 and abs(h - H / 2) <= 1),
-    ("250%2C", lambda w, h, W, H: w == 250),  # the story mocks' URL-encoded comma
-])
+@pytest.mark.parametrize(
+    ("size", "check"),
+    [
+        ("!400,400", lambda w, h, W, H: max(w, h) == 400 and abs(w / h - W / H) < 0.02),
+        ("200,", lambda w, h, W, H: w == 200 and abs(h - round(H * 200 / W)) <= 1),
+        (",150", lambda w, h, W, H: h == 150),
+        ("full", lambda w, h, W, H: (w, h) == (W, H)),
+        ("max", lambda w, h, W, H: (w, h) == (W, H)),
+        ("120,80", lambda w, h, W, H: (w, h) == (120, 80)),
+        ("pct:50", lambda w, h, W, H: abs(w - W / 2) <= 1 and abs(h - H / 2) <= 1),
+        ("250%2C", lambda w, h, W, H: w == 250),  # the story mocks' URL-encoded comma
+    ],
+)
 def test_sizes(asset, size, check) -> None:
     _, base, info = asset
     picture = _picture(requests.get(f"{base}/full/{size}/0/default.jpg", timeout=10))
@@ -72,25 +75,32 @@ def test_regions_rotation_quality_format(asset) -> None:
     assert crop.size == (100, 50)
     assert np.array_equal(np.asarray(crop), full[20:70, 10:110])
     assert _picture(requests.get(f"{base}/square/100,/0/default.jpg", timeout=10)).size == (
-        100, 100)
+        100,
+        100,
+    )
     rotated = _picture(requests.get(f"{base}/full/full/90/default.png", timeout=10))
     assert rotated.size == (h, w)
     mirrored = np.asarray(_picture(requests.get(f"{base}/full/full/!0/default.png", timeout=10)))
     assert np.array_equal(mirrored, full[:, ::-1])
     assert _picture(requests.get(f"{base}/full/!50,50/0/gray.jpg", timeout=10)).mode == "L"
-    assert _picture(requests.get(f"{base}/pct:0,0,50,50/!50,50/0/default.webp",
-                                 timeout=10)).format == "WEBP"
+    assert (
+        _picture(requests.get(f"{base}/pct:0,0,50,50/!50,50/0/default.webp", timeout=10)).format
+        == "WEBP"
+    )
 
 
-@pytest.mark.parametrize("tail", [
-    "nonsense/full/0/default.jpg",
-    "full/huge/0/default.jpg",
-    "full/full/45x/default.jpg",
-    "full/full/0/fancy.jpg",
-    "full/full/0/default.bmp",
-    "99999,0,10,10/full/0/default.jpg",
-    "full/99999,99999/0/default.jpg",
-])
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "nonsense/full/0/default.jpg",
+        "full/huge/0/default.jpg",
+        "full/full/45x/default.jpg",
+        "full/full/0/fancy.jpg",
+        "full/full/0/default.bmp",
+        "99999,0,10,10/full/0/default.jpg",
+        "full/99999,99999/0/default.jpg",
+    ],
+)
 def test_bad_requests_get_plain_400(asset, tail) -> None:
     _, base, _ = asset
     resp = requests.get(f"{base}/{tail}", timeout=10)
@@ -99,8 +109,12 @@ def test_bad_requests_get_plain_400(asset, tail) -> None:
 
 
 def test_unknown_assets_get_plain_404(demo_replica) -> None:
-    for path in ("/image/LNOPE/info.json", "/image/LNOPE/full/!400,400/0/default.jpg",
-                 "/image/V0014401/info.json", "/thumbs/LNOPE/full/!200,200/0/default.jpg"):
+    for path in (
+        "/image/LNOPE/info.json",
+        "/image/LNOPE/full/!400,400/0/default.jpg",
+        "/image/V0014401/info.json",
+        "/thumbs/LNOPE/full/!200,200/0/default.jpg",
+    ):
         resp = requests.get(demo_replica.base_url + path, timeout=10)
         assert resp.status_code == 404, path
         assert resp.headers["Content-Type"].startswith("text/plain")
@@ -109,5 +123,6 @@ def test_unknown_assets_get_plain_404(demo_replica) -> None:
 def test_fast_thumbnail_service(demo_replica, asset) -> None:
     _, base, _ = asset
     thumbs = base.replace("/image/", "/thumbs/")
-    assert max(_picture(requests.get(f"{thumbs}/full/!200,200/0/default.jpg",
-                                     timeout=10)).size) == 200
+    assert (
+        max(_picture(requests.get(f"{thumbs}/full/!200,200/0/default.jpg", timeout=10)).size) == 200
+    )

@@ -81,8 +81,11 @@ def test_a_request_s_body_is_read_and_never_taken_for_the_next_request(demo_repl
     usable: a body that looks like a request is not answered as one."""
     image_id = demo_replica.collection.ids[0]
     conn = _connect(demo_replica)
-    conn.request("POST", f"/catalogue/v2/images/{image_id}",
-                 body=b"GET /catalogue/v2/images/nothing HTTP/1.1\r\nHost: x\r\n\r\n")
+    conn.request(
+        "POST",
+        f"/catalogue/v2/images/{image_id}",
+        body=b"GET /catalogue/v2/images/nothing HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
     resp = conn.getresponse()
     resp.read()
     assert resp.status == 405 and not resp.will_close

@@ -77,11 +77,16 @@ def test_visually_similar_matches_with_similar_features(demo_dir: Path) -> None:
     collection = Collection.load(demo_dir)
     image_id = collection.ids[0]
     with run_replica(demo_dir, legacy=True) as rep:
-        both = requests.get(f"{rep.catalogue_url}/images/{image_id}",
-                            params={"include": "visuallySimilar,withSimilarFeatures"},
-                            timeout=10).json()
-        bad = requests.get(f"{rep.catalogue_url}/images/{image_id}",
-                           params={"include": "withSimilarColors"}, timeout=10)
+        both = requests.get(
+            f"{rep.catalogue_url}/images/{image_id}",
+            params={"include": "visuallySimilar,withSimilarFeatures"},
+            timeout=10,
+        ).json()
+        bad = requests.get(
+            f"{rep.catalogue_url}/images/{image_id}",
+            params={"include": "withSimilarColors"},
+            timeout=10,
+        )
     assert both["visuallySimilar"] == both["withSimilarFeatures"]
     assert [d["id"] for d in both["visuallySimilar"]] == collection.similar_ids(image_id)
     assert bad.status_code == 400
@@ -90,8 +95,10 @@ def test_visually_similar_matches_with_similar_features(demo_dir: Path) -> None:
 
 def test_normal_mode_rejects_visually_similar(demo_replica) -> None:
     image_id = demo_replica.collection.ids[0]
-    resp = requests.get(f"{demo_replica.catalogue_url}/images/{image_id}",
-                        params={"include": "visuallySimilar"}, timeout=10)
+    resp = requests.get(
+        f"{demo_replica.catalogue_url}/images/{image_id}",
+        params={"include": "visuallySimilar"},
+        timeout=10,
+    )
     assert resp.status_code == 400
-    assert resp.json()["description"].startswith(
-        "include: 'visuallySimilar' is not a valid value.")
+    assert resp.json()["description"].startswith("include: 'visuallySimilar' is not a valid value.")

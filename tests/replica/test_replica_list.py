@@ -52,7 +52,12 @@ def test_page_link_format_and_out_of_range_pages(docs_replica) -> None:
 
 def test_empty_result_shape(docs_replica) -> None:
     assert _get(docs_replica, **{"locations.license": "no-such-licence"}) == {
-        "type": "ResultList", "pageSize": 10, "totalPages": 0, "totalResults": 0, "results": []}
+        "type": "ResultList",
+        "pageSize": 10,
+        "totalPages": 0,
+        "totalResults": 0,
+        "results": [],
+    }
 
 
 def test_filters_or_within_and_across(docs_replica) -> None:
@@ -63,36 +68,62 @@ def test_filters_or_within_and_across(docs_replica) -> None:
 
     pdm = _get(docs_replica, **{"locations.license": "pdm"}, pageSize=100)
     assert [r["id"] for r in pdm["results"]] == ids_where(
-        lambda f: "pdm" in f["locations.license.id"])
+        lambda f: "pdm" in f["locations.license.id"]
+    )
     either = _get(docs_replica, **{"locations.license": "pdm,inc"}, pageSize=100)
-    assert either["totalResults"] == len(ids_where(
-        lambda f: {"pdm", "inc"} & set(f["locations.license.id"])))
-    both = _get(docs_replica, **{"locations.license": "pdm,inc",
-                                 "source.production.dates.from": "1900-01-01"}, pageSize=100)
-    assert {r["id"] for r in both["results"]} == set(ids_where(
-        lambda f: {"pdm", "inc"} & set(f["locations.license.id"]) and any(
-            d >= -2208988800000 for d in f["source.production.dates.range.from"])))
+    assert either["totalResults"] == len(
+        ids_where(lambda f: {"pdm", "inc"} & set(f["locations.license.id"]))
+    )
+    both = _get(
+        docs_replica,
+        **{"locations.license": "pdm,inc", "source.production.dates.from": "1900-01-01"},
+        pageSize=100,
+    )
+    assert {r["id"] for r in both["results"]} == set(
+        ids_where(
+            lambda f: (
+                {"pdm", "inc"} & set(f["locations.license.id"])
+                and any(d >= -2208988800000 for d in f["source.production.dates.range.from"])
+            )
+        )
+    )
     # Empty genre/subject id filters are no filter at all.
     assert _get(docs_replica, **{"source.genres": ""})["totalResults"] == len(coll)
 
 
 def test_quoted_csv_labels(demo_replica) -> None:
     coll: Collection = demo_replica.collection
-    labels = sorted({a for i in coll.ids
-                     for a in coll.record(i)["filterable"]["source.contributors.agent.label"]})
+    labels = sorted(
+        {
+            a
+            for i in coll.ids
+            for a in coll.record(i)["filterable"]["source.contributors.agent.label"]
+        }
+    )
     two = labels[:2]
-    body = _get(demo_replica, pageSize=100, **{
-        "source.contributors.agent.label": ",".join(f'"{lab}"' for lab in two)})
-    expect = [i for i in coll.ids
-              if set(two) & set(coll.record(i)["filterable"]["source.contributors.agent.label"])]
+    body = _get(
+        demo_replica,
+        pageSize=100,
+        **{"source.contributors.agent.label": ",".join(f'"{lab}"' for lab in two)},
+    )
+    expect = [
+        i
+        for i in coll.ids
+        if set(two) & set(coll.record(i)["filterable"]["source.contributors.agent.label"])
+    ]
     assert [r["id"] for r in body["results"]] == expect and expect
 
 
 def test_date_sort_puts_undated_last(docs_replica) -> None:
-    asc = [r["id"] for r in _get(docs_replica, sort="source.production.dates",
-                                 pageSize=100)["results"]]
-    desc = [r["id"] for r in _get(docs_replica, sort="source.production.dates",
-                                  sortOrder="desc", pageSize=100)["results"]]
+    asc = [
+        r["id"] for r in _get(docs_replica, sort="source.production.dates", pageSize=100)["results"]
+    ]
+    desc = [
+        r["id"]
+        for r in _get(docs_replica, sort="source.production.dates", sortOrder="desc", pageSize=100)[
+            "results"
+        ]
+    ]
     coll = docs_replica.collection
     dated = [i for i in asc if coll.record(i)["filterable"]["source.production.dates.range.from"]]
     n = len(dated)
@@ -102,8 +133,7 @@ def test_date_sort_puts_undated_last(docs_replica) -> None:
         return min(coll.record(i)["filterable"]["source.production.dates.range.from"])
 
     assert [first_date(i) for i in asc[:n]] == sorted(first_date(i) for i in dated)
-    assert [first_date(i) for i in desc[:n]] == sorted((first_date(i) for i in dated),
-                                                       reverse=True)
+    assert [first_date(i) for i in desc[:n]] == sorted((first_date(i) for i in dated), reverse=True)
     # Undated images come last in both orders, in id order.
     assert asc[n:] == sorted(asc[n:]) and desc[n:] == asc[n:]
     assert asc[0] == "5rc8axpc"  # the image produced in 1098
@@ -121,8 +151,9 @@ def test_text_query_weights_titles(docs_replica) -> None:
     ids = [r["id"] for r in body["results"]]
     breads = {"trl6ofk9", "n0qiz9n6", "v6rc61ab", "a3axkdzo"}
     assert breads & set(ids)
-    assert set(ids) <= breads | {i for i in ids if "bread" in str(
-        docs_replica.collection.record(i)["query"]).lower()}
+    assert set(ids) <= breads | {
+        i for i in ids if "bread" in str(docs_replica.collection.record(i)["query"]).lower()
+    }
     # A source work id finds that work's images.
     work = docs_replica.collection.document("hqnskj6m")["source"]["id"]
     assert "hqnskj6m" in [r["id"] for r in _get(docs_replica, query=work)["results"]]
@@ -130,8 +161,11 @@ def test_text_query_weights_titles(docs_replica) -> None:
 
 def test_aggregations_apply_every_other_filter(docs_replica) -> None:
     coll: Collection = docs_replica.collection
-    body = _get(docs_replica, aggregations="locations.license,source.genres.label",
-                **{"locations.license": "pdm"})
+    body = _get(
+        docs_replica,
+        aggregations="locations.license,source.genres.label",
+        **{"locations.license": "pdm"},
+    )
     aggs = body["aggregations"]
     assert aggs["type"] == "Aggregations"
     # The licence aggregation ignores the licence filter (RFC 37) ...
@@ -147,8 +181,11 @@ def test_aggregations_apply_every_other_filter(docs_replica) -> None:
     # ... while the genre aggregation counts only pdm images; label buckets use id = label.
     for bucket in aggs["source.genres.label"]["buckets"]:
         assert bucket["data"]["id"] == bucket["data"]["label"]
-    pdm_genres = sum(len(coll.record(i)["aggregatable"]["source.genres"]) for i in coll.ids
-                     if "pdm" in coll.record(i)["filterable"]["locations.license.id"])
+    pdm_genres = sum(
+        len(coll.record(i)["aggregatable"]["source.genres"])
+        for i in coll.ids
+        if "pdm" in coll.record(i)["filterable"]["locations.license.id"]
+    )
     assert sum(b["count"] for b in aggs["source.genres.label"]["buckets"]) == pdm_genres
 
 
@@ -162,6 +199,7 @@ def test_scale_collection_lists_generated_documents(scale_dir) -> None:
         assert body["totalResults"] == 5000 and body["totalPages"] == 50
         assert all(r["source"]["subjects"] for r in body["results"])
         pdm = _get(rep, **{"locations.license": "pdm"}, aggregations="locations.license")
-        expected = sum(1 for i in coll.ids
-                       if coll.record(i)["filterable"]["locations.license.id"] == ["pdm"])
+        expected = sum(
+            1 for i in coll.ids if coll.record(i)["filterable"]["locations.license.id"] == ["pdm"]
+        )
         assert pdm["totalResults"] == expected and 1500 < expected < 3500
