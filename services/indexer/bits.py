@@ -76,11 +76,15 @@ class ExactScanner:
         self.values = np.ascontiguousarray(values, dtype=np.uint64)
         self._xor = np.empty_like(self.values)
         self._count = np.empty(len(self.values), dtype=np.uint8)
+        self._hit = np.empty(len(self.values), dtype=bool)
 
     def within(self, query: int, radius: int) -> tuple[np.ndarray, np.ndarray]:
         np.bitwise_xor(self.values, np.uint64(query), out=self._xor)
         np.bitwise_count(self._xor, out=self._count)
-        where = np.flatnonzero(self._count <= radius)
+        # the comparison into a buffer too, and nonzero() rather than flatnonzero (which
+        # ravels through Python first): ~1 us of a 10k scan's ~8
+        np.less_equal(self._count, radius, out=self._hit)
+        where = self._hit.nonzero()[0]
         return where, self._count[where]
 
     def distances(self, query: int) -> np.ndarray:

@@ -344,11 +344,21 @@ class IndexReader:
         if radius < 0:
             raise ValueError(f"radius must be >= 0, not {radius}")
         gen, delta, queries = self._queries(kind, hash, image_id, mirror)
+        if gen is not None and _gen_alone(delta, queries):
+            return _gen_only(gen, self._gen_within(gen, kind, queries[0][0], radius), image_id)
+        return self._within_merged(gen, delta, kind, queries, radius, image_id)
+
+    def _within_merged(
+        self, gen: _Generation | None, delta: _Delta | None, kind: str,
+        queries: list[tuple[int, bool]], radius: int, exclude: str | None,
+    ) -> list[Match]:
+        """``within`` in general: the generation's and the recent hashes' matches of every
+        query value, each image's best kept."""
         found: dict[str, tuple[int, bool]] = {}
         for q, mirrored in queries:
             for image, dist in self._within_value(gen, delta, kind, q, radius):
                 _keep_best(found, image, dist, mirrored)
-        return _ranked(found, exclude=image_id)
+        return _ranked(found, exclude=exclude)
 
     def nearest(
         self, kind: str, *, hash: str | None = None, image_id: str | None = None,
@@ -362,12 +372,33 @@ class IndexReader:
             raise ValueError(f"k must be >= 1, not {k}")
         gen, delta, queries = self._queries(kind, hash, image_id, mirror)
         want = k + (1 if image_id is not None else 0)
+        if gen is not None and _gen_alone(delta, queries) and not self._uses_annoy(gen, kind):
+            hits = _gen_only(gen, self._gen_nearest(gen, kind, queries[0][0], want),
+                             image_id, nearest_first=True)
+            if max_distance is not None:
+                hits = [m for m in hits if m.distance <= max_distance]
+            return hits[:k]
+        return self._nearest_merged(gen, delta, kind, queries, k, image_id, max_distance)
+
+    def _nearest_merged(
+        self, gen: _Generation | None, delta: _Delta | None, kind: str,
+        queries: list[tuple[int, bool]], k: int, exclude: str | None,
+        max_distance: int | None,
+    ) -> list[Match]:
+        """``nearest`` in general: the nearest of every query value among the generation's
+        and the recent hashes, each image's best kept."""
+        want = k + (1 if exclude is not None else 0)
         found: dict[str, tuple[int, bool]] = {}
         for q, mirrored in queries:
             for image, dist in self._nearest_value(gen, delta, kind, q, want):
                 if max_distance is None or dist <= max_distance:
                     _keep_best(found, image, dist, mirrored)
-        return _ranked(found, exclude=image_id, limit=k)
+        return _ranked(found, exclude=exclude, limit=k)
+
+    def _uses_annoy(self, gen: _Generation, kind: str) -> bool:
+        """Whether nearest-k in ``kind`` goes through Annoy (else: one exact scan)."""
+        ki = gen.index.get(kind)
+        return ki is not None and ki.annoy is not None and len(ki.rows) > self.exact_scan_max
 
     def search_image(
         self, image: bytes | Image.Image, *, kinds: Iterable[str] = ("phash", "dhash"),
@@ -563,14 +594,33 @@ class IndexReader:
     ) -> list[tuple[str, int]]:
         out: list[tuple[str, int]] = []
         if gen is not None and kind in gen.index:
-            ki = gen.index[kind]
-            if len(ki.rows) > self.exact_scan_max and radius <= NEAR_RADIUS_MAX:
-                pos, dist = ki.multi.within(q, radius)
-            else:  # a small kind, or a radius beyond what the tables answer cheaply: scan
-                pos, dist = ki.scanner().within(q, radius)
-            out.extend(_from_gen(gen, ki.row_of(pos), dist, delta))
+            rows, dist = self._gen_within(gen, kind, q, radius)
+            out.extend(_from_gen(gen, rows, dist, delta))
         out.extend(_from_delta(delta, kind, q, radius))
         return out
+
+    def _gen_within(self, gen: _Generation, kind: str, q: int,
+                    radius: int) -> tuple[np.ndarray, np.ndarray]:
+        """The generation's rows within ``radius`` of ``q`` (ascending) and their distances;
+        none when the generation has no such kind."""
+        ki = gen.index.get(kind)
+        if ki is None:
+            return _NO_ROWS, _NO_DIST
+        if len(ki.rows) > self.exact_scan_max and radius <= NEAR_RADIUS_MAX:
+            pos, dist = ki.multi.within(q, radius)
+        else:  # a small kind, or a radius beyond what the tables answer cheaply: scan
+            pos, dist = ki.scanner().within(q, radius)
+        return ki.row_of(pos), dist
+
+    def _gen_nearest(self, gen: _Generation, kind: str, q: int,
+                     want: int) -> tuple[np.ndarray, np.ndarray]:
+        """The generation's ``want`` rows nearest ``q`` by one exact scan, nearest first (ties
+        by row, i.e. by id); none when the generation has no such kind."""
+        ki = gen.index.get(kind)
+        if ki is None:
+            return _NO_ROWS, _NO_DIST
+        pos, dist = ki.scanner().nearest(q, want)
+        return ki.row_of(pos), dist
 
     def _nearest_value(
         self, gen: _Generation | None, delta: _Delta | None, kind: str, q: int, want: int
@@ -583,7 +633,7 @@ class IndexReader:
         # Generation rows that a recent hash replaces are dropped after the search: ask for
         # as many more.
         extra = len(delta.ids) if delta is not None else 0
-        if ki.annoy is not None and len(ki.rows) > self.exact_scan_max:
+        if self._uses_annoy(gen, kind):
             near = self._within_value(gen, None, kind, q, NEAR_RADIUS)
             near = _without_recent(near, delta)
             if len(near) + sum(d <= NEAR_RADIUS for _, d in recent) >= want:
@@ -597,8 +647,34 @@ class IndexReader:
             dist = np.bitwise_count(np.bitwise_xor(gen.values[rows, column], np.uint64(q)))
             return near + _from_gen(gen, rows, dist, delta) + recent
         # No Annoy index (or a small kind): one exact scan answers the near and the far.
-        pos, dist = ki.scanner().nearest(q, want + extra)
-        return _from_gen(gen, ki.row_of(pos), dist, delta) + recent
+        rows, dist = self._gen_nearest(gen, kind, q, want + extra)
+        return _from_gen(gen, rows, dist, delta) + recent
+
+
+_NO_ROWS = np.zeros(0, np.int64)
+_NO_DIST = np.zeros(0, np.uint8)
+
+
+def _gen_alone(delta: _Delta | None, queries: list[tuple[int, bool]]) -> bool:
+    """Whether the generation alone answers: one direct query (no mirror) and no recent
+    hashes to add or to replace the generation's with."""
+    return len(queries) == 1 and (delta is None or not delta.ids)
+
+
+def _gen_only(gen: _Generation, found: tuple[np.ndarray, np.ndarray], exclude: str | None,
+              nearest_first: bool = False) -> list[Match]:
+    """The matches of one direct query answered by the generation alone (no mirror, no recent
+    hashes), in ``_ranked``'s order without its dict and tuple sort: rows come ascending (or
+    already ``nearest_first``, ties by row), and the generation's ids are sorted, so a stable
+    sort by distance orders them by (distance, id)."""
+    rows, dist = found
+    if len(rows) > 1 and not nearest_first:
+        order = dist.argsort(kind="stable")
+        rows, dist = rows[order], dist[order]
+    matches = list(map(Match, gen.ids[rows].tolist(), dist.tolist()))
+    if exclude is not None:
+        return [m for m in matches if m.id != exclude]
+    return matches
 
 
 def _from_gen(

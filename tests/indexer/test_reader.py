@@ -241,3 +241,64 @@ def test_rebuilds_under_concurrent_queries_never_error_or_return_partial_results
     assert not errors, errors[0]
     assert answered[0] > 50
     assert 6 in seen_generations and len(seen_generations) >= 2
+
+
+@pytest.mark.parametrize("exact_scan_max", [0, 100_000], ids=["multi-index", "scan"])
+def test_the_generation_alone_path_answers_as_the_general_one(tmp_path, table, exact_scan_max):
+    """One direct query without recent hashes skips the merging of matches (within, nearest);
+    the answers are the general path's, and the general path with a mirror or recent hashes
+    agrees with the generation alone where they should."""
+    build_generation(tmp_path / "gen", table, trees=5)
+    reader = IndexReader(tmp_path / "gen", MemorySource(), exact_scan_max=exact_scan_max)
+    gen, delta = reader._gen, reader._recent(reader._gen)
+    assert gen is not None and delta is not None and not delta.ids
+    for kind in ("phash", "dhash"):
+        k = table.kinds.index(kind)
+        for row in (*range(6000, 6040), 0, 17):
+            q = int(table.values[row, k])
+            image = str(table.ids[row])
+            for radius in (0, 6, 10, 14):
+                fast = reader.within(kind, hash=to_hex(kind, q), radius=radius)
+                assert fast == reader._within_merged(gen, delta, kind, [(q, False)], radius,
+                                                     None)
+                assert reader.within(kind, image_id=image, radius=radius) == \
+                    reader._within_merged(gen, delta, kind, [(q, False)], radius, image)
+            for n, max_distance in ((1, None), (5, None), (12, 14)):
+                fast = reader.nearest(kind, hash=to_hex(kind, q), k=n, max_distance=max_distance)
+                assert fast == reader._nearest_merged(gen, delta, kind, [(q, False)], n, None,
+                                                      max_distance)
+                assert reader.nearest(kind, image_id=image, k=n) == \
+                    reader._nearest_merged(gen, delta, kind, [(q, False)], n, image, None)
+            # with the mirror: the best of the two fast answers, direct before mirrored
+            m = mirror_value(kind, q)
+            best: dict[str, tuple[int, bool]] = {}
+            for value, mirrored in ((q, False), (m, True)):
+                for match in reader.within(kind, hash=to_hex(kind, value), radius=10):
+                    best[match.id] = min(best.get(match.id, (99, True)),
+                                         (match.distance, mirrored))
+            assert reader.within(kind, hash=to_hex(kind, q), radius=10, mirror=True) == [
+                Match(i, d, mr) for d, mr, i in sorted((d, mr, i) for i, (d, mr) in best.items())]
+
+    # recent hashes (new images, and re-hashed ones replacing theirs) through the general path
+    # answer as the generation alone does once they are built into it
+    source = MemorySource(kinds=table.kinds)
+    later = dict(zip(table.ids.tolist(), table.values.tolist(), strict=True))
+    for i in range(6000, 6030):
+        image = str(table.ids[i]) if i % 2 else f"new{i}"
+        moved = [v ^ 0b1011 for v in table.values[i].tolist()]
+        source.add(image, hashed_at=10**13, **{kd: to_hex(kd, v)
+                                              for kd, v in zip(table.kinds, moved, strict=True)})
+        later[image] = moved
+    with_delta = IndexReader(tmp_path / "gen", source, exact_scan_max=exact_scan_max)
+    merged = HashTable.from_arrays(later, {kd: np.array([v[j] for v in later.values()],
+                                                        dtype=np.uint64)
+                                           for j, kd in enumerate(table.kinds)})
+    build_generation(tmp_path / "all", merged, trees=5, annoy_min_items=10**6)
+    built = IndexReader(tmp_path / "all", exact_scan_max=exact_scan_max)
+    for kind in ("phash", "dhash"):
+        k = table.kinds.index(kind)
+        for row in range(5990, 6040):
+            h = to_hex(kind, int(table.values[row, k]) ^ 0b1)
+            assert with_delta.within(kind, hash=h, radius=10) == \
+                built.within(kind, hash=h, radius=10)
+            assert with_delta.nearest(kind, hash=h, k=5) == built.nearest(kind, hash=h, k=5)
