@@ -9,12 +9,14 @@
   (``HashSource.hashes_since``, cached ``delta_ttl`` seconds so a burst of queries asks the
   graph once) and scanned exactly; a newly hashed image is findable at once. A re-hashed
   image's new hash replaces the generation's old one.
-- Exact where it matters, and never slower than a scan: kinds with at most
+- Exact where it matters, and a scan where the scan is faster: kinds with at most
   ``EXACT_SCAN_MAX`` hashes are simply scanned; larger ones answer near-duplicate radii
   (<= ``NEAR_RADIUS_MAX``) exactly from the multi-index tables, and nearest-k beyond the
   near-duplicate radius from an exact scan, or from Annoy's candidates re-ranked by exact
   distance where the generation has an Annoy index (kinds over ``build.ANNOY_MIN_ITEMS``
-  hashes, where it is faster than the scan). Larger radii fall back to an exact scan.
+  hashes, where it is faster than the scan). Larger radii fall back to an exact scan. A
+  direct query with no recent hashes skips the merging of matches (``_gen_only``): on a
+  scanned kind the reader costs the scan plus ~2 us (bench/README.md, index).
 - Mirror-invariant: with ``mirror=True`` the mirrored picture's hash is searched too (from
   the pixels for ``search_image``, derived from the hash otherwise; see bits.py).
 - Vectors: the generation's raw and refined embeddings and the vectors embedded since
