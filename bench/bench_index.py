@@ -75,17 +75,30 @@ def _hashes(n: int, seed: int, cache: Path | None, kinds: tuple[str, ...]):
             return {k: z[k] for k in kinds}, int(z["n_base"]), z["variant_of"]
     t = time.perf_counter()
     s = make_hashes(n, kinds=kinds, seed=seed)
-    print(f"  generated {s.size} hashes of {len(kinds)} kinds in "
-          f"{time.perf_counter() - t:.0f}s", flush=True)
+    print(
+        f"  generated {s.size} hashes of {len(kinds)} kinds in {time.perf_counter() - t:.0f}s",
+        flush=True,
+    )
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
-        np.savez(cache / f"synthetic-{n}-{seed}-{len(kinds)}kinds.npz", n_base=s.n_base,
-                 variant_of=s.variant_of, **s.hashes)
+        np.savez(
+            cache / f"synthetic-{n}-{seed}-{len(kinds)}kinds.npz",
+            n_base=s.n_base,
+            variant_of=s.variant_of,
+            **s.hashes,
+        )
     return s.hashes, s.n_base, s.variant_of
 
 
-def bench_size(n: int, queries: int, trees: int, search_ks: list[int], seed: int,
-               cache: Path | None, kinds: tuple[str, ...]) -> dict:
+def bench_size(
+    n: int,
+    queries: int,
+    trees: int,
+    search_ks: list[int],
+    seed: int,
+    cache: Path | None,
+    kinds: tuple[str, ...],
+) -> dict:
     print(f"\n== {n:,} hashes x {len(kinds)} kinds ==", flush=True)
     hashes, n_base, variant_of = _hashes(n, seed, cache, kinds)
     values = hashes["phash"]
@@ -96,18 +109,28 @@ def bench_size(n: int, queries: int, trees: int, search_ks: list[int], seed: int
         result = build_generation(work, table, trees=trees)
         gen = result.path
         meta = json.loads((gen / "meta.json").read_text())["kinds"]
-        build = {k: {"annoy_s": meta[k]["annoy_seconds"],
-                     "multindex_s": meta[k]["multindex_seconds"],
-                     "annoy_mb": _dir_size(gen, f"{k}.ann") / 1e6,
-                     "multindex_mb": _dir_size(gen, f"{k}.mih-*") / 1e6} for k in kinds}
+        build = {
+            k: {
+                "annoy_s": meta[k]["annoy_seconds"],
+                "multindex_s": meta[k]["multindex_seconds"],
+                "annoy_mb": _dir_size(gen, f"{k}.ann") / 1e6,
+                "multindex_mb": _dir_size(gen, f"{k}.mih-*") / 1e6,
+            }
+            for k in kinds
+        }
         total_mb = _dir_size(gen) / 1e6
         annoy_s = sum(b["annoy_s"] for b in build.values())
         annoy_mb = sum(b["annoy_mb"] for b in build.values())
-        print(f"  build {result.seconds:.1f}s, of which Annoy {annoy_s:.1f}s; size "
-              f"{total_mb:.0f} MB, of which Annoy {annoy_mb:.0f} MB", flush=True)
+        print(
+            f"  build {result.seconds:.1f}s, of which Annoy {annoy_s:.1f}s; size "
+            f"{total_mb:.0f} MB, of which Annoy {annoy_mb:.0f} MB",
+            flush=True,
+        )
         for k, b in build.items():
-            print(f"    {k:<10} annoy {b['annoy_s']:>6.2f}s {b['annoy_mb']:>6.1f} MB   "
-                  f"multi-index {b['multindex_s']:>6.2f}s {b['multindex_mb']:>6.1f} MB")
+            print(
+                f"    {k:<10} annoy {b['annoy_s']:>6.2f}s {b['annoy_mb']:>6.1f} MB   "
+                f"multi-index {b['multindex_s']:>6.2f}s {b['multindex_mb']:>6.1f} MB"
+            )
 
         reader = IndexReader(work, None, search_k=search_ks[0])  # as the API opens it
         ann_file = gen / "phash.ann"
@@ -118,11 +141,21 @@ def bench_size(n: int, queries: int, trees: int, search_ks: list[int], seed: int
         annoy.load(str(ann_file))
         exact = ExactScanner(values)
         rng = np.random.default_rng(seed)
-        q_rows = np.sort(rng.choice(np.arange(n_base, len(values)),
-                                    size=min(queries, len(values) - n_base), replace=False))
+        q_rows = np.sort(
+            rng.choice(
+                np.arange(n_base, len(values)),
+                size=min(queries, len(values) - n_base),
+                replace=False,
+            )
+        )
 
         lat: dict[str, list[float]] = {
-            "scan": [], "scan+ids": [], "reader": [], "scan-nearest": [], "nearest": []}
+            "scan": [],
+            "scan+ids": [],
+            "reader": [],
+            "scan-nearest": [],
+            "nearest": [],
+        }
         lat.update({f"annoy@{k}": [] for k in search_ks})
         id_of = {i: row for row, i in enumerate(ids.tolist())}
         hexes = [to_hex("phash", int(values[row])) for row in q_rows.tolist()]
@@ -151,14 +184,21 @@ def bench_size(n: int, queries: int, trees: int, search_ks: list[int], seed: int
 
         def run_annoy(k: int):
             def run(j: int) -> set[int]:
-                cand = np.asarray(annoy.get_nns_by_vector(vectors[j], 20, search_k=k),
-                                  dtype=np.int64)
+                cand = np.asarray(
+                    annoy.get_nns_by_vector(vectors[j], 20, search_k=k), dtype=np.int64
+                )
                 d = np.bitwise_count(values[cand] ^ values[q_rows[j]])
                 return set(cand[d <= RADIUS].tolist())
+
             return run
 
-        methods = {"scan": run_scan, "scan+ids": run_scan_ids, "reader": run_reader,
-                   "scan-nearest": run_scan_nearest, "nearest": run_nearest}
+        methods = {
+            "scan": run_scan,
+            "scan+ids": run_scan_ids,
+            "reader": run_reader,
+            "scan-nearest": run_scan_nearest,
+            "nearest": run_nearest,
+        }
         methods.update({f"annoy@{k}": run_annoy(k) for k in search_ks})
         answers: dict[str, list[set[int]]] = {}
         # Each method answers every query in a block (as a server busy with that kind of
@@ -195,8 +235,10 @@ def bench_size(n: int, queries: int, trees: int, search_ks: list[int], seed: int
             nearest_hits[1] += len(got)
 
         rows = {}
-        print(f"  {'method':<13} {'p50 us':>8} {'p99 us':>8} {'vs scan':>8} "
-              f"{'vs same answer':>15} {'recall planted':>15} {'recall all':>11}")
+        print(
+            f"  {'method':<13} {'p50 us':>8} {'p99 us':>8} {'vs scan':>8} "
+            f"{'vs same answer':>15} {'recall planted':>15} {'recall all':>11}"
+        )
         for m, times in lat.items():
             base = float(np.median(lat["scan-nearest" if "nearest" in m else "scan"]))
             # the baseline answering what the method answers (ids, nearest first)
@@ -208,27 +250,49 @@ def bench_size(n: int, queries: int, trees: int, search_ks: list[int], seed: int
                 rec_p = planted[m][0] / planted[m][1] if m in planted and planted[m][1] else None
                 rec_a = found[m][0] / found[m][1] if m in found and found[m][1] else None
             speed = base / float(np.median(times))
-            rows[m] = {"p50_us": _pct(times, 50), "p99_us": _pct(times, 99), "speedup": speed,
-                       "speedup_same_answer": vs_same,
-                       "recall_planted": rec_p, "recall_all": rec_a}
-            print(f"  {m:<13} {_pct(times, 50):>8.1f} {_pct(times, 99):>8.0f} {speed:>7.2f}x "
-                  f"{'' if vs_same is None else f'{vs_same:.2f}x':>15} "
-                  f"{'' if rec_p is None else f'{rec_p:.4f}':>15} "
-                  f"{'' if rec_a is None else f'{rec_a:.4f}':>11}", flush=True)
-        print(f"  ({planted['scan'][1]} planted copies within {RADIUS} among "
-              f"{len(q_rows)} queries; {found['scan'][1]} neighbours within {RADIUS} in all; "
-              f"nearest compared with scan-nearest)")
-        return {"n": len(values), "kinds": list(kinds), "build_seconds": result.seconds,
-                "build": build, "total_mb": total_mb, "annoy_seconds": annoy_s,
-                "annoy_mb": annoy_mb, "trees": trees, "queries": len(q_rows), "methods": rows}
+            rows[m] = {
+                "p50_us": _pct(times, 50),
+                "p99_us": _pct(times, 99),
+                "speedup": speed,
+                "speedup_same_answer": vs_same,
+                "recall_planted": rec_p,
+                "recall_all": rec_a,
+            }
+            print(
+                f"  {m:<13} {_pct(times, 50):>8.1f} {_pct(times, 99):>8.0f} {speed:>7.2f}x "
+                f"{'' if vs_same is None else f'{vs_same:.2f}x':>15} "
+                f"{'' if rec_p is None else f'{rec_p:.4f}':>15} "
+                f"{'' if rec_a is None else f'{rec_a:.4f}':>11}",
+                flush=True,
+            )
+        print(
+            f"  ({planted['scan'][1]} planted copies within {RADIUS} among "
+            f"{len(q_rows)} queries; {found['scan'][1]} neighbours within {RADIUS} in all; "
+            f"nearest compared with scan-nearest)"
+        )
+        return {
+            "n": len(values),
+            "kinds": list(kinds),
+            "build_seconds": result.seconds,
+            "build": build,
+            "total_mb": total_mb,
+            "annoy_seconds": annoy_s,
+            "annoy_mb": annoy_mb,
+            "trees": trees,
+            "queries": len(q_rows),
+            "methods": rows,
+        }
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
 def table(report: dict) -> str:
-    lines = [heading("index", report), "",
-             "hashes     build s (Annoy)   MB (Annoy)   scan us  scan+ids us  "
-             "reader us (x scan, x scan+ids)  recall   scan-nearest us  nearest us (x)  recall"]
+    lines = [
+        heading("index", report),
+        "",
+        "hashes     build s (Annoy)   MB (Annoy)   scan us  scan+ids us  "
+        "reader us (x scan, x scan+ids)  recall   scan-nearest us  nearest us (x)  recall",
+    ]
     for r in report["sizes"]:
         m = r["methods"]
         lines.append(
@@ -238,7 +302,8 @@ def table(report: dict) -> str:
             f"({m['reader']['speedup']:.2f}, {m['reader']['speedup_same_answer']:.2f}) "
             f"{m['reader']['recall_all']:.3f} {m['scan-nearest']['p50_us']:>12.1f} "
             f"{m['nearest']['p50_us']:>11.1f} ({m['nearest']['speedup']:.2f}) "
-            f"{m['nearest']['recall_all']:.3f}")
+            f"{m['nearest']['recall_all']:.3f}"
+        )
     return "\n".join(lines)
 
 
@@ -247,14 +312,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,30000,100000,200000,1000000")
     parser.add_argument("--queries", type=int, default=1000)
-    parser.add_argument("--kinds", default=",".join(HASH_KINDS),
-                        help="hash kinds built (queries use phash)")
+    parser.add_argument(
+        "--kinds", default=",".join(HASH_KINDS), help="hash kinds built (queries use phash)"
+    )
     parser.add_argument("--trees", type=int, default=settings.index_trees)
-    parser.add_argument("--search-k", default=f"{settings.index_search_k},500,10000",
-                        help="Annoy search_k values to measure (comma separated)")
+    parser.add_argument(
+        "--search-k",
+        default=f"{settings.index_search_k},500,10000",
+        help="Annoy search_k values to measure (comma separated)",
+    )
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--cache", type=Path, default=None,
-                        help="keep generated hashes here and reuse them (e.g. bench/results)")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="keep generated hashes here and reuse them (e.g. bench/results)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the figures")
     args = parser.parse_args()
     kinds = tuple(k for k in args.kinds.split(",") if k)
@@ -262,10 +335,16 @@ def main() -> None:
         parser.error("--kinds must include phash (the queries use it)")
     search_ks = [int(x) for x in args.search_k.split(",")]
     load_before, run = load_average(), labels()  # what runs is the commit at the start
-    sizes = [bench_size(int(n), args.queries, args.trees, search_ks, args.seed, args.cache,
-                        kinds) for n in args.sizes.split(",")]
-    report = {"benchmark": "index", **run, "loadavg_1min": [load_before, load_average()],
-              "sizes": sizes}
+    sizes = [
+        bench_size(int(n), args.queries, args.trees, search_ks, args.seed, args.cache, kinds)
+        for n in args.sizes.split(",")
+    ]
+    report = {
+        "benchmark": "index",
+        **run,
+        "loadavg_1min": [load_before, load_average()],
+        "sizes": sizes,
+    }
     publish(report, "\n" + table(report), args.out)
 
 

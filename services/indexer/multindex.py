@@ -99,10 +99,12 @@ class MultiIndex:
             keys = np.array([(int(query) >> shift) & ((1 << w) - 1) for shift, w in layout])
             base = np.arange(len(layout), dtype=np.int64)[:, None] * row
             return ((keys[:, None] ^ patterns[None, :]) + base).ravel()
-        return np.concatenate([
-            (flip_patterns(w, per_chunk) ^ ((int(query) >> shift) & ((1 << w) - 1))) + c * row
-            for c, (shift, w) in enumerate(layout)
-        ])
+        return np.concatenate(
+            [
+                (flip_patterns(w, per_chunk) ^ ((int(query) >> shift) & ((1 << w) - 1))) + c * row
+                for c, (shift, w) in enumerate(layout)
+            ]
+        )
 
     def within(self, query: int, radius: int) -> tuple[np.ndarray, np.ndarray]:
         """Item positions within ``radius`` of ``query`` (exact, each once) and distances."""

@@ -158,19 +158,34 @@ class _Generation:
                 annoy = AnnoyIndex(bits, "hamming")
                 annoy.load(str(path / f"{kind}.ann"), prefault=True)
             rows = load_mapped(path / f"{kind}.rows.npy")
-            index[kind] = _KindIndex(bits, annoy, rows, MultiIndex.load(path, kind, bits),
-                                     np.ascontiguousarray(hashes[rows, k]))
+            index[kind] = _KindIndex(
+                bits,
+                annoy,
+                rows,
+                MultiIndex.load(path, kind, bits),
+                np.ascontiguousarray(hashes[rows, k]),
+            )
         info = GenerationInfo(
-            path.name, gens.gen_number(path.name), path, int(meta["built_at"]),
-            int(meta["hashed_at_max"]), int(meta["images"]), meta["kinds"],
+            path.name,
+            gens.gen_number(path.name),
+            path,
+            int(meta["built_at"]),
+            int(meta["hashed_at_max"]),
+            int(meta["images"]),
+            meta["kinds"],
         )
         ids = load_mapped(path / "ids.npy")
-        information = (load_mapped(path / "info.npy") if (path / "info.npy").exists()
-                       else np.full(len(ids), np.nan, np.float32))
-        color = (load_mapped(path / "color.npy") if (path / "color.npy").exists()
-                 else np.zeros((len(ids), COLOR_BYTES), np.int8))
-        return cls(info, ids, hashes, kinds, index, information, color,
-                   GenVectors.load(path, meta))
+        information = (
+            load_mapped(path / "info.npy")
+            if (path / "info.npy").exists()
+            else np.full(len(ids), np.nan, np.float32)
+        )
+        color = (
+            load_mapped(path / "color.npy")
+            if (path / "color.npy").exists()
+            else np.zeros((len(ids), COLOR_BYTES), np.int8)
+        )
+        return cls(info, ids, hashes, kinds, index, information, color, GenVectors.load(path, meta))
 
     def row_of(self, image_id: str) -> int | None:
         i = int(np.searchsorted(self.ids, image_id))
@@ -249,8 +264,9 @@ class IndexReader:
                 return False
             self._gen = loaded
             if self.vector_source is not None and loaded.vectors is not None:
-                self.vector_source.prune(np.asarray(loaded.vectors.ids),
-                                         np.asarray(loaded.vectors.at))
+                self.vector_source.prune(
+                    np.asarray(loaded.vectors.ids), np.asarray(loaded.vectors.at)
+                )
             log.info("index reader now on %s (%d images)", name, loaded.info.images)
             return True
         finally:
@@ -287,13 +303,17 @@ class IndexReader:
         gen = self._snapshot()
         return self._hashes_of(gen, self._recent(gen), image_id)
 
-    def _hashes_of(self, gen: _Generation | None, delta: _Delta | None,
-                   image_id: str) -> dict[str, str]:
+    def _hashes_of(
+        self, gen: _Generation | None, delta: _Delta | None, image_id: str
+    ) -> dict[str, str]:
         if delta is not None and image_id in delta.ids:
             t = delta.table
             i = int(np.flatnonzero(t.ids == image_id)[-1])
-            return {k: format(int(t.values[i, j]), f"0{HASH_BITS[k] // 4}x")
-                    for j, k in enumerate(t.kinds) if t.present[i, j]}
+            return {
+                k: format(int(t.values[i, j]), f"0{HASH_BITS[k] // 4}x")
+                for j, k in enumerate(t.kinds)
+                if t.present[i, j]
+            }
         if gen is not None:
             row = gen.row_of(image_id)
             if row is not None:
@@ -311,8 +331,12 @@ class IndexReader:
         )
 
     def _query_value(
-        self, gen: _Generation | None, delta: _Delta | None, kind: str,
-        hash: str | None, image_id: str | None,
+        self,
+        gen: _Generation | None,
+        delta: _Delta | None,
+        kind: str,
+        hash: str | None,
+        image_id: str | None,
     ) -> int:
         if (hash is None) == (image_id is None):
             raise ValueError("give exactly one of hash= or image_id=")
@@ -337,8 +361,13 @@ class IndexReader:
         return gen, delta, queries
 
     def within(
-        self, kind: str, *, hash: str | None = None, image_id: str | None = None,
-        radius: int, mirror: bool = False,
+        self,
+        kind: str,
+        *,
+        hash: str | None = None,
+        image_id: str | None = None,
+        radius: int,
+        mirror: bool = False,
     ) -> list[Match]:
         """Every image within ``radius`` bits (exact), nearest first. With ``image_id``
         the image itself is left out."""
@@ -351,8 +380,13 @@ class IndexReader:
         return self._within_merged(gen, delta, kind, queries, radius, image_id)
 
     def _within_merged(
-        self, gen: _Generation | None, delta: _Delta | None, kind: str,
-        queries: list[tuple[int, bool]], radius: int, exclude: str | None,
+        self,
+        gen: _Generation | None,
+        delta: _Delta | None,
+        kind: str,
+        queries: list[tuple[int, bool]],
+        radius: int,
+        exclude: str | None,
     ) -> list[Match]:
         """``within`` in general: the generation's and the recent hashes' matches of every
         query value, each image's best kept."""
@@ -363,8 +397,14 @@ class IndexReader:
         return _ranked(found, exclude=exclude)
 
     def nearest(
-        self, kind: str, *, hash: str | None = None, image_id: str | None = None,
-        k: int = 10, mirror: bool = False, max_distance: int | None = None,
+        self,
+        kind: str,
+        *,
+        hash: str | None = None,
+        image_id: str | None = None,
+        k: int = 10,
+        mirror: bool = False,
+        max_distance: int | None = None,
     ) -> list[Match]:
         """The ``k`` nearest images, nearest first. Exact, except beyond ``NEAR_RADIUS`` in
         kinds with an Annoy index: there farther neighbours are Annoy's candidates, re-ranked
@@ -375,16 +415,22 @@ class IndexReader:
         gen, delta, queries = self._queries(kind, hash, image_id, mirror)
         want = k + (1 if image_id is not None else 0)
         if gen is not None and _gen_alone(delta, queries) and not self._uses_annoy(gen, kind):
-            hits = _gen_only(gen, self._gen_nearest(gen, kind, queries[0][0], want),
-                             image_id, nearest_first=True)
+            hits = _gen_only(
+                gen, self._gen_nearest(gen, kind, queries[0][0], want), image_id, nearest_first=True
+            )
             if max_distance is not None:
                 hits = [m for m in hits if m.distance <= max_distance]
             return hits[:k]
         return self._nearest_merged(gen, delta, kind, queries, k, image_id, max_distance)
 
     def _nearest_merged(
-        self, gen: _Generation | None, delta: _Delta | None, kind: str,
-        queries: list[tuple[int, bool]], k: int, exclude: str | None,
+        self,
+        gen: _Generation | None,
+        delta: _Delta | None,
+        kind: str,
+        queries: list[tuple[int, bool]],
+        k: int,
+        exclude: str | None,
         max_distance: int | None,
     ) -> list[Match]:
         """``nearest`` in general: the nearest of every query value among the generation's
@@ -403,8 +449,13 @@ class IndexReader:
         return ki is not None and ki.annoy is not None and len(ki.rows) > self.exact_scan_max
 
     def search_image(
-        self, image: bytes | Image.Image, *, kinds: Iterable[str] = ("phash", "dhash"),
-        k: int = 10, max_distance: int | None = None, mirror: bool = True,
+        self,
+        image: bytes | Image.Image,
+        *,
+        kinds: Iterable[str] = ("phash", "dhash"),
+        k: int = 10,
+        max_distance: int | None = None,
+        mirror: bool = True,
     ) -> dict[str, list[Match]]:
         """Nearest stored images to a picture, per hash kind. With ``mirror`` the flipped
         picture is hashed and searched too, so a mirrored copy is found."""
@@ -433,8 +484,9 @@ class IndexReader:
         gen = self._snapshot()
         return self._signature_of(gen, self._recent(gen), image_id)
 
-    def _signature_of(self, gen: _Generation | None, delta: _Delta | None,
-                      image_id: str) -> Signature:
+    def _signature_of(
+        self, gen: _Generation | None, delta: _Delta | None, image_id: str
+    ) -> Signature:
         hashes = {k: int(v, 16) for k, v in self._hashes_of(gen, delta, image_id).items()}
         if delta is not None and image_id in delta.ids:
             t = delta.table
@@ -445,8 +497,14 @@ class IndexReader:
         row = gen.row_of(image_id)
         return Signature(hashes, float(gen.information[row]), np.asarray(gen.color[row]))
 
-    def rank(self, query: Signature, *, k: int = 10, exclude: str | None = None,
-             config: VerifyConfig | None = None) -> list[Ranked]:
+    def rank(
+        self,
+        query: Signature,
+        *,
+        k: int = 10,
+        exclude: str | None = None,
+        config: VerifyConfig | None = None,
+    ) -> list[Ranked]:
         """The ``k`` stored images most like ``query``, in the one order of ranking.py:
         candidates are, per candidate kind and orientation (direct, mirrored), the images
         within its candidate radius (at most the ``RANK_CANDIDATES`` nearest) or else its
@@ -472,16 +530,20 @@ class IndexReader:
             # only images with hashes: vectors may be known of images the index is yet to
             # hash (or that were never hashed), and hashes are the rest of the evidence
             recent = delta.ids if delta is not None else set()
-            found.update(m.id for m in view.nearest(query.vector, want, exclude=exclude)
-                         if m.id in recent or (gen is not None and gen.row_of(m.id) is not None))
+            found.update(
+                m.id
+                for m in view.nearest(query.vector, want, exclude=exclude)
+                if m.id in recent or (gen is not None and gen.row_of(m.id) is not None)
+            )
         found.discard(exclude or "")
         candidates = self._candidates(gen, delta, sorted(found))
         if view is not None and view.count:
             candidates = replace(candidates, vectors=_vectors_of(view, candidates.ids))
         return rank(query, candidates, k=k, config=config, exclude=exclude)
 
-    def _candidates(self, gen: _Generation | None, delta: _Delta | None,
-                    ids: list[str]) -> Candidates:
+    def _candidates(
+        self, gen: _Generation | None, delta: _Delta | None, ids: list[str]
+    ) -> Candidates:
         """The columns of ``ids`` (recent hashes first, then the generation's)."""
         n = len(ids)
         values = np.zeros((n, len(HASH_KINDS)), np.uint64)
@@ -514,16 +576,23 @@ class IndexReader:
             color[rest] = gen.color[rows]
         return Candidates(ids, values, present, information, color)
 
-    def rank_id(self, image_id: str, *, k: int = 10,
-                config: VerifyConfig | None = None) -> list[Ranked]:
+    def rank_id(
+        self, image_id: str, *, k: int = 10, config: VerifyConfig | None = None
+    ) -> list[Ranked]:
         """The near-duplicates and closest images of a stored image (itself left out), its
         stored embedding weighed when it has one."""
         query = replace(self.signature_of(image_id), vector=self.vector_or_none(image_id))
         return self.rank(query, k=k, exclude=image_id, config=config)
 
-    def rank_image(self, image: bytes | Image.Image, *, k: int = 10, mirror: bool = True,
-                   config: VerifyConfig | None = None, vector: np.ndarray | None = None,
-                   ) -> tuple[HashSet, list[Ranked]]:
+    def rank_image(
+        self,
+        image: bytes | Image.Image,
+        *,
+        k: int = 10,
+        mirror: bool = True,
+        config: VerifyConfig | None = None,
+        vector: np.ndarray | None = None,
+    ) -> tuple[HashSet, list[Ranked]]:
         """The stored images most like a picture (its hashes, and the ranked answer). With
         ``mirror`` the flipped picture is hashed from its pixels too; ``vector``: the
         picture's embedding (by the index's model), weighed too."""
@@ -535,7 +604,8 @@ class IndexReader:
         else:
             hashed, flipped = hash_image(image), None
         query = Signature(
-            {k: int(v, 16) for k, v in hashed.as_dict().items()}, hashed.info,
+            {k: int(v, 16) for k, v in hashed.as_dict().items()},
+            hashed.info,
             parse_color(hashed.color),
             {k: int(v, 16) for k, v in flipped.items()} if flipped else None,
         )
@@ -579,8 +649,9 @@ class IndexReader:
         vector, is_refined = view.vector(image_id, refined)
         return view.nearest(vector, k, refined, exclude=image_id, query_refined=is_refined)
 
-    def nearest_vector(self, vector: np.ndarray, k: int = 10,
-                       refined: bool = False) -> list[Lookalike]:
+    def nearest_vector(
+        self, vector: np.ndarray, k: int = 10, refined: bool = False
+    ) -> list[Lookalike]:
         """The ``k`` images whose vectors are nearest ``vector`` (a query's raw embedding;
         with ``refined``, put in the refined vectors' space first)."""
         if k < 1:
@@ -601,8 +672,9 @@ class IndexReader:
         out.extend(_from_delta(delta, kind, q, radius))
         return out
 
-    def _gen_within(self, gen: _Generation, kind: str, q: int,
-                    radius: int) -> tuple[np.ndarray, np.ndarray]:
+    def _gen_within(
+        self, gen: _Generation, kind: str, q: int, radius: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The generation's rows within ``radius`` of ``q`` (ascending) and their distances;
         none when the generation has no such kind."""
         ki = gen.index.get(kind)
@@ -614,8 +686,9 @@ class IndexReader:
             pos, dist = ki.scanner().within(q, radius)
         return ki.row_of(pos), dist
 
-    def _gen_nearest(self, gen: _Generation, kind: str, q: int,
-                     want: int) -> tuple[np.ndarray, np.ndarray]:
+    def _gen_nearest(
+        self, gen: _Generation, kind: str, q: int, want: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The generation's ``want`` rows nearest ``q`` by one exact scan, nearest first (ties
         by row, i.e. by id); none when the generation has no such kind."""
         ki = gen.index.get(kind)
@@ -663,8 +736,12 @@ def _gen_alone(delta: _Delta | None, queries: list[tuple[int, bool]]) -> bool:
     return len(queries) == 1 and (delta is None or not delta.ids)
 
 
-def _gen_only(gen: _Generation, found: tuple[np.ndarray, np.ndarray], exclude: str | None,
-              nearest_first: bool = False) -> list[Match]:
+def _gen_only(
+    gen: _Generation,
+    found: tuple[np.ndarray, np.ndarray],
+    exclude: str | None,
+    nearest_first: bool = False,
+) -> list[Match]:
     """The matches of one direct query answered by the generation alone (no mirror, no recent
     hashes), in ``_ranked``'s order without its dict and tuple sort: rows come ascending (or
     already ``nearest_first``, ties by row), and the generation's ids are sorted, so a stable
@@ -686,9 +763,7 @@ def _from_gen(
     return _without_recent(pairs, delta)
 
 
-def _without_recent(
-    pairs: list[tuple[str, int]], delta: _Delta | None
-) -> list[tuple[str, int]]:
+def _without_recent(pairs: list[tuple[str, int]], delta: _Delta | None) -> list[tuple[str, int]]:
     """Drop generation matches of images hashed again since the build: their recent hash,
     scanned from the delta, is the one that counts."""
     if delta is None or not delta.ids:
@@ -705,8 +780,7 @@ def _from_delta(delta: _Delta | None, kind: str, q: int, radius: int) -> list[tu
     return list(zip(delta.table.ids[rows[hit]].tolist(), d[hit].tolist(), strict=True))
 
 
-def _keep_best(found: dict[str, tuple[int, bool]], image: str, dist: int,
-               mirrored: bool) -> None:
+def _keep_best(found: dict[str, tuple[int, bool]], image: str, dist: int, mirrored: bool) -> None:
     """Keep an image's best match: nearest, then direct before mirrored. Plain tuples until
     the end: building Match objects only for what is returned keeps a small query's fixed
     cost below the scan's."""
@@ -715,12 +789,12 @@ def _keep_best(found: dict[str, tuple[int, bool]], image: str, dist: int,
         found[image] = (dist, mirrored)
 
 
-def _ranked(found: dict[str, tuple[int, bool]], exclude: str | None = None,
-            limit: int | None = None) -> list[Match]:
+def _ranked(
+    found: dict[str, tuple[int, bool]], exclude: str | None = None, limit: int | None = None
+) -> list[Match]:
     """Nearest first; ties: direct before mirrored, then by id."""
     order = sorted((d, m, i) for i, (d, m) in found.items() if i != exclude)
     return [Match(i, d, m) for d, m, i in order[:limit]]
-
 
 
 def _vectors_of(view: VectorView, ids: list[str]) -> np.ndarray | None:

@@ -69,14 +69,20 @@ class HashTable:
     @classmethod
     def empty(cls, kinds: tuple[str, ...] = HASH_KINDS) -> HashTable:
         return cls(
-            np.zeros(0, dtype="<U1"), kinds, np.zeros((0, len(kinds)), np.uint64),
-            np.zeros((0, len(kinds)), bool), np.zeros(0, np.int64),
+            np.zeros(0, dtype="<U1"),
+            kinds,
+            np.zeros((0, len(kinds)), np.uint64),
+            np.zeros((0, len(kinds)), bool),
+            np.zeros(0, np.int64),
         )
 
     @classmethod
     def from_arrays(
-        cls, ids: Iterable[str], values: Mapping[str, np.ndarray],
-        hashed_at: np.ndarray | None = None, info: np.ndarray | None = None,
+        cls,
+        ids: Iterable[str],
+        values: Mapping[str, np.ndarray],
+        hashed_at: np.ndarray | None = None,
+        info: np.ndarray | None = None,
         color: Iterable[str] | None = None,
     ) -> HashTable:
         """From uint64 columns (every image has every kind given), e.g. synthetic hashes."""
@@ -90,21 +96,31 @@ class HashTable:
             raise ValueError("image ids must be unique")
         matrix = np.stack(cols, axis=1) if cols else np.zeros((len(id_array), 0), np.uint64)
         stamps = (
-            np.zeros(len(id_array), np.int64) if hashed_at is None
+            np.zeros(len(id_array), np.int64)
+            if hashed_at is None
             else np.asarray(hashed_at, np.int64)
         )
         if info is not None and len(info) != len(id_array):
             raise ValueError(f"{len(info)} information values for {len(id_array)} ids")
         return cls(
-            id_array, kinds, matrix, np.ones(matrix.shape, bool), stamps, [], len(id_array),
+            id_array,
+            kinds,
+            matrix,
+            np.ones(matrix.shape, bool),
+            stamps,
+            [],
+            len(id_array),
             None if info is None else np.asarray(info, np.float32),
             None if color is None else _colors([parse_color(c) for c in color]),
         )
 
     @classmethod
     def from_rows(
-        cls, rows: Iterable[Mapping[str, Any]], kinds: tuple[str, ...] = HASH_KINDS,
-        hash_version: str | None = None, max_rejected: int = 100,
+        cls,
+        rows: Iterable[Mapping[str, Any]],
+        kinds: tuple[str, ...] = HASH_KINDS,
+        hash_version: str | None = None,
+        max_rejected: int = 100,
     ) -> HashTable:
         """Parse graph rows. Rows with another ``hash_version`` (when one is given and the row
         has one) are rejected whole; a bad hash is rejected for its kind only. Later rows

@@ -34,8 +34,24 @@ def _sample_pictures() -> tuple[Image.Image, ...]:
     import skimage.data as data
 
     out = []
-    for name in ("astronaut", "camera", "coffee", "chelsea", "coins", "moon", "page", "text",
-                 "rocket", "horse", "clock", "grass", "brick", "gravel", "retina", "logo"):
+    for name in (
+        "astronaut",
+        "camera",
+        "coffee",
+        "chelsea",
+        "coins",
+        "moon",
+        "page",
+        "text",
+        "rocket",
+        "horse",
+        "clock",
+        "grass",
+        "brick",
+        "gravel",
+        "retina",
+        "logo",
+    ):
         try:
             array = getattr(data, name)()
         except Exception:  # pragma: no cover - a sample missing from this scikit-image
@@ -96,8 +112,12 @@ def test_multindex_equals_exact_scan(radius):
     multi = MultiIndex.build(values)
     exact = ExactScanner(values)
     rng = np.random.default_rng(radius)
-    queries = np.concatenate([values[rng.integers(0, len(values), 60)],
-                              rng.integers(0, 2**63, 20, dtype=np.int64).astype(np.uint64)])
+    queries = np.concatenate(
+        [
+            values[rng.integers(0, len(values), 60)],
+            rng.integers(0, 2**63, 20, dtype=np.int64).astype(np.uint64),
+        ]
+    )
     for q in queries.tolist():
         got_pos, got_d = multi.within(q, radius)
         want_pos, want_d = exact.within(q, radius)
@@ -147,8 +167,13 @@ def test_pairs_find_a_mirrored_copy():
 
 def test_table_from_rows_rejects_bad_rows_and_keeps_the_rest():
     rows = [
-        {"id": "good", "phash": "00000000000000ff", "dhash": "0000000000000000",
-         "hashed_at": 5, "hash_version": "v1"},
+        {
+            "id": "good",
+            "phash": "00000000000000ff",
+            "dhash": "0000000000000000",
+            "hashed_at": 5,
+            "hash_version": "v1",
+        },
         {"id": "badhex", "phash": "xyz", "dhash": "0000000000000001", "hashed_at": 6},
         {"id": "old", "phash": "00000000000000ff", "hash_version": "v0", "hashed_at": 7},
         {"phash": "00000000000000ff"},

@@ -37,9 +37,16 @@ def _decoded(data: bytes) -> Image.Image:
 
 def _store_pictures(store: GraphStore, pictures: dict[str, Image.Image], at: int) -> None:
     store.upsert_images([{"id": i, "title": f"picture {i}"} for i in pictures])
-    rows = [{"id": i, **hash_image(p).node_properties(), "hash_version": algorithm_version(),
-             "thumbnail": f"http://example.invalid/{i}.jpg", "hashed_at": at}
-            for i, p in pictures.items()]
+    rows = [
+        {
+            "id": i,
+            **hash_image(p).node_properties(),
+            "hash_version": algorithm_version(),
+            "thumbnail": f"http://example.invalid/{i}.jpg",
+            "hashed_at": at,
+        }
+        for i, p in pictures.items()
+    ]
     store.write("set_hashes", rows)
 
 
@@ -47,32 +54,29 @@ def _store_pictures(store: GraphStore, pictures: dict[str, Image.Image], at: int
 def collection() -> dict[str, Image.Image]:
     pics = _pictures()
     out = {f"orig{i:02d}": p for i, p in enumerate(pics[:8])}
-    out["copy00small"] = _decoded(_jpeg(pics[0].resize((pics[0].width // 2,
-                                                          pics[0].height // 2))))
+    out["copy00small"] = _decoded(_jpeg(pics[0].resize((pics[0].width // 2, pics[0].height // 2))))
     out["copy00flip"] = ImageOps.mirror(pics[0])
     out["copy01jpeg"] = _decoded(_jpeg(pics[1], quality=25))
     return out
 
 
-def _stored_duplicates(store: GraphStore, image_id: str
-                       ) -> dict[str, tuple[str, str, int, bool]]:
+def _stored_duplicates(store: GraphStore, image_id: str) -> dict[str, tuple[str, str, int, bool]]:
     """One verified relationship per pair: other id -> (group, best kind, its distance,
     mirrored)."""
     rows = store.read("near_duplicates_of", id=image_id)
     assert len({r["id"] for r in rows}) == len(rows)
-    return {r["id"]: (r["group"], r["kind"], r["distance"], r["mirrored"])
-            for r in rows if r["id"]}
+    return {r["id"]: (r["group"], r["kind"], r["distance"], r["mirrored"]) for r in rows if r["id"]}
 
 
-def test_build_from_graph_fresh_hashes_and_near_duplicate_groups(fresh_graph, tmp_path,
-                                                                 collection):
+def test_build_from_graph_fresh_hashes_and_near_duplicate_groups(fresh_graph, tmp_path, collection):
     _, store = fresh_graph
     t0 = int(time.time() * 1000) - 60_000
     _store_pictures(store, collection, t0)
     store.upsert_images([{"id": "unhashed", "title": "no thumbnail yet"}])
     good = hash_image(collection["orig07"]).as_dict()
-    store.upsert_images([{"id": "corrupt", "phash": "not-a-hash", "dhash": good["dhash"],
-                          "hashed_at": t0}])
+    store.upsert_images(
+        [{"id": "corrupt", "phash": "not-a-hash", "dhash": good["dhash"], "hashed_at": t0}]
+    )
 
     table = read_all_hashes(store)
     assert sorted(table.ids.tolist()) == sorted([*collection, "corrupt"])
@@ -96,8 +100,9 @@ def test_build_from_graph_fresh_hashes_and_near_duplicate_groups(fresh_graph, tm
     assert meta["rejected"] == ["corrupt: phash hash 'not-a-hash' is not 16 hex digits"]
 
     # a picture hashed after the build is found at once, before any rebuild
-    reader = IndexReader(config.index_dir, GraphHashSource(store), delta_ttl=0.0,
-                         check_interval=0.0)
+    reader = IndexReader(
+        config.index_dir, GraphHashSource(store), delta_ttl=0.0, check_interval=0.0
+    )
     # the corrupt phash is left out; the same image's good dhash is searchable
     assert reader.hashes_of("corrupt") == {"dhash": good["dhash"]}
     assert Match("corrupt", 0) in reader.within("dhash", hash=good["dhash"], radius=0)
@@ -107,7 +112,8 @@ def test_build_from_graph_fresh_hashes_and_near_duplicate_groups(fresh_graph, tm
     found = reader.nearest("phash", image_id="orig03", k=3, max_distance=10)
     assert found[0].id == "late" and found[0].distance <= 6
     assert reader.search_image(_jpeg(brighter), kinds=("dhash",), k=1)["dhash"][0] == Match(
-        "late", 0)
+        "late", 0
+    )
     assert worker.due() is None  # 1 new hash < min_new
     built_at = gens.read_meta(gens.current_path(config.index_dir))["built_at"]
     assert worker.due(now_ms=built_at + 3_600_001) == "1 new hashes and 3600s passed"
@@ -115,8 +121,9 @@ def test_build_from_graph_fresh_hashes_and_near_duplicate_groups(fresh_graph, tm
     assert worker.due() == "requested"
 
     # re-hash a copy into something else: its pair and group go on the next build
-    _store_pictures(store, {"copy01jpeg": collection["orig06"].rotate(90, expand=True)},
-                    int(time.time() * 1000))
+    _store_pictures(
+        store, {"copy01jpeg": collection["orig06"].rotate(90, expand=True)}, int(time.time() * 1000)
+    )
     report = worker.build_once("test again")
     assert report.build.number == 2
     # pairs were updated, not joined again: only "late" and the re-hashed copy moved
@@ -132,14 +139,22 @@ def test_cli_duplicates_and_search_through_the_real_stack(fresh_graph, tmp_path,
     local, store = fresh_graph
     _store_pictures(store, collection, int(time.time() * 1000))
     conn = local.graph()
-    env = {**os.environ, "LOOKALIKE_STATE_DIR": str(tmp_path / "state"),
-           "NEO4J_URI": conn.uri, "NEO4J_USER": conn.user, "NEO4J_PASSWORD": conn.password,
-           "NEO4J_DATABASE": conn.database or ""}
+    env = {
+        **os.environ,
+        "LOOKALIKE_STATE_DIR": str(tmp_path / "state"),
+        "NEO4J_URI": conn.uri,
+        "NEO4J_USER": conn.user,
+        "NEO4J_PASSWORD": conn.password,
+        "NEO4J_DATABASE": conn.database or "",
+    }
 
     def lookalike(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-c", "from lookalike_cli.main import main; main()", *args],
-            env=env, capture_output=True, text=True, timeout=120,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
 
     # before any build, every hash is scanned exactly from the graph
@@ -181,12 +196,23 @@ def test_indexer_loop_rebuilds_on_new_hashes_and_on_request(fresh_graph, tmp_pat
     _store_pictures(store, dict(list(collection.items())[:4]), int(time.time() * 1000))
     conn = local.graph()
     index_dir = tmp_path / "state" / "index"
-    env = {**os.environ, "LOOKALIKE_STATE_DIR": str(tmp_path / "state"),
-           "NEO4J_URI": conn.uri, "NEO4J_USER": conn.user, "NEO4J_PASSWORD": conn.password,
-           "NEO4J_DATABASE": conn.database or "", "LOOKALIKE_INDEX_REBUILD_MIN_NEW": "3"}
+    env = {
+        **os.environ,
+        "LOOKALIKE_STATE_DIR": str(tmp_path / "state"),
+        "NEO4J_URI": conn.uri,
+        "NEO4J_USER": conn.user,
+        "NEO4J_PASSWORD": conn.password,
+        "NEO4J_DATABASE": conn.database or "",
+        "LOOKALIKE_INDEX_REBUILD_MIN_NEW": "3",
+    }
     command = [sys.executable, "-c", "from lookalike_cli.main import main; main()", "indexer"]
-    proc = subprocess.Popen([*command, "--poll", "0.2"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [*command, "--poll", "0.2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     output: list[str] = []
     reader = threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True)
     reader.start()
@@ -212,8 +238,9 @@ def test_indexer_loop_rebuilds_on_new_hashes_and_on_request(fresh_graph, tmp_pat
         _store_pictures(store, dict(list(collection.items())[6:7]), int(time.time() * 1000))
         wait_for_generation(2)  # 3 new hashes
         assert gens.read_meta(index_dir / "gen-000002")["images"] == 7
-        requested = subprocess.run([*command, "--request"], env=env, capture_output=True,
-                                   text=True, timeout=60)
+        requested = subprocess.run(
+            [*command, "--request"], env=env, capture_output=True, text=True, timeout=60
+        )
         assert requested.returncode == 0, requested.stderr
         wait_for_generation(3)
         assert gens.read_meta(index_dir / "gen-000003")["reason"] == "requested"

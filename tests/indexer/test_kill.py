@@ -23,9 +23,22 @@ KINDS = ("phash", "dhash", "ahash")
 def _start_build(hash_file: Path, index_dir: Path, state: Path) -> subprocess.Popen:
     env = {**os.environ, "LOOKALIKE_STATE_DIR": str(state)}
     return subprocess.Popen(
-        [sys.executable, "-c", "from lookalike_cli.main import main; main()", "indexer",
-         "--from-hashes", str(hash_file), "--index-dir", str(index_dir), "--trees", "5"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "from lookalike_cli.main import main; main()",
+            "indexer",
+            "--from-hashes",
+            str(hash_file),
+            "--index-dir",
+            str(index_dir),
+            "--trees",
+            "5",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -54,8 +67,11 @@ def test_indexer_killed_mid_build_leaves_the_previous_generation_serving(tmp_pat
     rng = np.random.default_rng(0)
     n = 400_000
     hash_file = tmp_path / "hashes.npz"
-    np.savez(hash_file, ids=np.array([f"x{i:07d}" for i in range(n)]),
-             **{k: rng.integers(0, 2**63, n, dtype=np.int64).astype(np.uint64) for k in KINDS})
+    np.savez(
+        hash_file,
+        ids=np.array([f"x{i:07d}" for i in range(n)]),
+        **{k: rng.integers(0, 2**63, n, dtype=np.int64).astype(np.uint64) for k in KINDS},
+    )
 
     for stage in ("ids.npy", "dhash.rows.npy"):  # killed early, and with some tables written
         proc = _start_build(hash_file, index_dir, tmp_path / "state")
@@ -68,7 +84,9 @@ def test_indexer_killed_mid_build_leaves_the_previous_generation_serving(tmp_pat
         for r in (reader, IndexReader(index_dir)):
             assert r.generation.number == 1
             assert r.within("phash", hash=to_hex("phash", 0), radius=3) == [
-                Match("a", 0), Match("b", 3)]
+                Match("a", 0),
+                Match("b", 3),
+            ]
 
     # the next build publishes, and removes the abandoned builds (their lock died with them)
     proc = _start_build(hash_file, index_dir, tmp_path / "state")

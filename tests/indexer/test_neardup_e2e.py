@@ -22,9 +22,18 @@ from tests.indexer.test_core import _pictures
 def _store(store: GraphStore, rows: list[dict]) -> None:
     stamp = int(time.time() * 1000) - 60_000
     store.upsert_images([{"id": r["id"], "title": f"picture {r['id']}"} for r in rows])
-    store.write("set_hashes", [{"hash_version": algorithm_version(), "hashed_at": stamp,
-                                "thumbnail": f"http://example.invalid/{r['id']}.jpg", **r}
-                               for r in rows])
+    store.write(
+        "set_hashes",
+        [
+            {
+                "hash_version": algorithm_version(),
+                "hashed_at": stamp,
+                "thumbnail": f"http://example.invalid/{r['id']}.jpg",
+                **r,
+            }
+            for r in rows
+        ],
+    )
 
 
 def _pictured(image_id: str, picture: Image.Image) -> dict:
@@ -70,9 +79,18 @@ def masked_rows(masks: dict[str, int], seed: int = 5) -> list[dict]:
     every kind, one per id: the pictures are as far apart as their masks."""
     rng = np.random.default_rng(seed)
     base = {k: int(rng.integers(0, 2 ** HASH_BITS[k] - 1, dtype=np.uint64)) for k in HASH_KINDS}
-    return [{"id": name, "hash_info": 20.0, "hash_color": "00" * 18,
-             **{k: format(v ^ (mask & (2 ** HASH_BITS[k] - 1)), f"0{HASH_BITS[k] // 4}x")
-                for k, v in base.items()}} for name, mask in masks.items()]
+    return [
+        {
+            "id": name,
+            "hash_info": 20.0,
+            "hash_color": "00" * 18,
+            **{
+                k: format(v ^ (mask & (2 ** HASH_BITS[k] - 1)), f"0{HASH_BITS[k] // 4}x")
+                for k, v in base.items()
+            },
+        }
+        for name, mask in masks.items()
+    ]
 
 
 def test_groups_do_not_chain_a_like_b_like_c(fresh_graph, tmp_path):
@@ -108,8 +126,7 @@ def test_search_for_an_exact_copy_ranks_the_original_first(fresh_graph, tmp_path
         copies = [m.id for m in ranked[1:] if m.match]
         assert all(c.startswith("aa-") and c.endswith(str(i)) for c in copies)
         # the same from a stored image's point of view
-        assert reader.rank_id(f"aa-jpeg{i}", k=1)[0].id in {f"zz-original{i}",
-                                                            *copies}
+        assert reader.rank_id(f"aa-jpeg{i}", k=1)[0].id in {f"zz-original{i}", *copies}
 
 
 def test_lookalike_evaluate_on_a_labelled_folder(tmp_path):
@@ -128,9 +145,21 @@ def test_lookalike_evaluate_on_a_labelled_folder(tmp_path):
         _flat_page(i).save(folder / f"blank{i}.png")
     out = tmp_path / "scores.json"
     run = subprocess.run(
-        [sys.executable, "-m", "lookalike_cli.main", "evaluate", str(folder), "--plant",
-         "--edits", "jpeg,mirror,border", "--json", str(out)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "lookalike_cli.main",
+            "evaluate",
+            str(folder),
+            "--plant",
+            "--edits",
+            "jpeg,mirror,border",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, run.stderr
     assert "pair precision 1.0000" in run.stdout
@@ -141,7 +170,19 @@ def test_lookalike_evaluate_on_a_labelled_folder(tmp_path):
     assert scores["recall_by_edit"]["given"] == {"found": 1, "of": 1, "recall": 1.0}
     assert scores["recall_by_edit"]["mirror"]["found"] >= 4  # the paintings' mirrors
     assert sorted(scores["low_information_families"]) == ["blank0", "blank1", "blank2"]
-    bad = subprocess.run([sys.executable, "-m", "lookalike_cli.main", "evaluate",
-                          str(folder), "--plant", "--edits", "sepia"],
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lookalike_cli.main",
+            "evaluate",
+            str(folder),
+            "--plant",
+            "--edits",
+            "sepia",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "unknown edits sepia" in bad.stderr

@@ -34,16 +34,20 @@ def _exact(table: HashTable, kind: str, q: int, radius: int) -> list[tuple[int, 
     return sorted(zip(d.tolist(), table.ids[rows[pos]].tolist(), strict=True))
 
 
-@pytest.mark.parametrize(("exact_scan_max", "annoy_min_items"),
-                         [(0, 0), (0, 100_000), (100_000, 100_000)],
-                         ids=["multi-index+annoy", "multi-index+scan", "scan"])
-def test_within_and_nearest_are_exact_near_duplicates(tmp_path, table, exact_scan_max,
-                                                      annoy_min_items):
+@pytest.mark.parametrize(
+    ("exact_scan_max", "annoy_min_items"),
+    [(0, 0), (0, 100_000), (100_000, 100_000)],
+    ids=["multi-index+annoy", "multi-index+scan", "scan"],
+)
+def test_within_and_nearest_are_exact_near_duplicates(
+    tmp_path, table, exact_scan_max, annoy_min_items
+):
     build_generation(tmp_path, table, trees=5, annoy_min_items=annoy_min_items)
     reader = IndexReader(tmp_path, MemorySource(), exact_scan_max=exact_scan_max)
     annoy = annoy_min_items < len(table)
-    assert all((tmp_path / reader.generation.name / f"{k}.ann").exists() == annoy
-               for k in table.kinds)
+    assert all(
+        (tmp_path / reader.generation.name / f"{k}.ann").exists() == annoy for k in table.kinds
+    )
     n_base = 6000
     for kind in ("phash", "dhash"):
         k = table.kinds.index(kind)
@@ -61,7 +65,8 @@ def test_within_and_nearest_are_exact_near_duplicates(tmp_path, table, exact_sca
                 continue
             # exact up to NEAR_RADIUS; beyond it Annoy's candidates can only be farther
             assert [m.distance for m in near if m.distance <= NEAR_RADIUS] == [
-                d for d, _ in want if d <= NEAR_RADIUS]
+                d for d, _ in want if d <= NEAR_RADIUS
+            ]
             assert all(m.distance >= d for m, (d, _) in zip(near, want, strict=True))
 
 
@@ -85,10 +90,12 @@ def test_image_hashed_after_the_build_is_found_before_the_next(tmp_path, table):
     reader = IndexReader(tmp_path, source, delta_ttl=0.0, exact_scan_max=0)
     query = int(table.values[100, 0])
     close = query ^ 0b111  # 3 bits away from image 100
-    assert "fresh" not in [m.id for m in reader.within("phash", hash=to_hex("phash", query),
-                                                       radius=5)]
-    source.add("fresh", hashed_at=2_000, phash=to_hex("phash", close),
-               dhash="00" * 8, ahash="00" * 8)
+    assert "fresh" not in [
+        m.id for m in reader.within("phash", hash=to_hex("phash", query), radius=5)
+    ]
+    source.add(
+        "fresh", hashed_at=2_000, phash=to_hex("phash", close), dhash="00" * 8, ahash="00" * 8
+    )
     got = reader.within("phash", hash=to_hex("phash", query), radius=5)
     assert Match("fresh", 3) in got
     assert reader.nearest("phash", image_id="fresh", k=1)[0] == Match(str(table.ids[100]), 3)
@@ -97,8 +104,7 @@ def test_image_hashed_after_the_build_is_found_before_the_next(tmp_path, table):
     # re-hashed image: its new hash replaces the generation's
     moved = str(table.ids[100])
     far = query ^ ((1 << 64) - 1)
-    source.add(moved, hashed_at=3_000, phash=to_hex("phash", far), dhash="00" * 8,
-               ahash="00" * 8)
+    source.add(moved, hashed_at=3_000, phash=to_hex("phash", far), dhash="00" * 8, ahash="00" * 8)
     got = reader.within("phash", hash=to_hex("phash", query), radius=5)
     assert moved not in [m.id for m in got]
     assert reader.within("phash", hash=to_hex("phash", far), radius=0)[0].id == moved
@@ -125,8 +131,9 @@ def test_mirror_search_finds_a_flipped_copy(tmp_path):
     buf = io.BytesIO()
     flipped.save(buf, "PNG")
 
-    plain = reader.search_image(buf.getvalue(), kinds=("phash", "dhash", "ahash"), k=3,
-                                mirror=False)
+    plain = reader.search_image(
+        buf.getvalue(), kinds=("phash", "dhash", "ahash"), k=3, mirror=False
+    )
     assert all(m.id != "pic1" or m.distance > 10 for ms in plain.values() for m in ms)
     found = reader.search_image(buf.getvalue(), kinds=("phash", "dhash", "ahash"), k=3)
     for kind, matches in found.items():
@@ -138,7 +145,8 @@ def test_mirror_search_finds_a_flipped_copy(tmp_path):
     got = reader.nearest("ahash", hash=ahash_flipped, k=1, mirror=True)
     assert got == [Match("pic1", 0, True)]
     assert mirror_value("ahash", parse_hex("ahash", ahash_flipped)) == int(
-        hash_image(pictures[1]).ahash, 16)
+        hash_image(pictures[1]).ahash, 16
+    )
 
     with pytest.raises(ValueError, match="not a decodable image"):
         reader.search_image(b"not an image")
@@ -169,16 +177,21 @@ def test_rebuilds_under_concurrent_queries_never_error_or_return_partial_results
     every answer must equal the exact one, whichever generation served it."""
     base = synthetic_table(3000, seed=21, variants=0.05)
     rng = np.random.default_rng(5)
-    queries = [(kind, int(base.values[row, k]))
-               for row in rng.integers(3000, len(base), 20).tolist()
-               for k, kind in enumerate(base.kinds)]
+    queries = [
+        (kind, int(base.values[row, k]))
+        for row in rng.integers(3000, len(base), 20).tolist()
+        for k, kind in enumerate(base.kinds)
+    ]
     expected = {(kind, q): _exact(base, kind, q, 10) for kind, q in queries}
 
     def generation_table(g: int) -> HashTable:
         """The base images plus 300 others (ids new to this generation) that are farther
         than 10 bits from every query."""
-        extra = np.random.default_rng(100 + g).integers(
-            0, 2**63, (300, len(base.kinds)), dtype=np.int64).astype(np.uint64)
+        extra = (
+            np.random.default_rng(100 + g)
+            .integers(0, 2**63, (300, len(base.kinds)), dtype=np.int64)
+            .astype(np.uint64)
+        )
         keep = np.ones(len(extra), bool)
         for k, kind in enumerate(base.kinds):
             for qkind, q in queries:
@@ -187,8 +200,10 @@ def test_rebuilds_under_concurrent_queries_never_error_or_return_partial_results
         extra = extra[keep]
         return HashTable.from_arrays(
             [*base.ids.tolist(), *(f"g{g}x{i}" for i in range(len(extra)))],
-            {kind: np.concatenate([base.values[:, k], extra[:, k]])
-             for k, kind in enumerate(base.kinds)},
+            {
+                kind: np.concatenate([base.values[:, k], extra[:, k]])
+                for k, kind in enumerate(base.kinds)
+            },
         )
 
     tables = [generation_table(g) for g in range(6)]
@@ -197,8 +212,9 @@ def test_rebuilds_under_concurrent_queries_never_error_or_return_partial_results
             assert _exact(t, kind, q, 10) == expected[(kind, q)]
 
     build_generation(tmp_path, tables[0], trees=3)
-    reader = IndexReader(tmp_path, MemorySource(), check_interval=0.0, delta_ttl=0.0,
-                         exact_scan_max=0)
+    reader = IndexReader(
+        tmp_path, MemorySource(), check_interval=0.0, delta_ttl=0.0, exact_scan_max=0
+    )
     errors: list[BaseException] = []
     answered = [0]
     seen_generations: set[int] = set()
@@ -217,7 +233,8 @@ def test_rebuilds_under_concurrent_queries_never_error_or_return_partial_results
                     seen_generations.add(gen.number)
                 assert [(m.distance, m.id) for m in got] == expected[(kind, q)]
                 assert [(m.distance, m.id) for m in near if m.distance <= 10] == expected[
-                    (kind, q)][:3]
+                    (kind, q)
+                ][:3]
                 assert len(near) == 3
                 answered[0] += 1
             except BaseException as exc:
@@ -259,25 +276,27 @@ def test_the_generation_alone_path_answers_as_the_general_one(tmp_path, table, e
             image = str(table.ids[row])
             for radius in (0, 6, 10, 14):
                 fast = reader.within(kind, hash=to_hex(kind, q), radius=radius)
-                assert fast == reader._within_merged(gen, delta, kind, [(q, False)], radius,
-                                                     None)
-                assert reader.within(kind, image_id=image, radius=radius) == \
-                    reader._within_merged(gen, delta, kind, [(q, False)], radius, image)
+                assert fast == reader._within_merged(gen, delta, kind, [(q, False)], radius, None)
+                assert reader.within(kind, image_id=image, radius=radius) == reader._within_merged(
+                    gen, delta, kind, [(q, False)], radius, image
+                )
             for n, max_distance in ((1, None), (5, None), (12, 14)):
                 fast = reader.nearest(kind, hash=to_hex(kind, q), k=n, max_distance=max_distance)
-                assert fast == reader._nearest_merged(gen, delta, kind, [(q, False)], n, None,
-                                                      max_distance)
-                assert reader.nearest(kind, image_id=image, k=n) == \
-                    reader._nearest_merged(gen, delta, kind, [(q, False)], n, image, None)
+                assert fast == reader._nearest_merged(
+                    gen, delta, kind, [(q, False)], n, None, max_distance
+                )
+                assert reader.nearest(kind, image_id=image, k=n) == reader._nearest_merged(
+                    gen, delta, kind, [(q, False)], n, image, None
+                )
             # with the mirror: the best of the two fast answers, direct before mirrored
             m = mirror_value(kind, q)
             best: dict[str, tuple[int, bool]] = {}
             for value, mirrored in ((q, False), (m, True)):
                 for match in reader.within(kind, hash=to_hex(kind, value), radius=10):
-                    best[match.id] = min(best.get(match.id, (99, True)),
-                                         (match.distance, mirrored))
+                    best[match.id] = min(best.get(match.id, (99, True)), (match.distance, mirrored))
             assert reader.within(kind, hash=to_hex(kind, q), radius=10, mirror=True) == [
-                Match(i, d, mr) for d, mr, i in sorted((d, mr, i) for i, (d, mr) in best.items())]
+                Match(i, d, mr) for d, mr, i in sorted((d, mr, i) for i, (d, mr) in best.items())
+            ]
 
     # recent hashes (new images, and re-hashed ones replacing theirs) through the general path
     # answer as the generation alone does once they are built into it
@@ -286,19 +305,27 @@ def test_the_generation_alone_path_answers_as_the_general_one(tmp_path, table, e
     for i in range(6000, 6030):
         image = str(table.ids[i]) if i % 2 else f"new{i}"
         moved = [v ^ 0b1011 for v in table.values[i].tolist()]
-        source.add(image, hashed_at=10**13, **{kd: to_hex(kd, v)
-                                              for kd, v in zip(table.kinds, moved, strict=True)})
+        source.add(
+            image,
+            hashed_at=10**13,
+            **{kd: to_hex(kd, v) for kd, v in zip(table.kinds, moved, strict=True)},
+        )
         later[image] = moved
     with_delta = IndexReader(tmp_path / "gen", source, exact_scan_max=exact_scan_max)
-    merged = HashTable.from_arrays(later, {kd: np.array([v[j] for v in later.values()],
-                                                        dtype=np.uint64)
-                                           for j, kd in enumerate(table.kinds)})
+    merged = HashTable.from_arrays(
+        later,
+        {
+            kd: np.array([v[j] for v in later.values()], dtype=np.uint64)
+            for j, kd in enumerate(table.kinds)
+        },
+    )
     build_generation(tmp_path / "all", merged, trees=5, annoy_min_items=10**6)
     built = IndexReader(tmp_path / "all", exact_scan_max=exact_scan_max)
     for kind in ("phash", "dhash"):
         k = table.kinds.index(kind)
         for row in range(5990, 6040):
             h = to_hex(kind, int(table.values[row, k]) ^ 0b1)
-            assert with_delta.within(kind, hash=h, radius=10) == \
-                built.within(kind, hash=h, radius=10)
+            assert with_delta.within(kind, hash=h, radius=10) == built.within(
+                kind, hash=h, radius=10
+            )
             assert with_delta.nearest(kind, hash=h, k=5) == built.nearest(kind, hash=h, k=5)

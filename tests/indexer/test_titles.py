@@ -13,34 +13,85 @@ from services.indexer.build import build_generation
 from services.indexer.table import HashTable
 from services.indexer.titles import WORD_MAX, TitleReader, TitleTable, words
 
-VOCABULARY = ["portrait", "port", "portal", "study", "studies", "sunflowers", "sun", "vase",
-              "café", "Cafe", "école", "river", "rivers", "night", "nightfall", "a", "of",
-              "the", "1890", "18th", "x" * 40]
+VOCABULARY = [
+    "portrait",
+    "port",
+    "portal",
+    "study",
+    "studies",
+    "sunflowers",
+    "sun",
+    "vase",
+    "café",
+    "Cafe",
+    "école",
+    "river",
+    "rivers",
+    "night",
+    "nightfall",
+    "a",
+    "of",
+    "the",
+    "1890",
+    "18th",
+    "x" * 40,
+]
 
 
 def brute(rows: list[tuple[str, str]], q: str) -> list[str]:
     query = words(q)
-    found = [(len(set(words(t))), i) for i, t in rows
-             if query and all(any(w.startswith(p) for w in words(t)) for p in query)]
+    found = [
+        (len(set(words(t))), i)
+        for i, t in rows
+        if query and all(any(w.startswith(p) for w in words(t)) for p in query)
+    ]
     return [i for _, i in sorted(found)]
 
 
 def random_rows(n: int, seed: int) -> list[tuple[str, str]]:
     rng = random.Random(seed)
-    return [(f"i{k:05d}", " ".join(rng.choice(VOCABULARY) for _ in range(rng.randint(1, 6)))
-             + rng.choice(["", ",", " (detail)", "!"])) for k in range(n)]
+    return [
+        (
+            f"i{k:05d}",
+            " ".join(rng.choice(VOCABULARY) for _ in range(rng.randint(1, 6)))
+            + rng.choice(["", ",", " (detail)", "!"]),
+        )
+        for k in range(n)
+    ]
 
 
 def test_words_fold_case_and_accents_and_cut_long_words() -> None:
     assert words("Café TERRACE, at night_time (1888)") == [
-        "cafe", "terrace", "at", "night", "time", "1888"]
+        "cafe",
+        "terrace",
+        "at",
+        "night",
+        "time",
+        "1888",
+    ]
     assert words("École") == ["ecole"]
     assert words("") == [] and words(None) == [] and words("!!! --") == []
     assert words("y" * 50) == ["y" * WORD_MAX]
 
 
-@pytest.mark.parametrize("q", ["port", "portrait", "p", "sun vase", "cafe", "CAFÉ", "ecol",
-                               "18", "the of a", "x" * 45, "river night", "zebra", ""])
+@pytest.mark.parametrize(
+    "q",
+    [
+        "port",
+        "portrait",
+        "p",
+        "sun vase",
+        "cafe",
+        "CAFÉ",
+        "ecol",
+        "18",
+        "the of a",
+        "x" * 45,
+        "river night",
+        "zebra",
+        "",
+    ],
+)
 def test_matches_agree_with_brute_force(q: str) -> None:
     rows = random_rows(800, seed=3)
     table = TitleTable.build(rows)
@@ -73,8 +124,10 @@ def test_reader_pages_a_generation_and_newer_titles_in_one_order(tmp_path) -> No
     reader = TitleReader(tmp_path, source, fresh_ttl=0, check_interval=0)
     # Newer: a new image, and a changed title (its old words must no longer find it).
     changed = next(i for i, t in rows if "portrait" in words(t))
-    source.rows += [(2_000_000, "new00001", "Portrait of a river"),
-                    (2_000_000, changed, "Sunflowers")]
+    source.rows += [
+        (2_000_000, "new00001", "Portrait of a river"),
+        (2_000_000, changed, "Sunflowers"),
+    ]
     now = dict(rows) | {"new00001": "Portrait of a river", changed: "Sunflowers"}
     for q in ("portrait", "sun", "river port", "of"):
         expected = brute(list(now.items()), q)

@@ -33,8 +33,9 @@ def test_merge_keeps_what_the_graph_names_and_finds_what_is_missing() -> None:
     rng = np.random.default_rng(0)
     v = _unit(rng, 6)
     now = 10_000_000
-    previous = VectorTable.from_rows("m1", [("a", 100, v[0]), ("b", 100, v[1]),
-                                            ("gone", 100, v[2])])
+    previous = VectorTable.from_rows(
+        "m1", [("a", 100, v[0]), ("b", 100, v[1]), ("gone", 100, v[2])]
+    )
     graph = {
         "a": GraphEmbedding("m1", 100, "ua"),  # in the previous generation
         "b": GraphEmbedding("m1", 200, "ub"),  # re-embedded since: the stream has it
@@ -97,8 +98,9 @@ def test_refinement_pulls_groups_together() -> None:
     rng = np.random.default_rng(2)
     src = np.repeat(np.arange(len(x)), 5)
     right = rng.random(len(src)) < 0.6
-    dst = np.where(right, labels[src] * 10 + rng.integers(0, 10, len(src)),
-                   rng.integers(0, len(x), len(src)))
+    dst = np.where(
+        right, labels[src] * 10 + rng.integers(0, 10, len(src)), rng.integers(0, len(x), len(src))
+    )
     rows, scores = angular.all_top_k(x, 10)
 
     def p10(v: np.ndarray) -> float:
@@ -107,8 +109,9 @@ def test_refinement_pulls_groups_together() -> None:
 
     raw = p10(x)
     for method in ("appnp", "sgc"):
-        z, mean = refine(x, rows, scores, (src, dst),
-                         RefineConfig(method, hops=2 if method == "sgc" else 10))
+        z, mean = refine(
+            x, rows, scores, (src, dst), RefineConfig(method, hops=2 if method == "sgc" else 10)
+        )
         assert np.allclose(mean, x.mean(axis=0), atol=1e-6)
         assert np.allclose(np.linalg.norm(z, axis=1), 1, atol=1e-5)
         # the default APPNP keeps half of each image's own vector: a gentler lift
@@ -133,8 +136,7 @@ def test_looks_like_diff_writes_only_changes() -> None:
     rows = np.array([[1, 2], [0, 2], [0, 1]])
     scores = np.array([[0.9, 0.5], [0.9, 0.4], [0.5, 0.4]], np.float32)
     old = lookslike.from_top_k(ids, rows, scores, False, "m", 2)
-    assert len(old) == 6 and old.rows()[0] == {"a": "a", "b": "b", "score": 0.9,
-                                               "refined": False}
+    assert len(old) == 6 and old.rows()[0] == {"a": "a", "b": "b", "score": 0.9, "refined": False}
     assert lookslike.diff(old, None).full
     moved = scores.copy()
     moved[0, 1] = 0.502  # within SCORE_STEP: not rewritten
@@ -142,8 +144,7 @@ def test_looks_like_diff_writes_only_changes() -> None:
     new = lookslike.from_top_k(ids, np.array([[1, 2], [0, 2], [0, 1]]), moved, False, "m", 2)
     d = lookslike.diff(new, old)
     assert not d.full and [new.keys()[i] for i in d.write] == [("c", "a", False)]
-    fewer = lookslike.from_top_k(ids, np.array([[1, -1], [0, 2], [0, 1]]), scores, False,
-                                 "m", 2)
+    fewer = lookslike.from_top_k(ids, np.array([[1, -1], [0, 2], [0, 1]]), scores, False, "m", 2)
     assert lookslike.diff(fewer, old).delete == [("a", "c", False)]
     assert lookslike.diff(new, lookslike.from_top_k(ids, rows, scores, False, "m2", 2)).full
 
@@ -153,32 +154,57 @@ def test_audit_matches_numpy() -> None:
     ids = np.array(["a", "b", "c", "d"])
     raw = _unit(rng, 4)
     refined = _unit(rng, 4)
-    edges = (np.array(["a", "b", "a", "c", "x"]), np.array(["b", "a", "c", "d", "a"]),
-             np.array([1, 1, 2, 1, 1]))
+    edges = (
+        np.array(["a", "b", "a", "c", "x"]),
+        np.array(["b", "a", "c", "d", "a"]),
+        np.array([1, 1, 2, 1, 1]),
+    )
     kinds = ("phash", "dhash")
     values = np.array([[0b1111, 0], [0b0111, 1], [0, 3], [1, 7]], np.uint64)
     present = np.ones((4, 2), bool)
     present[3, 1] = False
     colours = {"a": "#ff0000", "b": "#ff0000", "c": "#00ff00", "d": "bad", "x": None}
-    pairs = (np.array(["a", "b", "d"]), np.array(["d", "d", "b"]),
-             np.array([0.9, 0.8, 0.8], np.float32))
-    found = audit.compute(edges, ids, raw, refined, ids, kinds, values, present, colours,
-                          {"a", "b", "c"}, pairs, "m", strong=0.75)
+    pairs = (
+        np.array(["a", "b", "d"]),
+        np.array(["d", "d", "b"]),
+        np.array([0.9, 0.8, 0.8], np.float32),
+    )
+    found = audit.compute(
+        edges,
+        ids,
+        raw,
+        refined,
+        ids,
+        kinds,
+        values,
+        present,
+        colours,
+        {"a", "b", "c"},
+        pairs,
+        "m",
+        strong=0.75,
+    )
     assert list(zip(found.source, found.target, found.rank, strict=True)) == [
-        ("a", "b", 1), ("a", "c", 2), ("b", "a", 1), ("c", "d", 1), ("x", "a", 1)]
-    assert np.allclose(found.cos_raw[:4], [raw[0] @ raw[1], raw[0] @ raw[2], raw[1] @ raw[0],
-                                           raw[2] @ raw[3]], atol=1e-6)
+        ("a", "b", 1),
+        ("a", "c", 2),
+        ("b", "a", 1),
+        ("c", "d", 1),
+        ("x", "a", 1),
+    ]
+    assert np.allclose(
+        found.cos_raw[:4],
+        [raw[0] @ raw[1], raw[0] @ raw[2], raw[1] @ raw[0], raw[2] @ raw[3]],
+        atol=1e-6,
+    )
     assert np.isnan(found.cos_raw[4]) and np.isnan(found.cos_refined[4])
     assert np.allclose(found.cos_refined[0], refined[0] @ refined[1], atol=1e-6)
     assert found.hash_distance["phash"].tolist() == [1, 4, 1, 1, audit.NO_DISTANCE]
-    assert found.hash_distance["dhash"].tolist() == [1, 2, 1, audit.NO_DISTANCE,
-                                                     audit.NO_DISTANCE]
+    assert found.hash_distance["dhash"].tolist() == [1, 2, 1, audit.NO_DISTANCE, audit.NO_DISTANCE]
     assert found.reciprocal.tolist() == [True, False, True, False, False]
     assert found.colour[0] == 0 and found.colour[1] > 50 and np.isnan(found.colour[3])
     assert np.argsort(found.cos_raw[:4]).tolist() == found.least_supported()[:4].tolist()
     # a-d and b-d are strong and unlisted (b-d counted once, at its best score)
-    assert list(zip(found.unlisted_a, found.unlisted_b, strict=True)) == [("a", "d"),
-                                                                         ("b", "d")]
+    assert list(zip(found.unlisted_a, found.unlisted_b, strict=True)) == [("a", "d"), ("b", "d")]
     assert np.allclose(found.unlisted_raw, [raw[0] @ raw[3], raw[1] @ raw[3]], atol=1e-6)
 
 

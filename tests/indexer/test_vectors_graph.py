@@ -29,29 +29,56 @@ def _now() -> int:
     return int(time.time() * 1000)
 
 
-def _store(store: GraphStore, r: redis.Redis, vectors: dict[str, np.ndarray],
-           model: str = MODEL) -> None:
+def _store(
+    store: GraphStore, r: redis.Redis, vectors: dict[str, np.ndarray], model: str = MODEL
+) -> None:
     """Images as a crawl leaves them: hashed, embedded (vector to the stream first, then
     the graph's record of it)."""
     at = _now()
-    store.upsert_images([{"id": i, "title": f"picture {i}", "fetched_at": at,
-                          "average_color": "#808080"} for i in vectors])
-    store.write("set_hashes", [{"id": i, **{k: format(n, "016x") if k != "colorhash" else
-                                            format(n, "014x") for k in HASH_KINDS},
-                                "hash_version": algorithm_version(),
-                                "thumbnail": f"http://example.invalid/{i}/info.json",
-                                "hashed_at": at} for n, i in enumerate(vectors)])
+    store.upsert_images(
+        [
+            {"id": i, "title": f"picture {i}", "fetched_at": at, "average_color": "#808080"}
+            for i in vectors
+        ]
+    )
+    store.write(
+        "set_hashes",
+        [
+            {
+                "id": i,
+                **{
+                    k: format(n, "016x") if k != "colorhash" else format(n, "014x")
+                    for k in HASH_KINDS
+                },
+                "hash_version": algorithm_version(),
+                "thumbnail": f"http://example.invalid/{i}/info.json",
+                "hashed_at": at,
+            }
+            for n, i in enumerate(vectors)
+        ],
+    )
     stream.publish(r, [(i, model, at, v) for i, v in vectors.items()], maxlen=10_000)
-    store.write("set_embeddings", [{"id": i, "model": model, "at": at,
-                                    "thumbnail": f"http://example.invalid/{i}/info.json"}
-                                   for i in vectors])
+    store.write(
+        "set_embeddings",
+        [
+            {
+                "id": i,
+                "model": model,
+                "at": at,
+                "thumbnail": f"http://example.invalid/{i}/info.json",
+            }
+            for i in vectors
+        ],
+    )
 
 
 def _numpy_top(ids: list[str], matrix: np.ndarray, k: int) -> dict[str, list[str]]:
     full = matrix @ matrix.T
     np.fill_diagonal(full, -np.inf)
-    return {ids[i]: [ids[j] for j in np.lexsort((np.arange(len(ids)), -full[i]))[:k]]
-            for i in range(len(ids))}
+    return {
+        ids[i]: [ids[j] for j in np.lexsort((np.arange(len(ids)), -full[i]))[:k]]
+        for i in range(len(ids))
+    }
 
 
 def _stored_looks_like(store: GraphStore, ids: list[str], refined: bool) -> dict[str, list]:
@@ -67,8 +94,9 @@ def setup(fresh_graph, redis_url, tmp_path):
     _, store = fresh_graph
     r = redis.Redis.from_url(redis_url)
     asked: list[list[tuple[str, str]]] = []
-    config = IndexerConfig(index_dir=tmp_path / "index", trees=5, model=MODEL, looks_like_k=3,
-                           reembed_limit=100)
+    config = IndexerConfig(
+        index_dir=tmp_path / "index", trees=5, model=MODEL, looks_like_k=3, reembed_limit=100
+    )
     return store, r, Indexer(store, config, r, asked.append), asked, config
 
 
@@ -95,12 +123,18 @@ def test_vectors_travel_from_the_stream_into_a_generation_and_the_graph(setup) -
             assert score == pytest.approx(float(x[ids.index(i)] @ x[ids.index(b)]), abs=1e-4)
     refined = np.load(report.build.path / "refined.npy")
     refined_top = _numpy_top(ids, refined, 3)
-    assert {i: [b for b, _, _ in v] for i, v in
-            _stored_looks_like(store, ids, refined=True).items()} == refined_top
+    assert {
+        i: [b for b, _, _ in v] for i, v in _stored_looks_like(store, ids, refined=True).items()
+    } == refined_top
 
     # the reader: lookalikes and cosines equal numpy's; fresh vectors before any rebuild
-    reader = IndexReader(config.index_dir, GraphHashSource(store), delta_ttl=0.0,
-                         check_interval=0.0, vectors=StreamVectors(r, ttl=0.0))
+    reader = IndexReader(
+        config.index_dir,
+        GraphHashSource(store),
+        delta_ttl=0.0,
+        check_interval=0.0,
+        vectors=StreamVectors(r, ttl=0.0),
+    )
     found = reader.lookalikes(ids[0], k=3)
     assert [m.id for m in found] == raw_top[ids[0]]
     assert reader.cosine(ids[0], ids[5]) == pytest.approx(float(x[0] @ x[5]), abs=1e-6)
@@ -147,9 +181,18 @@ def test_lost_vectors_and_a_model_change_are_embedded_again(setup) -> None:
     assert stream.requested_reembeds(r) == []
 
     # another model: every image is to be embedded by it; the old LOOKS_LIKE go
-    switched = Indexer(store, IndexerConfig(index_dir=config.index_dir, trees=5,
-                                            model="synthetic-model;v2", looks_like_k=3,
-                                            reembed_limit=100), r, asked.append)
+    switched = Indexer(
+        store,
+        IndexerConfig(
+            index_dir=config.index_dir,
+            trees=5,
+            model="synthetic-model;v2",
+            looks_like_k=3,
+            reembed_limit=100,
+        ),
+        r,
+        asked.append,
+    )
     report = switched.build_once("new model")
     assert report.vectors == 0 and sorted(i for i, _ in asked[-1]) == ids
     assert store.read("looks_like_count")[0]["n"] == 0

@@ -66,8 +66,7 @@ def test_embedding_evidence_slots_in():
     assert "embedding cosine 0.300 < 0.5: the pictures differ" in vetoed.reasons
     # the array form gives the same answers
     d = np.array([[weak[k], CLOSE[k]] for k in ("phash", "dhash", "whash", "ahash")])
-    match, _ = decide(d, np.array([20.0, 20.0]), np.array([-1, -1]),
-                      np.array([0.95, 0.3]), config)
+    match, _ = decide(d, np.array([20.0, 20.0]), np.array([-1, -1]), np.array([0.95, 0.3]), config)
     assert match.tolist() == [True, False]
 
 
@@ -77,12 +76,10 @@ def test_embedding_rules_only_act_on_known_cosines():
     nan = np.array([np.nan, np.nan])
     match, _ = decide(d, np.array([20.0, 20.0]), np.array([-1, -1]), nan, config)
     assert match.tolist() == [True, False]  # unknown cosine: the hashes decide alone
-    match, _ = decide(d, np.array([20.0, 20.0]), np.array([-1, -1]),
-                      np.array([0.6, 0.85]), config)
+    match, _ = decide(d, np.array([20.0, 20.0]), np.array([-1, -1]), np.array([0.6, 0.85]), config)
     assert match.tolist() == [False, True]
     # flat pictures stay refused, however alike their embeddings
-    match, _ = decide(d, np.array([0.5, 0.5]), np.array([-1, -1]),
-                      np.array([0.99, 0.99]), config)
+    match, _ = decide(d, np.array([0.5, 0.5]), np.array([-1, -1]), np.array([0.99, 0.99]), config)
     assert not match.any()
 
 
@@ -110,9 +107,13 @@ def test_embedding_neighbours_propose_what_no_hash_radius_does():
     far = rng.integers(0, 2**63, 4, dtype=np.uint64)
     moved = base ^ np.uint64((1 << 18) - 1)
     table = HashTable.from_arrays(
-        ["a", "b", "c"], {k: np.array([base[j], moved[j], far[j]], np.uint64)
-                          for j, k in enumerate(("phash", "dhash", "whash", "ahash"))},
-        info=np.array([20.0, 20.0, 20.0]))
+        ["a", "b", "c"],
+        {
+            k: np.array([base[j], moved[j], far[j]], np.uint64)
+            for j, k in enumerate(("phash", "dhash", "whash", "ahash"))
+        },
+        info=np.array([20.0, 20.0, 20.0]),
+    )
     vectors = _unit([[1, 0], [0.97, 0.24], [0, 1]])
     config = VerifyConfig(min_cosine=0.9, loose_weighted=20.0, veto_cosine=0.5)
     radii = {"phash": 14, "dhash": 14}
@@ -121,7 +122,8 @@ def test_embedding_neighbours_propose_what_no_hash_radius_does():
     assert {(p.a, p.b, p.kind) for p in candidates} == {("a", "b", EMBEDDING)}
     assert [(p.a, p.b) for p in pairs] == [("a", "b")]
     assert pairs[0].weighted == pytest.approx(18.0) and pairs[0].cosine == pytest.approx(
-        float(vectors[0] @ vectors[1]), abs=1e-4)
+        float(vectors[0] @ vectors[1]), abs=1e-4
+    )
     assert groups == {"a": ("a", 2), "b": ("a", 2)}
     # without vectors nothing changes: the pipeline runs on hashes alone
     assert near_duplicates(table, radii, config, None, knn=2)[1] == []
@@ -152,8 +154,13 @@ def test_evidence_takes_the_mirrored_orientation_for_a_mirrored_copy():
     picture = _pictures()[0]
     ids = np.array(["flip", "orig"])
     direct, flipped = hash_image(picture), mirrored_hashes(picture)
-    values = np.array([[int(flipped.as_dict()[k], 16) for k in HASH_KINDS],
-                       [int(direct.as_dict()[k], 16) for k in HASH_KINDS]], np.uint64)
+    values = np.array(
+        [
+            [int(flipped.as_dict()[k], 16) for k in HASH_KINDS],
+            [int(direct.as_dict()[k], 16) for k in HASH_KINDS],
+        ],
+        np.uint64,
+    )
     colors = np.stack([parse_color(flipped.color), parse_color(direct.color)])
     info = np.array([flipped.info, direct.info], np.float32)
     ev = pair_evidence(values, HASH_KINDS, info, colors, np.array([0]), np.array([1]))
@@ -194,7 +201,8 @@ def test_flat_pictures_are_not_near_duplicates_of_each_other():
     table = HashTable.from_arrays(
         [f"page{i}" for i in range(len(pages))],
         {k: np.array([int(h.as_dict()[k], 16) for h in hashed], np.uint64) for k in HASH_KINDS},
-        info=np.array([h.info for h in hashed]), color=[h.color for h in hashed],
+        info=np.array([h.info for h in hashed]),
+        color=[h.color for h in hashed],
     )
     candidates, pairs, groups = near_duplicates(table, {"phash": 14, "dhash": 14})
     assert candidates  # their hashes do collide ...
@@ -206,13 +214,15 @@ def test_ranking_puts_the_exact_original_first_and_says_why():
 
     def signature(picture: Image.Image) -> Signature:
         h = hash_image(picture)
-        return Signature({k: int(v, 16) for k, v in h.as_dict().items()}, h.info,
-                         parse_color(h.color))
+        return Signature(
+            {k: int(v, 16) for k, v in h.as_dict().items()}, h.info, parse_color(h.color)
+        )
 
     stored = {f"img{i}": signature(p) for i, p in enumerate(pictures)}
     # a second copy of img2 with the same hashes but stored under a smaller id
-    stored["aaa-copy"] = Signature(stored["img2"].hashes, stored["img2"].information,
-                                   np.zeros_like(stored["img2"].color))
+    stored["aaa-copy"] = Signature(
+        stored["img2"].hashes, stored["img2"].information, np.zeros_like(stored["img2"].color)
+    )
     ranked = rank(signature(pictures[2]), stored, k=3)
     assert ranked[0].id == "img2" and ranked[0].match
     assert ranked[0].distances["phash"] == 0
