@@ -213,31 +213,19 @@ class Workers:
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def start(self, n: int, pool: str, concurrency: int) -> None:
+        from workers.app import worker_command
+
         for k in range(n):
             out = (self.logs / f"worker{k}.log").open("ab")
             self.procs.append(
                 subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "celery",
-                        "-A",
-                        "workers.app",
-                        "worker",
-                        "-Q",
-                        "lookalike",
-                        "--pool",
-                        pool,
-                        "--concurrency",
-                        str(concurrency),
-                        "-n",
-                        f"bench{k}-{os.getpid()}@%h",
-                        "--loglevel",
-                        "WARNING",
-                        "--without-gossip",
-                        "--without-mingle",
-                        "--without-heartbeat",
-                    ],
+                    worker_command(
+                        pool=pool,
+                        concurrency=concurrency,
+                        loglevel="WARNING",
+                        name=f"bench{k}-{os.getpid()}@%h",
+                        heartbeat=False,
+                    ),
                     env=self.env,
                     cwd=REPO,
                     stdout=out,

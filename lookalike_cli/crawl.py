@@ -260,22 +260,10 @@ def cancel(crawl_id: str) -> None:
 @user_errors()
 def worker(concurrency: int, pool: str, beat: bool, loglevel: str) -> None:
     """Run a Celery worker for crawls (start as many as you like, on any machine)."""
-    from workers.app import app
+    from workers.app import app, worker_argv
 
     settings().redis()  # fail now, clearly, if there is no Redis to take tasks from
-    argv = [
-        "worker",
-        "-Q",
-        "lookalike",
-        "--pool",
-        pool,
-        "--concurrency",
-        str(concurrency),
-        "--loglevel",
-        loglevel,
-        "--without-gossip",
-        "--without-mingle",
-    ]
+    argv = worker_argv(pool=pool, concurrency=concurrency, loglevel=loglevel)
     if beat:
         argv += ["--beat", "--schedule", str(settings().state_dir / "celerybeat-schedule")]
     app.worker_main(argv)

@@ -14,6 +14,8 @@ Why these settings:
 from __future__ import annotations
 
 import logging
+import sys
+from typing import Any
 
 from celery import Celery
 
@@ -22,6 +24,7 @@ from lookalike.settings import Settings, SettingsError, load_settings
 log = logging.getLogger(__name__)
 _FALLBACK_BROKER = "redis://127.0.0.1:6379/0"
 
+QUEUE = "lookalike"
 TASK_MODULES = ["workers.tasks", "workers.continuous", "workers.analysis", "workers.watchdog"]
 
 
@@ -52,7 +55,7 @@ def _config() -> dict[str, object]:
         "broker_transport_options": {"visibility_timeout": 3600},
         "worker_hijack_root_logger": False,
         "worker_send_task_events": False,
-        "task_default_queue": "lookalike",
+        "task_default_queue": QUEUE,
         "timezone": "UTC",
         "beat_schedule": beat_schedule(settings),
     }
@@ -71,6 +74,32 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
         },
         "watch-crawls": {"task": "lookalike.watch_all", "schedule": 15.0},
     }
+
+
+def worker_argv(
+    *,
+    pool: str = "solo",
+    concurrency: int = 1,
+    loglevel: str = "INFO",
+    name: str | None = None,
+    heartbeat: bool = True,
+) -> list[str]:
+    """A crawl worker's arguments to ``celery`` (the ``worker`` command onwards), the one
+    definition the CLI, the tests and the benchmarks start workers from. Workers never need to
+    know of one another (the frontier lives in Redis), so gossip and mingle are off."""
+    argv = ["worker", "-Q", QUEUE, "--pool", pool, "--concurrency", str(concurrency)]
+    argv += ["--loglevel", loglevel, "--without-gossip", "--without-mingle"]
+    if name is not None:
+        argv += ["-n", name]
+    if not heartbeat:
+        argv.append("--without-heartbeat")
+    return argv
+
+
+def worker_command(**options: Any) -> list[str]:
+    """A crawl worker as a process of this Python: ``worker_argv(**options)`` after
+    ``python -m celery -A workers.app``."""
+    return [sys.executable, "-m", "celery", "-A", "workers.app", *worker_argv(**options)]
 
 
 def make_app() -> Celery:

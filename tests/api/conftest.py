@@ -26,6 +26,7 @@ from lookalike.graph import GraphStore
 from lookalike.settings import Settings
 from lookalike.thumbcache import ThumbnailCache
 from tests.support import REPO, child_env, isolated_graph
+from workers.app import worker_command
 
 from .data import Collection, jpeg, make_collection
 
@@ -184,27 +185,7 @@ def start_worker(local: Settings, log: Path, **env: str) -> CeleryWorker:
     """A real Celery worker (solo pool) consuming the lookalike queue, waited for until ready."""
     out = log.open("ab")
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "workers.app",
-            "worker",
-            "-Q",
-            "lookalike",
-            "--pool",
-            "solo",
-            "--concurrency",
-            "1",
-            "--loglevel",
-            "INFO",
-            "-n",
-            f"api{next(_names)}-{os.getpid()}@%h",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
+        worker_command(name=f"api{next(_names)}-{os.getpid()}@%h", heartbeat=False),
         env=child_env(local, **env),
         cwd=REPO,
         stdout=out,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ import redis
 
 from lookalike.settings import Settings, load_settings
 from tests.support import REPO, child_env
+from workers.app import worker_command
 from workers.frontier import EMBED_HINTS, HINTS
 
 
@@ -31,25 +31,7 @@ class Workers:
             k = len(self.procs)
             log = (self.logs / f"worker{k}.log").open("ab")
             proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "workers.app",
-                    "worker",
-                    "-Q",
-                    "lookalike",
-                    "--pool",
-                    "solo",
-                    "--loglevel",
-                    "INFO",
-                    "-n",
-                    f"w{k}-{os.getpid()}@%h",
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--without-heartbeat",
-                ],
+                worker_command(name=f"w{k}-{os.getpid()}@%h", heartbeat=False),
                 env=self.env,
                 cwd=REPO,
                 stdout=log,
