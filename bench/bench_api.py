@@ -62,6 +62,7 @@ from bench_graph import clustered_graph, summarise  # noqa: E402
 from lookalike import stack  # noqa: E402
 from lookalike.graph import GraphStore  # noqa: E402
 from lookalike.settings import Settings, load_settings  # noqa: E402
+from lookalike_cli.main import child_command  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "api.json"
 TARGET_P99_MS = 50.0
@@ -178,10 +179,7 @@ def api_process(
     port = stack.free_port()
     log = open(Path(tempfile.gettempdir()) / f"bench-api-{port}.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from lookalike_cli.main import main; main()",
+        child_command(
             "serve",
             "--host",
             "127.0.0.1",
@@ -191,7 +189,7 @@ def api_process(
             str(workers),
             "--threads",
             str(threads),
-        ],
+        ),
         env=child_env(settings),
         cwd=REPO,
         stdout=log,

@@ -49,6 +49,7 @@ from bench_graph import clustered_graph, summarise  # noqa: E402
 from lookalike import stack  # noqa: E402
 from lookalike.graph import GraphStore  # noqa: E402
 from lookalike.settings import Settings, load_settings  # noqa: E402
+from lookalike_cli.main import child_command  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "explorer.json"
 QUIET = [
@@ -87,15 +88,7 @@ def demo_state(state_dir: Path | None) -> Iterator[tuple[Settings, list[str]]]:
             env = {k: v for k, v in os.environ.items() if not k.startswith("LOOKALIKE_")}
             env["LOOKALIKE_STATE_DIR"] = str(state)
             subprocess.run(
-                [
-                    sys.executable,
-                    "-c",
-                    "from lookalike_cli.main import main; main()",
-                    "demo",
-                    "--no-serve",
-                    "--port",
-                    "0",
-                ],
+                child_command("demo", "--no-serve", "--port", "0"),
                 env=env,
                 check=True,
                 stdout=subprocess.DEVNULL,
@@ -154,14 +147,7 @@ def api_server(settings: Settings) -> Iterator[str]:
     if settings.redis_url:
         env["REDIS_URL"] = settings.redis_url
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from lookalike_cli.main import main; main()",
-            "serve",
-            "--port",
-            str(port),
-        ],
+        child_command("serve", "--port", str(port)),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -25,12 +25,13 @@ from typing import Any
 import click
 
 from lookalike_cli.common import settings, user_errors
+from lookalike_cli.main import child_command
 
 
 def _cli_process(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     out = log.open("ab")
     return subprocess.Popen(
-        [sys.executable, "-c", "from lookalike_cli.main import main; main()", *args],
+        child_command(*args),
         env=env,
         stdout=out,
         stderr=subprocess.STDOUT,

@@ -8,6 +8,7 @@ fail with a clear message instead of taking the whole CLI down.
 from __future__ import annotations
 
 import importlib
+import sys
 
 import click
 
@@ -34,6 +35,19 @@ def _register() -> None:
         module = importlib.import_module(name)
         for command in module.COMMANDS:
             cli.add_command(command)
+
+
+def child_command(*args: str) -> list[str]:
+    """``lookalike ARGS`` as a child process of this Python (the console script need not be
+    on PATH). The child restores Python's SIGINT handler first: a child of a background job
+    inherits an ignored SIGINT and would otherwise never stop on Ctrl-C."""
+    return [
+        sys.executable,
+        "-c",
+        "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from lookalike_cli.main import main; main()",
+        *args,
+    ]
 
 
 def main() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import redis as redis_lib
 from lookalike import stack
 from lookalike.graph import GraphStore
 from lookalike.settings import Settings, load_settings
+from lookalike_cli.main import child_command
 from tests.support import isolated_graph
 
 
@@ -107,10 +107,7 @@ def demo_run(demo_collection: Path, tmp_path_factory: pytest.TempPathFactory) ->
     env["LOOKALIKE_STATE_DIR"] = str(state)
     try:
         proc = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "from lookalike_cli.main import main; main()",
+            child_command(
                 "demo",
                 "--no-serve",
                 "--port",
@@ -119,7 +116,7 @@ def demo_run(demo_collection: Path, tmp_path_factory: pytest.TempPathFactory) ->
                 "2",
                 "--collection",
                 str(demo_collection),
-            ],
+            ),
             env=env,
             capture_output=True,
             text=True,

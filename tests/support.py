@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,20 +15,6 @@ from lookalike.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 _names = itertools.count()
-
-
-def lookalike_command(*args: str) -> list[str]:
-    """The `lookalike` CLI as a child process that Ctrl-C (SIGINT) stops. A child of a
-    background job (``bash scripts/test.sh &``) inherits an ignored SIGINT, and Python then
-    installs no KeyboardInterrupt handler: a test stopping such a child with SIGINT would
-    wait for it forever. So the child restores Python's handler first."""
-    return [
-        sys.executable,
-        "-c",
-        "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
-        "from lookalike_cli.main import main; main()",
-        *args,
-    ]
 
 
 @contextlib.contextmanager

@@ -26,6 +26,8 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
+from lookalike_cli.main import child_command
+
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
@@ -612,7 +614,7 @@ def test_init_command_creates_the_schema_on_an_external_graph(settings, tmp_path
             "PYTHONPATH": str(ROOT),
         }
         run = subprocess.run(
-            [sys.executable, "-c", "from lookalike_cli.main import main; main()", *cmd[1:]],
+            child_command(*cmd[1:]),
             env=env,
             capture_output=True,
             text=True,

@@ -12,7 +12,6 @@ import itertools
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from lookalike import stack
 from lookalike.graph import GraphStore
 from lookalike.settings import Settings
 from lookalike.thumbcache import ThumbnailCache
+from lookalike_cli.main import child_command
 from tests.support import REPO, child_env, isolated_graph
 from workers.app import worker_command
 
@@ -83,10 +83,7 @@ def start_server(
     port = stack.free_port()
     out = log.open("ab")
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from lookalike_cli.main import main; main()",
+        child_command(
             "serve",
             "--host",
             "127.0.0.1",
@@ -96,7 +93,7 @@ def start_server(
             str(workers),
             "--threads",
             str(threads),
-        ],
+        ),
         env=child_env(local, **env),
         cwd=REPO,
         stdout=out,

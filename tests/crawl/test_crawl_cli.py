@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from lookalike_cli.main import child_command
 from services.replica.collection import Collection
 from services.replica.server import run_replica
 from tests.crawl.conftest import worker_env
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.timeout(600)
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", "from lookalike_cli.main import main; main()", *args],
+        child_command(*args),
         env=env,
         capture_output=True,
         text=True,

@@ -8,7 +8,6 @@ recipe) has the workers embed every image again."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import redis
 from lookalike import vectors as stream
 from lookalike.hashing import decode_image
 from lookalike.settings import Settings
+from lookalike_cli.main import child_command
 from services.indexer import generations as gens
 from services.indexer.service import Indexer, IndexerConfig, celery_reembed
 from services.replica.collection import Collection
@@ -75,7 +75,7 @@ def assert_top_k(
 
 def _cli(local: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", "from lookalike_cli.main import main; main()", *args],
+        child_command(*args),
         env=child_env(local),
         cwd=REPO,
         capture_output=True,

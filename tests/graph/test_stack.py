@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,13 +15,14 @@ import pytest
 from lookalike import stack
 from lookalike.graph import GraphStore, GraphUnavailable
 from lookalike.settings import load_settings
+from lookalike_cli.main import child_command
 
 
 def cli(state: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("NEO4J_URI", "REDIS_URL")}
     env["LOOKALIKE_STATE_DIR"] = str(state)
     proc = subprocess.run(
-        [sys.executable, "-c", "from lookalike_cli.main import main; main()", *args],
+        child_command(*args),
         env=env,
         capture_output=True,
         text=True,

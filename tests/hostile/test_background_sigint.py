@@ -1,6 +1,6 @@
 """A test suite run as a background job (``bash scripts/test.sh &``) still stops the children
 it stops with Ctrl-C (SIGINT): such children inherit an ignored SIGINT, so they restore
-Python's handler first (``tests.support.lookalike_command``)."""
+Python's handler first (``lookalike_cli.main.child_command``)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from lookalike_cli.main import child_command
 from services.replica.collection import Collection
-from tests.support import REPO, lookalike_command
+from tests.support import REPO
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -67,7 +68,7 @@ def test_a_child_of_a_background_job_still_stops_on_sigint(small_collection: Col
         os.killpg(plain.pid, signal.SIGKILL)
         plain.wait()
 
-    child = serve(lookalike_command(*args))
+    child = serve(child_command(*args))
     assert not signal_mask(child.pid, "SigIgn") & SIGINT_BIT
     assert signal_mask(child.pid, "SigCgt") & SIGINT_BIT
     os.killpg(child.pid, signal.SIGINT)

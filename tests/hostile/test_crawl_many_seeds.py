@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from lookalike_cli.main import child_command
 from services.replica.collection import Collection
 from services.replica.server import run_replica
 from tests.crawl.conftest import worker_env
-from tests.support import REPO, lookalike_command
+from tests.support import REPO
 from workers.control import in_parts, parse_seed_lines
 
 pytestmark = pytest.mark.timeout(600)
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.timeout(600)
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        lookalike_command(*args), env=env, cwd=REPO, capture_output=True, text=True, timeout=500
+        child_command(*args), env=env, cwd=REPO, capture_output=True, text=True, timeout=500
     )
 
 

@@ -9,12 +9,12 @@ import contextlib
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from lookalike.settings import Settings
+from lookalike_cli.main import child_command
 from tests.support import REPO
 
 
@@ -56,7 +56,7 @@ def test_status_says_how_to_connect_but_not_the_password(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOKALIKE_", "NEO4J_"))}
     env["LOOKALIKE_STATE_DIR"] = str(settings.state_dir)
     out = subprocess.run(
-        [sys.executable, "-c", "from lookalike_cli.main import main; main()", "status"],
+        child_command("status"),
         env=env,
         cwd=REPO,
         capture_output=True,

@@ -7,7 +7,6 @@ import io
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from PIL import Image, ImageEnhance, ImageOps
 
 from lookalike.graph import GraphStore
 from lookalike.hashing import algorithm_version, hash_image
+from lookalike_cli.main import child_command
 from services.indexer import generations as gens
 from services.indexer.graph_io import GraphHashSource, read_all_hashes
 from services.indexer.reader import IndexReader, Match
@@ -150,7 +150,7 @@ def test_cli_duplicates_and_search_through_the_real_stack(fresh_graph, tmp_path,
 
     def lookalike(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-c", "from lookalike_cli.main import main; main()", *args],
+            child_command(*args),
             env=env,
             capture_output=True,
             text=True,
@@ -205,7 +205,7 @@ def test_indexer_loop_rebuilds_on_new_hashes_and_on_request(fresh_graph, tmp_pat
         "NEO4J_DATABASE": conn.database or "",
         "LOOKALIKE_INDEX_REBUILD_MIN_NEW": "3",
     }
-    command = [sys.executable, "-c", "from lookalike_cli.main import main; main()", "indexer"]
+    command = child_command("indexer")
     proc = subprocess.Popen(
         [*command, "--poll", "0.2"],
         env=env,

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from lookalike_cli.main import child_command
 from services.indexer import generations as gens
 from services.indexer.bits import to_hex
 from services.indexer.build import build_generation
@@ -23,10 +23,7 @@ KINDS = ("phash", "dhash", "ahash")
 def _start_build(hash_file: Path, index_dir: Path, state: Path) -> subprocess.Popen:
     env = {**os.environ, "LOOKALIKE_STATE_DIR": str(state)}
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from lookalike_cli.main import main; main()",
+        child_command(
             "indexer",
             "--from-hashes",
             str(hash_file),
@@ -34,7 +31,7 @@ def _start_build(hash_file: Path, index_dir: Path, state: Path) -> subprocess.Po
             str(index_dir),
             "--trees",
             "5",
-        ],
+        ),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -10,9 +10,8 @@ from pathlib import Path
 import requests
 from click.testing import CliRunner
 
-from lookalike_cli.main import _register, cli
+from lookalike_cli.main import _register, child_command, cli
 from services.replica.collection import Collection
-from tests.support import lookalike_command
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -54,7 +53,7 @@ def test_build_with_test_documents(tmp_path: Path, replica_spec_dir: Path) -> No
 def test_serve_prints_the_crawler_environment(scale_dir: Path) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        lookalike_command(
+        child_command(
             "replica", "serve", "--collection", str(scale_dir), "--faults", "seed=1,429=0"
         ),
         cwd=REPO,
