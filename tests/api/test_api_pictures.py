@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import io
 import subprocess
-import sys
+from urllib.parse import urlsplit
 
 import networkx as nx
 import numpy as np
+import redis
 from PIL import Image
 
+from lookalike_cli.main import child_command
 from services.api.picture import DOT_COLOR, SEED_COLOR
 from services.api.report import write_report
 from services.indexer.service import Indexer, IndexerConfig
@@ -79,6 +81,10 @@ def test_report_renders_on_a_small_graph(
 ) -> None:
     with own_graph(settings, embedded) as (local, store):
         load_collection(store, local, collection)
+        # Crawl records live in Redis, which other tests fill: an empty database of its own.
+        redis_url = urlsplit(local.redis())._replace(path="/15").geturl()
+        redis.Redis.from_url(redis_url).flushdb()
+        local = local.model_copy(update={"redis_url": redis_url})
         # The index sidecar finds the planted near-duplicates and writes their groups.
         config = IndexerConfig.from_settings(local, index_dir=tmp_path / "index", trees=2)
         Indexer(store, config).build_once("report test")
@@ -113,14 +119,7 @@ def test_report_command_without_near_duplicates(known_graph, tmp_path) -> None:
     local, _ = known_graph
     out = tmp_path / "r2"
     run = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from lookalike_cli.main import main; main()",
-            "report",
-            "--out",
-            str(out),
-        ],
+        child_command("report", "--out", str(out)),
         env=child_env(local),
         cwd=REPO,
         capture_output=True,
