@@ -42,6 +42,7 @@ import multiprocessing as mp
 import os
 import platform
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -62,7 +63,8 @@ from bench_graph import clustered_graph, summarise  # noqa: E402
 from lookalike import stack  # noqa: E402
 from lookalike.graph import GraphStore  # noqa: E402
 from lookalike.settings import Settings, load_settings  # noqa: E402
-from lookalike_cli.main import child_command  # noqa: E402
+from lookalike_cli import children  # noqa: E402
+from lookalike_cli.children import child_env  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "api.json"
 TARGET_P99_MS = 50.0
@@ -144,25 +146,6 @@ def ensure_graph(settings: Settings, args: argparse.Namespace, allowed: bool) ->
 # --------------------------------------------------------------------------- the server
 
 
-def child_env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOKALIKE_", "NEO4J_"))}
-    env.update(
-        {
-            "LOOKALIKE_STATE_DIR": str(settings.state_dir),
-            "REDIS_URL": settings.redis_url or "redis://unused:1/0",
-            "PYTHONPATH": str(REPO),
-        }
-    )
-    if settings.neo4j_uri:
-        graph = settings.graph()
-        env.update(
-            {"NEO4J_URI": graph.uri, "NEO4J_USER": graph.user, "NEO4J_PASSWORD": graph.password}
-        )
-    if settings.neo4j_database:
-        env["NEO4J_DATABASE"] = settings.neo4j_database
-    return env
-
-
 @contextmanager
 def api_server(settings: Settings, workers: int, threads: int) -> Iterator[str]:
     with api_process(settings, workers, threads) as (url, _):
@@ -174,54 +157,14 @@ def api_process(
     settings: Settings, workers: int, threads: int
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``lookalike serve`` on a free port, waited for; yields its URL and process."""
-    import requests
-
     port = stack.free_port()
-    log = open(Path(tempfile.gettempdir()) / f"bench-api-{port}.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        child_command(
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--threads",
-            str(threads),
-        ),
-        env=child_env(settings),
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
+    log = Path(tempfile.gettempdir()) / f"bench-api-{port}.log"
+    options = ("--workers", str(workers), "--threads", str(threads))
+    url, proc = children.serve(child_env(settings), log, port, *options, cwd=REPO)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the API exited; see {log.name}")
-            try:
-                if requests.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the API did not start; see {log.name}")
-            time.sleep(0.2)
         yield url, proc
     finally:
-        import signal
-
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        log.close()
+        children.stop(proc, signal.SIGINT, timeout=20)
 
 
 # --------------------------------------------------------------------------- the harness

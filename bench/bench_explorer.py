@@ -49,6 +49,8 @@ from bench_graph import clustered_graph, summarise  # noqa: E402
 from lookalike import stack  # noqa: E402
 from lookalike.graph import GraphStore  # noqa: E402
 from lookalike.settings import Settings, load_settings  # noqa: E402
+from lookalike_cli import children  # noqa: E402
+from lookalike_cli.children import child_env  # noqa: E402
 from lookalike_cli.main import child_command  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "explorer.json"
@@ -142,31 +144,15 @@ def synthetic_state(
 @contextlib.contextmanager
 def api_server(settings: Settings) -> Iterator[str]:
     port = stack.free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOKALIKE_", "NEO4J_"))}
-    env.update({"LOOKALIKE_STATE_DIR": str(settings.state_dir), "PYTHONPATH": str(REPO)})
-    if settings.redis_url:
-        env["REDIS_URL"] = settings.redis_url
-    proc = subprocess.Popen(
-        child_command("serve", "--port", str(port)),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
+    log = Path(tempfile.gettempdir()) / f"bench-explorer-api-{port}.log"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(requests.RequestException):
-                if requests.get(url + "/health", timeout=1).ok:
-                    break
-            if time.monotonic() > deadline or proc.poll() is not None:
-                sys.exit("the API server did not start")
-            time.sleep(0.2)
+        url, proc = children.serve(child_env(settings), log, port)
+    except children.ChildFailed as e:
+        sys.exit(str(e))
+    try:
         yield url
     finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=30)
+        children.stop(proc)
 
 
 def page_load(browser: Any, url: str, until_drawn: bool) -> dict[str, float]:

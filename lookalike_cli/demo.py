@@ -14,53 +14,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import click
 
+from lookalike_cli import children
 from lookalike_cli.common import settings, user_errors
-from lookalike_cli.main import child_command
-
-
-def _cli_process(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    out = log.open("ab")
-    return subprocess.Popen(
-        child_command(*args),
-        env=env,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise click.ClickException(f"the API server exited; see {log}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 (our own server)
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise click.ClickException(f"the API did not answer at {url} within {timeout:.0f}s")
 
 
 def _pick_seed(collection: Any) -> str:
@@ -159,7 +122,7 @@ def demo(
         click.echo(f"    replica serving at {replica.catalogue_url}")
 
         click.secho(f"3/6 crawling from {seed} to depth {depth}", bold=True)
-        worker = _cli_process(
+        worker = children.start(
             ["worker", "--concurrency", str(n_workers), "--pool", "prefork"],
             env,
             logs / "worker.log",
@@ -198,9 +161,12 @@ def demo(
 
             click.secho("6/6 serving the API", bold=True)
             api_port = port or stack.free_port()
-            api = _cli_process(["serve", "--port", str(api_port)], env, logs / "api.log")
+            api = children.start(["serve", "--port", str(api_port)], env, logs / "api.log")
             base = f"http://127.0.0.1:{api_port}"
-            _wait_http(f"{base}/health", api, logs / "api.log")
+            try:
+                children.wait_http(f"{base}/health", api, logs / "api.log")
+            except children.ChildFailed as e:
+                raise click.ClickException(str(e)) from None
             with urllib.request.urlopen(  # noqa: S310 (our own server)
                 f"{base}/images/{seed}/neighborhood?depth=2", timeout=30
             ) as resp:
@@ -218,8 +184,8 @@ def demo(
                     api.wait()
         finally:
             if api is not None:
-                _stop(api)
-            _stop(worker)
+                children.stop(api)
+            children.stop(worker)
     click.secho(
         f"Done. Open {report} in a browser. The stack is still up: "
         "`lookalike status`, `lookalike down`.",

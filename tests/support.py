@@ -12,8 +12,10 @@ from pathlib import Path
 from lookalike import stack
 from lookalike.graph import GraphStore
 from lookalike.settings import Settings, load_settings
+from lookalike_cli.children import child_env
 
 REPO = Path(__file__).resolve().parents[1]
+__all__ = ["REPO", "child_env", "isolated_graph", "own_state"]
 _names = itertools.count()
 
 
@@ -40,28 +42,6 @@ def isolated_graph(settings: Settings, embedded: bool) -> Iterator[tuple[Setting
         store.close()
         if embedded:
             stack.drop_database(settings, local.neo4j_database or "")
-
-
-def child_env(local: Settings, **extra: str) -> dict[str, str]:
-    """The environment of a server or worker process that must see the same graph and Redis
-    as ``local``: this process's environment without our settings, then theirs."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOKALIKE_", "NEO4J_"))}
-    env.update(
-        {
-            "LOOKALIKE_STATE_DIR": str(local.state_dir),
-            "REDIS_URL": local.redis(),
-            "PYTHONPATH": str(REPO),
-        }
-    )
-    if local.neo4j_uri:
-        graph = local.graph()
-        env.update(
-            {"NEO4J_URI": graph.uri, "NEO4J_USER": graph.user, "NEO4J_PASSWORD": graph.password}
-        )
-    if local.neo4j_database:
-        env["NEO4J_DATABASE"] = local.neo4j_database
-    env.update(extra)
-    return env
 
 
 def own_state(local: Settings, folder: Path) -> Settings:

@@ -24,7 +24,7 @@ from lookalike import stack
 from lookalike.graph import GraphStore
 from lookalike.settings import Settings
 from lookalike.thumbcache import ThumbnailCache
-from lookalike_cli.main import child_command
+from lookalike_cli import children
 from tests.support import REPO, child_env, isolated_graph
 from workers.app import worker_command
 
@@ -61,15 +61,10 @@ class ApiServer:
         return self.log.read_text(errors="replace")[-6000:]
 
     def signal_stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGINT)  # gunicorn: quick shutdown
+        children.signal_stop(self.proc, signal.SIGINT)  # gunicorn: quick shutdown
 
     def wait_stopped(self) -> None:
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        children.wait_stopped(self.proc, timeout=20)
 
     def stop(self) -> None:
         self.signal_stop()
@@ -80,41 +75,14 @@ def start_server(
     local: Settings, log: Path, workers: int = 1, threads: int = 8, **env: str
 ) -> ApiServer:
     """``lookalike serve`` on a free port, waited for until /health answers."""
-    port = stack.free_port()
-    out = log.open("ab")
-    proc = subprocess.Popen(
-        child_command(
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--threads",
-            str(threads),
-        ),
-        env=child_env(local, **env),
-        cwd=REPO,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    server = ApiServer(f"http://127.0.0.1:{port}", proc, log)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"the API server exited with {proc.returncode}:\n{server.log_text()}"
-            )
-        try:
-            if requests.get(server.url + "/health", timeout=1).status_code == 200:
-                return server
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    server.stop()
-    raise RuntimeError(f"the API server did not answer within 60 s:\n{server.log_text()}")
+    options = ("--workers", str(workers), "--threads", str(threads))
+    try:
+        url, proc = children.serve(
+            child_env(local, **env), log, stack.free_port(), *options, cwd=REPO
+        )
+    except children.ChildFailed as e:
+        raise RuntimeError(f"{e}:\n{log.read_text(errors='replace')[-6000:]}") from None
+    return ApiServer(url, proc, log)
 
 
 @pytest.fixture(scope="module")
@@ -169,13 +137,7 @@ class CeleryWorker:
         return self.log.read_text(errors="replace")[-6000:]
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        children.stop(self.proc, timeout=20)
 
 
 def start_worker(local: Settings, log: Path, **env: str) -> CeleryWorker:
