@@ -79,7 +79,7 @@ def demo(
     from lookalike import stack
     from lookalike.graph import GraphStore
     from lookalike_cli.crawl import follow
-    from services.api.report import write_report
+    from services.api.report.write import write_report
     from services.indexer.service import open_indexer
     from services.replica.builder import build_demo_collection
     from services.replica.collection import Collection

@@ -104,7 +104,7 @@ def serve(
 def report(out_dir: Path, crawl_id: str | None, seed: str | None) -> None:
     """Write an HTML report: collection, crawl, metrics, degree histogram, a neighbourhood
     picture with thumbnails, near-duplicate groups."""
-    from services.api.report import write_report
+    from services.api.report.write import write_report
 
     path = write_report(settings(), out_dir, crawl_id=crawl_id, seed=seed)
     click.echo(f"report written: {path}")

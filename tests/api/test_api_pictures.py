@@ -14,7 +14,7 @@ from PIL import Image
 
 from lookalike_cli.main import child_command
 from services.api.picture import DOT_COLOR, SEED_COLOR
-from services.api.report import write_report
+from services.api.report.write import write_report
 from services.indexer.service import Indexer, IndexerConfig
 
 from .conftest import REPO, child_env, load_collection, own_graph

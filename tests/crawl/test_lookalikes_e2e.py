@@ -186,14 +186,14 @@ def test_crawl_embeds_indexer_writes_looks_like_and_answers_equal_numpy(
         assert f"{len(edges)} SIMILAR_TO edges" in out.stdout
 
         # the report's audit section: the least supported edges, thumbnails side by side
-        from services.api.report import write_report
+        from services.api.report.write import write_report
 
         page = write_report(local, tmp_path / "report", store=store).read_text()
         section = page.split("<h2>Audit of the similar lists</h2>", 1)[1]
         assert "Least supported similar-list entries" in section
         weakest = least[0]
         assert f"<code>{weakest['source']}</code>" in section.split("<h3>Strong")[0]
-        assert section.count("<div class='pair'>") >= 2
+        assert section.count('<div class="pair">') >= 2
         assert "data:image/jpeg;base64," in section
 
         # a model change: the workers (now with another recipe) embed every image again,
