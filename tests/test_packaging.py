@@ -1,9 +1,11 @@
 """What ``pip install .`` installs (and the Docker image, from the same wheel): every module,
-every Cypher statement of ``cypher/`` and every Lua script, found from the installed copy alone.
+every Cypher statement of ``cypher/``, every Lua script and the report's templates, found from
+the installed copy alone.
 
 A real wheel is built from a copy of the project's files (so the checkout stays clean) and
 installed with pip into a folder of its own; a Python without site-packages and outside the
-checkout then loads every statement and script from there.
+checkout then loads every statement and script from there, and renders the report's page
+from its templates (with only Jinja2 beside it).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+import jinja2
+import markupsafe
 import pytest
 import redis
 
@@ -121,6 +125,7 @@ import json
 from importlib.resources import files
 import lookalike_cypher
 from lookalike import cypher, redis_scripts
+from services.api.report import render, view
 
 def names(package, suffix):
     return sorted(p.name[:-len(suffix)] for p in package.iterdir() if p.name.endswith(suffix))
@@ -129,13 +134,27 @@ statements = names(files("lookalike_cypher"), ".cypher")
 lua = {pkg: names(files(pkg) / "lua", ".lua") for pkg in ("lookalike", "workers")}
 texts = {n: cypher.load(n) for n in statements}
 texts.update({f"{pkg}/{n}": redis_scripts.source(pkg, n) for pkg, ns in lua.items() for n in ns})
+templates = render.environment().list_templates()
+texts.update({t: render.environment().loader.get_source(render.environment(), t)[0]
+              for t in templates})
+page = render.render(view.Page(
+    generated="now", collection=[("images", "<3>")], crawl=view.crawl(None, None), metrics=None,
+    seed=None, neighborhood=None, dup_groups=[], audit=None))
 print(json.dumps({"origin": lookalike_cypher.__file__, "statements": statements, "lua": lua,
-                  "empty": [n for n, text in texts.items() if not text.strip()]}))
+                  "templates": templates,
+                  "template_origin": render.environment().get_template(render.PAGE).filename,
+                  "page": page, "empty": [n for n, text in texts.items() if not text.strip()]}))
 """
     # -S: no site-packages, so neither the checkout's editable install nor anything but the
     # installed copy (PYTHONPATH) can answer; the working folder is outside the checkout.
+    # The report needs Jinja2 (and MarkupSafe): only they are put beside the installed copy.
+    deps = tmp_path / "deps"
+    deps.mkdir()
+    for module in (jinja2, markupsafe):
+        folder = Path(module.__file__).parent
+        (deps / folder.name).symlink_to(folder)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOKALIKE_")}
-    env["PYTHONPATH"] = str(target)
+    env["PYTHONPATH"] = os.pathsep.join([str(target), str(deps)])
     out = subprocess.run(
         [sys.executable, "-S", "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
     )
@@ -147,6 +166,11 @@ print(json.dumps({"origin": lookalike_cypher.__file__, "statements": statements,
         "lookalike": _names(ROOT / "lookalike" / "lua", ".lua"),
         "workers": _names(ROOT / "workers" / "lua", ".lua"),
     }
+    shipped = ROOT / "services" / "api" / "report" / "templates"
+    assert found["templates"] == sorted(p.name for p in shipped.iterdir() if p.is_file())
+    assert Path(found["template_origin"]).is_relative_to(target)
+    assert "<h2>Collection</h2>" in found["page"] and "<td>&lt;3&gt;</td>" in found["page"]
+    assert "max-width:1100px" in found["page"]  # the style sheet, included
     assert not found["empty"]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import subprocess
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import networkx as nx
@@ -12,13 +13,15 @@ import numpy as np
 import redis
 from PIL import Image
 
+from lookalike.settings import Settings
 from lookalike_cli.main import child_command
 from services.api.picture import DOT_COLOR, SEED_COLOR
 from services.api.report.write import write_report
 from services.indexer.service import Indexer, IndexerConfig
 
 from .conftest import REPO, child_env, load_collection, own_graph
-from .data import THUMB_COLORS, Collection
+from .data import THUMB_COLORS, Collection, make_collection
+from .report_page import HOSTILE_TITLES, assert_inert
 
 
 def _hex_rgb(color: str) -> tuple[int, int, int]:
@@ -115,11 +118,10 @@ def test_report_renders_on_a_small_graph(
     assert pixels_near(drawn, collection.thumbs["c0i001"]) >= 200
 
 
-def test_report_command_without_near_duplicates(known_graph, tmp_path) -> None:
-    local, _ = known_graph
-    out = tmp_path / "r2"
+def report_command(local: Settings, out: Path, *args: str) -> str:
+    """The page `lookalike report --out OUT ARGS...` writes, run as a user runs it."""
     run = subprocess.run(
-        child_command("report", "--out", str(out)),
+        child_command("report", "--out", str(out), *args),
         env=child_env(local),
         cwd=REPO,
         capture_output=True,
@@ -128,6 +130,35 @@ def test_report_command_without_near_duplicates(known_graph, tmp_path) -> None:
     )
     assert run.returncode == 0, run.stderr
     assert str(out / "report.html") in run.stdout
-    page = (out / "report.html").read_text()
+    return (out / "report.html").read_text()
+
+
+def test_report_command_without_near_duplicates(known_graph, tmp_path) -> None:
+    local, _ = known_graph
+    out = tmp_path / "r2"
+    page = report_command(local, out)
     assert "No near-duplicate groups found" in page
     assert (out / "neighborhood.png").exists() and (out / "degree_histogram.png").exists()
+
+
+def test_report_escapes_hostile_titles(settings, embedded, tmp_path) -> None:
+    """Titles and licences written to break out of the markup, stored in the graph, come out
+    of `lookalike report` as text: in the neighbourhood's caption, the ranked lists and the
+    near-duplicate groups."""
+    hostile = make_collection()
+    for n, image in enumerate(hostile.images):
+        image["title"] = HOSTILE_TITLES[n % len(HOSTILE_TITLES)]
+        image["license"] = HOSTILE_TITLES[n % 2]
+    seed = hostile.images[0]["id"]
+    with own_graph(settings, embedded) as (local, store):
+        load_collection(store, local, hostile)
+        config = IndexerConfig.from_settings(local, index_dir=tmp_path / "index", trees=2)
+        Indexer(store, config).build_once("hostile report")
+        page = report_command(local, tmp_path / "report", "--seed", seed)
+    text = assert_inert(page)
+    assert f"Seed {seed} — {HOSTILE_TITLES[0]};" in text
+    assert text.count(f"{HOSTILE_TITLES[0]}: ") == 1  # its licence counted
+    for title in HOSTILE_TITLES:
+        # captions of near-duplicates and entries of the ranked lists
+        assert text.count(title) >= 3, title
+    assert "data:image/jpeg;base64," in page
