@@ -13,7 +13,15 @@ precision, refinement methods, cost, and where Annoy starts to pay.
    each edited copy: is its own original among the 1 / 5 nearest of all originals of every
    set? By phash (hamming distance, the mirrored hash derived as the near-duplicate index
    does; ties count as misses), by the raw embedding's cosine, and by the refined one's
-   (propagated over the embedding's kNN graph: no catalogue lists here).
+   (propagated over the embedding's kNN graph: no catalogue lists here). The ranking is the
+   one ``GET /images/{id}/lookalikes`` serves (``angular``: cosine, best first). Beside it:
+   the raw embedding's recall over the originals with enough detail to compare
+   (``information`` >= the near-duplicate verifier's ``MIN_INFORMATION``), each set's count
+   of originals with less and of originals identical to another (cosine >= ``IDENTICAL``),
+   and two re-rankings of the raw embedding's top ``RERANK_TOP`` measured as candidates (not
+   served): minus ``COLOR_WEIGHT`` x the colour-layout distance (``lookalike.hashing
+   .color_layout``; none when either picture is grayscale), and a hubness correction (CSLS:
+   minus the candidate's mean cosine to its ``HUB_K`` nearest in the whole index).
 2. **Same artist.** The demo's 174 Met paintings with the replica's similar lists (the
    catalogue's SIMILAR_TO): precision at 10 (and 5) of "same artist" among each painting's
    nearest, for paintings whose artist has another painting: raw, refined (kNN + SIMILAR_TO),
@@ -54,16 +62,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import labels, publish
 from tqdm import tqdm
 
-from lookalike.hashing import decode_image, hash_image
+from lookalike.hashing import HASH_KINDS, decode_image, hash_image
 from lookalike.settings import load_settings
 from lookalike.vectors import ModelUnavailable, current_model, embedder
 from services.indexer import angular
 from services.indexer.bits import mirror_value
+from services.indexer.duplicates import pair_evidence
 from services.indexer.refine import RefineConfig, refine
 from services.indexer.synthetic import grouped_vectors
+from services.indexer.table import parse_color
+from services.indexer.verify import MIN_INFORMATION
 
 RESULTS = Path(__file__).resolve().parent / "results" / "lookalikes.json"
 THUMB = 400
+IDENTICAL = 0.9999  # two originals this alike are the same picture twice
+RERANK_TOP = 50
+COLOR_WEIGHT = 0.002  # cosine per colour-layout step (1/512 of chromaticity, mean per cell)
+HUB_K = 10
 METHODS: dict[str, RefineConfig] = {
     "appnp": RefineConfig("appnp"),  # the default: centred, then personalised PageRank
     "sgc": RefineConfig("sgc", hops=2),
@@ -78,10 +93,6 @@ def thumbnail(picture: Image.Image) -> Image.Image:
     buf = io.BytesIO()
     rgb.save(buf, "JPEG", quality=90)
     return decode_image(buf.getvalue())
-
-
-def phash_int(image: Image.Image) -> int:
-    return int(hash_image(image).phash, 16)
 
 
 # ----------------------------------------------------------------------- refinement
@@ -133,7 +144,7 @@ def edit_recall(sets: list[str], per_set: int, embed: Any, gnn: Any) -> dict[str
 
     from services.replica import variants
 
-    ids, owner, kind, vectors, phashes, set_of = [], [], [], [], [], []
+    ids, owner, kind, vectors, hashes, set_of = [], [], [], [], [], []
     for name in sets:
         files = pictures.pictures(pictures.fetch(name, quiet=True))[:per_set]
         for path in tqdm(files, desc=f"edits: {name}", unit="picture"):
@@ -151,13 +162,18 @@ def edit_recall(sets: list[str], per_set: int, embed: Any, gnn: Any) -> dict[str
                 kind.append(edit)
                 set_of.append(name)
                 vectors.append(embed.embed(image))
-                phashes.append(phash_int(image))
+                hashes.append(hash_image(image))
     x = np.stack(vectors).astype(np.float32)
     owner_a, kind_a, set_a = np.array(owner), np.array(kind), np.array(set_of)
     originals = np.flatnonzero(kind_a == "original")
     spaces = refined_variants(x, (np.zeros(0, np.int64), np.zeros(0, np.int64)), gnn)
-    ph = np.array(phashes, dtype=np.uint64)
+    ph = np.array([int(h.phash, 16) for h in hashes], dtype=np.uint64)
     ph_orig = ph[originals]
+    info = np.array([h.info for h in hashes])
+    informative = info[owner_a] >= MIN_INFORMATION
+    orig_cos = x[originals] @ x[originals].T
+    np.fill_diagonal(orig_cos, 0)
+    candidates = _reranked(x, hashes, originals)
 
     def rank_of(scores: np.ndarray, truth: int) -> int:
         """1 + originals scoring at least as well as the truth (ties are misses)."""
@@ -182,16 +198,60 @@ def edit_recall(sets: list[str], per_set: int, embed: Any, gnn: Any) -> dict[str
             for space, v in spaces.items():
                 scores = v[queries] @ v[originals].T
                 cell[space] = _recall([rank_of(scores[i], t) for i, t in enumerate(truth)])
+            for space, score in candidates.items():
+                cell[space] = _recall(
+                    [rank_of(score(q), t) for q, t in zip(queries, truth, strict=True)]
+                )
+            detailed = informative[queries]
+            scores = x[queries[detailed]] @ x[originals].T
+            cell["raw, detailed"] = _recall(
+                [rank_of(scores[i], t) for i, t in enumerate(truth[detailed])]
+            )
             per_edit[edit] = cell
+        mine = set_a[originals] == name
         out[name] = {
-            "originals": int(((kind_a == "original") & (set_a == name)).sum()),
+            "originals": int(mine.sum()),
+            "low_information": int((info[originals][mine] < MIN_INFORMATION).sum()),
+            "identical": int((orig_cos[mine].max(axis=1, initial=0) >= IDENTICAL).sum()),
             "per_edit": per_edit,
         }
     out["_candidates"] = len(originals)
     return out
 
 
-def _recall(ranks: list[int]) -> dict[str, float]:
+def _reranked(
+    x: np.ndarray, hashes: list[Any], originals: np.ndarray
+) -> dict[str, Callable[[int], np.ndarray]]:
+    """Candidate re-rankings of the raw cosine (scores of every original for query row q):
+    the top ``RERANK_TOP`` minus a colour-layout penalty, and a hubness correction."""
+    kinds = tuple(HASH_KINDS)
+    values = np.array([[int(getattr(h, k), 16) for k in kinds] for h in hashes], np.uint64)
+    info = np.array([h.info for h in hashes])
+    color = np.stack([parse_color(h.color) for h in hashes])
+    hub = np.array(
+        [
+            float(np.sort(np.delete(x @ x[o], o))[-HUB_K:].mean()) if len(x) > HUB_K else 0.0
+            for o in originals
+        ]
+    )
+
+    def colour(q: int) -> np.ndarray:
+        cos = x[originals] @ x[q]
+        top = np.argsort(-cos, kind="stable")[:RERANK_TOP]
+        ev = pair_evidence(values, kinds, info, color, np.full(len(top), q), originals[top])
+        out = np.full(len(cos), -np.inf)
+        out[top] = cos[top] - COLOR_WEIGHT * np.maximum(ev.color, 0)
+        return out
+
+    def hubness(q: int) -> np.ndarray:
+        return 2 * (x[originals] @ x[q]) - hub
+
+    return {"raw+colour": colour, "raw-hubness": hubness}
+
+
+def _recall(ranks: list[int]) -> dict[str, float | None]:
+    if not ranks:  # e.g. no original of the set has enough detail
+        return {"r1": None, "r5": None}
     r = np.asarray(ranks)
     return {"r1": round(float((r <= 1).mean()), 3), "r5": round(float((r <= 5).mean()), 3)}
 
@@ -362,19 +422,25 @@ def table(r: dict[str, Any]) -> str:
         if name.startswith("_"):
             continue
         lines.append(
-            f"  {name} ({res['originals']} originals)" + "".join(f" {s:>12}" for s in spaces)
+            f"  {name} ({res['originals']} originals, {res['low_information']} with too "
+            f"little detail, {res['identical']} identical to another)"
         )
+        lines.append(f"    {'':<12}" + "".join(f" {s:>13}" for s in spaces))
         for edit, cell in res["per_edit"].items():
             lines.append(
                 f"    {edit:<12}"
-                + "".join(f"  {cell[s]['r1']:.2f} / {cell[s]['r5']:.2f}" for s in spaces)
+                + "".join(f"   {_cell(cell[s]['r1'])} / {_cell(cell[s]['r5'])}" for s in spaces)
             )
     worst = {
         s: min(
-            c[s]["r5"]
-            for k, v in edits.items()
-            if not k.startswith("_")
-            for c in v["per_edit"].values()
+            (
+                c[s]["r5"]
+                for k, v in edits.items()
+                if not k.startswith("_")
+                for c in v["per_edit"].values()
+                if c[s]["r5"] is not None
+            ),
+            default=float("nan"),
         )
         for s in spaces
     }
@@ -408,6 +474,10 @@ def table(r: dict[str, Any]) -> str:
             f"build {row['annoy_build_s']} s"
         )
     return "\n".join(lines)
+
+
+def _cell(value: float | None) -> str:
+    return "  - " if value is None else f"{value:.2f}"
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
