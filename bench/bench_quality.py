@@ -23,8 +23,10 @@ thumbnail as the crawl does; both are cached in bench/results by the pictures an
    original-edit pairs while claiming no different-family pair beyond the hash rule).
    Hard negatives are not planted on the tuning side on purpose: the held-out sets bring
    their own (light and dark variants of one wallpaper, portraits painted over one another,
-   a stereo pair, one chessboard in colour and in gray), so they measure what the settings
-   do on related pictures they never saw.
+   a stereo pair), so they measure what the settings do on related pictures they never saw.
+   A family whose original has exactly the pixels of an earlier one's is left out
+   (``without_identical``: scikit-image's ``chessboard_RGB`` is ``chessboard_GRAY`` in three
+   equal channels), as claiming a picture's copy is no false pair.
 2. **Report** on both sets, the test sets having chosen nothing, through the indexer's own
    pipeline (services.indexer.evaluation.score: candidates, verification, complete-linkage
    groups): pair precision, recall per edit, dup_group precision; with hashes alone, with
@@ -93,6 +95,50 @@ def labelled(names: list[str], cache: Path) -> list[Labelled]:
         families = {f"{name}/{p.stem}": [p] for p in pictures(folder)}
         items.extend(labelled_pictures(families, () if name in NEGATIVE_SETS else EDITS))
     return items
+
+
+def without_identical(
+    items: list[Labelled], seen: Examined
+) -> tuple[list[Labelled], Examined, list[tuple[str, str]]]:
+    """The pictures without families whose original has exactly the pixels of an earlier
+    family's original (scikit-image's ``chessboard_RGB`` is its ``chessboard_GRAY`` in three
+    equal channels): two families of one picture would count claiming a copy as a false
+    pair. Candidates are originals with equal hashes of every kind; their pixels decide.
+    Returns the items and the table (and vectors) without the later family, and the pairs
+    (family kept, family left out)."""
+    table = seen.table
+    row = {image: k for k, image in enumerate(table.ids.tolist())}
+    originals = [i for i in items if i.edit == ORIGINAL]
+    by_hashes: dict[tuple[int, ...], list[Labelled]] = {}
+    for item in originals:
+        by_hashes.setdefault(tuple(table.values[row[item.id]].tolist()), []).append(item)
+    dropped: list[tuple[str, str]] = []
+    for same_hashes in by_hashes.values():
+        kept: list[tuple[Labelled, np.ndarray]] = []
+        for item in sorted(same_hashes, key=lambda i: i.family):
+            pixels = np.asarray(item.load().convert("RGB"))
+            twin = next((k for k, p in kept if np.array_equal(p, pixels)), None)
+            if twin is None:
+                kept.append((item, pixels))
+            else:
+                dropped.append((twin.family, item.family))
+    if not dropped:
+        return items, seen, []
+    gone = {family for _, family in dropped}
+    items = [i for i in items if i.family not in gone]
+    keep = np.array([row[i.id] for i in items])
+    assert table.info is not None and table.color is not None
+    table = HashTable(
+        table.ids[keep],
+        table.kinds,
+        table.values[keep],
+        table.present[keep],
+        table.hashed_at[keep],
+        info=table.info[keep],
+        color=table.color[keep],
+    )
+    vectors = None if seen.vectors is None else seen.vectors[keep]
+    return items, Examined(table, vectors), dropped
 
 
 def _cache(kind: str, label: str, items: list[Labelled], version: str) -> Path:
@@ -423,10 +469,16 @@ def main() -> None:
             "weighs them, turn them on"
         )
 
+    # examined() caches by every picture of the sets; identical families go afterwards
     tune_items = labelled(tune_sets, args.cache)
-    tune_seen = examined(tune_items, "tune", embedder)
+    tune_items, tune_seen, identical = without_identical(
+        tune_items, examined(tune_items, "tune", embedder)
+    )
     test_items = labelled(test_sets, args.cache)
-    test_seen = examined(test_items, "test", embedder)
+    test_items, test_seen, identical_test = without_identical(
+        test_items, examined(test_items, "test", embedder)
+    )
+    identical += identical_test
 
     chosen, facts = tune(tune_items, tune_seen)
     shipped = VerifyConfig()
@@ -443,7 +495,13 @@ def main() -> None:
         "chosen": _settings(chosen),
         "shipped": _settings(shipped),
         "tuning_facts": facts,
+        "identical_originals_left_out": [list(p) for p in identical],
     }
+    if identical:
+        out.append(
+            "left out, identical to an earlier family's original (family kept, left out): "
+            + "; ".join(f"{a} = {b}" for a, b in identical)
+        )
     out.append(f"settings chosen on {'+'.join(tune_sets)}: {results['chosen']}")
     out.append(f"settings shipped (verify.py):  {results['shipped']}")
     runs = (  # name, settings, embeddings weighed, embedding kNN candidates

@@ -8,7 +8,8 @@ is pictures it never tuned on, obtained at benchmark time through the ordinary p
 clients and never committed: Debian's wallpaper packages (photographs, illustrations, and
 colour variants of one design: hard negatives), the portraits of the game Battle for Wesnoth
 (painted faces, many alike: hard negatives), scikit-image's bundled sample pictures (a stereo
-pair, the same chessboard in colour and in gray), and ``blank``: generated near-uniform
+pair; a chessboard stored twice, as gray and as RGB with three equal channels: the same
+pixels, which bench_quality.py counts once), and ``blank``: generated near-uniform
 pages, gradients and paper textures, the low-information pictures whose hashes say nothing.
 
 A set is a folder of JPEG files (``<source>__<name>.jpg``, RGB, at most ``MAX_SIDE`` pixels on
@@ -216,8 +217,7 @@ SETS: dict[str, PictureSet] = {
         ),
         PictureSet(
             "skimage",
-            "scikit-image's bundled samples (a stereo pair, one chessboard in "
-            "colour and gray, textures)",
+            "scikit-image's bundled samples (a stereo pair, one chessboard stored twice, textures)",
             make=_skimage,
         ),
         PictureSet(
