@@ -11,22 +11,25 @@ rotated, brightened copies, hashed again). Every size is built as the indexer bu
 five kinds, each with its Annoy index and multi-index tables (build seconds and megabytes per
 part). Queries are the planted copies' phashes. Measured in the same process:
 
-- scan:        numpy XOR + popcount over every hash (ExactScanner, no allocation): the
-               baseline and the truth
+- scan:        the plain exact numpy scan (bits.ExactScanner: XOR, bitwise_count, <=,
+               nonzero into preallocated buffers; positions only): the baseline and the truth
 - scan+ids:    the same scan answering what the reader answers (ids and distances, nearest
-               first): what a reader that only scanned would cost; the reader's ratio to
-               it is printed too ("vs same answer")
+               first): what a reader that only scanned with numpy would cost
+- kernel+ids:  the reader's own compiled scan (popscan.FusedScanner) answering the same:
+               the reader without its parsing, snapshot and Match objects
 - reader:      IndexReader.within(radius 10): what the API and CLI use
 - annoy@k:     Annoy's hamming index alone, top 20 re-ranked, at several search_k
-- nearest:     IndexReader.nearest(k=10), against scan-nearest: ExactScanner.nearest + ids
+- nearest:     IndexReader.nearest(k=10), against scan-nearest (ExactScanner.nearest + ids)
+               and kernel-nearest (FusedScanner.nearest + ids)
 
 Each method answers all queries in a block, the blocks taking turns three times.
 Recall: "planted" = planted copies within distance 10 of their original whose original was
 returned; "all" = every hash within 10 of a query (its own row excluded); for nearest, the
 share of the 10 returned that are among the true 10 nearest (ties at the 10th distance
-count). Targets: the reader never slower than the scan at any size; recall 1. Both ratios
-are printed: against the bare scan (positions only) and against the scan that returns the
-same answer (scan+ids; scan-nearest, which includes the ids, for nearest).
+count). Targets: the reader never slower than the scan at any size; recall 1. Three ratios
+are printed: against the bare numpy scan (positions only; scan-nearest for nearest), the
+numpy scan returning the same answer (scan+ids) and the reader's kernel returning the same
+answer (kernel+ids; kernel-nearest for nearest).
 Results go to bench/results/index.json (``--out``).
 """
 
@@ -51,6 +54,7 @@ from lookalike.hashing import HASH_KINDS
 from lookalike.settings import load_settings
 from services.indexer.bits import ExactScanner, bit_rows, to_hex
 from services.indexer.build import build_annoy, build_generation
+from services.indexer.popscan import FusedScanner
 from services.indexer.reader import IndexReader
 from services.indexer.synthetic import make_hashes
 from services.indexer.table import HashTable
@@ -140,6 +144,7 @@ def bench_size(
         annoy = AnnoyIndex(64, "hamming")
         annoy.load(str(ann_file))
         exact = ExactScanner(values)
+        fused = FusedScanner(values)
         rng = np.random.default_rng(seed)
         q_rows = np.sort(
             rng.choice(
@@ -152,8 +157,10 @@ def bench_size(
         lat: dict[str, list[float]] = {
             "scan": [],
             "scan+ids": [],
+            "kernel+ids": [],
             "reader": [],
             "scan-nearest": [],
+            "kernel-nearest": [],
             "nearest": [],
         }
         lat.update({f"annoy@{k}": [] for k in search_ks})
@@ -171,12 +178,21 @@ def bench_size(
             found = list(zip(id_list[pos[order]].tolist(), dist[order].tolist(), strict=True))
             return {id_of[i] for i, _ in found}
 
+        def run_kernel_ids(j: int) -> set[int]:
+            pos, dist = fused.within(int(values[q_rows[j]]), RADIUS)  # nearest first
+            found = list(zip(id_list[pos].tolist(), dist.tolist(), strict=True))
+            return {id_of[i] for i, _ in found}
+
         def run_reader(j: int) -> set[int]:
             got = reader.within("phash", hash=hexes[j], radius=RADIUS)
             return {id_of[m.id] for m in got}
 
         def run_scan_nearest(j: int) -> set[int]:
             pos, _ = exact.nearest(int(values[q_rows[j]]), 10)
+            return {id_of[i] for i in id_list[pos].tolist()}
+
+        def run_kernel_nearest(j: int) -> set[int]:
+            pos, _ = fused.nearest(int(values[q_rows[j]]), 10)
             return {id_of[i] for i in id_list[pos].tolist()}
 
         def run_nearest(j: int) -> set[int]:
@@ -195,8 +211,10 @@ def bench_size(
         methods = {
             "scan": run_scan,
             "scan+ids": run_scan_ids,
+            "kernel+ids": run_kernel_ids,
             "reader": run_reader,
             "scan-nearest": run_scan_nearest,
+            "kernel-nearest": run_kernel_nearest,
             "nearest": run_nearest,
         }
         methods.update({f"annoy@{k}": run_annoy(k) for k in search_ks})
@@ -236,31 +254,37 @@ def bench_size(
 
         rows = {}
         print(
-            f"  {'method':<13} {'p50 us':>8} {'p99 us':>8} {'vs scan':>8} "
-            f"{'vs same answer':>15} {'recall planted':>15} {'recall all':>11}"
+            f"  {'method':<14} {'p50 us':>8} {'p99 us':>8} {'vs scan':>8} "
+            f"{'vs same answer':>15} {'vs same kernel':>15} {'recall planted':>15} "
+            f"{'recall all':>11}"
         )
+        p50 = {m: float(np.median(times)) for m, times in lat.items()}
         for m, times in lat.items():
-            base = float(np.median(lat["scan-nearest" if "nearest" in m else "scan"]))
-            # the baseline answering what the method answers (ids, nearest first)
+            base = p50["scan-nearest" if "nearest" in m else "scan"]
+            # the plain numpy scan and the reader's kernel, answering what the method answers
             same = {"reader": "scan+ids", "nearest": "scan-nearest"}.get(m)
-            vs_same = float(np.median(lat[same])) / float(np.median(times)) if same else None
+            kernel = {"reader": "kernel+ids", "nearest": "kernel-nearest"}.get(m)
+            vs_same = p50[same] / p50[m] if same else None
+            vs_kernel = p50[kernel] / p50[m] if kernel else None
             if m == "nearest":
                 rec_p, rec_a = None, nearest_hits[0] / max(1, nearest_hits[1])
             else:
                 rec_p = planted[m][0] / planted[m][1] if m in planted and planted[m][1] else None
                 rec_a = found[m][0] / found[m][1] if m in found and found[m][1] else None
-            speed = base / float(np.median(times))
+            speed = base / p50[m]
             rows[m] = {
                 "p50_us": _pct(times, 50),
                 "p99_us": _pct(times, 99),
                 "speedup": speed,
                 "speedup_same_answer": vs_same,
+                "speedup_same_kernel": vs_kernel,
                 "recall_planted": rec_p,
                 "recall_all": rec_a,
             }
             print(
-                f"  {m:<13} {_pct(times, 50):>8.1f} {_pct(times, 99):>8.0f} {speed:>7.2f}x "
+                f"  {m:<14} {_pct(times, 50):>8.1f} {_pct(times, 99):>8.0f} {speed:>7.2f}x "
                 f"{'' if vs_same is None else f'{vs_same:.2f}x':>15} "
+                f"{'' if vs_kernel is None else f'{vs_kernel:.2f}x':>15} "
                 f"{'' if rec_p is None else f'{rec_p:.4f}':>15} "
                 f"{'' if rec_a is None else f'{rec_a:.4f}':>11}",
                 flush=True,
@@ -290,19 +314,22 @@ def table(report: dict) -> str:
     lines = [
         heading("index", report),
         "",
-        "hashes     build s (Annoy)   MB (Annoy)   scan us  scan+ids us  "
-        "reader us (x scan, x scan+ids)  recall   scan-nearest us  nearest us (x)  recall",
+        "hashes     build s (Annoy)   MB (Annoy)   scan us  scan+ids us  kernel+ids us  "
+        "reader us (x scan, x scan+ids, x kernel+ids)  recall   scan-nearest us  "
+        "kernel-nearest us  nearest us (x scan-nearest, x kernel-nearest)  recall",
     ]
     for r in report["sizes"]:
         m = r["methods"]
+        rd, nr = m["reader"], m["nearest"]
         lines.append(
             f"{r['n']:>9,} {r['build_seconds']:>7.1f} ({r['annoy_seconds']:.1f}) "
             f"{r['total_mb']:>7.0f} ({r['annoy_mb']:.0f}) {m['scan']['p50_us']:>8.1f} "
-            f"{m['scan+ids']['p50_us']:>8.1f} {m['reader']['p50_us']:>12.1f} "
-            f"({m['reader']['speedup']:.2f}, {m['reader']['speedup_same_answer']:.2f}) "
-            f"{m['reader']['recall_all']:.3f} {m['scan-nearest']['p50_us']:>12.1f} "
-            f"{m['nearest']['p50_us']:>11.1f} ({m['nearest']['speedup']:.2f}) "
-            f"{m['nearest']['recall_all']:.3f}"
+            f"{m['scan+ids']['p50_us']:>8.1f} {m['kernel+ids']['p50_us']:>8.1f} "
+            f"{rd['p50_us']:>12.1f} ({rd['speedup']:.2f}, {rd['speedup_same_answer']:.2f}, "
+            f"{rd['speedup_same_kernel']:.2f}) {rd['recall_all']:.3f} "
+            f"{m['scan-nearest']['p50_us']:>12.1f} {m['kernel-nearest']['p50_us']:>8.1f} "
+            f"{nr['p50_us']:>11.1f} ({nr['speedup']:.2f}, {nr['speedup_same_kernel']:.2f}) "
+            f"{nr['recall_all']:.3f}"
         )
     return "\n".join(lines)
 

@@ -14,9 +14,10 @@
   (<= ``NEAR_RADIUS_MAX``) exactly from the multi-index tables, and nearest-k beyond the
   near-duplicate radius from an exact scan, or from Annoy's candidates re-ranked by exact
   distance where the generation has an Annoy index (kinds over ``build.ANNOY_MIN_ITEMS``
-  hashes, where it is faster than the scan). Larger radii fall back to an exact scan. A
-  direct query with no recent hashes skips the merging of matches (``_gen_only``): on a
-  scanned kind the reader costs the scan plus ~2 us (bench/README.md, index).
+  hashes, where it is faster than the scan). Larger radii fall back to an exact scan. The
+  scan is compiled (popscan.py) and answers nearest first; a direct query with no recent
+  hashes skips the merging of matches (``_gen_only``): on a scanned kind the reader costs
+  that scan plus ~2 us, less than numpy's plain scan (bench/README.md, index).
 - Mirror-invariant: with ``mirror=True`` the mirrored picture's hash is searched too (from
   the pixels for ``search_image``, derived from the hash otherwise; see bits.py).
 - Vectors: the generation's raw and refined embeddings and the vectors embedded since
@@ -49,9 +50,10 @@ from lookalike.hashing import (
     mirrored_hashes,
 )
 from services.indexer import generations as gens
-from services.indexer.bits import ExactScanner, bit_rows, check_kind, mirror_value, parse_hex
+from services.indexer.bits import bit_rows, check_kind, mirror_value, parse_hex
 from services.indexer.multindex import CHUNKS, MultiIndex
 from services.indexer.npmap import load_mapped
+from services.indexer.popscan import FusedScanner
 from services.indexer.ranking import Candidates, Ranked, Signature, rank, stack_vectors
 from services.indexer.recent import Recent, VectorSource
 from services.indexer.table import COLOR_BYTES, HashTable, parse_color
@@ -125,12 +127,12 @@ class _KindIndex:
     def row_of(self, items: np.ndarray) -> np.ndarray:
         return items if self.identity else self.rows[items]
 
-    def scanner(self) -> ExactScanner:
+    def scanner(self) -> FusedScanner:
         """This thread's scanner over the kind: its buffers are reused query after query
         (allocating them per query made scans of ~65k hashes slower than the tables)."""
         scanner = getattr(self._local, "scanner", None)
         if scanner is None:
-            scanner = self._local.scanner = ExactScanner(self.values)
+            scanner = self._local.scanner = FusedScanner(self.values)
         return scanner
 
 
@@ -415,9 +417,7 @@ class IndexReader:
         gen, delta, queries = self._queries(kind, hash, image_id, mirror)
         want = k + (1 if image_id is not None else 0)
         if gen is not None and _gen_alone(delta, queries) and not self._uses_annoy(gen, kind):
-            hits = _gen_only(
-                gen, self._gen_nearest(gen, kind, queries[0][0], want), image_id, nearest_first=True
-            )
+            hits = _gen_only(gen, self._gen_nearest(gen, kind, queries[0][0], want), image_id)
             if max_distance is not None:
                 hits = [m for m in hits if m.distance <= max_distance]
             return hits[:k]
@@ -675,13 +675,16 @@ class IndexReader:
     def _gen_within(
         self, gen: _Generation, kind: str, q: int, radius: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The generation's rows within ``radius`` of ``q`` (ascending) and their distances;
-        none when the generation has no such kind."""
+        """The generation's rows within ``radius`` of ``q``, nearest first (ties by row, i.e.
+        by id), and their distances; none when the generation has no such kind."""
         ki = gen.index.get(kind)
         if ki is None:
             return _NO_ROWS, _NO_DIST
         if len(ki.rows) > self.exact_scan_max and radius <= NEAR_RADIUS_MAX:
-            pos, dist = ki.multi.within(q, radius)
+            pos, dist = ki.multi.within(q, radius)  # positions ascending
+            if len(pos) > 1:
+                order = dist.argsort(kind="stable")
+                pos, dist = pos[order], dist[order]
         else:  # a small kind, or a radius beyond what the tables answer cheaply: scan
             pos, dist = ki.scanner().within(q, radius)
         return ki.row_of(pos), dist
@@ -737,19 +740,12 @@ def _gen_alone(delta: _Delta | None, queries: list[tuple[int, bool]]) -> bool:
 
 
 def _gen_only(
-    gen: _Generation,
-    found: tuple[np.ndarray, np.ndarray],
-    exclude: str | None,
-    nearest_first: bool = False,
+    gen: _Generation, found: tuple[np.ndarray, np.ndarray], exclude: str | None
 ) -> list[Match]:
     """The matches of one direct query answered by the generation alone (no mirror, no recent
-    hashes), in ``_ranked``'s order without its dict and tuple sort: rows come ascending (or
-    already ``nearest_first``, ties by row), and the generation's ids are sorted, so a stable
-    sort by distance orders them by (distance, id)."""
+    hashes), in ``_ranked``'s order without its dict and tuple sort: the rows come nearest
+    first, ties by row, and the generation's ids are sorted, so that is (distance, id)."""
     rows, dist = found
-    if len(rows) > 1 and not nearest_first:
-        order = dist.argsort(kind="stable")
-        rows, dist = rows[order], dist[order]
     matches = list(map(Match, gen.ids[rows].tolist(), dist.tolist()))
     if exclude is not None:
         return [m for m in matches if m.id != exclude]

@@ -329,3 +329,71 @@ def test_the_generation_alone_path_answers_as_the_general_one(tmp_path, table, e
                 kind, hash=h, radius=10
             )
             assert with_delta.nearest(kind, hash=h, k=5) == built.nearest(kind, hash=h, k=5)
+
+
+@pytest.mark.parametrize("exact_scan_max", [0, 100_000], ids=["multi-index", "scan"])
+def test_the_generation_alone_path_at_the_edges(tmp_path, table, exact_scan_max):
+    """The fast path against the general one and the truth where a scan's buffers and
+    orders could go wrong: an empty generation, a few images (fewer than a word of
+    distances), a kind some images lack (items are not rows), radius 0 and the full 64
+    bits, k beyond the collection, by image id, with the mirror, and with recent hashes."""
+    build_generation(tmp_path / "empty", HashTable.empty(table.kinds), trees=5)
+    empty = IndexReader(tmp_path / "empty", MemorySource())
+    assert empty.generation is not None and empty.generation.images == 0
+    assert empty.within("phash", hash="0" * 16, radius=64) == []
+    assert empty.nearest("phash", hash="0" * 16, k=5) == []
+
+    rows = []
+    for i in range(6000, 6013):  # planted variants and their originals: ties and near pairs
+        row = {"id": str(table.ids[i]), "hashed_at": 1_000}
+        for j, kind in enumerate(table.kinds):
+            if kind != "dhash" or i % 3:
+                row[kind] = to_hex(kind, int(table.values[i, j]))
+        rows.append(row)
+    few = HashTable.from_rows(rows, table.kinds)
+    build_generation(tmp_path / "few", few, trees=5)
+    source = MemorySource(kinds=table.kinds)
+    reader = IndexReader(tmp_path / "few", source, exact_scan_max=exact_scan_max, delta_ttl=0.0)
+    gen, delta = reader._gen, reader._recent(reader._gen)
+    assert gen is not None and delta is not None
+    assert not gen.index["dhash"].identity and gen.index["phash"].identity
+    for kind in ("phash", "dhash"):
+        for q in [int(v) for v in few.column(kind)[1]] + [0, 2**64 - 1]:
+            h = to_hex(kind, q)
+            for radius in (0, 1, 10, 11, 64):
+                fast = reader.within(kind, hash=h, radius=radius)
+                assert [(m.distance, m.id) for m in fast] == _exact(few, kind, q, radius)
+                assert fast == reader._within_merged(gen, delta, kind, [(q, False)], radius, None)
+                mirrored = reader.within(kind, hash=h, radius=radius, mirror=True)
+                queries = [(q, False), (mirror_value(kind, q), True)]
+                assert mirrored == reader._within_merged(gen, delta, kind, queries, radius, None)
+            for n in (1, 5, 13, 40):
+                fast = reader.nearest(kind, hash=h, k=n)
+                assert [(m.distance, m.id) for m in fast] == _exact(few, kind, q, 64)[:n]
+                assert fast == reader._nearest_merged(gen, delta, kind, [(q, False)], n, None, None)
+        for image in few.ids[few.column(kind)[0]].tolist():
+            q = parse_hex(kind, reader.hashes_of(image)[kind])
+            got = reader.nearest(kind, image_id=image, k=40)
+            assert image not in [m.id for m in got] and len(got) == len(few.column(kind)[0]) - 1
+            assert got == reader._nearest_merged(gen, delta, kind, [(q, False)], 40, image, None)
+            assert reader.within(kind, image_id=image, radius=0) == reader._within_merged(
+                gen, delta, kind, [(q, False)], 0, image
+            )
+
+    # a recent hash moves the answers to the general path: the same as a generation built
+    # with it
+    moved = int(few.values[2, 0]) ^ 0b111
+    source.add(str(few.ids[2]), hashed_at=10**13, phash=to_hex("phash", moved))
+    source.add("fresh", hashed_at=10**13, phash=to_hex("phash", moved ^ 0b1))
+    later = {str(few.ids[int(r)]): v for r, v in zip(*few.column("phash"), strict=True)}
+    later[str(few.ids[2])], later["fresh"] = moved, moved ^ 0b1
+    both = HashTable.from_arrays(list(later), {"phash": np.array(list(later.values()), np.uint64)})
+    build_generation(tmp_path / "both", both, trees=5)
+    built = IndexReader(tmp_path / "both", exact_scan_max=exact_scan_max)
+    for q in [moved, 0, *later.values()]:
+        h = to_hex("phash", q)
+        for radius in (0, 10, 64):
+            assert reader.within("phash", hash=h, radius=radius) == built.within(
+                "phash", hash=h, radius=radius
+            )
+        assert reader.nearest("phash", hash=h, k=40) == built.nearest("phash", hash=h, k=40)
