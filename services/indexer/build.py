@@ -32,11 +32,12 @@ from services.indexer.titles import TitleTable, titles_meta
 log = logging.getLogger(__name__)
 
 FORMAT = 1
-# Kinds with at most this many hashes get no Annoy index: there an exact scan answers
-# nearest-k as fast as Annoy does (bench/bench_index.py) and exactly, and Annoy was ~95% of
-# the build time and two thirds of the size. Above it, Annoy serves nearest-k beyond the
-# near-duplicate radius.
-ANNOY_MIN_ITEMS = 500_000
+# Kinds with at most this many hashes get no Annoy index: there the reader's exact scan
+# answers nearest-k faster than Annoy does, and exactly (at 1M hashes 0.5 ms against 2.9 ms
+# at 0.95 recall), and Annoy was ~95% of the build time and two thirds of the size. Not
+# measured past 1M: the scan grows linearly, so the two would meet near 5M. Above it, Annoy
+# serves nearest-k beyond the near-duplicate radius (bench/README.md, index).
+ANNOY_MIN_ITEMS = 4_000_000
 
 
 @dataclass(frozen=True)

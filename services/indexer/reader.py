@@ -65,10 +65,10 @@ log = logging.getLogger(__name__)
 # Multi-index lookups stay cheaper than a scan while each of the 4 chunks is searched with at
 # most 2 flipped bits (137 buckets per chunk); radius 11 is the largest with r // 4 == 2.
 NEAR_RADIUS_MAX = 3 * CHUNKS - 1
-# Up to this many hashes of a kind, one exact scan (~6 us per 10k) beats the multi-index
-# lookups, whose 548 random reads of a 256 KB offset table miss the cache; at 100k the two
-# are level (bench/bench_index.py).
-EXACT_SCAN_MAX = 65_536
+# Up to this many hashes of a kind, one exact (compiled) scan beats the multi-index lookups,
+# whose 548 random reads of a 256 KB offset table miss the cache: measured 0.3-0.5x their
+# time at 200k, 0.6-0.9x at 500k, level at 700k-1M (bench/README.md, index).
+EXACT_SCAN_MAX = 500_000
 # nearest(k) in large kinds first takes every hash this close exactly, then scans or asks Annoy
 # for the rest.
 NEAR_RADIUS = 10
@@ -129,7 +129,7 @@ class _KindIndex:
 
     def scanner(self) -> FusedScanner:
         """This thread's scanner over the kind: its buffers are reused query after query
-        (allocating them per query made scans of ~65k hashes slower than the tables)."""
+        (allocating them per query made large scans slower than the tables)."""
         scanner = getattr(self._local, "scanner", None)
         if scanner is None:
             scanner = self._local.scanner = FusedScanner(self.values)
