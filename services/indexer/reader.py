@@ -66,8 +66,8 @@ log = logging.getLogger(__name__)
 # most 2 flipped bits (137 buckets per chunk); radius 11 is the largest with r // 4 == 2.
 NEAR_RADIUS_MAX = 3 * CHUNKS - 1
 # Up to this many hashes of a kind, one exact (compiled) scan beats the multi-index lookups,
-# whose 548 random reads of a 256 KB offset table miss the cache: measured 0.3-0.5x their
-# time at 200k, 0.6-0.9x at 500k, level at 700k-1M (bench/README.md, index).
+# whose 548 random reads of a 256 KB offset table miss the cache: it took 0.4x their time at
+# 100k, 0.6x at 200k, and was level with them at 1M (bench/README.md, index).
 EXACT_SCAN_MAX = 500_000
 # nearest(k) in large kinds first takes every hash this close exactly, then scans or asks Annoy
 # for the rest.
