@@ -45,12 +45,6 @@ def _popcount(typingctx: Any, x: Any) -> tuple[Any, Any]:
 
 
 @njit(nogil=True, cache=True)
-def _distances(values: np.ndarray, query: np.uint64, counts: np.ndarray) -> None:
-    for i in range(values.shape[0]):
-        counts[i] = _popcount(values[i] ^ query)
-
-
-@njit(nogil=True, cache=True)
 def _gather(
     counts: np.ndarray,
     words: np.ndarray,
@@ -96,36 +90,9 @@ def _gather(
 
 
 @njit(nogil=True, cache=True)
-def _within(
-    values: np.ndarray,
-    query: np.uint64,
-    radius: int,
-    counts: np.ndarray,
-    words: np.ndarray,
-    hit_words: np.ndarray,
-    pos: np.ndarray,
-    dist: np.ndarray,
-) -> int:
-    n = values.shape[0]
-    _distances(values, query, counts)
-    return _gather(counts, words, n, radius, n, hit_words, pos, dist)
-
-
-@njit(nogil=True, cache=True)
-def _nearest(
-    values: np.ndarray,
-    query: np.uint64,
-    k: int,
-    counts: np.ndarray,
-    words: np.ndarray,
-    hit_words: np.ndarray,
-    pos: np.ndarray,
-    dist: np.ndarray,
-) -> int:
-    n = values.shape[0]
-    _distances(values, query, counts)
-    # the k-th smallest distance: a binary search of counting passes over the words (the
-    # high bits left clear, as in _gather, counted by one popcount per eight distances)
+def _kth_distance(words: np.ndarray, k: int) -> int:
+    """The k-th smallest distance: a binary search of counting passes over the words (the
+    high bits left clear, as in _gather, counted by one popcount per eight distances)."""
     lo, hi = 0, MAX_DISTANCE
     while lo < hi:
         mid = (lo + hi) // 2
@@ -137,7 +104,29 @@ def _nearest(
             hi = mid
         else:
             lo = mid + 1
-    return _gather(counts, words, n, lo, k, hit_words, pos, dist)
+    return lo
+
+
+@njit(nogil=True, cache=True)
+def _scan(
+    values: np.ndarray,
+    query: np.uint64,
+    radius: int,
+    k: int,
+    counts: np.ndarray,
+    words: np.ndarray,
+    hit_words: np.ndarray,
+    pos: np.ndarray,
+    dist: np.ndarray,
+) -> int:
+    """Every value within ``radius`` of ``query`` (``k == 0``) or the ``k`` nearest, into
+    ``pos`` and ``dist`` (see _gather); returns how many."""
+    n = values.shape[0]
+    for i in range(n):
+        counts[i] = _popcount(values[i] ^ query)
+    if k == 0:
+        return _gather(counts, words, n, radius, n, hit_words, pos, dist)
+    return _gather(counts, words, n, _kth_distance(words, k), k, hit_words, pos, dist)
 
 
 class FusedScanner:
@@ -162,17 +151,7 @@ class FusedScanner:
         their distances: views of this scanner's buffers, valid until its next call."""
         if radius < 0:
             return _NO_POS, _NO_DIST
-        m = _within(
-            self.values,
-            np.uint64(query),
-            min(radius, MAX_DISTANCE),
-            self._counts,
-            self._words,
-            self._hit_words,
-            self._pos,
-            self._dist,
-        )
-        return self._pos[:m], self._dist[:m]
+        return self._scan(query, min(radius, MAX_DISTANCE), 0)
 
     def nearest(self, query: int, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` nearest positions, nearest first (ties by position), and distances:
@@ -180,9 +159,13 @@ class FusedScanner:
         k = min(k, len(self.values))
         if k <= 0:
             return _NO_POS, _NO_DIST
-        m = _nearest(
+        return self._scan(query, MAX_DISTANCE, k)
+
+    def _scan(self, query: int, radius: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        m = _scan(
             self.values,
             np.uint64(query),
+            radius,
             k,
             self._counts,
             self._words,
