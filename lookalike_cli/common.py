@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -13,21 +14,44 @@ from lookalike.settings import Settings, SettingsError, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Errors whose message already says what to fix: print it, exit 1, no traceback.
-_USER_ERRORS: tuple[type[BaseException], ...] = (SettingsError,)
+# Errors whose message already says what to fix: print it, exit 1, no traceback. Named as
+# "module:Class" and looked up only among modules already imported: an exception of a class
+# whose module was never imported cannot have been raised, and importing the graph driver or
+# the stack just to compare types cost every command a tenth of a second or more.
+USER_ERRORS: tuple[str, ...] = (
+    "lookalike.settings:SettingsError",
+    "lookalike.graph:GraphUnavailable",
+    "lookalike.stack:StackError",
+)
 
 
-def user_errors(*extra: type[BaseException]) -> Callable[[F], F]:
+def is_user_error(exc: BaseException, names: tuple[type[BaseException] | str, ...]) -> bool:
+    for name in names:
+        if isinstance(name, type):
+            if isinstance(exc, name):
+                return True
+            continue
+        module, _, cls = name.partition(":")
+        loaded = sys.modules.get(module)
+        if loaded is not None and isinstance(exc, getattr(loaded, cls)):
+            return True
+    return False
+
+
+def user_errors(*extra: type[BaseException] | str) -> Callable[[F], F]:
+    """Turn our errors (``USER_ERRORS`` and ``extra``: classes, or "module:Class" names
+    looked up as above) into a clean exit with their message."""
+    names = (*USER_ERRORS, *extra)
+
     def wrap(fn: F) -> F:
         @functools.wraps(fn)
         def inner(*args: Any, **kwargs: Any) -> Any:
-            from lookalike.graph import GraphUnavailable
-            from lookalike.stack import StackError
-
             try:
                 return fn(*args, **kwargs)
-            except (*_USER_ERRORS, GraphUnavailable, StackError, *extra) as exc:
-                raise click.ClickException(str(exc)) from exc
+            except Exception as exc:
+                if is_user_error(exc, names):
+                    raise click.ClickException(str(exc)) from exc
+                raise
 
         return inner  # type: ignore[return-value]
 

@@ -16,14 +16,15 @@ from lookalike_cli.common import IMAGE_ID, settings, user_errors
 _KIND = click.Choice(HASH_KINDS)
 
 
-def _errors() -> tuple[type[BaseException], ...]:
-    from lookalike.hashing import ImageDecodeError
-    from services.indexer.bits import BadHash
-    from services.indexer.generations import IndexerBusy, NoGeneration
-    from services.indexer.reader import UnknownImage
-    from services.indexer.vecread import NoVector
-
-    return (IndexerBusy, NoGeneration, UnknownImage, BadHash, ImageDecodeError, NoVector)
+# The index's errors that say what to fix (see common.user_errors: named, not imported).
+_ERRORS = (
+    "services.indexer.generations:IndexerBusy",
+    "services.indexer.generations:NoGeneration",
+    "services.indexer.reader:UnknownImage",
+    "services.indexer.bits:BadHash",
+    "lookalike.hashing:ImageDecodeError",
+    "services.indexer.vecread:NoVector",
+)
 
 
 def _load_hash_file(path: Path) -> Any:
@@ -86,7 +87,7 @@ def _load_hash_file(path: Path) -> Any:
     "--once; no near-duplicates are written).",
 )
 @click.option("-v", "--verbose", is_flag=True)
-@user_errors(*_errors())
+@user_errors(*_ERRORS)
 def indexer(
     once: bool,
     request: bool,
@@ -210,7 +211,7 @@ def _print_ranked(matches: list[Any], titles: dict[str, str]) -> None:
     help="With --kind: only matches this close.",
 )
 @click.option("--no-mirror", is_flag=True, help="With --kind: no mirrored copies.")
-@user_errors(*_errors())
+@user_errors(*_ERRORS)
 def duplicates(image_id: str, kind: str | None, k: int, max_distance: int, no_mirror: bool) -> None:
     """Print the near-duplicates of the image IMAGE_ID (best first)."""
     from lookalike.graph import GraphStore
@@ -244,7 +245,7 @@ def duplicates(image_id: str, kind: str | None, k: int, max_distance: int, no_mi
 @click.argument("image_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True)
 @click.option("--no-mirror", is_flag=True, help="Do not also search the mirrored picture.")
-@user_errors(*_errors())
+@user_errors(*_ERRORS)
 def search(image_file: Path, k: int, no_mirror: bool) -> None:
     """Print the stored images that look most like IMAGE_FILE: one ranking across hash kinds
     and the learned embedding, verified near-duplicates first."""
@@ -296,7 +297,7 @@ def _score(x: float | None) -> str:
 @click.option(
     "--refined", is_flag=True, help="Compare the graph-refined embeddings instead of the raw ones."
 )
-@user_errors(*_errors())
+@user_errors(*_ERRORS)
 def lookalikes(image_id: str, k: int, refined: bool) -> None:
     """Print the images that look most like IMAGE_ID by embedding cosine (best first)."""
     from lookalike.graph import GraphStore
@@ -327,7 +328,7 @@ def lookalikes(image_id: str, k: int, refined: bool) -> None:
 )
 @click.option("--offset", type=click.IntRange(0), default=0, show_default=True)
 @click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
-@user_errors(*_errors())
+@user_errors(*_ERRORS)
 def audit(section: str, offset: int, limit: int) -> None:
     """Audit the catalogue's similar lists with the embeddings (of the last index build)."""
     from lookalike.graph import GraphStore
