@@ -1,40 +1,23 @@
 """The ``lookalike`` command: one click group, with each area's commands in its own module.
 
-Why a list of module names: each area (stack, replica, crawl, index, API, demo) owns its
-commands, and importing them lazily keeps ``lookalike --help`` fast and lets one broken area
-fail with a clear message instead of taking the whole CLI down.
+Why lazily: each area (stack, replica, crawl, index, API, demo) owns its commands, and only
+the invoked command's module is imported (lazy.py), so a command pays for its own imports
+alone and ``lookalike --help`` for none; one broken area cannot take the whole CLI down.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import click
 
-# Modules exposing a module-level ``COMMANDS`` list of click commands/groups.
-_COMMAND_MODULES: list[str] = [
-    "lookalike_cli.stack",
-    "lookalike_cli.crawl",
-    "lookalike_cli.replica",
-    "lookalike_cli.serve",
-    "lookalike_cli.index",
-    "lookalike_cli.evaluate",
-    "lookalike_cli.demo",
-    "lookalike_cli.model",
-]
+from lookalike_cli.command_table import TABLE
+from lookalike_cli.lazy import LazyGroup
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, table=TABLE, context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Lookalike: map how the images of a collection resemble each other."""
-
-
-def _register() -> None:
-    for name in _COMMAND_MODULES:
-        module = importlib.import_module(name)
-        for command in module.COMMANDS:
-            cli.add_command(command)
 
 
 def child_command(*args: str) -> list[str]:
@@ -51,7 +34,6 @@ def child_command(*args: str) -> list[str]:
 
 
 def main() -> None:
-    _register()
     cli()
 
 

@@ -416,10 +416,9 @@ def test_one_gunicorn_configuration() -> None:
 
 
 def _cli_commands() -> dict[str, Any]:
-    from lookalike_cli import main
+    from lookalike_cli import lazy
 
-    main._register()
-    return main.cli.commands
+    return {command.name: command for _, command in lazy.real_commands()}
 
 
 @pytest.mark.parametrize("service", ["indexer", "init"])

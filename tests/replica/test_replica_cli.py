@@ -10,14 +10,13 @@ from pathlib import Path
 import requests
 from click.testing import CliRunner
 
-from lookalike_cli.main import _register, child_command, cli
+from lookalike_cli.main import child_command, cli
 from services.replica.collection import Collection
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _run(*args: str):
-    _register()
     return CliRunner().invoke(cli, ["replica", *args], catch_exceptions=False)
 
 
@@ -41,7 +40,6 @@ def test_build_scale_demo_and_folder(tmp_path: Path, demo_dir: Path) -> None:
 
 def test_build_with_test_documents(tmp_path: Path, replica_spec_dir: Path) -> None:
     env = {"LOOKALIKE_CATALOGUE_SPEC_DIR": str(replica_spec_dir)}
-    _register()
     result = CliRunner(env=env).invoke(
         cli, ["replica", "build", "--with-test-documents", "--out", str(tmp_path / "d")]
     )

@@ -17,7 +17,7 @@ from PIL import Image
 
 from lookalike.catalogue import iiif_thumbnail_url
 from lookalike.settings import load_settings
-from lookalike_cli.main import _register, cli
+from lookalike_cli.main import cli
 from services.replica import iiif, routes_iiif
 from services.replica.app import create_app
 from services.replica.collection import Collection
@@ -263,7 +263,6 @@ def test_a_directory_that_cannot_be_used_is_refused_at_start_up(scale, tmp_path)
     with pytest.raises(DerivativeCacheError, match="must be > 0 MB"):
         DerivativeCache(tmp_path / "z", namespace=NS, max_mb=0)
     # The CLI says so and exits 1.
-    _register()
     result = CliRunner().invoke(
         cli,
         ["replica", "serve", "--collection", str(scale.path), "--derivatives", str(afile / "d")],
@@ -296,7 +295,6 @@ def test_another_namespace_empties_the_cache(tmp_path) -> None:
 
 def test_cli_prerender(tmp_path) -> None:
     small = build_scale_collection(tmp_path / "c", 120, seed=5)
-    _register()
     runner = CliRunner()
     args = [
         "replica",

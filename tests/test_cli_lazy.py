@@ -1,0 +1,91 @@
+"""The ``lookalike`` group loads commands lazily: its table agrees with the commands, ``--help``
+lists them all without importing them, and a command imports its own module alone."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from lookalike_cli import common, lazy
+from lookalike_cli.command_table import TABLE
+from lookalike_cli.main import cli
+
+
+def test_the_table_is_written_from_the_commands() -> None:
+    assert lazy.computed_table() == TABLE, "run `python -m lookalike_cli.lazy`"
+    assert lazy.TABLE_FILE.read_text(encoding="utf-8") == lazy.table_source()
+
+
+@pytest.mark.parametrize("limit", [20, 45, 62, 200])
+def test_help_lists_each_command_as_the_command_itself_would(limit: int) -> None:
+    for area, command in lazy.real_commands():
+        assert command.name is not None
+        stand_in = lazy.LazyGroup(table=TABLE)._listed(command.name)
+        assert stand_in.get_short_help_str(limit) == command.get_short_help_str(limit)
+        assert TABLE[command.name][0] == area
+
+
+def test_help_lists_every_command_without_importing_any() -> None:
+    code = (
+        "import sys; from lookalike_cli.main import main; sys.argv = ['lookalike', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"print(sorted(m for m in sys.modules if m in {list(lazy.AREAS)!r}))\n"
+        "print('neo4j' in sys.modules, 'pydantic' in sys.modules, 'numpy' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    for name in TABLE:
+        assert f"\n  {name} " in out
+    assert out.splitlines()[-2:] == ["[]", "False False False"]
+
+
+def test_a_command_imports_its_module_alone() -> None:
+    code = (
+        "import sys; from lookalike_cli.main import cli\n"
+        "cli.get_command(None, 'search')\n"
+        f"print(sorted(m for m in sys.modules if m in {list(lazy.AREAS)!r}))\n"
+        "print('neo4j' in sys.modules, 'lookalike.stack' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.splitlines() == ["['lookalike_cli.index']", "False False"]
+
+
+def test_unknown_command_is_refused() -> None:
+    result = CliRunner().invoke(cli, ["serch"])
+    assert result.exit_code == 2 and "No such command 'serch'" in result.output
+    assert cli.get_command(None, "search") is not None
+
+
+def test_user_errors_are_named_by_existing_classes() -> None:
+    import importlib
+
+    from lookalike_cli import index
+
+    for name in (*common.USER_ERRORS, *index._ERRORS):
+        module, _, cls = name.partition(":")
+        assert issubclass(getattr(importlib.import_module(module), cls), BaseException), name
+
+
+def test_user_errors_become_clean_exits_and_others_stay_errors() -> None:
+    from lookalike.stack import StackError
+
+    @click.command()
+    @click.argument("what")
+    @common.user_errors(KeyError, "lookalike.settings:SettingsError")
+    def fails(what: str) -> None:
+        raise {"stack": StackError("the stack says what to fix"), "key": KeyError("k")}.get(
+            what, RuntimeError("a bug")
+        )
+
+    result = CliRunner().invoke(fails, ["stack"])
+    assert result.exit_code == 1 and "Error: the stack says what to fix" in result.output
+    assert CliRunner().invoke(fails, ["key"]).exit_code == 1
+    bug = CliRunner().invoke(fails, ["bug"])
+    assert isinstance(bug.exception, RuntimeError)
