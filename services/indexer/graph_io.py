@@ -8,6 +8,7 @@ managed write transactions for writes).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -159,7 +160,7 @@ def open_reader(settings: Settings, store: GraphStore, **options: Any) -> IndexR
     search_k."""
     options.setdefault("search_k", settings.index_search_k)
     options.setdefault("max_pixels", settings.api_max_upload_pixels)
-    options.setdefault("model", current_model(settings))
+    options.setdefault("model", functools.partial(current_model, settings))
     options.setdefault("verify", VerifyConfig.from_settings(settings))
     if "vectors" not in options:
         try:

@@ -31,7 +31,7 @@ import io
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -217,14 +217,16 @@ class IndexReader:
         max_pixels: int = 40_000_000,
         exact_scan_max: int = EXACT_SCAN_MAX,
         vectors: VectorSource | None = None,
-        model: str | None = None,
+        model: str | Callable[[], str | None] | None = None,
         verify: VerifyConfig | None = None,
     ) -> None:
         self.index_dir = Path(index_dir)
         self.verify = verify or VerifyConfig()  # how the one ranking judges
         self.source = source
         self.vector_source = vectors
-        self.model = model  # the embedding model to answer for (None: the generation's)
+        # The embedding model to answer for (None: the generation's); a function is called
+        # once, when vectors are first compared (naming the model checksums its weights).
+        self._model = model
         self.search_k = search_k
         self.delta_ttl = delta_ttl
         self.check_interval = check_interval
@@ -615,15 +617,27 @@ class IndexReader:
 
     # ------------------------------------------------------------------ vectors
 
+    @property
+    def model(self) -> str | None:
+        if callable(self._model):
+            self._model = self._model()
+        return self._model
+
     def vectors(self) -> VectorView:
         """One consistent view of every vector: the generation's and the recent ones."""
         gen = self._snapshot()
         gen_vectors = gen.vectors if gen is not None else None
+        if gen_vectors is None and callable(self._model) and not self._any_recent():
+            return VectorView(None, Recent.empty(), None, self.search_k)  # no vector at all
         model = self.model or (gen_vectors.model if gen_vectors is not None else None)
         recent = Recent.empty()
         if self.vector_source is not None:
             recent, model = self.vector_source.recent(model)
         return VectorView(gen_vectors, recent, model, self.search_k)
+
+    def _any_recent(self) -> bool:
+        """Whether any vector was embedded since the generation (of any model)."""
+        return self.vector_source is not None and bool(len(self.vector_source.recent(None)[0]))
 
     def vector_of(self, image_id: str, refined: bool = False) -> np.ndarray:
         """The image's unit vector (refined: by the last build's propagation; an image
