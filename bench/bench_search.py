@@ -3,18 +3,23 @@ its time goes, against the per-kind search it replaced, measured in the same run
 
     python bench/bench_search.py                    # 10,000 images, 5 runs of each
     python bench/bench_search.py --images 2000 --runs 3
+    python bench/bench_search.py --baseline main    # and main's CLI, alternated, same graph
 
 The graph: ``--images`` pictures drawn as 1/f noise (services/indexer/synthetic.py, the
 index benchmark's generator), upscaled to 128 px and hashed by the real ``hash_image``
 (hashes, information, colour layout), stored in an embedded ArcadeDB in a temporary folder,
-and indexed by ``lookalike indexer --once``. The query files are copies of stored pictures
+and indexed by ``lookalike indexer --once``; an empty Redis of its own (so a search reads
+the vector stream, as beside a running stack). The query files are copies of stored pictures
 (PNG), so each search must rank its original first.
 
 Measured:
 - **CLI**: ``lookalike search QUERY -k 10`` as a separate process, wall time per call (the
   user's wait) and its CPU time (what the wait becomes on an idle machine: on a shared one
   the wall time mostly measures the queue for a core), and ``python -c pass`` beside it;
-- **per step**: starting Python and importing the CLI (a process of its own), then in
+  with the bytecode cached (after one untimed call), as an installed copy runs;
+  with ``--baseline REV``, the same calls of REV's CLI (``git archive`` of REV, run with the
+  same Python, graph and index) alternated with this tree's, and its answers compared;
+- **per step**: starting Python and loading the search command (a process of its own), then in
   process the graph connection, opening the index reader, the one ranking
   (``rank_image``), titles from the graph; against the per-kind ``search_image`` (phash,
   dhash) that ``lookalike search`` used before; and what a search adds when the index
@@ -32,6 +37,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -47,6 +53,7 @@ from _report import publish, run_label  # noqa: E402
 from bench_api import child_env, graph_target  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from lookalike import stack  # noqa: E402
 from lookalike.graph import GraphStore  # noqa: E402
 from lookalike.hashing import algorithm_version, decode_image, hash_image  # noqa: E402
 from services.indexer.synthetic import noise_pictures, to_display  # noqa: E402
@@ -93,12 +100,16 @@ def in_process(settings: Any, query: bytes, expected: str) -> dict[str, float]:
     steps: dict[str, float] = {}
     t, _ = timed(
         lambda: subprocess.run(
-            [sys.executable, "-c", "from lookalike_cli.main import _register; _register()"],
+            [
+                sys.executable,
+                "-c",
+                "from lookalike_cli.main import cli; cli.get_command(None, 'search')",
+            ],
             check=True,
             env={**os.environ, "PYTHONPATH": str(REPO)},
         )
     )
-    steps["start python and import the CLI (a process)"] = t
+    steps["start python, load the search command (a process)"] = t
     from services.indexer.graph_io import open_reader
 
     t, store = timed(lambda: GraphStore.connect(settings))
@@ -125,6 +136,46 @@ def in_process(settings: Any, query: bytes, expected: str) -> dict[str, float]:
     return steps
 
 
+def export(rev: str, folder: Path) -> str:
+    """REV's files (``git archive``) in ``folder``; its short commit id."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", rev], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    archive = subprocess.run(["git", "archive", rev], cwd=REPO, capture_output=True, check=True)
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(folder, filter="data")
+    return commit
+
+
+def cli_call(env: dict[str, str], path: Path, expected: str) -> tuple[float, float, str]:
+    """One ``lookalike search`` process: wall and CPU seconds, and its answer."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t, run = timed(
+        lambda: subprocess.run(
+            [sys.executable, "-m", "lookalike_cli.main", "search", str(path), "-k", "10"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    if run.returncode or expected not in run.stdout.splitlines()[2]:
+        raise SystemExit(f"search did not rank {expected} first: {run.stdout}{run.stderr}")
+    return t, cpu, run.stdout
+
+
+def summary(wall: list[float], cpu: list[float]) -> dict[str, Any]:
+    return {
+        "wall_median": statistics.median(wall),
+        "cpu_median": statistics.median(cpu),
+        "wall": wall,
+        "cpu": cpu,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=10_000)
@@ -135,6 +186,12 @@ def main() -> None:
         type=Path,
         default=None,
         help="keep the stack and graph in this folder (reused next time)",
+    )
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        metavar="REV",
+        help="also time REV's CLI (e.g. main), alternated with this tree's",
     )
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
@@ -149,63 +206,83 @@ def main() -> None:
                 store.clear()
                 t, _ = timed(lambda: load_graph(store, pics))
                 print(f"loaded and hashed {args.images} pictures in {t:.0f}s", file=sys.stderr)
-        env = child_env(settings)
-        built = subprocess.run(
-            [sys.executable, "-m", "lookalike_cli.main", "indexer", "--once"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=1800,
-            check=False,
-        )
-        if built.returncode:
-            raise SystemExit(f"indexer failed: {built.stderr}")
-        queries = []
-        for k in range(args.runs):
-            index = (k * 7919) % args.images
-            path = Path(tmp) / f"query{k}.png"
-            buf = io.BytesIO()
-            pics[index].save(buf, "PNG")
-            path.write_bytes(buf.getvalue())
-            queries.append((path, f"s{index:06d}"))
-        cli, cli_cpu, bare = [], [], []
-        for path, expected in queries:
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            t, run = timed(
-                lambda path=path: subprocess.run(
-                    [sys.executable, "-m", "lookalike_cli.main", "search", str(path), "-k", "10"],
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    timeout=600,
-                    check=False,
-                )
+        redis_server = stack.start_redis(Path(tmp) / "redis")
+        try:
+            settings = settings.model_copy(update={"redis_url": redis_server["url"]})
+            # Bytecode cached in a folder of the run's own, as an installed copy has it (a
+            # PYTHONDONTWRITEBYTECODE environment would otherwise compile every module of
+            # the project on every call); one untimed call per tree fills it.
+            env = {
+                **child_env(settings),
+                "PYTHONPYCACHEPREFIX": str(Path(tmp) / "pycache"),
+                "PYTHONDONTWRITEBYTECODE": "",
+            }
+            built = subprocess.run(
+                [sys.executable, "-m", "lookalike_cli.main", "indexer", "--once"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=1800,
+                check=False,
             )
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cli_cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-            if run.returncode or expected not in run.stdout.splitlines()[2]:
-                raise SystemExit(f"search did not rank {expected} first: {run.stdout}{run.stderr}")
-            cli.append(t)
-            t, _ = timed(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True))
-            bare.append(t)
-        steps = [in_process(settings, path.read_bytes(), expected) for path, expected in queries]
+            if built.returncode:
+                raise SystemExit(f"indexer failed: {built.stderr}")
+            trees = {"this tree": env}
+            if args.baseline:
+                base_dir = Path(tmp) / "baseline"
+                base_commit = export(args.baseline, base_dir)
+                trees[f"baseline {args.baseline} ({base_commit})"] = {
+                    **env,
+                    "PYTHONPATH": str(base_dir),
+                }
+            queries = []
+            for k in range(args.runs):
+                index = (k * 7919) % args.images
+                path = Path(tmp) / f"query{k}.png"
+                buf = io.BytesIO()
+                pics[index].save(buf, "PNG")
+                path.write_bytes(buf.getvalue())
+                queries.append((path, f"s{index:06d}"))
+            for tree_env in trees.values():
+                cli_call(tree_env, *queries[0])
+            wall: dict[str, list[float]] = {name: [] for name in trees}
+            cpu: dict[str, list[float]] = {name: [] for name in trees}
+            bare = []
+            for path, expected in queries:
+                answers = set()
+                for name, tree_env in trees.items():  # alternated: both see the same load
+                    t, c, out = cli_call(tree_env, path, expected)
+                    wall[name].append(t)
+                    cpu[name].append(c)
+                    answers.add(out)
+                if len(answers) > 1:
+                    raise SystemExit(f"the trees answer {path.name} differently: {answers}")
+                t, _ = timed(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True))
+                bare.append(t)
+            steps = [
+                in_process(settings, path.read_bytes(), expected) for path, expected in queries
+            ]
+        finally:
+            stack.stop_pid(int(redis_server["pid"]))
     per_step = {name: statistics.median(s[name] for s in steps) for name in steps[0]}
+    cli = {name: summary(wall[name], cpu[name]) for name in trees}
     results = {
         **label,
         "images": args.images,
         "runs": args.runs,
-        "cli_seconds": {"median": statistics.median(cli), "all": cli},
-        "cli_cpu_seconds": {"median": statistics.median(cli_cpu), "all": cli_cpu},
+        "cli_seconds": cli,
         "python_start_seconds": statistics.median(bare),
         "steps_seconds_median": per_step,
         "loadavg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
-    lines = [
-        f"lookalike search on {args.images} hashed images ({args.runs} runs; median):",
-        f"  CLI call, wall          {statistics.median(cli):.3f} s, CPU "
-        f"{statistics.median(cli_cpu):.3f} s (python -c pass: "
-        f"{statistics.median(bare):.3f} s wall)",
+    lines = [f"lookalike search on {args.images} hashed images ({args.runs} runs; median):"]
+    lines += [
+        f"  CLI call, {name:<26} wall {c['wall_median']:.3f} s, CPU {c['cpu_median']:.3f} s"
+        for name, c in cli.items()
     ]
+    lines.append(f"  python -c pass: {statistics.median(bare):.3f} s wall")
+    if args.baseline:
+        lines.append("  (same answers from both trees)")
     lines += [f"  {name:<48} {sec * 1000:8.1f} ms" for name, sec in per_step.items()]
     lines.append(
         f"{label['date']}, commit {label['commit']}; load average "
