@@ -95,7 +95,7 @@ def timed(fn: Any) -> tuple[float, Any]:
     return time.perf_counter() - t, out
 
 
-def in_process(settings: Any, query: bytes, expected: str) -> dict[str, float]:
+def in_process(settings: Any, env: dict[str, str], query: bytes, expected: str) -> dict[str, float]:
     """One search step by step, in a fresh interpreter's order (imports counted once)."""
     steps: dict[str, float] = {}
     t, _ = timed(
@@ -106,7 +106,7 @@ def in_process(settings: Any, query: bytes, expected: str) -> dict[str, float]:
                 "from lookalike_cli.main import cli; cli.get_command(None, 'search')",
             ],
             check=True,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
+            env=env,
         )
     )
     steps["start python, load the search command (a process)"] = t
@@ -260,7 +260,7 @@ def main() -> None:
                 t, _ = timed(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True))
                 bare.append(t)
             steps = [
-                in_process(settings, path.read_bytes(), expected) for path, expected in queries
+                in_process(settings, env, path.read_bytes(), expected) for path, expected in queries
             ]
         finally:
             stack.stop_pid(int(redis_server["pid"]))
