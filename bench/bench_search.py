@@ -16,7 +16,9 @@ Measured:
 - **CLI**: ``lookalike search QUERY -k 10`` as a separate process, wall time per call (the
   user's wait) and its CPU time (what the wait becomes on an idle machine: on a shared one
   the wall time mostly measures the queue for a core), and ``python -c pass`` beside it;
-  with the bytecode cached (after one untimed call), as an installed copy runs;
+  with the bytecode cached (after one untimed call), as an installed copy runs; and, where
+  valgrind is installed, the instructions one call executes (callgrind), which unlike CPU
+  seconds do not move with the machine's load;
   with ``--baseline REV``, the same calls of REV's CLI (``git archive`` of REV, run with the
   same Python, graph and index) alternated with this tree's, and its answers compared;
 - **per step**: starting Python and loading the search command (a process of its own), then in
@@ -33,7 +35,9 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -147,12 +151,33 @@ def export(rev: str, folder: Path) -> str:
     return commit
 
 
+def search_command(path: Path) -> list[str]:
+    return [sys.executable, "-m", "lookalike_cli.main", "search", str(path), "-k", "10"]
+
+
+def instructions(env: dict[str, str], path: Path) -> int | None:
+    """Instructions one search process executes (valgrind's callgrind; None without it):
+    unlike CPU seconds on a shared machine, the same from run to run."""
+    if not shutil.which("valgrind"):
+        return None
+    run = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *search_command(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=True,
+    )
+    found = re.search(r"Collected : (\d+)", run.stderr)
+    return int(found.group(1)) if found else None
+
+
 def cli_call(env: dict[str, str], path: Path, expected: str) -> tuple[float, float, str]:
     """One ``lookalike search`` process: wall and CPU seconds, and its answer."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t, run = timed(
         lambda: subprocess.run(
-            [sys.executable, "-m", "lookalike_cli.main", "search", str(path), "-k", "10"],
+            search_command(path),
             env=env,
             capture_output=True,
             text=True,
@@ -262,10 +287,15 @@ def main() -> None:
             steps = [
                 in_process(settings, env, path.read_bytes(), expected) for path, expected in queries
             ]
+            counted = {
+                name: instructions(tree_env, queries[0][0]) for name, tree_env in trees.items()
+            }
         finally:
             stack.stop_pid(int(redis_server["pid"]))
     per_step = {name: statistics.median(s[name] for s in steps) for name in steps[0]}
-    cli = {name: summary(wall[name], cpu[name]) for name in trees}
+    cli = {
+        name: {**summary(wall[name], cpu[name]), "instructions": counted[name]} for name in trees
+    }
     results = {
         **label,
         "images": args.images,
@@ -278,6 +308,7 @@ def main() -> None:
     lines = [f"lookalike search on {args.images} hashed images ({args.runs} runs; median):"]
     lines += [
         f"  CLI call, {name:<26} wall {c['wall_median']:.3f} s, CPU {c['cpu_median']:.3f} s"
+        + (f", {c['instructions'] / 1e9:.2f} G instructions" if c["instructions"] else "")
         for name, c in cli.items()
     ]
     lines.append(f"  python -c pass: {statistics.median(bare):.3f} s wall")
