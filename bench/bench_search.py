@@ -54,12 +54,13 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from _report import publish, run_label  # noqa: E402
-from bench_api import child_env, graph_target  # noqa: E402
+from bench_api import graph_target  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from lookalike import stack  # noqa: E402
 from lookalike.graph import GraphStore  # noqa: E402
 from lookalike.hashing import algorithm_version, decode_image, hash_image  # noqa: E402
+from lookalike_cli.children import child_env  # noqa: E402
 from services.indexer.synthetic import noise_pictures, to_display  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "search.json"
