@@ -112,6 +112,7 @@ def in_process(settings: Any, env: dict[str, str], query: bytes, expected: str) 
             ],
             check=True,
             env=env,
+            cwd=REPO,
         )
     )
     steps["start python, load the search command (a process)"] = t
@@ -156,7 +157,7 @@ def search_command(path: Path) -> list[str]:
     return [sys.executable, "-m", "lookalike_cli.main", "search", str(path), "-k", "10"]
 
 
-def instructions(env: dict[str, str], path: Path) -> int | None:
+def instructions(env: dict[str, str], root: Path, path: Path) -> int | None:
     """Instructions one search process executes (valgrind's callgrind; None without it):
     unlike CPU seconds on a shared machine, the same from run to run."""
     if not shutil.which("valgrind"):
@@ -164,6 +165,7 @@ def instructions(env: dict[str, str], path: Path) -> int | None:
     run = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *search_command(path)],
         env=env,
+        cwd=root,
         capture_output=True,
         text=True,
         timeout=1200,
@@ -173,13 +175,17 @@ def instructions(env: dict[str, str], path: Path) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def cli_call(env: dict[str, str], path: Path, expected: str) -> tuple[float, float, str]:
-    """One ``lookalike search`` process: wall and CPU seconds, and its answer."""
+def cli_call(
+    env: dict[str, str], root: Path, path: Path, expected: str
+) -> tuple[float, float, str]:
+    """One ``lookalike search`` process run from the tree ``root`` (``python -m`` puts the
+    working folder first on the path): wall and CPU seconds, and its answer."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t, run = timed(
         lambda: subprocess.run(
             search_command(path),
             env=env,
+            cwd=root,
             capture_output=True,
             text=True,
             timeout=600,
@@ -254,13 +260,13 @@ def main() -> None:
             if built.returncode:
                 raise SystemExit(f"indexer failed: {built.stderr}")
             trees = {"this tree": env}
+            roots = {"this tree": REPO}
             if args.baseline:
                 base_dir = Path(tmp) / "baseline"
                 base_commit = export(args.baseline, base_dir)
-                trees[f"baseline {args.baseline} ({base_commit})"] = {
-                    **env,
-                    "PYTHONPATH": str(base_dir),
-                }
+                name = f"baseline {args.baseline} ({base_commit})"
+                trees[name] = {**env, "PYTHONPATH": str(base_dir)}
+                roots[name] = base_dir
             queries = []
             for k in range(args.runs):
                 index = (k * 7919) % args.images
@@ -269,15 +275,15 @@ def main() -> None:
                 pics[index].save(buf, "PNG")
                 path.write_bytes(buf.getvalue())
                 queries.append((path, f"s{index:06d}"))
-            for tree_env in trees.values():
-                cli_call(tree_env, *queries[0])
+            for name, tree_env in trees.items():
+                cli_call(tree_env, roots[name], *queries[0])
             wall: dict[str, list[float]] = {name: [] for name in trees}
             cpu: dict[str, list[float]] = {name: [] for name in trees}
             bare = []
             for path, expected in queries:
                 answers = set()
                 for name, tree_env in trees.items():  # alternated: both see the same load
-                    t, c, out = cli_call(tree_env, path, expected)
+                    t, c, out = cli_call(tree_env, roots[name], path, expected)
                     wall[name].append(t)
                     cpu[name].append(c)
                     answers.add(out)
@@ -289,7 +295,8 @@ def main() -> None:
                 in_process(settings, env, path.read_bytes(), expected) for path, expected in queries
             ]
             counted = {
-                name: instructions(tree_env, queries[0][0]) for name, tree_env in trees.items()
+                name: instructions(tree_env, roots[name], queries[0][0])
+                for name, tree_env in trees.items()
             }
         finally:
             stack.stop_pid(int(redis_server["pid"]))
