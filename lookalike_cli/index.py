@@ -278,7 +278,7 @@ def _embedding(s: Any, reader: Any, picture: Any) -> Any:
     not even loaded otherwise), else None."""
     from lookalike.vectors import ModelUnavailable, embedder
 
-    if not s.embeddings or not reader.vectors().count:
+    if not s.embeddings or not reader.any_vectors() or not reader.vectors().count:
         return None
     model = embedder(s)
     if model is None or isinstance(model, ModelUnavailable):

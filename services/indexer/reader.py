@@ -627,16 +627,18 @@ class IndexReader:
         """One consistent view of every vector: the generation's and the recent ones."""
         gen = self._snapshot()
         gen_vectors = gen.vectors if gen is not None else None
-        if gen_vectors is None and callable(self._model) and not self._any_recent():
-            return VectorView(None, Recent.empty(), None, self.search_k)  # no vector at all
         model = self.model or (gen_vectors.model if gen_vectors is not None else None)
         recent = Recent.empty()
         if self.vector_source is not None:
             recent, model = self.vector_source.recent(model)
         return VectorView(gen_vectors, recent, model, self.search_k)
 
-    def _any_recent(self) -> bool:
-        """Whether any vector was embedded since the generation (of any model)."""
+    def any_vectors(self) -> bool:
+        """Whether the generation holds a vector or one was embedded since, of any model: when
+        none is, no query needs the model named."""
+        gen = self._snapshot()
+        if gen is not None and gen.vectors is not None and len(gen.vectors.ids):
+            return True
         return self.vector_source is not None and bool(len(self.vector_source.recent(None)[0]))
 
     def vector_of(self, image_id: str, refined: bool = False) -> np.ndarray:

@@ -196,3 +196,29 @@ def test_lost_vectors_and_a_model_change_are_embedded_again(setup) -> None:
     report = switched.build_once("new model")
     assert report.vectors == 0 and sorted(i for i, _ in asked[-1]) == ids
     assert store.read("looks_like_count")[0]["n"] == 0
+
+
+def test_whether_any_vector_exists_is_known_without_naming_the_model(setup) -> None:
+    store, r, indexer, _asked, config = setup
+    named: list[str] = []
+
+    def model() -> str:
+        named.append(MODEL)  # naming the real model checksums its weights
+        return MODEL
+
+    reader = IndexReader(
+        config.index_dir,
+        GraphHashSource(store),
+        delta_ttl=0.0,
+        check_interval=0.0,
+        vectors=StreamVectors(r, ttl=0.0),
+        model=model,
+    )
+    assert not reader.any_vectors() and not named
+    x, _ = grouped_vectors(1, 2, 16, 1.0, seed=6)
+    _store(store, r, {"a": x[0], "b": x[1]})
+    assert reader.any_vectors() and not named  # embedded since: in the stream
+    assert reader.vectors().count == 2 and named == [MODEL]
+    indexer.build_once("test")
+    assert stream.pending(r) == 0 and reader.any_vectors()  # now in the generation
+    assert reader.vectors().count == 2 and named == [MODEL]
