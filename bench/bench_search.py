@@ -153,8 +153,20 @@ def export(rev: str, folder: Path) -> str:
     return commit
 
 
-def search_command(path: Path) -> list[str]:
-    return [sys.executable, "-m", "lookalike_cli.main", "search", str(path), "-k", "10"]
+def run_search(
+    env: dict[str, str], root: Path, path: Path, *wrapper: str
+) -> subprocess.CompletedProcess[str]:
+    """One ``lookalike search`` process run from the tree ``root`` (``python -m`` puts the
+    working folder first on the path), under ``wrapper`` (e.g. valgrind) if given."""
+    return subprocess.run(
+        [*wrapper, sys.executable, "-m", "lookalike_cli.main", "search", str(path), "-k", "10"],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
 
 
 def instructions(env: dict[str, str], root: Path, path: Path) -> int | None:
@@ -162,14 +174,8 @@ def instructions(env: dict[str, str], root: Path, path: Path) -> int | None:
     unlike CPU seconds on a shared machine, the same from run to run."""
     if not shutil.which("valgrind"):
         return None
-    run = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *search_command(path)],
-        env=env,
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-        check=True,
+    run = run_search(
+        env, root, path, "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"
     )
     found = re.search(r"Collected : (\d+)", run.stderr)
     return int(found.group(1)) if found else None
@@ -178,20 +184,9 @@ def instructions(env: dict[str, str], root: Path, path: Path) -> int | None:
 def cli_call(
     env: dict[str, str], root: Path, path: Path, expected: str
 ) -> tuple[float, float, str]:
-    """One ``lookalike search`` process run from the tree ``root`` (``python -m`` puts the
-    working folder first on the path): wall and CPU seconds, and its answer."""
+    """One search process: wall and CPU seconds, and its answer."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t, run = timed(
-        lambda: subprocess.run(
-            search_command(path),
-            env=env,
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-    )
+    t, run = timed(lambda: run_search(env, root, path))
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     if run.returncode or expected not in run.stdout.splitlines()[2]:

@@ -100,6 +100,18 @@ def setup(fresh_graph, redis_url, tmp_path):
     return store, r, Indexer(store, config, r, asked.append), asked, config
 
 
+def _fresh_reader(store, r, config, **options) -> IndexReader:
+    """A reader that sees every hash and vector at once (no caching between queries)."""
+    return IndexReader(
+        config.index_dir,
+        GraphHashSource(store),
+        delta_ttl=0.0,
+        check_interval=0.0,
+        vectors=StreamVectors(r, ttl=0.0),
+        **options,
+    )
+
+
 def test_vectors_travel_from_the_stream_into_a_generation_and_the_graph(setup) -> None:
     store, r, indexer, _asked, config = setup
     x, _labels = grouped_vectors(6, 4, 32, 1.0, seed=4)
@@ -128,13 +140,7 @@ def test_vectors_travel_from_the_stream_into_a_generation_and_the_graph(setup) -
     } == refined_top
 
     # the reader: lookalikes and cosines equal numpy's; fresh vectors before any rebuild
-    reader = IndexReader(
-        config.index_dir,
-        GraphHashSource(store),
-        delta_ttl=0.0,
-        check_interval=0.0,
-        vectors=StreamVectors(r, ttl=0.0),
-    )
+    reader = _fresh_reader(store, r, config)
     found = reader.lookalikes(ids[0], k=3)
     assert [m.id for m in found] == raw_top[ids[0]]
     assert reader.cosine(ids[0], ids[5]) == pytest.approx(float(x[0] @ x[5]), abs=1e-6)
@@ -206,14 +212,7 @@ def test_whether_any_vector_exists_is_known_without_naming_the_model(setup) -> N
         named.append(MODEL)  # naming the real model checksums its weights
         return MODEL
 
-    reader = IndexReader(
-        config.index_dir,
-        GraphHashSource(store),
-        delta_ttl=0.0,
-        check_interval=0.0,
-        vectors=StreamVectors(r, ttl=0.0),
-        model=model,
-    )
+    reader = _fresh_reader(store, r, config, model=model)
     assert not reader.any_vectors() and not named
     x, _ = grouped_vectors(1, 2, 16, 1.0, seed=6)
     _store(store, r, {"a": x[0], "b": x[1]})
