@@ -17,7 +17,9 @@
   hashes, where it is faster than the scan). Larger radii fall back to an exact scan. The
   scan is compiled (popscan.py) and answers nearest first; a direct query with no recent
   hashes skips the merging of matches (``_gen_only``): on a scanned kind the reader costs
-  that scan plus ~2 us, less than numpy's plain scan (bench/README.md, index).
+  that scan plus ~2 us, less than numpy's plain scan (bench/README.md, index). A reader
+  for one query (``compiled_scan=False``: ``lookalike search``) scans with numpy instead,
+  as loading the compiled scan costs ~1 s of CPU.
 - Mirror-invariant: with ``mirror=True`` the mirrored picture's hash is searched too (from
   the pixels for ``search_image``, derived from the hash otherwise; see bits.py).
 - Vectors: the generation's raw and refined embeddings and the vectors embedded since
@@ -50,10 +52,9 @@ from lookalike.hashing import (
     mirrored_hashes,
 )
 from services.indexer import generations as gens
-from services.indexer.bits import bit_rows, check_kind, mirror_value, parse_hex
+from services.indexer.bits import OrderedScanner, bit_rows, check_kind, mirror_value, parse_hex
 from services.indexer.multindex import CHUNKS, MultiIndex
 from services.indexer.npmap import load_mapped
-from services.indexer.popscan import FusedScanner
 from services.indexer.ranking import Candidates, Ranked, Signature, rank, stack_vectors
 from services.indexer.recent import Recent, VectorSource
 from services.indexer.table import COLOR_BYTES, HashTable, parse_color
@@ -85,6 +86,15 @@ class HashSource(Protocol):
     """Where the reader learns of hashes newer than its generation (the graph, in service)."""
 
     def hashes_since(self, since_ms: int) -> HashTable: ...
+
+
+class Scanner(Protocol):
+    """An exact scan of one kind's hashes, answering nearest first (ties by position):
+    popscan.FusedScanner (compiled) or bits.OrderedScanner (numpy)."""
+
+    def within(self, query: int, radius: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def nearest(self, query: int, k: int) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 class UnknownImage(LookupError):
@@ -127,12 +137,18 @@ class _KindIndex:
     def row_of(self, items: np.ndarray) -> np.ndarray:
         return items if self.identity else self.rows[items]
 
-    def scanner(self) -> FusedScanner:
+    def scanner(self, compiled: bool) -> Scanner:
         """This thread's scanner over the kind: its buffers are reused query after query
         (allocating them per query made large scans slower than the tables)."""
-        scanner = getattr(self._local, "scanner", None)
+        scanner: Scanner | None = getattr(self._local, "scanner", None)
         if scanner is None:
-            scanner = self._local.scanner = FusedScanner(self.values)
+            if compiled:
+                from services.indexer.popscan import FusedScanner  # ~1 s of CPU to load
+
+                scanner = FusedScanner(self.values)
+            else:
+                scanner = OrderedScanner(self.values)
+            self._local.scanner = scanner
         return scanner
 
 
@@ -219,8 +235,13 @@ class IndexReader:
         vectors: VectorSource | None = None,
         model: str | Callable[[], str | None] | None = None,
         verify: VerifyConfig | None = None,
+        compiled_scan: bool = True,
     ) -> None:
         self.index_dir = Path(index_dir)
+        # The compiled scan answers each query ~2-4x faster than numpy's, but loading it costs
+        # ~1 s of CPU per process (on its first scan): right for a server, and wrong for a
+        # command that answers one query (`lookalike search`), which scans with numpy.
+        self.compiled_scan = compiled_scan
         self.verify = verify or VerifyConfig()  # how the one ranking judges
         self.source = source
         self.vector_source = vectors
@@ -702,7 +723,7 @@ class IndexReader:
                 order = dist.argsort(kind="stable")
                 pos, dist = pos[order], dist[order]
         else:  # a small kind, or a radius beyond what the tables answer cheaply: scan
-            pos, dist = ki.scanner().within(q, radius)
+            pos, dist = ki.scanner(self.compiled_scan).within(q, radius)
         return ki.row_of(pos), dist
 
     def _gen_nearest(
@@ -713,7 +734,7 @@ class IndexReader:
         ki = gen.index.get(kind)
         if ki is None:
             return _NO_ROWS, _NO_DIST
-        pos, dist = ki.scanner().nearest(q, want)
+        pos, dist = ki.scanner(self.compiled_scan).nearest(q, want)
         return ki.row_of(pos), dist
 
     def _nearest_value(

@@ -397,3 +397,25 @@ def test_the_generation_alone_path_at_the_edges(tmp_path, table, exact_scan_max)
                 "phash", hash=h, radius=radius
             )
         assert reader.nearest("phash", hash=h, k=40) == built.nearest("phash", hash=h, k=40)
+
+
+def test_the_numpy_scan_answers_as_the_compiled_one(tmp_path, table):
+    """A reader that scans with numpy (compiled_scan=False: `lookalike search`, one query per
+    process) answers every query exactly as one with the compiled scan (the API's)."""
+    build_generation(tmp_path, table, trees=5)
+    compiled = IndexReader(tmp_path, MemorySource())
+    plain = IndexReader(tmp_path, MemorySource(), compiled_scan=False)
+    for kind in ("phash", "dhash", "ahash"):
+        k = table.kinds.index(kind)
+        for row in (*range(6000, 6020), 0, 17):
+            q = to_hex(kind, int(table.values[row, k]) ^ 0b101)
+            for radius in (0, 6, 14, 40, 64):
+                assert plain.within(kind, hash=q, radius=radius) == compiled.within(
+                    kind, hash=q, radius=radius
+                )
+            assert plain.within(kind, hash=q, radius=10, mirror=True) == compiled.within(
+                kind, hash=q, radius=10, mirror=True
+            )
+            for n in (1, 5, 12, len(table.ids) + 3):
+                assert plain.nearest(kind, hash=q, k=n) == compiled.nearest(kind, hash=q, k=n)
+    assert type(plain._gen.index["phash"].scanner(False)).__name__ == "OrderedScanner"
