@@ -403,8 +403,8 @@ def test_the_numpy_scan_answers_as_the_compiled_one(tmp_path, table):
     """A reader that scans with numpy (compiled_scan=False: `lookalike search`, one query per
     process) answers every query exactly as one with the compiled scan (the API's)."""
     build_generation(tmp_path, table, trees=5)
-    compiled = IndexReader(tmp_path, MemorySource())
-    plain = IndexReader(tmp_path, MemorySource(), compiled_scan=False)
+    compiled = IndexReader(tmp_path, MemorySource(), compiled_scan_min=0)
+    plain = IndexReader(tmp_path, MemorySource(), compiled_scan=False, compiled_scan_min=0)
     for kind in ("phash", "dhash", "ahash"):
         k = table.kinds.index(kind)
         for row in (*range(6000, 6020), 0, 17):
@@ -418,4 +418,9 @@ def test_the_numpy_scan_answers_as_the_compiled_one(tmp_path, table):
             )
             for n in (1, 5, 12, len(table.ids) + 3):
                 assert plain.nearest(kind, hash=q, k=n) == compiled.nearest(kind, hash=q, k=n)
-    assert type(plain._gen.index["phash"].scanner(False)).__name__ == "OrderedScanner"
+    assert type(plain._gen.index["phash"]._local.scanner).__name__ == "OrderedScanner"
+    assert type(compiled._gen.index["phash"]._local.scanner).__name__ == "FusedScanner"
+    # as served: the compiled scan only for kinds of COMPILED_SCAN_MIN hashes or more
+    served = IndexReader(tmp_path, MemorySource())
+    served.nearest("phash", hash=to_hex("phash", int(table.values[0, 0])), k=3)
+    assert type(served._gen.index["phash"]._local.scanner).__name__ == "OrderedScanner"
