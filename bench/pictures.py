@@ -13,8 +13,10 @@ pixels, which bench_quality.py counts once), and ``blank``: generated near-unifo
 pages, gradients and paper textures, the low-information pictures whose hashes say nothing.
 
 A set is a folder of JPEG files (``<source>__<name>.jpg``, RGB, at most ``MAX_SIDE`` pixels on
-the long side, transparency flattened onto white), made once in the cache folder
-(``bench/results/pictures`` by default, git-ignored) and reused: ``fetch(name)`` returns it.
+the long side, transparency flattened onto a background the picture shows on: white, or
+black for a light overlay), made once in the cache folder (``bench/results/pictures`` by
+default, git-ignored) and reused: ``fetch(name)`` returns it, and makes it again when it was
+made by an older ``RECIPE``.
 Debian packages are downloaded with ``apt-get download`` (no root needed; the package lists
 must exist: ``apt-get update``) and only the wanted members are read from the archive.
 """
@@ -40,6 +42,12 @@ from lookalike.folders import replaced_atomically
 
 CACHE = Path(__file__).resolve().parent / "results" / "pictures"
 MAX_SIDE = 1024
+# Raised whenever a change here changes the pictures of a set, so cached sets are remade.
+RECIPE = 2
+# A transparent picture whose visible pixels average at least this luminance is a light
+# overlay (MATE's Silk, Spring, Waves: white with a patterned alpha, meant to lie on the
+# desktop's colour): on white it would come out as a blank page.
+LIGHT_OVERLAY = 240.0
 PICTURE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
 
@@ -68,12 +76,22 @@ class PictureSet:
     notes: list[str] = field(default_factory=list)
 
 
+def _flatten(picture: Image.Image) -> Image.Image:
+    """The picture on an opaque background: white, unless it is a light overlay (black)."""
+    if picture.mode not in ("RGBA", "LA", "P", "PA"):
+        return picture.convert("RGB")
+    rgba = picture.convert("RGBA")
+    pixels = np.asarray(rgba, dtype=np.float32)
+    alpha = pixels[..., 3]
+    luminance = pixels[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    seen = float(alpha.sum())
+    light = seen > 0 and float((luminance * alpha).sum()) / seen >= LIGHT_OVERLAY
+    background = Image.new("RGBA", rgba.size, (0, 0, 0, 255) if light else (255, 255, 255, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
+
+
 def _save(picture: Image.Image, path: Path) -> None:
-    if picture.mode in ("RGBA", "LA", "P", "PA"):
-        rgba = picture.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        picture = Image.alpha_composite(white, rgba)
-    rgb = picture.convert("RGB")
+    rgb = _flatten(picture)
     rgb.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
     rgb.save(path, "JPEG", quality=92)
 
@@ -265,7 +283,8 @@ def fetch(name: str, cache: Path = CACHE, *, quiet: bool = False) -> Path:
         raise PicturesUnavailable(f"no picture set {name!r}; choose from {', '.join(SETS)}")
     spec = SETS[name]
     folder = cache / name
-    if (folder / ".complete").exists():
+    done = folder / ".complete"
+    if done.exists() and done.read_text().strip() == str(RECIPE):
         return folder
     with replaced_atomically(folder, prefix=f".{name}-") as tmp:
         with tempfile.TemporaryDirectory(prefix="debs-", dir=cache) as work:
@@ -277,7 +296,7 @@ def fetch(name: str, cache: Path = CACHE, *, quiet: bool = False) -> Path:
             spec.make(tmp)
         if not any(tmp.iterdir()):
             raise PicturesUnavailable(f"the set {name!r} came out empty")
-        (tmp / ".complete").touch()
+        (tmp / ".complete").write_text(f"{RECIPE}\n")
     return folder
 
 
