@@ -5,27 +5,36 @@ precision, refinement methods, cost, and where Annoy starts to pay.
     python bench/bench_lookalikes.py --sets met,skimage --per-set 30   # a quick look
     python bench/bench_lookalikes.py --gnn-python bench/.venv-gnn/bin/python   # + GraphSAGE
 
-1. **Edits.** Pictures of each set (``bench/pictures.py``: ``met`` is the tuning set, the
-   others were never tuned on) become a crawler's thumbnails (fit in 400x400, JPEG q90), and
-   so does each of their edits (``services/replica/variants.py``: resize, jpeg, noise,
-   brightness, grayscale, crop_center, crop_side, border, rotate, mirror, text). All are
-   indexed together, as a catalogue holding an original and its edited copies would be. For
-   each edited copy: is its own original among the 1 / 5 nearest of all originals of every
-   set? By phash (hamming distance, the mirrored hash derived as the near-duplicate index
-   does; ties count as misses), by the raw embedding's cosine, and by the refined one's
-   (propagated over the embedding's kNN graph: no catalogue lists here). The ranking is the
-   one ``GET /images/{id}/lookalikes`` serves (``angular``: cosine, best first). Beside it:
-   the raw embedding's recall over the originals with enough detail to compare
-   (``information`` >= the near-duplicate verifier's ``MIN_INFORMATION``), each set's count
-   of originals with less and of originals identical to another (cosine >= ``IDENTICAL``),
-   and two re-rankings of the raw embedding's top ``RERANK_TOP`` measured as candidates (not
-   served): minus ``COLOR_WEIGHT`` x the colour-layout distance (``lookalike.hashing
-   .color_layout``; none when either picture is grayscale), and a hubness correction (CSLS:
-   minus the candidate's mean cosine to its ``HUB_K`` nearest in the whole index).
+1. **Edits.** Pictures of each set (``bench/pictures.py``: ``met`` and ``blank`` are the
+   tuning sets, the others were never tuned on) become a crawler's thumbnails (fit in
+   400x400, JPEG q90), and so does each of their edits (``services/replica/variants.py``:
+   resize, jpeg, noise, brightness, grayscale, crop_center, crop_side, border, rotate,
+   mirror, text). All are indexed together, as a catalogue holding an original and its
+   edited copies would be. For each edited copy: is its own original among the 1 / 5 nearest
+   of all originals of every set? Pixel-identical originals (scikit-image's
+   ``chessboard_RGB`` is its ``chessboard_GRAY`` in three equal channels) are one candidate,
+   as ``bench_quality.py`` counts them once: the first by name stays among the originals,
+   the other is left out of them, and the edits of both have the one kept as their original
+   (an edit retrieving its original's twin found its own picture). By phash (hamming
+   distance, the mirrored hash derived as the near-duplicate index does; ties count as
+   misses), by the raw embedding's cosine, and by the refined one's (propagated over the
+   embedding's kNN graph: no catalogue lists here). The ranking is the one ``GET
+   /images/{id}/lookalikes`` serves (``angular``: cosine, best first). Beside it: the raw
+   embedding's recall over the originals with enough detail to compare (``information`` >=
+   the near-duplicate verifier's ``MIN_INFORMATION``), each set's count of originals with
+   less, its pixel-identical originals, and two re-rankings of the raw embedding's top
+   ``RERANK_TOP`` measured as candidates (not served): minus a weight x the colour-layout
+   distance (``lookalike.hashing.color_layout``; none when either picture is grayscale), the
+   weight chosen from ``COLOR_WEIGHTS`` on the tuning sets (``--tune``: ``met``, and
+   ``blank``'s near-uniform pages where colour is what is left to tell them apart; the
+   highest mean recall@5 over their edits, the smallest weight on ties) and reported on the
+   others, and a hubness correction (CSLS: minus the candidate's mean cosine to its
+   ``HUB_K`` nearest in the whole index).
 2. **Same artist.** The demo's 174 Met paintings with the replica's similar lists (the
    catalogue's SIMILAR_TO): precision at 10 (and 5) of "same artist" among each painting's
    nearest, for paintings whose artist has another painting: raw, refined (kNN + SIMILAR_TO),
-   refined over kNN only, and the catalogue's own lists (precision at 5: they list 5).
+   refined over kNN only, the colour re-ranking with the weight part 1 chose, and the
+   catalogue's own lists (precision at 5: they list 5).
 3. **Refinement methods** (SGC, APPNP = personalised PageRank, none; GraphSAGE trained
    self-supervised with ``--gnn-python``, a separate venv with torch: see
    ``bench/gnn_graphsage.py``) on both.
@@ -42,6 +51,7 @@ commit and the load average at start and end.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
 import os
@@ -75,9 +85,10 @@ from services.indexer.verify import MIN_INFORMATION
 
 RESULTS = Path(__file__).resolve().parent / "results" / "lookalikes.json"
 THUMB = 400
-IDENTICAL = 0.9999  # two originals this alike are the same picture twice
 RERANK_TOP = 50
-COLOR_WEIGHT = 0.002  # cosine per colour-layout step (1/512 of chromaticity, mean per cell)
+# Cosine per colour-layout step (1/512 of chromaticity, mean per cell); 0 is the raw ranking.
+COLOR_WEIGHTS = (0.0, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.02)
+TUNE = "met,blank"
 HUB_K = 10
 METHODS: dict[str, RefineConfig] = {
     "appnp": RefineConfig("appnp"),  # the default: centred, then personalised PageRank
@@ -139,18 +150,39 @@ def graphsage(python: str) -> Callable[[np.ndarray, tuple[np.ndarray, np.ndarray
 # ----------------------------------------------------------------------- 1. edits
 
 
-def edit_recall(sets: list[str], per_set: int, embed: Any, gnn: Any) -> dict[str, Any]:
+def pixel_digest(picture: Image.Image) -> str:
+    """What decides whether two originals are the same picture: their RGB pixels."""
+    rgb = picture.convert("RGB")
+    return hashlib.sha256(f"{rgb.size}".encode() + rgb.tobytes()).hexdigest()
+
+
+def first_twins(digests: list[str]) -> np.ndarray:
+    """For each original, the position of the first original with exactly its pixels (its
+    own position when it has no earlier twin)."""
+    first: dict[str, int] = {}
+    return np.array([first.setdefault(d, k) for k, d in enumerate(digests)], dtype=np.int64)
+
+
+def choose_weight(mean_recall: dict[float, float]) -> float:
+    """The weight with the highest mean recall@5 on the tuning sets; the smallest on ties."""
+    return min(mean_recall, key=lambda w: (-round(mean_recall[w], 9), w))
+
+
+def edit_recall(
+    sets: list[str], tune: list[str], per_set: int, embed: Any, gnn: Any
+) -> dict[str, Any]:
     import pictures
 
     from services.replica import variants
 
-    ids, owner, kind, vectors, hashes, set_of = [], [], [], [], [], []
+    ids, owner, kind, vectors, hashes, set_of, digests = [], [], [], [], [], [], []
     for name in sets:
         files = pictures.pictures(pictures.fetch(name, quiet=True))[:per_set]
         for path in tqdm(files, desc=f"edits: {name}", unit="picture"):
             with Image.open(path) as im:
                 picture = im.convert("RGB")
             original = len(ids)
+            digests.append(pixel_digest(picture))
             for edit in ("original", *variants.EDITS):
                 image = thumbnail(
                     picture
@@ -166,26 +198,52 @@ def edit_recall(sets: list[str], per_set: int, embed: Any, gnn: Any) -> dict[str
     x = np.stack(vectors).astype(np.float32)
     owner_a, kind_a, set_a = np.array(owner), np.array(kind), np.array(set_of)
     originals = np.flatnonzero(kind_a == "original")
+    twin = first_twins(digests)
+    kept = np.flatnonzero(twin == np.arange(len(originals)))
+    candidates = originals[kept]  # one row per distinct picture
+    # each row's original among the candidates: its own, or its earlier pixel-identical twin
+    truth_of = np.searchsorted(kept, twin[np.searchsorted(originals, owner_a)])
     spaces = refined_variants(x, (np.zeros(0, np.int64), np.zeros(0, np.int64)), gnn)
     ph = np.array([int(h.phash, 16) for h in hashes], dtype=np.uint64)
-    ph_orig = ph[originals]
+    ph_orig = ph[candidates]
     info = np.array([h.info for h in hashes])
     informative = info[owner_a] >= MIN_INFORMATION
-    orig_cos = x[originals] @ x[originals].T
-    np.fill_diagonal(orig_cos, 0)
-    candidates = _reranked(x, hashes, originals)
+    colour, hubness = _reranked(x, hashes, candidates)
 
     def rank_of(scores: np.ndarray, truth: int) -> int:
         """1 + originals scoring at least as well as the truth (ties are misses)."""
         target = scores[truth]
         return int((scores > target).sum() + (scores == target).sum())
 
+    def queries_of(name: str, edit: str) -> np.ndarray:
+        return np.flatnonzero((kind_a == edit) & (set_a == name))
+
+    def colour_recall(queries: np.ndarray, weight: float) -> dict[str, float | None]:
+        return _recall(
+            [rank_of(colour(q, weight), t) for q, t in zip(queries, truth_of[queries], strict=True)]
+        )
+
+    tuning = [name for name in sets if name in tune]
+    grid = {
+        w: float(
+            np.mean(
+                [
+                    colour_recall(queries_of(name, edit), w)["r5"]
+                    for name in tuning
+                    for edit in variants.EDITS
+                ]
+            )
+        )
+        for w in (COLOR_WEIGHTS if tuning else ())
+    }
+    weight = choose_weight(grid) if grid else None
+
     out: dict[str, Any] = {}
     for name in sets:
         per_edit: dict[str, dict[str, dict[str, float]]] = {}
         for edit in variants.EDITS:
-            queries = np.flatnonzero((kind_a == edit) & (set_a == name))
-            truth = np.searchsorted(originals, owner_a[queries])
+            queries = queries_of(name, edit)
+            truth = truth_of[queries]
             cell: dict[str, dict[str, float]] = {}
             direct = np.bitwise_count(ph[queries][:, None] ^ ph_orig[None, :])
             mirrored = np.array(
@@ -196,34 +254,46 @@ def edit_recall(sets: list[str], per_set: int, embed: Any, gnn: Any) -> dict[str
             ranks = [rank_of(dist[i], t) for i, t in enumerate(truth)]
             cell["phash"] = _recall(ranks)
             for space, v in spaces.items():
-                scores = v[queries] @ v[originals].T
+                scores = v[queries] @ v[candidates].T
                 cell[space] = _recall([rank_of(scores[i], t) for i, t in enumerate(truth)])
-            for space, score in candidates.items():
-                cell[space] = _recall(
-                    [rank_of(score(q), t) for q, t in zip(queries, truth, strict=True)]
-                )
+            if weight is not None:
+                cell["raw+colour"] = colour_recall(queries, weight)
+            cell["raw-hubness"] = _recall(
+                [rank_of(hubness(q), t) for q, t in zip(queries, truth, strict=True)]
+            )
             detailed = informative[queries]
-            scores = x[queries[detailed]] @ x[originals].T
+            scores = x[queries[detailed]] @ x[candidates].T
             cell["raw, detailed"] = _recall(
                 [rank_of(scores[i], t) for i, t in enumerate(truth[detailed])]
             )
             per_edit[edit] = cell
         mine = set_a[originals] == name
+        stem = [ids[o].split("/")[1] for o in originals]
         out[name] = {
             "originals": int(mine.sum()),
+            "tuning": name in tune,
             "low_information": int((info[originals][mine] < MIN_INFORMATION).sum()),
-            "identical": int((orig_cos[mine].max(axis=1, initial=0) >= IDENTICAL).sum()),
+            "identical": [
+                [stem[twin[k]], stem[k]]
+                for k in np.flatnonzero(mine & (twin != np.arange(len(originals)))).tolist()
+            ],
             "per_edit": per_edit,
         }
-    out["_candidates"] = len(originals)
+    out["_candidates"] = len(candidates)
+    out["_colour"] = {
+        "tuned_on": tuning,
+        "mean_recall5_by_weight": {str(w): round(r, 4) for w, r in grid.items()},
+        "weight": weight,
+    }
     return out
 
 
 def _reranked(
-    x: np.ndarray, hashes: list[Any], originals: np.ndarray
-) -> dict[str, Callable[[int], np.ndarray]]:
-    """Candidate re-rankings of the raw cosine (scores of every original for query row q):
-    the top ``RERANK_TOP`` minus a colour-layout penalty, and a hubness correction."""
+    x: np.ndarray, hashes: list[Any], candidates: np.ndarray
+) -> tuple[Callable[[int, float], np.ndarray], Callable[[int], np.ndarray]]:
+    """Candidate re-rankings of the raw cosine (scores of every candidate for query row q):
+    the top ``RERANK_TOP`` minus a weight x the colour-layout distance, and a hubness
+    correction."""
     kinds = tuple(HASH_KINDS)
     values = np.array([[int(getattr(h, k), 16) for k in kinds] for h in hashes], np.uint64)
     info = np.array([h.info for h in hashes])
@@ -231,22 +301,29 @@ def _reranked(
     hub = np.array(
         [
             float(np.sort(np.delete(x @ x[o], o))[-HUB_K:].mean()) if len(x) > HUB_K else 0.0
-            for o in originals
+            for o in candidates
         ]
     )
+    seen: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
-    def colour(q: int) -> np.ndarray:
-        cos = x[originals] @ x[q]
-        top = np.argsort(-cos, kind="stable")[:RERANK_TOP]
-        ev = pair_evidence(values, kinds, info, color, np.full(len(top), q), originals[top])
+    def evidence(q: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if q not in seen:
+            cos = x[candidates] @ x[q]
+            top = np.argsort(-cos, kind="stable")[:RERANK_TOP]
+            ev = pair_evidence(values, kinds, info, color, np.full(len(top), q), candidates[top])
+            seen[q] = (cos, top, np.maximum(ev.color, 0))
+        return seen[q]
+
+    def colour(q: int, weight: float) -> np.ndarray:
+        cos, top, distance = evidence(q)
         out = np.full(len(cos), -np.inf)
-        out[top] = cos[top] - COLOR_WEIGHT * np.maximum(ev.color, 0)
+        out[top] = cos[top] - weight * distance
         return out
 
     def hubness(q: int) -> np.ndarray:
-        return 2 * (x[originals] @ x[q]) - hub
+        return 2 * (x[candidates] @ x[q]) - hub
 
-    return {"raw+colour": colour, "raw-hubness": hubness}
+    return colour, hubness
 
 
 def _recall(ranks: list[int]) -> dict[str, float | None]:
@@ -259,7 +336,7 @@ def _recall(ranks: list[int]) -> dict[str, float | None]:
 # ----------------------------------------------------------------------- 2. artists
 
 
-def same_artist(embed: Any, gnn: Any) -> dict[str, Any]:
+def same_artist(embed: Any, gnn: Any, colour_weight: float | None) -> dict[str, Any]:
     from services.replica.builder import build_demo_collection
     from services.replica.collection import Collection
 
@@ -276,14 +353,11 @@ def same_artist(embed: Any, gnn: Any) -> dict[str, Any]:
         ) or []
         name = contributors[0]["agent"]["label"] if contributors else None
         artist[i] = None if not name or name.startswith("Unidentified") else name
-    x = np.stack(
-        [
-            embed.embed(
-                decode_image(collection.thumbnail_bytes(collection.asset_id(i), "!400,400"))
-            )
-            for i in tqdm(ids, desc="paintings")
-        ]
-    )
+    images = [
+        decode_image(collection.thumbnail_bytes(collection.asset_id(i), "!400,400"))
+        for i in tqdm(ids, desc="paintings")
+    ]
+    x = np.stack([embed.embed(im) for im in images])
     index = {i: k for k, i in enumerate(ids)}
     lists = {i: [j for j in collection.similar_ids(i) if j in index] for i in ids}
     src = np.array([index[i] for i in ids for _ in lists[i]], dtype=np.int64)
@@ -322,6 +396,22 @@ def same_artist(embed: Any, gnn: Any) -> dict[str, Any]:
         if lists[ids[q]]
     ]
     out["catalogue lists"] = {"p5": round(float(np.mean(catalogue)), 4)}
+    if colour_weight is not None:
+        colour, _ = _reranked(x, [hash_image(im) for im in images], np.arange(len(ids)))
+
+        def reranked_precision(k: int) -> float:
+            hits = []
+            for q in queries:
+                scores = colour(q, colour_weight)
+                scores[q] = -np.inf
+                top = np.argsort(-scores, kind="stable")[:k]
+                hits.append(np.mean([labels_[j] == labels_[q] for j in top]))
+            return round(float(np.mean(hits)), 4)
+
+        out[f"raw+colour ({colour_weight})"] = {
+            "p10": reranked_precision(10),
+            "p5": reranked_precision(5),
+        }
     return out
 
 
@@ -415,15 +505,20 @@ def table(r: dict[str, Any]) -> str:
             )
         )
     ]
-    lines.append(
-        f"1. recall@1 / recall@5 of each edit's original among all {edits['_candidates']} originals"
-    )
+    lines += [
+        f"1. recall@1 / recall@5 of each edit's original among all {edits['_candidates']} "
+        "distinct originals (pixel-identical originals are one candidate, the first by name; "
+        "the edits of both have it as their original)",
+        _colour_line(edits["_colour"]),
+    ]
     for name, res in edits.items():
         if name.startswith("_"):
             continue
+        twins = "; ".join(f"{b} = {a}, counted as {a}" for a, b in res["identical"])
         lines.append(
-            f"  {name} ({res['originals']} originals, {res['low_information']} with too "
-            f"little detail, {res['identical']} identical to another)"
+            f"  {name}, {'tuning' if res['tuning'] else 'held out'} ({res['originals']} "
+            f"originals, {res['low_information']} with too little detail, "
+            f"{len(res['identical'])} pixel-identical to another{': ' + twins if twins else ''})"
         )
         lines.append(f"    {'':<12}" + "".join(f" {s:>13}" for s in spaces))
         for edit, cell in res["per_edit"].items():
@@ -431,23 +526,24 @@ def table(r: dict[str, Any]) -> str:
                 f"    {edit:<12}"
                 + "".join(f"   {_cell(cell[s]['r1'])} / {_cell(cell[s]['r5'])}" for s in spaces)
             )
-    worst = {
-        s: min(
-            (
-                c[s]["r5"]
-                for k, v in edits.items()
-                if not k.startswith("_")
-                for c in v["per_edit"].values()
-                if c[s]["r5"] is not None
-            ),
-            default=float("nan"),
+    for tuning, which in ((False, "held-out"), (True, "tuning")):
+        worst = {
+            s: min(
+                (
+                    c[s]["r5"]
+                    for k, v in edits.items()
+                    if not k.startswith("_") and v["tuning"] == tuning
+                    for c in v["per_edit"].values()
+                    if c[s]["r5"] is not None
+                ),
+                default=float("nan"),
+            )
+            for s in spaces
+        }
+        lines.append(
+            f"  lowest recall@5 over the {which} sets' edits: "
+            + ", ".join(f"{s} {v:.2f}" for s, v in worst.items())
         )
-        for s in spaces
-    }
-    lines.append(
-        "  lowest recall@5 over every set and edit: "
-        + ", ".join(f"{s} {v:.2f}" for s, v in worst.items())
-    )
     a = r["same_artist"]
     lines += [
         "",
@@ -476,6 +572,16 @@ def table(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _colour_line(c: dict[str, Any]) -> str:
+    if c["weight"] is None:
+        return "  raw+colour: not measured (no tuning set among --sets)"
+    grid = ", ".join(f"{w} {r:.3f}" for w, r in c["mean_recall5_by_weight"].items())
+    return (
+        f"  raw+colour: weight {c['weight']} chosen on {', '.join(c['tuned_on'])} "
+        f"(mean recall@5 over their edits by weight: {grid})"
+    )
+
+
 def _cell(value: float | None) -> str:
     return "  - " if value is None else f"{value:.2f}"
 
@@ -486,6 +592,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--sets",
         default="met,portraits,wallpapers,skimage,blank",
         help="picture sets of bench/pictures.py for the edits (met: tuning)",
+    )
+    p.add_argument(
+        "--tune",
+        default=TUNE,
+        help="the sets among --sets that choose the colour re-ranking's weight",
     )
     p.add_argument("--per-set", type=int, default=60, help="originals per set at most")
     p.add_argument("--cost-images", type=int, default=100)
@@ -511,8 +622,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "refine_configs": {k: v.as_dict() for k, v in METHODS.items()},
     }
     results["cost"] = cost(embed, args.cost_images)
-    results["same_artist"] = same_artist(embed, gnn)
-    results["edits"] = edit_recall(args.sets.split(","), args.per_set, embed, gnn)
+    results["edits"] = edit_recall(
+        args.sets.split(","), args.tune.split(","), args.per_set, embed, gnn
+    )
+    results["same_artist"] = same_artist(embed, gnn, results["edits"]["_colour"]["weight"])
     results["annoy"] = annoy_vs_exact([int(n) for n in args.annoy_sizes.split(",") if n])
     results["seconds"] = round(time.time() - started, 1)
     results["loadavg_1min"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
