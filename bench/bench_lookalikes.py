@@ -24,16 +24,17 @@ precision, refinement methods, cost, and where Annoy starts to pay.
    the near-duplicate verifier's ``MIN_INFORMATION``), each set's count of originals with
    less, its pixel-identical originals, and two re-rankings of the raw embedding's top
    ``RERANK_TOP`` measured as candidates (not served): minus a weight x the colour-layout
-   distance (``lookalike.hashing.color_layout``; none when either picture is grayscale), the
-   weight chosen from ``COLOR_WEIGHTS`` on the tuning sets (``--tune``: ``met``, and
-   ``blank``'s near-uniform pages where colour is what is left to tell them apart; the
-   highest mean recall@5 over their edits, the smallest weight on ties) and reported on the
-   others, and a hubness correction (CSLS: minus the candidate's mean cosine to its
-   ``HUB_K`` nearest in the whole index).
+   distance (``lookalike.hashing.color_layout``; none when either picture is grayscale) on
+   every pair, or only on pairs one of whose pictures has too little detail
+   (``COLOUR_RULES``), each with its weight chosen from ``COLOR_WEIGHTS`` on the tuning sets
+   (``--tune``: ``met``, and ``blank``'s near-uniform pages where colour is what is left to
+   tell them apart; the highest mean recall@5 over their edits, the smallest weight on ties)
+   and reported on the others, and a hubness correction (CSLS: minus the candidate's mean
+   cosine to its ``HUB_K`` nearest in the whole index).
 2. **Same artist.** The demo's 174 Met paintings with the replica's similar lists (the
    catalogue's SIMILAR_TO): precision at 10 (and 5) of "same artist" among each painting's
    nearest, for paintings whose artist has another painting: raw, refined (kNN + SIMILAR_TO),
-   refined over kNN only, the colour re-ranking with the weight part 1 chose, and the
+   refined over kNN only, the colour re-rankings with the weights part 1 chose, and the
    catalogue's own lists (precision at 5: they list 5).
 3. **Refinement methods** (SGC, APPNP = personalised PageRank, none; GraphSAGE trained
    self-supervised with ``--gnn-python``, a separate venv with torch: see
@@ -89,6 +90,10 @@ RERANK_TOP = 50
 # Cosine per colour-layout step (1/512 of chromaticity, mean per cell); 0 is the raw ranking.
 COLOR_WEIGHTS = (0.0, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.02)
 TUNE = "met,blank"
+# Colour re-rankings measured: the penalty on every pair, or only on pairs one of whose
+# pictures has too little detail to compare (``information`` below the verifier's
+# ``MIN_INFORMATION``), which leaves detailed pictures (paintings) ranked by the cosine.
+COLOUR_RULES: dict[str, float] = {"raw+colour": np.inf, "raw+colour, flat": MIN_INFORMATION}
 HUB_K = 10
 METHODS: dict[str, RefineConfig] = {
     "appnp": RefineConfig("appnp"),  # the default: centred, then personalised PageRank
@@ -218,25 +223,29 @@ def edit_recall(
     def queries_of(name: str, edit: str) -> np.ndarray:
         return np.flatnonzero((kind_a == edit) & (set_a == name))
 
-    def colour_recall(queries: np.ndarray, weight: float) -> dict[str, float | None]:
+    def colour_recall(queries: np.ndarray, weight: float, below: float) -> dict[str, Any]:
+        truth = truth_of[queries]
         return _recall(
-            [rank_of(colour(q, weight), t) for q, t in zip(queries, truth_of[queries], strict=True)]
+            [rank_of(colour(q, weight, below), t) for q, t in zip(queries, truth, strict=True)]
         )
 
     tuning = [name for name in sets if name in tune]
-    grid = {
-        w: float(
-            np.mean(
-                [
-                    colour_recall(queries_of(name, edit), w)["r5"]
-                    for name in tuning
-                    for edit in variants.EDITS
-                ]
+    grids = {
+        rule: {
+            w: float(
+                np.mean(
+                    [
+                        colour_recall(queries_of(name, edit), w, below)["r5"]
+                        for name in tuning
+                        for edit in variants.EDITS
+                    ]
+                )
             )
-        )
-        for w in (COLOR_WEIGHTS if tuning else ())
+            for w in COLOR_WEIGHTS
+        }
+        for rule, below in (COLOUR_RULES.items() if tuning else ())
     }
-    weight = choose_weight(grid) if grid else None
+    weights = {rule: choose_weight(grid) for rule, grid in grids.items()}
 
     out: dict[str, Any] = {}
     for name in sets:
@@ -256,8 +265,8 @@ def edit_recall(
             for space, v in spaces.items():
                 scores = v[queries] @ v[candidates].T
                 cell[space] = _recall([rank_of(scores[i], t) for i, t in enumerate(truth)])
-            if weight is not None:
-                cell["raw+colour"] = colour_recall(queries, weight)
+            for rule, weight in weights.items():
+                cell[rule] = colour_recall(queries, weight, COLOUR_RULES[rule])
             cell["raw-hubness"] = _recall(
                 [rank_of(hubness(q), t) for q, t in zip(queries, truth, strict=True)]
             )
@@ -281,19 +290,23 @@ def edit_recall(
         }
     out["_candidates"] = len(candidates)
     out["_colour"] = {
-        "tuned_on": tuning,
-        "mean_recall5_by_weight": {str(w): round(r, 4) for w, r in grid.items()},
-        "weight": weight,
+        rule: {
+            "tuned_on": tuning,
+            "below_information": None if np.isinf(COLOUR_RULES[rule]) else COLOUR_RULES[rule],
+            "mean_recall5_by_weight": {str(w): round(r, 4) for w, r in grid.items()},
+            "weight": weights[rule],
+        }
+        for rule, grid in grids.items()
     }
     return out
 
 
 def _reranked(
     x: np.ndarray, hashes: list[Any], candidates: np.ndarray
-) -> tuple[Callable[[int, float], np.ndarray], Callable[[int], np.ndarray]]:
+) -> tuple[Callable[[int, float, float], np.ndarray], Callable[[int], np.ndarray]]:
     """Candidate re-rankings of the raw cosine (scores of every candidate for query row q):
-    the top ``RERANK_TOP`` minus a weight x the colour-layout distance, and a hubness
-    correction."""
+    the top ``RERANK_TOP`` minus a weight x the colour-layout distance (on pairs whose lesser
+    information is below ``below``), and a hubness correction."""
     kinds = tuple(HASH_KINDS)
     values = np.array([[int(getattr(h, k), 16) for k in kinds] for h in hashes], np.uint64)
     info = np.array([h.info for h in hashes])
@@ -304,20 +317,20 @@ def _reranked(
             for o in candidates
         ]
     )
-    seen: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    seen: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
 
-    def evidence(q: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def evidence(q: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         if q not in seen:
             cos = x[candidates] @ x[q]
             top = np.argsort(-cos, kind="stable")[:RERANK_TOP]
             ev = pair_evidence(values, kinds, info, color, np.full(len(top), q), candidates[top])
-            seen[q] = (cos, top, np.maximum(ev.color, 0))
+            seen[q] = (cos, top, np.maximum(ev.color, 0), ev.information)
         return seen[q]
 
-    def colour(q: int, weight: float) -> np.ndarray:
-        cos, top, distance = evidence(q)
+    def colour(q: int, weight: float, below: float) -> np.ndarray:
+        cos, top, distance, information = evidence(q)
         out = np.full(len(cos), -np.inf)
-        out[top] = cos[top] - weight * distance
+        out[top] = cos[top] - weight * np.where(information < below, distance, 0)
         return out
 
     def hubness(q: int) -> np.ndarray:
@@ -336,7 +349,7 @@ def _recall(ranks: list[int]) -> dict[str, float | None]:
 # ----------------------------------------------------------------------- 2. artists
 
 
-def same_artist(embed: Any, gnn: Any, colour_weight: float | None) -> dict[str, Any]:
+def same_artist(embed: Any, gnn: Any, colour_weights: dict[str, float]) -> dict[str, Any]:
     from services.replica.builder import build_demo_collection
     from services.replica.collection import Collection
 
@@ -396,21 +409,22 @@ def same_artist(embed: Any, gnn: Any, colour_weight: float | None) -> dict[str, 
         if lists[ids[q]]
     ]
     out["catalogue lists"] = {"p5": round(float(np.mean(catalogue)), 4)}
-    if colour_weight is not None:
-        colour, _ = _reranked(x, [hash_image(im) for im in images], np.arange(len(ids)))
+    colour, _ = _reranked(x, [hash_image(im) for im in images], np.arange(len(ids)))
 
-        def reranked_precision(k: int) -> float:
-            hits = []
-            for q in queries:
-                scores = colour(q, colour_weight)
-                scores[q] = -np.inf
-                top = np.argsort(-scores, kind="stable")[:k]
-                hits.append(np.mean([labels_[j] == labels_[q] for j in top]))
-            return round(float(np.mean(hits)), 4)
+    def reranked_precision(k: int, weight: float, below: float) -> float:
+        hits = []
+        for q in queries:
+            scores = colour(q, weight, below)
+            scores[q] = -np.inf
+            top = np.argsort(-scores, kind="stable")[:k]
+            hits.append(np.mean([labels_[j] == labels_[q] for j in top]))
+        return round(float(np.mean(hits)), 4)
 
-        out[f"raw+colour ({colour_weight})"] = {
-            "p10": reranked_precision(10),
-            "p5": reranked_precision(5),
+    for rule, weight in colour_weights.items():
+        below = COLOUR_RULES[rule]
+        out[f"{rule} ({weight})"] = {
+            "p10": reranked_precision(10, weight, below),
+            "p5": reranked_precision(5, weight, below),
         }
     return out
 
@@ -505,11 +519,12 @@ def table(r: dict[str, Any]) -> str:
             )
         )
     ]
+    width = {s: max(13, len(s)) for s in spaces}
     lines += [
         f"1. recall@1 / recall@5 of each edit's original among all {edits['_candidates']} "
         "distinct originals (pixel-identical originals are one candidate, the first by name; "
         "the edits of both have it as their original)",
-        _colour_line(edits["_colour"]),
+        *(_colour_line(rule, c) for rule, c in edits["_colour"].items()),
     ]
     for name, res in edits.items():
         if name.startswith("_"):
@@ -520,11 +535,14 @@ def table(r: dict[str, Any]) -> str:
             f"originals, {res['low_information']} with too little detail, "
             f"{len(res['identical'])} pixel-identical to another{': ' + twins if twins else ''})"
         )
-        lines.append(f"    {'':<12}" + "".join(f" {s:>13}" for s in spaces))
+        lines.append(f"    {'':<12}" + "".join(f" {s:>{width[s]}}" for s in spaces))
         for edit, cell in res["per_edit"].items():
             lines.append(
                 f"    {edit:<12}"
-                + "".join(f"   {_cell(cell[s]['r1'])} / {_cell(cell[s]['r5'])}" for s in spaces)
+                + "".join(
+                    f" {_cell(cell[s]['r1']) + ' / ' + _cell(cell[s]['r5']):>{width[s]}}"
+                    for s in spaces
+                )
             )
     for tuning, which in ((False, "held-out"), (True, "tuning")):
         worst = {
@@ -552,7 +570,7 @@ def table(r: dict[str, Any]) -> str:
     ]
     for name, v in a.items():
         if isinstance(v, dict):
-            lines.append(f"  {name:<22} " + "  ".join(f"{k.upper()} {x:.3f}" for k, x in v.items()))
+            lines.append(f"  {name:<26} " + "  ".join(f"{k.upper()} {x:.3f}" for k, x in v.items()))
     c = r["cost"]
     lines += [
         "",
@@ -572,12 +590,15 @@ def table(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _colour_line(c: dict[str, Any]) -> str:
-    if c["weight"] is None:
-        return "  raw+colour: not measured (no tuning set among --sets)"
+def _colour_line(rule: str, c: dict[str, Any]) -> str:
     grid = ", ".join(f"{w} {r:.3f}" for w, r in c["mean_recall5_by_weight"].items())
+    pairs = (
+        "every pair"
+        if c["below_information"] is None
+        else f"pairs with information < {c['below_information']}"
+    )
     return (
-        f"  raw+colour: weight {c['weight']} chosen on {', '.join(c['tuned_on'])} "
+        f"  {rule} (on {pairs}): weight {c['weight']} chosen on {', '.join(c['tuned_on'])} "
         f"(mean recall@5 over their edits by weight: {grid})"
     )
 
@@ -625,7 +646,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results["edits"] = edit_recall(
         args.sets.split(","), args.tune.split(","), args.per_set, embed, gnn
     )
-    results["same_artist"] = same_artist(embed, gnn, results["edits"]["_colour"]["weight"])
+    results["same_artist"] = same_artist(
+        embed, gnn, {rule: c["weight"] for rule, c in results["edits"]["_colour"].items()}
+    )
     results["annoy"] = annoy_vs_exact([int(n) for n in args.annoy_sizes.split(",") if n])
     results["seconds"] = round(time.time() - started, 1)
     results["loadavg_1min"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
