@@ -612,7 +612,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument(
         "--sets",
         default="met,portraits,wallpapers,skimage,blank",
-        help="picture sets of bench/pictures.py for the edits (met: tuning)",
+        help="picture sets of bench/pictures.py for the edits (those in --tune: tuning)",
     )
     p.add_argument(
         "--tune",
