@@ -2,7 +2,8 @@
 # docker-compose.yml. Neo4j and Redis run from their own official images.
 
 # --- build: wheels for the project and every dependency. annoy is published only as source
-# and needs a C++ compiler; building here keeps the compiler out of the runtime image.
+# and needs a C++ compiler, and the index reader's scan (services/indexer/_popscan.c) is
+# compiled with the project; building here keeps the compiler out of the runtime image.
 FROM python:3.11-slim AS build
 RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential \

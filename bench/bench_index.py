@@ -15,10 +15,9 @@ part). Queries are the planted copies' phashes. Measured in the same process:
                nonzero into preallocated buffers; positions only): the baseline and the truth
 - scan+ids:    the same scan answering what the reader answers (ids and distances, nearest
                first): what a reader that only scanned with numpy would cost
-- kernel+ids:  the reader's own compiled scan (popscan.FusedScanner) answering the same:
+- kernel+ids:  the reader's own compiled scan (popscan.FusedScanner, C) answering the same:
                the reader without its parsing, snapshot and Match objects
-- reader:      IndexReader.within(radius 10) as the API opens it (the compiled scan from
-               reader.COMPILED_SCAN_MIN hashes; one-shot CLI commands always scan with numpy)
+- reader:      IndexReader.within(radius 10) as the API and the CLI open it
 - tables:      the same with the multi-index tables at every size (exact_scan_max=0), which
                the reader uses only past reader.EXACT_SCAN_MAX hashes: where they win
 - annoy@k:     Annoy's hamming index alone, top 20 re-ranked, at several search_k

@@ -154,8 +154,7 @@ def indexer(
 def _reader(s: Any, store: Any) -> Any:
     from services.indexer.graph_io import open_reader
 
-    # one query: loading the compiled scan would cost more than it saves
-    reader = open_reader(s, store, compiled_scan=False)
+    reader = open_reader(s, store)
     if reader.generation is None:
         click.echo(
             f"note: no index in {s.index_dir} yet (run `lookalike indexer --once`); "

@@ -38,7 +38,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.lookalike-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+# Again when the compiled scan's C source changed: an editable install builds it in place.
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] \
+  || [ services/indexer/_popscan.c -nt "$stamp" ]; then
   echo "setup: installing Lookalike and its dependencies into .venv" >&2
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
   .venv/bin/python -m pip install -q -e '.[test]'

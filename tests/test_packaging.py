@@ -99,6 +99,10 @@ def test_the_wheel_carries_every_module_and_data_file(wheel: Path) -> None:
     assert "workers/lua/complete_fetch.lua" in expected
     missing = sorted(set(expected) - carried)
     assert not missing, f"the wheel leaves out {missing[:10]} (pyproject.toml's packages?)"
+    # the compiled scan is an optional extension: only this says a wheel built with a C
+    # compiler at hand really carries it
+    compiled = [n for n in carried if n.startswith("services/indexer/_popscan.")]
+    assert any(n.endswith((".so", ".pyd")) for n in compiled), sorted(carried)[:5]
 
 
 def test_an_installed_copy_loads_every_statement_and_script(wheel: Path, tmp_path: Path) -> None:

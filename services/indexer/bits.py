@@ -99,8 +99,8 @@ class ExactScanner:
 
 class OrderedScanner(ExactScanner):
     """The numpy scan answering as the compiled one does (popscan.FusedScanner): nearest
-    first, ties by position. What the reader scans with where loading the compiled scan
-    would cost more than the queries it would speed up."""
+    first, ties by position. What the reader scans with where the compiled scan was not
+    built (no C compiler when Lookalike was installed)."""
 
     def within(self, query: int, radius: int) -> tuple[np.ndarray, np.ndarray]:
         where, dist = super().within(query, radius)

@@ -15,12 +15,12 @@
   near-duplicate radius from an exact scan, or from Annoy's candidates re-ranked by exact
   distance where the generation has an Annoy index (kinds over ``build.ANNOY_MIN_ITEMS``
   hashes, where it is faster than the scan). Larger radii fall back to an exact scan. The
-  scan is compiled (popscan.py) and answers nearest first; a direct query with no recent
-  hashes skips the merging of matches (``_gen_only``): on a scanned kind the reader costs
-  that scan plus ~2 us (bench/README.md, index). The compiled scan is loaded only for kinds
-  of ``COMPILED_SCAN_MIN`` hashes or more, as it costs a process ~140 MB and ~1 s of CPU;
-  smaller kinds, and a reader for one query (``compiled_scan=False``: ``lookalike search``),
-  scan with numpy (bits.OrderedScanner), in the same order.
+  scan is compiled (popscan.py, a C loop that costs a process nothing to load) and answers
+  nearest first; a direct query with no recent hashes skips the merging of matches
+  (``_gen_only``): on a scanned kind the reader costs that scan plus ~2 us, less than
+  numpy's plain scan at every size (bench/README.md, index). Where the extension could not
+  be built (no C compiler at install), kinds are scanned with numpy (bits.OrderedScanner),
+  in the same order, and the reader says so once in its log.
 - Mirror-invariant: with ``mirror=True`` the mirrored picture's hash is searched too (from
   the pixels for ``search_image``, derived from the hash otherwise; see bits.py).
 - Vectors: the generation's raw and refined embeddings and the vectors embedded since
@@ -30,6 +30,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import threading
@@ -53,6 +54,7 @@ from lookalike.hashing import (
     mirrored_hashes,
 )
 from services.indexer import generations as gens
+from services.indexer import popscan
 from services.indexer.bits import OrderedScanner, bit_rows, check_kind, mirror_value, parse_hex
 from services.indexer.multindex import CHUNKS, MultiIndex
 from services.indexer.npmap import load_mapped
@@ -71,11 +73,6 @@ NEAR_RADIUS_MAX = 3 * CHUNKS - 1
 # whose 548 random reads of a 256 KB offset table miss the cache: it took 0.4x their time at
 # 100k, 0.6x at 200k, and was level with them at 1M (bench/README.md, index).
 EXACT_SCAN_MAX = 500_000
-# The compiled scan (popscan.py) is loaded for kinds of at least this many hashes. Loading it
-# costs a process ~140 MB of memory (LLVM) and ~1 s of CPU; what it saves per scan grows with
-# the kind: ~3 us at 10k hashes, ~40 us at 100k, ~150 us at 200k (bench/README.md, index).
-# Below this, numpy's scan answers (bits.OrderedScanner), 2-3 us slower than the kernel.
-COMPILED_SCAN_MIN = 100_000
 # nearest(k) in large kinds first takes every hash this close exactly, then scans or asks Annoy
 # for the rest.
 NEAR_RADIUS = 10
@@ -86,6 +83,14 @@ RANK_CANDIDATES = 64
 # Hashes are written with a hashed_at taken before their transaction commits, so a hash can
 # become visible after the generation's newest hashed_at: re-read this much further back.
 DELTA_SLACK_MS = 120_000
+
+
+@functools.cache
+def _say_numpy_scan() -> None:
+    log.warning(
+        "the compiled hash scan (services/indexer/_popscan.c) is not built: scanning with "
+        "numpy, slower; reinstall Lookalike where a C compiler exists (scripts/setup.sh)"
+    )
 
 
 class HashSource(Protocol):
@@ -143,17 +148,13 @@ class _KindIndex:
     def row_of(self, items: np.ndarray) -> np.ndarray:
         return items if self.identity else self.rows[items]
 
-    def scanner(self, compiled_min: int | None) -> Scanner:
+    def scanner(self) -> Scanner:
         """This thread's scanner over the kind: its buffers are reused query after query
         (allocating them per query made large scans slower than the tables)."""
         scanner: Scanner | None = getattr(self._local, "scanner", None)
         if scanner is None:
-            if compiled_min is not None and len(self.values) >= compiled_min:
-                from services.indexer.popscan import FusedScanner  # ~1 s of CPU to load
-
-                scanner = FusedScanner(self.values)
-            else:
-                scanner = OrderedScanner(self.values)
+            compiled = popscan.COMPILED
+            scanner = popscan.FusedScanner(self.values) if compiled else OrderedScanner(self.values)
             self._local.scanner = scanner
         return scanner
 
@@ -241,14 +242,10 @@ class IndexReader:
         vectors: VectorSource | None = None,
         model: str | Callable[[], str | None] | None = None,
         verify: VerifyConfig | None = None,
-        compiled_scan: bool = True,
-        compiled_scan_min: int = COMPILED_SCAN_MIN,
     ) -> None:
         self.index_dir = Path(index_dir)
-        # The compiled scan, for kinds of COMPILED_SCAN_MIN hashes or more, loaded on the
-        # first such scan: right for a server, and wrong for a command that answers one query
-        # (`lookalike search`), which scans with numpy whatever the size.
-        self.compiled_min = compiled_scan_min if compiled_scan else None
+        if not popscan.COMPILED:
+            _say_numpy_scan()
         self.verify = verify or VerifyConfig()  # how the one ranking judges
         self.source = source
         self.vector_source = vectors
@@ -730,7 +727,7 @@ class IndexReader:
                 order = dist.argsort(kind="stable")
                 pos, dist = pos[order], dist[order]
         else:  # a small kind, or a radius beyond what the tables answer cheaply: scan
-            pos, dist = ki.scanner(self.compiled_min).within(q, radius)
+            pos, dist = ki.scanner().within(q, radius)
         return ki.row_of(pos), dist
 
     def _gen_nearest(
@@ -741,7 +738,7 @@ class IndexReader:
         ki = gen.index.get(kind)
         if ki is None:
             return _NO_ROWS, _NO_DIST
-        pos, dist = ki.scanner(self.compiled_min).nearest(q, want)
+        pos, dist = ki.scanner().nearest(q, want)
         return ki.row_of(pos), dist
 
     def _nearest_value(

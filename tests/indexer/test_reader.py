@@ -7,6 +7,7 @@ test_graph_e2e.py); everything else is the real thing: Annoy files, mmap, thread
 from __future__ import annotations
 
 import io
+import logging
 import threading
 import time
 
@@ -15,6 +16,8 @@ import pytest
 from PIL import ImageOps
 
 from lookalike.hashing import hash_image
+from services.indexer import popscan
+from services.indexer import reader as reader_module
 from services.indexer.bits import ExactScanner, mirror_value, parse_hex, to_hex
 from services.indexer.build import build_generation
 from services.indexer.reader import NEAR_RADIUS, IndexReader, Match, UnknownImage
@@ -399,28 +402,31 @@ def test_the_generation_alone_path_at_the_edges(tmp_path, table, exact_scan_max)
         assert reader.nearest("phash", hash=h, k=40) == built.nearest("phash", hash=h, k=40)
 
 
-def test_the_numpy_scan_answers_as_the_compiled_one(tmp_path, table):
-    """A reader that scans with numpy (compiled_scan=False: `lookalike search`, one query per
-    process) answers every query exactly as one with the compiled scan (the API's)."""
+def test_the_numpy_scan_answers_as_the_compiled_one(tmp_path, table, monkeypatch, caplog):
+    """Where the C scan was not built (no compiler at install), the reader scans with numpy,
+    says so, and answers every query exactly as with the compiled scan."""
     build_generation(tmp_path, table, trees=5)
-    compiled = IndexReader(tmp_path, MemorySource(), compiled_scan_min=0)
-    plain = IndexReader(tmp_path, MemorySource(), compiled_scan=False, compiled_scan_min=0)
-    for kind in ("phash", "dhash", "ahash"):
-        k = table.kinds.index(kind)
-        for row in (*range(6000, 6020), 0, 17):
-            q = to_hex(kind, int(table.values[row, k]) ^ 0b101)
-            for radius in (0, 6, 14, 40, 64):
-                assert plain.within(kind, hash=q, radius=radius) == compiled.within(
-                    kind, hash=q, radius=radius
-                )
-            assert plain.within(kind, hash=q, radius=10, mirror=True) == compiled.within(
-                kind, hash=q, radius=10, mirror=True
-            )
-            for n in (1, 5, 12, len(table.ids) + 3):
-                assert plain.nearest(kind, hash=q, k=n) == compiled.nearest(kind, hash=q, k=n)
-    assert type(plain._gen.index["phash"]._local.scanner).__name__ == "OrderedScanner"
+
+    def answers(reader: IndexReader) -> list[object]:
+        out: list[object] = []
+        for kind in ("phash", "dhash", "ahash"):
+            k = table.kinds.index(kind)
+            for row in (*range(6000, 6020), 0, 17):
+                q = to_hex(kind, int(table.values[row, k]) ^ 0b101)
+                for radius in (0, 6, 14, 40, 64):
+                    out.append(reader.within(kind, hash=q, radius=radius))
+                out.append(reader.within(kind, hash=q, radius=10, mirror=True))
+                for n in (1, 5, 12, len(table.ids) + 3):
+                    out.append(reader.nearest(kind, hash=q, k=n))
+        return out
+
+    compiled = IndexReader(tmp_path, MemorySource())
+    want = answers(compiled)
     assert type(compiled._gen.index["phash"]._local.scanner).__name__ == "FusedScanner"
-    # as served: the compiled scan only for kinds of COMPILED_SCAN_MIN hashes or more
-    served = IndexReader(tmp_path, MemorySource())
-    served.nearest("phash", hash=to_hex("phash", int(table.values[0, 0])), k=3)
-    assert type(served._gen.index["phash"]._local.scanner).__name__ == "OrderedScanner"
+    monkeypatch.setattr(popscan, "COMPILED", False)
+    reader_module._say_numpy_scan.cache_clear()  # said once per process
+    with caplog.at_level(logging.WARNING, logger="services.indexer.reader"):
+        plain = IndexReader(tmp_path, MemorySource())
+    assert "_popscan.c) is not built: scanning with numpy" in caplog.text
+    assert answers(plain) == want
+    assert type(plain._gen.index["phash"]._local.scanner).__name__ == "OrderedScanner"
