@@ -58,59 +58,6 @@ static void (*count_distances)(const uint64_t *, Py_ssize_t, uint64_t,
 static Py_ssize_t (*count_within)(const uint64_t *, Py_ssize_t, int) = count_within_portable;
 static const char *popcount_name = "portable";
 
-/* The loops for ``name`` when this CPU can run them; 0 when it cannot. */
-static int
-use_loops(const char *name)
-{
-    if (strcmp(name, "portable") == 0) {
-        count_distances = count_portable;
-        count_within = count_within_portable;
-        popcount_name = "portable";
-        return 1;
-    }
-#ifdef X86_DISPATCH
-    __builtin_cpu_init();
-    if (strcmp(name, "avx512-vpopcntdq") == 0 && __builtin_cpu_supports("avx512vpopcntdq") &&
-        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) {
-        count_distances = count_avx512;
-        count_within = count_within_avx512;
-        popcount_name = "avx512-vpopcntdq";
-        return 1;
-    }
-    if (strcmp(name, "popcnt") == 0 && __builtin_cpu_supports("popcnt")) {
-        count_distances = count_popcnt;
-        count_within = count_within_popcnt;
-        popcount_name = "popcnt";
-        return 1;
-    }
-#endif
-    return 0;
-}
-
-static void
-choose_loops(void)
-{
-    if (!use_loops("avx512-vpopcntdq"))
-        use_loops("popcnt");
-}
-
-/* use(name) -> bool: switch this process to other loops (the tests check each against
- * numpy); popcount() says which are in use. */
-static PyObject *
-use_entry(PyObject *module, PyObject *name)
-{
-    const char *text = PyUnicode_AsUTF8(name);
-    if (text == NULL)
-        return NULL;
-    return PyBool_FromLong(use_loops(text));
-}
-
-static PyObject *
-popcount_entry(PyObject *module, PyObject *unused)
-{
-    return PyUnicode_FromString(popcount_name);
-}
-
 /* The k-th smallest distance: a binary search of counting passes over the words. */
 static int
 kth_distance(const uint64_t *words, Py_ssize_t nwords, Py_ssize_t k)
@@ -126,19 +73,75 @@ kth_distance(const uint64_t *words, Py_ssize_t nwords, Py_ssize_t k)
     return lo;
 }
 
-/* Into pos and dist: the first ``limit`` of the n counts within radius, in (distance,
- * position) order; returns how many. One pass over the words lists the few that hold a
- * match (into hit_words), and a counting sort over those orders them. */
+/* The words (eight padded distances each) that hold a distance <= radius, into hit_words;
+ * returns how many. */
 static Py_ssize_t
-gather(const uint8_t *counts, const uint64_t *words, Py_ssize_t n, Py_ssize_t nwords,
-       int radius, Py_ssize_t limit, int64_t *hit_words, int64_t *pos, uint8_t *dist)
+words_within(const uint64_t *words, Py_ssize_t nwords, int radius, int64_t *hit_words)
 {
     uint64_t add = ONES * (uint64_t)(127 - radius);
     Py_ssize_t h = 0;
     for (Py_ssize_t w = 0; w < nwords; w++) {
-        hit_words[h] = w;
+        hit_words[h] = w; /* branch-free: always written, kept when the word holds a match */
         h += ((words[w] + add) & HIGH) != HIGH;
     }
+    return h;
+}
+
+/* The distances into counts (padded to whole words) and the words within radius into
+ * hit_words, in one pass where the CPU allows it; returns how many words. */
+static Py_ssize_t
+count_and_find(const uint64_t *values, Py_ssize_t n, uint64_t query, int radius,
+               uint8_t *counts, int64_t *hit_words)
+{
+    Py_ssize_t nwords = (n + 7) / 8;
+    count_distances(values, n, query, counts);
+    for (Py_ssize_t i = n; i < 8 * nwords; i++)
+        counts[i] = PAD;
+    return words_within((const uint64_t *)counts, nwords, radius, hit_words);
+}
+
+#ifdef X86_DISPATCH
+#include <immintrin.h>
+/* The same in one pass with AVX-512: eight hashes' distances at once, narrowed to eight
+ * bytes (one word of counts), and the word's index kept (compressed store) only when one of
+ * them is within radius. */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vpopcntdq"))) static Py_ssize_t
+count_and_find_avx512(const uint64_t *values, Py_ssize_t n, uint64_t query, int radius,
+                      uint8_t *counts, int64_t *hit_words)
+{
+    const __m512i q = _mm512_set1_epi64((long long)query);
+    const __m512i r = _mm512_set1_epi64(radius);
+    Py_ssize_t full = n / 8, h = 0;
+    for (Py_ssize_t w = 0; w < full; w++) {
+        __m512i d = _mm512_popcnt_epi64(_mm512_xor_si512(_mm512_loadu_si512(values + 8 * w), q));
+        _mm_storel_epi64((__m128i *)(counts + 8 * w), _mm512_cvtepi64_epi8(d));
+        hit_words[h] = w;
+        h += _mm512_cmple_epu64_mask(d, r) != 0;
+    }
+    if (full * 8 < n) { /* the last, partial word */
+        for (Py_ssize_t i = full * 8; i < n; i++)
+            counts[i] = (uint8_t)__builtin_popcountll(values[i] ^ query);
+        for (Py_ssize_t i = n; i < 8 * (full + 1); i++)
+            counts[i] = PAD;
+        uint64_t word;
+        memcpy(&word, counts + 8 * full, sizeof word);
+        hit_words[h] = full;
+        h += ((word + ONES * (uint64_t)(127 - radius)) & HIGH) != HIGH;
+    }
+    return h;
+}
+#endif
+
+static Py_ssize_t (*find_within)(const uint64_t *, Py_ssize_t, uint64_t, int, uint8_t *,
+                                 int64_t *) = count_and_find;
+
+/* Into pos and dist: the first ``limit`` of the distances within radius held by the h words
+ * listed in hit_words, in (distance, position) order; returns how many. A counting sort:
+ * distances are 0..64. */
+static Py_ssize_t
+order_hits(const uint8_t *counts, Py_ssize_t n, const int64_t *hit_words, Py_ssize_t h,
+           int radius, Py_ssize_t limit, int64_t *pos, uint8_t *dist)
+{
     Py_ssize_t starts[MAX_DISTANCE + 2];
     memset(starts, 0, sizeof starts);
     for (Py_ssize_t j = 0; j < h; j++) {
@@ -170,17 +173,76 @@ static Py_ssize_t
 scan(const uint64_t *values, Py_ssize_t n, uint64_t query, int radius, Py_ssize_t k,
      uint8_t *counts, int64_t *hit_words, int64_t *pos, uint8_t *dist)
 {
+    if (k == 0) {
+        Py_ssize_t h = find_within(values, n, query, radius, counts, hit_words);
+        return order_hits(counts, n, hit_words, h, radius, n, pos, dist);
+    }
     Py_ssize_t nwords = (n + 7) / 8;
     count_distances(values, n, query, counts);
     for (Py_ssize_t i = n; i < 8 * nwords; i++)
         counts[i] = PAD;
     const uint64_t *words = (const uint64_t *)counts;
-    if (k == 0)
-        return gather(counts, words, n, nwords, radius, n, hit_words, pos, dist);
     if (k > n)
         k = n;
-    return gather(counts, words, n, nwords, kth_distance(words, nwords, k), k, hit_words, pos,
-                  dist);
+    int limit = kth_distance(words, nwords, k);
+    Py_ssize_t h = words_within(words, nwords, limit, hit_words);
+    return order_hits(counts, n, hit_words, h, limit, k, pos, dist);
+}
+
+/* The loops for ``name`` when this CPU can run them; 0 when it cannot. */
+static int
+use_loops(const char *name)
+{
+    if (strcmp(name, "portable") == 0) {
+        count_distances = count_portable;
+        count_within = count_within_portable;
+        find_within = count_and_find;
+        popcount_name = "portable";
+        return 1;
+    }
+#ifdef X86_DISPATCH
+    __builtin_cpu_init();
+    if (strcmp(name, "avx512-vpopcntdq") == 0 && __builtin_cpu_supports("avx512vpopcntdq") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) {
+        count_distances = count_avx512;
+        count_within = count_within_avx512;
+        find_within = count_and_find_avx512;
+        popcount_name = "avx512-vpopcntdq";
+        return 1;
+    }
+    if (strcmp(name, "popcnt") == 0 && __builtin_cpu_supports("popcnt")) {
+        count_distances = count_popcnt;
+        count_within = count_within_popcnt;
+        find_within = count_and_find;
+        popcount_name = "popcnt";
+        return 1;
+    }
+#endif
+    return 0;
+}
+
+static void
+choose_loops(void)
+{
+    if (!use_loops("avx512-vpopcntdq"))
+        use_loops("popcnt");
+}
+
+/* use(name) -> bool: switch this process to other loops (the tests check each against
+ * numpy); popcount() says which are in use. */
+static PyObject *
+use_entry(PyObject *module, PyObject *name)
+{
+    const char *text = PyUnicode_AsUTF8(name);
+    if (text == NULL)
+        return NULL;
+    return PyBool_FromLong(use_loops(text));
+}
+
+static PyObject *
+popcount_entry(PyObject *module, PyObject *unused)
+{
+    return PyUnicode_FromString(popcount_name);
 }
 
 typedef struct {
