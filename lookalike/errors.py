@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import redis
+
 # reason -> retryable by default. "Retryable" means: asking again later may succeed (the
 # client has already used up its own retries by the time the caller sees the error).
 REASONS: dict[str, bool] = {
@@ -28,6 +30,23 @@ REASONS: dict[str, bool] = {
     # so one bad image can neither stop a crawl nor keep it running forever.
     "unexpected_error": False,
 }
+
+# The reasons a crawl records when its own stores, not the catalogue, fail an image: reason ->
+# what it means. The servers away are waited for first (``lookalike.retry``'s budgets).
+STORE_REASONS: dict[str, str] = {
+    "graph_unavailable": "the graph server stayed away past GRAPH_RESTARTS, or writes kept "
+    "colliding",
+    "graph_rejected": "the graph server refused to store the image (a value it cannot store)",
+    "redis_unavailable": "Redis stayed away past REDIS_RESTARTS while a task needed it for the "
+    "image (to hand its vector to the indexer, say)",
+}
+
+# A Redis away for a moment (restarting, loading its data, failing over, a network blip):
+# asking again a little later may succeed. (redis-py's BusyLoadingError is a ConnectionError.)
+REDIS_AWAY: tuple[type[redis.RedisError], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
 
 
 class CatalogueError(Exception):

@@ -8,7 +8,8 @@ shared:
 
 - retried: 429, 500, 502, 503, 504, timeouts, dropped connections, a body damaged on the
   way (``BAD_BODY_ATTEMPTS`` at most, and not when the same bad body comes back each time),
-  write conflicts between concurrent graph writers, a graph server that is away;
+  write conflicts between concurrent graph writers, a graph server that is away, a Redis
+  that is away (``lookalike.errors.REDIS_AWAY``) when a task hands vectors to the indexer;
 - never retried: any other status (400, 404, 410, ...), an answer over its size limit, a
   host that is not allowed, a record that does not validate;
 - the delay before retry n+1 doubles from ``base`` up to ``cap``, half fixed and half random
@@ -123,3 +124,6 @@ GRAPH_WRITES = RetryPolicy(retries=8, base=0.02, cap=2.0)
 # The graph server may be restarting: a task reconnects for a few minutes before it gives up
 # on an image.
 GRAPH_RESTARTS = RetryPolicy(retries=30, base=1.0, cap=8.0)
+# Redis may be restarting (loading its data) or failing over (Sentinel notices after 30 s by
+# default): a task tries an image again for a couple of minutes before it gives up on it.
+REDIS_RESTARTS = RetryPolicy(retries=20, base=1.0, cap=8.0)

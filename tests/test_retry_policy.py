@@ -12,6 +12,7 @@ from lookalike.retry import (
     BAD_BODY_ATTEMPTS,
     GRAPH_RESTARTS,
     GRAPH_WRITES,
+    REDIS_RESTARTS,
     RetryPolicy,
     backoff_delay,
     catalogue_requests,
@@ -104,4 +105,14 @@ def test_graph_budgets_start_small_and_stay_bounded() -> None:
     # A restarting server is waited for minutes, not hours, in steps of a few seconds.
     total = sum(GRAPH_RESTARTS.delay(n, rng=_Fixed(0.5)) for n in range(GRAPH_RESTARTS.retries))
     assert 60 < total < 600
+
+
+def test_redis_budget_outlasts_a_failover_and_stays_bounded() -> None:
+    # Sentinel notices a dead master after 30 s by default, then promotes a replica: the
+    # shortest wait the jitter allows still outlasts that; the longest is minutes, not hours.
+    shortest = sum(REDIS_RESTARTS.delay(n, rng=_Fixed(0.0)) for n in range(REDIS_RESTARTS.retries))
+    longest = sum(
+        REDIS_RESTARTS.delay(n, rng=_Fixed(0.999999)) for n in range(REDIS_RESTARTS.retries)
+    )
+    assert 45 < shortest <= longest < 300
     assert BAD_BODY_ATTEMPTS >= 2  # a damaged body gets a second chance
