@@ -15,7 +15,11 @@ redelivered it) does nothing the second time. Transient trouble (the catalogue u
 after the client's own retries, the graph server restarting) re-queues the image with a short
 delay and an extended lease; after ``task_retries`` tries a catalogue failure is recorded with
 its reason and the crawl goes on. An image whose write the graph server refuses is recorded
-as ``graph_rejected`` with the server's message, and the rest of its batch is stored.
+as ``graph_rejected`` with the server's message, and the rest of its batch is stored. Redis
+away while a task hands vectors to the indexer is waited for like the graph server
+(``REDIS_RESTARTS``), then recorded as ``redis_unavailable``; away anywhere else in a fetch
+task, the images it holds keep their leases in the frontier (itself in Redis) and the
+watchdog hands them out again.
 """
 
 from __future__ import annotations
@@ -31,11 +35,11 @@ from neo4j.exceptions import ConstraintError, Neo4jError, TransientError
 
 from lookalike import vectors
 from lookalike.catalogue import CatalogueClient
-from lookalike.errors import CatalogueError, unexpected_error
+from lookalike.errors import REDIS_AWAY, CatalogueError, unexpected_error
 from lookalike.graph import GraphStore, GraphUnavailable, now_ms
 from lookalike.hashing import ImageDecodeError, algorithm_version, decode_image
 from lookalike.records import ImageWithSimilar
-from lookalike.retry import GRAPH_RESTARTS, crawl_tasks
+from lookalike.retry import GRAPH_RESTARTS, REDIS_RESTARTS, RetryPolicy, crawl_tasks
 from lookalike.settings import Settings, load_settings
 from lookalike.thumbcache import ThumbnailCache
 from workers import pipeline
@@ -182,19 +186,33 @@ def _retry_catalogue(
     return False
 
 
+def _retry_outage(
+    state: CrawlState,
+    task: Any,
+    args: tuple[Any, ...],
+    image_id: str,
+    depth: int | None,
+    away: str,
+    policy: RetryPolicy,
+) -> bool:
+    """A server the task needs (``away``: "graph", "redis") is away: try the image again
+    later; False when ``policy``'s tries are spent."""
+    attempt = state.attempt(image_id, away) - 1
+    if policy.gives_up(attempt):
+        return False
+    delay = policy.delay(attempt)
+    state.extend_lease(image_id, depth, delay)
+    task.apply_async(args, countdown=delay)
+    return True
+
+
 def _retry_graph(
     state: CrawlState, task: Any, args: tuple[Any, ...], image_id: str, depth: int | None
 ) -> bool:
     """The graph server is away (restarting?): reconnect later; False when the restart budget
     (``GRAPH_RESTARTS``) is spent."""
     resources().reset_store()
-    attempt = state.attempt(image_id, "graph") - 1
-    if GRAPH_RESTARTS.gives_up(attempt):
-        return False
-    delay = GRAPH_RESTARTS.delay(attempt)
-    state.extend_lease(image_id, depth, delay)
-    task.apply_async(args, countdown=delay)
-    return True
+    return _retry_outage(state, task, args, image_id, depth, "graph", GRAPH_RESTARTS)
 
 
 @app.task(name="lookalike.fetch_image")
@@ -255,6 +273,8 @@ def fetch_batch(crawl_id: str, image_ids: list[str], depth: int) -> list[str]:
             except CatalogueError as exc:
                 status[image_id] = _fetch_failed(state, image_id, depth, exc)
                 continue
+            except REDIS_AWAY:
+                raise  # nothing can be recorded now: see below
             except Exception as exc:  # recorded with its reason, as catalogue failures are
                 log.exception("crawl %s: unexpected error fetching %s", crawl_id, image_id)
                 status[image_id] = _fetch_failed(state, image_id, depth, unexpected_error(exc))
@@ -262,6 +282,13 @@ def fetch_batch(crawl_id: str, image_ids: list[str], depth: int) -> list[str]:
             ready.append(_Ready(image_id, result, thumb, hash_error))
         if ready:
             status.update(_store_batch(state, ready, depth))
+    except REDIS_AWAY:
+        # Redis, where the frontier records outcomes, is away beyond the places that wait for
+        # it: recording a failure now would fail too, or (Redis back) fail for good an image
+        # that a later try would store. The images this task holds and has not settled keep
+        # their leases, and the watchdog hands them out again once those expire.
+        log.warning("crawl %s: Redis is away; unsettled images wait for their leases", crawl_id)
+        raise
     except Exception as exc:
         # Whatever nothing foresaw still ends as a recorded failure of each image this task
         # holds and has not settled: otherwise its lease would expire, another worker would
@@ -296,24 +323,27 @@ def _store_batch(state: CrawlState, ready: list[_Ready], depth: int) -> dict[str
     res = resources()
     thumbs = [r.thumb for r in ready if r.thumb is not None]
     try:
+        # The vectors go first (``lookalike.vectors`` says why): Redis away here means nothing
+        # of the batch is written yet.
         pipeline.publish_vectors(res.redis, thumbs, res.settings.embed_stream_max)
         fetched = pipeline.store_fetched_many(
             res.store, [(r.result, r.thumb) for r in ready], model=res.model
         )
+    except REDIS_AWAY as exc:
+        log.warning("crawl %s: Redis did not take the vectors of a batch: %s", state.id, exc)
+        return _outage(
+            state,
+            ready,
+            depth,
+            "redis",
+            REDIS_RESTARTS,
+            "redis_unavailable",
+            f"Redis did not take the image's vector for the indexer: {exc}",
+        )
     except (GraphUnavailable, TransientError, ConstraintError) as exc:
-        # The server is away, or writes kept colliding past their retries: each image is
-        # tried again later on its own.
-        out: dict[str, str] = {}
-        for r in ready:
-            if _retry_graph(state, fetch_image, (state.id, r.image_id, depth), r.image_id, depth):
-                out[r.image_id] = "retry"
-                continue
-            failed = state.fail_fetch(
-                r.image_id, depth, "graph_unavailable", str(exc), inline_hash=True
-            )
-            dispatch(state, failed, depth)
-            out[r.image_id] = "failed:graph_unavailable"
-        return out
+        # The server is away, or writes kept colliding past their retries.
+        res.reset_store()
+        return _outage(state, ready, depth, "graph", GRAPH_RESTARTS, "graph_unavailable", str(exc))
     except Exception as exc:
         # The graph refused the write (a value it cannot store, say), or something nothing
         # foresaw went wrong: find the image at fault by writing them one by one, so the
@@ -372,6 +402,29 @@ def _store_batch(state: CrawlState, ready: list[_Ready], depth: int) -> dict[str
             )
         else:
             out[r.image_id] = "fetched"
+    return out
+
+
+def _outage(
+    state: CrawlState,
+    ready: list[_Ready],
+    depth: int,
+    away: str,
+    policy: RetryPolicy,
+    reason: str,
+    message: str,
+) -> dict[str, str]:
+    """A server a batch's write needs is away: each image is tried again later on its own
+    (``_retry_outage``), or recorded as failed with ``reason`` once its tries are spent."""
+    out: dict[str, str] = {}
+    for r in ready:
+        args = (state.id, r.image_id, depth)
+        if _retry_outage(state, fetch_image, args, r.image_id, depth, away, policy):
+            out[r.image_id] = "retry"
+            continue
+        failed = state.fail_fetch(r.image_id, depth, reason, message, inline_hash=True)
+        dispatch(state, failed, depth)
+        out[r.image_id] = f"failed:{reason}"
     return out
 
 
@@ -476,6 +529,15 @@ def hash_for_crawl(
             state.fail_hash(image_id, "graph_unavailable", "the graph server did not come back"),
         )
         return "failed"
+    except REDIS_AWAY as exc:
+        if _retry_outage(state, hash_image, args, image_id, None, "redis", REDIS_RESTARTS):
+            return "retry"
+        return _hash_failed(
+            state,
+            image_id,
+            "redis_unavailable",
+            f"Redis stayed away while this thumbnail was hashed: {exc}",
+        )
     except CatalogueError as exc:
         if _retry_catalogue(state, hash_image, args, image_id, None, "hash", exc):
             return "retry"
