@@ -1,0 +1,478 @@
+"""Local features with geometric verification as near-duplicate evidence, measured offline.
+
+    python bench/bench_local.py                        # ORB, tune on met+blank, test on the rest
+    python bench/bench_local.py --features sift --side 320 --out FILE
+
+The standard second stage of copy detection: keypoints of both thumbnails matched, then one
+similarity transform (rotation, uniform scale, shift) fitted by RANSAC; a copy keeps most of
+its keypoints under one transform, a different picture does not. Mirrored copies: the first
+picture's keypoints are also taken from its mirror image and the better orientation kept.
+
+Pictures, families, planted edits, hashes and embeddings are bench_quality.py's (its caches);
+the pairs judged are the ones the indexer would judge (hash candidates, and each picture's
+``EMBEDDING_CANDIDATES`` nearest by embedding, here from cosine ``--min-knn-cosine``), those
+it could ever claim (both pictures informative, colours agreeing). Per pair: the inliers of
+the best transform and, through that transform, a comparison cell by cell (``aligned``: the
+normalised cross-correlation of the grey levels in 16 px cells, blind to brightness,
+contrast and colour, and a tone residual). Thresholds are chosen on the tuning sets (met +
+blank; ``choose``) and reported on the held-out ones, against the shipped rule
+(services/indexer/verify.py) in the same run:
+
+- **inliers alone**: a pair is claimed from the inlier count ``choose`` picks (the inlier
+  counts of copies and of repaints overlap: printed to show it);
+- **veto cells**: a pair the shipped rule claims is refused when the 25th percentile of its
+  cells' correlation is below what 99.5% of the tuning copies it claims reach;
+- **veto cells+tone**: ... or its tone residual above what 99.5% of them stay within;
+- **shipped|geometry, veto**: also claimed from enough inliers when the embeddings agree as
+  much as the shipped rule's embedding claim asks (``NEARDUP_MIN_COSINE``), without its limit
+  on the hash distance (rotations and crops beyond it), the cells' veto on both.
+
+A pair with fewer than ``MIN_ALIGNED`` inliers or no cell to compare is judged on the rest.
+Cost: features per picture (both orientations) and matching per pair are timed.
+
+Writes bench/results/local.json (``--out``) with the date, commit and load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import publish, run_label
+from bench_quality import RESULTS, all_pairs, examined, labelled, without_identical
+from pictures import CACHE
+
+from services.indexer.duplicates import Duplicate, group_duplicates
+from services.indexer.evaluation import Labelled, thumbnail
+from services.indexer.verify import VerifyConfig, decide
+from services.replica.variants import EDITS
+
+
+def detector(kind: str, features: int) -> Any:
+    import cv2
+
+    if kind == "orb":
+        return cv2.ORB_create(nfeatures=features, fastThreshold=10)
+    if kind == "sift":
+        return cv2.SIFT_create(nfeatures=features)
+    if kind == "akaze":
+        return cv2.AKAZE_create(threshold=0.0005)
+    raise SystemExit(f"unknown features {kind!r}: orb, sift or akaze")
+
+
+Features = tuple[np.ndarray, np.ndarray]  # keypoint coordinates (n, 2), descriptors (n, d)
+
+
+def describe(
+    items: list[Labelled], kind: str, side: int, features: int
+) -> tuple[list[Features], list[Features], list[np.ndarray], float]:
+    """Keypoints (coordinates in a frame whose longer side is ``side``) and descriptors of
+    every picture's thumbnail and of its mirror image, the grey thumbnails at that size, and
+    seconds of extraction per picture."""
+    import cv2
+    from tqdm import tqdm
+
+    det = detector(kind, features)
+    direct: list[tuple[np.ndarray, np.ndarray]] = []
+    mirror: list[tuple[np.ndarray, np.ndarray]] = []
+    greys: list[np.ndarray] = []
+    spent = 0.0
+    for item in tqdm(items, desc=f"{kind} features", unit="img", file=sys.stderr):
+        small = np.asarray(thumbnail(item.load()).convert("L"))
+        t = time.perf_counter()
+        h, w = small.shape
+        scale = side / max(h, w)
+        grey = cv2.resize(
+            small,
+            (max(1, round(w * scale)), max(1, round(h * scale))),
+            interpolation=cv2.INTER_AREA,
+        )
+        for out, image in ((direct, grey), (mirror, np.ascontiguousarray(grey[:, ::-1]))):
+            kps, desc = det.detectAndCompute(image, None)
+            xy = np.array([k.pt for k in kps], np.float32).reshape(-1, 2)
+            if desc is None:
+                desc = np.zeros((0, 32 if kind != "sift" else 128), np.uint8)
+            if kind == "sift":
+                desc = np.clip(desc, 0, 255).astype(np.uint8)
+            out.append((xy, desc))
+        spent += time.perf_counter() - t
+        greys.append(grey)
+    return direct, mirror, greys, spent / max(1, len(items))
+
+
+def geometry(
+    a: tuple[np.ndarray, np.ndarray],
+    b: tuple[np.ndarray, np.ndarray],
+    kind: str,
+    matcher: Any,
+    ratio: float,
+    reproj: float,
+) -> tuple[int, int, np.ndarray | None]:
+    """(inliers, ratio-test matches, 2x3 model) of the similarity transform RANSAC fits
+    from a's keypoints to b's."""
+    import cv2
+
+    (xa, da), (xb, db) = a, b
+    if len(da) < 3 or len(db) < 3:
+        return 0, 0, None
+    if kind == "sift":
+        da, db = da.astype(np.float32), db.astype(np.float32)
+    knn = matcher.knnMatch(da, db, k=2)
+    good = [m[0] for m in knn if len(m) == 2 and m[0].distance < ratio * m[1].distance]
+    if len(good) < 3:
+        return 0, len(good), None
+    src = xa[[m.queryIdx for m in good]]
+    dst = xb[[m.trainIdx for m in good]]
+    model, mask = cv2.estimateAffinePartial2D(
+        src,
+        dst,
+        method=cv2.RANSAC,
+        ransacReprojThreshold=reproj,
+        maxIters=2000,
+        confidence=0.995,
+    )
+    if model is None:
+        return 0, len(good), None
+    return int(mask.sum()), len(good), model
+
+
+MIN_ALIGNED = 8  # inliers a transform needs before the pictures are compared through it
+CELL = 16  # pixels of the aligned comparison's cells, at ``--side``
+MARGIN = 4  # pixels kept from a's warped edges
+TEXTURE = 4.0
+# A cell with many pixels at black or white (a brighter copy's highlights) has lost its
+# structure there: it is not compared.
+CLIPPED = 4
+MAX_CLIPPED = 0.2  # grey levels of standard deviation a cell needs on both sides to be compared
+
+
+def aligned(a: np.ndarray, b: np.ndarray, model: np.ndarray) -> tuple[float, ...]:
+    """Picture a warped onto b by the fitted transform, then compared cell by cell where
+    both pictures are (a margin kept from a's edges, which blurring would smear):
+
+    - the normalised cross-correlation of the grey levels of every cell textured in both
+      and not clipped (blind to brightness, contrast and colour): its 10th percentile, the
+      share of cells below 0.5, its 25th percentile and median;
+    - tone: the cells' mean grey levels of b against a's, through the monotone curve of
+      their binned medians (brightness, grayscale), the 90th percentile of the residuals
+      over the spread of b's cells (light and dark variants of a design move regions
+      differently);
+    - how many cells were compared."""
+    import cv2
+
+    h, w = b.shape
+    warped = cv2.warpAffine(a.astype(np.float32), model, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    wa = cv2.GaussianBlur(warped, (0, 0), 1.5)
+    wb = cv2.GaussianBlur(b.astype(np.float32), (0, 0), 1.5)
+    inside = cv2.warpAffine(np.ones(a.shape, np.uint8), model, (w, h), flags=cv2.INTER_NEAREST)
+    inside = cv2.erode(inside, np.ones((2 * MARGIN + 1, 2 * MARGIN + 1), np.uint8))
+    nothing = (float("nan"),) * 5 + (0,)
+    gh, gw = h // CELL, w // CELL
+    if gh == 0 or gw == 0:
+        return nothing
+
+    def cells(x: np.ndarray) -> np.ndarray:
+        return (
+            x[: gh * CELL, : gw * CELL]
+            .reshape(gh, CELL, gw, CELL)
+            .swapaxes(1, 2)
+            .reshape(gh * gw, CELL * CELL)
+        )
+
+    clipped = (
+        (warped <= CLIPPED) | (warped >= 255 - CLIPPED) | (b <= CLIPPED) | (b >= 255 - CLIPPED)
+    ).astype(np.float32)
+    ca, cb, ci = cells(wa), cells(wb), cells(inside)
+    whole = ci.min(axis=1) > 0
+    unclipped = cells(clipped).mean(axis=1) <= MAX_CLIPPED
+    if whole.sum() < 4:
+        return nothing
+    ma, mb = ca.mean(axis=1), cb.mean(axis=1)
+    ca, cb = ca - ma[:, None], cb - mb[:, None]
+    sa, sb = ca.std(axis=1), cb.std(axis=1)
+    bins = np.clip((ma[whole] / 16).astype(int), 0, 15)
+    centres, medians = [], []
+    for k in np.unique(bins):
+        centres.append(float(np.median(ma[whole][bins == k])))
+        medians.append(float(np.median(mb[whole][bins == k])))
+    fitted = np.interp(ma[whole], centres, np.maximum.accumulate(medians))
+    spread = max(float(mb[whole].std()), 1.0)
+    tone = float(np.percentile(np.abs(mb[whole] - fitted), 90) / spread)
+    use = whole & unclipped & (sa >= TEXTURE) & (sb >= TEXTURE)
+    if not use.any():
+        return (float("nan"), float("nan"), float("nan"), float("nan"), tone, 0)
+    ncc = (ca[use] * cb[use]).mean(axis=1) / (sa[use] * sb[use])
+    p10, p25, p50 = np.percentile(ncc, [10, 25, 50])
+    return float(p10), float((ncc < 0.5).mean()), float(p25), float(p50), tone, int(use.sum())
+
+
+def judge(items: list[Labelled], seen: Any, args: argparse.Namespace, label: str) -> dict[str, Any]:
+    """Every pair the indexer could claim, with the shipped rule's verdict and the
+    geometry of its keypoints."""
+    import cv2
+
+    config = VerifyConfig()
+    p = all_pairs(items, seen)
+    assert config.min_cosine is not None
+    pool = p["candidate"] | (p["knn"] & (p["cos"] >= args.min_knn_cosine))
+    usable = ~(p["info"] < config.min_information) & (
+        (p["color"] < 0) | (p["color"] <= (config.max_color or 255))
+    )
+    shipped_pool = p["candidate"] | (p["knn"] & (p["cos"] >= config.min_cosine))
+    shipped, weighted = decide(p["d"], p["info"], p["color"], p["cos"], config)
+    shipped &= shipped_pool
+    keep = np.flatnonzero(pool & usable)
+    direct, mirror, greys, per_image = describe(items, args.features, args.side, args.keypoints)
+    norm = cv2.NORM_L2 if args.features == "sift" else cv2.NORM_HAMMING
+    matcher = cv2.BFMatcher(norm)
+    # inliers, matches, mirrored, then aligned(): ncc p10, share < 0.5, p25, p50, tone, cells
+    out = np.full((len(keep), 9), np.nan)
+    t = time.perf_counter()
+    from tqdm import tqdm
+
+    for n, k in enumerate(tqdm(keep.tolist(), desc=f"{label} pairs", unit="pair", file=sys.stderr)):
+        a, b = int(p["a"][k]), int(p["b"][k])
+        g1 = geometry(direct[a], direct[b], args.features, matcher, args.ratio, args.reproj)
+        g2 = geometry(mirror[a], direct[b], args.features, matcher, args.ratio, args.reproj)
+        best, flipped = (g2, 1.0) if g2[0] > g1[0] else (g1, 0.0)
+        local: tuple[float, ...] = (float("nan"),) * 5 + (0,)
+        if best[2] is not None and best[0] >= MIN_ALIGNED:
+            grey = greys[a][:, ::-1] if flipped else greys[a]
+            local = aligned(grey, greys[b], best[2])
+        out[n] = (best[0], best[1], flipped, *local)
+    per_pair = (time.perf_counter() - t) / max(1, len(keep))
+    kp = np.array(
+        [min(len(direct[int(p["a"][k])][0]), len(direct[int(p["b"][k])][0])) for k in keep]
+    )
+    return {
+        "p": p,
+        "keep": keep,
+        "geo": out,
+        "kp": kp,
+        "shipped": shipped,
+        "weighted": weighted,
+        "per_image_s": per_image,
+        "per_pair_s": per_pair,
+    }
+
+
+def scores(items: list[Labelled], j: dict[str, Any], claim: np.ndarray) -> dict[str, Any]:
+    """Pair precision, recall per edit (of every original-edit pair), dup_group precision
+    (complete linkage, as the indexer groups) of a claim over all pairs."""
+    p = j["p"]
+    same, oe, edit = p["same"], p["orig_edit"], p["edit"]
+    claimed = np.flatnonzero(claim)
+    tp = int(same[claimed].sum())
+    ids = [i.id for i in items]
+    family = {i.id: i.family for i in items}
+    dups = [
+        Duplicate(ids[p["a"][k]], ids[p["b"][k]], float(j["weighted"][k]), False, (), 0.0, -1)
+        for k in claimed.tolist()
+    ]
+    dups = [d if d.a < d.b else Duplicate(d.b, d.a, d.weighted, False, (), 0.0, -1) for d in dups]
+    groups = group_duplicates(dups)
+    members: dict[str, list[str]] = {}
+    for image, (g, _) in groups.items():
+        members.setdefault(g, []).append(image)
+    gp = gf = 0
+    for m in members.values():
+        for x in range(len(m)):
+            for y in range(x + 1, len(m)):
+                gp += 1
+                gf += family[m[x]] != family[m[y]]
+    return {
+        "claimed": len(claimed),
+        "false_pairs": len(claimed) - tp,
+        "precision": tp / len(claimed) if len(claimed) else 1.0,
+        "recall_by_edit": {
+            e: float(claim[oe & (edit == e)].mean()) for e in EDITS if (oe & (edit == e)).any()
+        },
+        "group_precision": (gp - gf) / gp if gp else 1.0,
+        "group_false": gf,
+    }
+
+
+KEEP = 0.995  # share of the tuning copies a veto must keep
+CLAIM_PRECISION = 0.999  # tuning precision the claim on geometry must keep
+STAT = 5  # the veto's column of ``geo``: the 25th percentile of the cells' correlation
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Chosen on the tuning pairs (never on the pictures reported on)."""
+
+    min_correlation: float  # 25th-percentile cell correlation that KEEP of the copies reach
+    max_tone: float  # tone residual that KEEP of the copies stay within
+    claim_inliers: float  # fewest inliers at which geometry (with the veto) claims a pair
+
+
+def choose(j: dict[str, Any]) -> Thresholds:
+    """The vetoes keep ``KEEP`` of the original-edit pairs the shipped rule claims on the
+    tuning set (as the colour limit and the embedding veto were chosen); the claim on
+    geometry is the lowest inlier count (from ``MIN_ALIGNED``) at which inliers and the
+    veto together keep the tuning precision >= ``CLAIM_PRECISION``."""
+    p, keep, geo = j["p"], j["keep"], j["geo"]
+    copies = (p["orig_edit"] & j["shipped"])[keep]
+    corr, tone = geo[copies, STAT], geo[copies, 7]
+    low = float(np.percentile(corr[np.isfinite(corr)], 100 * (1 - KEEP)))
+    high = float(np.percentile(tone[np.isfinite(tone)], 100 * KEEP))
+    min_correlation = np.floor(low * 1000) / 1000
+    same, inl = p["same"][keep], geo[:, 0]
+    alike = ~(geo[:, STAT] < min_correlation)
+    claim = float("inf")
+    for m in range(200, MIN_ALIGNED - 1, -1):
+        ok = (inl >= m) & alike
+        tp, fp = int((ok & same).sum()), int((ok & ~same).sum())
+        if tp + fp and tp / (tp + fp) < CLAIM_PRECISION:
+            break
+        claim = float(m)
+    return Thresholds(min_correlation, np.ceil(high * 100) / 100, claim)
+
+
+def rules(j: dict[str, Any], t: Thresholds) -> dict[str, np.ndarray]:
+    """The claims over all pairs of each way of using the local evidence. A pair whose
+    pictures could not be aligned, or have no cell to compare, is judged on the rest."""
+    n = len(j["p"]["a"])
+    geo = j["geo"]
+
+    def over_all(mask: np.ndarray) -> np.ndarray:
+        out = np.zeros(n, bool)
+        out[j["keep"]] = mask
+        return out
+
+    alike = over_all(~(geo[:, STAT] < t.min_correlation))
+    tone = over_all(~(geo[:, 7] > t.max_tone))
+    # what the shipped rule's embedding claim asks of a pair's cosine, without its hash limit
+    alike_embedding = j["p"]["cos"] >= VerifyConfig().min_cosine
+    claim = over_all(geo[:, 0] >= t.claim_inliers) & alike_embedding
+    shipped = j["shipped"]
+    return {
+        "shipped": shipped,
+        "inliers alone": over_all(geo[:, 0] >= t.claim_inliers),
+        "veto cells": shipped & alike,
+        "veto cells+tone": shipped & alike & tone,
+        "shipped|geometry, veto": (shipped | claim) & alike,
+    }
+
+
+def distribution(j: dict[str, Any]) -> dict[str, Any]:
+    """Percentiles (1, 5, 50) of inliers and of the cells' correlation, of the original-edit
+    pairs per edit and of the different-family pairs the shipped rule claims."""
+    p, keep, geo = j["p"], j["keep"], j["geo"]
+    out: dict[str, Any] = {}
+    groups = {e: (p["orig_edit"] & (p["edit"] == e))[keep] for e in EDITS}
+    groups["different, claimed"] = (~p["same"] & j["shipped"])[keep]
+    groups["different, judged"] = ~p["same"][keep]
+    for name, m in groups.items():
+        if m.any():
+            ncc = geo[m, STAT][np.isfinite(geo[m, STAT])]
+            out[name] = {
+                "pairs": int(m.sum()),
+                "inliers": [float(x) for x in np.percentile(geo[m, 0], [1, 5, 50, 95, 99])],
+                "correlation_p25": [float(x) for x in np.percentile(ncc, [1, 5, 50, 95, 99])]
+                if len(ncc)
+                else [],
+            }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tune", default="met,blank")
+    parser.add_argument("--test", default="portraits,wallpapers,skimage")
+    parser.add_argument("--cache", type=Path, default=CACHE)
+    parser.add_argument("--features", default="orb", help="orb, sift or akaze")
+    parser.add_argument("--side", type=int, default=320, help="longer side features are found at")
+    parser.add_argument("--keypoints", type=int, default=500, help="at most this many per picture")
+    parser.add_argument("--ratio", type=float, default=0.8, help="Lowe's ratio test")
+    parser.add_argument("--reproj", type=float, default=4.0, help="RANSAC inlier radius, pixels")
+    parser.add_argument(
+        "--min-knn-cosine",
+        type=float,
+        default=0.5,
+        help="embedding kNN candidates judged from this cosine",
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS / "local.json")
+    args = parser.parse_args()
+    load_before = os.getloadavg()[0]
+    label = run_label()
+    from lookalike.embedding.embedder import shared_embedder
+    from lookalike.settings import load_settings
+
+    embedder = shared_embedder(load_settings())
+    sides: dict[str, Any] = {}
+    for side, sets in (("tuning", args.tune), ("test", args.test)):
+        items = labelled([s for s in sets.split(",") if s], args.cache)
+        items, seen, _ = without_identical(
+            items, examined(items, side if side == "test" else "tune", embedder)
+        )
+        sides[side] = (items, judge(items, seen, args, side))
+    chosen = choose(sides["tuning"][1])
+    results: dict[str, Any] = {
+        **label,
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "chosen": asdict(chosen),
+    }
+    lines = [f"chosen on {args.tune}: {chosen}"]
+    for side, (items, j) in sides.items():
+        results[side] = {
+            "pairs_judged": len(j["keep"]),
+            "ms_per_image": round(1000 * j["per_image_s"], 2),
+            "ms_per_pair": round(1000 * j["per_pair_s"], 3),
+            "percentiles": distribution(j),
+        }
+        lines.append(
+            f"\n== {side}: {len(items)} pictures, {len(j['keep'])} pairs judged; features "
+            f"{1000 * j['per_image_s']:.1f} ms per picture (both orientations), matching "
+            f"{1000 * j['per_pair_s']:.2f} ms per pair"
+        )
+        lines.append(
+            "  percentiles 1/5/50/95/99 of inliers | of the cells' correlation (25th percentile)"
+        )
+        for what, d in results[side]["percentiles"].items():
+            lines.append(
+                f"  {what:<20} {d['pairs']:>6}  "
+                + " ".join(f"{x:>5.0f}" for x in d["inliers"])
+                + " | "
+                + " ".join(f"{x:>6.3f}" for x in d["correlation_p25"])
+            )
+        lines.append(
+            f"  {'rule':<24} {'precision':>9} {'false':>6} {'dup_group':>9}  "
+            + " ".join(f"{e[:11]:>11}" for e in EDITS)
+        )
+        for name, claim in rules(j, chosen).items():
+            sc = scores(items, j, claim)
+            results[side][name] = sc
+            lines.append(
+                f"  {name:<24} {sc['precision']:>9.4f} {sc['false_pairs']:>6} "
+                f"{sc['group_precision']:>9.4f}  "
+                + " ".join(f"{sc['recall_by_edit'].get(e, float('nan')):>11.3f}" for e in EDITS)
+            )
+    results["loadavg_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    lines.append(
+        f"\n{label['date']}, commit {label['commit']}; load average "
+        f"{results['loadavg_1min'][0]} -> {results['loadavg_1min'][1]}"
+    )
+    np.savez_compressed(
+        args.out.with_suffix(".npz"),
+        **{
+            f"{side}_{k}": v
+            for side, (_, j) in sides.items()
+            for k, v in (("keep", j["keep"]), ("geo", j["geo"]), ("kp", j["kp"]))
+        },
+    )
+    publish(results, "\n".join(lines), args.out)
+
+
+if __name__ == "__main__":
+    main()
