@@ -53,7 +53,7 @@ from bench_quality import RESULTS, all_pairs, examined, labelled, without_identi
 from pictures import CACHE
 
 from services.indexer.duplicates import Duplicate, group_duplicates
-from services.indexer.evaluation import Labelled, thumbnail
+from services.indexer.evaluation import Labelled, grouped_pairs, thumbnail
 from services.indexer.verify import VerifyConfig, decide
 from services.replica.variants import EDITS
 
@@ -275,21 +275,11 @@ def scores(items: list[Labelled], j: dict[str, Any], claim: np.ndarray) -> dict[
     tp = int(same[claimed].sum())
     ids = [i.id for i in items]
     family = {i.id: i.family for i in items}
-    dups = [
-        Duplicate(ids[p["a"][k]], ids[p["b"][k]], float(j["weighted"][k]), False, (), 0.0, -1)
-        for k in claimed.tolist()
-    ]
-    dups = [d if d.a < d.b else Duplicate(d.b, d.a, d.weighted, False, (), 0.0, -1) for d in dups]
-    groups = group_duplicates(dups)
-    members: dict[str, list[str]] = {}
-    for image, (g, _) in groups.items():
-        members.setdefault(g, []).append(image)
-    gp = gf = 0
-    for m in members.values():
-        for x in range(len(m)):
-            for y in range(x + 1, len(m)):
-                gp += 1
-                gf += family[m[x]] != family[m[y]]
+    dups = []
+    for k in claimed.tolist():
+        a, b = sorted((ids[p["a"][k]], ids[p["b"][k]]))
+        dups.append(Duplicate(a, b, float(j["weighted"][k]), False, (), 0.0, -1))
+    gp, gf = grouped_pairs(group_duplicates(dups), family)
     return {
         "claimed": len(claimed),
         "false_pairs": len(claimed) - tp,

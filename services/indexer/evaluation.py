@@ -319,15 +319,7 @@ def score(
                     c[0] += (a, b) in claimed
                     c[1] += 1
 
-    grouped: dict[str, list[str]] = {}
-    for image, (group, _) in groups.items():
-        grouped.setdefault(group, []).append(image)
-    group_pairs = group_false = 0
-    for ids in grouped.values():
-        for x in range(len(ids)):
-            for y in range(x + 1, len(ids)):
-                group_pairs += 1
-                group_false += family[ids[x]] != family[ids[y]]
+    group_pairs, group_false = grouped_pairs(groups, family)
     return Scores(
         images=len(items),
         families=len(members),
@@ -343,6 +335,21 @@ def score(
         group_precision=(group_pairs - group_false) / group_pairs if group_pairs else 1.0,
         low_information=low,
     )
+
+
+def grouped_pairs(groups: dict[str, tuple[str, int]], family: dict[str, str]) -> tuple[int, int]:
+    """How many pairs of images share a dup_group (``duplicates.group_duplicates``'s
+    answer), and how many of those join different families."""
+    grouped: dict[str, list[str]] = {}
+    for image, (group, _) in groups.items():
+        grouped.setdefault(group, []).append(image)
+    pairs = false = 0
+    for ids in grouped.values():
+        for x in range(len(ids)):
+            for y in range(x + 1, len(ids)):
+                pairs += 1
+                false += family[ids[x]] != family[ids[y]]
+    return pairs, false
 
 
 def format_scores(scores: Scores, *, title: str = "", worst_families: int = 10) -> str:
