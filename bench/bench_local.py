@@ -53,7 +53,7 @@ from bench_quality import RESULTS, all_pairs, examined, labelled, without_identi
 from pictures import CACHE
 
 from services.indexer.duplicates import Duplicate, group_duplicates
-from services.indexer.evaluation import Labelled, grouped_pairs, thumbnail
+from services.indexer.evaluation import ORIGINAL, Labelled, grouped_pairs, thumbnail
 from services.indexer.verify import VerifyConfig, decide
 from services.replica.variants import EDITS
 
@@ -232,6 +232,16 @@ def judge(items: list[Labelled], seen: Any, args: argparse.Namespace, label: str
     shipped, weighted = decide(p["d"], p["info"], p["color"], p["cos"], config)
     shipped &= shipped_pool
     keep = np.flatnonzero(pool & usable)
+    # as bench_quality's "informative only": families whose original hashes can compare
+    assert seen.table.info is not None
+    info = {
+        i.family: float(x)
+        for i, x in zip(items, seen.table.info, strict=True)
+        if i.edit == ORIGINAL
+    }
+    family = np.array([i.family for i in items])
+    informative = np.array([info.get(f, np.inf) >= config.min_information for f in family])
+    p["informative"] = informative[p["a"]]
     direct, mirror, greys, per_image = describe(items, args.features, args.side, args.keypoints)
     norm = cv2.NORM_L2 if args.features == "sift" else cv2.NORM_HAMMING
     matcher = cv2.BFMatcher(norm)
@@ -286,6 +296,11 @@ def scores(items: list[Labelled], j: dict[str, Any], claim: np.ndarray) -> dict[
         "precision": tp / len(claimed) if len(claimed) else 1.0,
         "recall_by_edit": {
             e: float(claim[oe & (edit == e)].mean()) for e in EDITS if (oe & (edit == e)).any()
+        },
+        "informative_recall_by_edit": {
+            e: float(claim[oe & (edit == e) & p["informative"]].mean())
+            for e in EDITS
+            if (oe & (edit == e) & p["informative"]).any()
         },
         "group_precision": (gp - gf) / gp if gp else 1.0,
         "group_false": gf,
@@ -448,6 +463,30 @@ def main() -> None:
                 f"{sc['group_precision']:>9.4f}  "
                 + " ".join(f"{sc['recall_by_edit'].get(e, float('nan')):>11.3f}" for e in EDITS)
             )
+            lines.append(
+                f"  {'  informative families':<24} {'':>9} {'':>6} {'':>9}  "
+                + " ".join(
+                    f"{sc['informative_recall_by_edit'].get(e, float('nan')):>11.3f}" for e in EDITS
+                )
+            )
+        last = claim & ~j["p"]["same"]
+        compared = np.zeros(len(last), bool)
+        compared[j["keep"]] = np.isfinite(j["geo"][:, STAT])
+        joined: dict[tuple[str, str], int] = {}
+        for k in np.flatnonzero(last).tolist():
+            key = tuple(sorted((items[j["p"]["a"][k]].family, items[j["p"]["b"][k]].family)))
+            joined[key] = joined.get(key, 0) + 1  # type: ignore[index]
+        results[side]["last_rule_false"] = {
+            "not_compared_locally": int((last & ~compared).sum()),
+            "families": sorted(([a, b, n] for (a, b), n in joined.items()), key=lambda r: -r[2]),
+        }
+        lines.append(
+            f"  {name}: {int(last.sum())} false pairs, {int((last & ~compared).sum())} of them "
+            "not compared locally (too few inliers or no cell); they join: "
+            + "; ".join(
+                f"{a} ~ {b}: {n}" for a, b, n in results[side]["last_rule_false"]["families"][:8]
+            )
+        )
     results["loadavg_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     lines.append(
         f"\n{label['date']}, commit {label['commit']}; load average "
