@@ -65,9 +65,7 @@ def detector(kind: str, features: int) -> Any:
         return cv2.ORB_create(nfeatures=features, fastThreshold=10)
     if kind == "sift":
         return cv2.SIFT_create(nfeatures=features)
-    if kind == "akaze":
-        return cv2.AKAZE_create(threshold=0.0005)
-    raise SystemExit(f"unknown features {kind!r}: orb, sift or akaze")
+    raise SystemExit(f"unknown features {kind!r}: orb or sift")
 
 
 Features = tuple[np.ndarray, np.ndarray]  # keypoint coordinates (n, 2), descriptors (n, d)
@@ -396,7 +394,7 @@ def main() -> None:
     parser.add_argument("--tune", default="met,blank")
     parser.add_argument("--test", default="portraits,wallpapers,skimage")
     parser.add_argument("--cache", type=Path, default=CACHE)
-    parser.add_argument("--features", default="orb", help="orb, sift or akaze")
+    parser.add_argument("--features", default="orb", help="orb or sift")
     parser.add_argument("--side", type=int, default=320, help="longer side features are found at")
     parser.add_argument("--keypoints", type=int, default=500, help="at most this many per picture")
     parser.add_argument("--ratio", type=float, default=0.8, help="Lowe's ratio test")
