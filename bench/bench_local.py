@@ -4,9 +4,11 @@
     python bench/bench_local.py --features sift --side 320 --out FILE
 
 The standard second stage of copy detection: keypoints of both thumbnails matched, then one
-similarity transform (rotation, uniform scale, shift) fitted by RANSAC; a copy keeps most of
-its keypoints under one transform, a different picture does not. Mirrored copies: the first
-picture's keypoints are also taken from its mirror image and the better orientation kept.
+similarity transform (rotation, uniform scale, shift) fitted by RANSAC; a copy keeps many of
+its keypoints under one transform, a different picture does not, but a picture painted over
+another keeps its line art and as many keypoints as a copy: hence the comparison through
+the transform below. Mirrored copies: the first picture's keypoints are also taken from its
+mirror image and the better orientation kept.
 
 Pictures, families, planted edits, hashes and embeddings are bench_quality.py's (its caches);
 the pairs judged are the ones the indexer would judge (hash candidates, and each picture's
@@ -30,7 +32,8 @@ blank; ``choose``) and reported on the held-out ones, against the shipped rule
 A pair with fewer than ``MIN_ALIGNED`` inliers or no cell to compare is judged on the rest.
 Cost: features per picture (both orientations) and matching per pair are timed.
 
-Writes bench/results/local.json (``--out``) with the date, commit and load average.
+Writes bench/results/local.json (``--out``) with the date, commit and load average, and
+each judged pair's figures beside it (``local.npz``: the pairs' rows, their evidence).
 """
 
 from __future__ import annotations
