@@ -30,6 +30,8 @@ blank; ``choose``) and reported on the held-out ones, against the shipped rule
   on the hash distance (rotations and crops beyond it), the cells' veto on both.
 
 A pair with fewer than ``MIN_ALIGNED`` inliers or no cell to compare is judged on the rest.
+The view, the keypoints and the comparison are lookalike/localmatch.py's, the code the
+product verifies with.
 Cost: features per picture (both orientations) and matching per pair are timed.
 
 Writes bench/results/local.json (``--out``) with the date, commit and load average, and
@@ -55,173 +57,36 @@ from _report import publish, run_label
 from bench_quality import RESULTS, all_pairs, examined, labelled, without_identical
 from pictures import CACHE
 
+from lookalike import localmatch as lm
 from services.indexer.duplicates import Duplicate, group_duplicates
 from services.indexer.evaluation import ORIGINAL, Labelled, grouped_pairs, thumbnail
 from services.indexer.verify import VerifyConfig, decide
 from services.replica.variants import EDITS
 
 
-def detector(kind: str, features: int) -> Any:
-    import cv2
-
-    if kind == "orb":
-        return cv2.ORB_create(nfeatures=features, fastThreshold=10)
-    if kind == "sift":
-        return cv2.SIFT_create(nfeatures=features)
-    raise SystemExit(f"unknown features {kind!r}: orb or sift")
-
-
-Features = tuple[np.ndarray, np.ndarray]  # keypoint coordinates (n, 2), descriptors (n, d)
-
-
 def describe(
-    items: list[Labelled], kind: str, side: int, features: int
-) -> tuple[list[Features], list[Features], list[np.ndarray], float]:
-    """Keypoints (coordinates in a frame whose longer side is ``side``) and descriptors of
-    every picture's thumbnail and of its mirror image, the grey thumbnails at that size, and
-    seconds of extraction per picture."""
-    import cv2
+    items: list[Labelled], config: lm.Config, side: int
+) -> tuple[list[lm.Features], list[np.ndarray], float]:
+    """Every picture's view (grey, longer side ``side``), the keypoints and descriptors of
+    it and of its mirror image, and seconds per picture of making both."""
     from tqdm import tqdm
 
-    det = detector(kind, features)
-    direct: list[tuple[np.ndarray, np.ndarray]] = []
-    mirror: list[tuple[np.ndarray, np.ndarray]] = []
-    greys: list[np.ndarray] = []
+    found: list[lm.Features] = []
+    views: list[np.ndarray] = []
     spent = 0.0
-    for item in tqdm(items, desc=f"{kind} features", unit="img", file=sys.stderr):
-        small = np.asarray(thumbnail(item.load()).convert("L"))
+    for item in tqdm(items, desc=f"{config.detector} features", unit="img", file=sys.stderr):
+        small = thumbnail(item.load())
         t = time.perf_counter()
-        h, w = small.shape
-        scale = side / max(h, w)
-        grey = cv2.resize(
-            small,
-            (max(1, round(w * scale)), max(1, round(h * scale))),
-            interpolation=cv2.INTER_AREA,
-        )
-        for out, image in ((direct, grey), (mirror, np.ascontiguousarray(grey[:, ::-1]))):
-            kps, desc = det.detectAndCompute(image, None)
-            xy = np.array([k.pt for k in kps], np.float32).reshape(-1, 2)
-            if desc is None:
-                desc = np.zeros((0, 32 if kind != "sift" else 128), np.uint8)
-            if kind == "sift":
-                desc = np.clip(desc, 0, 255).astype(np.uint8)
-            out.append((xy, desc))
+        v = lm.view(small, side)
+        found.append(lm.features(v, config))
         spent += time.perf_counter() - t
-        greys.append(grey)
-    return direct, mirror, greys, spent / max(1, len(items))
-
-
-def geometry(
-    a: tuple[np.ndarray, np.ndarray],
-    b: tuple[np.ndarray, np.ndarray],
-    kind: str,
-    matcher: Any,
-    ratio: float,
-    reproj: float,
-) -> tuple[int, int, np.ndarray | None]:
-    """(inliers, ratio-test matches, 2x3 model) of the similarity transform RANSAC fits
-    from a's keypoints to b's."""
-    import cv2
-
-    (xa, da), (xb, db) = a, b
-    if len(da) < 3 or len(db) < 3:
-        return 0, 0, None
-    if kind == "sift":
-        da, db = da.astype(np.float32), db.astype(np.float32)
-    knn = matcher.knnMatch(da, db, k=2)
-    good = [m[0] for m in knn if len(m) == 2 and m[0].distance < ratio * m[1].distance]
-    if len(good) < 3:
-        return 0, len(good), None
-    src = xa[[m.queryIdx for m in good]]
-    dst = xb[[m.trainIdx for m in good]]
-    model, mask = cv2.estimateAffinePartial2D(
-        src,
-        dst,
-        method=cv2.RANSAC,
-        ransacReprojThreshold=reproj,
-        maxIters=2000,
-        confidence=0.995,
-    )
-    if model is None:
-        return 0, len(good), None
-    return int(mask.sum()), len(good), model
-
-
-MIN_ALIGNED = 8  # inliers a transform needs before the pictures are compared through it
-CELL = 16  # pixels of the aligned comparison's cells, at ``--side``
-MARGIN = 4  # pixels kept from a's warped edges
-TEXTURE = 4.0
-# A cell with many pixels at black or white (a brighter copy's highlights) has lost its
-# structure there: it is not compared.
-CLIPPED = 4
-MAX_CLIPPED = 0.2  # grey levels of standard deviation a cell needs on both sides to be compared
-
-
-def aligned(a: np.ndarray, b: np.ndarray, model: np.ndarray) -> tuple[float, ...]:
-    """Picture a warped onto b by the fitted transform, then compared cell by cell where
-    both pictures are (a margin kept from a's edges, which blurring would smear):
-
-    - the normalised cross-correlation of the grey levels of every cell textured in both
-      and not clipped (blind to brightness, contrast and colour): its 10th percentile, the
-      share of cells below 0.5, its 25th percentile and median;
-    - tone: the cells' mean grey levels of b against a's, through the monotone curve of
-      their binned medians (brightness, grayscale), the 90th percentile of the residuals
-      over the spread of b's cells (light and dark variants of a design move regions
-      differently);
-    - how many cells were compared."""
-    import cv2
-
-    h, w = b.shape
-    warped = cv2.warpAffine(a.astype(np.float32), model, (w, h), borderMode=cv2.BORDER_REPLICATE)
-    wa = cv2.GaussianBlur(warped, (0, 0), 1.5)
-    wb = cv2.GaussianBlur(b.astype(np.float32), (0, 0), 1.5)
-    inside = cv2.warpAffine(np.ones(a.shape, np.uint8), model, (w, h), flags=cv2.INTER_NEAREST)
-    inside = cv2.erode(inside, np.ones((2 * MARGIN + 1, 2 * MARGIN + 1), np.uint8))
-    nothing = (float("nan"),) * 5 + (0,)
-    gh, gw = h // CELL, w // CELL
-    if gh == 0 or gw == 0:
-        return nothing
-
-    def cells(x: np.ndarray) -> np.ndarray:
-        return (
-            x[: gh * CELL, : gw * CELL]
-            .reshape(gh, CELL, gw, CELL)
-            .swapaxes(1, 2)
-            .reshape(gh * gw, CELL * CELL)
-        )
-
-    clipped = (
-        (warped <= CLIPPED) | (warped >= 255 - CLIPPED) | (b <= CLIPPED) | (b >= 255 - CLIPPED)
-    ).astype(np.float32)
-    ca, cb, ci = cells(wa), cells(wb), cells(inside)
-    whole = ci.min(axis=1) > 0
-    unclipped = cells(clipped).mean(axis=1) <= MAX_CLIPPED
-    if whole.sum() < 4:
-        return nothing
-    ma, mb = ca.mean(axis=1), cb.mean(axis=1)
-    ca, cb = ca - ma[:, None], cb - mb[:, None]
-    sa, sb = ca.std(axis=1), cb.std(axis=1)
-    bins = np.clip((ma[whole] / 16).astype(int), 0, 15)
-    centres, medians = [], []
-    for k in np.unique(bins):
-        centres.append(float(np.median(ma[whole][bins == k])))
-        medians.append(float(np.median(mb[whole][bins == k])))
-    fitted = np.interp(ma[whole], centres, np.maximum.accumulate(medians))
-    spread = max(float(mb[whole].std()), 1.0)
-    tone = float(np.percentile(np.abs(mb[whole] - fitted), 90) / spread)
-    use = whole & unclipped & (sa >= TEXTURE) & (sb >= TEXTURE)
-    if not use.any():
-        return (float("nan"), float("nan"), float("nan"), float("nan"), tone, 0)
-    ncc = (ca[use] * cb[use]).mean(axis=1) / (sa[use] * sb[use])
-    p10, p25, p50 = np.percentile(ncc, [10, 25, 50])
-    return float(p10), float((ncc < 0.5).mean()), float(p25), float(p50), tone, int(use.sum())
+        views.append(v)
+    return found, views, spent / max(1, len(items))
 
 
 def judge(items: list[Labelled], seen: Any, args: argparse.Namespace, label: str) -> dict[str, Any]:
     """Every pair the indexer could claim, with the shipped rule's verdict and the
     geometry of its keypoints."""
-    import cv2
-
     config = VerifyConfig()
     p = all_pairs(items, seen)
     assert config.min_cosine is not None
@@ -243,27 +108,35 @@ def judge(items: list[Labelled], seen: Any, args: argparse.Namespace, label: str
     family = np.array([i.family for i in items])
     informative = np.array([info.get(f, np.inf) >= config.min_information for f in family])
     p["informative"] = informative[p["a"]]
-    direct, mirror, greys, per_image = describe(items, args.features, args.side, args.keypoints)
-    norm = cv2.NORM_L2 if args.features == "sift" else cv2.NORM_HAMMING
-    matcher = cv2.BFMatcher(norm)
-    # inliers, matches, mirrored, then aligned(): ncc p10, share < 0.5, p25, p50, tone, cells
+    local = lm.Config(args.features, args.keypoints, args.ratio, args.reproj)
+    found, views, per_image = describe(items, local, args.side)
+    matcher = lm.make_matcher(local)
+    # inliers, matches, mirrored, then the cells: ncc p10, share < 0.5, p25, p50, tone, count
     out = np.full((len(keep), 9), np.nan)
     t = time.perf_counter()
     from tqdm import tqdm
 
     for n, k in enumerate(tqdm(keep.tolist(), desc=f"{label} pairs", unit="pair", file=sys.stderr)):
         a, b = int(p["a"][k]), int(p["b"][k])
-        g1 = geometry(direct[a], direct[b], args.features, matcher, args.ratio, args.reproj)
-        g2 = geometry(mirror[a], direct[b], args.features, matcher, args.ratio, args.reproj)
-        best, flipped = (g2, 1.0) if g2[0] > g1[0] else (g1, 0.0)
-        local: tuple[float, ...] = (float("nan"),) * 5 + (0,)
-        if best[2] is not None and best[0] >= MIN_ALIGNED:
-            grey = greys[a][:, ::-1] if flipped else greys[a]
-            local = aligned(grey, greys[b], best[2])
-        out[n] = (best[0], best[1], flipped, *local)
+        ev = lm.compare_features(views[a], found[a], views[b], found[b], local, matcher)
+        c = ev.cells
+        out[n] = (
+            ev.inliers,
+            ev.matches,
+            ev.mirrored,
+            c.p10,
+            c.below_half,
+            c.p25,
+            c.p50,
+            c.tone,
+            c.count,
+        )
     per_pair = (time.perf_counter() - t) / max(1, len(keep))
     kp = np.array(
-        [min(len(direct[int(p["a"][k])][0]), len(direct[int(p["b"][k])][0])) for k in keep]
+        [
+            min(len(found[int(p["a"][k])].direct.xy), len(found[int(p["b"][k])].direct.xy))
+            for k in keep
+        ]
     )
     return {
         "p": p,
@@ -336,7 +209,7 @@ def choose(j: dict[str, Any]) -> Thresholds:
     same, inl = p["same"][keep], geo[:, 0]
     alike = ~(geo[:, STAT] < min_correlation)
     claim = float("inf")
-    for m in range(200, MIN_ALIGNED - 1, -1):
+    for m in range(200, lm.MIN_ALIGNED - 1, -1):
         ok = (inl >= m) & alike
         tp, fp = int((ok & same).sum()), int((ok & ~same).sum())
         if tp + fp and tp / (tp + fp) < CLAIM_PRECISION:

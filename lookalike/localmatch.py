@@ -1,0 +1,280 @@
+"""Local evidence that two pictures are copies: keypoints under one transform, then the
+pictures compared through it cell by cell. Pure functions of pixels.
+
+Hashes and embeddings summarise a whole picture, so two pictures painted over one another,
+or light and dark variants of one design, can agree in every summary. The standard second
+stage of copy detection looks at the pixels:
+
+1. ``view``: the verification picture, a grey thumbnail whose longer side is ``SIDE`` (the
+   recipe ``LOCAL_RECIPE`` names; a view made by another recipe is not comparable);
+2. ``features``: ORB keypoints of the view and of its mirror image (mirrored copies);
+3. ``compare``: keypoints matched (Lowe's ratio test), one similarity transform (rotation,
+   uniform scale, shift) fitted by RANSAC in the orientation keeping more inliers, and when
+   it has at least ``MIN_ALIGNED`` inliers the first view warped onto the second and
+   compared in ``CELL`` px cells: the normalised cross-correlation of the grey levels of
+   every cell textured in both (blind to brightness, contrast and colour). Its 25th
+   percentile over the cells is the pair's ``score``.
+
+Inlier counts alone do not separate copies from repaints (a picture painted over another
+keeps its line art and as many keypoints as a copy); the cells compared through the fitted
+transform do. bench/bench_local.py measured this on planted edits (bench/README.md, "Local
+features with geometric verification") and chooses the thresholds the indexer applies.
+
+OpenCV is imported inside the functions: the API and the CLI import this module's
+neighbours without paying for it unless they verify.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+# The verification picture: grey (PIL's ITU-R 601 luma), longer side SIDE px by area
+# averaging. Change the name whenever the recipe changes: stored views of another recipe are
+# then not used.
+SIDE = 320
+LOCAL_RECIPE = f"grey{SIDE}-area-1"
+
+# The parameters bench/bench_local.py measured (its defaults): at most KEYPOINTS per
+# orientation, Lowe's ratio test at RATIO, RANSAC inlier radius REPROJ px (at SIDE).
+KEYPOINTS = 500
+RATIO = 0.8
+REPROJ = 4.0
+MIN_ALIGNED = 8  # inliers a transform needs before the pictures are compared through it
+CELL = 16  # pixels of the compared cells' side, at SIDE
+MARGIN = 4  # pixels kept from the warped picture's edges, which blurring smears
+TEXTURE = 4.0  # grey levels of standard deviation a cell needs on both sides to be compared
+# A cell with many pixels at black or white (a brighter copy's highlights) has lost its
+# structure there: it is not compared.
+CLIPPED = 4  # grey levels from 0 or 255 counted as clipped
+MAX_CLIPPED = 0.2  # share of clipped pixels a compared cell may have
+SCORE_PERCENTILE = 25  # of the cells' correlations: the pair's score
+
+
+@dataclass(frozen=True)
+class Config:
+    """How keypoints are found and matched. The defaults are the product's; the benchmark
+    varies them (``--features sift``, ``--keypoints``...)."""
+
+    detector: str = "orb"  # or "sift"
+    keypoints: int = KEYPOINTS
+    ratio: float = RATIO
+    reproj: float = REPROJ
+
+
+@dataclass(frozen=True)
+class Keypoints:
+    xy: np.ndarray  # (n, 2) float32 coordinates in the view
+    descriptors: np.ndarray  # (n, d) uint8
+
+
+@dataclass(frozen=True)
+class Features:
+    direct: Keypoints
+    mirror: Keypoints  # of the view flipped left to right
+
+
+@dataclass(frozen=True)
+class Geometry:
+    inliers: int  # keypoint matches the fitted transform keeps
+    matches: int  # matches passing the ratio test
+    model: np.ndarray | None  # 2x3 similarity transform from the first view to the second
+
+
+@dataclass(frozen=True)
+class Cells:
+    """The first view warped onto the second, compared cell by cell (NaN: nothing to
+    compare): percentiles of the cells' correlation, the share of cells below 0.5, a tone
+    residual (the cells' mean grey levels through one monotone curve; light and dark
+    variants of a design move regions differently), and how many cells were compared."""
+
+    p10: float
+    below_half: float
+    p25: float
+    p50: float
+    tone: float
+    count: int
+
+
+NOT_COMPARED = Cells(math.nan, math.nan, math.nan, math.nan, math.nan, 0)
+
+
+@dataclass(frozen=True)
+class LocalEvidence:
+    """What the pixels say about one pair of pictures."""
+
+    inliers: int
+    matches: int
+    mirrored: bool  # the first picture's mirror image matched the second better
+    cells: Cells
+
+    @property
+    def score(self) -> float:
+        """The 25th percentile of the compared cells' correlation (NaN: not compared)."""
+        return self.cells.p25
+
+    @property
+    def compared(self) -> bool:
+        return self.cells.count > 0 and math.isfinite(self.score)
+
+
+def view(image: Image.Image, side: int = SIDE) -> np.ndarray:
+    """The verification picture of ``image``: grey uint8, longer side ``side``."""
+    import cv2
+
+    grey = np.asarray(image.convert("L"))
+    h, w = grey.shape
+    scale = side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.ascontiguousarray(cv2.resize(grey, size, interpolation=cv2.INTER_AREA))
+
+
+def _detector(config: Config) -> Any:
+    import cv2
+
+    # Untyped: OpenCV 5's stubs leave out the detectors' factories (4.x's declare them).
+    factories: Any = cv2
+    if config.detector == "orb":
+        return factories.ORB_create(nfeatures=config.keypoints, fastThreshold=10)
+    if config.detector == "sift":
+        return factories.SIFT_create(nfeatures=config.keypoints)
+    raise ValueError(f"unknown detector {config.detector!r}: orb or sift")
+
+
+def _describe(detector: Any, picture: np.ndarray, config: Config) -> Keypoints:
+    kps, desc = detector.detectAndCompute(picture, None)
+    xy = np.array([k.pt for k in kps], np.float32).reshape(-1, 2)
+    if desc is None:
+        desc = np.zeros((0, 128 if config.detector == "sift" else 32), np.uint8)
+    if config.detector == "sift":
+        desc = np.clip(desc, 0, 255).astype(np.uint8)
+    return Keypoints(xy, desc)
+
+
+def features(picture: np.ndarray, config: Config | None = None) -> Features:
+    """Keypoints and descriptors of a view and of its mirror image."""
+    config = config or Config()
+    det = _detector(config)
+    return Features(
+        _describe(det, picture, config),
+        _describe(det, np.ascontiguousarray(picture[:, ::-1]), config),
+    )
+
+
+def make_matcher(config: Config) -> Any:
+    """A brute-force matcher for the detector's descriptors (reusable across pairs)."""
+    import cv2
+
+    return cv2.BFMatcher(cv2.NORM_L2 if config.detector == "sift" else cv2.NORM_HAMMING)
+
+
+def geometry(a: Keypoints, b: Keypoints, config: Config, matcher: Any = None) -> Geometry:
+    """The similarity transform RANSAC fits from a's keypoints to b's."""
+    import cv2
+
+    da, db = a.descriptors, b.descriptors
+    if len(da) < 3 or len(db) < 3:
+        return Geometry(0, 0, None)
+    if config.detector == "sift":
+        da, db = da.astype(np.float32), db.astype(np.float32)
+    knn = (matcher or make_matcher(config)).knnMatch(da, db, k=2)
+    good = [m[0] for m in knn if len(m) == 2 and m[0].distance < config.ratio * m[1].distance]
+    if len(good) < 3:
+        return Geometry(0, len(good), None)
+    src = a.xy[[m.queryIdx for m in good]]
+    dst = b.xy[[m.trainIdx for m in good]]
+    model, mask = cv2.estimateAffinePartial2D(
+        src,
+        dst,
+        method=cv2.RANSAC,
+        ransacReprojThreshold=config.reproj,
+        maxIters=2000,
+        confidence=0.995,
+    )
+    if model is None:
+        return Geometry(0, len(good), None)
+    return Geometry(int(mask.sum()), len(good), model)
+
+
+def aligned(a: np.ndarray, b: np.ndarray, model: np.ndarray) -> Cells:
+    """View a warped onto view b by ``model``, compared cell by cell where both are (a
+    margin kept from a's warped edges): cells textured in both and not clipped."""
+    import cv2
+
+    h, w = b.shape
+    warped = cv2.warpAffine(a.astype(np.float32), model, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    wa = cv2.GaussianBlur(warped, (0, 0), 1.5)
+    wb = cv2.GaussianBlur(b.astype(np.float32), (0, 0), 1.5)
+    inside = cv2.warpAffine(np.ones(a.shape, np.uint8), model, (w, h), flags=cv2.INTER_NEAREST)
+    inside = cv2.erode(inside, np.ones((2 * MARGIN + 1, 2 * MARGIN + 1), np.uint8))
+    gh, gw = h // CELL, w // CELL
+    if gh == 0 or gw == 0:
+        return NOT_COMPARED
+
+    def cells(x: np.ndarray) -> np.ndarray:
+        return (
+            x[: gh * CELL, : gw * CELL]
+            .reshape(gh, CELL, gw, CELL)
+            .swapaxes(1, 2)
+            .reshape(gh * gw, CELL * CELL)
+        )
+
+    clipped = (
+        (warped <= CLIPPED) | (warped >= 255 - CLIPPED) | (b <= CLIPPED) | (b >= 255 - CLIPPED)
+    ).astype(np.float32)
+    ca, cb, ci = cells(wa), cells(wb), cells(inside)
+    whole = ci.min(axis=1) > 0
+    unclipped = cells(clipped).mean(axis=1) <= MAX_CLIPPED
+    if whole.sum() < 4:
+        return NOT_COMPARED
+    ma, mb = ca.mean(axis=1), cb.mean(axis=1)
+    ca, cb = ca - ma[:, None], cb - mb[:, None]
+    sa, sb = ca.std(axis=1), cb.std(axis=1)
+    bins = np.clip((ma[whole] / 16).astype(int), 0, 15)
+    centres, medians = [], []
+    for k in np.unique(bins):
+        centres.append(float(np.median(ma[whole][bins == k])))
+        medians.append(float(np.median(mb[whole][bins == k])))
+    fitted = np.interp(ma[whole], centres, np.maximum.accumulate(medians))
+    spread = max(float(mb[whole].std()), 1.0)
+    tone = float(np.percentile(np.abs(mb[whole] - fitted), 90) / spread)
+    use = whole & unclipped & (sa >= TEXTURE) & (sb >= TEXTURE)
+    if not use.any():
+        return Cells(math.nan, math.nan, math.nan, math.nan, tone, 0)
+    ncc = (ca[use] * cb[use]).mean(axis=1) / (sa[use] * sb[use])
+    p10, p25, p50 = np.percentile(ncc, [10, SCORE_PERCENTILE, 50])
+    below = float((ncc < 0.5).mean())
+    return Cells(float(p10), below, float(p25), float(p50), tone, int(use.sum()))
+
+
+def compare_features(
+    a: np.ndarray,
+    fa: Features,
+    b: np.ndarray,
+    fb: Features,
+    config: Config | None = None,
+    matcher: Any = None,
+) -> LocalEvidence:
+    """``compare`` with both views' features already found (the benchmark finds each
+    picture's once)."""
+    config = config or Config()
+    matcher = matcher or make_matcher(config)
+    direct = geometry(fa.direct, fb.direct, config, matcher)
+    flipped = geometry(fa.mirror, fb.direct, config, matcher)
+    mirrored = flipped.inliers > direct.inliers
+    best = flipped if mirrored else direct
+    cells = NOT_COMPARED
+    if best.model is not None and best.inliers >= MIN_ALIGNED:
+        cells = aligned(np.ascontiguousarray(a[:, ::-1]) if mirrored else a, b, best.model)
+    return LocalEvidence(best.inliers, best.matches, mirrored, cells)
+
+
+def compare(a: np.ndarray, b: np.ndarray, config: Config | None = None) -> LocalEvidence:
+    """What two views' pixels say: the better orientation's transform from a to b and, when
+    it has at least ``MIN_ALIGNED`` inliers, the cells compared through it."""
+    config = config or Config()
+    return compare_features(a, features(a, config), b, features(b, config), config)
