@@ -382,6 +382,18 @@ class Settings(BaseModel):
             section=INDEX,
         ),
     )
+    # Where the workers leave the views the index sidecar verifies pairs with.
+    view_store_mb: int = Field(
+        2000,
+        ge=0,
+        le=10_000_000,
+        **_doc(
+            "disk for the grey views near-duplicates are verified with (lookalike.localmatch; "
+            "up to 100 KB per image), in MB; 0: none kept, pairs judged on hashes and "
+            "embeddings alone",
+            section=INDEX,
+        ),
+    )
 
     # Learned embeddings (lookalike/embedding/).
     embeddings: bool = Field(
@@ -487,6 +499,10 @@ class Settings(BaseModel):
     @property
     def thumbnail_dir(self) -> Path:
         return self.state_dir / "thumbnails"
+
+    @property
+    def view_dir(self) -> Path:
+        return self.state_dir / "views"
 
     @property
     def index_dir(self) -> Path:

@@ -1,4 +1,5 @@
 """A bounded on-disk cache of thumbnails, so pictures of the graph need no second download.
+The same folder logic keeps the near-duplicate verification views (lookalike.viewstore).
 
 Files are written atomically (temp file + rename) because workers, the API and the report
 read and write the same folder from different processes. When the folder grows past its
@@ -20,18 +21,32 @@ from lookalike.ids import is_image_id
 
 
 class ThumbnailCache:
-    def __init__(self, root: Path, max_bytes: int, writers: int = 8) -> None:
+    """``suffix``: how a file's name ends after the image id (``.jpg``: the thumbnail as
+    downloaded); files of the same extension with other suffixes count against the budget
+    too, so a folder shared by versions of a recipe evicts the old ones first."""
+
+    def __init__(
+        self,
+        root: Path,
+        max_bytes: int,
+        writers: int = 8,
+        suffix: str = ".jpg",
+        what: str = "thumbnail cache",
+    ) -> None:
         self.root = Path(root)
         self.max_bytes = max_bytes
         self.writers = max(1, writers)
+        self.suffix = suffix
+        self.what = what
+        self._pattern = f"*/*{Path(suffix).suffix}"
         self.scans = 0  # how often the folder was listed to check the budget
         self._written = 0  # bytes this process wrote since its last check
         self._check_after = 0  # ... and how many more it may write before the next one
 
     def _file(self, image_id: str) -> Path:
         if not is_image_id(image_id):  # also what keeps a path from leaving the folder
-            raise ValueError(f"{image_id!r} is not a valid image id for the thumbnail cache")
-        return self.root / image_id[:2] / f"{image_id}.jpg"
+            raise ValueError(f"{image_id!r} is not a valid image id for the {self.what}")
+        return self.root / image_id[:2] / f"{image_id}{self.suffix}"
 
     def path(self, image_id: str) -> Path | None:
         """The cached thumbnail's path, or None when it is not cached."""
@@ -65,12 +80,12 @@ class ThumbnailCache:
         return target
 
     def size(self) -> int:
-        return sum(f.stat().st_size for f in self.root.glob("*/*.jpg"))
+        return sum(f.stat().st_size for f in self.root.glob(self._pattern))
 
     def evict(self) -> int:
         """Remove the oldest files until the cache fits its budget; returns files removed."""
         files = []
-        for f in self.root.glob("*/*.jpg"):
+        for f in self.root.glob(self._pattern):
             try:
                 st = f.stat()
             except FileNotFoundError:

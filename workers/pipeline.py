@@ -23,6 +23,7 @@ from lookalike.hashing import ImageDecodeError, algorithm_version, hash_image
 from lookalike.records import ImageRecord, ImageWithSimilar
 from lookalike.thumbcache import ThumbnailCache
 from lookalike.vectors import check_vector, publish
+from lookalike.viewstore import ViewStore
 
 log = logging.getLogger(__name__)
 
@@ -218,9 +219,11 @@ def download_and_hash(
     *,
     want: Needs = HASH_ONLY,
     embedder: Embeds | None = None,
+    views: ViewStore | None = None,
 ) -> Thumbnail:
     """Download a thumbnail once, cache it, decode it once, and hash and/or embed it, as
-    ``want`` says (embedding needs an ``embedder``).
+    ``want`` says (embedding needs an ``embedder``), leaving its verification view in
+    ``views``.
 
     Raises CatalogueError (download refused or failed) or ImageDecodeError (broken image);
     the caller records the reason on the node. An embedding that fails does not raise: the
@@ -230,7 +233,7 @@ def download_and_hash(
     data, image = client.fetch_thumbnail_decoded(url)  # checked against the pixel limit
     if cache is not None:
         cache.put(image_id, data)
-    return examine(image, image_id, info_url, want=want, embedder=embedder)
+    return examine(image, image_id, info_url, want=want, embedder=embedder, views=views)
 
 
 def examine(
@@ -240,8 +243,12 @@ def examine(
     *,
     want: Needs,
     embedder: Embeds | None,
+    views: ViewStore | None = None,
 ) -> Thumbnail:
-    """Hash and/or embed one decoded thumbnail (see ``download_and_hash``)."""
+    """Hash and/or embed one decoded thumbnail (see ``download_and_hash``), and store its
+    verification view (a failure there is logged: its pairs are judged without it)."""
+    if views is not None:
+        views.save(image_id, image)
     hashes = hash_image(image).node_properties() if want.hash else None
     vector, model, error = None, None, None
     if want.embed and embedder is not None:

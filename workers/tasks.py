@@ -42,6 +42,7 @@ from lookalike.records import ImageWithSimilar
 from lookalike.retry import GRAPH_RESTARTS, REDIS_RESTARTS, RetryPolicy, crawl_tasks
 from lookalike.settings import Settings, load_settings
 from lookalike.thumbcache import ThumbnailCache
+from lookalike.viewstore import ViewStore
 from workers import pipeline
 from workers.app import app
 from workers.frontier import Completion, CrawlState, FetchOutcome, FetchStart, hash_hint
@@ -61,6 +62,11 @@ class Resources:
         self._store: GraphStore | None = None
         self.cache = ThumbnailCache(
             self.settings.thumbnail_dir, self.settings.thumbnail_cache_mb * 1_000_000
+        )
+        self.views = (
+            ViewStore(self.settings.view_dir, self.settings.view_store_mb * 1_000_000)
+            if self.settings.view_store_mb > 0
+            else None
         )
         self._embedder: Embeds | None = None
         self._embedder_loaded = False
@@ -467,7 +473,13 @@ def _hash_ahead(
         return None, None
     try:
         return pipeline.download_and_hash(
-            res.client, res.cache, image_id, info_url, want=want, embedder=res.embedder
+            res.client,
+            res.cache,
+            image_id,
+            info_url,
+            want=want,
+            embedder=res.embedder,
+            views=res.views,
         ), None
     except (CatalogueError, ImageDecodeError) as exc:
         return None, exc
@@ -517,7 +529,13 @@ def hash_for_crawl(
             _completed(state, state.complete_hash(image_id, "hash_skipped", hint, embed_hint))
             return "unchanged"
         thumb = pipeline.download_and_hash(
-            res.client, res.cache, image_id, info_url, want=needs, embedder=res.embedder
+            res.client,
+            res.cache,
+            image_id,
+            info_url,
+            want=needs,
+            embedder=res.embedder,
+            views=res.views,
         )
         pipeline.publish_vectors(res.redis, [thumb], res.settings.embed_stream_max)
         pipeline.store_thumbnails(res.store, [thumb])
@@ -618,11 +636,19 @@ def embed_images(items: list[list[str]]) -> dict[str, int]:
             data = res.cache.get(image_id)
             if data is None:
                 thumb = pipeline.download_and_hash(
-                    res.client, res.cache, image_id, info_url, want=want, embedder=embedder
+                    res.client,
+                    res.cache,
+                    image_id,
+                    info_url,
+                    want=want,
+                    embedder=embedder,
+                    views=res.views,
                 )
             else:
                 image = decode_image(data, max_pixels=res.settings.max_thumbnail_pixels)
-                thumb = pipeline.examine(image, image_id, info_url, want=want, embedder=embedder)
+                thumb = pipeline.examine(
+                    image, image_id, info_url, want=want, embedder=embedder, views=res.views
+                )
         except CatalogueError as exc:
             if exc.retryable:
                 deferred += 1

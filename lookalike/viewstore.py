@@ -1,0 +1,65 @@
+"""The verification views of the crawled images on disk: the workers write them from the
+thumbnails they decode, the index sidecar reads them to judge near-duplicate pairs.
+
+The indexer never sees pixels otherwise (hashes come through the graph, vectors through
+Redis), and local evidence (lookalike.localmatch) needs both pictures of a pair. One file
+per image and recipe (``<id>.<LOCAL_RECIPE>.npy``, the grey uint8 view with its shape), in a
+folder of the state directory every service mounts; written atomically and kept within a
+byte budget like the thumbnail cache (the least recently written go first, and views of an
+older recipe are never read again, so they go first). A view missing (never written,
+evicted, unreadable) only means the pair is judged without local evidence.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from lookalike.localmatch import LOCAL_RECIPE, view
+from lookalike.thumbcache import ThumbnailCache
+
+log = logging.getLogger(__name__)
+
+
+class ViewStore:
+    def __init__(self, root: Path, max_bytes: int, writers: int = 8) -> None:
+        self.files = ThumbnailCache(
+            root, max_bytes, writers, suffix=f".{LOCAL_RECIPE}.npy", what="view store"
+        )
+
+    def put(self, image_id: str, picture: np.ndarray) -> None:
+        if picture.dtype != np.uint8 or picture.ndim != 2:
+            raise ValueError(f"a view is a grey uint8 picture, not {picture.dtype} {picture.shape}")
+        buf = io.BytesIO()
+        np.save(buf, picture, allow_pickle=False)
+        self.files.put(image_id, buf.getvalue())
+
+    def get(self, image_id: str) -> np.ndarray | None:
+        """The image's view by this store's recipe, or None (not there, or unreadable: a
+        damaged file is logged and judged as missing)."""
+        data = self.files.get(image_id)
+        if data is None:
+            return None
+        try:
+            out = np.load(io.BytesIO(data), allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            log.warning("view of %s is unreadable (%s): judged without it", image_id, exc)
+            return None
+        if not isinstance(out, np.ndarray) or out.dtype != np.uint8 or out.ndim != 2:
+            log.warning("view of %s is not a grey picture: judged without it", image_id)
+            return None
+        return out
+
+    def save(self, image_id: str, picture: Image.Image) -> bool:
+        """Make and store the view of a decoded thumbnail. Never raises: a view that cannot
+        be written is logged, and the image's pairs are judged without local evidence."""
+        try:
+            self.put(image_id, view(picture))
+        except Exception as exc:  # a full disk or a bad picture must not fail the crawl
+            log.warning("view of %s not stored: %s: %s", image_id, type(exc).__name__, exc)
+            return False
+        return True

@@ -1,0 +1,98 @@
+"""The verification views on disk (lookalike.viewstore) and the worker step that writes them:
+keyed by image and recipe, within a budget, and nothing lost when a view cannot be written."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lookalike.localmatch import LOCAL_RECIPE, SIDE, view
+from lookalike.settings import load_settings
+from lookalike.viewstore import ViewStore
+from tests.indexer.test_core import _pictures
+from workers.pipeline import HASH_ONLY, examine
+
+
+def test_a_view_round_trips_under_its_image_and_recipe(tmp_path: Path) -> None:
+    store = ViewStore(tmp_path, max_bytes=10_000_000)
+    picture = _pictures()[0]
+    assert store.save("img1", picture)
+    got = store.get("img1")
+    assert got is not None and np.array_equal(got, view(picture))
+    assert store.files.path("img1") == tmp_path / "im" / f"img1.{LOCAL_RECIPE}.npy"
+    assert store.get("img2") is None
+    with pytest.raises(ValueError, match="not a valid image id for the view store"):
+        store.put("../escape", view(picture))
+    with pytest.raises(ValueError, match="grey uint8 picture"):
+        store.put("img3", np.zeros((4, 4, 3), np.uint8))
+
+
+def test_views_of_another_recipe_are_not_read_and_are_evicted_first(tmp_path: Path) -> None:
+    store = ViewStore(tmp_path, max_bytes=250_000, writers=1)
+    old = tmp_path / "im" / "img0.grey160-area-0.npy"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"x" * 100_000)
+    os.utime(old, (1, 1))  # written long ago
+    assert store.get("img0") is None
+    pictures = _pictures()[:3]
+    for k, picture in enumerate(pictures, start=1):
+        store.save(f"img{k}", picture)
+        os.utime(store.files.path(f"img{k}"), (1000 + k, 1000 + k))
+    store.files.evict()
+    assert not old.exists()
+    kept = [store.get(f"img{k}") is not None for k in range(1, 4)]
+    assert kept[-1] and not kept[0]  # the least recently written view went too
+    assert store.files.size() <= 250_000
+
+
+def test_a_damaged_view_is_judged_as_missing(tmp_path: Path, caplog) -> None:
+    store = ViewStore(tmp_path, max_bytes=10_000_000)
+    store.files.put("img1", b"not a numpy file")
+    store.files.put("img2", _npy(np.zeros((3, 4), np.float32)))
+    with caplog.at_level(logging.WARNING, logger="lookalike.viewstore"):
+        assert store.get("img1") is None
+        assert store.get("img2") is None
+    assert "unreadable" in caplog.text and "not a grey picture" in caplog.text
+
+
+def _npy(array: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()
+
+
+def test_the_worker_leaves_the_view_of_the_thumbnail_it_hashes(tmp_path: Path) -> None:
+    store = ViewStore(tmp_path / "views", max_bytes=10_000_000)
+    picture = _pictures()[1]
+    thumb = examine(
+        picture, "img7", "http://x/info.json", want=HASH_ONLY, embedder=None, views=store
+    )
+    assert thumb.hashes is not None
+    got = store.get("img7")
+    assert got is not None and max(got.shape) == SIDE
+
+
+def test_a_view_that_cannot_be_written_loses_nothing(tmp_path: Path, caplog) -> None:
+    blocked = tmp_path / "views"
+    blocked.write_text("a file where the folder should be")
+    store = ViewStore(blocked, max_bytes=10_000_000)
+    with caplog.at_level(logging.WARNING, logger="lookalike.viewstore"):
+        thumb = examine(
+            _pictures()[1], "img7", "http://x/info.json", want=HASH_ONLY, embedder=None, views=store
+        )
+    assert thumb.hashes is not None  # hashed all the same
+    assert "view of img7 not stored" in caplog.text
+    assert store.get("img7") is None
+
+
+def test_the_store_lives_in_the_state_folder_every_service_mounts(tmp_path: Path) -> None:
+    settings = load_settings({"LOOKALIKE_STATE_DIR": str(tmp_path)})
+    assert settings.view_dir == tmp_path / "views"
+    assert settings.view_store_mb > 0
+    assert load_settings({"LOOKALIKE_VIEW_STORE_MB": "0"}).view_store_mb == 0
