@@ -8,7 +8,9 @@
    mirror hash derived from each hash (bits.py).
 2. **Verification.** Every candidate pair is judged on all its evidence at once
    (``pair_evidence`` then ``verify.decide``): the four structural kinds together, in the
-   orientation where they agree best, the two pictures' information and their colours.
+   orientation where they agree best, the two pictures' information and their colours, the
+   embedding cosine, and, for the pairs whose verdict it could change, the local evidence of
+   the two pictures' views (localpairs.py).
 3. **Groups** (``group_duplicates``): complete linkage over the verified pairs, strongest
    first. Two groups merge only when *every* member of one is a verified near-duplicate of
    every member of the other, so A~B and B~C with A not like C never make one group: a
@@ -26,9 +28,10 @@ import numpy as np
 
 from lookalike.hashing import HASH_BITS
 from services.indexer.bits import mirror_values
+from services.indexer.localpairs import LocalPairs
 from services.indexer.multindex import CHUNKS, MultiIndex, flip_patterns
 from services.indexer.table import HashTable
-from services.indexer.verify import STRUCTURAL, VerifyConfig, decide
+from services.indexer.verify import STRUCTURAL, Local, VerifyConfig, decide
 
 
 @dataclass(frozen=True, order=True)
@@ -54,6 +57,13 @@ class Duplicate:
     information: float  # the smaller of the two pictures' (NaN: not measured)
     color: int  # colour layout distance; -1 when either picture has no colour
     cosine: float = math.nan  # embedding cosine (NaN: either picture has no vector)
+    inliers: int = -1  # keypoints under one transform (lookalike.localmatch); -1: no views
+    local_score: float = math.nan  # the cells compared through it (NaN: not compared)
+
+    @property
+    def local(self) -> bool:
+        """Whether the pair's pixels were compared (local evidence took part)."""
+        return not math.isnan(self.local_score)
 
     @property
     def kind(self) -> str:
@@ -314,10 +324,13 @@ def verify_pairs(
     candidates: Iterable[Pair],
     config: VerifyConfig | None = None,
     cosines: Cosines | None = None,
+    local: LocalPairs | None = None,
 ) -> list[Duplicate]:
     """The candidates that verification accepts, with their evidence. ``ids`` sorted; row
     ``i`` of ``values``/``info``/``color`` is image ``ids[i]``; ``cosines`` gives the
-    embedding cosines of rows (None: no embeddings)."""
+    embedding cosines of rows (None: no embeddings); ``local`` the local evidence of pairs
+    of ids (None: none), asked only for the pairs perfect local evidence would claim (the
+    ones it could veto or claim), in order of their first id."""
     keys = sorted({(p.a, p.b) for p in candidates})
     if not keys:
         return []
@@ -325,7 +338,13 @@ def verify_pairs(
     b = np.searchsorted(ids, np.array([k[1] for k in keys]))
     ev = pair_evidence(values, kinds, info, color, a, b)
     cosine = None if cosines is None else cosines(a, b)
-    match, weighted = decide(ev.structural(), ev.information, ev.color, cosine, config)
+    judge = partial(decide, ev.structural(), ev.information, ev.color, cosine, config)
+    evidence = Local.unknown(len(keys))
+    if local is not None:
+        ask = np.flatnonzero(judge(Local.perfect(len(keys)))[0])
+        found = local([keys[k][0] for k in ask], [keys[k][1] for k in ask])
+        evidence.inliers[ask], evidence.score[ask] = found.inliers, found.score
+    match, weighted = judge(evidence)  # unknown evidence changes no verdict
     return [
         Duplicate(
             keys[k][0],
@@ -336,6 +355,8 @@ def verify_pairs(
             float(ev.information[k]),
             int(ev.color[k]),
             math.nan if cosine is None else round(float(cosine[k]), 4),
+            -1 if math.isnan(evidence.inliers[k]) else int(evidence.inliers[k]),
+            round(float(evidence.score[k]), 4),
         )
         for k in np.flatnonzero(match).tolist()
     ]
@@ -425,11 +446,13 @@ def near_duplicates(
     config: VerifyConfig | None = None,
     vectors: np.ndarray | None = None,
     knn: int = 0,
+    local: LocalPairs | None = None,
 ) -> tuple[list[Pair], list[Duplicate], dict[str, tuple[str, int]]]:
     """The whole pipeline on an in-memory table (what the indexer does on a generation):
     candidates, verified pairs, groups. ``vectors``: unit embeddings, rows in the table's
     order (NaN rows: none); ``knn``: also take each picture's ``knn`` nearest by embedding
-    as candidates (those at least ``config.min_cosine`` alike)."""
+    as candidates (those at least ``config.min_cosine`` alike); ``local``: the pictures'
+    local evidence (localpairs.py)."""
     config = config or VerifyConfig()
     order = np.argsort(table.ids, kind="stable")
     ids = table.ids[order]
@@ -456,5 +479,6 @@ def near_duplicates(
         candidates,
         config,
         None if vectors is None else partial(pair_cosines, vectors),
+        local,
     )
     return candidates, pairs, group_duplicates(pairs)

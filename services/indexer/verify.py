@@ -24,6 +24,15 @@ than a claim needs) are therefore judged on everything known about the pair:
   A pair without a cosine is judged on the rest. The three are settings
   (``LOOKALIKE_NEARDUP_*``, declared in lookalike.settings with how they were chosen); they
   belong to the embedding recipe they were measured with.
+- **Local evidence**, when both pictures' verification views are at hand
+  (lookalike.localmatch: keypoints under one transform, then the pictures compared through
+  it cell by cell): passed in as ``local``, it vetoes a claimed pair whose cells disagree
+  (``local_min_score``: a picture painted over another keeps its line art, so hashes and
+  embeddings agree, its cells do not), and claims a pair on geometry alone
+  (``local_claim_inliers`` inliers, the cells agreeing, and the embedding cosine the
+  embedding claim asks: rotations, crops and noise beyond the hash limit). A pair whose
+  pictures could not be compared (no view, too few inliers, no textured cell) is judged on
+  the rest.
 
 ``decide`` judges arrays of pairs at once (the indexer's join); ``verify`` judges one pair
 and says why, for the search answers.
@@ -54,6 +63,15 @@ WEIGHTS: dict[str, float] = {"phash": 0.45, "dhash": 0.30, "whash": 0.03, "ahash
 MAX_WEIGHTED = 14.5
 MIN_INFORMATION = 2.4
 MAX_COLOR = 16
+# Local evidence, chosen by bench/bench_local.py on the same tuning set (bench/README.md, "Local
+# features with geometric verification"):
+# - LOCAL_MIN_SCORE: the cells' 25th-percentile correlation that 99.5% of the tuning
+#   original-edit pairs the rule above claims reach;
+# - LOCAL_CLAIM_INLIERS: the fewest inliers at which geometry and that veto together keep the
+#   tuning precision >= 0.999 (the least the comparison itself needs: localmatch.MIN_ALIGNED).
+# Held out (other pictures): precision 0.9964, dup_group 0.9992.
+LOCAL_MIN_SCORE = 0.976
+LOCAL_CLAIM_INLIERS = 8
 # Candidates: pairs within these radii in any one kind are judged (duplicates.py).
 CANDIDATE_RADII: dict[str, int] = {"phash": 14, "dhash": 14}
 # ... and each picture's nearest others by embedding (the indexer's LOOKS_LIKE neighbours):
@@ -77,6 +95,10 @@ class VerifyConfig:
     min_cosine: float | None = _setting("neardup_min_cosine")
     loose_weighted: float | None = _setting("neardup_loose_weighted")
     veto_cosine: float | None = _setting("neardup_veto_cosine")  # never claim below this
+    # Local rules (None: off); they only act on pairs whose pictures were compared.
+    local_min_score: float | None = LOCAL_MIN_SCORE  # never claim below this cell score
+    # claim when inliers >= local_claim_inliers, the score passes and cosine >= min_cosine
+    local_claim_inliers: int | None = LOCAL_CLAIM_INLIERS
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VerifyConfig:
@@ -96,6 +118,29 @@ class Evidence:
     information: float = math.nan  # the smaller of the two pictures' (NaN: not measured)
     color: int | None = None  # colorhash distance; None when either picture has no colour
     cosine: float | None = None  # embedding cosine, when both pictures have one
+    # lookalike.localmatch: inliers (None: no views to compare) and cell score (NaN: the
+    # pictures could not be compared)
+    inliers: int | None = None
+    local_score: float = math.nan
+
+
+@dataclass(frozen=True)
+class Local:
+    """Local evidence for n pairs: inliers (NaN: no views) and the cells' score (NaN: not
+    compared), as lookalike.localmatch.LocalEvidence gives them."""
+
+    inliers: np.ndarray
+    score: np.ndarray
+
+    @classmethod
+    def unknown(cls, n: int) -> Local:
+        return cls(np.full(n, np.nan), np.full(n, np.nan))
+
+    @classmethod
+    def perfect(cls, n: int) -> Local:
+        """What a copy would show: the pairs whose verdict local evidence could change are
+        those ``decide`` claims with it."""
+        return cls(np.full(n, np.inf), np.ones(n))
 
 
 @dataclass(frozen=True)
@@ -117,11 +162,13 @@ def decide(
     color: np.ndarray,
     cosine: np.ndarray | None = None,
     config: VerifyConfig | None = None,
+    local: Local | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Judge n pairs at once: ``distances`` (len(STRUCTURAL), n) in the pairs' orientation,
     ``information`` (n,) the smaller of each pair's (NaN: unknown, not held against it),
     ``color`` (n,) colorhash distances with -1 where either picture has no colour,
-    ``cosine`` (n,) or None (NaN where unknown). Returns (match, weighted)."""
+    ``cosine`` (n,) or None (NaN where unknown), ``local`` or None. Returns (match,
+    weighted)."""
     config = config or VerifyConfig()
     weighted = weighted_distance(distances, config)
     information = np.asarray(information, dtype=np.float64)
@@ -139,6 +186,15 @@ def decide(
             match |= (cos >= config.min_cosine) & (weighted <= config.loose_weighted)
         if config.veto_cosine is not None:
             match &= ~(cos < config.veto_cosine)
+        if (
+            local is not None
+            and config.local_claim_inliers is not None
+            and config.min_cosine is not None
+        ):
+            geometric = local.inliers >= config.local_claim_inliers
+            match |= geometric & (cos >= config.min_cosine)
+    if local is not None and config.local_min_score is not None:
+        match &= ~(local.score < config.local_min_score)
     return match & informative & colors_agree, weighted
 
 
@@ -148,7 +204,14 @@ def verify(evidence: Evidence, config: VerifyConfig | None = None) -> Verdict:
     d = np.array([[evidence.distances[k]] for k in STRUCTURAL])
     color = -1 if evidence.color is None else evidence.color
     cos = None if evidence.cosine is None else np.array([evidence.cosine])
-    match, weighted = decide(d, np.array([evidence.information]), np.array([color]), cos, config)
+    local = (
+        None
+        if evidence.inliers is None
+        else Local(np.array([float(evidence.inliers)]), np.array([evidence.local_score]))
+    )
+    match, weighted = decide(
+        d, np.array([evidence.information]), np.array([color]), cos, config, local
+    )
     w = float(weighted[0])
     reasons = [
         f"weighted distance {w:.1f} {'<=' if w <= config.max_weighted else '>'} "
@@ -170,7 +233,21 @@ def verify(evidence: Evidence, config: VerifyConfig | None = None) -> Verdict:
         )
     if evidence.cosine is not None and not math.isnan(evidence.cosine):
         reasons.append(_cosine_reason(evidence.cosine, w, config))
+    if evidence.inliers is not None:
+        reasons.append(_local_reason(evidence.inliers, evidence.local_score, config))
     return Verdict(bool(match[0]), round(w, 2), tuple(reasons))
+
+
+def _local_reason(inliers: int, score: float, config: VerifyConfig) -> str:
+    said = f"{inliers} keypoints under one transform"
+    if math.isnan(score):
+        return f"{said}: the pictures could not be compared"
+    limit = config.local_min_score
+    if limit is None:
+        return f"{said}, cells alike {score:.3f}"
+    return f"{said}, cells alike {score:.3f} {'>=' if score >= limit else '<'} {limit:g}" + (
+        "" if score >= limit else ": the pictures differ"
+    )
 
 
 def _cosine_reason(cosine: float, weighted: float, config: VerifyConfig) -> str:

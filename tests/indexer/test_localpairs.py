@@ -1,0 +1,179 @@
+"""Local evidence in near-duplicate verification: the rule (verify.decide with ``Local``), the
+pair-by-pair reader of views (localpairs.PairLocal), and the in-memory pipeline on real
+pictures: a picture partly painted over is refused although its hashes agree, a copy rotated
+beyond the hash limit is claimed on geometry, and pairs without views are judged as before."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PIL import Image
+
+from lookalike import localmatch as lm
+from lookalike.hashing import HASH_KINDS, hash_image
+from services.indexer.duplicates import near_duplicates
+from services.indexer.localpairs import PairLocal
+from services.indexer.table import HashTable
+from services.indexer.verify import (
+    LOCAL_CLAIM_INLIERS,
+    LOCAL_MIN_SCORE,
+    STRUCTURAL,
+    Evidence,
+    Local,
+    VerifyConfig,
+    decide,
+    verify,
+)
+from tests.indexer.test_core import _pictures
+
+CLOSE = {"phash": 2, "dhash": 3, "whash": 1, "ahash": 2}
+ROTATED = {"phash": 30, "dhash": 30, "whash": 20, "ahash": 25}  # beyond every hash limit
+
+
+def _decide(distances: list[dict[str, int]], cosine: list[float], local: Local | None):
+    d = np.array([[x[k] for x in distances] for k in STRUCTURAL])
+    n = len(distances)
+    return decide(d, np.full(n, 20.0), np.full(n, -1), np.array(cosine), VerifyConfig(), local)[
+        0
+    ].tolist()
+
+
+def test_cells_that_disagree_veto_a_claimed_pair() -> None:
+    local = Local(np.array([120.0, 120.0, np.nan]), np.array([0.41, 0.99, np.nan]))
+    assert _decide([CLOSE] * 3, [0.9] * 3, None) == [True] * 3
+    assert _decide([CLOSE] * 3, [0.9] * 3, local) == [False, True, True]
+
+
+def test_geometry_claims_what_the_hashes_cannot_when_the_embeddings_agree() -> None:
+    config = VerifyConfig()
+    assert config.min_cosine is not None
+    enough, few = float(LOCAL_CLAIM_INLIERS), float(LOCAL_CLAIM_INLIERS - 1)
+    local = Local(np.array([enough, few, enough, enough]), np.array([0.99, 0.99, 0.9, 0.99]))
+    cosine = [0.9, 0.9, 0.9, config.min_cosine - 0.01]
+    assert _decide([ROTATED] * 4, cosine, None) == [False] * 4
+    # enough inliers, cells alike, embeddings alike: claimed; short of any of them: not
+    assert _decide([ROTATED] * 4, cosine, local) == [True, False, False, False]
+    # unknown local evidence changes nothing
+    assert _decide([ROTATED, CLOSE], [0.9, 0.9], Local.unknown(2)) == [False, True]
+
+
+def test_a_flat_pair_stays_refused_however_well_it_aligns() -> None:
+    d = np.array([[ROTATED[k]] for k in STRUCTURAL])
+    local = Local(np.array([400.0]), np.array([1.0]))
+    match, _ = decide(d, np.array([0.5]), np.array([-1]), np.array([0.99]), VerifyConfig(), local)
+    assert not match[0]
+
+
+def test_verify_says_what_the_pixels_said() -> None:
+    vetoed = verify(Evidence(CLOSE, information=20.0, inliers=35, local_score=0.409))
+    assert not vetoed.match
+    assert (
+        f"35 keypoints under one transform, cells alike 0.409 < {LOCAL_MIN_SCORE:g}"
+        in (vetoed.reasons[-1])
+    )
+    assert vetoed.reasons[-1].endswith("the pictures differ")
+    claimed = verify(Evidence(ROTATED, information=20.0, cosine=0.9, inliers=222, local_score=1))
+    assert claimed.match
+    unaligned = verify(Evidence(CLOSE, information=20.0, inliers=3))
+    assert unaligned.match  # judged on the rest
+    assert (
+        unaligned.reasons[-1]
+        == "3 keypoints under one transform: the pictures could not be compared"
+    )
+    assert not any("keypoints" in r for r in verify(Evidence(CLOSE, information=20.0)).reasons)
+
+
+def _painted_over(base: Image.Image, paint: Image.Image, frac: float = 0.4) -> Image.Image:
+    out = base.convert("RGB")
+    w, h = int(out.width * frac), int(out.height * frac)
+    out.paste(
+        paint.convert("RGB").resize((w, h)), (out.width // 2 - w // 2, out.height // 2 - h // 2)
+    )
+    return out
+
+
+def _rotated(picture: Image.Image, degrees: float) -> Image.Image:
+    """Rotated, and cropped to what the rotation left inside the frame (no fill colour)."""
+    turned = picture.convert("RGB").rotate(degrees, resample=Image.Resampling.BICUBIC)
+    w, h = turned.size
+    return turned.crop((int(w * 0.08), int(h * 0.08), int(w * 0.92), int(h * 0.92)))
+
+
+def test_pair_local_reads_views_pair_by_pair_within_its_cache() -> None:
+    pictures = _pictures()[:4]
+    views = {f"img{i}": lm.view(p) for i, p in enumerate(pictures)}
+    views["copy0"] = lm.view(_rotated(pictures[0], 3))
+    asked: list[str] = []
+
+    def source(image_id: str) -> np.ndarray | None:
+        asked.append(image_id)
+        return views.get(image_id)
+
+    local = PairLocal(source, cached=3)
+    got = local(
+        ["copy0", "copy0", "img1", "img2", "img9"], ["img0", "img1", "img2", "img3", "img0"]
+    )
+    assert got.inliers[0] >= 100 and got.score[0] >= 0.98  # the copy
+    assert not got.score[1] >= LOCAL_MIN_SCORE  # different pictures (NaN: not aligned)
+    assert math.isnan(got.inliers[4]) and math.isnan(got.score[4])  # no view: unknown
+    assert local.compared == 4
+    assert asked.count("copy0") == 1  # prepared once for its pairs in a row
+    assert len(local._prepared) <= 3
+
+
+def _table(named: dict[str, Image.Image]) -> HashTable:
+    hashed = {name: hash_image(p) for name, p in named.items()}
+    return HashTable.from_arrays(
+        list(hashed),
+        {
+            k: np.array([int(h.as_dict()[k], 16) for h in hashed.values()], np.uint64)
+            for k in HASH_KINDS
+        },
+        info=np.array([h.info for h in hashed.values()]),
+        color=[h.color for h in hashed.values()],
+    )
+
+
+def test_the_pipeline_refuses_a_repaint_and_claims_a_rotation_with_local_evidence() -> None:
+    pictures = _pictures()
+    named = {
+        "camera": pictures[1],
+        "camera-painted": _painted_over(pictures[1], pictures[3]),
+        "coins": pictures[4],
+        "coins-rotated": _rotated(pictures[4], 12),
+    }
+    table = _table(named)
+    # Embeddings that agree within each pair (cosine 0.9) and not across: a fake of the
+    # model's vectors, so that the pairs are candidates and the cosine rules can act.
+    base = np.eye(4, dtype=np.float32)
+    vectors = np.stack(
+        [
+            base[0],
+            0.9 * base[0] + math.sqrt(1 - 0.81) * base[1],
+            base[2],
+            0.9 * base[2] + math.sqrt(1 - 0.81) * base[3],
+        ]
+    )
+    radii = {"phash": 14, "dhash": 14}
+    views = {name: lm.view(p) for name, p in named.items()}
+
+    _, before, _ = near_duplicates(table, radii, vectors=vectors, knn=1)
+    claimed = {(p.a, p.b) for p in before}
+    assert ("camera", "camera-painted") in claimed  # hashes and embeddings agree ...
+    assert ("coins", "coins-rotated") not in claimed  # ... beyond the hash limit
+    assert not any(p.local for p in before) and all(p.inliers == -1 for p in before)
+
+    local = PairLocal(views.get)
+    _, after, groups = near_duplicates(table, radii, vectors=vectors, knn=1, local=local)
+    by_pair = {(p.a, p.b): p for p in after}
+    assert ("camera", "camera-painted") not in by_pair  # the painted cells tell
+    rotation = by_pair[("coins", "coins-rotated")]
+    assert rotation.local and rotation.inliers >= LOCAL_CLAIM_INLIERS
+    assert rotation.local_score >= LOCAL_MIN_SCORE
+    assert groups["coins-rotated"] == ("coins", 2)
+
+    # the same pairs without the views: judged as before
+    missing = PairLocal(lambda image_id: None)
+    _, same, _ = near_duplicates(table, radii, vectors=vectors, knn=1, local=missing)
+    assert {(p.a, p.b) for p in same} == claimed and missing.compared == 0
