@@ -199,6 +199,9 @@ def write_near_duplicates(
             "distances": dict(p.distances),
             "color": p.color if p.color >= 0 else None,
             "cosine": None if math.isnan(p.cosine) else p.cosine,
+            "local": p.local,
+            "inliers": p.inliers if p.inliers >= 0 else None,
+            "local_score": p.local_score if p.local else None,
         }
         for p in pairs
     ]

@@ -31,6 +31,7 @@ from lookalike import vectors as stream
 from lookalike.graph import GraphStore, GraphUnavailable
 from lookalike.hashing import HASH_BITS, HASH_KINDS
 from lookalike.settings import Settings, SettingsError
+from lookalike.viewstore import ViewStore
 from services.indexer import generations as gens
 from services.indexer import lookslike, vectorgen
 from services.indexer.angular import EXACT_MAX
@@ -60,6 +61,7 @@ from services.indexer.graph_io import (
     write_looks_like,
     write_near_duplicates,
 )
+from services.indexer.localpairs import LocalPairs, PairLocal
 from services.indexer.multindex import MultiIndex
 from services.indexer.refine import RefineConfig
 from services.indexer.table import COLOR_BYTES, HashTable
@@ -91,6 +93,8 @@ class IndexerConfig:
     vector_exact_max: int = EXACT_MAX
     search_k: int = -1
     reembed_limit: int = 0  # images handed to the workers to embed again per build
+    # The workers' verification views (lookalike.viewstore; None: judge without pixels).
+    view_dir: Path | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> IndexerConfig:
@@ -103,6 +107,7 @@ class IndexerConfig:
             "looks_like_k": settings.looks_like_k,
             "reembed_limit": settings.embed_reembed_per_build,
             "verify": VerifyConfig.from_settings(settings),
+            "view_dir": settings.view_dir if settings.view_store_mb > 0 else None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
@@ -121,6 +126,7 @@ class RunReport:
     looks_like: LooksLikeReport | None = None
     missing: int = 0  # images the graph calls embedded whose vectors were lost
     reembed: int = 0  # images handed to the workers to embed (again)
+    local: int = 0  # judged pairs whose two pictures' views were compared
 
 
 def open_indexer(store: GraphStore, settings: Settings, **overrides: object) -> Indexer:
@@ -253,10 +259,13 @@ def _evidence_columns(gen_dir: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def verify_generation(
-    gen_dir: Path, candidates: list[Pair], config: VerifyConfig | None = None
+    gen_dir: Path,
+    candidates: list[Pair],
+    config: VerifyConfig | None = None,
+    local: LocalPairs | None = None,
 ) -> list[Duplicate]:
     """The candidates of a generation that verification accepts (duplicates.verify_pairs),
-    with the embedding cosines of its vectors when it has some."""
+    with the embedding cosines of its vectors when it has some, and ``local`` evidence."""
     meta = gens.read_meta(gen_dir)
     ids = np.asarray(np.load(gen_dir / "ids.npy"))
     values = np.load(gen_dir / "hashes.npy", mmap_mode="r")
@@ -270,6 +279,7 @@ def verify_generation(
         candidates,
         config,
         _generation_cosines(gen_dir, meta, ids),
+        local,
     )
 
 
@@ -406,7 +416,8 @@ class Indexer:
         )
         log.info("near-duplicate join per kind (images joined, -1 = all): %s", joined)
         candidates = [*candidates, *embedding_candidates_of(result.path, self.config.verify)]
-        pairs = verify_generation(result.path, candidates, self.config.verify)
+        local = self._local()
+        pairs = verify_generation(result.path, candidates, self.config.verify, local)
         groups = group_duplicates(pairs)
         report = None
         looks = None
@@ -417,12 +428,13 @@ class Indexer:
         reembed = self._after_publish(merged) if merged is not None else 0
         seconds = time.perf_counter() - started
         log.info(
-            "%s (%s): %d images, %d candidates, %d verified near-duplicate pairs in %d "
-            "groups, %.1fs",
+            "%s (%s): %d images, %d candidates (%d compared locally), %d verified "
+            "near-duplicate pairs in %d groups, %.1fs",
             result.path.name,
             reason,
             result.images,
             len(candidates),
+            local.compared if local is not None else 0,
             len(pairs),
             len({g for g, _ in groups.values()}),
             seconds,
@@ -439,7 +451,15 @@ class Indexer:
             looks_like=looks,
             missing=len(merged.missing) if merged is not None else 0,
             reembed=reembed,
+            local=local.compared if local is not None else 0,
         )
+
+    def _local(self) -> PairLocal | None:
+        """Local evidence from the workers' views, read pair by pair."""
+        if self.config.view_dir is None:
+            return None
+        # Read only: the workers that write the views keep the store within its budget.
+        return PairLocal(ViewStore(self.config.view_dir, max_bytes=0).get)
 
     # ------------------------------------------------------------------ vectors
 

@@ -12,11 +12,13 @@ from PIL import Image
 
 from lookalike.graph import GraphStore
 from lookalike.hashing import HASH_BITS, HASH_KINDS, algorithm_version, hash_image
+from lookalike.viewstore import ViewStore
 from services.indexer.graph_io import GraphHashSource
 from services.indexer.reader import IndexReader
 from services.indexer.service import Indexer, IndexerConfig
 from services.replica import variants
 from tests.indexer.test_core import _pictures
+from tests.indexer.test_localpairs import _painted_over
 
 
 def _store(store: GraphStore, rows: list[dict]) -> None:
@@ -68,6 +70,44 @@ def test_flat_pictures_do_not_match_each_other(fresh_graph, tmp_path):
         assert not _near(store, f"page{i}") and _group(store, f"page{i}") is None
     assert _near(store, "painting") == {"painting-jpeg"}  # a real copy still is
     assert _group(store, "painting") == "painting"
+
+
+def test_local_evidence_refuses_a_repaint_and_says_which_pairs_it_judged(fresh_graph, tmp_path):
+    """Through the real graph server and indexer, with views in a view store as the workers
+    leave them: a picture partly painted over (hashes agree) is refused, a JPEG copy is kept
+    and its relationship records that its pixels were compared; a pair whose views are
+    missing is judged as before and says so."""
+    _, store = fresh_graph
+    pictures = _pictures()
+    camera, chelsea, astronaut = pictures[1], pictures[3], pictures[0]
+    painted = _painted_over(camera, chelsea)
+    jpeg = Image.open(io.BytesIO(variants.edited_bytes(camera, "jpeg"))).convert("RGB")
+    lone = Image.open(io.BytesIO(variants.edited_bytes(astronaut, "jpeg"))).convert("RGB")
+    named = {
+        "camera": camera,
+        "camerajpeg": jpeg,
+        "camerapainted": painted,
+        "astronaut": astronaut,
+        "astronautjpeg": lone,
+    }
+    _store(store, [_pictured(name, p) for name, p in named.items()])
+    views = ViewStore(tmp_path / "views", max_bytes=10**8)
+    for name in ("camera", "camerajpeg", "camerapainted"):
+        assert views.save(name, named[name])
+    index = tmp_path / "index"
+    Indexer(store, IndexerConfig(index_dir=index, trees=3)).build_once()
+    assert _near(store, "camera") == {"camerajpeg", "camerapainted"}  # hashes alone
+    report = Indexer(
+        store, IndexerConfig(index_dir=index, trees=3, view_dir=tmp_path / "views")
+    ).build_once()
+    assert report.local >= 2
+    rows = {r["id"]: r for r in store.read("near_duplicates_of", id="camera") if r["id"]}
+    assert set(rows) == {"camerajpeg"}  # the painted cells tell
+    assert rows["camerajpeg"]["local"] is True
+    assert rows["camerajpeg"]["inliers"] >= 8 and rows["camerajpeg"]["local_score"] >= 0.976
+    (unviewed,) = [r for r in store.read("near_duplicates_of", id="astronaut") if r["id"]]
+    assert unviewed["id"] == "astronautjpeg" and unviewed["local"] is False
+    assert unviewed["inliers"] is None and unviewed["local_score"] is None
 
 
 def bits(n: int, start: int) -> int:
