@@ -31,9 +31,12 @@ thumbnail as the crawl does; both are cached in bench/results by the pictures an
    pipeline (services.indexer.evaluation.score: candidates, verification, complete-linkage
    groups): pair precision, recall per edit, dup_group precision; with hashes alone, with
    the settings shipped (lookalike.settings, services/indexer/verify.py) on hash candidates
-   and with embedding kNN candidates too (``EMBEDDING_CANDIDATES`` per picture), with the
-   ones just chosen, and with the baseline measured in the same run: the previous rule (any
-   kind within phash 10 / dhash 8 / whash 2 / ahash 2, groups as connected components).
+   and with embedding kNN candidates too (``EMBEDDING_CANDIDATES`` per picture), without
+   and with local evidence (``shipped``: each picture's verification view made from its
+   thumbnail as the workers make it, compared for the pairs it could change, as the
+   indexer does), with the ones just chosen (no local evidence), and with the baseline
+   measured in the same run: the previous rule (any kind within phash 10 / dhash 8 / whash
+   2 / ahash 2, groups as connected components).
 3. **Crop-resistant hash** (``--crop-resistant N``): imagehash's crop_resistant_hash as a
    verifier of the N test families' crop and border pairs that hashes miss, and its cost.
 
@@ -70,6 +73,7 @@ from services.indexer.evaluation import (
     examine_pictures,
     format_scores,
     labelled_pictures,
+    local_evidence,
     score,
 )
 from services.indexer.table import HashTable
@@ -419,6 +423,8 @@ def _settings(config: VerifyConfig) -> dict[str, Any]:
         "min_cosine": config.min_cosine,
         "loose_weighted": config.loose_weighted,
         "veto_cosine": config.veto_cosine,
+        "local_min_score": config.local_min_score,
+        "local_claim_inliers": config.local_claim_inliers,
     }
 
 
@@ -504,11 +510,13 @@ def main() -> None:
         )
     out.append(f"settings chosen on {'+'.join(tune_sets)}: {results['chosen']}")
     out.append(f"settings shipped (verify.py):  {results['shipped']}")
-    runs = (  # name, settings, embeddings weighed, embedding kNN candidates
-        ("hashes only", hashes_only, False, 0),
-        ("shipped, hash candidates", shipped, True, 0),
-        ("shipped", shipped, True, EMBEDDING_CANDIDATES),
-        ("chosen", chosen, True, EMBEDDING_CANDIDATES),
+    # name, settings, embeddings weighed, embedding kNN candidates, local evidence
+    runs = (
+        ("hashes only", hashes_only, False, 0, False),
+        ("shipped, hash candidates", shipped, True, 0, False),
+        ("shipped, no local", shipped, True, EMBEDDING_CANDIDATES, False),
+        ("shipped", shipped, True, EMBEDDING_CANDIDATES, True),
+        ("chosen", chosen, True, EMBEDDING_CANDIDATES, False),
     )
     summary = [
         f"{'set':<8} {'settings':<26} {'precision':>9} {'dup_group':>9}  "
@@ -516,13 +524,24 @@ def main() -> None:
     ]
     for side, items, seen in (("tuning", tune_items, tune_seen), ("test", test_items, test_seen)):
         sets = "+".join(tune_sets if side == "tuning" else test_sets)
-        for name, config, weigh, knn in runs:
+        for name, config, weigh, knn, pixels in runs:
+            local = local_evidence(items) if pixels else None
+            t = time.perf_counter()
             s = score(
-                items, seen.table, config=config, vectors=seen.vectors if weigh else None, knn=knn
+                items,
+                seen.table,
+                config=config,
+                vectors=seen.vectors if weigh else None,
+                knn=knn,
+                local=local,
             )
+            seconds = time.perf_counter() - t
             key = f"{side}_{name.replace(', ', '_').replace(' ', '_')}"
             results[key] = s.as_json()
             results[key]["false_pairs_by_families"] = false_families(items, s)
+            results[key]["seconds"] = round(seconds, 1)
+            if local is not None:
+                results[key]["pairs_compared_locally"] = local.compared
             out.append(
                 "\n"
                 + _table(

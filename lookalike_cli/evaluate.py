@@ -63,7 +63,9 @@ def evaluate(
     Families are FOLDER's sub-folders (every picture in one is a copy of the others; a
     picture directly in FOLDER is a family of its own) or the --truth file. Each picture is
     hashed (and, with embeddings on, embedded) as the crawler treats a catalogue thumbnail,
-    and the indexer's near-duplicate pipeline runs with the current settings: pair
+    its view compared with others' where that can change a verdict (unless
+    LOOKALIKE_VIEW_STORE_MB is 0), and the indexer's near-duplicate pipeline runs with the
+    current settings: pair
     precision, recall per edit and per family, and dup_group precision are printed."""
     from tqdm import tqdm
 
@@ -75,6 +77,7 @@ def evaluate(
         families_from_folder,
         format_scores,
         labelled_pictures,
+        local_evidence,
         score,
     )
     from services.indexer.verify import EMBEDDING_CANDIDATES, VerifyConfig
@@ -98,10 +101,13 @@ def evaluate(
             config=VerifyConfig.from_settings(config),
             vectors=seen.vectors,
             knn=EMBEDDING_CANDIDATES,
+            local=local_evidence(items) if config.view_store_mb > 0 else None,
         )
     except (EvaluationError, EmbeddingError) as exc:
         raise click.ClickException(str(exc)) from exc
     evidence = "hashes" if embedder is None else f"hashes and embeddings ({embedder.version})"
+    if config.view_store_mb > 0:
+        evidence += " and local features"
     click.echo(format_scores(scores, title=f"near-duplicates in {folder}, by {evidence}"))
     if json_out is not None:
         json_out.write_text(json.dumps(scores.as_json(), indent=1) + "\n")

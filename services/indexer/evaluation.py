@@ -11,9 +11,11 @@ with the edit, so recall can be reported per edit.
 Each picture is seen as the crawler sees a catalogue's picture: fitted into 400x400 and
 encoded as JPEG (the replica's IIIF thumbnail), decoded, hashed by
 ``lookalike.hashing.hash_image`` and (given an embedder) embedded by ``lookalike.embedding``
-(``examine_pictures``). Hashes and vectors then go through the indexer's near-duplicate
-pipeline (``duplicates.near_duplicates``: candidates by hash radius and embedding kNN,
-verification with the embedding cosines, groups) with the current settings, and the
+(``examine_pictures``); its verification view (lookalike.localmatch) is made from that
+thumbnail when a pair asks for it (``picture_views``), as the workers make it. Hashes,
+vectors and views then go through the indexer's near-duplicate pipeline
+(``duplicates.near_duplicates``: candidates by hash radius and embedding kNN, verification
+with the embedding cosines and local evidence, groups) with the current settings, and the
 answer is scored against the labels: precision over every pair claimed, recall of
 original-edit pairs (per edit and per family), and the precision of ``dup_group`` taken as a
 claim that all its members are copies of each other.
@@ -32,8 +34,10 @@ from typing import Any, Protocol
 import numpy as np
 from PIL import Image
 
+from lookalike import localmatch
 from lookalike.hashing import HASH_KINDS, ImageDecodeError, decode_image, hash_image
 from services.indexer.bits import parse_hex
+from services.indexer.localpairs import LocalPairs, PairLocal, ViewSource
 from services.indexer.table import HashTable
 
 PICTURE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif")
@@ -144,6 +148,28 @@ def thumbnail(picture: Image.Image) -> Image.Image:
     small.save(buf, "JPEG", quality=THUMBNAIL_QUALITY)
     with Image.open(io.BytesIO(buf.getvalue())) as im:
         return im.convert("RGB")
+
+
+# Pictures whose views and keypoints are kept between the pairs judged: the evaluation's
+# pictures are decoded and edited again on a miss, which costs more than the indexer's reads.
+EVALUATION_CACHE = 2048
+
+
+def picture_views(items: Sequence[Labelled]) -> ViewSource:
+    """Each picture's verification view, made when asked from the thumbnail the crawler
+    receives (as the workers make it); None for an id that is not one of ``items``."""
+    by_id = {item.id: item for item in items}
+
+    def view_of(image_id: str) -> np.ndarray | None:
+        item = by_id.get(image_id)
+        return None if item is None else localmatch.view(thumbnail(item.load()))
+
+    return view_of
+
+
+def local_evidence(items: Sequence[Labelled]) -> PairLocal:
+    """The local evidence of pairs of ``items`` (what ``score`` takes as ``local``)."""
+    return PairLocal(picture_views(items), cached=EVALUATION_CACHE)
 
 
 class Embeds(Protocol):
@@ -269,16 +295,18 @@ def score(
     config: Any = None,
     vectors: np.ndarray | None = None,
     knn: int = 0,
+    local: LocalPairs | None = None,
 ) -> Scores:
     """Run the indexer's pipeline (duplicates.near_duplicates) on the hashed pictures and
     score it against the labels. ``vectors`` (rows in the table's order): the pictures'
-    embeddings, whose cosines verification weighs; ``knn``: candidates by embedding too."""
+    embeddings, whose cosines verification weighs; ``knn``: candidates by embedding too;
+    ``local``: the pictures' local evidence (``local_evidence``)."""
     from services.indexer.duplicates import near_duplicates
     from services.indexer.verify import CANDIDATE_RADII, VerifyConfig
 
     config = config or VerifyConfig()
     candidates, pairs, groups = near_duplicates(
-        table, radii or CANDIDATE_RADII, config, vectors, knn
+        table, radii or CANDIDATE_RADII, config, vectors, knn, local
     )
     family = {item.id: item.family for item in items}
     edit = {item.id: item.edit for item in items}

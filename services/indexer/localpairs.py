@@ -45,7 +45,11 @@ class PairLocal:
         if image_id in self._prepared:
             self._prepared.move_to_end(image_id)
             return self._prepared[image_id]
-        picture = self.views(image_id)
+        try:
+            picture = self.views(image_id)
+        except Exception as exc:  # an unreadable picture: its pairs are judged without it
+            log.warning("no view of %s: %s: %s", image_id, type(exc).__name__, exc)
+            picture = None
         prepared = None if picture is None else (picture, localmatch.features(picture))
         self._prepared[image_id] = prepared
         if len(self._prepared) > self.cached:

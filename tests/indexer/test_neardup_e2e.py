@@ -202,6 +202,7 @@ def test_lookalike_evaluate_on_a_labelled_folder(tmp_path):
         timeout=300,
     )
     assert run.returncode == 0, run.stderr
+    assert "by hashes and embeddings" in run.stdout and "and local features" in run.stdout
     assert "pair precision 1.0000" in run.stdout
     assert "dup_group precision 1.0000" in run.stdout
     scores = json.loads(out.read_text())
