@@ -7,11 +7,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from lookalike import stack
+from lookalike import localmatch, stack
 from lookalike.graph import GraphStore
-from lookalike.hashing import algorithm_version, hash_bytes
+from lookalike.hashing import algorithm_version, decode_image, hash_bytes
+from lookalike.viewstore import ViewStore
 from services.replica.collection import Collection
 from services.replica.faults import FaultConfig, FaultPlan, max_in_window
 from services.replica.server import run_replica
@@ -56,6 +58,17 @@ def assert_hashes_match(store: GraphStore, collection: Collection, ids) -> None:
         assert node["hash_version"] == algorithm_version()
 
 
+def assert_views_match(settings, collection: Collection, ids) -> None:
+    """The workers left in the view store the verification view of each thumbnail they
+    hashed, as lookalike.localmatch makes it from the decoded thumbnail."""
+    views = ViewStore(settings.view_dir, max_bytes=0)
+    for image_id in sorted(ids):
+        thumbnail = collection.thumbnail_bytes(collection.asset_id(image_id), "!400,400")
+        got = views.get(image_id)
+        assert got is not None, f"no view of {image_id} in {settings.view_dir}"
+        assert np.array_equal(got, localmatch.view(decode_image(thumbnail)))
+
+
 @pytest.mark.parametrize(
     ("legacy", "depth"),
     [(False, 2), (False, 3), (True, 2)],
@@ -83,6 +96,7 @@ def test_crawl_matches_reference_walk(
     assert_graph_matches(store, expected)
     assert set(control.crawl_image_ids(s, record["id"])) == expected.nodes
     assert_hashes_match(store, collection, expected.nodes)
+    assert_views_match(s, collection, expected.nodes)
     fields = {
         n.get("similar_field") for n in store.export_all().nodes.values() if n.get("fetched_at")
     }
