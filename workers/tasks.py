@@ -85,6 +85,18 @@ class Resources:
         embedder = self.embedder
         return embedder.version if embedder is not None else None
 
+    def look(self, image_id: str, info_url: str, want: Needs) -> Thumbnail:
+        """``pipeline.download_and_hash`` with this process's client, caches and embedder."""
+        return pipeline.download_and_hash(
+            self.client,
+            self.cache,
+            image_id,
+            info_url,
+            want=want,
+            embedder=self.embedder,
+            views=self.views,
+        )
+
     @property
     def store(self) -> GraphStore:
         if self._store is None:
@@ -472,15 +484,7 @@ def _hash_ahead(
     if not want:
         return None, None
     try:
-        return pipeline.download_and_hash(
-            res.client,
-            res.cache,
-            image_id,
-            info_url,
-            want=want,
-            embedder=res.embedder,
-            views=res.views,
-        ), None
+        return res.look(image_id, info_url, want), None
     except (CatalogueError, ImageDecodeError) as exc:
         return None, exc
 
@@ -528,15 +532,7 @@ def hash_for_crawl(
         if not needs:
             _completed(state, state.complete_hash(image_id, "hash_skipped", hint, embed_hint))
             return "unchanged"
-        thumb = pipeline.download_and_hash(
-            res.client,
-            res.cache,
-            image_id,
-            info_url,
-            want=needs,
-            embedder=res.embedder,
-            views=res.views,
-        )
+        thumb = res.look(image_id, info_url, needs)
         pipeline.publish_vectors(res.redis, [thumb], res.settings.embed_stream_max)
         pipeline.store_thumbnails(res.store, [thumb])
     except GraphUnavailable:
@@ -635,15 +631,7 @@ def embed_images(items: list[list[str]]) -> dict[str, int]:
         try:
             data = res.cache.get(image_id)
             if data is None:
-                thumb = pipeline.download_and_hash(
-                    res.client,
-                    res.cache,
-                    image_id,
-                    info_url,
-                    want=want,
-                    embedder=embedder,
-                    views=res.views,
-                )
+                thumb = res.look(image_id, info_url, want)
             else:
                 image = decode_image(data, max_pixels=res.settings.max_thumbnail_pixels)
                 thumb = pipeline.examine(
