@@ -54,6 +54,15 @@ class ViewStore:
             return None
         return out
 
+    def version(self, image_id: str) -> int | None:
+        """When the image's view was last written (ns), or None when there is none: a view
+        rewritten from a new thumbnail has a new version."""
+        f = self.files.path(image_id)
+        try:
+            return f.stat().st_mtime_ns if f is not None else None
+        except FileNotFoundError:  # evicted between the check and the stat
+            return None
+
     def save(self, image_id: str, picture: Image.Image) -> bool:
         """Make and store the view of a decoded thumbnail. Never raises: a view that cannot
         be written is logged, and the image's pairs are judged without local evidence."""

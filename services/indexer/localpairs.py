@@ -5,13 +5,20 @@ so memory is bounded by a small cache of the most recent pictures' views and key
 by the collection: pairs arrive sorted by their first id, so a picture's keypoints are found
 once for all its pairs in a row. A pair with either view missing is reported as unknown and
 judged without local evidence.
+
+Every build judges every candidate again, so what a build found is kept with its generation
+(``local.npz``: per pair the evidence and the versions of the two views it came from) and the
+next build reuses it for the pairs whose two views are unchanged: only pairs with a new or
+rewritten view are compared again.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -28,18 +35,38 @@ ViewSource = Callable[[str], np.ndarray | None]
 # Gives the local evidence of the pairs (a[k], b[k]) of image ids.
 LocalPairs = Callable[[Sequence[str], Sequence[str]], Local]
 
+# Gives the version of an image's view (it changes whenever the view is written), or None
+# when there is none.
+ViewVersion = Callable[[str], int | None]
+# (first id, second id) -> (first view's version, second's, inliers, score)
+Memo = Mapping[tuple[str, str], tuple[int, int, float, float]]
+
 Prepared = tuple[np.ndarray, localmatch.Features] | None
+MEMO_FILE = "local.npz"
 
 
 class PairLocal:
     """``LocalPairs`` over a view source, with a bounded cache of prepared pictures."""
 
-    def __init__(self, views: ViewSource, cached: int = CACHED_PICTURES) -> None:
+    def __init__(
+        self,
+        views: ViewSource,
+        cached: int = CACHED_PICTURES,
+        versions: ViewVersion | None = None,
+        memo: Memo | None = None,
+    ) -> None:
+        """``versions``: the views' versions, to reuse ``memo`` (what an earlier build
+        found) for pairs whose views are unchanged and to record what this one finds
+        (``found``); without it nothing is reused or recorded."""
         self.views = views
         self.cached = max(2, cached)
+        self.versions = versions
+        self.memo: Memo = memo or {}
+        self.found: dict[tuple[str, str], tuple[int, int, float, float]] = {}
         self._prepared: OrderedDict[str, Prepared] = OrderedDict()
         self._matcher = localmatch.make_matcher(localmatch.Config())
         self.compared = 0  # pairs whose two views were both there
+        self.reused = 0  # ... of which the evidence came from the memo
 
     def _picture(self, image_id: str) -> Prepared:
         if image_id in self._prepared:
@@ -59,7 +86,19 @@ class PairLocal:
     def __call__(self, a: Sequence[str], b: Sequence[str]) -> Local:
         out = Local.unknown(len(a))
         for k, (x, y) in enumerate(zip(a, b, strict=True)):
-            pa, pb = self._picture(str(x)), self._picture(str(y))
+            key = (str(x), str(y))
+            if self.versions is not None:
+                va, vb = self.versions(key[0]), self.versions(key[1])
+                if va is None or vb is None:
+                    continue
+                known = self.memo.get(key)
+                if known is not None and known[:2] == (va, vb):
+                    out.inliers[k], out.score[k] = known[2], known[3]
+                    self.found[key] = known
+                    self.compared += 1
+                    self.reused += 1
+                    continue
+            pa, pb = self._picture(key[0]), self._picture(key[1])
             if pa is None or pb is None:
                 continue
             try:
@@ -70,4 +109,44 @@ class PairLocal:
             self.compared += 1
             out.inliers[k] = ev.inliers
             out.score[k] = ev.score
+            if self.versions is not None:
+                self.found[key] = (va, vb, float(ev.inliers), float(ev.score))
         return out
+
+
+def save_memo(folder: Path, memo: Memo) -> None:
+    """Keep what a build found beside its generation (written whole or not at all)."""
+    keys = sorted(memo)
+    rows = np.array([memo[k] for k in keys], np.float64).reshape(len(keys), 4)
+    tmp = folder / f".{MEMO_FILE}.part"
+    with tmp.open("wb") as f:
+        np.savez(
+            f,
+            recipe=np.array(localmatch.LOCAL_RECIPE),
+            a=np.array([k[0] for k in keys], dtype=str),
+            b=np.array([k[1] for k in keys], dtype=str),
+            versions=np.array([memo[k][:2] for k in keys], np.int64).reshape(len(keys), 2),
+            evidence=rows[:, 2:],
+        )
+    os.replace(tmp, folder / MEMO_FILE)
+
+
+def load_memo(folder: Path | None) -> dict[tuple[str, str], tuple[int, int, float, float]]:
+    """What the build of ``folder`` found (empty: none, another recipe's, or unreadable)."""
+    if folder is None:
+        return {}
+    try:
+        with np.load(folder / MEMO_FILE, allow_pickle=False) as z:
+            if str(z["recipe"]) != localmatch.LOCAL_RECIPE:
+                return {}
+            a, b = z["a"].tolist(), z["b"].tolist()
+            versions, evidence = z["versions"].tolist(), z["evidence"].tolist()
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("cannot read %s (%s): every pair is compared again", folder / MEMO_FILE, exc)
+        return {}
+    return {
+        (x, y): (int(v[0]), int(v[1]), float(e[0]), float(e[1]))
+        for x, y, v, e in zip(a, b, versions, evidence, strict=True)
+    }

@@ -61,7 +61,7 @@ from services.indexer.graph_io import (
     write_looks_like,
     write_near_duplicates,
 )
-from services.indexer.localpairs import LocalPairs, PairLocal
+from services.indexer.localpairs import LocalPairs, PairLocal, load_memo, save_memo
 from services.indexer.multindex import MultiIndex
 from services.indexer.refine import RefineConfig
 from services.indexer.table import COLOR_BYTES, HashTable
@@ -127,6 +127,7 @@ class RunReport:
     missing: int = 0  # images the graph calls embedded whose vectors were lost
     reembed: int = 0  # images handed to the workers to embed (again)
     local: int = 0  # judged pairs whose two pictures' views were compared
+    local_reused: int = 0  # ... of which the previous build's evidence still held
 
 
 def open_indexer(store: GraphStore, settings: Settings, **overrides: object) -> Indexer:
@@ -416,8 +417,12 @@ class Indexer:
         )
         log.info("near-duplicate join per kind (images joined, -1 = all): %s", joined)
         candidates = [*candidates, *embedding_candidates_of(result.path, self.config.verify)]
-        local = self._local()
+        local = self._local(
+            self.config.index_dir / gens.gen_name(previous[-1]) if previous else None
+        )
         pairs = verify_generation(result.path, candidates, self.config.verify, local)
+        if local is not None:
+            save_memo(result.path, local.found)
         groups = group_duplicates(pairs)
         report = None
         looks = None
@@ -428,13 +433,14 @@ class Indexer:
         reembed = self._after_publish(merged) if merged is not None else 0
         seconds = time.perf_counter() - started
         log.info(
-            "%s (%s): %d images, %d candidates (%d compared locally), %d verified "
-            "near-duplicate pairs in %d groups, %.1fs",
+            "%s (%s): %d images, %d candidates (%d compared locally, %d as at the last "
+            "build), %d verified near-duplicate pairs in %d groups, %.1fs",
             result.path.name,
             reason,
             result.images,
             len(candidates),
             local.compared if local is not None else 0,
+            local.reused if local is not None else 0,
             len(pairs),
             len({g for g, _ in groups.values()}),
             seconds,
@@ -452,14 +458,17 @@ class Indexer:
             missing=len(merged.missing) if merged is not None else 0,
             reembed=reembed,
             local=local.compared if local is not None else 0,
+            local_reused=local.reused if local is not None else 0,
         )
 
-    def _local(self) -> PairLocal | None:
-        """Local evidence from the workers' views, read pair by pair."""
+    def _local(self, previous: Path | None) -> PairLocal | None:
+        """Local evidence from the workers' views, read pair by pair, reusing what the
+        ``previous`` generation's build found for pairs whose views are unchanged."""
         if self.config.view_dir is None:
             return None
         # Read only: the workers that write the views keep the store within its budget.
-        return PairLocal(ViewStore(self.config.view_dir, max_bytes=0).get)
+        views = ViewStore(self.config.view_dir, max_bytes=0)
+        return PairLocal(views.get, versions=views.version, memo=load_memo(previous))
 
     # ------------------------------------------------------------------ vectors
 

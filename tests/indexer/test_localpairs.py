@@ -13,7 +13,7 @@ from PIL import Image
 from lookalike import localmatch as lm
 from lookalike.hashing import HASH_KINDS, hash_image
 from services.indexer.duplicates import near_duplicates
-from services.indexer.localpairs import PairLocal
+from services.indexer.localpairs import MEMO_FILE, PairLocal, load_memo, save_memo
 from services.indexer.table import HashTable
 from services.indexer.verify import (
     LOCAL_CLAIM_INLIERS,
@@ -177,3 +177,48 @@ def test_the_pipeline_refuses_a_repaint_and_claims_a_rotation_with_local_evidenc
     missing = PairLocal(lambda image_id: None)
     _, same, _ = near_duplicates(table, radii, vectors=vectors, knn=1, local=missing)
     assert {(p.a, p.b) for p in same} == claimed and missing.compared == 0
+
+
+def test_what_a_build_found_is_reused_while_both_views_are_unchanged(tmp_path) -> None:
+    pictures = _pictures()[:3]
+    views = {"img0": lm.view(pictures[0]), "img1": lm.view(_rotated(pictures[0], 3))}
+    views["img2"] = lm.view(pictures[1])
+    versions = {"img0": 1, "img1": 1, "img2": 1}
+    read: list[str] = []
+
+    def source(image_id: str) -> np.ndarray | None:
+        read.append(image_id)
+        return views.get(image_id)
+
+    def judge(memo):
+        local = PairLocal(source, versions=versions.get, memo=memo)
+        return local, local(["img0", "img0", "img1"], ["img1", "img2", "img9"])
+
+    first, got = judge({})
+    assert first.compared == 2 and first.reused == 0 and set(read) == {"img0", "img1", "img2"}
+    assert set(first.found) == {("img0", "img1"), ("img0", "img2")}  # img9 has no view
+    save_memo(tmp_path, first.found)
+    memo = load_memo(tmp_path)
+    assert memo.keys() == first.found.keys()
+
+    read.clear()
+    second, again = judge(memo)
+    assert second.reused == 2 and read == []  # nothing read again
+    assert np.array_equal(again.inliers, got.inliers, equal_nan=True)
+    assert np.array_equal(again.score, got.score, equal_nan=True)
+
+    versions["img2"] = 2  # a new thumbnail, so a new view: its pair is compared again
+    third, _ = judge(memo)
+    assert third.reused == 1 and "img2" in read
+
+
+def test_a_memo_of_another_recipe_or_damaged_is_not_used(tmp_path) -> None:
+    save_memo(tmp_path, {("a", "b"): (1, 2, 40.0, 0.99)})
+    assert load_memo(tmp_path) == {("a", "b"): (1, 2, 40.0, 0.99)}
+    with np.load(tmp_path / MEMO_FILE) as z:
+        fields = {k: z[k] for k in z.files}
+    np.savez(tmp_path / MEMO_FILE, **{**fields, "recipe": np.array("grey160-area-0")})
+    assert load_memo(tmp_path) == {}
+    (tmp_path / MEMO_FILE).write_bytes(b"not a memo")
+    assert load_memo(tmp_path) == {}
+    assert load_memo(None) == {} and load_memo(tmp_path / "absent") == {}

@@ -109,6 +109,17 @@ def test_local_evidence_refuses_a_repaint_and_says_which_pairs_it_judged(fresh_g
     assert unviewed["id"] == "astronautjpeg" and unviewed["local"] is False
     assert unviewed["inliers"] is None and unviewed["local_score"] is None
 
+    # the next build reuses what this one found while the views are unchanged ...
+    with_views = IndexerConfig(index_dir=index, trees=3, view_dir=tmp_path / "views")
+    again = Indexer(store, with_views).build_once("again")
+    assert again.local == report.local and again.local_reused == report.local
+    assert _near(store, "camera") == {"camerajpeg"}
+    # ... and compares again the pairs of a view written anew (a new thumbnail)
+    assert views.save("camerajpeg", jpeg)
+    third = Indexer(store, with_views).build_once("new view")
+    assert third.local == report.local and 0 < third.local_reused < report.local
+    assert _near(store, "camera") == {"camerajpeg"}
+
 
 def bits(n: int, start: int) -> int:
     return sum(1 << b for b in range(start, start + n))
