@@ -23,6 +23,7 @@ from lookalike.graph import GraphStore
 from lookalike.hashing import HASH_KINDS, algorithm_version
 from lookalike.settings import Settings, SettingsError
 from lookalike.vectors import current_model
+from lookalike.viewstore import ViewStore
 from services.indexer.duplicates import Duplicate
 from services.indexer.lookslike import Diff, LooksLike
 from services.indexer.reader import IndexReader
@@ -157,11 +158,13 @@ class GraphTitleSource:
 def open_reader(settings: Settings, store: GraphStore, **options: Any) -> IndexReader:
     """The reader the API and the CLI use: the settings' index folder, fresh hashes from
     the graph, fresh vectors from Redis (when it is reachable), the settings' Annoy
-    search_k."""
+    search_k, the workers' views."""
     options.setdefault("search_k", settings.index_search_k)
     options.setdefault("max_pixels", settings.api_max_upload_pixels)
     options.setdefault("model", functools.partial(current_model, settings))
     options.setdefault("verify", VerifyConfig.from_settings(settings))
+    if "views" not in options and settings.view_store_mb > 0:
+        options["views"] = ViewStore(settings.view_dir, max_bytes=0).get  # read only
     if "vectors" not in options:
         try:
             options["vectors"] = StreamVectors(redis.Redis.from_url(settings.redis()))

@@ -150,3 +150,53 @@ def load_memo(folder: Path | None) -> dict[tuple[str, str], tuple[int, int, floa
         (x, y): (int(v[0]), int(v[1]), float(e[0]), float(e[1]))
         for x, y, v, e in zip(a, b, versions, evidence, strict=True)
     }
+
+
+# Most candidates of one search whose pictures are compared with the query's (the ones
+# local evidence could change, those with the lowest weighted distance first): each costs
+# reading a view and finding its keypoints (~5 ms).
+QUERY_MAX = 32
+
+
+class QueryLocal:
+    """The local evidence of one query picture against stored images, for the one ranking:
+    ``__call__(ids)`` compares the query's view with each image's. The query's view
+    (``query_view``: made or read when first needed, None: it has none) and keypoints are
+    made only once a candidate has a view, so a search among images without views never
+    loads OpenCV."""
+
+    def __init__(self, query_view: Callable[[], np.ndarray | None], views: ViewSource) -> None:
+        self.query_view = query_view
+        self.views = views
+        self._query: Prepared | bool = False  # False: not made yet
+        self._matcher: object = None
+
+    def _prepared_query(self) -> Prepared:
+        if self._query is False:
+            view = self.query_view()
+            self._query = None if view is None else (view, localmatch.features(view))
+            self._matcher = localmatch.make_matcher(localmatch.Config())
+        return self._query if not isinstance(self._query, bool) else None
+
+    def __call__(self, ids: Sequence[str]) -> Local:
+        out = Local.unknown(len(ids))
+        for k, image_id in enumerate(ids):
+            try:
+                other = self.views(image_id)
+                if other is None:
+                    continue
+                query = self._prepared_query()
+                if query is None:
+                    break
+                ev = localmatch.compare_features(
+                    query[0],
+                    query[1],
+                    other,
+                    localmatch.features(other),
+                    matcher=self._matcher,
+                )
+            except Exception as exc:  # judged without it, like a missing view
+                log.warning("local evidence against %s failed: %s", image_id, exc)
+                continue
+            out.inliers[k], out.score[k] = ev.inliers, ev.score
+        return out

@@ -5,8 +5,10 @@ uploaded copy came first one time in ten. Here each candidate (found by any kind
 compared with the query on every kind at once, in the orientation (direct or mirrored) where
 the structural kinds agree best, and judged by the same verifier as the indexer's pairs
 (verify.py), the embedding cosine included when the query and the candidate both have an
-embedding. The order: verified near-duplicates first; then the weighted hash distance;
-ties broken by further evidence (the embedding cosine, every kind's distance summed,
+embedding, and the local evidence of the two pictures' views when a ``local`` source is
+given (for the candidates whose verdict it could change, at most ``QUERY_MAX``, lowest
+weighted distance first). The order: verified near-duplicates first; then the weighted hash
+distance; ties broken by further evidence (the embedding cosine, every kind's distance summed,
 colorhash included, then the colour layout distance), and only then by id. Each answer
 says why it matched.
 
@@ -17,16 +19,18 @@ spelled out.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
 from lookalike.hashing import COLOR_GRID, HASH_KINDS
 from services.indexer.bits import mirror_value
 from services.indexer.duplicates import color_distance, colorless, mirror_cells
+from services.indexer.localpairs import QUERY_MAX
 from services.indexer.table import COLOR_BYTES
-from services.indexer.verify import STRUCTURAL, Evidence, VerifyConfig, decide, verify
+from services.indexer.verify import STRUCTURAL, Evidence, Local, VerifyConfig, decide, verify
 
 _STRUCTURAL_COLUMNS = [HASH_KINDS.index(k) for k in STRUCTURAL]
 MISSING = 64  # the distance of a kind either picture lacks: as far as it can be
@@ -129,8 +133,10 @@ def rank(
     k: int,
     config: VerifyConfig | None = None,
     exclude: str | None = None,
+    local: Callable[[Sequence[str]], Local] | None = None,
 ) -> list[Ranked]:
-    """The ``k`` best candidates for ``query``, in the one order (see the module doc)."""
+    """The ``k`` best candidates for ``query``, in the one order (see the module doc).
+    ``local``: the query's local evidence against stored ids (localpairs.QueryLocal)."""
     c = candidates if isinstance(candidates, Candidates) else Candidates.of(candidates)
     n = len(c.ids)
     if n == 0:
@@ -157,13 +163,24 @@ def rank(
     cosine = np.full(n, np.nan)
     if query.vector is not None and c.vectors is not None:
         cosine = np.round(c.vectors @ np.asarray(query.vector, np.float32), 4)
-    match, weighted = decide(
+    judge = partial(
+        decide,
         distances[:, _STRUCTURAL_COLUMNS].T,
         information,
         np.where(np.isinf(color), -1, np.round(color)).astype(np.int64),
         cosine,
         config,
     )
+    pixels = Local.unknown(n)
+    if local is not None:
+        could, loose = judge(Local.perfect(n))
+        ask = [
+            i for i in np.argsort(loose, kind="stable").tolist() if could[i] and c.ids[i] != exclude
+        ]
+        ask = ask[:QUERY_MAX]
+        found = local([c.ids[i] for i in ask])
+        pixels.inliers[ask], pixels.score[ask] = found.inliers, found.score
+    match, weighted = judge(pixels)
     weighted = np.round(weighted, 2)
     order = np.lexsort(
         (
@@ -191,6 +208,8 @@ def rank(
             float(information[i]),
             None if col is None else round(col),
             cos,
+            None if math.isnan(pixels.inliers[i]) else int(pixels.inliers[i]),
+            float(pixels.score[i]),
         )
         verdict = verify(evidence, config)
         out.append(

@@ -44,6 +44,7 @@ import numpy as np
 from annoy import AnnoyIndex
 from PIL import Image
 
+from lookalike import localmatch
 from lookalike.hashing import (
     HASH_BITS,
     HASH_KINDS,
@@ -56,6 +57,7 @@ from lookalike.hashing import (
 from services.indexer import generations as gens
 from services.indexer import popscan
 from services.indexer.bits import OrderedScanner, bit_rows, check_kind, mirror_value, parse_hex
+from services.indexer.localpairs import QueryLocal, ViewSource
 from services.indexer.multindex import CHUNKS, MultiIndex
 from services.indexer.npmap import load_mapped
 from services.indexer.ranking import Candidates, Ranked, Signature, rank, stack_vectors
@@ -242,8 +244,12 @@ class IndexReader:
         vectors: VectorSource | None = None,
         model: str | Callable[[], str | None] | None = None,
         verify: VerifyConfig | None = None,
+        views: ViewSource | None = None,
     ) -> None:
         self.index_dir = Path(index_dir)
+        # The stored images' verification views (lookalike.viewstore; None: the ranking
+        # judges without local evidence).
+        self.views = views
         if not popscan.COMPILED:
             _say_numpy_scan()
         self.verify = verify or VerifyConfig()  # how the one ranking judges
@@ -531,12 +537,15 @@ class IndexReader:
         k: int = 10,
         exclude: str | None = None,
         config: VerifyConfig | None = None,
+        picture: Callable[[], np.ndarray | None] | None = None,
     ) -> list[Ranked]:
         """The ``k`` stored images most like ``query``, in the one order of ranking.py:
         candidates are, per candidate kind and orientation (direct, mirrored), the images
         within its candidate radius (at most the ``RANK_CANDIDATES`` nearest) or else its
         nearest, and with the query's embedding its ``RANK_CANDIDATES`` nearest by cosine;
-        each judged on all its evidence (the embedding cosine of those with a vector)."""
+        each judged on all its evidence (the embedding cosine of those with a vector; with
+        the stored views, the query's verification view, made or read by ``picture``,
+        compared with theirs)."""
         config = config or self.verify
         gen = self._snapshot()
         delta = self._recent(gen)
@@ -566,7 +575,10 @@ class IndexReader:
         candidates = self._candidates(gen, delta, sorted(found))
         if view is not None and view.count:
             candidates = replace(candidates, vectors=_vectors_of(view, candidates.ids))
-        return rank(query, candidates, k=k, config=config, exclude=exclude)
+        local = None
+        if self.views is not None and picture is not None:
+            local = QueryLocal(picture, self.views)
+        return rank(query, candidates, k=k, config=config, exclude=exclude, local=local)
 
     def _candidates(
         self, gen: _Generation | None, delta: _Delta | None, ids: list[str]
@@ -609,7 +621,9 @@ class IndexReader:
         """The near-duplicates and closest images of a stored image (itself left out), its
         stored embedding weighed when it has one."""
         query = replace(self.signature_of(image_id), vector=self.vector_or_none(image_id))
-        return self.rank(query, k=k, exclude=image_id, config=config)
+        views = self.views
+        picture = None if views is None else functools.partial(views, image_id)
+        return self.rank(query, k=k, exclude=image_id, config=config, picture=picture)
 
     def rank_image(
         self,
@@ -638,7 +652,13 @@ class IndexReader:
         )
         if not mirror:  # the mirror image is never considered: compare it with itself
             query = Signature(query.hashes, query.information, query.color, query.hashes)
-        return hashed, self.rank(replace(query, vector=vector), k=k, config=config)
+        decoded = image
+        return hashed, self.rank(
+            replace(query, vector=vector),
+            k=k,
+            config=config,
+            picture=lambda: localmatch.view(decoded),
+        )
 
     # ------------------------------------------------------------------ vectors
 

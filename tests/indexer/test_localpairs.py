@@ -13,8 +13,9 @@ from PIL import Image
 from lookalike import localmatch as lm
 from lookalike.hashing import HASH_KINDS, hash_image
 from services.indexer.duplicates import near_duplicates
-from services.indexer.localpairs import MEMO_FILE, PairLocal, load_memo, save_memo
-from services.indexer.table import HashTable
+from services.indexer.localpairs import MEMO_FILE, PairLocal, QueryLocal, load_memo, save_memo
+from services.indexer.ranking import Signature, rank
+from services.indexer.table import HashTable, parse_color
 from services.indexer.verify import (
     LOCAL_CLAIM_INLIERS,
     LOCAL_MIN_SCORE,
@@ -222,3 +223,47 @@ def test_a_memo_of_another_recipe_or_damaged_is_not_used(tmp_path) -> None:
     (tmp_path / MEMO_FILE).write_bytes(b"not a memo")
     assert load_memo(tmp_path) == {}
     assert load_memo(None) == {} and load_memo(tmp_path / "absent") == {}
+
+
+def test_the_one_ranking_weighs_the_pictures_of_the_query_and_its_candidates() -> None:
+    pictures = _pictures()
+    camera = pictures[1]
+    stored_pictures = {
+        "camera": camera,
+        "painted": _painted_over(camera, pictures[3]),
+        "other": pictures[0],
+    }
+
+    def signature(picture: Image.Image) -> Signature:
+        h = hash_image(picture)
+        return Signature(
+            {k: int(v, 16) for k, v in h.as_dict().items()}, h.info, parse_color(h.color)
+        )
+
+    stored = {name: signature(p) for name, p in stored_pictures.items()}
+    query = signature(camera)
+    before = {r.id: r for r in rank(query, stored, k=3)}
+    assert before["camera"].match and before["painted"].match  # by hashes alone
+    views = {name: lm.view(p) for name, p in stored_pictures.items()}
+    after = {
+        r.id: r
+        for r in rank(query, stored, k=3, local=QueryLocal(lambda: lm.view(camera), views.get))
+    }
+    assert after["camera"].match and not after["painted"].match
+    assert after["painted"].reasons[-1].endswith("the pictures differ")
+    assert "keypoints under one transform" in after["camera"].reasons[-1]
+    assert not any("keypoints" in r for r in after["other"].reasons)  # never asked
+
+
+def test_a_query_among_images_without_views_makes_no_view_of_its_own() -> None:
+    made: list[str] = []
+
+    def query_view() -> np.ndarray:
+        made.append("query")
+        return lm.view(_pictures()[0])
+
+    got = QueryLocal(query_view, lambda image_id: None)(["a", "b"])
+    assert made == [] and np.isnan(got.inliers).all()
+    views = {"b": lm.view(_rotated(_pictures()[0], 3))}
+    got = QueryLocal(query_view, views.get)(["a", "b"])
+    assert made == ["query"] and np.isnan(got.inliers[0]) and got.score[1] >= LOCAL_MIN_SCORE

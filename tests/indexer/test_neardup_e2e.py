@@ -120,6 +120,17 @@ def test_local_evidence_refuses_a_repaint_and_says_which_pairs_it_judged(fresh_g
     assert third.local == report.local and 0 < third.local_reused < report.local
     assert _near(store, "camera") == {"camerajpeg"}
 
+    # the one ranking weighs the pictures too: an upload of the camera, and the stored one
+    reader = IndexReader(index, GraphHashSource(store), views=views.get)
+    buf = io.BytesIO()
+    camera.convert("RGB").save(buf, "PNG")
+    for ranked in (reader.rank_image(buf.getvalue(), k=4)[1], reader.rank_id("camera", k=3)):
+        by_id = {r.id: r for r in ranked}
+        assert by_id["camerajpeg"].match and not by_id["camerapainted"].match
+        assert by_id["camerapainted"].reasons[-1].endswith("the pictures differ")
+    without = {r.id: r for r in IndexReader(index, GraphHashSource(store)).rank_id("camera", k=3)}
+    assert without["camerapainted"].match  # hashes alone are fooled
+
 
 def bits(n: int, start: int) -> int:
     return sum(1 << b for b in range(start, start + n))
