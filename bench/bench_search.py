@@ -24,8 +24,12 @@ Measured:
 - **per step**: starting Python and loading the search command (a process of its own), then in
   process the graph connection, opening the index reader, the one ranking
   (``rank_image``), titles from the graph; against the per-kind ``search_image`` (phash,
-  dhash) that ``lookalike search`` used before; and what a search adds when the index
-  holds vectors (this graph has none): loading the embedding model and embedding the query.
+  dhash) that ``lookalike search`` used before; what a search adds when the index
+  holds vectors (this graph has none): loading the embedding model and embedding the query;
+  and what it adds when the workers' verification views are stored (lookalike.viewstore;
+  written here for every picture into a store of the run's own, which the timed CLI calls
+  do not use): importing OpenCV (a process of its own), and the ranking with the query's
+  view compared with its candidates' (services/indexer/localpairs.QueryLocal).
 
 Writes bench/results/search.json (``--out``), with the load average, date and commit.
 """
@@ -100,7 +104,19 @@ def timed(fn: Any) -> tuple[float, Any]:
     return time.perf_counter() - t, out
 
 
-def in_process(settings: Any, env: dict[str, str], query: bytes, expected: str) -> dict[str, float]:
+def write_views(pics: list[Image.Image], folder: Path) -> Any:
+    """Every picture's verification view in a view store, as the workers leave them."""
+    from lookalike.viewstore import ViewStore
+
+    views = ViewStore(folder, max_bytes=1 << 62)
+    for i, pic in enumerate(pics):
+        views.save(f"s{i:06d}", pic)
+    return views
+
+
+def in_process(
+    settings: Any, env: dict[str, str], query: bytes, expected: str, views: Any
+) -> dict[str, float]:
     """One search step by step, in a fresh interpreter's order (imports counted once)."""
     steps: dict[str, float] = {}
     t, _ = timed(
@@ -130,6 +146,14 @@ def in_process(settings: Any, env: dict[str, str], query: bytes, expected: str) 
         steps["titles from the graph"] = t
         t, _ = timed(lambda: reader.search_image(query, kinds=("phash", "dhash"), k=10))
         steps["baseline: per-kind search_image (phash, dhash)"] = t
+        with_views = open_reader(settings, store, views=views.get)
+        t, (_, ranked) = timed(lambda: with_views.rank_image(query, k=10))
+        steps["with views: rank, the pictures compared too"] = t
+        assert ranked[0].id == expected, (ranked[0], expected)
+    t, _ = timed(
+        lambda: subprocess.run([sys.executable, "-c", "import cv2"], check=True, env=env, cwd=REPO)
+    )
+    steps["with views: start python, import OpenCV (a process)"] = t
     # What a search adds when the index holds vectors (this graph has none): the model is
     # loaded (onnxruntime session) and the query embedded, then ranked with its cosines.
     from lookalike.embedding.embedder import load_embedder
@@ -286,8 +310,11 @@ def main() -> None:
                     raise SystemExit(f"the trees answer {path.name} differently: {answers}")
                 t, _ = timed(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True))
                 bare.append(t)
+            t, views = timed(lambda: write_views(pics, Path(tmp) / "views"))
+            print(f"wrote {args.images} views in {t:.0f}s", file=sys.stderr)
             steps = [
-                in_process(settings, env, path.read_bytes(), expected) for path, expected in queries
+                in_process(settings, env, path.read_bytes(), expected, views)
+                for path, expected in queries
             ]
             counted = {
                 name: instructions(tree_env, roots[name], queries[0][0])
