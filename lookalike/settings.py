@@ -389,7 +389,7 @@ class Settings(BaseModel):
         le=10_000_000,
         **_doc(
             "disk for the grey views near-duplicates are verified with (lookalike.localmatch; "
-            "up to 100 KB per image), in MB; 0: none kept, pairs judged on hashes and "
+            "about 50 KB per image, PNG), in MB; 0: none kept, pairs judged on hashes and "
             "embeddings alone",
             section=INDEX,
         ),

@@ -3,7 +3,8 @@ thumbnails they decode, the index sidecar reads them to judge near-duplicate pai
 
 The indexer never sees pixels otherwise (hashes come through the graph, vectors through
 Redis), and local evidence (lookalike.localmatch) needs both pictures of a pair. One file
-per image and recipe (``<id>.<LOCAL_RECIPE>.npy``, the grey uint8 view with its shape), in a
+per image and recipe (``<id>.<LOCAL_RECIPE>.png``: the grey view, losslessly, in about half
+the bytes of the raw pixels, for a few milliseconds to write and one to read), in a
 folder of the state directory every service mounts; written atomically and kept within a
 byte budget like the thumbnail cache (the least recently written go first, and views of an
 older recipe are never read again, so they go first). A view missing (never written,
@@ -12,7 +13,6 @@ evicted, unreadable) only means the pair is judged without local evidence.
 
 from __future__ import annotations
 
-import io
 import logging
 from pathlib import Path
 
@@ -28,28 +28,33 @@ log = logging.getLogger(__name__)
 class ViewStore:
     def __init__(self, root: Path, max_bytes: int, writers: int = 8) -> None:
         self.files = ThumbnailCache(
-            root, max_bytes, writers, suffix=f".{LOCAL_RECIPE}.npy", what="view store"
+            root, max_bytes, writers, suffix=f".{LOCAL_RECIPE}.png", what="view store"
         )
 
     def put(self, image_id: str, picture: np.ndarray) -> None:
+        import cv2
+
         if picture.dtype != np.uint8 or picture.ndim != 2:
             raise ValueError(f"a view is a grey uint8 picture, not {picture.dtype} {picture.shape}")
-        buf = io.BytesIO()
-        np.save(buf, picture, allow_pickle=False)
-        self.files.put(image_id, buf.getvalue())
+        # Level 3 of 9: nearly the size of the highest levels, in a fraction of their time.
+        ok, png = cv2.imencode(".png", picture, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+        if not ok:
+            raise ValueError(f"the view of {image_id} could not be encoded")
+        self.files.put(image_id, png.tobytes())
 
     def get(self, image_id: str) -> np.ndarray | None:
         """The image's view by this store's recipe, or None (not there, or unreadable: a
         damaged file is logged and judged as missing)."""
+        import cv2
+
         data = self.files.get(image_id)
         if data is None:
             return None
-        try:
-            out = np.load(io.BytesIO(data), allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            log.warning("view of %s is unreadable (%s): judged without it", image_id, exc)
+        out = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if out is None:
+            log.warning("view of %s is unreadable: judged without it", image_id)
             return None
-        if not isinstance(out, np.ndarray) or out.dtype != np.uint8 or out.ndim != 2:
+        if out.dtype != np.uint8 or out.ndim != 2:
             log.warning("view of %s is not a grey picture: judged without it", image_id)
             return None
         return out
