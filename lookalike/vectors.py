@@ -134,6 +134,16 @@ def publish(
     their stream ids. ``maxlen`` caps the stream (approximately, so trimming stays cheap):
     should the indexer stay away that long, the oldest vectors go and are re-embedded."""
     pipe = client.pipeline(transaction=False)
+    if not append(pipe, rows, maxlen):
+        return []
+    return [x.decode() if isinstance(x, bytes) else str(x) for x in pipe.execute()]
+
+
+def append(
+    pipe: redis.client.Pipeline, rows: Iterable[tuple[str, str, int, np.ndarray]], maxlen: int
+) -> int:
+    """Queue ``publish``'s appends on ``pipe`` (to send with other commands in one round
+    trip); returns how many."""
     n = 0
     for image_id, model, at, vector in rows:
         v = check_vector(vector)
@@ -144,9 +154,7 @@ def publish(
             approximate=True,
         )
         n += 1
-    if not n:
-        return []
-    return [x.decode() if isinstance(x, bytes) else str(x) for x in pipe.execute()]
+    return n
 
 
 def _entry(stream_id: bytes | str, fields: dict[bytes, bytes]) -> VectorEntry:

@@ -16,13 +16,14 @@ import numpy as np
 import redis
 from PIL import Image
 
+from lookalike import hashmark
 from lookalike.catalogue import CatalogueClient
 from lookalike.errors import CatalogueError
 from lookalike.graph import GraphStore, now_ms
 from lookalike.hashing import ImageDecodeError, algorithm_version, hash_image
 from lookalike.records import ImageRecord, ImageWithSimilar
 from lookalike.thumbcache import ThumbnailCache
-from lookalike.vectors import check_vector, publish
+from lookalike.vectors import append, check_vector
 from lookalike.viewstore import ViewStore
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ class Fetched:
 def store_fetched_many(
     store: GraphStore,
     items: Sequence[tuple[ImageWithSimilar, Thumbnail | None]],
-    seen_at: int | None = None,
+    seen_at: int,
     model: str | None = None,
 ) -> list[Fetched]:
     """Write fetched images, the images they list, the SIMILAR_TO edges, and prune stale
@@ -54,9 +55,11 @@ def store_fetched_many(
 
     One transaction for several images: the graph server's per-transaction and
     per-statement costs are paid once per batch (five statements, however many images),
-    not once per image. Returns one ``Fetched`` per item, in order.
+    not once per image. ``seen_at``: the write's stamp (``fetched_at``, ``hashed_at``), the
+    one ``publish_vectors(..., fetched=True)`` announced before. Returns one ``Fetched``
+    per item, in order.
     """
-    ts = seen_at if seen_at is not None else now_ms()
+    ts = seen_at
     images, neighbours, edges, prunes, thumbs = [], [], [], [], []
     fetched_ids = {result.image.id for result, _ in items}
     listed: set[str] = set()
@@ -84,7 +87,7 @@ def store_fetched_many(
         ("store_neighbours", {"rows": neighbours}),
         ("upsert_edges", {"rows": edges}),
         ("prune_edges", {"rows": prunes}),
-        *thumbnail_steps(thumbs),
+        *thumbnail_steps(thumbs, ts),
     ]
     results = store.write_together(steps)
     states = {row["id"]: row for row in results[0]}
@@ -261,23 +264,24 @@ def examine(
     return Thumbnail(image_id, info_url, hashes, vector, model, error, now_ms())
 
 
-def hash_row(image_id: str, info_url: str, hashes: dict[str, Any]) -> dict[str, Any]:
+def hash_row(image_id: str, info_url: str, hashes: dict[str, Any], at: int) -> dict[str, Any]:
     """The ``set_hashes`` row of an image: its hashes (with ``hash_info`` and
-    ``hash_color``) and what they were computed from."""
+    ``hash_color``), what they were computed from, and ``at`` (epoch ms): the write's stamp,
+    taken (and announced: ``publish_vectors``) before the write."""
     return {
         "id": image_id,
         **hashes,
         "hash_version": algorithm_version(),
         "thumbnail": info_url,
-        "hashed_at": now_ms(),
+        "hashed_at": at,
     }
 
 
-def thumbnail_steps(thumbs: Sequence[Thumbnail]) -> list[tuple[str, dict[str, Any]]]:
-    """The graph writes that store what ``download_and_hash`` found: hashes, which model
-    embedded which thumbnail (the vectors themselves go to Redis: ``publish_vectors``),
-    failed embeddings."""
-    hashes = [hash_row(t.image_id, t.info_url, t.hashes) for t in thumbs if t.hashes]
+def thumbnail_steps(thumbs: Sequence[Thumbnail], at: int) -> list[tuple[str, dict[str, Any]]]:
+    """The graph writes that store what ``download_and_hash`` found: hashes (stamped ``at``),
+    which model embedded which thumbnail (the vectors themselves go to Redis:
+    ``publish_vectors``), failed embeddings."""
+    hashes = [hash_row(t.image_id, t.info_url, t.hashes, at) for t in thumbs if t.hashes]
     embedded = [
         {"id": t.image_id, "model": t.model, "thumbnail": t.info_url, "at": t.at}
         for t in thumbs
@@ -297,19 +301,40 @@ def thumbnail_steps(thumbs: Sequence[Thumbnail]) -> list[tuple[str, dict[str, An
     return steps
 
 
-def publish_vectors(client: redis.Redis, thumbs: Sequence[Thumbnail], maxlen: int) -> None:
-    """Hand the vectors to the index sidecar (``lookalike.vectors``). Before the graph
-    write that says they exist, so the graph never calls embedded what the stream lacks."""
-    publish(
-        client,
+def publish_vectors(
+    client: redis.Redis,
+    thumbs: Sequence[Thumbnail],
+    maxlen: int,
+    *,
+    database: str | None = None,
+    fetched: bool = False,
+) -> int:
+    """Hand over what the next graph write needs handed over first, in one round trip:
+    the vectors to the index sidecar (``lookalike.vectors``), and, when the write stamps
+    images (hashes among ``thumbs``, or ``fetched`` images), the write's stamp as the
+    newest write to ``database`` (``lookalike.hashmark``). Before the graph write, so the
+    graph never calls embedded what the stream lacks, nor holds a write newer than the mark.
+    Returns the stamp (epoch ms) the write must use: ``seen_at`` of ``store_fetched_many``,
+    ``at`` of ``store_thumbnails``."""
+    at = now_ms()
+    pipe = client.pipeline(transaction=False)
+    queued = append(
+        pipe,
         [(t.image_id, t.model or "", t.at, t.vector) for t in thumbs if t.vector is not None],
         maxlen,
     )
+    if fetched or any(t.hashes for t in thumbs):
+        hashmark.announce(pipe, database, at)
+        queued += 1
+    if queued:
+        pipe.execute()
+    return at
 
 
-def store_thumbnails(store: GraphStore, thumbs: Sequence[Thumbnail]) -> None:
-    """Store what looks at thumbnails found, in one transaction."""
-    steps = thumbnail_steps(thumbs)
+def store_thumbnails(store: GraphStore, thumbs: Sequence[Thumbnail], at: int) -> None:
+    """Store what looks at thumbnails found, in one transaction; ``at``: the stamp
+    ``publish_vectors`` announced."""
+    steps = thumbnail_steps(thumbs, at)
     if steps:
         store.write_together(steps)
 

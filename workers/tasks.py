@@ -341,11 +341,18 @@ def _store_batch(state: CrawlState, ready: list[_Ready], depth: int) -> dict[str
     res = resources()
     thumbs = [r.thumb for r in ready if r.thumb is not None]
     try:
-        # The vectors go first (``lookalike.vectors`` says why): Redis away here means nothing
-        # of the batch is written yet.
-        pipeline.publish_vectors(res.redis, thumbs, res.settings.embed_stream_max)
+        # The vectors and the write's stamp go first (``lookalike.vectors`` and
+        # ``lookalike.hashmark`` say why): Redis away here means nothing of the batch is
+        # written yet.
+        at = pipeline.publish_vectors(
+            res.redis,
+            thumbs,
+            res.settings.embed_stream_max,
+            database=res.settings.neo4j_database,
+            fetched=True,
+        )
         fetched = pipeline.store_fetched_many(
-            res.store, [(r.result, r.thumb) for r in ready], model=res.model
+            res.store, [(r.result, r.thumb) for r in ready], at, model=res.model
         )
     except REDIS_AWAY as exc:
         log.warning("crawl %s: Redis did not take the vectors of a batch: %s", state.id, exc)
@@ -533,8 +540,10 @@ def hash_for_crawl(
             _completed(state, state.complete_hash(image_id, "hash_skipped", hint, embed_hint))
             return "unchanged"
         thumb = res.look(image_id, info_url, needs)
-        pipeline.publish_vectors(res.redis, [thumb], res.settings.embed_stream_max)
-        pipeline.store_thumbnails(res.store, [thumb])
+        at = pipeline.publish_vectors(
+            res.redis, [thumb], res.settings.embed_stream_max, database=res.settings.neo4j_database
+        )
+        pipeline.store_thumbnails(res.store, [thumb], at)
     except GraphUnavailable:
         if _retry_graph(state, hash_image, args, image_id, None):
             return "retry"
@@ -647,9 +656,11 @@ def embed_images(items: list[list[str]]) -> dict[str, int]:
         except ImageDecodeError as exc:
             thumb = Thumbnail(image_id, info_url, embed_error=f"not_an_image: {exc}", at=now_ms())
         thumbs.append(thumb)
-    pipeline.publish_vectors(res.redis, thumbs, res.settings.embed_stream_max)
+    at = pipeline.publish_vectors(
+        res.redis, thumbs, res.settings.embed_stream_max, database=res.settings.neo4j_database
+    )
     try:
-        pipeline.store_thumbnails(res.store, thumbs)
+        pipeline.store_thumbnails(res.store, thumbs, at)
     except GraphUnavailable:
         res.reset_store()
         embed_images.apply_async((items,), countdown=GRAPH_RESTARTS.delay(2))

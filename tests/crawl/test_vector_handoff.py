@@ -65,7 +65,9 @@ def hand_off_through(monkeypatch: pytest.MonkeyPatch, client: Any) -> None:
     and the broker keep the real Redis)."""
     real = pipeline.publish_vectors
     monkeypatch.setattr(
-        pipeline, "publish_vectors", lambda _redis, thumbs, maxlen: real(client, thumbs, maxlen)
+        pipeline,
+        "publish_vectors",
+        lambda _redis, thumbs, maxlen, **options: real(client, thumbs, maxlen, **options),
     )
 
 
