@@ -17,6 +17,11 @@ Files in a generation (rows ordered by (word count, id), which is the result ord
 sorted), ``titles.offsets.npy`` and ``titles.postings.npy`` (for word i, the rows
 ``postings[offsets[i]:offsets[i+1]]``, ascending). A prefix covers a contiguous run of the
 sorted vocabulary, so its rows are one contiguous slice of the postings.
+
+The titles' text is kept too (``TitleTexts``: ``titles.text_ids.npy``, every titled image's
+id, sorted; ``titles.text_offsets.npy`` and ``titles.text.npy``, their UTF-8 bytes end to
+end), so a reader that knows the graph has nothing newer than the generation
+(``lookalike.hashmark``) prints its results' titles without asking the graph.
 """
 
 from __future__ import annotations
@@ -58,18 +63,70 @@ def words(text: str | None) -> list[str]:
 
 
 @dataclass(frozen=True)
+class TitleTexts:
+    """The titles' text, by id (see the module's docstring)."""
+
+    ids: np.ndarray  # (n,) str, sorted
+    offsets: np.ndarray  # (n + 1,) int64: title i is text[offsets[i]:offsets[i + 1]]
+    text: np.ndarray  # uint8, UTF-8
+
+    @classmethod
+    def build(cls, rows: Iterable[tuple[str, str | None]]) -> TitleTexts:
+        """From (id, title) pairs (the last title of an id counts; None: no title)."""
+        titles = dict(rows)
+        ids = sorted(i for i, t in titles.items() if t is not None)
+        encoded = [str(titles[i]).encode("utf-8", "surrogatepass") for i in ids]
+        lengths = np.array([len(b) for b in encoded], dtype=np.int64)
+        return cls(
+            np.array(ids, dtype=str),
+            np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+            np.frombuffer(b"".join(encoded), dtype=np.uint8),
+        )
+
+    def save(self, folder: Path) -> None:
+        np.save(folder / "titles.text_ids.npy", self.ids)
+        np.save(folder / "titles.text_offsets.npy", self.offsets)
+        np.save(folder / "titles.text.npy", self.text)
+
+    @classmethod
+    def load(cls, folder: Path) -> TitleTexts | None:
+        """The generation's titles, None when it has none kept (older generations)."""
+        if not (folder / "titles.text_ids.npy").exists():
+            return None
+        return cls(
+            load_mapped(folder / "titles.text_ids.npy"),
+            load_mapped(folder / "titles.text_offsets.npy"),
+            load_mapped(folder / "titles.text.npy"),
+        )
+
+    def get(self, ids: Iterable[str]) -> dict[str, str]:
+        """The titles of those of ``ids`` that have one here."""
+        out = {}
+        for image_id in ids:
+            i = int(np.searchsorted(self.ids, image_id))
+            if i < len(self.ids) and self.ids[i] == image_id:
+                lo, hi = int(self.offsets[i]), int(self.offsets[i + 1])
+                out[image_id] = self.text[lo:hi].tobytes().decode("utf-8", "surrogatepass")
+        return out
+
+
+@dataclass(frozen=True)
 class TitleTable:
-    """The index arrays (see the module's docstring)."""
+    """The index arrays (see the module's docstring), and the titles' text when built from
+    titles (not when loaded: ``TitleTexts.load`` reads it on its own)."""
 
     ids: np.ndarray
     sizes: np.ndarray
     vocab: np.ndarray
     offsets: np.ndarray
     postings: np.ndarray
+    texts: TitleTexts | None = None
 
     @classmethod
     def build(cls, rows: Iterable[tuple[str, str | None]]) -> TitleTable:
-        """From (id, title) pairs; images without a word in their title are left out."""
+        """From (id, title) pairs; images without a word in their title are left out of
+        the word index (their text is kept)."""
+        rows = list(rows)
         entries = sorted(
             (len(set(ws)), image_id, ws) for image_id, title in rows if (ws := words(title))
         )
@@ -85,11 +142,14 @@ class TitleTable:
             vocab=np.array(vocab, dtype=str),
             offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
             postings=np.array([r for w in vocab for r in postings[w]], dtype=np.int32),
+            texts=TitleTexts.build(rows),
         )
 
     def save(self, folder: Path) -> None:
         for name in _FILES:
             np.save(folder / f"titles.{name}.npy", getattr(self, name))
+        if self.texts is not None:
+            self.texts.save(folder)
 
     @classmethod
     def load(cls, folder: Path) -> TitleTable:
