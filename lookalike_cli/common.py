@@ -5,12 +5,16 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from lookalike import ids
 from lookalike.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from lookalike.graph import GraphStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -79,3 +83,44 @@ def settings() -> Settings:
         return load_settings()
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+class LazyGraph:
+    """A command's graph connection, opened (and the graph driver imported: a tenth of a
+    second or more) at its first use, closed at the end of the ``with`` block if it was.
+    A search that the index answers alone (see lookalike.hashmark) never opens it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._store: GraphStore | None = None
+
+    @property
+    def opened(self) -> bool:
+        return self._store is not None
+
+    @property
+    def store(self) -> GraphStore:
+        if self._store is None:
+            from lookalike.graph import GraphStore
+
+            self._store = GraphStore.connect(self._settings)
+        return self._store
+
+    def read(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        return self.store.read(name, **params)
+
+    def get_images(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        return self.store.get_images(ids)
+
+    def __enter__(self) -> LazyGraph:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None

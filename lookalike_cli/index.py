@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from lookalike.hashing import HASH_KINDS
-from lookalike_cli.common import IMAGE_ID, settings, user_errors
+from lookalike_cli.common import IMAGE_ID, LazyGraph, settings, user_errors
 
 _KIND = click.Choice(HASH_KINDS)
 
@@ -164,9 +164,15 @@ def _reader(s: Any, store: Any) -> Any:
     return reader
 
 
-def _titles(store: Any, ids: list[str]) -> dict[str, str]:
-    images = store.get_images(ids) if ids else {}
-    return {i: (images.get(i, {}).get("title") or "") for i in ids}
+def _titles(graph: LazyGraph, reader: Any, ids: list[str]) -> dict[str, str]:
+    """The titles of ``ids``: from the index generation when they are current there (the
+    workers wrote nothing since it was built), else (and for ids it lacks) from the graph."""
+    titles = reader.titles_of(ids) if ids else {}
+    missing = [i for i in dict.fromkeys(ids) if i not in titles]
+    if missing:
+        images = graph.get_images(missing)
+        titles.update({i: (images.get(i, {}).get("title") or "") for i in missing})
+    return {i: titles[i] for i in ids}
 
 
 def _clip(text: str, width: int = 50) -> str:
@@ -214,21 +220,19 @@ def _print_ranked(matches: list[Any], titles: dict[str, str]) -> None:
 @user_errors(*_ERRORS)
 def duplicates(image_id: str, kind: str | None, k: int, max_distance: int, no_mirror: bool) -> None:
     """Print the near-duplicates of the image IMAGE_ID (best first)."""
-    from lookalike.graph import GraphStore
-
     s = settings()
-    with GraphStore.connect(s) as store:
+    with LazyGraph(s) as store:
         reader = _reader(s, store)
         if kind is None:
             ranked = reader.rank_id(image_id, k=k)
-            titles = _titles(store, [m.id for m in ranked])
+            titles = _titles(store, reader, [m.id for m in ranked])
             click.echo(f"images like {image_id} (near-duplicates first):")
             _print_ranked(ranked, titles)
             return
         matches = reader.nearest(
             kind, image_id=image_id, k=k, max_distance=max_distance, mirror=not no_mirror
         )
-        titles = _titles(store, [m.id for m in matches])
+        titles = _titles(store, reader, [m.id for m in matches])
     if not matches:
         click.echo(f"no image within {max_distance} bits of {image_id} ({kind})")
         return
@@ -249,7 +253,6 @@ def duplicates(image_id: str, kind: str | None, k: int, max_distance: int, no_mi
 def search(image_file: Path, k: int, no_mirror: bool) -> None:
     """Print the stored images that look most like IMAGE_FILE: one ranking across hash kinds
     and the learned embedding, verified near-duplicates first."""
-    from lookalike.graph import GraphStore
     from lookalike.hashing import decode_image
 
     s = settings()
@@ -260,12 +263,12 @@ def search(image_file: Path, k: int, no_mirror: bool) -> None:
         )
     # Hashed at the size the API hashes uploads at, so both find the same images.
     picture = decode_image(data, max_pixels=s.api_max_upload_pixels, max_side=s.thumbnail_size)
-    with GraphStore.connect(s) as store:
+    with LazyGraph(s) as store:
         reader = _reader(s, store)
         _, ranked = reader.rank_image(
             picture, k=k, mirror=not no_mirror, vector=_embedding(s, reader, picture)
         )
-        titles = _titles(store, [m.id for m in ranked])
+        titles = _titles(store, reader, [m.id for m in ranked])
     if not ranked:
         click.echo("no matches")
         return
@@ -300,13 +303,11 @@ def _score(x: float | None) -> str:
 @user_errors(*_ERRORS)
 def lookalikes(image_id: str, k: int, refined: bool) -> None:
     """Print the images that look most like IMAGE_ID by embedding cosine (best first)."""
-    from lookalike.graph import GraphStore
-
     s = settings()
-    with GraphStore.connect(s) as store:
+    with LazyGraph(s) as store:
         reader = _reader(s, store)
         matches = reader.lookalikes(image_id, k=k, refined=refined)
-        titles = _titles(store, [m.id for m in matches])
+        titles = _titles(store, reader, [m.id for m in matches])
     kind = "refined" if refined else "raw"
     click.echo(f"lookalikes of {image_id} by {kind} embedding cosine:")
     click.echo(f"{'#':>3}  {'id':<16} {'cosine':>7}  title")
@@ -331,12 +332,12 @@ def lookalikes(image_id: str, k: int, refined: bool) -> None:
 @user_errors(*_ERRORS)
 def audit(section: str, offset: int, limit: int) -> None:
     """Audit the catalogue's similar lists with the embeddings (of the last index build)."""
-    from lookalike.graph import GraphStore
     from services.indexer import audit as audit_mod
 
     s = settings()
-    with GraphStore.connect(s) as store:
-        view = _reader(s, store).vectors()
+    with LazyGraph(s) as store:
+        reader = _reader(s, store)
+        view = reader.vectors()
         found = view.gen.audit() if view.gen is not None else None
         if found is None:
             raise click.ClickException(
@@ -346,6 +347,7 @@ def audit(section: str, offset: int, limit: int) -> None:
         total, items = audit_mod.page(found, section, offset, limit)
         titles = _titles(
             store,
+            reader,
             [x for i in items for x in (i.get("source") or i["a"], i.get("target") or i["b"])],
         )
     info = audit_mod.summary(found)

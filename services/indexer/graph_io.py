@@ -14,23 +14,26 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import redis
 
-from lookalike.graph import GraphStore
 from lookalike.hashing import HASH_KINDS, algorithm_version
+from lookalike.hashmark import RedisMarks
 from lookalike.settings import Settings, SettingsError
 from lookalike.vectors import current_model
 from lookalike.viewstore import ViewStore
-from services.indexer.duplicates import Duplicate
-from services.indexer.lookslike import Diff, LooksLike
 from services.indexer.reader import IndexReader
 from services.indexer.recent import StreamVectors
 from services.indexer.table import HashTable
 from services.indexer.titles import TitleTable
 from services.indexer.verify import VerifyConfig
+
+if TYPE_CHECKING:  # the graph driver is imported only by who connects (lookalike.graph)
+    from lookalike.graph import GraphStore
+    from services.indexer.duplicates import Duplicate
+    from services.indexer.lookslike import Diff, LooksLike
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +116,13 @@ def count_hashed(store: GraphStore) -> int:
     return int(store.read("index_count_hashed")[0]["hashed"])
 
 
+class GraphReads(Protocol):
+    """What the readers' sources need of the graph: ``GraphStore``, or a connection opened
+    at its first read (the CLI's, which imports the driver only then)."""
+
+    def read(self, name: str, **params: Any) -> list[dict[str, Any]]: ...
+
+
 class GraphHashSource:
     """The reader's ``HashSource``: hashes written since a time, straight from the graph.
 
@@ -121,7 +131,7 @@ class GraphHashSource:
     """
 
     def __init__(
-        self, store: GraphStore, kinds: tuple[str, ...] = HASH_KINDS, limit: int = 200_000
+        self, store: GraphReads, kinds: tuple[str, ...] = HASH_KINDS, limit: int = 200_000
     ) -> None:
         self.store = store
         self.kinds = kinds
@@ -144,7 +154,7 @@ class GraphTitleSource:
     (every image the crawler stores is one or the other soon after), from the graph.
     ``limit`` bounds one read, as for hashes."""
 
-    def __init__(self, store: GraphStore, limit: int = 200_000) -> None:
+    def __init__(self, store: GraphReads, limit: int = 200_000) -> None:
         self.store = store
         self.limit = limit
 
@@ -155,21 +165,29 @@ class GraphTitleSource:
         return [(r["id"], r["title"]) for r in rows]
 
 
-def open_reader(settings: Settings, store: GraphStore, **options: Any) -> IndexReader:
+def open_reader(settings: Settings, store: GraphReads, **options: Any) -> IndexReader:
     """The reader the API and the CLI use: the settings' index folder, fresh hashes from
-    the graph, fresh vectors from Redis (when it is reachable), the settings' Annoy
-    search_k, the workers' views."""
+    the graph (unless the workers' write mark in Redis shows there are none:
+    lookalike.hashmark), fresh vectors from Redis (when it is reachable), the settings'
+    Annoy search_k, the workers' views."""
     options.setdefault("search_k", settings.index_search_k)
     options.setdefault("max_pixels", settings.api_max_upload_pixels)
     options.setdefault("model", functools.partial(current_model, settings))
     options.setdefault("verify", VerifyConfig.from_settings(settings))
     if "views" not in options and settings.view_store_mb > 0:
         options["views"] = ViewStore(settings.view_dir, max_bytes=0).get  # read only
-    if "vectors" not in options:
+    if "vectors" not in options or "marks" not in options:
         try:
-            options["vectors"] = StreamVectors(redis.Redis.from_url(settings.redis()))
+            client = redis.Redis.from_url(settings.redis())
         except SettingsError as exc:
-            log.warning("%s: vectors embedded since the last index build are not searched", exc)
+            log.warning(
+                "%s: vectors embedded since the last index build are not searched, and the "
+                "graph is asked for what is newer than the index",
+                exc,
+            )
+        else:
+            options.setdefault("vectors", StreamVectors(client))
+            options.setdefault("marks", RedisMarks(client, settings.neo4j_database))
     return IndexReader(settings.index_dir, GraphHashSource(store), **options)
 
 

@@ -8,7 +8,10 @@
 - Complete: images hashed after the generation was built are fetched from the graph
   (``HashSource.hashes_since``, cached ``delta_ttl`` seconds so a burst of queries asks the
   graph once) and scanned exactly; a newly hashed image is findable at once. A re-hashed
-  image's new hash replaces the generation's old one.
+  image's new hash replaces the generation's old one. The graph is not asked at all when
+  the workers' mark (``WriteMarks``, lookalike.hashmark) shows that nothing was written
+  since the generation's graph read: then the generation alone is complete, and its
+  titles are current (``titles_of``).
 - Exact where it matters, and a scan where the scan is faster: kinds with at most
   ``EXACT_SCAN_MAX`` hashes are simply scanned; larger ones answer near-duplicate radii
   (<= ``NEAR_RADIUS_MAX``) exactly from the multi-index tables, and nearest-k beyond the
@@ -44,7 +47,7 @@ import numpy as np
 from annoy import AnnoyIndex
 from PIL import Image
 
-from lookalike import localmatch
+from lookalike import hashmark, localmatch
 from lookalike.hashing import (
     HASH_BITS,
     HASH_KINDS,
@@ -63,6 +66,7 @@ from services.indexer.npmap import load_mapped
 from services.indexer.ranking import Candidates, Ranked, Signature, rank, stack_vectors
 from services.indexer.recent import Recent, VectorSource
 from services.indexer.table import COLOR_BYTES, HashTable, parse_color
+from services.indexer.titles import TitleTexts
 from services.indexer.vecread import GenVectors, Lookalike, NoVector, VectorView
 from services.indexer.verify import CANDIDATE_RADII, VerifyConfig
 
@@ -101,6 +105,13 @@ class HashSource(Protocol):
     def hashes_since(self, since_ms: int) -> HashTable: ...
 
 
+class WriteMarks(Protocol):
+    """Where the reader learns the newest image write the workers announced (epoch ms;
+    None: not known), to skip asking the ``HashSource`` (lookalike.hashmark)."""
+
+    def newest(self) -> int | None: ...
+
+
 class Scanner(Protocol):
     """An exact scan of one kind's hashes, answering nearest first (ties by position):
     popscan.FusedScanner (compiled) or bits.OrderedScanner (numpy)."""
@@ -132,6 +143,9 @@ class GenerationInfo:
     hashed_at_max: int
     images: int
     kinds: dict[str, Any]
+    # When the build's graph read began (epoch ms; the titles are read first): None when
+    # not known (a build without titles, as from a hash file).
+    read_at: int | None = None
 
 
 @dataclass
@@ -200,6 +214,7 @@ class _Generation:
             int(meta["hashed_at_max"]),
             int(meta["images"]),
             meta["kinds"],
+            int(meta["titles"]["read_at"]) if "titles" in meta else None,
         )
         ids = load_mapped(path / "ids.npy")
         information = (
@@ -218,6 +233,10 @@ class _Generation:
         i = int(np.searchsorted(self.ids, image_id))
         return i if i < len(self.ids) and self.ids[i] == image_id else None
 
+    @functools.cached_property
+    def texts(self) -> TitleTexts | None:
+        return TitleTexts.load(self.info.path)
+
 
 @dataclass
 class _Delta:
@@ -225,6 +244,9 @@ class _Delta:
     since: int
     fetched: float
     ids: set[str] = field(default_factory=set)
+    # The workers' mark showed nothing written since the generation's graph read: the
+    # (empty) table was not read from the graph.
+    settled: bool = False
 
 
 class IndexReader:
@@ -245,8 +267,11 @@ class IndexReader:
         model: str | Callable[[], str | None] | None = None,
         verify: VerifyConfig | None = None,
         views: ViewSource | None = None,
+        marks: WriteMarks | None = None,
     ) -> None:
         self.index_dir = Path(index_dir)
+        # The workers' mark of their newest write (None: always ask the source).
+        self.marks = marks
         # The stored images' verification views (lookalike.viewstore; None: the ranking
         # judges without local evidence).
         self.views = views
@@ -326,10 +351,35 @@ class IndexReader:
         with self._delta_lock:
             d = self._delta
             if d is None or d.since != since or time.monotonic() - d.fetched > self.delta_ttl:
-                table = self.source.hashes_since(since)
-                d = _Delta(table, since, time.monotonic(), set(table.ids.tolist()))
+                if self._settled(gen):
+                    d = _Delta(HashTable.empty(), since, time.monotonic(), settled=True)
+                else:
+                    table = self.source.hashes_since(since)
+                    d = _Delta(table, since, time.monotonic(), set(table.ids.tolist()))
                 self._delta = d
             return d
+
+    def _settled(self, gen: _Generation | None) -> bool:
+        """Whether the workers' mark shows nothing written since ``gen``'s graph read."""
+        if gen is None or self.marks is None or gen.info.read_at is None:
+            return False
+        return hashmark.settled(self.marks.newest(), gen.info.read_at, self.delta_slack_ms)
+
+    def titles_of(self, ids: Iterable[str]) -> dict[str, str]:
+        """The titles the generation holds of ``ids`` ("" for an image it holds untitled),
+        when they are current: the workers' mark shows nothing written since its graph
+        read. Ids it does not answer for (all of them otherwise) are left out: ask the
+        graph for those."""
+        gen = self._snapshot()
+        delta = self._recent(gen)
+        if gen is None or delta is None or not delta.settled or gen.texts is None:
+            return {}
+        wanted = list(dict.fromkeys(ids))
+        out = gen.texts.get(wanted)
+        for image_id in wanted:
+            if image_id not in out and gen.row_of(image_id) is not None:
+                out[image_id] = ""
+        return out
 
     # ------------------------------------------------------------------ queries
 
