@@ -8,9 +8,12 @@ its time goes, against the per-kind search it replaced, measured in the same run
 The graph: ``--images`` pictures drawn as 1/f noise (services/indexer/synthetic.py, the
 index benchmark's generator), upscaled to 128 px and hashed by the real ``hash_image``
 (hashes, information, colour layout), stored in an embedded ArcadeDB in a temporary folder,
-and indexed by ``lookalike indexer --once``; an empty Redis of its own (so a search reads
-the vector stream, as beside a running stack). The query files are copies of stored pictures
-(PNG), so each search must rank its original first.
+and indexed by ``lookalike indexer --once``; a Redis of its own, empty (so a search reads
+the vector stream, as beside a running stack) but for the workers' mark of their newest write
+(lookalike.hashmark), set as the workers would have set it for these hashes: the graph is
+settled, so a search need not ask it (``--no-mark``: no mark, every search asks the graph,
+as before the mark). The query files are copies of stored pictures (PNG), so each search
+must rank its original first.
 
 Measured:
 - **CLI**: ``lookalike search QUERY -k 10`` as a separate process, wall time per call (the
@@ -21,15 +24,16 @@ Measured:
   seconds do not move with the machine's load;
   with ``--baseline REV``, the same calls of REV's CLI (``git archive`` of REV, run with the
   same Python, graph and index) alternated with this tree's, and its answers compared;
-- **per step**: starting Python and loading the search command (a process of its own), then in
-  process the graph connection, opening the index reader, the one ranking
-  (``rank_image``), titles from the graph; against the per-kind ``search_image`` (phash,
-  dhash) that ``lookalike search`` used before; what a search adds when the index
-  holds vectors (this graph has none): loading the embedding model and embedding the query;
-  and what it adds when the workers' verification views are stored (lookalike.viewstore;
-  written here for every picture into a store of the run's own, which the timed CLI calls
-  do not use): importing OpenCV (a process of its own), and the ranking with the query's
-  view compared with its candidates' (services/indexer/localpairs.QueryLocal).
+- **per step**: starting Python and loading the search command (a process of its own), then
+  in process the graph connection, opening the index reader, the one ranking
+  (``rank_image``), titles from the graph and from the index; against the per-kind
+  ``search_image`` (phash, dhash) that ``lookalike search`` used before; what a search adds
+  when the index holds vectors (this graph has none): loading the embedding model and
+  embedding the query; and what it adds when the workers' verification views are stored
+  (lookalike.viewstore; written here for every picture into a store of the run's own, which
+  the timed CLI calls do not use): importing OpenCV (a process of its own), and the ranking
+  with the query's view compared with its candidates'
+  (services/indexer/localpairs.QueryLocal).
 
 Writes bench/results/search.json (``--out``), with the load average, date and commit.
 """
@@ -98,6 +102,21 @@ def load_graph(store: GraphStore, pics: list[Image.Image]) -> None:
     store.write("set_hashes", [{**r, "thumbnail": "bench"} for r in rows], batch=2000)
 
 
+def mark_written(store: GraphStore, redis_url: str, database: str | None) -> int:
+    """Set the workers' mark (lookalike.hashmark) to the graph's newest hash, as the workers
+    that wrote them would have; returns it."""
+    import redis
+
+    from lookalike import hashmark
+    from services.indexer.graph_io import read_index_rows
+
+    newest = max(int(r["hashed_at"] or 0) for r in read_index_rows(store))
+    pipe = redis.Redis.from_url(redis_url).pipeline(transaction=False)
+    hashmark.announce(pipe, database, newest)
+    pipe.execute()
+    return newest
+
+
 def timed(fn: Any) -> tuple[float, Any]:
     t = time.perf_counter()
     out = fn()
@@ -144,6 +163,8 @@ def in_process(
         assert ranked[0].id == expected, (ranked[0], expected)
         t, _ = timed(lambda: store.get_images([m.id for m in ranked]))
         steps["titles from the graph"] = t
+        t, _ = timed(lambda: reader.titles_of([m.id for m in ranked]))
+        steps["titles from the index (settled graph)"] = t
         t, _ = timed(lambda: reader.search_image(query, kinds=("phash", "dhash"), k=10))
         steps["baseline: per-kind search_image (phash, dhash)"] = t
         with_views = open_reader(settings, store, views=views.get)
@@ -244,6 +265,11 @@ def main() -> None:
         metavar="REV",
         help="also time REV's CLI (e.g. main), alternated with this tree's",
     )
+    parser.add_argument(
+        "--no-mark",
+        action="store_true",
+        help="leave the workers' write mark unset: every search asks the graph",
+    )
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
     label = run_label()
@@ -260,6 +286,9 @@ def main() -> None:
         redis_server = stack.start_redis(Path(tmp) / "redis")
         try:
             settings = settings.model_copy(update={"redis_url": redis_server["url"]})
+            if not args.no_mark:
+                with GraphStore.connect(settings) as store:
+                    mark_written(store, redis_server["url"], settings.neo4j_database)
             # Bytecode cached in a folder of the run's own, as an installed copy has it (a
             # PYTHONDONTWRITEBYTECODE environment would otherwise compile every module of
             # the project on every call); one untimed call per tree fills it.
@@ -330,12 +359,14 @@ def main() -> None:
         **label,
         "images": args.images,
         "runs": args.runs,
+        "mark": not args.no_mark,
         "cli_seconds": cli,
         "python_start_seconds": statistics.median(bare),
         "steps_seconds_median": per_step,
         "loadavg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
-    lines = [f"lookalike search on {args.images} hashed images ({args.runs} runs; median):"]
+    mark = "settled: the workers' mark set" if not args.no_mark else "no mark: the graph asked"
+    lines = [f"lookalike search on {args.images} hashed images ({args.runs} runs; median; {mark}):"]
     lines += [
         f"  CLI call, {name:<26} wall {c['wall_median']:.3f} s, CPU {c['cpu_median']:.3f} s"
         + (f", {c['instructions'] / 1e9:.2f} G instructions" if c["instructions"] else "")
