@@ -591,11 +591,11 @@ class IndexReader:
     ) -> list[Ranked]:
         """The ``k`` stored images most like ``query``, in the one order of ranking.py:
         candidates are, per candidate kind and orientation (direct, mirrored), the images
-        within its candidate radius (at most the ``RANK_CANDIDATES`` nearest) or else its
-        nearest, and with the query's embedding its ``RANK_CANDIDATES`` nearest by cosine;
-        each judged on all its evidence (the embedding cosine of those with a vector; with
-        the stored views, the query's verification view, made or read by ``picture``,
-        compared with theirs)."""
+        within its candidate radius (at most the ``RANK_CANDIDATES`` nearest) or, when
+        fewer than ``k + 1`` are, its ``RANK_CANDIDATES`` nearest, and with the query's
+        embedding its ``RANK_CANDIDATES`` nearest by cosine; each judged on all its
+        evidence (the embedding cosine of those with a vector; with the stored views, the
+        query's verification view, made or read by ``picture``, compared with theirs)."""
         config = config or self.verify
         gen = self._snapshot()
         delta = self._recent(gen)
@@ -607,7 +607,10 @@ class IndexReader:
             for value in {query.hashes[kind], query.mirror_hash(kind)}:
                 near = self._within_value(gen, delta, kind, value, radius)
                 if len(near) < k + 1:
-                    near = self._nearest_value(gen, delta, kind, value, k + 1)
+                    # The ``want`` nearest, whether or not recent hashes are scanned beside
+                    # the generation (asking for k + 1 got more when there were some: the
+                    # answer depended on their number).
+                    near = self._nearest_value(gen, delta, kind, value, want)
                 near.sort(key=lambda pair: (pair[1], pair[0]))
                 found.update(image for image, _ in near[:want])
         view = self.vectors() if query.vector is not None else None
