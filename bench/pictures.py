@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import hashlib
 import io
 import subprocess
 import sys
@@ -58,13 +59,19 @@ class PicturesUnavailable(RuntimeError):
 @dataclass(frozen=True)
 class DebianSource:
     """Members of a Debian package's files: ``include`` globs on the archive path,
-    ``exclude`` globs to leave out, and ``one_per`` (path depth) keeping only the largest
-    file per folder at that depth (one resolution of a multi-resolution wallpaper)."""
+    ``exclude`` globs to leave out, ``one_per`` (path depth) keeping only the largest
+    file per folder at that depth (one resolution of a multi-resolution wallpaper, one
+    frame of a sprite's animation), ``min_side`` the smallest side kept (in pixels), and
+    ``sample`` keeping that many of the rest, chosen by a hash of their names (the same
+    ones on every machine and run), leaving out pictures of one flat colour (empty layers
+    and spacers of game and clip-art packages)."""
 
     package: str
     include: tuple[str, ...]
     exclude: tuple[str, ...] = ()
     one_per: int | None = None
+    min_side: int = 64
+    sample: int | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,11 @@ def _save(picture: Image.Image, path: Path) -> None:
     rgb = _flatten(picture)
     rgb.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
     rgb.save(path, "JPEG", quality=92)
+
+
+def _uniform(picture: Image.Image) -> bool:
+    """One flat colour once flattened (an empty layer, a spacer): no picture to compare."""
+    return float(np.asarray(_flatten(picture), dtype=np.float32).std()) < 1.0
 
 
 def _safe_name(*parts: str) -> str:
@@ -153,11 +165,15 @@ def _from_debian(source: DebianSource, out: Path, work: Path) -> int:
             chosen[key] = (len(data), name, data)
     written = 0
     prefix = min((g.split("*")[0] for g in source.include), key=len)
-    for _, name, data in chosen.values():
+    # Sampled by a hash of the name, not the archive's order: stable, and spread over folders.
+    ordered = sorted(chosen.values(), key=lambda c: hashlib.sha1(c[1].encode()).hexdigest())
+    for _, name, data in ordered:
+        if source.sample is not None and written >= source.sample:
+            break
         try:
             with Image.open(io.BytesIO(data)) as im:
                 im.load()
-                if min(im.size) < 64:
+                if min(im.size) < source.min_side or (source.sample is not None and _uniform(im)):
                     continue
                 rest = Path(name[len(prefix) :]).with_suffix("").as_posix().split("/")
                 _save(im, out / (_safe_name(source.package, *rest) + ".jpg"))
@@ -270,6 +286,55 @@ SETS: dict[str, PictureSet] = {
                     "plasma-workspace-wallpapers",
                     ("usr/share/wallpapers/*/contents/images/*",),
                     one_per=4,
+                ),
+            ),
+        ),
+        PictureSet(
+            "sprites",
+            "game art of Debian's SuperTux and Extreme Tux Racer packages (GPL): "
+            "sprites on flat or transparent grounds, painted "
+            "backgrounds, terrain textures; a tuning set of the kind of pictures paintings "
+            "lack",
+            debian=(
+                DebianSource(
+                    "supertux-data",
+                    ("usr/share/games/supertux2/images/*",),
+                    ("*/engine/*", "*/particles/*"),
+                    one_per=7,
+                    min_side=128,
+                    sample=70,
+                ),
+                DebianSource(
+                    "extremetuxracer-data",
+                    ("usr/share/games/etr/*",),
+                    min_side=128,
+                    sample=40,
+                ),
+            ),
+        ),
+        PictureSet(
+            "clipart",
+            "clip art, stamps and game art of Debian's openclipart-png, "
+            "tuxpaint-stamps-default and hedgewars-data packages: drawings and "
+            "photographs on white or transparent grounds, flags, signs, maps; a "
+            "held-out set of other kinds of pictures than the portraits and wallpapers",
+            debian=(
+                DebianSource(
+                    "openclipart-png", ("usr/share/openclipart/png/*",), min_side=200, sample=50
+                ),
+                DebianSource(
+                    "tuxpaint-stamps-default",
+                    ("usr/share/tuxpaint/stamps/*",),
+                    one_per=6,
+                    min_side=200,
+                    sample=40,
+                ),
+                DebianSource(
+                    "hedgewars-data",
+                    ("usr/share/games/hedgewars/Data/*",),
+                    one_per=7,
+                    min_side=200,
+                    sample=30,
                 ),
             ),
         ),

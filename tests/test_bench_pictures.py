@@ -56,3 +56,21 @@ def test_a_set_made_by_an_older_recipe_is_made_again(tmp_path: Path) -> None:
     assert not (made / "stale.jpg").exists()
     assert (made / ".complete").read_text().strip() == str(module.RECIPE)
     assert len(module.pictures(made)) == 48
+
+
+def test_no_two_sets_draw_on_the_same_package() -> None:
+    """A threshold chosen on one set and reported on another means nothing if both sets hold
+    pictures of one package."""
+    seen: dict[str, str] = {}
+    for spec in _pictures().SETS.values():
+        for source in spec.debian:
+            assert source.package not in seen, (source.package, seen.get(source.package))
+            seen[source.package] = spec.name
+
+
+def test_an_empty_layer_is_left_out_and_a_drawing_is_kept() -> None:
+    module = _pictures()
+    empty = Image.new("RGBA", (200, 200), (90, 10, 10, 0))
+    assert module._uniform(empty)
+    drawing = _overlay((0, 0, 0))
+    assert not module._uniform(drawing)
