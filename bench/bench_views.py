@@ -2,30 +2,33 @@
 what local evidence costs the indexer at collection scale.
 
     python bench/bench_views.py --cache /tmp/lk/pictures-views            # both parts
-    python bench/bench_views.py --lossy jpeg95 --no-scale                 # encodings only
+    python bench/bench_views.py --part scale --replicate 2               # the indexer only
 
 Pictures, families, planted edits, hashes and embeddings are bench_quality.py's (its caches).
 
 1. **Encodings.** Every picture's view (lookalike.localmatch.view of its thumbnail, as the
    workers make it) is encoded as the view store could write it: PNG at several levels (the
    store's recipe before this bench: level 3), WebP lossless, grey JPEG at quality 90 and 95,
-   WebP lossy at 90 and 95. Per view: bytes, encode and decode ms. A lossless encoding
-   decodes to the same pixels (checked), so it changes no verdict. For each lossy one, local
-   evidence is found again from the decoded views over the pairs the indexer asks it for
+   WebP lossy at 90 and 95. Per view: bytes, encode and decode ms (over every ``--sample``-th
+   view for the encodings not judged). A lossless encoding decodes to the same pixels
+   (checked), so it changes no verdict. For each lossy one
+   judged (``--lossy``, jpeg95 by default: each costs a few minutes) evidence is found again
+   from the decoded views over the pairs the indexer asks it for
    (those perfect local evidence would claim: ``duplicates.verify_pairs``), and the pairs'
    inliers, cell score and verdict (``verify.decide`` with the declared thresholds,
    ``LOCAL_MIN_SCORE`` and ``LOCAL_CLAIM_INLIERS``) compared with the lossless views', on the
    tuning pictures (met, blank) and on the held-out ones (portraits, wallpapers, skimage),
    with pair precision, dup_group precision and recall per edit (bench_local.scores) of both.
    Nothing is chosen here: the thresholds are the shipped ones.
-2. **Scale** (``--scale``, on by default). The views of both sides written to a view store on
-   disk in the store's encoding (under random ids, as a collection's are, so the pairs sorted
-   by first id do not follow families), then in a fresh process the indexer's
+2. **Scale** (``--part scale``; both parts by default). The views of both sides written to
+   a view store on disk under random ids (as a collection's are: the pairs sorted by first
+   id do not follow families) by the store (``--scale-earlier``: also as PNG files, as the
+   store wrote them before JPEG and still reads them), then in a fresh process the indexer's
    ``localpairs.PairLocal`` over the pairs asked above, reading views from disk: a first
    build (every pair compared), then a rebuild reusing the first's ``local.npz`` (nothing
    changed: no pair compared again); ms per pair, views read, peak memory (max RSS, and
-   above the process after its imports). ``--replicate N`` copies the views and pairs N
-   times under new ids.
+   the process after its imports). ``--replicate N`` copies the views and pairs N times
+   under new ids.
 
 Writes bench/results/views.json (``--out``) with the date, commit and load average.
 """
@@ -247,29 +250,35 @@ def write_store(
     folder: Path,
     sides: dict[str, tuple[list[Any], dict[str, Any], list[np.ndarray]]],
     replicate: int,
-) -> tuple[Path, int]:
-    """The views of both sides in a view store (its own encoding) and the asked pairs as the
-    indexer orders them (sorted by first id); returns the pairs' file and the views' count."""
-    from lookalike.viewstore import ViewStore
+    earlier: bool,
+) -> int:
+    """The views of both sides in a view store (``earlier``: as PNG files, as the store wrote
+    them before JPEG, which it still reads; else by the store) and the asked pairs as the
+    indexer orders them (sorted by first id, in ``pairs.json``); returns the views' count."""
+    from lookalike.viewstore import EARLIER, ViewStore
 
     shutil.rmtree(folder, ignore_errors=True)
     store = ViewStore(folder / "views", max_bytes=1 << 62)
+    png = encodings()["png3"]
     keys: set[tuple[str, str]] = set()
     count = 0
     for copy in range(replicate):
         for items, pairs, views in sides.values():
             ids = [f"{copy:02d}{x}"[:20] if copy else x for x in _ids(items)]
             for image_id, v in zip(ids, views, strict=True):
-                store.put(image_id, v)
+                if earlier:
+                    f = folder / "views" / image_id[:2] / f"{image_id}{EARLIER[0]}"
+                    f.parent.mkdir(parents=True, exist_ok=True)
+                    f.write_bytes(png.encode(v))
+                else:
+                    store.put(image_id, v)
                 count += 1
             p = pairs["p"]
             for k in pairs["asked"].tolist():
                 x, y = ids[int(p["a"][k])], ids[int(p["b"][k])]
                 keys.add((min(x, y), max(x, y)))
-    ordered = sorted(keys)
-    out = folder / "pairs.json"
-    out.write_text(json.dumps(ordered))
-    return out, count
+    (folder / "pairs.json").write_text(json.dumps(sorted(keys)))
+    return count
 
 
 def scale(folder: Path) -> dict[str, Any]:
@@ -336,9 +345,25 @@ def main() -> None:
     parser.add_argument("--test", default="portraits,wallpapers,skimage")
     parser.add_argument("--cache", type=Path, default=None, help="pictures cache folder")
     parser.add_argument(
-        "--lossy", default="jpeg90,jpeg95,webp90,webp95", help="lossy encodings judged"
+        "--lossy", default="jpeg95", help="lossy encodings judged (jpeg90,jpeg95,webp90,webp95)"
     )
-    parser.add_argument("--no-scale", dest="scale", action="store_false")
+    parser.add_argument(
+        "--part",
+        choices=("all", "encodings", "scale"),
+        default="all",
+        help="encodings: sizes, cost and verdicts; scale: the indexer reading views from disk",
+    )
+    parser.add_argument(
+        "--scale-earlier",
+        action="store_true",
+        help="also measure the indexer on PNG views as the store wrote them before",
+    )
+    parser.add_argument(
+        "--sample",
+        type=int,
+        default=4,
+        help="bytes and ms of the encodings not judged over every n-th view",
+    )
     parser.add_argument("--replicate", type=int, default=1, help="copies of the views for --scale")
     parser.add_argument("--store", type=Path, default=Path("/tmp/lk/views-scale"))
     parser.add_argument("--scale-only", type=Path, help=argparse.SUPPRESS)
@@ -383,119 +408,134 @@ def main() -> None:
         ]
         sides[side] = (items, side_pairs(items, seen), views)
 
-    all_views = [v for _, _, views in sides.values() for v in views]
-    lines.append(
-        f"{len(all_views)} views ({', '.join(f'{s}: {len(v)}' for s, (_, _, v) in sides.items())})"
-    )
-    lines.append(
-        f"  {'encoding':<14} {'KB/view':>8} {'p95 KB':>7} {'x raw':>6} {'x png3':>7} "
-        f"{'enc ms':>7} {'dec ms':>7} {'max err':>7} {'mean err':>8}"
-    )
-    sized: dict[str, dict[str, Any]] = {}
-    decoded_by: dict[str, list[np.ndarray]] = {}
-    for name, enc in known.items():
-        figures, decoded = measure_encoding(enc, all_views)
-        if enc.lossless:
-            assert figures["max_abs_error"] == 0, f"{name} is not lossless"
-        elif name in lossy:
-            decoded_by[name] = decoded
-        sized[name] = figures
-    for name, f in sized.items():
+    if args.part in ("all", "encodings"):
+        all_views = [v for _, _, views in sides.values() for v in views]
         lines.append(
-            f"  {name:<14} {f['bytes_mean'] / 1000:>8.1f} {f['bytes_p95'] / 1000:>7.1f} "
-            f"{f['bytes_mean'] / f['raw_bytes_mean']:>6.3f} "
-            f"{f['bytes_mean'] / sized[BASELINE]['bytes_mean']:>7.3f} {f['encode_ms']:>7.2f} "
-            f"{f['decode_ms']:>7.2f} {f['max_abs_error']:>7} {f['mean_abs_error']:>8.3f}"
+            f"{len(all_views)} views "
+            f"({', '.join(f'{s}: {len(v)}' for s, (_, _, v) in sides.items())})"
         )
-    results["encodings"] = sized
+        lines.append(
+            f"  {'encoding':<14} {'KB/view':>8} {'p95 KB':>7} {'x raw':>6} {'x png3':>7} "
+            f"{'enc ms':>7} {'dec ms':>7} {'max err':>7} {'mean err':>8}"
+        )
+        sized: dict[str, dict[str, Any]] = {}
+        decoded_by: dict[str, list[np.ndarray]] = {}
+        for name, enc in known.items():
+            judged = name in lossy or name == BASELINE
+            figures, decoded = measure_encoding(
+                enc, all_views if judged else all_views[:: max(1, args.sample)]
+            )
+            if enc.lossless:
+                assert figures["max_abs_error"] == 0, f"{name} is not lossless"
+            elif name in lossy:
+                decoded_by[name] = decoded
+            sized[name] = figures
+        for name, f in sized.items():
+            lines.append(
+                f"  {name:<14} {f['bytes_mean'] / 1000:>8.1f} {f['bytes_p95'] / 1000:>7.1f} "
+                f"{f['bytes_mean'] / f['raw_bytes_mean']:>6.3f} "
+                f"{f['bytes_mean'] / sized[BASELINE]['bytes_mean']:>7.3f} {f['encode_ms']:>7.2f} "
+                f"{f['decode_ms']:>7.2f} {f['max_abs_error']:>7} {f['mean_abs_error']:>8.3f}"
+            )
+        results["encodings"] = sized
 
-    results["verdicts"] = {}
-    offset = 0
-    base_ev: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for side, (items, pairs, views) in sides.items():
-        inl, sc, per_picture, per_pair = evidence(views, pairs, f"{side} lossless")
-        base_ev[side] = (inl, sc)
-        results["verdicts"][side] = {
-            "pictures": len(items),
-            "pairs": len(pairs["p"]["a"]),
-            "asked": len(pairs["asked"]),
-            "asked_per_picture": len(pairs["asked"]) / len(items),
-            "features_ms_per_picture": 1000 * per_picture,
-            "compare_ms_per_pair": 1000 * per_pair,
-        }
-    for name in lossy:
+        results["verdicts"] = {}
         offset = 0
+        base_ev: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for side, (items, pairs, views) in sides.items():
-            mine = decoded_by[name][offset : offset + len(views)]
-            offset += len(views)
-            inl, sc, _, _ = evidence(mine, pairs, f"{side} {name}")
-            results["verdicts"][side][name] = compare_side(items, pairs, base_ev[side], (inl, sc))
-    for side in sides:
-        r = results["verdicts"][side]
-        lines.append(
-            f"\n== {side}: {r['pictures']} pictures, {r['asked']} pairs asked for local evidence "
-            f"({r['asked_per_picture']:.2f} per picture); features "
-            f"{r['features_ms_per_picture']:.1f} ms per picture, comparison "
-            f"{r['compare_ms_per_pair']:.2f} ms per pair"
-        )
-        lines.append(
-            f"  {'views':<14} {'veto':>5} {'geom':>5} {'cmp':>5} {'claims':>6} {'+/-':>7} "
-            f"{'|dscore| p50/p99/max':>22} {'dinl p1/p50/p99':>16} {'precision':>9} "
-            f"{'dup_group':>9}  " + " ".join(f"{e[:8]:>8}" for e in EDITS)
-        )
-        if lossy:
-            base = r[lossy[0]]["lossless"]
-            lines.append(
-                f"  {'lossless':<14} {'':>5} {'':>5} {'':>5} {'':>6} {'':>7} {'':>22} {'':>16} "
-                f"{base['precision']:>9.4f} {base['group_precision']:>9.4f}  "
-                + " ".join(f"{base['recall_by_edit'].get(e, float('nan')):>8.3f}" for e in EDITS)
-            )
+            inl, sc, per_picture, per_pair = evidence(views, pairs, f"{side} lossless")
+            base_ev[side] = (inl, sc)
+            results["verdicts"][side] = {
+                "pictures": len(items),
+                "pairs": len(pairs["p"]["a"]),
+                "asked": len(pairs["asked"]),
+                "asked_per_picture": len(pairs["asked"]) / len(items),
+                "features_ms_per_picture": 1000 * per_picture,
+                "compare_ms_per_pair": 1000 * per_pair,
+            }
         for name in lossy:
-            c = r[name]
-            sc = c["encoded"]
+            offset = 0
+            for side, (items, pairs, views) in sides.items():
+                mine = decoded_by[name][offset : offset + len(views)]
+                offset += len(views)
+                inl, sc, _, _ = evidence(mine, pairs, f"{side} {name}")
+                results["verdicts"][side][name] = compare_side(
+                    items, pairs, base_ev[side], (inl, sc)
+                )
+        for side in sides:
+            r = results["verdicts"][side]
             lines.append(
-                f"  {name:<14} {c['veto_flips']:>5} {c['geometry_flips']:>5} "
-                f"{c['compared_flips']:>5} {c['claim_flips']:>6} "
-                f"{'+' + str(c['claim_flips_gained']) + '/-' + str(c['claim_flips_lost']):>7} "
-                f"{'/'.join(f'{x:.3f}' for x in c['score_abs_diff_p50_p99_max']):>22} "
-                f"{'/'.join(f'{x:.0f}' for x in c['inliers_diff_p1_p50_p99']):>16} "
-                f"{sc['precision']:>9.4f} {sc['group_precision']:>9.4f}  "
-                + " ".join(f"{sc['recall_by_edit'].get(e, float('nan')):>8.3f}" for e in EDITS)
+                f"\n== {side}: {r['pictures']} pictures, {r['asked']} pairs asked for local "
+                f"evidence "
+                f"({r['asked_per_picture']:.2f} per picture); features "
+                f"{r['features_ms_per_picture']:.1f} ms per picture, comparison "
+                f"{r['compare_ms_per_pair']:.2f} ms per pair"
             )
+            lines.append(
+                f"  {'views':<14} {'veto':>5} {'geom':>5} {'cmp':>5} {'claims':>6} {'+/-':>7} "
+                f"{'|dscore| p50/p99/max':>22} {'dinl p1/p50/p99':>16} {'precision':>9} "
+                f"{'dup_group':>9}  " + " ".join(f"{e[:8]:>8}" for e in EDITS)
+            )
+            if lossy:
+                base = r[lossy[0]]["lossless"]
+                lines.append(
+                    f"  {'lossless':<14} {'':>5} {'':>5} {'':>5} {'':>6} {'':>7} {'':>22} {'':>16} "
+                    f"{base['precision']:>9.4f} {base['group_precision']:>9.4f}  "
+                    + " ".join(
+                        f"{base['recall_by_edit'].get(e, float('nan')):>8.3f}" for e in EDITS
+                    )
+                )
+            for name in lossy:
+                c = r[name]
+                sc = c["encoded"]
+                lines.append(
+                    f"  {name:<14} {c['veto_flips']:>5} {c['geometry_flips']:>5} "
+                    f"{c['compared_flips']:>5} {c['claim_flips']:>6} "
+                    f"{'+' + str(c['claim_flips_gained']) + '/-' + str(c['claim_flips_lost']):>7} "
+                    f"{'/'.join(f'{x:.3f}' for x in c['score_abs_diff_p50_p99_max']):>22} "
+                    f"{'/'.join(f'{x:.0f}' for x in c['inliers_diff_p1_p50_p99']):>16} "
+                    f"{sc['precision']:>9.4f} {sc['group_precision']:>9.4f}  "
+                    + " ".join(f"{sc['recall_by_edit'].get(e, float('nan')):>8.3f}" for e in EDITS)
+                )
 
-    if args.scale:
-        _, count = write_store(args.store, sides, max(1, args.replicate))
-        stored = sum(f.stat().st_size for f in (args.store / "views").glob("*/*"))
-        done = subprocess.run(
-            [sys.executable, __file__, "--scale-only", str(args.store)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        s = json.loads(done.stdout.strip().splitlines()[-1])
-        s["views"] = count
-        s["store_bytes"] = stored
-        results["scale"] = s
-        pairs_per_image = s["pairs"] / s["images"]
-        lines.append(
-            f"\n== scale: {count} views on disk ({stored / count / 1000:.1f} KB each), "
-            f"{s['pairs']} pairs asked ({pairs_per_image:.2f} per image asked about, "
-            f"{s['pairs'] / count:.2f} per view)"
-        )
-        lines.append(
-            f"  first build: {s['first_build_s']:.1f} s, {s['first_ms_per_pair']:.2f} ms per "
-            f"pair ({s['first_cpu_ms_per_pair']:.2f} CPU), {s['views_read_first']} views read "
-            f"({s['views_read_first'] / max(1, s['images']):.2f} per image)"
-        )
-        lines.append(
-            f"  rebuild reusing local.npz ({s['memo_bytes'] / 1e6:.1f} MB): {s['rebuild_s']:.2f} "
-            f"s, {s['rebuild_ms_per_pair']:.3f} ms per pair, {s['reused']} reused, "
-            f"{s['views_read_rebuild']} views read"
-        )
-        lines.append(
-            f"  peak RSS {s['peak_rss_mb']:.0f} MB ({s['rss_after_imports_mb']:.0f} MB after "
-            f"imports; {s['peak_rss_after_rebuild_mb']:.0f} MB after the rebuild)"
-        )
+    if args.part in ("all", "scale"):
+        results["scale"] = {}
+        for name, earlier in [("as the store writes them", False)] + (
+            [("as PNG, written before", True)] if args.scale_earlier else []
+        ):
+            folder = args.store / ("png" if earlier else "store")
+            count = write_store(folder, sides, max(1, args.replicate), earlier)
+            stored = sum(f.stat().st_size for f in (folder / "views").glob("*/*"))
+            done = subprocess.run(
+                [sys.executable, __file__, "--scale-only", str(folder)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            s = json.loads(done.stdout.strip().splitlines()[-1])
+            s["views"] = count
+            s["store_bytes"] = stored
+            results["scale"][name] = s
+            lines.append(
+                f"\n== scale, views {name}: {count} on disk ({stored / count / 1000:.1f} KB "
+                f"each), {s['pairs']} pairs asked ({s['pairs'] / count:.2f} per view; "
+                f"{s['images']} views in a pair)"
+            )
+            lines.append(
+                f"  first build: {s['first_build_s']:.1f} s, {s['first_ms_per_pair']:.2f} ms per "
+                f"pair ({s['first_cpu_ms_per_pair']:.2f} CPU), {s['views_read_first']} views "
+                f"read ({s['views_read_first'] / max(1, s['images']):.2f} per view in a pair)"
+            )
+            lines.append(
+                f"  rebuild reusing local.npz ({s['memo_bytes'] / 1e6:.1f} MB, saved in "
+                f"{s['memo_save_s']:.2f} s): {s['rebuild_s']:.2f} s, "
+                f"{s['rebuild_ms_per_pair']:.3f} ms per pair, {s['reused']} reused, "
+                f"{s['views_read_rebuild']} views read"
+            )
+            lines.append(
+                f"  peak RSS {s['peak_rss_mb']:.0f} MB ({s['rss_after_imports_mb']:.0f} MB "
+                f"after imports; {s['peak_rss_after_rebuild_mb']:.0f} MB after the rebuild)"
+            )
     results["loadavg_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     lines.append(
         f"\n{label['date']}, commit {label['commit']}; load average "
