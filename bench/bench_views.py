@@ -24,7 +24,8 @@ Pictures, families, planted edits, hashes and embeddings are bench_quality.py's 
    a view store on disk under random ids (as a collection's are: the pairs sorted by first
    id do not follow families) by the store (``--scale-earlier``: also as PNG files, as the
    store wrote them before JPEG and still reads them), then in a fresh process the indexer's
-   ``localpairs.PairLocal`` over the pairs asked above, reading views from disk: a first
+   ``localpairs.PairLocal`` over the pairs asked above (the first ``--scale-pairs`` of them
+   in the indexer's order), reading views from disk: a first
    build (every pair compared), then a rebuild reusing the first's ``local.npz`` (nothing
    changed: no pair compared again); ms per pair, views read, peak memory (max RSS, and
    the process after its imports). ``--replicate N`` copies the views and pairs N times
@@ -251,10 +252,12 @@ def write_store(
     sides: dict[str, tuple[list[Any], dict[str, Any], list[np.ndarray]]],
     replicate: int,
     earlier: bool,
+    most: int,
 ) -> int:
     """The views of both sides in a view store (``earlier``: as PNG files, as the store wrote
     them before JPEG, which it still reads; else by the store) and the asked pairs as the
-    indexer orders them (sorted by first id, in ``pairs.json``); returns the views' count."""
+    indexer orders them (sorted by first id, the first ``most``, in ``pairs.json``); returns
+    the views' count."""
     from lookalike.viewstore import EARLIER, ViewStore
 
     shutil.rmtree(folder, ignore_errors=True)
@@ -277,7 +280,7 @@ def write_store(
             for k in pairs["asked"].tolist():
                 x, y = ids[int(p["a"][k])], ids[int(p["b"][k])]
                 keys.add((min(x, y), max(x, y)))
-    (folder / "pairs.json").write_text(json.dumps(sorted(keys)))
+    (folder / "pairs.json").write_text(json.dumps(sorted(keys)[:most]))
     return count
 
 
@@ -363,6 +366,12 @@ def main() -> None:
         type=int,
         default=4,
         help="bytes and ms of the encodings not judged over every n-th view",
+    )
+    parser.add_argument(
+        "--scale-pairs",
+        type=int,
+        default=8000,
+        help="the indexer judges the first this many asked pairs (sorted by first id)",
     )
     parser.add_argument("--replicate", type=int, default=1, help="copies of the views for --scale")
     parser.add_argument("--store", type=Path, default=Path("/tmp/lk/views-scale"))
@@ -504,7 +513,7 @@ def main() -> None:
             [("as PNG, written before", True)] if args.scale_earlier else []
         ):
             folder = args.store / ("png" if earlier else "store")
-            count = write_store(folder, sides, max(1, args.replicate), earlier)
+            count = write_store(folder, sides, max(1, args.replicate), earlier, args.scale_pairs)
             stored = sum(f.stat().st_size for f in (folder / "views").glob("*/*"))
             done = subprocess.run(
                 [sys.executable, __file__, "--scale-only", str(folder)],
