@@ -22,8 +22,7 @@ Pictures, families, planted edits, hashes and embeddings are bench_quality.py's 
    Nothing is chosen here: the thresholds are the shipped ones.
 2. **Scale** (``--part scale``; both parts by default). The views of both sides written to
    a view store on disk under random ids (as a collection's are: the pairs sorted by first
-   id do not follow families) by the store (``--scale-earlier``: also as PNG files, as the
-   store wrote them before JPEG and still reads them), then in a fresh process the indexer's
+   id do not follow families) by the store, then in a fresh process the indexer's
    ``localpairs.PairLocal`` over the pairs asked above (the first ``--scale-pairs`` of them
    in the indexer's order), reading views from disk: a first
    build (every pair compared), then a rebuild reusing the first's ``local.npz`` (nothing
@@ -150,6 +149,7 @@ def side_pairs(items: list[Any], seen: Any) -> dict[str, Any]:
     asks local evidence for (those ``decide`` claims with perfect local evidence)."""
     from bench_quality import all_pairs
 
+    from services.indexer.evaluation import ORIGINAL
     from services.indexer.verify import Local, VerifyConfig, decide
 
     config = VerifyConfig()
@@ -159,6 +159,17 @@ def side_pairs(items: list[Any], seen: Any) -> dict[str, Any]:
     without, weighted = decide(p["d"], p["info"], p["color"], p["cos"], config)
     perfect, _ = decide(p["d"], p["info"], p["color"], p["cos"], config, Local.perfect(len(p["a"])))
     asked = np.flatnonzero(pool & perfect)
+    # as bench_local: the families whose original hashes can compare ("informative")
+    assert seen.table.info is not None
+    info = {
+        i.family: float(x)
+        for i, x in zip(items, seen.table.info, strict=True)
+        if i.edit == ORIGINAL
+    }
+    family = np.array([i.family for i in items])
+    p["informative"] = np.array([info.get(f, np.inf) >= config.min_information for f in family])[
+        p["a"]
+    ]
     return {"p": p, "pool": pool, "without": without & pool, "weighted": weighted, "asked": asked}
 
 
@@ -254,11 +265,12 @@ def write_store(
     earlier: bool,
     most: int,
 ) -> int:
-    """The views of both sides in a view store (``earlier``: as PNG files, as the store wrote
-    them before JPEG, which it still reads; else by the store) and the asked pairs as the
+    """The views of both sides in a view store (``earlier``: as PNG files written directly,
+    not by the store) and the asked pairs as the
     indexer orders them (sorted by first id, the first ``most``, in ``pairs.json``); returns
     the views' count."""
-    from lookalike.viewstore import EARLIER, ViewStore
+    from lookalike.localmatch import LOCAL_RECIPE
+    from lookalike.viewstore import ViewStore
 
     shutil.rmtree(folder, ignore_errors=True)
     store = ViewStore(folder / "views", max_bytes=1 << 62)
@@ -270,7 +282,7 @@ def write_store(
             ids = [f"{copy:02d}{x}"[:20] if copy else x for x in _ids(items)]
             for image_id, v in zip(ids, views, strict=True):
                 if earlier:
-                    f = folder / "views" / image_id[:2] / f"{image_id}{EARLIER[0]}"
+                    f = folder / "views" / image_id[:2] / f"{image_id}.{LOCAL_RECIPE}.png"
                     f.parent.mkdir(parents=True, exist_ok=True)
                     f.write_bytes(png.encode(v))
                 else:
@@ -357,11 +369,6 @@ def main() -> None:
         help="encodings: sizes, cost and verdicts; scale: the indexer reading views from disk",
     )
     parser.add_argument(
-        "--scale-earlier",
-        action="store_true",
-        help="also measure the indexer on PNG views as the store wrote them before",
-    )
-    parser.add_argument(
         "--sample",
         type=int,
         default=4,
@@ -405,6 +412,8 @@ def main() -> None:
     lines: list[str] = []
     sides: dict[str, tuple[list[Any], dict[str, Any], list[np.ndarray]]] = {}
     for side, sets in (("tuning", args.tune), ("test", args.test)):
+        if not sets:  # --tune "": the held-out side only
+            continue
         items = labelled([s for s in sets.split(",") if s], cache)
         items, seen, _ = without_identical(
             items, examined(items, side if side == "test" else "tune", embedder)
@@ -509,9 +518,7 @@ def main() -> None:
 
     if args.part in ("all", "scale"):
         results["scale"] = {}
-        for name, earlier in [("as the store writes them", False)] + (
-            [("as PNG, written before", True)] if args.scale_earlier else []
-        ):
+        for name, earlier in [("as the store writes them", False)]:
             folder = args.store / ("png" if earlier else "store")
             count = write_store(folder, sides, max(1, args.replicate), earlier, args.scale_pairs)
             stored = sum(f.stat().st_size for f in (folder / "views").glob("*/*"))

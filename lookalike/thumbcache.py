@@ -23,8 +23,7 @@ from lookalike.ids import is_image_id
 class ThumbnailCache:
     """``suffix``: how a file's name ends after the image id (``.jpg``: the thumbnail as
     downloaded); files of the same extension with other suffixes count against the budget
-    too, so a folder shared by versions of a recipe evicts the old ones first, and so do
-    files of the ``counted`` extensions (what an earlier version wrote in another format)."""
+    too, so a folder shared by versions of a recipe evicts the old ones first."""
 
     def __init__(
         self,
@@ -33,14 +32,13 @@ class ThumbnailCache:
         writers: int = 8,
         suffix: str = ".jpg",
         what: str = "thumbnail cache",
-        counted: tuple[str, ...] = (),
     ) -> None:
         self.root = Path(root)
         self.max_bytes = max_bytes
         self.writers = max(1, writers)
         self.suffix = suffix
         self.what = what
-        self._patterns = [f"*/*{ext}" for ext in dict.fromkeys((Path(suffix).suffix, *counted))]
+        self._pattern = f"*/*{Path(suffix).suffix}"
         self.scans = 0  # how often the folder was listed to check the budget
         self._written = 0  # bytes this process wrote since its last check
         self._check_after = 0  # ... and how many more it may write before the next one
@@ -82,15 +80,12 @@ class ThumbnailCache:
         return target
 
     def size(self) -> int:
-        return sum(f.stat().st_size for f in self._files())
-
-    def _files(self) -> list[Path]:
-        return [f for pattern in self._patterns for f in self.root.glob(pattern)]
+        return sum(f.stat().st_size for f in self.root.glob(self._pattern))
 
     def evict(self) -> int:
         """Remove the oldest files until the cache fits its budget; returns files removed."""
         files = []
-        for f in self._files():
+        for f in self.root.glob(self._pattern):
             try:
                 st = f.stat()
             except FileNotFoundError:

@@ -3,18 +3,12 @@ thumbnails they decode, the index sidecar reads them to judge near-duplicate pai
 
 The indexer never sees pixels otherwise (hashes come through the graph, vectors through
 Redis), and local evidence (lookalike.localmatch) needs both pictures of a pair. One file
-per image and recipe (``<id>.<LOCAL_RECIPE>.jpg``: the grey view as a JPEG of quality
-``QUALITY``, about 0.3 of the raw pixels' bytes and 0.65 of a PNG's, a fraction of a
-millisecond to write or read; bench/bench_views.py found no verdict of local evidence it
-changes on the held-out pictures, bench/README.md "views"), in a folder of the state
-directory every service mounts; written atomically and kept within a byte budget like the
-thumbnail cache (the least recently written go first, and views of an older recipe are never
-read again, so they go first). A view missing (never written, evicted, unreadable) only
-means the pair is judged without local evidence.
-
-Views written before as PNG (``<id>.<LOCAL_RECIPE>.png``, the same recipe's pixels without
-loss) are still read when an image has no JPEG, count against the budget and are evicted
-with the rest; writing an image's view again removes its PNG.
+per image and recipe (``<id>.<LOCAL_RECIPE>.png``: the grey view, losslessly, in about half
+the bytes of the raw pixels, for a few milliseconds to write and one to read), in a
+folder of the state directory every service mounts; written atomically and kept within a
+byte budget like the thumbnail cache (the least recently written go first, and views of an
+older recipe are never read again, so they go first). A view missing (never written,
+evicted, unreadable) only means the pair is judged without local evidence.
 """
 
 from __future__ import annotations
@@ -31,51 +25,29 @@ from lookalike.thumbcache import ThumbnailCache
 log = logging.getLogger(__name__)
 
 
-# How a view is written: a grey JPEG of this quality (bench/bench_views.py).
-QUALITY = 95
-SUFFIX = f".{LOCAL_RECIPE}.jpg"
-# What earlier versions of the store wrote for the same recipe: read when there is no SUFFIX.
-EARLIER = (f".{LOCAL_RECIPE}.png",)
-
-
 class ViewStore:
     def __init__(self, root: Path, max_bytes: int, writers: int = 8) -> None:
-        counted = tuple(Path(s).suffix for s in EARLIER)
         self.files = ThumbnailCache(
-            root, max_bytes, writers, suffix=SUFFIX, what="view store", counted=counted
+            root, max_bytes, writers, suffix=f".{LOCAL_RECIPE}.png", what="view store"
         )
-        # read only: never written, so never evicting (the files above evict them)
-        self.earlier = [ThumbnailCache(root, 0, suffix=s, what="view store") for s in EARLIER]
 
     def put(self, image_id: str, picture: np.ndarray) -> None:
         import cv2
 
         if picture.dtype != np.uint8 or picture.ndim != 2:
             raise ValueError(f"a view is a grey uint8 picture, not {picture.dtype} {picture.shape}")
-        ok, jpeg = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, QUALITY])
+        # Level 3 of 9: nearly the size of the highest levels, in a fraction of their time.
+        ok, png = cv2.imencode(".png", picture, [cv2.IMWRITE_PNG_COMPRESSION, 3])
         if not ok:
             raise ValueError(f"the view of {image_id} could not be encoded")
-        self.files.put(image_id, jpeg.tobytes())
-        for old in self.earlier:
-            f = old.path(image_id)
-            if f is not None:
-                f.unlink(missing_ok=True)
-
-    def _file(self, image_id: str) -> ThumbnailCache | None:
-        """Where the image's view is: this version's file, else an earlier version's."""
-        for files in (self.files, *self.earlier):
-            if files.path(image_id) is not None:
-                return files
-        return None
+        self.files.put(image_id, png.tobytes())
 
     def get(self, image_id: str) -> np.ndarray | None:
-        """The image's view by this store's recipe (as this version or an earlier one wrote
-        it), or None (not there, or unreadable: a damaged file is logged and judged as
-        missing)."""
+        """The image's view by this store's recipe, or None (not there, or unreadable: a
+        damaged file is logged and judged as missing)."""
         import cv2
 
-        files = self._file(image_id)
-        data = None if files is None else files.get(image_id)
+        data = self.files.get(image_id)
         if data is None:
             return None
         out = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
@@ -90,8 +62,7 @@ class ViewStore:
     def version(self, image_id: str) -> int | None:
         """When the image's view was last written (ns), or None when there is none: a view
         rewritten from a new thumbnail has a new version."""
-        files = self._file(image_id)
-        f = None if files is None else files.path(image_id)
+        f = self.files.path(image_id)
         try:
             return f.stat().st_mtime_ns if f is not None else None
         except FileNotFoundError:  # evicted between the check and the stat

@@ -1,6 +1,5 @@
 """The verification views on disk (lookalike.viewstore) and the worker step that writes them:
-keyed by image and recipe, within a budget, and nothing lost when a view cannot be written;
-views an earlier version wrote as PNG still read (by the indexer too) until written again."""
+keyed by image and recipe, within a budget, and nothing lost when a view cannot be written."""
 
 from __future__ import annotations
 
@@ -11,11 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lookalike import localmatch
 from lookalike.localmatch import LOCAL_RECIPE, SIDE, view
 from lookalike.settings import load_settings
-from lookalike.viewstore import QUALITY, ViewStore
-from services.indexer.localpairs import PairLocal, load_memo, save_memo
+from lookalike.viewstore import ViewStore
 from tests.indexer.test_core import _pictures
 from workers.pipeline import HASH_ONLY, examine
 
@@ -25,13 +22,8 @@ def test_a_view_round_trips_under_its_image_and_recipe(tmp_path: Path) -> None:
     picture = _pictures()[0]
     assert store.save("img1", picture)
     got = store.get("img1")
-    expected = view(picture)
-    assert got is not None and got.shape == expected.shape and got.dtype == np.uint8
-    # a JPEG of the view: within a few grey levels of it (bench/bench_views.py measured
-    # that no verdict of local evidence moves)
-    assert np.abs(got.astype(int) - expected).max() <= 16 and QUALITY >= 90
-    assert np.abs(got.astype(int) - expected).mean() < 1.5
-    assert store.files.path("img1") == tmp_path / "im" / f"img1.{LOCAL_RECIPE}.jpg"
+    assert got is not None and np.array_equal(got, view(picture))
+    assert store.files.path("img1") == tmp_path / "im" / f"img1.{LOCAL_RECIPE}.png"
     assert store.get("img2") is None
     with pytest.raises(ValueError, match="not a valid image id for the view store"):
         store.put("../escape", view(picture))
@@ -55,73 +47,6 @@ def test_views_of_another_recipe_are_not_read_and_are_evicted_first(tmp_path: Pa
     assert full.files.evict() == 2
     assert not old.exists()
     assert [full.get(f"img{k}") is not None for k in (1, 2, 3)] == [False, True, True]
-
-
-def _earlier(store_root: Path, image_id: str, picture: np.ndarray) -> Path:
-    """The view as the store wrote it before it wrote JPEG: a PNG of the same recipe."""
-    f = store_root / image_id[:2] / f"{image_id}.{LOCAL_RECIPE}.png"
-    f.parent.mkdir(parents=True, exist_ok=True)
-    f.write_bytes(_png(picture))
-    return f
-
-
-def test_a_view_written_earlier_as_png_is_read_until_written_again(tmp_path: Path) -> None:
-    store = ViewStore(tmp_path, max_bytes=10**9)
-    picture = _pictures()[0]
-    old = _earlier(tmp_path, "img1", view(picture))
-    os.utime(old, ns=(10**18, 10**18))
-    got = store.get("img1")
-    assert got is not None and np.array_equal(got, view(picture))  # the same pixels
-    assert store.version("img1") == 10**18
-    assert store.files.size() == old.stat().st_size  # it counts against the budget
-    store.save("img1", picture)  # a new thumbnail: written as this version writes
-    assert not old.exists()
-    assert store.files.path("img1") is not None and store.version("img1") != 10**18
-    assert store.get("img1") is not None
-
-
-def test_views_written_earlier_are_evicted_with_the_rest_oldest_first(tmp_path: Path) -> None:
-    pictures = _pictures()[:3]
-    olds = [_earlier(tmp_path, f"old{k}", view(p)) for k, p in enumerate(pictures)]
-    for k, f in enumerate(olds):
-        os.utime(f, (100 + k, 100 + k))
-    store = ViewStore(tmp_path, max_bytes=10**9)
-    store.save("new1", pictures[0])
-    newest = store.files.path("new1")
-    assert newest is not None
-    room = newest.stat().st_size + olds[2].stat().st_size
-    full = ViewStore(tmp_path, max_bytes=room, writers=1)
-    assert full.files.evict() == 2
-    assert [f.exists() for f in olds] == [False, False, True]
-    assert full.get("old2") is not None and full.get("new1") is not None
-
-
-def test_the_indexer_judges_pairs_from_earlier_views_and_again_once_rewritten(
-    tmp_path: Path,
-) -> None:
-    """An upgraded store's PNG views give the indexer the evidence they gave before, and
-    what a build found from them is reused until a view is written again."""
-    store = ViewStore(tmp_path, max_bytes=10**9)
-    pictures = _pictures()[:2]
-    grey = [view(p) for p in (pictures[0], pictures[0], pictures[1])]
-    for k, g in enumerate(grey):
-        _earlier(tmp_path, f"img{k}", g)
-    a, b = ["img0", "img0"], ["img1", "img2"]
-    first = PairLocal(store.get, versions=store.version)
-    got = first(a, b)
-    expected = [localmatch.compare(grey[0], grey[k]) for k in (1, 2)]
-    assert got.inliers.tolist() == [e.inliers for e in expected]
-    assert np.allclose(got.score, [e.score for e in expected], equal_nan=True)
-    assert got.score[0] >= 0.99  # a copy
-    save_memo(tmp_path, first.found)
-    again = PairLocal(store.get, versions=store.version, memo=load_memo(tmp_path))
-    again(a, b)
-    assert again.reused == 2
-    store.save("img1", pictures[0])  # rewritten as JPEG: its pair is compared again
-    third = PairLocal(store.get, versions=store.version, memo=load_memo(tmp_path))
-    out = third(a, b)
-    assert third.compared == 2 and third.reused == 1
-    assert out.score[0] >= 0.99  # still a copy from the JPEG view
 
 
 def test_a_damaged_view_is_judged_as_missing(tmp_path: Path, caplog) -> None:
