@@ -384,15 +384,15 @@ class Settings(BaseModel):
     )
     # Where the workers leave the views the index sidecar verifies pairs with.
     view_store_mb: int = Field(
-        10_000,
+        15_000,
         ge=0,
         le=10_000_000,
         **_doc(
             "disk for the grey views near-duplicates are verified with (lookalike.localmatch; "
-            "a JPEG of ~25 KB per image), in MB: the default keeps a 250,000-image "
-            "collection's (250,000 x 25 KB = 6.3 GB, 10 GB leaving room for views 60% "
-            "larger); the oldest views past it are evicted and their pairs judged on hashes "
-            "and embeddings alone, as with 0: none kept",
+            "a PNG of ~40-45 KB per image), in MB: the default keeps a 250,000-image "
+            "collection's (250,000 x 45 KB = 11.3 GB, and a third to spare); past it the "
+            "oldest views are evicted and their pairs judged on hashes and embeddings alone, "
+            "as with 0: none kept",
             section=INDEX,
         ),
     )

@@ -96,3 +96,11 @@ def test_the_store_lives_in_the_state_folder_every_service_mounts(tmp_path: Path
     assert settings.view_dir == tmp_path / "views"
     assert settings.view_store_mb > 0
     assert load_settings({"LOOKALIKE_VIEW_STORE_MB": "0"}).view_store_mb == 0
+
+
+def test_the_default_budget_keeps_a_whole_collections_views() -> None:
+    """A 250,000-image collection (the Wellcome catalogue's 150-200k with room) at the ~45 KB
+    a PNG view takes (bench/bench_views.py; bench/README.md, "views"), with some to spare:
+    no view evicted, no pair judged without local evidence for want of disk."""
+    budget = load_settings({}).view_store_mb * 1_000_000
+    assert budget >= 1.2 * 250_000 * 45_000
