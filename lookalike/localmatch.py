@@ -13,7 +13,12 @@ stage of copy detection looks at the pixels:
    it has at least ``MIN_ALIGNED`` inliers the first view warped onto the second and
    compared in ``CELL`` px cells: the normalised cross-correlation of the grey levels of
    every cell textured in both (blind to brightness, contrast and colour). Its 25th
-   percentile over the cells is the pair's ``score``.
+   percentile over the cells is the pair's ``score``;
+4. ``layout`` and ``layout_distance``: for plain pictures (too little detail for hashes,
+   too few keypoints for a transform), the mean grey levels of an ``LAYOUT_GRID`` grid over
+   the view without its uniform margins, and how far two such layouts are apart in absolute
+   grey levels (a copy of a plain page keeps its tone and layout; two different pages, or a
+   light and a dark variant, do not).
 
 Inlier counts alone do not separate copies from repaints (a picture painted over another
 keeps its line art and as many keypoints as a copy); the cells compared through the fitted
@@ -53,6 +58,15 @@ TEXTURE = 4.0  # grey levels of standard deviation a cell needs on both sides to
 CLIPPED = 4  # grey levels from 0 or 255 counted as clipped
 MAX_CLIPPED = 0.2  # share of clipped pixels a compared cell may have
 SCORE_PERCENTILE = 25  # of the cells' correlations: the pair's score
+
+
+# Plain pictures: the view without uniform margins (lookalike.hashing.trim_borders: a copy
+# framed in white is its page again) in LAYOUT_GRID x LAYOUT_GRID cells; two layouts are as
+# far apart as the LAYOUT_PERCENTILE-th percentile of their cells' absolute differences (a
+# caption stamped on a copy moves a few cells), in the better orientation (mirrored copies).
+# bench/bench_quality.py measured the grid and percentile on the tuning pictures.
+LAYOUT_GRID = 8
+LAYOUT_PERCENTILE = 75
 
 
 @dataclass(frozen=True)
@@ -131,6 +145,31 @@ def view(image: Image.Image, side: int = SIDE) -> np.ndarray:
     scale = side / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     return np.ascontiguousarray(cv2.resize(grey, size, interpolation=cv2.INTER_AREA))
+
+
+def layout(picture: np.ndarray, grid: int = LAYOUT_GRID) -> np.ndarray:
+    """The mean grey level of each cell of a ``grid`` x ``grid`` grid over a view without
+    its uniform margins: (grid, grid) float32."""
+    from lookalike.hashing import trim_borders
+
+    if picture.ndim != 2 or picture.size == 0:
+        raise ValueError(f"a view is a grey picture, not an array of shape {picture.shape}")
+    trimmed = trim_borders(Image.fromarray(picture)).convert("L")
+    if min(trimmed.size) < grid:  # a thin strip: stretched to the grid
+        trimmed = trimmed.resize((max(grid, trimmed.width), max(grid, trimmed.height)))
+    page = np.asarray(trimmed, np.float32)
+    h, w = page.shape
+    rows = np.linspace(0, h, grid + 1).round().astype(int)
+    cols = np.linspace(0, w, grid + 1).round().astype(int)
+    sums: np.ndarray = np.add.reduceat(np.add.reduceat(page, rows[:-1], axis=0), cols[:-1], axis=1)
+    counts = np.diff(rows)[:, None] * np.diff(cols)[None, :]
+    return np.asarray(sums / counts, np.float32)
+
+
+def layout_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """How far apart two layouts are, in grey levels: the ``LAYOUT_PERCENTILE``-th percentile
+    of the cells' absolute differences, directly or with ``a`` mirrored, whichever is less."""
+    return min(float(np.percentile(np.abs(x - b), LAYOUT_PERCENTILE)) for x in (a, a[:, ::-1]))
 
 
 def _detector(config: Config) -> Any:

@@ -59,10 +59,12 @@ class Duplicate:
     cosine: float = math.nan  # embedding cosine (NaN: either picture has no vector)
     inliers: int = -1  # keypoints under one transform (lookalike.localmatch); -1: no views
     local_score: float = math.nan  # the cells compared through it (NaN: not compared)
+    layout: float = math.nan  # the grey layouts' distance (NaN: not compared)
 
     @property
     def local(self) -> bool:
-        """Whether the pair's pixels were compared (local evidence took part)."""
+        """Whether the pair's cells were compared through a fitted transform (a plain pair
+        judged on its layouts alone has ``layout`` instead)."""
         return not math.isnan(self.local_score)
 
     @property
@@ -343,7 +345,7 @@ def verify_pairs(
     if local is not None:
         ask = np.flatnonzero(judge(Local.perfect(len(keys)))[0])
         found = local([keys[k][0] for k in ask], [keys[k][1] for k in ask])
-        evidence.inliers[ask], evidence.score[ask] = found.inliers, found.score
+        evidence.put(ask, found)
     match, weighted = judge(evidence)  # unknown evidence changes no verdict
     return [
         Duplicate(
@@ -357,6 +359,7 @@ def verify_pairs(
             math.nan if cosine is None else round(float(cosine[k]), 4),
             -1 if math.isnan(evidence.inliers[k]) else int(evidence.inliers[k]),
             round(float(evidence.score[k]), 4),
+            round(float(evidence.layout[k]), 2),
         )
         for k in np.flatnonzero(match).tolist()
     ]

@@ -38,11 +38,14 @@ LocalPairs = Callable[[Sequence[str], Sequence[str]], Local]
 # Gives the version of an image's view (it changes whenever the view is written), or None
 # when there is none.
 ViewVersion = Callable[[str], int | None]
-# (first id, second id) -> (first view's version, second's, inliers, score)
-Memo = Mapping[tuple[str, str], tuple[int, int, float, float]]
+# (first id, second id) -> (first view's version, second's, inliers, score, layouts' distance)
+Memo = Mapping[tuple[str, str], tuple[int, int, float, float, float]]
 
-Prepared = tuple[np.ndarray, localmatch.Features] | None
+# a view, its keypoints and its grey layout
+Prepared = tuple[np.ndarray, localmatch.Features, np.ndarray] | None
 MEMO_FILE = "local.npz"
+# What a memo row holds besides the versions; a memo of another layout is not used.
+MEMO_EVIDENCE = ("inliers", "score", "layout")
 
 
 class PairLocal:
@@ -62,7 +65,7 @@ class PairLocal:
         self.cached = max(2, cached)
         self.versions = versions
         self.memo: Memo = memo or {}
-        self.found: dict[tuple[str, str], tuple[int, int, float, float]] = {}
+        self.found: dict[tuple[str, str], tuple[int, int, float, float, float]] = {}
         self._prepared: OrderedDict[str, Prepared] = OrderedDict()
         self._matcher = localmatch.make_matcher(localmatch.Config())
         self.compared = 0  # pairs whose two views were both there
@@ -74,10 +77,10 @@ class PairLocal:
             return self._prepared[image_id]
         try:
             picture = self.views(image_id)
+            prepared = None if picture is None else _prepare(picture)
         except Exception as exc:  # an unreadable picture: its pairs are judged without it
             log.warning("no view of %s: %s: %s", image_id, type(exc).__name__, exc)
-            picture = None
-        prepared = None if picture is None else (picture, localmatch.features(picture))
+            prepared = None
         self._prepared[image_id] = prepared
         if len(self._prepared) > self.cached:
             self._prepared.popitem(last=False)
@@ -93,7 +96,7 @@ class PairLocal:
                     continue
                 known = self.memo.get(key)
                 if known is not None and known[:2] == (va, vb):
-                    out.inliers[k], out.score[k] = known[2], known[3]
+                    out.inliers[k], out.score[k], out.layout[k] = known[2:]
                     self.found[key] = known
                     self.compared += 1
                     self.reused += 1
@@ -109,20 +112,33 @@ class PairLocal:
             self.compared += 1
             out.inliers[k] = ev.inliers
             out.score[k] = ev.score
+            out.layout[k] = localmatch.layout_distance(pa[2], pb[2])
             if self.versions is not None:
-                self.found[key] = (va, vb, float(ev.inliers), float(ev.score))
+                self.found[key] = (
+                    va,
+                    vb,
+                    float(ev.inliers),
+                    float(ev.score),
+                    float(out.layout[k]),
+                )
         return out
+
+
+def _prepare(picture: np.ndarray) -> tuple[np.ndarray, localmatch.Features, np.ndarray]:
+    return picture, localmatch.features(picture), localmatch.layout(picture)
 
 
 def save_memo(folder: Path, memo: Memo) -> None:
     """Keep what a build found beside its generation (written whole or not at all)."""
     keys = sorted(memo)
-    rows = np.array([memo[k] for k in keys], np.float64).reshape(len(keys), 4)
+    width = 2 + len(MEMO_EVIDENCE)
+    rows = np.array([memo[k] for k in keys], np.float64).reshape(len(keys), width)
     tmp = folder / f".{MEMO_FILE}.part"
     with tmp.open("wb") as f:
         np.savez(
             f,
             recipe=np.array(localmatch.LOCAL_RECIPE),
+            columns=np.array(MEMO_EVIDENCE),
             a=np.array([k[0] for k in keys], dtype=str),
             b=np.array([k[1] for k in keys], dtype=str),
             versions=np.array([memo[k][:2] for k in keys], np.int64).reshape(len(keys), 2),
@@ -131,13 +147,18 @@ def save_memo(folder: Path, memo: Memo) -> None:
     os.replace(tmp, folder / MEMO_FILE)
 
 
-def load_memo(folder: Path | None) -> dict[tuple[str, str], tuple[int, int, float, float]]:
-    """What the build of ``folder`` found (empty: none, another recipe's, or unreadable)."""
+def load_memo(
+    folder: Path | None,
+) -> dict[tuple[str, str], tuple[int, int, float, float, float]]:
+    """What the build of ``folder`` found (empty: none, another recipe's or layout's, or
+    unreadable)."""
     if folder is None:
         return {}
     try:
         with np.load(folder / MEMO_FILE, allow_pickle=False) as z:
             if str(z["recipe"]) != localmatch.LOCAL_RECIPE:
+                return {}
+            if "columns" not in z or tuple(z["columns"].tolist()) != MEMO_EVIDENCE:
                 return {}
             a, b = z["a"].tolist(), z["b"].tolist()
             versions, evidence = z["versions"].tolist(), z["evidence"].tolist()
@@ -147,7 +168,7 @@ def load_memo(folder: Path | None) -> dict[tuple[str, str], tuple[int, int, floa
         log.warning("cannot read %s (%s): every pair is compared again", folder / MEMO_FILE, exc)
         return {}
     return {
-        (x, y): (int(v[0]), int(v[1]), float(e[0]), float(e[1]))
+        (x, y): (int(v[0]), int(v[1]), float(e[0]), float(e[1]), float(e[2]))
         for x, y, v, e in zip(a, b, versions, evidence, strict=True)
     }
 
@@ -174,7 +195,7 @@ class QueryLocal:
     def _prepared_query(self) -> Prepared:
         if self._query is False:
             view = self.query_view()
-            self._query = None if view is None else (view, localmatch.features(view))
+            self._query = None if view is None else _prepare(view)
             self._matcher = localmatch.make_matcher(localmatch.Config())
         return self._query if not isinstance(self._query, bool) else None
 
@@ -195,8 +216,9 @@ class QueryLocal:
                     localmatch.features(other),
                     matcher=self._matcher,
                 )
+                layout = localmatch.layout_distance(query[2], localmatch.layout(other))
             except Exception as exc:  # judged without it, like a missing view
                 log.warning("local evidence against %s failed: %s", image_id, exc)
                 continue
-            out.inliers[k], out.score[k] = ev.inliers, ev.score
+            out.inliers[k], out.score[k], out.layout[k] = ev.inliers, ev.score, layout
         return out

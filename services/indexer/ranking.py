@@ -179,7 +179,7 @@ def rank(
         ]
         ask = ask[:QUERY_MAX]
         found = local([c.ids[i] for i in ask])
-        pixels.inliers[ask], pixels.score[ask] = found.inliers, found.score
+        pixels.put(ask, found)
     match, weighted = judge(pixels)
     weighted = np.round(weighted, 2)
     order = np.lexsort(
@@ -210,6 +210,7 @@ def rank(
             cos,
             None if math.isnan(pixels.inliers[i]) else int(pixels.inliers[i]),
             float(pixels.score[i]),
+            float(pixels.layout[i]),
         )
         verdict = verify(evidence, config)
         out.append(

@@ -32,7 +32,16 @@ than a claim needs) are therefore judged on everything known about the pair:
   (``local_claim_inliers`` inliers, the cells agreeing, and the embedding cosine the
   embedding claim asks: rotations, crops and noise beyond the hash limit). A pair whose
   pictures could not be compared (no view, too few inliers, no textured cell) is judged on
-  the rest.
+  the rest. Cells that agree also lift the embedding veto: a grayscale or framed copy can
+  move its embedding below ``veto_cosine``, and the pixels say it is the same picture.
+- **Plain pictures**, too little detail for hashes and too few keypoints for a transform,
+  are claimed on their pixels alone (``local.layout``: lookalike.localmatch.layout_distance,
+  the absolute grey levels of the margin-trimmed pictures in an 8x8 grid) when both are
+  colourful, their colour layouts agree within ``plain_max_color`` and their grey layouts
+  within ``plain_max_layout``: a plain page's resized, recompressed, cropped or framed copy
+  keeps its tone and layout, two different pages or a light and a dark variant do not. A
+  colourless plain pair (a grayscale copy, a white page) is never claimed: grey pages of one
+  tone are told apart by nothing but their colour, which a grayscale copy has lost.
 
 ``decide`` judges arrays of pairs at once (the indexer's join); ``verify`` judges one pair
 and says why, for the search answers.
@@ -69,9 +78,16 @@ MAX_COLOR = 16
 #   original-edit pairs the rule above claims reach;
 # - LOCAL_CLAIM_INLIERS: the fewest inliers at which geometry and that veto together keep the
 #   tuning precision >= 0.999 (the least the comparison itself needs: localmatch.MIN_ALIGNED).
-# Held out (other pictures): precision 0.9964, dup_group 0.9992.
+# Held out (other pictures), with the plain rule below: precision 0.9915, dup_group 0.9996.
 LOCAL_MIN_SCORE = 0.976
 LOCAL_CLAIM_INLIERS = 8
+# Plain pairs (information below MIN_INFORMATION), chosen by bench/bench_quality.py
+# (``tune_plain``) on the tuning set's blank pages planted with every edit: among the rules
+# "both colourful, colour layouts within c, grey layouts within t" that claim no pair of
+# different pages, the one finding most original-edit pairs (332 of the 528 below the guard;
+# the nearest pair of different pages is 9.9 grey levels apart). Held out: bench/README.md.
+PLAIN_MAX_COLOR = 6
+PLAIN_MAX_LAYOUT = 7.0
 # Candidates: pairs within these radii in any one kind are judged (duplicates.py).
 CANDIDATE_RADII: dict[str, int] = {"phash": 14, "dhash": 14}
 # ... and each picture's nearest others by embedding (the indexer's LOOKS_LIKE neighbours):
@@ -99,6 +115,11 @@ class VerifyConfig:
     local_min_score: float | None = LOCAL_MIN_SCORE  # never claim below this cell score
     # claim when inliers >= local_claim_inliers, the score passes and cosine >= min_cosine
     local_claim_inliers: int | None = LOCAL_CLAIM_INLIERS
+    cells_lift_veto: bool = True  # cells that agree lift the embedding veto
+    # claim a plain pair when both are colourful, colour <= plain_max_color and the grey
+    # layouts' distance <= plain_max_layout (None: plain pairs are never claimed)
+    plain_max_color: int | None = PLAIN_MAX_COLOR
+    plain_max_layout: float | None = PLAIN_MAX_LAYOUT
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VerifyConfig:
@@ -122,25 +143,36 @@ class Evidence:
     # pictures could not be compared)
     inliers: int | None = None
     local_score: float = math.nan
+    layout: float = math.nan  # grey layouts' distance (lookalike.localmatch.layout_distance)
 
 
 @dataclass(frozen=True)
 class Local:
-    """Local evidence for n pairs: inliers (NaN: no views) and the cells' score (NaN: not
-    compared), as lookalike.localmatch.LocalEvidence gives them."""
+    """Local evidence for n pairs: inliers (NaN: no views), the cells' score (NaN: not
+    compared), as lookalike.localmatch.LocalEvidence gives them, and the distance of the
+    two pictures' grey layouts (NaN: no views)."""
 
     inliers: np.ndarray
     score: np.ndarray
+    layout: np.ndarray
 
     @classmethod
     def unknown(cls, n: int) -> Local:
-        return cls(np.full(n, np.nan), np.full(n, np.nan))
+        return cls(np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan))
 
     @classmethod
     def perfect(cls, n: int) -> Local:
         """What a copy would show: the pairs whose verdict local evidence could change are
         those ``decide`` claims with it."""
-        return cls(np.full(n, np.inf), np.ones(n))
+        return cls(np.full(n, np.inf), np.ones(n), np.zeros(n))
+
+    def put(self, rows: np.ndarray | list[int], found: Local) -> None:
+        """Take ``found`` (evidence for ``rows`` of these pairs, in that order)."""
+        self.inliers[rows], self.score[rows], self.layout[rows] = (
+            found.inliers,
+            found.score,
+            found.layout,
+        )
 
 
 @dataclass(frozen=True)
@@ -180,12 +212,18 @@ def decide(
         else (color < 0) | (color <= config.max_color)
     )
     match = weighted <= config.max_weighted
+    # the pictures' cells agree (False where they were not compared)
+    cells_agree = (
+        np.zeros(len(weighted), bool)
+        if local is None or config.local_min_score is None or not config.cells_lift_veto
+        else local.score >= config.local_min_score
+    )
     if cosine is not None:
         cos = np.asarray(cosine, dtype=np.float64)
         if config.min_cosine is not None and config.loose_weighted is not None:
             match |= (cos >= config.min_cosine) & (weighted <= config.loose_weighted)
         if config.veto_cosine is not None:
-            match &= ~(cos < config.veto_cosine)
+            match &= ~(cos < config.veto_cosine) | cells_agree
         if (
             local is not None
             and config.local_claim_inliers is not None
@@ -195,7 +233,19 @@ def decide(
             match |= geometric & (cos >= config.min_cosine)
     if local is not None and config.local_min_score is not None:
         match &= ~(local.score < config.local_min_score)
-    return match & informative & colors_agree, weighted
+    match &= informative & colors_agree
+    if (
+        local is not None
+        and config.plain_max_color is not None
+        and config.plain_max_layout is not None
+    ):
+        match |= (
+            ~informative
+            & (color >= 0)
+            & (color <= config.plain_max_color)
+            & (local.layout <= config.plain_max_layout)
+        )
+    return match, weighted
 
 
 def verify(evidence: Evidence, config: VerifyConfig | None = None) -> Verdict:
@@ -206,8 +256,12 @@ def verify(evidence: Evidence, config: VerifyConfig | None = None) -> Verdict:
     cos = None if evidence.cosine is None else np.array([evidence.cosine])
     local = (
         None
-        if evidence.inliers is None
-        else Local(np.array([float(evidence.inliers)]), np.array([evidence.local_score]))
+        if evidence.inliers is None and math.isnan(evidence.layout)
+        else Local(
+            np.array([math.nan if evidence.inliers is None else float(evidence.inliers)]),
+            np.array([evidence.local_score]),
+            np.array([evidence.layout]),
+        )
     )
     match, weighted = decide(
         d, np.array([evidence.information]), np.array([color]), cos, config, local
@@ -223,19 +277,39 @@ def verify(evidence: Evidence, config: VerifyConfig | None = None) -> Verdict:
         reasons.append("mirrored")
     if evidence.information < config.min_information:
         reasons.append(
-            f"too little detail to compare ({evidence.information:.1f} < "
+            f"too little detail to compare by hashes ({evidence.information:.1f} < "
             f"{config.min_information:g})"
         )
+        if not math.isnan(evidence.layout):
+            reasons.append(_plain_reason(evidence, config))
     if evidence.color is not None and config.max_color is not None:
         agree = evidence.color <= config.max_color
         reasons.append(
             f"colours {'agree' if agree else 'differ'} (colour layout distance {evidence.color})"
         )
     if evidence.cosine is not None and not math.isnan(evidence.cosine):
-        reasons.append(_cosine_reason(evidence.cosine, w, config))
+        lifted = (
+            config.local_min_score is not None and evidence.local_score >= config.local_min_score
+        )
+        reasons.append(_cosine_reason(evidence.cosine, w, config, lifted))
     if evidence.inliers is not None:
         reasons.append(_local_reason(evidence.inliers, evidence.local_score, config))
     return Verdict(bool(match[0]), round(w, 2), tuple(reasons))
+
+
+def _plain_reason(evidence: Evidence, config: VerifyConfig) -> str:
+    said = f"grey layouts {evidence.layout:.1f} apart"
+    limit, colour = config.plain_max_layout, config.plain_max_color
+    if limit is None or colour is None:
+        return said
+    if evidence.color is None:
+        return f"{said}, but a plain picture without colour is never claimed"
+    alike = evidence.layout <= limit and evidence.color <= colour
+    return (
+        f"{said} ({'<=' if evidence.layout <= limit else '>'} {limit:g}), colour layouts "
+        f"{evidence.color} ({'<=' if evidence.color <= colour else '>'} {colour:g}): "
+        + ("a plain copy" if alike else "different plain pictures")
+    )
 
 
 def _local_reason(inliers: int, score: float, config: VerifyConfig) -> str:
@@ -250,9 +324,11 @@ def _local_reason(inliers: int, score: float, config: VerifyConfig) -> str:
     )
 
 
-def _cosine_reason(cosine: float, weighted: float, config: VerifyConfig) -> str:
+def _cosine_reason(cosine: float, weighted: float, config: VerifyConfig, lifted: bool) -> str:
     said = f"embedding cosine {cosine:.3f}"
     if config.veto_cosine is not None and cosine < config.veto_cosine:
+        if lifted:
+            return f"{said} < {config.veto_cosine:g}, but the cells agree"
         return f"{said} < {config.veto_cosine:g}: the pictures differ"
     if (
         config.min_cosine is not None

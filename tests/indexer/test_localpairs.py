@@ -41,7 +41,9 @@ def _decide(distances: list[dict[str, int]], cosine: list[float], local: Local |
 
 
 def test_cells_that_disagree_veto_a_claimed_pair() -> None:
-    local = Local(np.array([120.0, 120.0, np.nan]), np.array([0.41, 0.99, np.nan]))
+    local = Local(
+        np.array([120.0, 120.0, np.nan]), np.array([0.41, 0.99, np.nan]), np.full(3, np.nan)
+    )
     assert _decide([CLOSE] * 3, [0.9] * 3, None) == [True] * 3
     assert _decide([CLOSE] * 3, [0.9] * 3, local) == [False, True, True]
 
@@ -50,7 +52,11 @@ def test_geometry_claims_what_the_hashes_cannot_when_the_embeddings_agree() -> N
     config = VerifyConfig()
     assert config.min_cosine is not None
     enough, few = float(LOCAL_CLAIM_INLIERS), float(LOCAL_CLAIM_INLIERS - 1)
-    local = Local(np.array([enough, few, enough, enough]), np.array([0.99, 0.99, 0.9, 0.99]))
+    local = Local(
+        np.array([enough, few, enough, enough]),
+        np.array([0.99, 0.99, 0.9, 0.99]),
+        np.full(4, np.nan),
+    )
     cosine = [0.9, 0.9, 0.9, config.min_cosine - 0.01]
     assert _decide([ROTATED] * 4, cosine, None) == [False] * 4
     # enough inliers, cells alike, embeddings alike: claimed; short of any of them: not
@@ -61,7 +67,7 @@ def test_geometry_claims_what_the_hashes_cannot_when_the_embeddings_agree() -> N
 
 def test_a_flat_pair_stays_refused_however_well_it_aligns() -> None:
     d = np.array([[ROTATED[k]] for k in STRUCTURAL])
-    local = Local(np.array([400.0]), np.array([1.0]))
+    local = Local(np.array([400.0]), np.array([1.0]), np.array([0.0]))
     match, _ = decide(d, np.array([0.5]), np.array([-1]), np.array([0.99]), VerifyConfig(), local)
     assert not match[0]
 
@@ -214,11 +220,15 @@ def test_what_a_build_found_is_reused_while_both_views_are_unchanged(tmp_path) -
 
 
 def test_a_memo_of_another_recipe_or_damaged_is_not_used(tmp_path) -> None:
-    save_memo(tmp_path, {("a", "b"): (1, 2, 40.0, 0.99)})
-    assert load_memo(tmp_path) == {("a", "b"): (1, 2, 40.0, 0.99)}
+    save_memo(tmp_path, {("a", "b"): (1, 2, 40.0, 0.99, 3.5)})
+    assert load_memo(tmp_path) == {("a", "b"): (1, 2, 40.0, 0.99, 3.5)}
     with np.load(tmp_path / MEMO_FILE) as z:
         fields = {k: z[k] for k in z.files}
     np.savez(tmp_path / MEMO_FILE, **{**fields, "recipe": np.array("grey160-area-0")})
+    assert load_memo(tmp_path) == {}
+    # a memo written before the layouts were kept: every pair is compared again
+    old = {k: v for k, v in fields.items() if k != "columns"}
+    np.savez(tmp_path / MEMO_FILE, **{**old, "evidence": fields["evidence"][:, :2]})
     assert load_memo(tmp_path) == {}
     (tmp_path / MEMO_FILE).write_bytes(b"not a memo")
     assert load_memo(tmp_path) == {}

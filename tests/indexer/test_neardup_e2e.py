@@ -8,7 +8,7 @@ import io
 import time
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from lookalike.graph import GraphStore
 from lookalike.hashing import HASH_BITS, HASH_KINDS, algorithm_version, hash_image
@@ -70,6 +70,26 @@ def test_flat_pictures_do_not_match_each_other(fresh_graph, tmp_path):
         assert not _near(store, f"page{i}") and _group(store, f"page{i}") is None
     assert _near(store, "painting") == {"painting-jpeg"}  # a real copy still is
     assert _group(store, "painting") == "painting"
+
+
+def test_plain_pictures_are_judged_on_their_pixels_when_their_views_are_kept(fresh_graph, tmp_path):
+    """With the workers' views, a plain page and its copy (a frame added, then resized) are
+    claimed on their grey layouts and colours; different plain pages still are not."""
+    _, store = fresh_graph
+    pages = {f"page{i}": _flat_page(i) for i in range(10)}
+    framed = ImageOps.expand(pages["page0"], border=16, fill=(255, 255, 255))
+    pages["page0copy"] = framed.resize((framed.width // 2, framed.height // 2))
+    _store(store, [_pictured(name, p) for name, p in pages.items()])
+    views = ViewStore(tmp_path / "views", max_bytes=10**8)
+    for name, picture in pages.items():
+        assert views.save(name, picture)
+    config = IndexerConfig(index_dir=tmp_path / "index", trees=3, view_dir=tmp_path / "views")
+    report = Indexer(store, config).build_once()
+    assert report.local >= 1
+    (row,) = [r for r in store.read("near_duplicates_of", id="page0") if r["id"]]
+    assert row["id"] == "page0copy" and _group(store, "page0") == "page0"
+    for i in range(1, 10):
+        assert not _near(store, f"page{i}") and _group(store, f"page{i}") is None
 
 
 def test_local_evidence_refuses_a_repaint_and_says_which_pairs_it_judged(fresh_graph, tmp_path):
