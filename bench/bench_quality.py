@@ -6,9 +6,9 @@
 
 Pictures come from bench/pictures.py (fetched once into its cache). Every picture of a set
 is a family of its own, planted with every edit of services/replica/variants.py (resize,
-jpeg, noise, brightness, grayscale, crop_center, crop_side, border, rotate, mirror, text);
-``blank`` pictures are negatives only (not planted: a blank page's copy is undetectable by
-design).
+jpeg, noise, brightness, grayscale, crop_center, crop_side, border, rotate, mirror, text),
+``blank`` pages too: their copies are what the plain rule is chosen to find, the pages
+themselves the hard negatives of every rule.
 
 Each picture is hashed and embedded (lookalike.embedding, the installed model) from its
 thumbnail as the crawl does; both are cached in bench/results by the pictures and versions.
@@ -20,7 +20,10 @@ thumbnail as the crawl does; both are cached in bench/results by the pictures an
    threshold (the largest keeping the tuning precision at 0.999), and the embedding rules
    (``tune_embedding``: the veto below what 99.5% of original-edit pairs' cosines stay
    above; the cosine and looser distance at which pairs are claimed, finding the most
-   original-edit pairs while claiming no different-family pair beyond the hash rule).
+   original-edit pairs while claiming no different-family pair beyond the hash rule), all
+   without the blank pages' planted copies; then the plain rule (``tune_plain``: colour and
+   grey-layout limits for pairs below the information guard, claiming no pair of different
+   pictures) with them.
    Hard negatives are not planted on the tuning side on purpose: the held-out sets bring
    their own (light and dark variants of one wallpaper, portraits painted over one another,
    a stereo pair), so they measure what the settings do on related pictures they never saw.
@@ -34,7 +37,9 @@ thumbnail as the crawl does; both are cached in bench/results by the pictures an
    and with embedding kNN candidates too (``EMBEDDING_CANDIDATES`` per picture), without
    and with local evidence (``shipped``: each picture's verification view made from its
    thumbnail as the workers make it, compared for the pairs it could change, as the
-   indexer does), with the ones just chosen (no local evidence), and with the baseline
+   indexer does), the rule before plain pairs were claimed and agreeing cells lifted the
+   embedding veto (``previous``, with local evidence), with the ones just chosen (no local
+   evidence), and with the baseline
    measured in the same run: the previous rule (any kind within phash 10 / dhash 8 / whash
    2 / ahash 2, groups as connected components).
 3. **Crop-resistant hash** (``--crop-resistant N``): imagehash's crop_resistant_hash as a
@@ -87,7 +92,10 @@ from services.indexer.verify import (
 from services.replica.variants import EDITS
 
 RESULTS = Path(__file__).resolve().parent / "results"
-NEGATIVE_SETS = {"blank"}
+# Sets of plain pictures: their hashes say nothing, so the hash and embedding rules are
+# chosen without their planted copies (the pages alone are those rules' hard negatives);
+# the plain rule (``tune_plain``) is chosen on them with their copies.
+PLAIN_SETS = {"blank"}
 OLD_THRESHOLDS = {"phash": 10, "dhash": 8, "whash": 2, "ahash": 2}
 TUNING_PRECISION = 0.999
 
@@ -97,7 +105,7 @@ def labelled(names: list[str], cache: Path) -> list[Labelled]:
     for name in names:
         folder = fetch(name, cache)
         families = {f"{name}/{p.stem}": [p] for p in pictures(folder)}
-        items.extend(labelled_pictures(families, () if name in NEGATIVE_SETS else EDITS))
+        items.extend(labelled_pictures(families, EDITS))
     return items
 
 
@@ -130,7 +138,14 @@ def without_identical(
         return items, seen, []
     gone = {family for _, family in dropped}
     items = [i for i in items if i.family not in gone]
-    keep = np.array([row[i.id] for i in items])
+    return items, subset(items, seen), dropped
+
+
+def subset(items: list[Labelled], seen: Examined) -> Examined:
+    """The table (and vectors) of ``items`` only, in their order."""
+    table = seen.table
+    row = {image: k for k, image in enumerate(table.ids.tolist())}
+    keep = np.array([row[i.id] for i in items], dtype=np.int64)
     assert table.info is not None and table.color is not None
     table = HashTable(
         table.ids[keep],
@@ -142,7 +157,7 @@ def without_identical(
         color=table.color[keep],
     )
     vectors = None if seen.vectors is None else seen.vectors[keep]
-    return items, Examined(table, vectors), dropped
+    return Examined(table, vectors)
 
 
 def _cache(kind: str, label: str, items: list[Labelled], version: str) -> Path:
@@ -238,10 +253,20 @@ def all_pairs(items: list[Labelled], seen: Examined) -> dict[str, np.ndarray]:
 
 
 def tune(items: list[Labelled], seen: Examined) -> tuple[VerifyConfig, dict[str, Any]]:
+    """Every setting, from the tuning pictures: the hash and embedding rules without the
+    plain pages' planted copies, the plain rule with them."""
+    plain_copy = [i.family.split("/")[0] in PLAIN_SETS and i.edit != ORIGINAL for i in items]
+    pictures = [i for i, copy in zip(items, plain_copy, strict=True) if not copy]
+    config, facts = tune_rules(pictures, subset(pictures, seen))
+    plain, plain_facts = tune_plain(items, seen, config)
+    return replace(config, **plain), {**facts, **plain_facts}
+
+
+def tune_rules(items: list[Labelled], seen: Examined) -> tuple[VerifyConfig, dict[str, Any]]:
     table = seen.table
     p = all_pairs(items, seen)
     info = np.asarray(table.info)
-    blank = np.array([i.id.startswith("blank/") for i in items])
+    blank = np.array([i.family.split("/")[0] in PLAIN_SETS for i in items])
     guard = float(np.sqrt(info[blank].max() * info[~blank].min())) if blank.any() else 3.0
     guard = round(guard, 1)
     ok = p["candidate"] & ~(p["info"] < guard)
@@ -287,6 +312,68 @@ def tune(items: list[Labelled], seen: Examined) -> tuple[VerifyConfig, dict[str,
         **embedding_facts,
     }
     return config, facts
+
+
+def tune_plain(
+    items: list[Labelled], seen: Examined, config: VerifyConfig
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The plain rule, from the candidate pairs (hash radius or embedding kNN) below the
+    information guard whose pictures are both colourful: among the rules "colour layouts
+    within c (1 step), grey layouts (lookalike.localmatch.layout_distance) within t (0.5
+    steps)" that claim no pair of different families, the one finding most original-edit
+    pairs; ties go to the lower c, then the lower t (the tightest rule finding as many)."""
+    from lookalike import localmatch
+    from services.indexer.evaluation import picture_views
+
+    p = all_pairs(items, seen)
+    pool = np.flatnonzero(
+        (p["candidate"] | p["knn"]) & (p["info"] < config.min_information) & (p["color"] >= 0)
+    )
+    view = picture_views(items)
+    layouts: dict[int, np.ndarray] = {}
+    for r in sorted(set(p["a"][pool].tolist()) | set(p["b"][pool].tolist())):
+        picture = view(items[r].id)
+        assert picture is not None
+        layouts[r] = localmatch.layout(picture)
+    distance = np.array(
+        [
+            localmatch.layout_distance(layouts[x], layouts[y])
+            for x, y in zip(p["a"][pool], p["b"][pool], strict=True)
+        ]
+    )
+    color, same, oe = p["color"][pool], p["same"][pool], p["orig_edit"][pool]
+    best: tuple[tuple[int, int, float], int, float] | None = None
+    for c in range(1, (config.max_color or 16) + 1):
+        for t in np.arange(0.5, 40.01, 0.5):
+            claim = (color <= c) & (distance <= t)
+            if (claim & ~same).any():
+                continue
+            key = (int((claim & oe).sum()), -c, -float(t))
+            if best is None or key > best[0]:
+                best = (key, c, float(t))
+    edits = p["edit"][pool]
+    if best is None:
+        return {"plain_max_color": None, "plain_max_layout": None}, {"plain_rule": None}
+    rule = {"plain_max_color": best[1], "plain_max_layout": best[2]}
+    claim = (color <= best[1]) & (distance <= best[2])
+    nearest = distance[~same & (color <= best[1])]
+    every_oe = p["orig_edit"] & (p["info"] < config.min_information)
+    return rule, {
+        "plain_rule": {
+            **rule,
+            "pairs_judged": len(pool),
+            "original_edit_pairs_below_guard": int(every_oe.sum()),
+            "found": int((claim & oe).sum()),
+            "found_by_edit": {
+                e: [
+                    int((claim & oe & (edits == e)).sum()),
+                    int((every_oe & (p["edit"] == e)).sum()),
+                ]
+                for e in EDITS
+            },
+            "nearest_different_pair": float(nearest.min()) if len(nearest) else None,
+        }
+    }
 
 
 def tune_embedding(
@@ -425,6 +512,9 @@ def _settings(config: VerifyConfig) -> dict[str, Any]:
         "veto_cosine": config.veto_cosine,
         "local_min_score": config.local_min_score,
         "local_claim_inliers": config.local_claim_inliers,
+        "cells_lift_veto": config.cells_lift_veto,
+        "plain_max_color": config.plain_max_color,
+        "plain_max_layout": config.plain_max_layout,
     }
 
 
@@ -489,6 +579,8 @@ def main() -> None:
     chosen, facts = tune(tune_items, tune_seen)
     shipped = VerifyConfig()
     hashes_only = replace(shipped, min_cosine=None, loose_weighted=None, veto_cosine=None)
+    # the rule before plain pairs were claimed and agreeing cells lifted the embedding veto
+    before = replace(shipped, plain_max_color=None, plain_max_layout=None, cells_lift_veto=False)
     out: list[str] = []
     results: dict[str, Any] = {
         **label,
@@ -516,6 +608,7 @@ def main() -> None:
         ("shipped, hash candidates", shipped, True, 0, False),
         ("shipped, no local", shipped, True, EMBEDDING_CANDIDATES, False),
         ("shipped", shipped, True, EMBEDDING_CANDIDATES, True),
+        ("previous (no plain, veto)", before, True, EMBEDDING_CANDIDATES, True),
         ("chosen", chosen, True, EMBEDDING_CANDIDATES, False),
     )
     summary = [
