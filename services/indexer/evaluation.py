@@ -417,7 +417,7 @@ def format_scores(scores: Scores, *, title: str = "", worst_families: int = 10) 
     if scores.low_information:
         lines.append(
             f"{len(scores.low_information)} families whose original has too little "
-            "detail to be compared by hashes (never claimed): "
+            "detail to be compared by hashes (claimed only on their pixels): "
             + ", ".join(scores.low_information[:8])
             + (" ..." if len(scores.low_information) > 8 else "")
         )

@@ -11,7 +11,7 @@ than a claim needs) are therefore judged on everything known about the pair:
   kind rarely collide in the others.
 - **Information**: a near-uniform picture's hashes are decided by noise and faint gradients,
   so a pair where either picture has less than ``min_information`` detail is never claimed
-  (lookalike.hashing.information).
+  on them (lookalike.hashing.information); only its pixels can tell (plain pictures, below).
 - **Colour**: copies keep their colours, so two colourful pictures whose colour layouts
   (lookalike.hashing.color_layout: the chromaticity of a 3x3 grid, which brightness does
   not move) are far apart are not claimed; a grayscale copy of a colour picture has no
