@@ -7,7 +7,9 @@ alone and ``lookalike --help`` for none; one broken area cannot take the whole C
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import MutableMapping, Sequence
 
 import click
 
@@ -33,7 +35,22 @@ def child_command(*args: str) -> list[str]:
     ]
 
 
+# One-shot queries of the index. numpy's OpenBLAS starts a thread per core when numpy is
+# imported, and those threads spin-wait for work these commands never give them: ~0.1 s of
+# CPU per call, a quarter of a search (bench/README.md, search). The indexer sidecar, the
+# workers and the API keep their threads.
+QUERY_COMMANDS = frozenset({"search", "duplicates", "lookalikes"})
+
+
+def one_thread_for_queries(argv: Sequence[str], environ: MutableMapping[str, str]) -> None:
+    """Before numpy is imported: one OpenBLAS thread for a query command, unless the user
+    chose a number."""
+    if len(argv) > 1 and argv[1] in QUERY_COMMANDS:
+        environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
 def main() -> None:
+    one_thread_for_queries(sys.argv, os.environ)
     cli()
 
 

@@ -3,8 +3,10 @@ lists them all without importing them, and a command imports its own module alon
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -88,3 +90,42 @@ def test_user_errors_become_clean_exits_and_others_stay_errors() -> None:
     assert CliRunner().invoke(fails, ["key"]).exit_code == 1
     bug = CliRunner().invoke(fails, ["bug"])
     assert isinstance(bug.exception, RuntimeError)
+
+
+@pytest.mark.parametrize(
+    ("argv", "before", "after"),
+    [
+        (["lookalike", "search", "x.jpg"], None, "1"),
+        (["lookalike", "duplicates", "abc"], None, "1"),
+        (["lookalike", "search", "x.jpg"], "2", "2"),  # the user's choice stands
+        (["lookalike", "indexer"], None, None),  # the sidecar's matrix products keep threads
+        (["lookalike", "worker"], None, None),
+        (["lookalike"], None, None),
+    ],
+)
+def test_query_commands_start_numpy_with_one_blas_thread(
+    argv: list[str], before: str | None, after: str | None
+) -> None:
+    from lookalike_cli.main import one_thread_for_queries
+
+    environ = {} if before is None else {"OPENBLAS_NUM_THREADS": before}
+    one_thread_for_queries(argv, environ)
+    assert environ.get("OPENBLAS_NUM_THREADS") == after
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads in /proc")
+def test_a_search_process_starts_no_blas_threads() -> None:
+    """Set before numpy's import, where OpenBLAS reads it (too late once numpy is loaded): the
+    process has its one thread after importing the command and numpy."""
+    code = (
+        "import os, sys; sys.argv = ['lookalike', 'search', '--help']\n"
+        "from lookalike_cli.main import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "import lookalike_cli.index, numpy\n"
+        "print(os.environ.get('OPENBLAS_NUM_THREADS'), len(os.listdir('/proc/self/task')))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert run.stdout.strip().splitlines()[-1] == "1 1"
