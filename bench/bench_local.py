@@ -84,6 +84,18 @@ def describe(
     return found, views, spent / max(1, len(items))
 
 
+def informative(items: list[Labelled], seen: Any, min_information: float) -> np.ndarray:
+    """Per picture: whether its family's original has detail enough for hashes (as
+    bench_quality's "informative only": the families too plain for them are left out)."""
+    assert seen.table.info is not None
+    info = {
+        i.family: float(x)
+        for i, x in zip(items, seen.table.info, strict=True)
+        if i.edit == ORIGINAL
+    }
+    return np.array([info.get(i.family, np.inf) >= min_information for i in items])
+
+
 def judge(items: list[Labelled], seen: Any, args: argparse.Namespace, label: str) -> dict[str, Any]:
     """Every pair the indexer could claim, with the shipped rule's verdict and the
     geometry of its keypoints."""
@@ -98,16 +110,7 @@ def judge(items: list[Labelled], seen: Any, args: argparse.Namespace, label: str
     shipped, weighted = decide(p["d"], p["info"], p["color"], p["cos"], config)
     shipped &= shipped_pool
     keep = np.flatnonzero(pool & usable)
-    # as bench_quality's "informative only": families whose original hashes can compare
-    assert seen.table.info is not None
-    info = {
-        i.family: float(x)
-        for i, x in zip(items, seen.table.info, strict=True)
-        if i.edit == ORIGINAL
-    }
-    family = np.array([i.family for i in items])
-    informative = np.array([info.get(f, np.inf) >= config.min_information for f in family])
-    p["informative"] = informative[p["a"]]
+    p["informative"] = informative(items, seen, config.min_information)[p["a"]]
     local = lm.Config(args.features, args.keypoints, args.ratio, args.reproj)
     found, views, per_image = describe(items, local, args.side)
     matcher = lm.make_matcher(local)

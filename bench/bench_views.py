@@ -147,9 +147,9 @@ def measure_encoding(
 def side_pairs(items: list[Any], seen: Any) -> dict[str, Any]:
     """bench_local's pairs with the indexer's candidate pool, and which of them the indexer
     asks local evidence for (those ``decide`` claims with perfect local evidence)."""
+    from bench_local import informative
     from bench_quality import all_pairs
 
-    from services.indexer.evaluation import ORIGINAL
     from services.indexer.verify import Local, VerifyConfig, decide
 
     config = VerifyConfig()
@@ -159,17 +159,7 @@ def side_pairs(items: list[Any], seen: Any) -> dict[str, Any]:
     without, weighted = decide(p["d"], p["info"], p["color"], p["cos"], config)
     perfect, _ = decide(p["d"], p["info"], p["color"], p["cos"], config, Local.perfect(len(p["a"])))
     asked = np.flatnonzero(pool & perfect)
-    # as bench_local: the families whose original hashes can compare ("informative")
-    assert seen.table.info is not None
-    info = {
-        i.family: float(x)
-        for i, x in zip(items, seen.table.info, strict=True)
-        if i.edit == ORIGINAL
-    }
-    family = np.array([i.family for i in items])
-    p["informative"] = np.array([info.get(f, np.inf) >= config.min_information for f in family])[
-        p["a"]
-    ]
+    p["informative"] = informative(items, seen, config.min_information)[p["a"]]
     return {"p": p, "pool": pool, "without": without & pool, "weighted": weighted, "asked": asked}
 
 
