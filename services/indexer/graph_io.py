@@ -223,6 +223,7 @@ def write_near_duplicates(
             "local": p.local,
             "inliers": p.inliers if p.inliers >= 0 else None,
             "local_score": p.local_score if p.local else None,
+            "layout": None if math.isnan(p.layout) else p.layout,
         }
         for p in pairs
     ]

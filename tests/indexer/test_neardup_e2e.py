@@ -16,6 +16,7 @@ from lookalike.viewstore import ViewStore
 from services.indexer.graph_io import GraphHashSource
 from services.indexer.reader import IndexReader
 from services.indexer.service import Indexer, IndexerConfig
+from services.indexer.verify import PLAIN_MAX_LAYOUT
 from services.replica import variants
 from tests.indexer.test_core import _pictures
 from tests.indexer.test_localpairs import _painted_over
@@ -88,6 +89,7 @@ def test_plain_pictures_are_judged_on_their_pixels_when_their_views_are_kept(fre
     assert report.local >= 1
     (row,) = [r for r in store.read("near_duplicates_of", id="page0") if r["id"]]
     assert row["id"] == "page0copy" and _group(store, "page0") == "page0"
+    assert row["local"] is False and 0 <= row["layout"] <= PLAIN_MAX_LAYOUT  # what decided it
     for i in range(1, 10):
         assert not _near(store, f"page{i}") and _group(store, f"page{i}") is None
 
@@ -128,6 +130,7 @@ def test_local_evidence_refuses_a_repaint_and_says_which_pairs_it_judged(fresh_g
     (unviewed,) = [r for r in store.read("near_duplicates_of", id="astronaut") if r["id"]]
     assert unviewed["id"] == "astronautjpeg" and unviewed["local"] is False
     assert unviewed["inliers"] is None and unviewed["local_score"] is None
+    assert unviewed["layout"] is None and rows["camerajpeg"]["layout"] >= 0
 
     # the next build reuses what this one found while the views are unchanged ...
     with_views = IndexerConfig(index_dir=index, trees=3, view_dir=tmp_path / "views")
