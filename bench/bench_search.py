@@ -4,6 +4,7 @@ its time goes, against the per-kind search it replaced, measured in the same run
     python bench/bench_search.py                    # 10,000 images, 5 runs of each
     python bench/bench_search.py --images 2000 --runs 3
     python bench/bench_search.py --baseline main    # and main's CLI, alternated, same graph
+    python bench/bench_search.py --views            # the CLI with the workers' views kept
 
 The graph: ``--images`` pictures drawn as 1/f noise (services/indexer/synthetic.py, the
 index benchmark's generator), upscaled to 128 px and hashed by the real ``hash_image``
@@ -270,6 +271,13 @@ def main() -> None:
         action="store_true",
         help="leave the workers' write mark unset: every search asks the graph",
     )
+    parser.add_argument(
+        "--views",
+        action="store_true",
+        help="first write the workers' views where the CLI reads them (removed after): each "
+        "timed search then compares its query's view with its candidates', as beside a "
+        "crawl that kept views",
+    )
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
     label = run_label()
@@ -323,6 +331,10 @@ def main() -> None:
                 pics[index].save(buf, "PNG")
                 path.write_bytes(buf.getvalue())
                 queries.append((path, f"s{index:06d}"))
+            views = None
+            if args.views:
+                t, views = timed(lambda: write_views(pics, settings.view_dir))
+                print(f"wrote {args.images} views for the CLI in {t:.0f}s", file=sys.stderr)
             for name, tree_env in trees.items():
                 cli_call(tree_env, roots[name], *queries[0])
             wall: dict[str, list[float]] = {name: [] for name in trees}
@@ -339,8 +351,9 @@ def main() -> None:
                     raise SystemExit(f"the trees answer {path.name} differently: {answers}")
                 t, _ = timed(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True))
                 bare.append(t)
-            t, views = timed(lambda: write_views(pics, Path(tmp) / "views"))
-            print(f"wrote {args.images} views in {t:.0f}s", file=sys.stderr)
+            if views is None:
+                t, views = timed(lambda: write_views(pics, Path(tmp) / "views"))
+                print(f"wrote {args.images} views in {t:.0f}s", file=sys.stderr)
             steps = [
                 in_process(settings, env, path.read_bytes(), expected, views)
                 for path, expected in queries
@@ -351,6 +364,8 @@ def main() -> None:
             }
         finally:
             stack.stop_pid(int(redis_server["pid"]))
+            if args.views:
+                shutil.rmtree(settings.view_dir, ignore_errors=True)
     per_step = {name: statistics.median(s[name] for s in steps) for name in steps[0]}
     cli = {
         name: {**summary(wall[name], cpu[name]), "instructions": counted[name]} for name in trees
@@ -360,12 +375,14 @@ def main() -> None:
         "images": args.images,
         "runs": args.runs,
         "mark": not args.no_mark,
+        "views_for_cli": args.views,
         "cli_seconds": cli,
         "python_start_seconds": statistics.median(bare),
         "steps_seconds_median": per_step,
         "loadavg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
     mark = "settled: the workers' mark set" if not args.no_mark else "no mark: the graph asked"
+    mark += "; the workers' views kept, so each search compares" if args.views else ""
     lines = [f"lookalike search on {args.images} hashed images ({args.runs} runs; median; {mark}):"]
     lines += [
         f"  CLI call, {name:<26} wall {c['wall_median']:.3f} s, CPU {c['cpu_median']:.3f} s"
