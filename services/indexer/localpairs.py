@@ -38,8 +38,10 @@ LocalPairs = Callable[[Sequence[str], Sequence[str]], Local]
 # Gives the version of an image's view (it changes whenever the view is written), or None
 # when there is none.
 ViewVersion = Callable[[str], int | None]
-# (first id, second id) -> (first view's version, second's, inliers, score, layouts' distance)
-Memo = Mapping[tuple[str, str], tuple[int, int, float, float, float]]
+# (first view's version, second's, inliers, score, layouts' distance)
+MemoRow = tuple[int, int, float, float, float]
+# (first id, second id) -> what comparing their views found
+Memo = Mapping[tuple[str, str], MemoRow]
 
 # a view, its keypoints and its grey layout
 Prepared = tuple[np.ndarray, localmatch.Features, np.ndarray] | None
@@ -65,7 +67,7 @@ class PairLocal:
         self.cached = max(2, cached)
         self.versions = versions
         self.memo: Memo = memo or {}
-        self.found: dict[tuple[str, str], tuple[int, int, float, float, float]] = {}
+        self.found: dict[tuple[str, str], MemoRow] = {}
         self._prepared: OrderedDict[str, Prepared] = OrderedDict()
         self._matcher = localmatch.make_matcher(localmatch.Config())
         self.compared = 0  # pairs whose two views were both there
@@ -147,9 +149,7 @@ def save_memo(folder: Path, memo: Memo) -> None:
     os.replace(tmp, folder / MEMO_FILE)
 
 
-def load_memo(
-    folder: Path | None,
-) -> dict[tuple[str, str], tuple[int, int, float, float, float]]:
+def load_memo(folder: Path | None) -> dict[tuple[str, str], MemoRow]:
     """What the build of ``folder`` found (empty: none, another recipe's or layout's, or
     unreadable)."""
     if folder is None:
