@@ -141,6 +141,12 @@ def indexer(
                     if config.model
                     else ""
                 )
+                + (
+                    f"; {report.local_deferred} pairs left to compare on their views "
+                    "(run again, or let the indexer's loop go on)"
+                    if report.local_deferred
+                    else ""
+                )
                 + f" ({report.seconds:.1f}s)"
             )
             return

@@ -10,6 +10,12 @@ Every build judges every candidate again, so what a build found is kept with its
 (``local.npz``: per pair the evidence and the versions of the two views it came from) and the
 next build reuses it for the pairs whose two views are unchanged: only pairs with a new or
 rewritten view are compared again.
+
+A build compares at most ``budget`` pairs afresh (``LOOKALIKE_INDEX_LOCAL_PAIRS_PER_BUILD``):
+a collection's first build has a million pairs or more to compare, hours of work that would
+hold back every other change to the index. The pairs with the newest views go first; the
+rest are judged without local evidence for now, counted in the memo (``deferred``), and the
+indexer builds again until none is left.
 """
 
 from __future__ import annotations
@@ -59,10 +65,12 @@ class PairLocal:
         cached: int = CACHED_PICTURES,
         versions: ViewVersion | None = None,
         memo: Memo | None = None,
+        budget: int | None = None,
     ) -> None:
         """``versions``: the views' versions, to reuse ``memo`` (what an earlier build
         found) for pairs whose views are unchanged and to record what this one finds
-        (``found``); without it nothing is reused or recorded."""
+        (``found``); without it nothing is reused or recorded. ``budget``: the most pairs
+        compared afresh, those with the newest views first (None: every pair)."""
         self.views = views
         self.cached = max(2, cached)
         self.versions = versions
@@ -72,6 +80,9 @@ class PairLocal:
         self._matcher = localmatch.make_matcher(localmatch.Config())
         self.compared = 0  # pairs whose two views were both there
         self.reused = 0  # ... of which the evidence came from the memo
+        self.budget = budget
+        self.fresh = 0  # pairs whose views were compared here (not from the memo)
+        self.deferred = 0  # pairs left for a later build by the budget
 
     def _picture(self, image_id: str) -> Prepared:
         if image_id in self._prepared:
@@ -90,8 +101,10 @@ class PairLocal:
 
     def __call__(self, a: Sequence[str], b: Sequence[str]) -> Local:
         out = Local.unknown(len(a))
-        for k, (x, y) in enumerate(zip(a, b, strict=True)):
-            key = (str(x), str(y))
+        keys = [(str(x), str(y)) for x, y in zip(a, b, strict=True)]
+        todo: list[int] = []
+        versions: dict[int, tuple[int, int]] = {}
+        for k, key in enumerate(keys):
             if self.versions is not None:
                 va, vb = self.versions(key[0]), self.versions(key[1])
                 if va is None or vb is None:
@@ -103,35 +116,53 @@ class PairLocal:
                     self.compared += 1
                     self.reused += 1
                     continue
+                versions[k] = (va, vb)
+            todo.append(k)
+        for k in self._within_budget(todo, versions):
+            key = keys[k]
             pa, pb = self._picture(key[0]), self._picture(key[1])
+            self.fresh += 1
             if pa is None or pb is None:
                 continue
             try:
                 ev = localmatch.compare_features(pa[0], pa[1], pb[0], pb[1], matcher=self._matcher)
             except Exception as exc:  # one odd picture must not stop the judging of the rest
-                log.warning("local evidence of %s ~ %s failed: %s", x, y, exc, exc_info=True)
+                log.warning("local evidence of %s ~ %s failed: %s", *key, exc, exc_info=True)
                 continue
             self.compared += 1
             out.inliers[k] = ev.inliers
             out.score[k] = ev.score
             out.layout[k] = localmatch.layout_distance(pa[2], pb[2])
-            if self.versions is not None:
+            if k in versions:
                 self.found[key] = (
-                    va,
-                    vb,
+                    *versions[k],
                     float(ev.inliers),
                     float(ev.score),
                     float(out.layout[k]),
                 )
         return out
 
+    def _within_budget(self, todo: list[int], versions: Mapping[int, tuple[int, int]]) -> list[int]:
+        """The pairs of ``todo`` the budget leaves to compare now: the newest views' first
+        (a picture just crawled is the one its user is looking for), in their given order
+        (sorted by first id: each picture's keypoints found once for its pairs in a row)."""
+        if self.budget is None:
+            return todo
+        room = max(0, self.budget - self.fresh)
+        if len(todo) <= room:
+            return todo
+        newest = sorted(todo, key=lambda k: -max(versions.get(k, (0, 0))))[:room]
+        self.deferred += len(todo) - room
+        return sorted(newest)
+
 
 def _prepare(picture: np.ndarray) -> tuple[np.ndarray, localmatch.Features, np.ndarray]:
     return picture, localmatch.features(picture), localmatch.layout(picture)
 
 
-def save_memo(folder: Path, memo: Memo) -> None:
-    """Keep what a build found beside its generation (written whole or not at all)."""
+def save_memo(folder: Path, memo: Memo, deferred: int = 0) -> None:
+    """Keep what a build found beside its generation (written whole or not at all), and how
+    many pairs it left for a later build (``deferred``)."""
     keys = sorted(memo)
     width = 2 + len(MEMO_EVIDENCE)
     rows = np.array([memo[k] for k in keys], np.float64).reshape(len(keys), width)
@@ -145,8 +176,23 @@ def save_memo(folder: Path, memo: Memo) -> None:
             b=np.array([k[1] for k in keys], dtype=str),
             versions=np.array([memo[k][:2] for k in keys], np.int64).reshape(len(keys), 2),
             evidence=rows[:, 2:],
+            deferred=np.array(deferred, np.int64),
         )
     os.replace(tmp, folder / MEMO_FILE)
+
+
+def deferred_pairs(folder: Path | None) -> int:
+    """How many pairs the build of ``folder`` left to compare (0: none, or no memo)."""
+    if folder is None:
+        return 0
+    try:
+        with np.load(folder / MEMO_FILE, allow_pickle=False) as z:
+            return int(z["deferred"]) if "deferred" in z.files else 0
+    except FileNotFoundError:
+        return 0
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("cannot read %s (%s)", folder / MEMO_FILE, exc)
+        return 0
 
 
 def load_memo(folder: Path | None) -> dict[tuple[str, str], MemoRow]:

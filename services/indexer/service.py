@@ -61,7 +61,13 @@ from services.indexer.graph_io import (
     write_looks_like,
     write_near_duplicates,
 )
-from services.indexer.localpairs import LocalPairs, PairLocal, load_memo, save_memo
+from services.indexer.localpairs import (
+    LocalPairs,
+    PairLocal,
+    deferred_pairs,
+    load_memo,
+    save_memo,
+)
 from services.indexer.multindex import MultiIndex
 from services.indexer.refine import RefineConfig
 from services.indexer.table import COLOR_BYTES, HashTable
@@ -95,6 +101,7 @@ class IndexerConfig:
     reembed_limit: int = 0  # images handed to the workers to embed again per build
     # The workers' verification views (lookalike.viewstore; None: judge without pixels).
     view_dir: Path | None = None
+    local_per_build: int = 0  # most pairs compared on their views per build (0: every one)
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> IndexerConfig:
@@ -108,6 +115,7 @@ class IndexerConfig:
             "reembed_limit": settings.embed_reembed_per_build,
             "verify": VerifyConfig.from_settings(settings),
             "view_dir": settings.view_dir if settings.view_store_mb > 0 else None,
+            "local_per_build": settings.index_local_pairs_per_build,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
@@ -128,6 +136,7 @@ class RunReport:
     reembed: int = 0  # images handed to the workers to embed (again)
     local: int = 0  # judged pairs whose two pictures' views were compared
     local_reused: int = 0  # ... of which the previous build's evidence still held
+    local_deferred: int = 0  # pairs left to compare in the next build (the budget)
 
 
 def open_indexer(store: GraphStore, settings: Settings, **overrides: object) -> Indexer:
@@ -363,6 +372,11 @@ class Indexer:
         vectors = self._pending_vectors()
         if vectors >= self.config.min_new:
             return f"{vectors} new vectors"
+        # At once, not after the period: the budget bounds each build, and until the pairs
+        # are compared their verdicts are the hashes' alone.
+        waiting = deferred_pairs(self._current_path()) if self.config.view_dir else 0
+        if waiting:
+            return f"{waiting} candidate pairs wait to be compared on their views"
         now = now_ms if now_ms is not None else int(time.time() * 1000)
         if now - meta["built_at"] >= self.config.period_s * 1000:
             if new:
@@ -422,7 +436,7 @@ class Indexer:
         )
         pairs = verify_generation(result.path, candidates, self.config.verify, local)
         if local is not None:
-            save_memo(result.path, local.found)
+            save_memo(result.path, local.found, local.deferred)
         groups = group_duplicates(pairs)
         report = None
         looks = None
@@ -434,13 +448,14 @@ class Indexer:
         seconds = time.perf_counter() - started
         log.info(
             "%s (%s): %d images, %d candidates (%d compared locally, %d as at the last "
-            "build), %d verified near-duplicate pairs in %d groups, %.1fs",
+            "build, %d left for the next), %d verified near-duplicate pairs in %d groups, %.1fs",
             result.path.name,
             reason,
             result.images,
             len(candidates),
             local.compared if local is not None else 0,
             local.reused if local is not None else 0,
+            local.deferred if local is not None else 0,
             len(pairs),
             len({g for g, _ in groups.values()}),
             seconds,
@@ -459,6 +474,7 @@ class Indexer:
             reembed=reembed,
             local=local.compared if local is not None else 0,
             local_reused=local.reused if local is not None else 0,
+            local_deferred=local.deferred if local is not None else 0,
         )
 
     def _local(self, previous: Path | None) -> PairLocal | None:
@@ -468,7 +484,12 @@ class Indexer:
             return None
         # Read only: the workers that write the views keep the store within its budget.
         views = ViewStore(self.config.view_dir, max_bytes=0)
-        return PairLocal(views.get, versions=views.version, memo=load_memo(previous))
+        return PairLocal(
+            views.get,
+            versions=views.version,
+            memo=load_memo(previous),
+            budget=self.config.local_per_build or None,
+        )
 
     # ------------------------------------------------------------------ vectors
 

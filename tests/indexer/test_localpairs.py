@@ -13,7 +13,14 @@ from PIL import Image
 from lookalike import localmatch as lm
 from lookalike.hashing import HASH_KINDS, hash_image
 from services.indexer.duplicates import near_duplicates
-from services.indexer.localpairs import MEMO_FILE, PairLocal, QueryLocal, load_memo, save_memo
+from services.indexer.localpairs import (
+    MEMO_FILE,
+    PairLocal,
+    QueryLocal,
+    deferred_pairs,
+    load_memo,
+    save_memo,
+)
 from services.indexer.ranking import Signature, rank
 from services.indexer.table import HashTable, parse_color
 from services.indexer.verify import (
@@ -277,3 +284,33 @@ def test_a_query_among_images_without_views_makes_no_view_of_its_own() -> None:
     views = {"b": lm.view(_rotated(_pictures()[0], 3))}
     got = QueryLocal(query_view, views.get)(["a", "b"])
     assert made == ["query"] and np.isnan(got.inliers[0]) and got.score[1] >= LOCAL_MIN_SCORE
+
+
+def test_a_budget_compares_the_newest_views_first_and_counts_the_rest(tmp_path) -> None:
+    pictures = _pictures()[:4]
+    views = {f"img{i}": lm.view(p) for i, p in enumerate(pictures)}
+    versions = {"img0": 1, "img1": 5, "img2": 2, "img3": 9}
+    pairs = (["img0", "img0", "img1", "img2"], ["img1", "img2", "img2", "img3"])
+
+    first = PairLocal(views.get, versions=versions.get, budget=2)
+    got = first(*pairs)
+    # newest first: the pairs holding img3 (9) and img1 (5, twice: the earlier one kept)
+    assert first.fresh == 2 and first.deferred == 2
+    assert set(first.found) == {("img0", "img1"), ("img2", "img3")}
+    assert np.isnan(got.inliers[[1, 2]]).all() and not np.isnan(got.inliers[[0, 3]]).any()
+    save_memo(tmp_path, first.found, first.deferred)
+    assert deferred_pairs(tmp_path) == 2
+
+    # the next build reuses those, compares the two left, and leaves nothing
+    second = PairLocal(views.get, versions=versions.get, memo=load_memo(tmp_path), budget=2)
+    again = second(*pairs)
+    assert second.reused == 2 and second.fresh == 2 and second.deferred == 0
+    assert not np.isnan(again.inliers).any()
+    save_memo(tmp_path, second.found, second.deferred)
+    assert deferred_pairs(tmp_path) == 0
+
+    # without a budget every pair is compared at once; no memo: nothing is waiting
+    everything = PairLocal(views.get, versions=versions.get)
+    everything(*pairs)
+    assert everything.fresh == 4 and everything.deferred == 0
+    assert deferred_pairs(tmp_path / "absent") == 0 and deferred_pairs(None) == 0

@@ -5,6 +5,7 @@ copy ranks the original first."""
 from __future__ import annotations
 
 import io
+import os
 import time
 
 import numpy as np
@@ -153,6 +154,44 @@ def test_local_evidence_refuses_a_repaint_and_says_which_pairs_it_judged(fresh_g
         assert by_id["camerapainted"].reasons[-1].endswith("the pictures differ")
     without = {r.id: r for r in IndexReader(index, GraphHashSource(store)).rank_id("camera", k=3)}
     assert without["camerapainted"].match  # hashes alone are fooled
+
+
+def test_a_build_compares_its_budget_of_pairs_and_the_next_build_the_rest(fresh_graph, tmp_path):
+    """With room for two of the three pairs' comparisons per build, the pairs of the newest
+    view go first (a repaint's: refused at once); the third (the original and its JPEG copy)
+    is judged on its hashes for now, and the indexer is due again at once to compare it."""
+    _, store = fresh_graph
+    camera = _pictures()[1]
+    named = {
+        "camera": camera,
+        "camerajpeg": Image.open(io.BytesIO(variants.edited_bytes(camera, "jpeg"))).convert("RGB"),
+        "camerapainted": _painted_over(camera, _pictures()[3]),
+    }
+    _store(store, [_pictured(name, p) for name, p in named.items()])
+    views = ViewStore(tmp_path / "views", max_bytes=10**8)
+    for name, picture in named.items():
+        assert views.save(name, picture)
+    for age, name in enumerate(("camerapainted", "camerajpeg", "camera")):
+        path = views.files.path(name)
+        assert path is not None
+        stamp = time.time_ns() - 1_000_000_000 * (age + 1)
+        os.utime(path, ns=(stamp, stamp))  # the repaint's view is the newest
+    config = IndexerConfig(
+        index_dir=tmp_path / "index", trees=3, view_dir=tmp_path / "views", local_per_build=2
+    )
+    indexer = Indexer(store, config)
+    first = indexer.build_once()
+    assert first.local == 2 and first.local_deferred == 1
+    rows = {r["id"]: r for r in store.read("near_duplicates_of", id="camera") if r["id"]}
+    assert set(rows) == {"camerajpeg"} and rows["camerajpeg"]["local"] is False  # for now
+    reason = indexer.due()
+    assert reason is not None and reason.startswith("1 candidate pairs wait")
+
+    second = indexer.build_once(reason)
+    assert second.local == 3 and second.local_reused == 2 and second.local_deferred == 0
+    rows = {r["id"]: r for r in store.read("near_duplicates_of", id="camera") if r["id"]}
+    assert set(rows) == {"camerajpeg"} and rows["camerajpeg"]["local"] is True
+    assert not (indexer.due() or "").endswith("compared on their views")
 
 
 def bits(n: int, start: int) -> int:
