@@ -68,8 +68,15 @@ from _report import publish, run_label
 from pictures import CACHE, fetch, pictures
 
 from lookalike.hashing import HASH_KINDS, algorithm_version
+from services.indexer import duplicates
 from services.indexer.bits import mirror_values
-from services.indexer.duplicates import pair_evidence
+from services.indexer.duplicates import (
+    COLOR_DILUTION,
+    colorless,
+    diluted_distance,
+    mirror_cells,
+    pair_evidence,
+)
 from services.indexer.evaluation import (
     ORIGINAL,
     Examined,
@@ -85,6 +92,7 @@ from services.indexer.table import HashTable
 from services.indexer.verify import (
     CANDIDATE_RADII,
     EMBEDDING_CANDIDATES,
+    MAX_DILUTED_COLOR,
     STRUCTURAL,
     VerifyConfig,
     weighted_distance,
@@ -96,6 +104,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 # chosen without their planted copies (the pages alone are those rules' hard negatives);
 # the plain rule (``tune_plain``) is chosen on them with their copies.
 PLAIN_SETS = {"blank"}
+# Dilutions by neutral paper the colour check may forgive (tune_dilution).
+DILUTIONS = (1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
 OLD_THRESHOLDS = {"phash": 10, "dhash": 8, "whash": 2, "ahash": 2}
 TUNING_PRECISION = 0.999
 
@@ -241,6 +251,7 @@ def all_pairs(items: list[Labelled], seen: Examined) -> dict[str, np.ndarray]:
         "d": ev.structural(),
         "info": ev.information,
         "color": ev.color,
+        "mirrored": ev.mirrored,
         "cos": cos,
         "same": same,
         "orig_edit": same & one_original,
@@ -259,7 +270,8 @@ def tune(items: list[Labelled], seen: Examined) -> tuple[VerifyConfig, dict[str,
     pictures = [i for i, copy in zip(items, plain_copy, strict=True) if not copy]
     config, facts = tune_rules(pictures, subset(pictures, seen))
     plain, plain_facts = tune_plain(items, seen, config)
-    return replace(config, **plain), {**facts, **plain_facts}
+    config = replace(config, **plain)
+    return config, {**facts, **plain_facts, **tune_dilution(items, seen, config)}
 
 
 def tune_rules(items: list[Labelled], seen: Examined) -> tuple[VerifyConfig, dict[str, Any]]:
@@ -274,7 +286,12 @@ def tune_rules(items: list[Labelled], seen: Examined) -> tuple[VerifyConfig, dic
     w = np.maximum(-coef[:-1], 0)
     weights = {k: round(float(x), 2) for k, x in zip(STRUCTURAL, w / w.sum(), strict=True)}
     colourful = p["orig_edit"] & (p["color"] >= 0) & (p["edit"] != "grayscale") & ok
-    max_color = int(np.ceil(np.percentile(p["color"][colourful], 99.5)))
+    plain = np.full(len(ok), -1.0)  # the plain colour difference (no dilution forgiven)
+    has = np.flatnonzero(p["color"] >= 0)
+    ca, cb = np.asarray(table.color[p["a"][has]]), np.asarray(table.color[p["b"][has]])
+    ca = np.where(p["mirrored"][has][:, None], mirror_cells(ca, 3), ca)
+    plain[has] = diluted_distance(ca, cb, 1.0)
+    max_color = int(np.ceil(np.percentile(plain[colourful], 99.5)))
     config = VerifyConfig(
         weights=weights,
         min_information=guard,
@@ -284,7 +301,7 @@ def tune_rules(items: list[Labelled], seen: Examined) -> tuple[VerifyConfig, dic
         veto_cosine=None,
     )
     weighted = weighted_distance(p["d"], config)
-    agree = (p["color"] < 0) | (p["color"] <= max_color)
+    agree = (plain < 0) | (plain <= max_color)
     best = 0.0
     curve = []
     for t in np.arange(4, 24.01, 0.5):
@@ -312,6 +329,66 @@ def tune_rules(items: list[Labelled], seen: Examined) -> tuple[VerifyConfig, dic
         **embedding_facts,
     }
     return config, facts
+
+
+def tune_dilution(items: list[Labelled], seen: Examined, config: VerifyConfig) -> dict[str, Any]:
+    """How much dilution by neutral paper the colour check forgives
+    (``duplicates.diluted_distance``), from the pairs the whole pipeline (``config``, local
+    evidence on) claims with the colour check off whose plain colour difference is beyond
+    ``max_color``: among the rules "each cell's stronger colour scaled down by up to k, the
+    difference then within t (0.5 steps)" that add no pair of different families, the one
+    finding most original-edit pairs, then most same-family pairs; ties go to the smaller k,
+    then the smaller t."""
+    from services.indexer.duplicates import near_duplicates
+
+    family = {i.id: i.family for i in items}
+    edit = {i.id: i.edit for i in items}
+    row = {image: k for k, image in enumerate(seen.table.ids.tolist())}
+    assert seen.table.color is not None
+    _, pairs, _ = near_duplicates(
+        seen.table,
+        CANDIDATE_RADII,
+        replace(config, max_color=None, plain_max_color=None),
+        seen.vectors,
+        EMBEDDING_CANDIDATES,
+        local_evidence(items),
+    )
+    a = np.array([row[x.a] for x in pairs], dtype=np.int64)
+    b = np.array([row[x.b] for x in pairs], dtype=np.int64)
+    ca, cb = seen.table.color[a], seen.table.color[b]
+    ca = np.where(np.array([x.mirrored for x in pairs])[:, None], mirror_cells(ca, 3), ca)
+    colourful = ~(colorless(ca) | colorless(cb))
+    pool = colourful & (diluted_distance(ca, cb, 1.0) > (config.max_color or 0))
+    ca, cb = ca[pool], cb[pool]
+    kept = [x for x, k in zip(pairs, pool.tolist(), strict=True) if k]
+    same = np.array([family[x.a] == family[x.b] for x in kept], dtype=bool)
+    oe = same & np.array([(edit[x.a] == ORIGINAL) ^ (edit[x.b] == ORIGINAL) for x in kept])
+    best: tuple[tuple[int, int, float, float], float, float] | None = None
+    for k in DILUTIONS:
+        d = diluted_distance(ca, cb, k)
+        for t in np.arange(0.5, 12.01, 0.5):
+            claim = d <= t
+            if (claim & ~same).any():
+                break
+            key = (int((claim & oe).sum()), int((claim & same).sum()), -k, -float(t))
+            if best is None or key > best[0]:
+                best = (key, k, float(t))
+    facts = {
+        "pairs_beyond_max_color": len(kept),
+        "same_family": int(same.sum()),
+        "original_edit": int(oe.sum()),
+    }
+    if best is None:
+        return {"dilution_rule": None, **facts}
+    return {
+        "dilution_rule": {
+            "color_dilution": best[1],
+            "max_diluted_color": best[2],
+            "original_edit_pairs_found": best[0][0],
+            "same_family_pairs_found": best[0][1],
+            **facts,
+        }
+    }
 
 
 def tune_plain(
@@ -579,8 +656,6 @@ def main() -> None:
     chosen, facts = tune(tune_items, tune_seen)
     shipped = VerifyConfig()
     hashes_only = replace(shipped, min_cosine=None, loose_weighted=None, veto_cosine=None)
-    # the rule before plain pairs were claimed and agreeing cells lifted the embedding veto
-    before = replace(shipped, plain_max_color=None, plain_max_layout=None, cells_lift_veto=False)
     out: list[str] = []
     results: dict[str, Any] = {
         **label,
@@ -602,14 +677,21 @@ def main() -> None:
         )
     out.append(f"settings chosen on {'+'.join(tune_sets)}: {results['chosen']}")
     out.append(f"settings shipped (verify.py):  {results['shipped']}")
-    # name, settings, embeddings weighed, embedding kNN candidates, local evidence
+    out.append(
+        f"colour dilution chosen on {'+'.join(tune_sets)}: {facts['dilution_rule']}; shipped "
+        f"(verify.py, every run below): color_dilution {COLOR_DILUTION}, "
+        f"max_diluted_color {MAX_DILUTED_COLOR}"
+    )
+    # name, settings, embeddings weighed, embedding kNN candidates, local evidence, colour
+    # dilution forgiven (duplicates.COLOR_DILUTION; 1: the plain colour difference, the rule
+    # before dilution was forgiven)
     runs = (
-        ("hashes only", hashes_only, False, 0, False),
-        ("shipped, hash candidates", shipped, True, 0, False),
-        ("shipped, no local", shipped, True, EMBEDDING_CANDIDATES, False),
-        ("shipped", shipped, True, EMBEDDING_CANDIDATES, True),
-        ("previous (no plain, veto)", before, True, EMBEDDING_CANDIDATES, True),
-        ("chosen", chosen, True, EMBEDDING_CANDIDATES, False),
+        ("hashes only", hashes_only, False, 0, False, COLOR_DILUTION),
+        ("shipped, hash candidates", shipped, True, 0, False, COLOR_DILUTION),
+        ("shipped, no local", shipped, True, EMBEDDING_CANDIDATES, False, COLOR_DILUTION),
+        ("shipped", shipped, True, EMBEDDING_CANDIDATES, True, COLOR_DILUTION),
+        ("previous (plain colour)", shipped, True, EMBEDDING_CANDIDATES, True, 1.0),
+        ("chosen", chosen, True, EMBEDDING_CANDIDATES, False, COLOR_DILUTION),
     )
     summary = [
         f"{'set':<8} {'settings':<26} {'precision':>9} {'dup_group':>9}  "
@@ -617,17 +699,21 @@ def main() -> None:
     ]
     for side, items, seen in (("tuning", tune_items, tune_seen), ("test", test_items, test_seen)):
         sets = "+".join(tune_sets if side == "tuning" else test_sets)
-        for name, config, weigh, knn, pixels in runs:
+        for name, config, weigh, knn, pixels, dilution in runs:
             local = local_evidence(items) if pixels else None
             t = time.perf_counter()
-            s = score(
-                items,
-                seen.table,
-                config=config,
-                vectors=seen.vectors if weigh else None,
-                knn=knn,
-                local=local,
-            )
+            duplicates.COLOR_DILUTION = dilution
+            try:
+                s = score(
+                    items,
+                    seen.table,
+                    config=config,
+                    vectors=seen.vectors if weigh else None,
+                    knn=knn,
+                    local=local,
+                )
+            finally:
+                duplicates.COLOR_DILUTION = COLOR_DILUTION
             seconds = time.perf_counter() - t
             key = f"{side}_{name.replace(', ', '_').replace(' ', '_')}"
             results[key] = s.as_json()

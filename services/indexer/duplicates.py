@@ -31,7 +31,14 @@ from services.indexer.bits import mirror_values
 from services.indexer.localpairs import LocalPairs
 from services.indexer.multindex import CHUNKS, MultiIndex, flip_patterns
 from services.indexer.table import HashTable
-from services.indexer.verify import STRUCTURAL, Local, VerifyConfig, decide
+from services.indexer.verify import (
+    MAX_COLOR,
+    MAX_DILUTED_COLOR,
+    STRUCTURAL,
+    Local,
+    VerifyConfig,
+    decide,
+)
 
 
 @dataclass(frozen=True, order=True)
@@ -213,6 +220,10 @@ def update_pairs(
 # Colour: a cell with a chromaticity this far from gray (1/512 steps, |r| + |g|) has colour;
 # a picture none of whose cells has any is colourless (grayscale, or nearly).
 COLOR_PRESENT = 8
+# How many times weaker one picture's colour in a cell may be than the other's before the
+# difference counts in full (``color_distance``; 1: never). Chosen with verify.MAX_DILUTED_COLOR
+# by bench/bench_quality.py (``tune_dilution``).
+COLOR_DILUTION = 4.0
 
 
 def colorless(cells: np.ndarray) -> np.ndarray:
@@ -227,12 +238,42 @@ def mirror_cells(cells: np.ndarray, grid: int) -> np.ndarray:
     return c[:, :, ::-1, :].reshape(len(cells), -1)
 
 
-def color_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Mean over cells of |dr| + |dg| between colour layouts (1/512 steps)."""
+def diluted_distance(a: np.ndarray, b: np.ndarray, dilution: float) -> np.ndarray:
+    """The mean over cells of |dr| + |dg| (1/512 steps) once each cell's stronger colour is
+    scaled towards the weaker one's by a factor between 1 and ``dilution`` (1: the plain
+    difference).
+
+    A cell's colour is its mean chromaticity minus gray: neutral pixels (white paper, black
+    ink) add nothing to it but their weight, so more paper in a cell scales its colour down
+    without turning it. The scaling forgives that, up to ``dilution``; another hue (a red
+    and a blue variant of one design) is never forgiven."""
     if len(a) == 0:
         return np.zeros(0)
-    d = np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).reshape(len(a), -1, 2)
-    return d.sum(axis=2).mean(axis=1) if d.shape[1] else np.zeros(len(a))
+    x = np.asarray(a, np.float64).reshape(len(a), -1, 2)
+    y = np.asarray(b, np.float64).reshape(len(b), -1, 2)
+    if x.shape[1] == 0:
+        return np.zeros(len(a))
+    x_stronger = (x * x).sum(axis=2, keepdims=True) >= (y * y).sum(axis=2, keepdims=True)
+    strong, weak = np.where(x_stronger, x, y), np.where(x_stronger, y, x)
+    power = np.maximum((strong * strong).sum(axis=2, keepdims=True), 1e-12)
+    # the scale bringing the stronger colour nearest the weaker (least squares), in range
+    scale = np.clip((strong * weak).sum(axis=2, keepdims=True) / power, 1 / dilution, 1.0)
+    return np.abs(scale * strong - weak).sum(axis=2).mean(axis=1)
+
+
+def color_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """How far apart colour layouts are, in the units of ``verify.MAX_COLOR``: the plain
+    difference (the mean over cells of |dr| + |dg|, 1/512 steps), or, when smaller, the
+    difference once each cell's stronger colour is scaled down by up to
+    ``COLOR_DILUTION`` (``diluted_distance``), counted ``MAX_COLOR /
+    MAX_DILUTED_COLOR`` times: colours that differ only by the share of neutral paper in
+    each cell (a drawing on white cropped, framed or rotated) agree when they are that close,
+    a colour variant of one design does not."""
+    plain = diluted_distance(a, b, 1.0)
+    if COLOR_DILUTION == 1:
+        return plain
+    diluted = diluted_distance(a, b, COLOR_DILUTION) * (MAX_COLOR / MAX_DILUTED_COLOR)
+    return np.minimum(plain, diluted)
 
 
 @dataclass(frozen=True)

@@ -67,11 +67,20 @@ STRUCTURAL: tuple[str, ...] = ("phash", "dhash", "whash", "ahash")
 #   (14.5: 0.9992, recall of original-edit pairs 0.964; 15: 0.9984);
 # - MIN_INFORMATION: between the blank pages' highest information (0.95) and the paintings'
 #   lowest (6.3), geometrically;
-# - MAX_COLOR: what 99.5% of the colourful original-edit pairs stay within.
+# - MAX_COLOR: what 99.5% of the colourful original-edit pairs' plain colour differences stay
+#   within;
+# - MAX_DILUTED_COLOR, with duplicates.COLOR_DILUTION: colours that differ only by strength
+#   (each cell's stronger colour scaled down by up to COLOR_DILUTION, 4: neutral paper dilutes
+#   a drawing's colours by its share of each cell, which a crop, a frame or a rotation
+#   changes) agree within MAX_DILUTED_COLOR (duplicates.color_distance): among such rules,
+#   over the pairs the whole pipeline claims with the colour check off, the one adding no
+#   pair of different pictures that finds most copies (bench/README.md, "Colours diluted by
+#   paper").
 WEIGHTS: dict[str, float] = {"phash": 0.45, "dhash": 0.30, "whash": 0.03, "ahash": 0.22}
 MAX_WEIGHTED = 14.5
 MIN_INFORMATION = 2.4
 MAX_COLOR = 16
+MAX_DILUTED_COLOR = 2.5
 # Local evidence, chosen by bench/bench_local.py on the same tuning set (bench/README.md, "Local
 # features with geometric verification"):
 # - LOCAL_MIN_SCORE: the cells' 25th-percentile correlation that 99.5% of the tuning
