@@ -287,6 +287,7 @@ def tune_rules(items: list[Labelled], seen: Examined) -> tuple[VerifyConfig, dic
     weights = {k: round(float(x), 2) for k, x in zip(STRUCTURAL, w / w.sum(), strict=True)}
     colourful = p["orig_edit"] & (p["color"] >= 0) & (p["edit"] != "grayscale") & ok
     plain = np.full(len(ok), -1.0)  # the plain colour difference (no dilution forgiven)
+    assert table.color is not None
     has = np.flatnonzero(p["color"] >= 0)
     ca, cb = np.asarray(table.color[p["a"][has]]), np.asarray(table.color[p["b"][has]])
     ca = np.where(p["mirrored"][has][:, None], mirror_cells(ca, 3), ca)

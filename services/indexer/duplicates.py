@@ -229,7 +229,7 @@ COLOR_DILUTION = 4.0
 def colorless(cells: np.ndarray) -> np.ndarray:
     """(n, cells * 2) int8 colour layouts -> (n,) whether each picture has no colour."""
     c = np.asarray(cells, dtype=np.int16).reshape(len(cells), -1, 2)
-    return np.abs(c).sum(axis=2).max(axis=1, initial=0) < COLOR_PRESENT
+    return np.asarray(np.abs(c).sum(axis=2).max(axis=1, initial=0) < COLOR_PRESENT, bool)
 
 
 def mirror_cells(cells: np.ndarray, grid: int) -> np.ndarray:
@@ -258,7 +258,7 @@ def diluted_distance(a: np.ndarray, b: np.ndarray, dilution: float) -> np.ndarra
     power = np.maximum((strong * strong).sum(axis=2, keepdims=True), 1e-12)
     # the scale bringing the stronger colour nearest the weaker (least squares), in range
     scale = np.clip((strong * weak).sum(axis=2, keepdims=True) / power, 1 / dilution, 1.0)
-    return np.abs(scale * strong - weak).sum(axis=2).mean(axis=1)
+    return np.asarray(np.abs(scale * strong - weak).sum(axis=2).mean(axis=1), np.float64)
 
 
 def color_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -273,7 +273,7 @@ def color_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if COLOR_DILUTION == 1:
         return plain
     diluted = diluted_distance(a, b, COLOR_DILUTION) * (MAX_COLOR / MAX_DILUTED_COLOR)
-    return np.minimum(plain, diluted)
+    return np.asarray(np.minimum(plain, diluted), np.float64)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,10 @@ than a claim needs) are therefore judged on everything known about the pair:
 - **Colour**: copies keep their colours, so two colourful pictures whose colour layouts
   (lookalike.hashing.color_layout: the chromaticity of a 3x3 grid, which brightness does
   not move) are far apart are not claimed; a grayscale copy of a colour picture has no
-  colours to compare and is let through.
+  colours to compare and is let through. White paper dilutes a drawing's colours by its
+  share of each cell, which a crop, a frame or a rotation's filled corners change, so colours
+  that differ only by strength (up to a factor) agree within a tighter limit
+  (duplicates.color_distance); a colour variant of one design (another hue) does not.
 - **Embedding cosine**, when both pictures have learned embeddings (lookalike.embedding):
   passed in as ``cosine``, it lets a pair with weaker hash agreement (a rotation, a crop off
   one side, noise, a caption: up to ``loose_weighted``) be claimed when the two pictures'
