@@ -23,7 +23,9 @@ thumbnail as the crawl does; both are cached in bench/results by the pictures an
    original-edit pairs while claiming no different-family pair beyond the hash rule), all
    without the blank pages' planted copies; then the plain rule (``tune_plain``: colour and
    grey-layout limits for pairs below the information guard, claiming no pair of different
-   pictures) with them.
+   pictures) with them; then how much dilution by neutral paper the colour check forgives
+   (``tune_dilution``: over the pairs the whole pipeline claims with the colour check off,
+   the rule adding no pair of different pictures that finds most copies).
    Hard negatives are not planted on the tuning side on purpose: the held-out sets bring
    their own (light and dark variants of one wallpaper, portraits painted over one another,
    a stereo pair), so they measure what the settings do on related pictures they never saw.
@@ -37,9 +39,9 @@ thumbnail as the crawl does; both are cached in bench/results by the pictures an
    and with embedding kNN candidates too (``EMBEDDING_CANDIDATES`` per picture), without
    and with local evidence (``shipped``: each picture's verification view made from its
    thumbnail as the workers make it, compared for the pairs it could change, as the
-   indexer does), the rule before plain pairs were claimed and agreeing cells lifted the
-   embedding veto (``previous``, with local evidence), with the ones just chosen (no local
-   evidence), and with the baseline
+   indexer does), the rule before dilution by paper was forgiven (``previous``: the plain
+   colour difference, with local evidence), with the ones just chosen (no local evidence;
+   the colour comparison shipped), and with the baseline
    measured in the same run: the previous rule (any kind within phash 10 / dhash 8 / whash
    2 / ahash 2, groups as connected components).
 3. **Crop-resistant hash** (``--crop-resistant N``): imagehash's crop_resistant_hash as a
