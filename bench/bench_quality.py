@@ -191,7 +191,7 @@ def examined(items: list[Labelled], label: str, embedder: Any) -> Examined:
             color=z["color"].tolist(),
         )
         return Examined(table, np.load(vectors)["vectors"])
-    from tqdm import tqdm
+    from tqdm import tqdm  # type: ignore[import-untyped]
 
     t = time.perf_counter()
     with tqdm(
@@ -204,15 +204,15 @@ def examined(items: list[Labelled], label: str, embedder: Any) -> Examined:
     )
     RESULTS.mkdir(parents=True, exist_ok=True)
     table = seen.table
-    assert table.color is not None
+    assert table.color is not None and table.info is not None and seen.vectors is not None
     colors = [row.astype(np.int8).tobytes().hex() for row in table.color]
-    np.savez(
-        hashes,
-        ids=table.ids,
-        info=table.info,
-        color=np.array(colors),
+    arrays: dict[str, Any] = {
+        "ids": table.ids,
+        "info": table.info,
+        "color": np.array(colors),
         **{k: table.values[:, j] for j, k in enumerate(table.kinds)},
-    )
+    }
+    np.savez(hashes, **arrays)
     np.savez(vectors, vectors=seen.vectors)
     return seen
 
@@ -458,7 +458,7 @@ def tune_plain(
 
 def tune_embedding(
     p: dict[str, np.ndarray], weighted: np.ndarray, usable: np.ndarray, max_weighted: float
-) -> tuple[dict[str, float], dict[str, Any]]:
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The embedding rules, from the tuning pairs (``usable``: informative, colours agree):
 
     - ``veto_cosine``: what 99.5% of the original-edit pairs stay above (0.01 steps down),
@@ -504,8 +504,8 @@ def tune_embedding(
 def baseline(items: list[Labelled], table: HashTable) -> dict[str, Any]:
     """The previous rule: any kind within its old threshold (mirror derived), groups as
     connected components."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
+    from scipy.sparse import coo_matrix  # type: ignore[import-untyped]
+    from scipy.sparse.csgraph import connected_components  # type: ignore[import-untyped]
 
     n = len(table)
     a, b = np.triu_indices(n, 1)
@@ -607,8 +607,8 @@ def false_families(items: list[Labelled], scores: Scores, top: int = 12) -> list
     family = {i.id: i.family for i in items}
     counts: dict[tuple[str, str], int] = {}
     for a, b in scores.false_pairs:
-        key = tuple(sorted((family[a], family[b])))
-        counts[key] = counts.get(key, 0) + 1  # type: ignore[index]
+        x, y = sorted((family[a], family[b]))
+        counts[(x, y)] = counts.get((x, y), 0) + 1
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
     return [[a, b, n] for (a, b), n in ranked]
 

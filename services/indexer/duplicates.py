@@ -331,7 +331,7 @@ def pair_evidence(
 
 
 # Gives the embedding cosines of table rows ia[k], ib[k] (NaN where either has no vector).
-Cosines = Callable[[np.ndarray, np.ndarray], np.ndarray]
+Cosines = Callable[[np.ndarray, np.ndarray], np.ndarray | None]
 COSINE_BLOCK = 20_000  # pairs whose two vectors are gathered at once
 
 

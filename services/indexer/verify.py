@@ -197,7 +197,7 @@ class Verdict:
 def weighted_distance(distances: np.ndarray, config: VerifyConfig) -> np.ndarray:
     """(len(STRUCTURAL), n) distances -> (n,) weighted distances."""
     w = np.array([config.weights[k] for k in STRUCTURAL], dtype=np.float64)
-    return (w[:, None] * np.asarray(distances, dtype=np.float64)).sum(axis=0)
+    return np.asarray((w[:, None] * np.asarray(distances, dtype=np.float64)).sum(axis=0))
 
 
 def decide(
