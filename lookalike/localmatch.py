@@ -10,10 +10,14 @@ stage of copy detection looks at the pixels:
 2. ``features``: ORB keypoints of the view and of its mirror image (mirrored copies);
 3. ``compare``: keypoints matched (Lowe's ratio test), one similarity transform (rotation,
    uniform scale, shift) fitted by RANSAC in the orientation keeping more inliers, and when
-   it has at least ``MIN_ALIGNED`` inliers the first view warped onto the second and
-   compared in ``CELL`` px cells: the normalised cross-correlation of the grey levels of
-   every cell textured in both (blind to brightness, contrast and colour). Its 25th
-   percentile over the cells is the pair's ``score``;
+   it has at least ``MIN_ALIGNED`` inliers the first view warped onto the second, taken
+   through the pair's tone curve (``linear_tone_curve``: one line from the first view's
+   grey levels to the second's, clipped at black and white, which a brighter, darker or
+   contrasted copy follows, its clipped highlights included) and compared in ``CELL`` px
+   cells: the normalised cross-correlation of the grey levels of every cell textured in
+   both (blind to brightness, contrast, clipping and colour; a light and a dark variant of a
+   design, whose grey levels follow a bent curve, are not copies). Its 25th percentile over
+   the cells is the pair's ``score``;
 4. ``layout`` and ``layout_distance``: for plain pictures (too little detail for hashes,
    too few keypoints for a transform), the mean grey levels of an ``LAYOUT_GRID`` grid over
    the view without its uniform margins, and how far two such layouts are apart in absolute
@@ -23,7 +27,9 @@ stage of copy detection looks at the pixels:
 Inlier counts alone do not separate copies from repaints (a picture painted over another
 keeps its line art and as many keypoints as a copy); the cells compared through the fitted
 transform do. bench/bench_local.py measured this on planted edits (bench/README.md, "Local
-features with geometric verification") and chooses the thresholds the indexer applies.
+features with geometric verification") and chooses the thresholds the indexer applies; it
+also measures the other cell comparisons (``CELL_METHODS``; bench/README.md, "Cells through
+the pair's tone curve").
 
 OpenCV is imported inside the functions: the API and the CLI import this module's
 neighbours without paying for it unless they verify.
@@ -53,11 +59,29 @@ MIN_ALIGNED = 8  # inliers a transform needs before the pictures are compared th
 CELL = 16  # pixels of the compared cells' side, at SIDE
 MARGIN = 4  # pixels kept from the warped picture's edges, which blurring smears
 TEXTURE = 4.0  # grey levels of standard deviation a cell needs on both sides to be compared
-# A cell with many pixels at black or white (a brighter copy's highlights) has lost its
-# structure there: it is not compared.
+# The "ncc" comparison (the one before the tone curve) takes a cell with many pixels at
+# black or white (a brighter copy's highlights) to have lost its structure there and leaves
+# it out; on a drawing on white that is most cells (the paper).
 CLIPPED = 4  # grey levels from 0 or 255 counted as clipped
-MAX_CLIPPED = 0.2  # share of clipped pixels a compared cell may have
+MAX_CLIPPED = 0.2  # share of clipped pixels a cell compared by "ncc" may have
 SCORE_PERCENTILE = 25  # of the cells' correlations: the pair's score
+# How a cell's grey levels are compared: "ncc" their normalised cross-correlation (cells
+# with over MAX_CLIPPED clipped pixels left out: the comparison before the tone curve);
+# "rank" the same of their ranks within the cell (Spearman's); "toned" and "toned-rank" the
+# same after the first picture is taken through the pair's monotone tone curve
+# (``tone_curve``), clipped cells kept; "linear" (the product's) the same through a curve
+# held to one clipped line (``linear_tone_curve``). bench/bench_local.py measures them
+# (``--methods``; bench/README.md, "Cells through the pair's tone curve").
+CELL_METHODS = ("ncc", "rank", "toned", "toned-rank", "linear")
+CELLS = "linear"
+TONE_STEP = 4  # grey levels per step of the tone curve
+TONE_MIN_PIXELS = 20  # pixels a step needs to be fitted (the others interpolated)
+FLAT = 1.0  # grey levels of standard deviation below which a cell through the curve is flat
+FLAT_RANK = 1.0  # the same in ranks
+# What a pair's evidence was found by (the views' recipe aside): change it whenever the
+# comparison changes, so evidence kept from another comparison (the indexer's memo) is not
+# reused.
+COMPARISON = f"{CELLS}-cell{CELL}-p{SCORE_PERCENTILE}-2"
 
 
 # Plain pictures: the view without uniform margins (lookalike.hashing.trim_borders: a copy
@@ -239,17 +263,101 @@ def geometry(a: Keypoints, b: Keypoints, config: Config, matcher: Any = None) ->
     return Geometry(int(mask.sum()), len(good), model)
 
 
-def aligned(a: np.ndarray, b: np.ndarray, model: np.ndarray) -> Cells:
+def tone_curve(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """The monotone curve taking grey level x of ``a`` to the median grey level of ``b``
+    where ``a`` is x (over ``where``): 256 float32 levels. A brighter, darker or contrasted
+    copy is its original through one such curve, clipping included (the light inks a 30%
+    brighter copy turns white: the curve takes them to 255); the cells compared through it no
+    longer mix levels that clipping merged in one picture and not in the other."""
+    x = np.clip(a[where], 0, 255).astype(np.int64) // TONE_STEP
+    y = b[where].astype(np.float32)
+    if x.size == 0:
+        return np.arange(256, dtype=np.float32)
+    bins = 256 // TONE_STEP
+    order = np.argsort(x, kind="stable")
+    xs, ys = x[order], y[order]
+    starts = np.searchsorted(xs, np.arange(bins))
+    ends = np.searchsorted(xs, np.arange(bins), side="right")
+    centres, medians, weights = [], [], []
+    for k in range(bins):
+        if ends[k] - starts[k] >= TONE_MIN_PIXELS:
+            centres.append(k * TONE_STEP + (TONE_STEP - 1) / 2)
+            medians.append(float(np.median(ys[starts[k] : ends[k]])))
+            weights.append(float(ends[k] - starts[k]))
+    if not centres:
+        return np.arange(256, dtype=np.float32)
+    fitted = _isotonic(np.array(medians), np.array(weights))
+    return np.asarray(np.interp(np.arange(256), centres, fitted), np.float32)
+
+
+def linear_tone_curve(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """``tone_curve`` held to one line clipped at black and white: its gain and offset
+    fitted (least squares, weighted by pixels) to b's mean grey level at each grey level of
+    a, over the levels clipped in neither picture. A brighter, darker or contrasted copy
+    follows it, clipping included; a light and a dark variant of a design, whose grey levels
+    follow a bent curve, do not."""
+    x = np.clip(a[where], 0, 255).astype(np.int64)
+    y = b[where].astype(np.float64)
+    if x.size == 0:
+        return np.arange(256, dtype=np.float32)
+    level = np.arange(256)
+    count = np.bincount(x, minlength=256).astype(np.float64)
+    mean = np.bincount(x, weights=y, minlength=256) / np.maximum(count, 1)
+    use = (count > 0) & (level > CLIPPED) & (level < 255 - CLIPPED)
+    use &= (mean > CLIPPED) & (mean < 255 - CLIPPED)
+    if count[use].sum() < TONE_MIN_PIXELS or np.unique(level[use]).size < 2:
+        return np.arange(256, dtype=np.float32)
+    gain, offset = np.polyfit(level[use], mean[use], 1, w=np.sqrt(count[use]))
+    return np.asarray(np.clip(gain * level + offset, 0, 255), np.float32)
+
+
+def _isotonic(y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The non-decreasing sequence nearest ``y`` in weighted least squares (pool adjacent
+    violators)."""
+    values: list[float] = []
+    weights: list[float] = []
+    sizes: list[int] = []
+    for v, n in zip(y.tolist(), w.tolist(), strict=True):
+        values.append(v)
+        weights.append(n)
+        sizes.append(1)
+        while len(values) > 1 and values[-2] > values[-1]:
+            v2, n2, s2 = values.pop(), weights.pop(), sizes.pop()
+            values[-1] = (values[-1] * weights[-1] + v2 * n2) / (weights[-1] + n2)
+            weights[-1] += n2
+            sizes[-1] += s2
+    return np.repeat(np.array(values), sizes)
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Each row's ranks, ties sharing their average rank (Spearman's)."""
+    out = np.empty(x.shape, np.float32)
+    for k, row in enumerate(x):
+        _, inverse, counts = np.unique(row, return_inverse=True, return_counts=True)
+        out[k] = (np.cumsum(counts) - (counts - 1) / 2)[inverse]
+    return out
+
+
+def aligned(a: np.ndarray, b: np.ndarray, model: np.ndarray, method: str = CELLS) -> Cells:
     """View a warped onto view b by ``model``, compared cell by cell where both are (a
-    margin kept from a's warped edges): cells textured in both and not clipped."""
+    margin kept from a's warped edges) and textured in both. ``method``: how a cell's grey
+    levels are compared (``CELL_METHODS``)."""
     import cv2
 
+    if method not in CELL_METHODS:
+        raise ValueError(f"unknown cell comparison {method!r}: one of {', '.join(CELL_METHODS)}")
     h, w = b.shape
     warped = cv2.warpAffine(a.astype(np.float32), model, (w, h), borderMode=cv2.BORDER_REPLICATE)
-    wa = cv2.GaussianBlur(warped, (0, 0), 1.5)
-    wb = cv2.GaussianBlur(b.astype(np.float32), (0, 0), 1.5)
     inside = cv2.warpAffine(np.ones(a.shape, np.uint8), model, (w, h), flags=cv2.INTER_NEAREST)
     inside = cv2.erode(inside, np.ones((2 * MARGIN + 1, 2 * MARGIN + 1), np.uint8))
+    source = warped
+    if method != "ncc" and method != "rank":
+        fit = linear_tone_curve if method == "linear" else tone_curve
+        curve = fit(warped, b, inside > 0)
+        source = np.interp(warped, np.arange(256), curve).astype(np.float32)
+    wa = cv2.GaussianBlur(source, (0, 0), 1.5)
+    wb = cv2.GaussianBlur(b.astype(np.float32), (0, 0), 1.5)
+    raw = cv2.GaussianBlur(warped, (0, 0), 1.5)
     gh, gw = h // CELL, w // CELL
     if gh == 0 or gw == 0:
         return NOT_COMPARED
@@ -262,17 +370,37 @@ def aligned(a: np.ndarray, b: np.ndarray, model: np.ndarray) -> Cells:
             .reshape(gh * gw, CELL * CELL)
         )
 
-    clipped = (
-        (warped <= CLIPPED) | (warped >= 255 - CLIPPED) | (b <= CLIPPED) | (b >= 255 - CLIPPED)
-    ).astype(np.float32)
-    ca, cb, ci = cells(wa), cells(wb), cells(inside)
+    ca, cb, ci, craw = cells(wa), cells(wb), cells(inside), cells(raw)
     whole = ci.min(axis=1) > 0
-    unclipped = cells(clipped).mean(axis=1) <= MAX_CLIPPED
     if whole.sum() < 4:
         return NOT_COMPARED
-    ma, mb = ca.mean(axis=1), cb.mean(axis=1)
-    ca, cb = ca - ma[:, None], cb - mb[:, None]
+    tone = _tone_residual(craw.mean(axis=1), cb.mean(axis=1), whole)
+    textured = whole & (craw.std(axis=1) >= TEXTURE) & (cb.std(axis=1) >= TEXTURE)
+    if method == "ncc":
+        clipped = (
+            (warped <= CLIPPED) | (warped >= 255 - CLIPPED) | (b <= CLIPPED) | (b >= 255 - CLIPPED)
+        ).astype(np.float32)
+        textured &= cells(clipped).mean(axis=1) <= MAX_CLIPPED
+    if not textured.any():
+        return Cells(math.nan, math.nan, math.nan, math.nan, tone, 0)
+    ca, cb = ca[textured], cb[textured]
+    if method.endswith("rank"):
+        ca, cb = _ranks(ca), _ranks(cb)
+    ca = ca - ca.mean(axis=1)[:, None]
+    cb = cb - cb.mean(axis=1)[:, None]
     sa, sb = ca.std(axis=1), cb.std(axis=1)
+    # a cell the tone curve flattened (a textured, its copy through the curve not) agrees
+    # with nothing: a curve cannot take one picture's structure away where the other has it
+    flat = sa < (FLAT_RANK if method.endswith("rank") else FLAT)
+    ncc = np.where(flat, 0.0, (ca * cb).mean(axis=1) / np.maximum(sa * sb, 1e-6))
+    p10, p25, p50 = np.percentile(ncc, [10, SCORE_PERCENTILE, 50])
+    below = float((ncc < 0.5).mean())
+    return Cells(float(p10), below, float(p25), float(p50), tone, int(textured.sum()))
+
+
+def _tone_residual(ma: np.ndarray, mb: np.ndarray, whole: np.ndarray) -> float:
+    """How far the cells' mean grey levels are from one monotone curve (light and dark
+    variants of a design move regions differently), in units of b's spread."""
     bins = np.clip((ma[whole] / 16).astype(int), 0, 15)
     centres, medians = [], []
     for k in np.unique(bins):
@@ -280,14 +408,7 @@ def aligned(a: np.ndarray, b: np.ndarray, model: np.ndarray) -> Cells:
         medians.append(float(np.median(mb[whole][bins == k])))
     fitted = np.interp(ma[whole], centres, np.maximum.accumulate(medians))
     spread = max(float(mb[whole].std()), 1.0)
-    tone = float(np.percentile(np.abs(mb[whole] - fitted), 90) / spread)
-    use = whole & unclipped & (sa >= TEXTURE) & (sb >= TEXTURE)
-    if not use.any():
-        return Cells(math.nan, math.nan, math.nan, math.nan, tone, 0)
-    ncc = (ca[use] * cb[use]).mean(axis=1) / (sa[use] * sb[use])
-    p10, p25, p50 = np.percentile(ncc, [10, SCORE_PERCENTILE, 50])
-    below = float((ncc < 0.5).mean())
-    return Cells(float(p10), below, float(p25), float(p50), tone, int(use.sum()))
+    return float(np.percentile(np.abs(mb[whole] - fitted), 90) / spread)
 
 
 def compare_features(
@@ -297,6 +418,7 @@ def compare_features(
     fb: Features,
     config: Config | None = None,
     matcher: Any = None,
+    method: str = CELLS,
 ) -> LocalEvidence:
     """``compare`` with both views' features already found (the benchmark finds each
     picture's once)."""
@@ -308,7 +430,8 @@ def compare_features(
     best = flipped if mirrored else direct
     cells = NOT_COMPARED
     if best.model is not None and best.inliers >= MIN_ALIGNED:
-        cells = aligned(np.ascontiguousarray(a[:, ::-1]) if mirrored else a, b, best.model)
+        first = np.ascontiguousarray(a[:, ::-1]) if mirrored else a
+        cells = aligned(first, b, best.model, method)
     return LocalEvidence(best.inliers, best.matches, mirrored, cells)
 
 

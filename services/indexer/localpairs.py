@@ -7,9 +7,10 @@ once for all its pairs in a row. A pair with either view missing is reported as 
 judged without local evidence.
 
 Every build judges every candidate again, so what a build found is kept with its generation
-(``local.npz``: per pair the evidence and the versions of the two views it came from) and the
-next build reuses it for the pairs whose two views are unchanged: only pairs with a new or
-rewritten view are compared again.
+(``local.npz``: per pair the evidence and the versions of the two views it came from, with the
+names of the views' recipe and of the comparison) and the next build reuses it for the pairs
+whose two views are unchanged: only pairs with a new or rewritten view are compared again,
+and every pair once the recipe or the comparison (``localmatch.COMPARISON``) changes.
 
 A build compares at most ``budget`` pairs afresh (``LOOKALIKE_INDEX_LOCAL_PAIRS_PER_BUILD``):
 a collection's first build has a million pairs or more to compare, hours of work that would
@@ -171,6 +172,7 @@ def save_memo(folder: Path, memo: Memo, deferred: int = 0) -> None:
         np.savez(
             f,
             recipe=np.array(localmatch.LOCAL_RECIPE),
+            comparison=np.array(localmatch.COMPARISON),
             columns=np.array(MEMO_EVIDENCE),
             a=np.array([k[0] for k in keys], dtype=str),
             b=np.array([k[1] for k in keys], dtype=str),
@@ -196,13 +198,15 @@ def deferred_pairs(folder: Path | None) -> int:
 
 
 def load_memo(folder: Path | None) -> dict[tuple[str, str], MemoRow]:
-    """What the build of ``folder`` found (empty: none, another recipe's or layout's, or
-    unreadable)."""
+    """What the build of ``folder`` found (empty: none, another recipe's, comparison's or
+    layout's, or unreadable)."""
     if folder is None:
         return {}
     try:
         with np.load(folder / MEMO_FILE, allow_pickle=False) as z:
             if str(z["recipe"]) != localmatch.LOCAL_RECIPE:
+                return {}
+            if "comparison" not in z or str(z["comparison"]) != localmatch.COMPARISON:
                 return {}
             if "columns" not in z or tuple(z["columns"].tolist()) != MEMO_EVIDENCE:
                 return {}

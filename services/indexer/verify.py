@@ -85,13 +85,17 @@ MIN_INFORMATION = 2.4
 MAX_COLOR = 16
 MAX_DILUTED_COLOR = 2.5
 # Local evidence, chosen by bench/bench_local.py on the same tuning set (bench/README.md, "Local
-# features with geometric verification"):
-# - LOCAL_MIN_SCORE: the cells' 25th-percentile correlation that 99.5% of the tuning
+# features with geometric verification" and "Cells through the pair's tone curve"):
+# - LOCAL_MIN_SCORE: the cells' 25th-percentile correlation (the first picture through the
+#   pair's clipped linear tone curve, localmatch.COMPARISON) that 99.5% of the tuning
 #   original-edit pairs the rule above claims reach;
 # - LOCAL_CLAIM_INLIERS: the fewest inliers at which geometry and that veto together keep the
-#   tuning precision >= 0.999 (the least the comparison itself needs: localmatch.MIN_ALIGNED).
-# Held out (other pictures), with the plain rule below: precision 0.9915, dup_group 0.9996.
-LOCAL_MIN_SCORE = 0.976
+#   tuning precision >= 0.999 (the least the comparison itself needs: localmatch.MIN_ALIGNED;
+#   since the blank pages are planted, their captioned copies hold the chooser at 158: kept at
+#   8, bench/README.md).
+# Held out (other pictures), with the plain rule below: precision 0.9915, dup_group 0.9996
+# before the tone curve; with it, bench/README.md.
+LOCAL_MIN_SCORE = 0.977
 LOCAL_CLAIM_INLIERS = 8
 # Plain pairs (information below MIN_INFORMATION), chosen by bench/bench_quality.py
 # (``tune_plain``) on the tuning set's blank pages planted with every edit: among the rules

@@ -1,5 +1,6 @@
-"""lookalike.localmatch on real pictures: copies keep their keypoints under one transform and
-their cells agree through it; different pictures, and a picture partly painted over, do not."""
+"""lookalike.localmatch on real pictures and drawings on white: copies keep their keypoints under
+one transform and their cells agree through it (a brighter copy's clipped inks included);
+different pictures, and a picture partly painted over, do not."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageOps
 
 from lookalike import localmatch as lm
+from services.replica.variants import apply
 from tests.indexer.test_core import _pictures
 
 # The thresholds the indexer applies are chosen by bench/bench_local.py; these tests only ask
@@ -97,3 +99,96 @@ def test_a_featureless_view_cannot_be_compared() -> None:
 def test_an_unknown_detector_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown detector 'surf'"):
         lm.features(np.zeros((32, 32), np.uint8), lm.Config(detector="surf"))
+
+
+def _drawing(seed: int, size: tuple[int, int] = (480, 360)) -> Image.Image:
+    """Shapes and strokes on white paper, half of them in light inks (grey 200-235) that a
+    30% brighter copy turns white, the others dark."""
+    rng = np.random.default_rng(seed)
+    picture = Image.new("RGB", size, (255, 255, 255))
+    draw = ImageDraw.Draw(picture)
+    for _ in range(60):
+        x, y = int(rng.integers(0, size[0])), int(rng.integers(0, size[1]))
+        w, h = (int(v) for v in rng.integers(10, 70, 2))
+        g = int(rng.integers(200, 235)) if rng.random() < 0.5 else int(rng.integers(20, 140))
+        ink = (g, g, min(255, g + 10))
+        shape = int(rng.integers(3))
+        if shape == 0:
+            draw.ellipse((x, y, x + w, y + h), fill=ink, outline=(0, 0, 0), width=2)
+        elif shape == 1:
+            draw.rectangle((x, y, x + w, y + h), fill=ink)
+        else:
+            draw.line((x, y, x + w, y + h), fill=ink, width=3)
+    return picture
+
+
+DRAWINGS = range(4)
+
+
+@pytest.mark.parametrize("seed", DRAWINGS)
+def test_a_brighter_drawing_on_white_is_a_copy_though_its_light_inks_clip(seed: int) -> None:
+    """Brightened by 30%, the light inks turn as white as the paper: cells mixing them with
+    paper and dark ink no longer correlate linearly, but through the pair's tone curve (a
+    line clipped at white) they do, and the cells on white paper are compared too (not left
+    out as clipped)."""
+    drawing = _drawing(seed)
+    brighter = apply(drawing, "brightness")
+    clipped = np.asarray(brighter.convert("L")) >= 255 - lm.CLIPPED
+    assert clipped.mean() > (np.asarray(drawing.convert("L")) >= 255 - lm.CLIPPED).mean()
+    a, b = lm.view(drawing), lm.view(brighter)
+    ev = lm.compare(a, b)
+    assert ev.inliers >= 5 * lm.MIN_ALIGNED, ev
+    assert ev.compared and ev.score >= COPY_SCORE, ev
+    # the comparison before the tone curve left most cells out as clipped
+    fa, fb = lm.features(a), lm.features(b)
+    plain = lm.compare_features(a, fa, b, fb, method="ncc")
+    assert ev.cells.count > 4 * plain.cells.count, (ev, plain)
+
+
+@pytest.mark.parametrize("seed", DRAWINGS)
+def test_a_drawing_half_painted_over_is_refused(seed: int) -> None:
+    """The tone curve cannot make a repaint a copy: the painted half's cells disagree."""
+    drawing = _drawing(seed)
+    repainted = drawing.copy()
+    repainted.paste(_drawing(seed + 100).crop((0, 0, 240, 360)), (0, 0))
+    ev = lm.compare(lm.view(drawing), lm.view(repainted))
+    assert ev.inliers >= 5 * lm.MIN_ALIGNED, ev
+    assert ev.compared and ev.score < 0.8, ev
+
+
+@pytest.mark.parametrize("fit", [lm.linear_tone_curve, lm.tone_curve])
+def test_the_tone_curve_follows_a_brighter_copy_up_to_white(
+    fit: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+) -> None:
+    """A 30% brighter copy: the curve is 1.3 x up to the clipping point, then 255; monotone."""
+    ramp = np.tile(np.arange(256, dtype=np.float32), (8, 1))
+    brighter = np.minimum(255, np.round(1.3 * ramp))
+    curve = fit(ramp, brighter, np.ones(ramp.shape, bool))
+    assert curve.shape == (256,) and np.all(np.diff(curve) >= 0)
+    levels = np.arange(0, 256, 16)
+    assert np.abs(curve[levels] - np.minimum(255, 1.3 * levels)).max() <= 3
+    # nothing to fit: the identity
+    assert np.array_equal(fit(ramp, brighter, np.zeros(ramp.shape, bool)), np.arange(256))
+
+
+def test_the_linear_tone_curve_does_not_bend_to_a_light_variant() -> None:
+    """A light variant of a design (its grey levels through a bent curve, as light and dark
+    wallpapers of one design are): the monotone curve follows the bend, the line does not."""
+    ramp = np.tile(np.arange(256, dtype=np.float32), (8, 1))
+    bent = 255 * np.sqrt(ramp / 255)
+    where = np.ones(ramp.shape, bool)
+    levels = np.arange(16, 240, 16)
+    assert np.abs(lm.tone_curve(ramp, bent, where)[levels] - bent[0, levels]).max() <= 3
+    assert np.abs(lm.linear_tone_curve(ramp, bent, where)[levels] - bent[0, levels]).max() > 15
+
+
+def test_every_cell_comparison_says_a_copy_is_a_copy_and_an_unknown_one_is_refused() -> None:
+    a, copy = lm.view(_pictures()[0]), lm.view(EDITS["jpeg"](_pictures()[0]))
+    fa, fc = lm.features(a), lm.features(copy)
+    for method in lm.CELL_METHODS:
+        ev = lm.compare_features(a, fa, copy, fc, method=method)
+        assert ev.compared and ev.score >= COPY_SCORE, (method, ev)
+    assert lm.CELLS in lm.CELL_METHODS and lm.CELLS in lm.COMPARISON
+    model = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    with pytest.raises(ValueError, match="unknown cell comparison 'ssim'"):
+        lm.aligned(a, copy, model, method="ssim")

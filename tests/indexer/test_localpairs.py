@@ -226,12 +226,18 @@ def test_what_a_build_found_is_reused_while_both_views_are_unchanged(tmp_path) -
     assert third.reused == 1 and "img2" in read
 
 
-def test_a_memo_of_another_recipe_or_damaged_is_not_used(tmp_path) -> None:
+def test_a_memo_of_another_recipe_comparison_or_damaged_is_not_used(tmp_path) -> None:
     save_memo(tmp_path, {("a", "b"): (1, 2, 40.0, 0.99, 3.5)})
     assert load_memo(tmp_path) == {("a", "b"): (1, 2, 40.0, 0.99, 3.5)}
     with np.load(tmp_path / MEMO_FILE) as z:
         fields = {k: z[k] for k in z.files}
     np.savez(tmp_path / MEMO_FILE, **{**fields, "recipe": np.array("grey160-area-0")})
+    assert load_memo(tmp_path) == {}
+    # evidence of another cell comparison (or of the one before comparisons were named)
+    np.savez(tmp_path / MEMO_FILE, **{**fields, "comparison": np.array("ncc-cell16-p25-1")})
+    assert load_memo(tmp_path) == {}
+    unnamed = {k: v for k, v in fields.items() if k != "comparison"}
+    np.savez(tmp_path / MEMO_FILE, **unnamed)
     assert load_memo(tmp_path) == {}
     # a memo written before the layouts were kept: every pair is compared again
     old = {k: v for k, v in fields.items() if k != "columns"}
