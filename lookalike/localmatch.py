@@ -295,7 +295,7 @@ def linear_tone_curve(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> np.nda
     fitted (least squares, weighted by pixels) to b's mean grey level at each grey level of
     a, over the levels clipped in neither picture. A brighter, darker or contrasted copy
     follows it, clipping included; a light and a dark variant of a design, whose grey levels
-    follow a bent curve, do not."""
+    follow a bent curve, do not. A falling line is no copy's: the identity then."""
     x = np.clip(a[where], 0, 255).astype(np.int64)
     y = b[where].astype(np.float64)
     if x.size == 0:
@@ -308,6 +308,8 @@ def linear_tone_curve(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> np.nda
     if count[use].sum() < TONE_MIN_PIXELS or np.unique(level[use]).size < 2:
         return np.arange(256, dtype=np.float32)
     gain, offset = np.polyfit(level[use], mean[use], 1, w=np.sqrt(count[use]))
+    if gain <= 0:  # no copy's curve falls: a negative picture's cells stay anticorrelated
+        return np.arange(256, dtype=np.float32)
     return np.asarray(np.clip(gain * level + offset, 0, 255), np.float32)
 
 

@@ -180,6 +180,9 @@ def test_the_linear_tone_curve_does_not_bend_to_a_light_variant() -> None:
     levels = np.arange(16, 240, 16)
     assert np.abs(lm.tone_curve(ramp, bent, where)[levels] - bent[0, levels]).max() <= 3
     assert np.abs(lm.linear_tone_curve(ramp, bent, where)[levels] - bent[0, levels]).max() > 15
+    # a negative is no copy: its cells are compared as they are (anticorrelated)
+    negative = lm.linear_tone_curve(ramp, 255 - ramp, where)
+    assert np.array_equal(negative, np.arange(256))
 
 
 def test_every_cell_comparison_says_a_copy_is_a_copy_and_an_unknown_one_is_refused() -> None:
