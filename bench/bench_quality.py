@@ -89,6 +89,8 @@ from services.indexer.evaluation import (
     labelled_pictures,
     local_evidence,
     score,
+    subset,
+    without_identical,
 )
 from services.indexer.table import HashTable
 from services.indexer.verify import (
@@ -119,57 +121,6 @@ def labelled(names: list[str], cache: Path) -> list[Labelled]:
         families = {f"{name}/{p.stem}": [p] for p in pictures(folder)}
         items.extend(labelled_pictures(families, EDITS))
     return items
-
-
-def without_identical(
-    items: list[Labelled], seen: Examined
-) -> tuple[list[Labelled], Examined, list[tuple[str, str]]]:
-    """The pictures without families whose original has exactly the pixels of an earlier
-    family's original (scikit-image's ``chessboard_RGB`` is its ``chessboard_GRAY`` in three
-    equal channels): two families of one picture would count claiming a copy as a false
-    pair. Candidates are originals with equal hashes of every kind; their pixels decide.
-    Returns the items and the table (and vectors) without the later family, and the pairs
-    (family kept, family left out)."""
-    table = seen.table
-    row = {image: k for k, image in enumerate(table.ids.tolist())}
-    originals = [i for i in items if i.edit == ORIGINAL]
-    by_hashes: dict[tuple[int, ...], list[Labelled]] = {}
-    for item in originals:
-        by_hashes.setdefault(tuple(table.values[row[item.id]].tolist()), []).append(item)
-    dropped: list[tuple[str, str]] = []
-    for same_hashes in by_hashes.values():
-        kept: list[tuple[Labelled, np.ndarray]] = []
-        for item in sorted(same_hashes, key=lambda i: i.family):
-            pixels = np.asarray(item.load().convert("RGB"))
-            twin = next((k for k, p in kept if np.array_equal(p, pixels)), None)
-            if twin is None:
-                kept.append((item, pixels))
-            else:
-                dropped.append((twin.family, item.family))
-    if not dropped:
-        return items, seen, []
-    gone = {family for _, family in dropped}
-    items = [i for i in items if i.family not in gone]
-    return items, subset(items, seen), dropped
-
-
-def subset(items: list[Labelled], seen: Examined) -> Examined:
-    """The table (and vectors) of ``items`` only, in their order."""
-    table = seen.table
-    row = {image: k for k, image in enumerate(table.ids.tolist())}
-    keep = np.array([row[i.id] for i in items], dtype=np.int64)
-    assert table.info is not None and table.color is not None
-    table = HashTable(
-        table.ids[keep],
-        table.kinds,
-        table.values[keep],
-        table.present[keep],
-        table.hashed_at[keep],
-        info=table.info[keep],
-        color=table.color[keep],
-    )
-    vectors = None if seen.vectors is None else seen.vectors[keep]
-    return Examined(table, vectors)
 
 
 def _cache(kind: str, label: str, items: list[Labelled], version: str) -> Path:

@@ -79,6 +79,7 @@ def evaluate(
         labelled_pictures,
         local_evidence,
         score,
+        without_identical,
     )
     from services.indexer.verify import EMBEDDING_CANDIDATES, VerifyConfig
 
@@ -95,6 +96,14 @@ def evaluate(
             desc="hashing" if embedder is None else "hashing and embedding",
         ) as bar:
             seen = examine_pictures(items, embedder, progress=bar.update)
+        items, seen, identical = without_identical(items, seen)
+        for kept, left_out in identical:
+            click.echo(
+                f"left out family {left_out}: its first picture has exactly the pixels of "
+                f"family {kept}'s (one picture labelled as two families; its copies would "
+                "count as false pairs)",
+                err=True,
+            )
         scores = score(
             items,
             seen.table,

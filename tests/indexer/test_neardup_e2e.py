@@ -267,6 +267,8 @@ def test_lookalike_evaluate_on_a_labelled_folder(tmp_path):
         picture.convert("RGB").save(folder / f"single{i}.png")
     for i in range(3):
         _flat_page(i).save(folder / f"blank{i}.png")
+    # one picture under two names: left out as a family of its own, said so, not counted false
+    pictures[1].convert("RGB").save(folder / "zz-twin.png")
     out = tmp_path / "scores.json"
     run = subprocess.run(
         [
@@ -286,6 +288,10 @@ def test_lookalike_evaluate_on_a_labelled_folder(tmp_path):
         timeout=300,
     )
     assert run.returncode == 0, run.stderr
+    assert (
+        "left out family zz-twin: its first picture has exactly the pixels of family single1"
+        in (" ".join(run.stderr.split()))
+    )
     assert "by hashes and embeddings" in run.stdout and "and local features" in run.stdout
     assert "pair precision 1.0000" in run.stdout
     assert "dup_group precision 1.0000" in run.stdout
