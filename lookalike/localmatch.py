@@ -359,7 +359,8 @@ def aligned(a: np.ndarray, b: np.ndarray, model: np.ndarray, method: str = CELLS
         source = np.interp(warped, np.arange(256), curve).astype(np.float32)
     wa = cv2.GaussianBlur(source, (0, 0), 1.5)
     wb = cv2.GaussianBlur(b.astype(np.float32), (0, 0), 1.5)
-    raw = cv2.GaussianBlur(warped, (0, 0), 1.5)
+    # the warped picture's own levels (its texture and tone), blurred once when not toned
+    raw = wa if source is warped else cv2.GaussianBlur(warped, (0, 0), 1.5)
     gh, gw = h // CELL, w // CELL
     if gh == 0 or gw == 0:
         return NOT_COMPARED
