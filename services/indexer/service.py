@@ -338,6 +338,8 @@ class Indexer:
         self.redis = redis_client
         self.reembed = reembed
         self._waiting_for: int | None = None  # new hashes last reported as not enough yet
+        # (generation, its pairs left to compare): read from its memo once, not every poll
+        self._deferred: tuple[Path, int] | None = None
 
     def _current_meta(self) -> dict | None:
         try:
@@ -374,7 +376,7 @@ class Indexer:
             return f"{vectors} new vectors"
         # At once, not after the period: the budget bounds each build, and until the pairs
         # are compared their verdicts are the hashes' alone.
-        waiting = deferred_pairs(self._current_path()) if self.config.view_dir else 0
+        waiting = self._deferred_pairs() if self.config.view_dir else 0
         if waiting:
             return f"{waiting} candidate pairs wait to be compared on their views"
         now = now_ms if now_ms is not None else int(time.time() * 1000)
@@ -476,6 +478,13 @@ class Indexer:
             local_reused=local.reused if local is not None else 0,
             local_deferred=local.deferred if local is not None else 0,
         )
+
+    def _deferred_pairs(self) -> int:
+        """How many pairs the current generation's build left to compare."""
+        current = self._current_path()
+        if self._deferred is None or self._deferred[0] != current:
+            self._deferred = (current, deferred_pairs(current)) if current else None
+        return self._deferred[1] if self._deferred else 0
 
     def _local(self, previous: Path | None) -> PairLocal | None:
         """Local evidence from the workers' views, read pair by pair, reusing what the
