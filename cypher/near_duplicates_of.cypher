@@ -4,5 +4,5 @@ OPTIONAL MATCH (i)-[r:NEAR_DUPLICATE]-(o:Image)
 RETURN i.dup_group AS group, o.id AS id, r.kind AS kind, r.distance AS distance,
        r.mirrored AS mirrored, r.weighted AS weighted, r.cosine AS cosine, r.local AS local,
        r.inliers AS inliers, r.local_score AS local_score,
-       r.layout AS layout
+       r.layout AS layout, r.local_color AS local_color
 ORDER BY distance, id, kind

@@ -5,9 +5,12 @@ Hashes and embeddings summarise a whole picture, so two pictures painted over on
 or light and dark variants of one design, can agree in every summary. The standard second
 stage of copy detection looks at the pixels:
 
-1. ``view``: the verification picture, a grey thumbnail whose longer side is ``SIDE`` (the
-   recipe ``LOCAL_RECIPE`` names; a view made by another recipe is not comparable);
-2. ``features``: ORB keypoints of the view and of its mirror image (mirrored copies);
+1. ``view``: the verification picture, a thumbnail whose longer side is ``SIDE`` in three
+   planes, its grey levels and its two chroma planes (the recipe ``LOCAL_RECIPE`` names; a
+   view made by another recipe is not comparable, but a grey view of ``GREY_RECIPE``, made
+   before colour was kept, is compared without colour);
+2. ``features``: ORB keypoints of the view's grey plane and of its mirror image (mirrored
+   copies);
 3. ``compare``: keypoints matched (Lowe's ratio test), one similarity transform (rotation,
    uniform scale, shift) fitted by RANSAC in the orientation keeping more inliers, and when
    it has at least ``MIN_ALIGNED`` inliers the first view warped onto the second, taken
@@ -17,7 +20,11 @@ stage of copy detection looks at the pixels:
    cells: the normalised cross-correlation of the grey levels of every cell textured in
    both (blind to brightness, contrast, clipping and colour; a light and a dark variant of a
    design, whose grey levels follow a bent curve, are not copies). Its 25th percentile over
-   the cells is the pair's ``score``;
+   the cells is the pair's ``score``. Through the same transform, the colours: each cell's
+   mean chroma where both pictures have the cell (``aligned_color``), so a rotation's
+   filled corners, a crop or a frame, which move a whole picture's colour layout, leave it
+   alone, and a colour variant of one design (the same grey structure in other hues)
+   differs in every coloured cell;
 4. ``layout`` and ``layout_distance``: for plain pictures (too little detail for hashes,
    too few keypoints for a transform), the mean grey levels of an ``LAYOUT_GRID`` grid over
    the view without its uniform margins, and how far two such layouts are apart in absolute
@@ -44,11 +51,14 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-# The verification picture: grey (PIL's ITU-R 601 luma), longer side SIDE px by area
-# averaging. Change the name whenever the recipe changes: stored views of another recipe are
-# then not used.
+# The verification picture: longer side SIDE px by area averaging, three planes: grey (PIL's
+# ITU-R 601 luma: what keypoints and cells see) and PIL's YCbCr chroma planes Cb and Cr
+# (what colours are compared on). Change the name whenever the recipe changes: stored views
+# of another recipe are then not used. GREY_RECIPE: the grey plane alone, as views were made
+# before colour was kept; still read (lookalike.viewstore), compared without colour.
 SIDE = 320
-LOCAL_RECIPE = f"grey{SIDE}-area-1"
+LOCAL_RECIPE = f"ycc{SIDE}-area-1"
+GREY_RECIPE = f"grey{SIDE}-area-1"
 
 # The parameters bench/bench_local.py measured (its defaults): at most KEYPOINTS per
 # orientation, Lowe's ratio test at RATIO, RANSAC inlier radius REPROJ px (at SIDE).
@@ -82,6 +92,17 @@ FLAT_RANK = 1.0  # the same in ranks
 # comparison changes, so evidence kept from another comparison (the indexer's memo) is not
 # reused.
 COMPARISON = f"{CELLS}-cell{CELL}-p{SCORE_PERCENTILE}-2"
+
+
+# Colours through the transform (``aligned_color``), in Cb/Cr levels: a cell has colour from
+# COLOR_PRESENT (|Cb - 128| + |Cr - 128| of its mean), a cell's stronger colour may be scaled
+# down by up to COLOR_DILUTION, and the pair's distance is the COLOR_PERCENTILE-th percentile
+# over the cells with colour. Chroma, not chromaticity: a dark cell's chromaticity is noise
+# that recompression and noise move by more than a colour variant does (measured on the
+# tuning paintings), its chroma is near grey.
+COLOR_PRESENT = 4.0
+COLOR_DILUTION = 2.0
+COLOR_PERCENTILE = 75
 
 
 # Plain pictures: the view without uniform margins (lookalike.hashing.trim_borders: a copy
@@ -149,6 +170,9 @@ class LocalEvidence:
     matches: int
     mirrored: bool  # the first picture's mirror image matched the second better
     cells: Cells
+    # how far apart the aligned cells' colours are (``aligned_color``; NaN: not compared, a
+    # grey view, or no colour in either picture's compared cells)
+    color: float = math.nan
 
     @property
     def score(self) -> float:
@@ -161,14 +185,27 @@ class LocalEvidence:
 
 
 def view(image: Image.Image, side: int = SIDE) -> np.ndarray:
-    """The verification picture of ``image``: grey uint8, longer side ``side``."""
+    """The verification picture of ``image``: (h, w, 3) uint8, longer side ``side``: grey,
+    Cb, Cr."""
     import cv2
 
     grey = np.asarray(image.convert("L"))
     h, w = grey.shape
     scale = side / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return np.ascontiguousarray(cv2.resize(grey, size, interpolation=cv2.INTER_AREA))
+    planes = [grey, *np.moveaxis(np.asarray(image.convert("YCbCr"))[..., 1:], 2, 0)]
+    return np.ascontiguousarray(
+        np.stack([cv2.resize(p, size, interpolation=cv2.INTER_AREA) for p in planes], axis=2)
+    )
+
+
+def grey(picture: np.ndarray) -> np.ndarray:
+    """The grey plane of a view (a grey view of ``GREY_RECIPE`` is its own)."""
+    if picture.ndim == 2:
+        return picture
+    if picture.ndim == 3 and picture.shape[2] == 3:
+        return np.ascontiguousarray(picture[..., 0])
+    raise ValueError(f"a view is a grey or a three-plane picture, not of shape {picture.shape}")
 
 
 def layout(picture: np.ndarray, grid: int = LAYOUT_GRID) -> np.ndarray:
@@ -176,8 +213,9 @@ def layout(picture: np.ndarray, grid: int = LAYOUT_GRID) -> np.ndarray:
     its uniform margins: (grid, grid) float32."""
     from lookalike.hashing import trim_borders
 
-    if picture.ndim != 2 or picture.size == 0:
-        raise ValueError(f"a view is a grey picture, not an array of shape {picture.shape}")
+    picture = grey(picture)
+    if picture.size == 0:
+        raise ValueError(f"a view is a picture, not an array of shape {picture.shape}")
     trimmed = trim_borders(Image.fromarray(picture)).convert("L")
     if min(trimmed.size) < grid:  # a thin strip: stretched to the grid
         trimmed = trimmed.resize((max(grid, trimmed.width), max(grid, trimmed.height)))
@@ -219,9 +257,10 @@ def _describe(detector: Any, picture: np.ndarray, config: Config) -> Keypoints:
 
 
 def features(picture: np.ndarray, config: Config | None = None) -> Features:
-    """Keypoints and descriptors of a view and of its mirror image."""
+    """Keypoints and descriptors of a view's grey plane and of its mirror image."""
     config = config or Config()
     det = _detector(config)
+    picture = grey(picture)
     return Features(
         _describe(det, picture, config),
         _describe(det, np.ascontiguousarray(picture[:, ::-1]), config),
@@ -341,13 +380,14 @@ def _ranks(x: np.ndarray) -> np.ndarray:
 
 
 def aligned(a: np.ndarray, b: np.ndarray, model: np.ndarray, method: str = CELLS) -> Cells:
-    """View a warped onto view b by ``model``, compared cell by cell where both are (a
-    margin kept from a's warped edges) and textured in both. ``method``: how a cell's grey
-    levels are compared (``CELL_METHODS``)."""
+    """View a warped onto view b by ``model`` (their grey planes), compared cell by cell
+    where both are (a margin kept from a's warped edges) and textured in both. ``method``:
+    how a cell's grey levels are compared (``CELL_METHODS``)."""
     import cv2
 
     if method not in CELL_METHODS:
         raise ValueError(f"unknown cell comparison {method!r}: one of {', '.join(CELL_METHODS)}")
+    a, b = grey(a), grey(b)
     h, w = b.shape
     warped = cv2.warpAffine(a.astype(np.float32), model, (w, h), borderMode=cv2.BORDER_REPLICATE)
     inside = cv2.warpAffine(np.ones(a.shape, np.uint8), model, (w, h), flags=cv2.INTER_NEAREST)
@@ -401,6 +441,46 @@ def aligned(a: np.ndarray, b: np.ndarray, model: np.ndarray, method: str = CELLS
     return Cells(float(p10), below, float(p25), float(p50), tone, int(textured.sum()))
 
 
+def aligned_color(a: np.ndarray, b: np.ndarray, model: np.ndarray) -> float:
+    """How far apart the colours of view a warped onto view b by ``model`` are, where both
+    are (a margin kept from a's warped edges): over the ``CELL`` px cells either picture has
+    colour in, the ``COLOR_PERCENTILE``-th percentile of the distance between the cells'
+    mean chroma (Cb and Cr levels off grey, |dCb| + |dCr|) once the stronger is scaled
+    towards the weaker by up to ``COLOR_DILUTION`` (a brighter copy's stronger colours, a
+    cell's share of neutral paper); NaN when fewer than four cells are in both or either
+    picture has no colour there (a grey copy)."""
+    import cv2
+
+    h, w = b.shape[:2]
+    gh, gw = h // CELL, w // CELL
+    if gh == 0 or gw == 0:
+        return math.nan
+    chroma_a = a[..., 1:].astype(np.float32) - 128
+    warped = cv2.warpAffine(chroma_a, model, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    inside = cv2.warpAffine(np.ones(a.shape[:2], np.uint8), model, (w, h), flags=cv2.INTER_NEAREST)
+    inside = cv2.erode(inside, np.ones((2 * MARGIN + 1, 2 * MARGIN + 1), np.uint8))
+
+    def means(x: np.ndarray) -> np.ndarray:
+        x = x[: gh * CELL, : gw * CELL]
+        return np.asarray(x.reshape(gh, CELL, gw, CELL, -1).mean(axis=(1, 3)).reshape(gh * gw, -1))
+
+    whole = means(inside.astype(np.float32)[..., None])[:, 0] >= 1
+    if whole.sum() < 4:
+        return math.nan
+    ca = means(warped)[whole]
+    cb = means(b[..., 1:].astype(np.float32) - 128)[whole]
+    strength_a, strength_b = np.abs(ca).sum(axis=1), np.abs(cb).sum(axis=1)
+    if strength_a.max() < COLOR_PRESENT or strength_b.max() < COLOR_PRESENT:
+        return math.nan  # a grey picture (or copy) has no colours to compare
+    colored = np.maximum(strength_a, strength_b) >= COLOR_PRESENT
+    a_stronger = ((ca * ca).sum(axis=1) >= (cb * cb).sum(axis=1))[:, None]
+    strong, weak = np.where(a_stronger, ca, cb), np.where(a_stronger, cb, ca)
+    power = np.maximum((strong * strong).sum(axis=1), 1e-9)
+    scale = np.clip((strong * weak).sum(axis=1) / power, 1 / COLOR_DILUTION, 1.0)[:, None]
+    apart = np.abs(scale * strong - weak).sum(axis=1)
+    return float(np.percentile(apart[colored], COLOR_PERCENTILE))
+
+
 def _tone_residual(ma: np.ndarray, mb: np.ndarray, whole: np.ndarray) -> float:
     """How far the cells' mean grey levels are from one monotone curve (light and dark
     variants of a design move regions differently), in units of b's spread."""
@@ -431,11 +511,13 @@ def compare_features(
     flipped = geometry(fa.mirror, fb.direct, config, matcher)
     mirrored = flipped.inliers > direct.inliers
     best = flipped if mirrored else direct
-    cells = NOT_COMPARED
+    cells, color = NOT_COMPARED, math.nan
     if best.model is not None and best.inliers >= MIN_ALIGNED:
         first = np.ascontiguousarray(a[:, ::-1]) if mirrored else a
         cells = aligned(first, b, best.model, method)
-    return LocalEvidence(best.inliers, best.matches, mirrored, cells)
+        if first.ndim == 3 and b.ndim == 3:
+            color = aligned_color(first, b, best.model)
+    return LocalEvidence(best.inliers, best.matches, mirrored, cells, color)
 
 
 def compare(a: np.ndarray, b: np.ndarray, config: Config | None = None) -> LocalEvidence:

@@ -67,6 +67,8 @@ class Duplicate:
     inliers: int = -1  # keypoints under one transform (lookalike.localmatch); -1: no views
     local_score: float = math.nan  # the cells compared through it (NaN: not compared)
     layout: float = math.nan  # the grey layouts' distance (NaN: not compared)
+    # the colours' distance where the pictures align (NaN: not compared in colour)
+    local_color: float = math.nan
 
     @property
     def local(self) -> bool:
@@ -401,6 +403,7 @@ def verify_pairs(
             -1 if math.isnan(evidence.inliers[k]) else int(evidence.inliers[k]),
             round(float(evidence.score[k]), 4),
             round(float(evidence.layout[k]), 2),
+            round(float(evidence.color[k]), 2),
         )
         for k in np.flatnonzero(match).tolist()
     ]

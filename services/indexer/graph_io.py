@@ -224,6 +224,7 @@ def write_near_duplicates(
             "inliers": p.inliers if p.inliers >= 0 else None,
             "local_score": p.local_score if p.local else None,
             "layout": None if math.isnan(p.layout) else p.layout,
+            "local_color": None if math.isnan(p.local_color) else p.local_color,
         }
         for p in pairs
     ]

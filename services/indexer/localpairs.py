@@ -45,8 +45,8 @@ LocalPairs = Callable[[Sequence[str], Sequence[str]], Local]
 # Gives the version of an image's view (it changes whenever the view is written), or None
 # when there is none.
 ViewVersion = Callable[[str], int | None]
-# (first view's version, second's, inliers, score, layouts' distance)
-MemoRow = tuple[int, int, float, float, float]
+# (first view's version, second's, inliers, score, layouts' distance, aligned colours' distance)
+MemoRow = tuple[int, int, float, float, float, float]
 # (first id, second id) -> what comparing their views found
 Memo = Mapping[tuple[str, str], MemoRow]
 
@@ -54,7 +54,7 @@ Memo = Mapping[tuple[str, str], MemoRow]
 Prepared = tuple[np.ndarray, localmatch.Features, np.ndarray] | None
 MEMO_FILE = "local.npz"
 # What a memo row holds besides the versions; a memo of another layout is not used.
-MEMO_EVIDENCE = ("inliers", "score", "layout")
+MEMO_EVIDENCE = ("inliers", "score", "layout", "color")
 
 
 class PairLocal:
@@ -112,7 +112,7 @@ class PairLocal:
                     continue
                 known = self.memo.get(key)
                 if known is not None and known[:2] == (va, vb):
-                    out.inliers[k], out.score[k], out.layout[k] = known[2:]
+                    out.inliers[k], out.score[k], out.layout[k], out.color[k] = known[2:]
                     self.found[key] = known
                     self.compared += 1
                     self.reused += 1
@@ -134,12 +134,14 @@ class PairLocal:
             out.inliers[k] = ev.inliers
             out.score[k] = ev.score
             out.layout[k] = localmatch.layout_distance(pa[2], pb[2])
+            out.color[k] = ev.color
             if k in versions:
                 self.found[key] = (
                     *versions[k],
                     float(ev.inliers),
                     float(ev.score),
                     float(out.layout[k]),
+                    float(ev.color),
                 )
         return out
 
@@ -218,7 +220,7 @@ def load_memo(folder: Path | None) -> dict[tuple[str, str], MemoRow]:
         log.warning("cannot read %s (%s): every pair is compared again", folder / MEMO_FILE, exc)
         return {}
     return {
-        (x, y): (int(v[0]), int(v[1]), float(e[0]), float(e[1]), float(e[2]))
+        (x, y): (int(v[0]), int(v[1]), float(e[0]), float(e[1]), float(e[2]), float(e[3]))
         for x, y, v, e in zip(a, b, versions, evidence, strict=True)
     }
 
@@ -271,4 +273,5 @@ class QueryLocal:
                 log.warning("local evidence against %s failed: %s", image_id, exc)
                 continue
             out.inliers[k], out.score[k], out.layout[k] = ev.inliers, ev.score, layout
+            out.color[k] = ev.color
         return out

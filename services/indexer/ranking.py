@@ -211,6 +211,7 @@ def rank(
             None if math.isnan(pixels.inliers[i]) else int(pixels.inliers[i]),
             float(pixels.score[i]),
             float(pixels.layout[i]),
+            float(pixels.color[i]),
         )
         verdict = verify(evidence, config)
         out.append(

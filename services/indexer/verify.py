@@ -19,6 +19,13 @@ than a claim needs) are therefore judged on everything known about the pair:
   share of each cell, which a crop, a frame or a rotation's filled corners change, so colours
   that differ only by strength (up to a factor) agree within a tighter limit
   (duplicates.color_distance); a colour variant of one design (another hue) does not.
+  Where the pictures' views were compared through a transform (local evidence, below), the
+  colours also agree when they do cell against cell there (``local.color``:
+  lookalike.localmatch.aligned_color, within ``local_max_color``): a rotation's filled
+  corners, a crop or a frame move a whole picture's colour layout, not the colours of the
+  cells both pictures have. Either agreeing is enough: a brighter copy's clipped colours
+  differ cell against cell (by more than recompression or noise moves them) while its
+  colour layout keeps them, so the cells alone would refuse copies the layouts find.
 - **Embedding cosine**, when both pictures have learned embeddings (lookalike.embedding):
   passed in as ``cosine``, it lets a pair with weaker hash agreement (a rotation, a crop off
   one side, noise, a caption: up to ``loose_weighted``) be claimed when the two pictures'
@@ -97,6 +104,11 @@ MAX_DILUTED_COLOR = 2.5
 # (0.9915 before the tone curve); clip art 0.9789 (0.9712 before).
 LOCAL_MIN_SCORE = 0.977
 LOCAL_CLAIM_INLIERS = 8
+# - LOCAL_MAX_COLOR: the aligned cells' colour distance (localmatch.aligned_color) that 99.5%
+#   of the tuning original-edit pairs compared in colour, their cells agreeing, stay within
+#   (bench/bench_quality.py, ``tune_local_color``: 4.6 of 1,732 pairs; median 0.42, 99th
+#   percentile 2.79; the 8 beyond are brightened copies).
+LOCAL_MAX_COLOR = 4.6
 # Plain pairs (information below MIN_INFORMATION), chosen by bench/bench_quality.py
 # (``tune_plain``) on the tuning set's blank pages planted with every edit: among the rules
 # "both colourful, colour layouts within c, grey layouts within t" that claim no pair of
@@ -132,6 +144,8 @@ class VerifyConfig:
     # claim when inliers >= local_claim_inliers, the score passes and cosine >= min_cosine
     local_claim_inliers: int | None = LOCAL_CLAIM_INLIERS
     cells_lift_veto: bool = True  # cells that agree lift the embedding veto
+    # colours compared through the transform also agree within this (None: not weighed)
+    local_max_color: float | None = LOCAL_MAX_COLOR
     # claim a plain pair when both are colourful, colour <= plain_max_color and the grey
     # layouts' distance <= plain_max_layout (None: plain pairs are never claimed)
     plain_max_color: int | None = PLAIN_MAX_COLOR
@@ -160,34 +174,38 @@ class Evidence:
     inliers: int | None = None
     local_score: float = math.nan
     layout: float = math.nan  # grey layouts' distance (lookalike.localmatch.layout_distance)
+    # the aligned cells' colours (lookalike.localmatch.aligned_color; NaN: not compared)
+    local_color: float = math.nan
 
 
 @dataclass(frozen=True)
 class Local:
-    """Local evidence for n pairs: inliers (NaN: no views), the cells' score (NaN: not
-    compared), as lookalike.localmatch.LocalEvidence gives them, and the distance of the
-    two pictures' grey layouts (NaN: no views)."""
+    """Local evidence for n pairs: inliers (NaN: no views), the cells' score and their
+    colours' distance (NaN: not compared), as lookalike.localmatch.LocalEvidence gives
+    them, and the distance of the two pictures' grey layouts (NaN: no views)."""
 
     inliers: np.ndarray
     score: np.ndarray
     layout: np.ndarray
+    color: np.ndarray
 
     @classmethod
     def unknown(cls, n: int) -> Local:
-        return cls(np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan))
+        return cls(*(np.full(n, np.nan) for _ in range(4)))
 
     @classmethod
     def perfect(cls, n: int) -> Local:
         """What a copy would show: the pairs whose verdict local evidence could change are
         those ``decide`` claims with it."""
-        return cls(np.full(n, np.inf), np.ones(n), np.zeros(n))
+        return cls(np.full(n, np.inf), np.ones(n), np.zeros(n), np.zeros(n))
 
     def put(self, rows: np.ndarray | list[int], found: Local) -> None:
         """Take ``found`` (evidence for ``rows`` of these pairs, in that order)."""
-        self.inliers[rows], self.score[rows], self.layout[rows] = (
+        self.inliers[rows], self.score[rows], self.layout[rows], self.color[rows] = (
             found.inliers,
             found.score,
             found.layout,
+            found.color,
         )
 
 
@@ -227,6 +245,8 @@ def decide(
         if config.max_color is None
         else (color < 0) | (color <= config.max_color)
     )
+    if local is not None and config.local_max_color is not None:
+        colors_agree |= local.color <= config.local_max_color  # NaN: not compared in colour
     match = weighted <= config.max_weighted
     # the pictures' cells agree (False where they were not compared)
     cells_agree = (
@@ -277,6 +297,7 @@ def verify(evidence: Evidence, config: VerifyConfig | None = None) -> Verdict:
             np.array([math.nan if evidence.inliers is None else float(evidence.inliers)]),
             np.array([evidence.local_score]),
             np.array([evidence.layout]),
+            np.array([evidence.local_color]),
         )
     )
     match, weighted = decide(
@@ -302,6 +323,12 @@ def verify(evidence: Evidence, config: VerifyConfig | None = None) -> Verdict:
         agree = evidence.color <= config.max_color
         reasons.append(
             f"colours {'agree' if agree else 'differ'} (colour layout distance {evidence.color})"
+        )
+    if not math.isnan(evidence.local_color) and config.local_max_color is not None:
+        agree = evidence.local_color <= config.local_max_color
+        reasons.append(
+            f"colours {'agree' if agree else 'differ'} where the pictures align (distance "
+            f"{evidence.local_color:.1f} {'<=' if agree else '>'} {config.local_max_color:g})"
         )
     if evidence.cosine is not None and not math.isnan(evidence.cosine):
         lifted = (

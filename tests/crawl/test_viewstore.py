@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lookalike import localmatch as lm
 from lookalike.localmatch import LOCAL_RECIPE, SIDE, view
 from lookalike.settings import load_settings
 from lookalike.viewstore import ViewStore
@@ -27,8 +28,27 @@ def test_a_view_round_trips_under_its_image_and_recipe(tmp_path: Path) -> None:
     assert store.get("img2") is None
     with pytest.raises(ValueError, match="not a valid image id for the view store"):
         store.put("../escape", view(picture))
-    with pytest.raises(ValueError, match="grey uint8 picture"):
-        store.put("img3", np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(ValueError, match="three-plane uint8 picture"):
+        store.put("img3", np.zeros((4, 4), np.uint8))
+
+
+def test_a_grey_view_of_the_recipe_before_is_read_until_a_view_in_colour_is_written(
+    tmp_path: Path,
+) -> None:
+    store = ViewStore(tmp_path, max_bytes=10_000_000)
+    picture = _pictures()[0]
+    grey_view = lm.grey(view(picture))
+    before = tmp_path / "im" / f"img1.{lm.GREY_RECIPE}.png"
+    before.parent.mkdir(parents=True)
+    before.write_bytes(_png(grey_view))
+    os.utime(before, (5, 5))
+    got = store.get("img1")
+    assert got is not None and np.array_equal(got, grey_view)  # compared without colour
+    assert store.version("img1") == 5 * 10**9
+    store.save("img1", picture)
+    got = store.get("img1")
+    assert got is not None and np.array_equal(got, view(picture))
+    assert store.version("img1") != 5 * 10**9  # a new version: its pairs are compared again
 
 
 def test_views_of_another_recipe_are_not_read_and_are_evicted_first(tmp_path: Path) -> None:
@@ -52,11 +72,11 @@ def test_views_of_another_recipe_are_not_read_and_are_evicted_first(tmp_path: Pa
 def test_a_damaged_view_is_judged_as_missing(tmp_path: Path, caplog) -> None:
     store = ViewStore(tmp_path, max_bytes=10_000_000)
     store.files.put("img1", b"not a picture")
-    store.files.put("img2", _png(np.zeros((3, 4, 3), np.uint8)))  # a colour picture
+    store.files.put("img2", _png(np.zeros((3, 4), np.uint8)))  # a grey picture
     with caplog.at_level(logging.WARNING, logger="lookalike.viewstore"):
         assert store.get("img1") is None
         assert store.get("img2") is None
-    assert "unreadable" in caplog.text and "not a grey picture" in caplog.text
+    assert "unreadable" in caplog.text and "not a view's picture" in caplog.text
 
 
 def _png(array: np.ndarray) -> bytes:

@@ -41,14 +41,20 @@ EDITS: dict[str, Callable[[Image.Image], Image.Image]] = {
 }
 
 
-def test_the_view_is_grey_with_the_recipes_longer_side() -> None:
+def test_the_view_is_grey_and_chroma_with_the_recipes_longer_side() -> None:
+    import cv2
+
     for picture in _pictures()[:4]:
         v = lm.view(picture)
-        assert v.dtype == np.uint8 and v.ndim == 2
-        assert max(v.shape) == lm.SIDE
+        assert v.dtype == np.uint8 and v.ndim == 3 and v.shape[2] == 3
+        assert max(v.shape[:2]) == lm.SIDE
         ratio = picture.width / picture.height
         assert v.shape[1] / v.shape[0] == pytest.approx(ratio, rel=0.02)
-    assert str(lm.SIDE) in lm.LOCAL_RECIPE
+        # the grey plane is the grey view the thresholds were chosen on, to the level
+        luma = np.asarray(picture.convert("L"))
+        before = cv2.resize(luma, v.shape[1::-1], interpolation=cv2.INTER_AREA)
+        assert np.array_equal(lm.grey(v), before)
+    assert str(lm.SIDE) in lm.LOCAL_RECIPE and lm.LOCAL_RECIPE != lm.GREY_RECIPE
 
 
 @pytest.mark.parametrize("edit", list(EDITS))
@@ -195,3 +201,48 @@ def test_every_cell_comparison_says_a_copy_is_a_copy_and_an_unknown_one_is_refus
     model = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     with pytest.raises(ValueError, match="unknown cell comparison 'ssim'"):
         lm.aligned(a, copy, model, method="ssim")
+
+
+def colour_drawing(seed: int = 3) -> Image.Image:
+    """A drawing in the middle of white paper: red shapes on its left, blue on its right."""
+    rng = np.random.default_rng(seed)
+    picture = Image.new("RGB", (480, 360), (255, 255, 255))
+    draw = ImageDraw.Draw(picture)
+    for k in range(16):
+        left = k % 2 == 0
+        x = int(rng.integers(120, 220) if left else rng.integers(240, 330))
+        y = int(rng.integers(90, 240))
+        w, h = (int(v) for v in rng.integers(20, 50, 2))
+        ink = (210, 40, 40) if left else (40, 80, 210)
+        shape = draw.ellipse if k % 3 else draw.rectangle
+        shape((x, y, x + w, y + h), fill=ink, outline=(0, 0, 0), width=3)
+    for _ in range(8):
+        x0, x1 = (int(v) for v in rng.integers(120, 360, 2))
+        y0, y1 = (int(v) for v in rng.integers(90, 270, 2))
+        draw.line((x0, y0, x1, y1), fill=(0, 0, 0), width=2)
+    return picture
+
+
+def swapped(picture: Image.Image) -> Image.Image:
+    """The colour variant of a design: red and blue swapped, the grey structure nearly kept."""
+    return Image.fromarray(np.asarray(picture.convert("RGB"))[..., [2, 1, 0]])
+
+
+def test_colours_are_compared_where_the_pictures_align() -> None:
+    """A rotated copy (its corners filled with its mean colour), a cropped and a framed one
+    keep the colours of the cells both pictures have; the red-blue variant of the design,
+    whose cells agree in grey, does not; a grey copy or a grey view has none to compare."""
+    from services.indexer.verify import LOCAL_MAX_COLOR
+
+    drawing = colour_drawing()
+    base = lm.view(drawing)
+    for edit in ("rotate", "crop_side", "crop_center", "border", "jpeg"):
+        ev = lm.compare(base, lm.view(apply(drawing, edit)))
+        assert ev.compared and ev.color <= LOCAL_MAX_COLOR / 2, (edit, ev)
+    variant = lm.compare(base, lm.view(swapped(drawing)))
+    assert variant.compared and variant.score >= COPY_SCORE  # the grey cells cannot tell
+    assert variant.color > 10 * LOCAL_MAX_COLOR
+    grey_copy = lm.compare(base, lm.view(apply(drawing, "grayscale")))
+    assert grey_copy.compared and np.isnan(grey_copy.color)
+    grey_view = lm.compare(lm.grey(base), lm.view(apply(drawing, "jpeg")))
+    assert grey_view.compared and np.isnan(grey_view.color)

@@ -12,7 +12,7 @@ from PIL import Image
 
 from lookalike import localmatch as lm
 from lookalike.hashing import HASH_KINDS, hash_image
-from services.indexer.duplicates import near_duplicates
+from services.indexer.duplicates import color_distance, near_duplicates
 from services.indexer.localpairs import (
     MEMO_FILE,
     PairLocal,
@@ -25,6 +25,7 @@ from services.indexer.ranking import Signature, rank
 from services.indexer.table import HashTable, parse_color
 from services.indexer.verify import (
     LOCAL_CLAIM_INLIERS,
+    LOCAL_MAX_COLOR,
     LOCAL_MIN_SCORE,
     STRUCTURAL,
     Evidence,
@@ -33,7 +34,9 @@ from services.indexer.verify import (
     decide,
     verify,
 )
+from services.replica.variants import apply
 from tests.indexer.test_core import _pictures
+from tests.indexer.test_localmatch import colour_drawing, swapped
 
 CLOSE = {"phash": 2, "dhash": 3, "whash": 1, "ahash": 2}
 ROTATED = {"phash": 30, "dhash": 30, "whash": 20, "ahash": 25}  # beyond every hash limit
@@ -49,7 +52,10 @@ def _decide(distances: list[dict[str, int]], cosine: list[float], local: Local |
 
 def test_cells_that_disagree_veto_a_claimed_pair() -> None:
     local = Local(
-        np.array([120.0, 120.0, np.nan]), np.array([0.41, 0.99, np.nan]), np.full(3, np.nan)
+        np.array([120.0, 120.0, np.nan]),
+        np.array([0.41, 0.99, np.nan]),
+        np.full(3, np.nan),
+        np.full(3, np.nan),
     )
     assert _decide([CLOSE] * 3, [0.9] * 3, None) == [True] * 3
     assert _decide([CLOSE] * 3, [0.9] * 3, local) == [False, True, True]
@@ -63,6 +69,7 @@ def test_geometry_claims_what_the_hashes_cannot_when_the_embeddings_agree() -> N
         np.array([enough, few, enough, enough]),
         np.array([0.99, 0.99, 0.9, 0.99]),
         np.full(4, np.nan),
+        np.full(4, np.nan),
     )
     cosine = [0.9, 0.9, 0.9, config.min_cosine - 0.01]
     assert _decide([ROTATED] * 4, cosine, None) == [False] * 4
@@ -74,9 +81,38 @@ def test_geometry_claims_what_the_hashes_cannot_when_the_embeddings_agree() -> N
 
 def test_a_flat_pair_stays_refused_however_well_it_aligns() -> None:
     d = np.array([[ROTATED[k]] for k in STRUCTURAL])
-    local = Local(np.array([400.0]), np.array([1.0]), np.array([0.0]))
+    local = Local(np.array([400.0]), np.array([1.0]), np.array([0.0]), np.array([0.0]))
     match, _ = decide(d, np.array([0.5]), np.array([-1]), np.array([0.99]), VerifyConfig(), local)
     assert not match[0]
+
+
+def test_colours_that_agree_where_the_pictures_align_outweigh_their_layouts() -> None:
+    """A copy whose colour layout moved (a rotation's filled corners, a crop) is claimed when
+    its cells' colours agree where the pictures align; colours differing both ways, or the
+    layout alone when the cells' colours are unknown, still refuse it."""
+    config = VerifyConfig()
+    assert config.max_color is not None and config.local_max_color is not None
+    d = np.array([[CLOSE[k]] * 4 for k in STRUCTURAL])
+    layout = np.full(4, config.max_color + 10)
+    local = Local(
+        np.full(4, 120.0),
+        np.full(4, 0.99),
+        np.full(4, np.nan),
+        np.array([config.local_max_color - 1, config.local_max_color + 1, np.nan, np.nan]),
+    )
+    match, _ = decide(d, np.full(4, 20.0), layout, np.full(4, 0.9), config, local)
+    assert match.tolist() == [True, False, False, False]
+    agreeing = np.array([0, 0, 0, config.max_color])  # ... and the layouts alone still decide
+    match, _ = decide(d, np.full(4, 20.0), agreeing, np.full(4, 0.9), config, local)
+    assert match.tolist() == [True, True, True, True]
+    said = verify(
+        Evidence(CLOSE, information=20.0, color=40, inliers=120, local_score=0.99, local_color=1.0)
+    )
+    assert said.match and "colours differ (colour layout distance 40)" in said.reasons
+    assert (
+        f"colours agree where the pictures align (distance 1.0 <= {config.local_max_color:g})"
+        in (said.reasons)
+    )
 
 
 def test_verify_says_what_the_pixels_said() -> None:
@@ -193,6 +229,33 @@ def test_the_pipeline_refuses_a_repaint_and_claims_a_rotation_with_local_evidenc
     assert {(p.a, p.b) for p in same} == claimed and missing.compared == 0
 
 
+def test_the_pipeline_claims_a_rotated_drawing_by_the_colours_where_it_aligns() -> None:
+    """A drawing on white rotated (its corners filled with its mean colour: the colour layout
+    moves beyond the limit) is claimed once its cells' colours are compared where the two
+    align; the red-blue variant of the drawing, alike in hashes, embeddings and grey cells,
+    is refused by those colours."""
+    drawing = colour_drawing()
+    named = {
+        "drawing": drawing,
+        "drawing-rotated": apply(drawing, "rotate"),
+        "drawing-swapped": swapped(drawing),
+    }
+    table = _table(named)
+    layouts = color_distance(table.color[[0]], table.color[[1]])
+    assert layouts[0] > VerifyConfig().max_color  # what refused it before
+    base = np.eye(3, dtype=np.float32)
+    near = 0.9 * base[0] + math.sqrt(1 - 0.81) * base[1]  # cosine 0.9 with the drawing
+    vectors = np.stack([base[0], near, near])
+    radii = {"phash": 14, "dhash": 14}
+    _, before, _ = near_duplicates(table, radii, vectors=vectors, knn=2)
+    assert not {(p.a, p.b) for p in before} & {("drawing", "drawing-rotated")}
+    views = {name: lm.view(p) for name, p in named.items()}
+    _, after, _ = near_duplicates(table, radii, vectors=vectors, knn=2, local=PairLocal(views.get))
+    by_pair = {(p.a, p.b): p for p in after}
+    assert set(by_pair) == {("drawing", "drawing-rotated")}
+    assert by_pair[("drawing", "drawing-rotated")].local_color <= LOCAL_MAX_COLOR
+
+
 def test_what_a_build_found_is_reused_while_both_views_are_unchanged(tmp_path) -> None:
     pictures = _pictures()[:3]
     views = {"img0": lm.view(pictures[0]), "img1": lm.view(_rotated(pictures[0], 3))}
@@ -227,8 +290,8 @@ def test_what_a_build_found_is_reused_while_both_views_are_unchanged(tmp_path) -
 
 
 def test_a_memo_of_another_recipe_comparison_or_damaged_is_not_used(tmp_path) -> None:
-    save_memo(tmp_path, {("a", "b"): (1, 2, 40.0, 0.99, 3.5)})
-    assert load_memo(tmp_path) == {("a", "b"): (1, 2, 40.0, 0.99, 3.5)}
+    save_memo(tmp_path, {("a", "b"): (1, 2, 40.0, 0.99, 3.5, 0.4)})
+    assert load_memo(tmp_path) == {("a", "b"): (1, 2, 40.0, 0.99, 3.5, 0.4)}
     with np.load(tmp_path / MEMO_FILE) as z:
         fields = {k: z[k] for k in z.files}
     np.savez(tmp_path / MEMO_FILE, **{**fields, "recipe": np.array("grey160-area-0")})
@@ -242,6 +305,12 @@ def test_a_memo_of_another_recipe_comparison_or_damaged_is_not_used(tmp_path) ->
     # a memo written before the layouts were kept: every pair is compared again
     old = {k: v for k, v in fields.items() if k != "columns"}
     np.savez(tmp_path / MEMO_FILE, **{**old, "evidence": fields["evidence"][:, :2]})
+    assert load_memo(tmp_path) == {}
+    # ... or before the aligned colours were
+    before = np.array(["inliers", "score", "layout"])
+    np.savez(
+        tmp_path / MEMO_FILE, **{**fields, "columns": before, "evidence": fields["evidence"][:, :3]}
+    )
     assert load_memo(tmp_path) == {}
     (tmp_path / MEMO_FILE).write_bytes(b"not a memo")
     assert load_memo(tmp_path) == {}

@@ -17,9 +17,10 @@ from lookalike.viewstore import ViewStore
 from services.indexer.graph_io import GraphHashSource
 from services.indexer.reader import IndexReader
 from services.indexer.service import Indexer, IndexerConfig
-from services.indexer.verify import PLAIN_MAX_LAYOUT
+from services.indexer.verify import LOCAL_MAX_COLOR, PLAIN_MAX_LAYOUT
 from services.replica import variants
 from tests.indexer.test_core import _pictures
+from tests.indexer.test_localmatch import colour_drawing, swapped
 from tests.indexer.test_localpairs import _painted_over
 
 
@@ -154,6 +155,35 @@ def test_local_evidence_refuses_a_repaint_and_says_which_pairs_it_judged(fresh_g
         assert by_id["camerapainted"].reasons[-1].endswith("the pictures differ")
     without = {r.id: r for r in IndexReader(index, GraphHashSource(store)).rank_id("camera", k=3)}
     assert without["camerapainted"].match  # hashes alone are fooled
+
+
+def test_colours_where_the_pictures_align_refuse_a_colour_variant(fresh_graph, tmp_path):
+    """Through the real graph server and indexer, with the workers' views: the red-blue
+    variant of a drawing (hashes and grey cells alike) is refused, a JPEG copy is kept and
+    its relationship records how far apart its colours are where the two align; the one
+    ranking says why the variant is not a copy."""
+    _, store = fresh_graph
+    drawing = colour_drawing()
+    jpeg = Image.open(io.BytesIO(variants.edited_bytes(drawing, "jpeg"))).convert("RGB")
+    named = {"drawing": drawing, "drawingjpeg": jpeg, "drawingswapped": swapped(drawing)}
+    _store(store, [_pictured(name, p) for name, p in named.items()])
+    views = ViewStore(tmp_path / "views", max_bytes=10**8)
+    for name, picture in named.items():
+        assert views.save(name, picture)
+    index = tmp_path / "index"
+    config = IndexerConfig(index_dir=index, trees=3, view_dir=tmp_path / "views")
+    assert Indexer(store, config).build_once().local >= 2
+    rows = {r["id"]: r for r in store.read("near_duplicates_of", id="drawing") if r["id"]}
+    assert set(rows) == {"drawingjpeg"}
+    assert rows["drawingjpeg"]["local"] is True
+    assert 0 <= rows["drawingjpeg"]["local_color"] <= LOCAL_MAX_COLOR
+    ranked = {
+        r.id: r
+        for r in IndexReader(index, GraphHashSource(store), views=views.get).rank_id("drawing", k=3)
+    }
+    variant = ranked["drawingswapped"]
+    assert not variant.match
+    assert any(r.startswith("colours differ where the pictures align") for r in variant.reasons)
 
 
 def test_a_build_compares_its_budget_of_pairs_and_the_next_build_the_rest(fresh_graph, tmp_path):

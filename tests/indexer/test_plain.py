@@ -35,7 +35,7 @@ NAN = math.nan
 def _plain(layout: list[float], color: list[int], score: float = NAN):
     n = len(layout)
     d = np.array([[ROTATED[k]] * n for k in STRUCTURAL])
-    local = Local(np.full(n, 3.0), np.full(n, score), np.array(layout))
+    local = Local(np.full(n, 3.0), np.full(n, score), np.array(layout), np.full(n, NAN))
     return decide(d, np.full(n, 0.5), np.array(color), np.full(n, 0.2), VerifyConfig(), local)[
         0
     ].tolist()
@@ -52,13 +52,13 @@ def test_a_plain_pair_is_claimed_on_its_layouts_and_colours_only() -> None:
     d = np.array([[ROTATED[k]] for k in STRUCTURAL])
     assert not decide(d, np.array([0.5]), np.array([0]), None, VerifyConfig(), None)[0][0]
     off = VerifyConfig(plain_max_color=None, plain_max_layout=None)
-    local = Local(np.array([3.0]), np.array([NAN]), np.array([0.0]))
+    local = Local(np.array([3.0]), np.array([NAN]), np.array([0.0]), np.array([NAN]))
     assert not decide(d, np.array([0.5]), np.array([0]), None, off, local)[0][0]
 
 
 def test_an_informative_pair_is_not_claimed_on_its_layouts() -> None:
     d = np.array([[ROTATED[k]] for k in STRUCTURAL])
-    local = Local(np.array([3.0]), np.array([NAN]), np.array([0.0]))
+    local = Local(np.array([3.0]), np.array([NAN]), np.array([0.0]), np.array([NAN]))
     assert not decide(d, np.array([20.0]), np.array([0]), None, VerifyConfig(), local)[0][0]
 
 
@@ -67,7 +67,7 @@ def test_agreeing_cells_lift_the_embedding_veto() -> None:
     assert config.veto_cosine is not None
     d = np.array([[CLOSE[k]] * 3 for k in STRUCTURAL])
     low = np.full(3, config.veto_cosine - 0.1)
-    local = Local(np.full(3, 60.0), np.array([0.99, 0.5, NAN]), np.full(3, NAN))
+    local = Local(np.full(3, 60.0), np.array([0.99, 0.5, NAN]), np.full(3, NAN), np.full(3, NAN))
     info, color = np.full(3, 20.0), np.full(3, -1)
     assert decide(d, info, color, low, config, None)[0].tolist() == [False] * 3
     # cells alike: the veto is lifted; cells apart or not compared: it stands
@@ -123,8 +123,9 @@ def test_different_plain_pages_have_layouts_apart() -> None:
 
 def test_a_thin_view_has_a_layout_and_a_non_view_is_refused_clearly() -> None:
     assert lm.layout(np.full((3, 320), 128, np.uint8)).shape == (lm.LAYOUT_GRID, lm.LAYOUT_GRID)
-    with pytest.raises(ValueError, match="grey picture"):
-        lm.layout(np.zeros((4, 4, 3), np.uint8))
+    assert lm.layout(np.zeros((4, 4, 3), np.uint8)).shape == (lm.LAYOUT_GRID, lm.LAYOUT_GRID)
+    with pytest.raises(ValueError, match="a grey or a three-plane picture"):
+        lm.layout(np.zeros((4, 4, 2), np.uint8))
 
 
 def test_the_pipeline_claims_a_plain_copy_and_not_another_plain_page() -> None:
