@@ -23,7 +23,9 @@ thumbnail as the crawl does; both are cached in bench/results by the pictures an
    original-edit pairs while claiming no different-family pair beyond the hash rule), all
    without the blank pages' planted copies; then the plain rule (``tune_plain``: colour and
    grey-layout limits for pairs below the information guard, claiming no pair of different
-   pictures) with them; then how much dilution by neutral paper the colour check forgives
+   pictures) with them; then the colour limit where a pair's pictures align
+   (``tune_local_color``: what 99.5% of the original-edit pairs compared in colour, their
+   cells agreeing, stay within); then how much dilution by neutral paper the colour check forgives
    (``tune_dilution``: over the pairs the whole pipeline claims with the colour check off,
    the rule adding no pair of different pictures that finds most copies).
    Hard negatives are not planted on the tuning side on purpose: the held-out sets bring
@@ -39,10 +41,10 @@ thumbnail as the crawl does; both are cached in bench/results by the pictures an
    and with embedding kNN candidates too (``EMBEDDING_CANDIDATES`` per picture), without
    and with local evidence (``shipped``: each picture's verification view made from its
    thumbnail as the workers make it, compared for the pairs it could change, as the
-   indexer does), the rule before dilution by paper was forgiven (``previous``: the plain
-   colour difference, with local evidence), with the ones just chosen (no local evidence;
-   the colour comparison shipped), and with the baseline
-   measured in the same run: the previous rule (any kind within phash 10 / dhash 8 / whash
+   indexer does), the rule before colours were compared where the pictures align
+   (``previous``: the colour layouts alone, with local evidence), with the ones just chosen
+   (no local evidence; the colour comparison shipped), and with the baseline measured in
+   the same run: the previous rule (any kind within phash 10 / dhash 8 / whash
    2 / ahash 2, groups as connected components).
 3. **Crop-resistant hash** (``--crop-resistant N``): imagehash's crop_resistant_hash as a
    verifier of the N test families' crop and border pairs that hashes miss, and its cost.
@@ -112,6 +114,7 @@ PLAIN_SETS = {"blank"}
 DILUTIONS = (1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
 OLD_THRESHOLDS = {"phash": 10, "dhash": 8, "whash": 2, "ahash": 2}
 TUNING_PRECISION = 0.999
+KEEP = 0.995  # share of the tuning copies a limit chosen on copies alone keeps
 
 
 def labelled(names: list[str], cache: Path) -> list[Labelled]:
@@ -224,7 +227,14 @@ def tune(items: list[Labelled], seen: Examined) -> tuple[VerifyConfig, dict[str,
     config, facts = tune_rules(pictures, subset(pictures, seen))
     plain, plain_facts = tune_plain(items, seen, config)
     config = replace(config, **plain)
-    return config, {**facts, **plain_facts, **tune_dilution(items, seen, config)}
+    aligned, aligned_facts = tune_local_color(items, config)
+    config = replace(config, **aligned)
+    return config, {
+        **facts,
+        **plain_facts,
+        **aligned_facts,
+        **tune_dilution(items, seen, config),
+    }
 
 
 def tune_rules(items: list[Labelled], seen: Examined) -> tuple[VerifyConfig, dict[str, Any]]:
@@ -283,6 +293,41 @@ def tune_rules(items: list[Labelled], seen: Examined) -> tuple[VerifyConfig, dic
         **embedding_facts,
     }
     return config, facts
+
+
+def tune_local_color(
+    items: list[Labelled], config: VerifyConfig
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The colour limit where a pair's pictures align (``local_max_color``): what ``KEEP``
+    of the tuning original-edit pairs compared in colour (lookalike.localmatch.aligned_color)
+    whose cells agree (``config.local_min_score``: the pairs the colours decide) stay
+    within, rounded up to 0.1."""
+    originals = {i.family: i.id for i in items if i.edit == ORIGINAL}
+    pairs = sorted(
+        (min(originals[i.family], i.id), max(originals[i.family], i.id), i.edit)
+        for i in items
+        if i.edit != ORIGINAL and i.family in originals
+    )
+    found = local_evidence(items)([a for a, _, _ in pairs], [b for _, b, _ in pairs])
+    agree = found.score >= (config.local_min_score or 0.0)
+    known = np.isfinite(found.color) & agree
+    if not known.any():
+        return {}, {"local_color": None}
+    limit = float(np.ceil(np.percentile(found.color[known], 100 * KEEP) * 10) / 10)
+    edits = np.array([e for _, _, e in pairs])
+    return {"local_max_color": limit}, {
+        "local_color": {
+            "original_edit_pairs": len(pairs),
+            "compared_in_colour_cells_agreeing": int(known.sum()),
+            "percentiles_50_90_99_max": [
+                round(float(x), 2) for x in np.percentile(found.color[known], [50, 90, 99, 100])
+            ],
+            "beyond_by_edit": {
+                str(e): int(((found.color > limit) & known & (edits == e)).sum())
+                for e in sorted(set(edits.tolist()))
+            },
+        }
+    }
 
 
 def tune_dilution(items: list[Labelled], seen: Examined, config: VerifyConfig) -> dict[str, Any]:
@@ -546,6 +591,7 @@ def _settings(config: VerifyConfig) -> dict[str, Any]:
         "cells_lift_veto": config.cells_lift_veto,
         "plain_max_color": config.plain_max_color,
         "plain_max_layout": config.plain_max_layout,
+        "local_max_color": config.local_max_color,
     }
 
 
@@ -639,12 +685,20 @@ def main() -> None:
     # name, settings, embeddings weighed, embedding kNN candidates, local evidence, colour
     # dilution forgiven (duplicates.COLOR_DILUTION; 1: the plain colour difference, the rule
     # before dilution was forgiven)
+    layouts_only = replace(shipped, local_max_color=None)
     runs = (
         ("hashes only", hashes_only, False, 0, False, COLOR_DILUTION),
         ("shipped, hash candidates", shipped, True, 0, False, COLOR_DILUTION),
         ("shipped, no local", shipped, True, EMBEDDING_CANDIDATES, False, COLOR_DILUTION),
         ("shipped", shipped, True, EMBEDDING_CANDIDATES, True, COLOR_DILUTION),
-        ("previous (plain colour)", shipped, True, EMBEDDING_CANDIDATES, True, 1.0),
+        (
+            "previous (colour layouts)",
+            layouts_only,
+            True,
+            EMBEDDING_CANDIDATES,
+            True,
+            COLOR_DILUTION,
+        ),
         ("chosen", chosen, True, EMBEDDING_CANDIDATES, False, COLOR_DILUTION),
     )
     summary = [
