@@ -13,7 +13,9 @@ stage of copy detection looks at the pixels:
    copies);
 3. ``compare``: keypoints matched (Lowe's ratio test), one similarity transform (rotation,
    uniform scale, shift) fitted by RANSAC in the orientation keeping more inliers, and when
-   it has at least ``MIN_ALIGNED`` inliers the first view warped onto the second, taken
+   it has at least ``MIN_ALIGNED`` inliers that transform refined on the pixels
+   (``refined``: a few keypoints place it a pixel or two off) and the first view warped
+   onto the second through it, taken
    through the pair's tone curve (``linear_tone_curve``: one line from the first view's
    grey levels to the second's, clipped at black and white, which a brighter, darker or
    contrasted copy follows, its clipped highlights included) and compared in ``CELL`` px
@@ -66,6 +68,10 @@ KEYPOINTS = 500
 RATIO = 0.8
 REPROJ = 4.0
 MIN_ALIGNED = 8  # inliers a transform needs before the pictures are compared through it
+# The keypoints' transform refined on the pixels (``refined``): at most REFINE_STEPS ECC
+# iterations, stopping when the warp moves less than REFINE_EPS.
+REFINE_STEPS = 50
+REFINE_EPS = 1e-5
 CELL = 16  # pixels of the compared cells' side, at SIDE
 MARGIN = 4  # pixels kept from the warped picture's edges, which blurring smears
 TEXTURE = 4.0  # grey levels of standard deviation a cell needs on both sides to be compared
@@ -91,7 +97,7 @@ FLAT_RANK = 1.0  # the same in ranks
 # What a pair's evidence was found by (the views' recipe aside): change it whenever the
 # comparison changes, so evidence kept from another comparison (the indexer's memo) is not
 # reused.
-COMPARISON = f"{CELLS}-cell{CELL}-p{SCORE_PERCENTILE}-2"
+COMPARISON = f"{CELLS}-cell{CELL}-p{SCORE_PERCENTILE}-ecc{REFINE_STEPS}-3"
 
 
 # Colours through the transform (``aligned_color``), in Cb/Cr levels: a cell has colour from
@@ -379,6 +385,28 @@ def _ranks(x: np.ndarray) -> np.ndarray:
     return out
 
 
+def refined(a: np.ndarray, b: np.ndarray, model: np.ndarray) -> np.ndarray:
+    """The transform from view a to view b that keypoints found, refined on all the pixels:
+    the affine warp maximising the correlation of the grey planes where both are (OpenCV's
+    ECC, from ``model``; ``REFINE_STEPS`` iterations at most). A few keypoints on a flat
+    drawing, a crop or a rotation place a transform a pixel or two off, which cells along
+    the drawing's lines feel; the refined one is the keypoints' own where ECC fails."""
+    import cv2
+
+    ga, gb = grey(a).astype(np.float32), grey(b).astype(np.float32)
+    # ECC warps its input (a) onto its template (b) by a warp from b's pixels to a's
+    start = cv2.invertAffineTransform(np.asarray(model, np.float64)).astype(np.float32)
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, REFINE_STEPS, REFINE_EPS)
+    try:
+        everywhere = np.ones(ga.shape, np.uint8)  # a's pixels; b's outside a's are left out
+        _, warp = cv2.findTransformECC(gb, ga, start, cv2.MOTION_AFFINE, criteria, everywhere, 5)
+    except cv2.error:  # no convergence (a flat or unrelated picture): the keypoints' own
+        return model
+    if not np.isfinite(warp).all():
+        return model
+    return np.asarray(cv2.invertAffineTransform(warp), np.float64)
+
+
 def aligned(a: np.ndarray, b: np.ndarray, model: np.ndarray, method: str = CELLS) -> Cells:
     """View a warped onto view b by ``model`` (their grey planes), compared cell by cell
     where both are (a margin kept from a's warped edges) and textured in both. ``method``:
@@ -514,9 +542,10 @@ def compare_features(
     cells, color = NOT_COMPARED, math.nan
     if best.model is not None and best.inliers >= MIN_ALIGNED:
         first = np.ascontiguousarray(a[:, ::-1]) if mirrored else a
-        cells = aligned(first, b, best.model, method)
+        model = refined(first, b, best.model)
+        cells = aligned(first, b, model, method)
         if first.ndim == 3 and b.ndim == 3:
-            color = aligned_color(first, b, best.model)
+            color = aligned_color(first, b, model)
     return LocalEvidence(best.inliers, best.matches, mirrored, cells, color)
 
 

@@ -246,3 +246,24 @@ def test_colours_are_compared_where_the_pictures_align() -> None:
     assert grey_copy.compared and np.isnan(grey_copy.color)
     grey_view = lm.compare(lm.grey(base), lm.view(apply(drawing, "jpeg")))
     assert grey_view.compared and np.isnan(grey_view.color)
+
+
+def test_the_keypoints_transform_is_refined_on_the_pixels() -> None:
+    """A transform two pixels and half a degree off (what a few keypoints on a flat drawing
+    give) leaves the drawing's lines apart in the cells; refined on the pixels, they agree
+    again. ECC that cannot converge (a flat picture) leaves the transform as it was."""
+    import cv2
+
+    drawing = colour_drawing()
+    a, b = lm.view(drawing), lm.view(apply(drawing, "rotate"))
+    exact = lm.compare(a, b)
+    assert exact.compared and exact.score >= COPY_SCORE
+    fa, fb = lm.features(a), lm.features(b)
+    found = lm.geometry(fa.direct, fb.direct, lm.Config())
+    assert found.model is not None
+    off = cv2.getRotationMatrix2D((160.0, 120.0), 0.5, 1.0) @ np.vstack([found.model, [0, 0, 1]])
+    off[:, 2] += (2.0, -2.0)
+    assert lm.aligned(a, b, off).p25 < exact.score - 0.2
+    assert lm.aligned(a, b, lm.refined(a, b, off)).p25 >= COPY_SCORE
+    flat = np.full((240, 320, 3), 128, np.uint8)
+    assert np.array_equal(lm.refined(flat, flat, off), off)
