@@ -6,9 +6,9 @@ or light and dark variants of one design, can agree in every summary. The standa
 stage of copy detection looks at the pixels:
 
 1. ``view``: the verification picture, a thumbnail whose longer side is ``SIDE`` in three
-   planes, its grey levels and its two chroma planes (the recipe ``LOCAL_RECIPE`` names; a
-   view made by another recipe is not comparable, but a grey view of ``GREY_RECIPE``, made
-   before colour was kept, is compared without colour);
+   planes: its grey levels (the recipe ``LOCAL_RECIPE`` names; a view made by another
+   recipe is not comparable) and its two chroma planes in ``CHROMA_BLOCK`` px blocks
+   (``CHROMA_RECIPE``; a grey view alone is compared without colour);
 2. ``features``: ORB keypoints of the view's grey plane and of its mirror image (mirrored
    copies);
 3. ``compare``: keypoints matched (Lowe's ratio test), one similarity transform (rotation,
@@ -53,14 +53,16 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-# The verification picture: longer side SIDE px by area averaging, three planes: grey (PIL's
-# ITU-R 601 luma: what keypoints and cells see) and PIL's YCbCr chroma planes Cb and Cr
-# (what colours are compared on). Change the name whenever the recipe changes: stored views
-# of another recipe are then not used. GREY_RECIPE: the grey plane alone, as views were made
-# before colour was kept; still read (lookalike.viewstore), compared without colour.
+# The verification picture: longer side SIDE px by area averaging, grey (PIL's ITU-R 601
+# luma: what keypoints and cells see); beside it PIL's YCbCr chroma planes Cb and Cr (what
+# colours are compared on), by area averaging in CHROMA_BLOCK px blocks: colours are compared
+# in CELL px cells, and the blocks keep the stored chroma a tenth of the grey plane's bytes.
+# Change a name whenever its recipe changes: stored views of another recipe are then not
+# used.
 SIDE = 320
-LOCAL_RECIPE = f"ycc{SIDE}-area-1"
-GREY_RECIPE = f"grey{SIDE}-area-1"
+LOCAL_RECIPE = f"grey{SIDE}-area-1"
+CHROMA_BLOCK = 4
+CHROMA_RECIPE = f"chroma{SIDE}-block{CHROMA_BLOCK}-1"
 
 # The parameters bench/bench_local.py measured (its defaults): at most KEYPOINTS per
 # orientation, Lowe's ratio test at RATIO, RANSAC inlier radius REPROJ px (at SIDE).
@@ -192,21 +194,37 @@ class LocalEvidence:
 
 def view(image: Image.Image, side: int = SIDE) -> np.ndarray:
     """The verification picture of ``image``: (h, w, 3) uint8, longer side ``side``: grey,
-    Cb, Cr."""
+    then Cb and Cr constant over ``CHROMA_BLOCK`` px blocks (``with_chroma``)."""
     import cv2
 
-    grey = np.asarray(image.convert("L"))
-    h, w = grey.shape
+    grey_plane = np.asarray(image.convert("L"))
+    h, w = grey_plane.shape
     scale = side / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    planes = [grey, *np.moveaxis(np.asarray(image.convert("YCbCr"))[..., 1:], 2, 0)]
-    return np.ascontiguousarray(
-        np.stack([cv2.resize(p, size, interpolation=cv2.INTER_AREA) for p in planes], axis=2)
+    small = (-(-size[0] // CHROMA_BLOCK), -(-size[1] // CHROMA_BLOCK))
+    chroma = cv2.resize(
+        np.asarray(image.convert("YCbCr"))[..., 1:], small, interpolation=cv2.INTER_AREA
     )
+    return with_chroma(cv2.resize(grey_plane, size, interpolation=cv2.INTER_AREA), chroma)
+
+
+def with_chroma(grey_plane: np.ndarray, chroma: np.ndarray) -> np.ndarray:
+    """A three-plane view from its grey plane (h, w) and its chroma blocks (ceil(h /
+    CHROMA_BLOCK), ceil(w / CHROMA_BLOCK), 2): each block's Cb and Cr over its pixels."""
+    h, w = grey_plane.shape
+    if chroma.shape != (-(-h // CHROMA_BLOCK), -(-w // CHROMA_BLOCK), 2):
+        raise ValueError(f"chroma blocks {chroma.shape} do not fit a grey plane of {(h, w)}")
+    full = np.repeat(np.repeat(chroma, CHROMA_BLOCK, axis=0), CHROMA_BLOCK, axis=1)[:h, :w]
+    return np.ascontiguousarray(np.dstack([grey_plane, full]))
+
+
+def chroma_blocks(picture: np.ndarray) -> np.ndarray:
+    """The chroma blocks of a three-plane view (what ``with_chroma`` takes)."""
+    return np.ascontiguousarray(picture[::CHROMA_BLOCK, ::CHROMA_BLOCK, 1:])
 
 
 def grey(picture: np.ndarray) -> np.ndarray:
-    """The grey plane of a view (a grey view of ``GREY_RECIPE`` is its own)."""
+    """The grey plane of a view (a grey view is its own)."""
     if picture.ndim == 2:
         return picture
     if picture.ndim == 3 and picture.shape[2] == 3:

@@ -2,15 +2,17 @@
 thumbnails they decode, the index sidecar reads them to judge near-duplicate pairs.
 
 The indexer never sees pixels otherwise (hashes come through the graph, vectors through
-Redis), and local evidence (lookalike.localmatch) needs both pictures of a pair. One file
-per image and recipe (``<id>.<LOCAL_RECIPE>.png``: the view's grey and chroma planes as
-one three-channel PNG, losslessly, for a few milliseconds to write and one to read), in a
-folder of the state directory every service mounts; written atomically and kept within a
-byte budget like the thumbnail cache (the least recently written go first, and views of an
-older recipe go first). A grey view written before colour was kept
-(``localmatch.GREY_RECIPE``) is still read where an image has no newer one, and compared
-without colour until the image's thumbnail is fetched again. A view missing (never written,
-evicted, unreadable) only means the pair is judged without local evidence.
+Redis), and local evidence (lookalike.localmatch) needs both pictures of a pair. Two files
+per image and recipe, in a folder of the state directory every service mounts:
+``<id>.<LOCAL_RECIPE>.png``, the grey plane, losslessly, in about half the bytes of the raw
+pixels, for a few milliseconds to write and one to read; ``<id>.<CHROMA_RECIPE>.png``, the
+chroma blocks (Cb above Cr, a grey PNG of a tenth of the grey plane's bytes), written first,
+so a view whose grey plane is there in a new version has its colours too. Written atomically
+and kept within a byte budget like the thumbnail cache (the least recently written go first,
+and views of an older recipe are never read again, so they go first). A grey plane without
+its chroma (written before colours were kept, or its chroma evicted) is compared without
+colour; a view missing (never written, evicted, unreadable) only means the pair is judged
+without local evidence.
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from lookalike.localmatch import GREY_RECIPE, LOCAL_RECIPE, view
+from lookalike.localmatch import (
+    CHROMA_RECIPE,
+    LOCAL_RECIPE,
+    chroma_blocks,
+    grey,
+    view,
+    with_chroma,
+)
 from lookalike.thumbcache import ThumbnailCache
 
 log = logging.getLogger(__name__)
@@ -32,47 +41,41 @@ class ViewStore:
         self.files = ThumbnailCache(
             root, max_bytes, writers, suffix=f".{LOCAL_RECIPE}.png", what="view store"
         )
-        # read only: never written again, evicted first by the budget above
-        self.grey = ThumbnailCache(root, 0, suffix=f".{GREY_RECIPE}.png", what="grey views")
+        # The same folder and budget: each cache's eviction counts every PNG in it.
+        self.chroma = ThumbnailCache(
+            root, max_bytes, writers, suffix=f".{CHROMA_RECIPE}.png", what="view store"
+        )
 
     def put(self, image_id: str, picture: np.ndarray) -> None:
-        import cv2
-
         if picture.dtype != np.uint8 or picture.ndim != 3 or picture.shape[2] != 3:
             raise ValueError(
                 f"a view is a three-plane uint8 picture, not {picture.dtype} {picture.shape}"
             )
-        # Level 3 of 9: nearly the size of the highest levels, in a fraction of their time.
-        ok, png = cv2.imencode(".png", picture, [cv2.IMWRITE_PNG_COMPRESSION, 3])
-        if not ok:
-            raise ValueError(f"the view of {image_id} could not be encoded")
-        self.files.put(image_id, png.tobytes())
+        blocks = chroma_blocks(picture)
+        self.chroma.put(image_id, _png(image_id, np.vstack([blocks[..., 0], blocks[..., 1]])))
+        self.files.put(image_id, _png(image_id, grey(picture)))
 
     def get(self, image_id: str) -> np.ndarray | None:
-        """The image's view by this store's recipe (three planes), else its grey view of
-        the recipe before (two dimensions), else None (not there, or unreadable: a damaged
-        file is logged and judged as missing)."""
-        import cv2
-
-        planes = 3
-        data = self.files.get(image_id)
-        if data is None:
-            data, planes = self.grey.get(image_id), 1
-        if data is None:
+        """The image's view by this store's recipes: three planes, or its grey plane alone
+        when its chroma is not there (or unreadable); None when its grey plane is not there
+        or unreadable (a damaged file is logged and judged as missing)."""
+        plane = _grey_png(self.files.get(image_id), image_id, "view")
+        if plane is None:
             return None
-        out = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-        if out is None:
-            log.warning("view of %s is unreadable: judged without it", image_id)
-            return None
-        if out.dtype != np.uint8 or (out.shape[2] if out.ndim == 3 else 1) != planes:
-            log.warning("view of %s is not a view's picture: judged without it", image_id)
-            return None
-        return out
+        packed = _grey_png(self.chroma.get(image_id), image_id, "chroma")
+        if packed is None:
+            return plane
+        half = packed.shape[0] // 2
+        try:
+            return with_chroma(plane, np.dstack([packed[:half], packed[half:]]))
+        except ValueError as exc:
+            log.warning("chroma of %s does not fit its view (%s): judged without it", image_id, exc)
+            return plane
 
     def version(self, image_id: str) -> int | None:
         """When the image's view was last written (ns), or None when there is none: a view
         rewritten from a new thumbnail has a new version."""
-        f = self.files.path(image_id) or self.grey.path(image_id)
+        f = self.files.path(image_id)
         try:
             return f.stat().st_mtime_ns if f is not None else None
         except FileNotFoundError:  # evicted between the check and the stat
@@ -87,3 +90,28 @@ class ViewStore:
             log.warning("view of %s not stored: %s: %s", image_id, type(exc).__name__, exc)
             return False
         return True
+
+
+def _png(image_id: str, plane: np.ndarray) -> bytes:
+    import cv2
+
+    # Level 3 of 9: nearly the size of the highest levels, in a fraction of their time.
+    ok, png = cv2.imencode(".png", plane, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    if not ok:
+        raise ValueError(f"the view of {image_id} could not be encoded")
+    return bytes(png.tobytes())
+
+
+def _grey_png(data: bytes | None, image_id: str, what: str) -> np.ndarray | None:
+    import cv2
+
+    if data is None:
+        return None
+    out = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if out is None:
+        log.warning("%s of %s is unreadable: judged without it", what, image_id)
+        return None
+    if out.dtype != np.uint8 or out.ndim != 2:
+        log.warning("%s of %s is not a grey picture: judged without it", what, image_id)
+        return None
+    return np.asarray(out)

@@ -30,17 +30,20 @@ def test_a_view_round_trips_under_its_image_and_recipe(tmp_path: Path) -> None:
         store.put("../escape", view(picture))
     with pytest.raises(ValueError, match="three-plane uint8 picture"):
         store.put("img3", np.zeros((4, 4), np.uint8))
+    assert store.files.get("img3") is None and store.chroma.get("img3") is None
 
 
-def test_a_grey_view_of_the_recipe_before_is_read_until_a_view_in_colour_is_written(
-    tmp_path: Path,
+def test_a_grey_plane_without_its_chroma_is_read_alone_until_both_are_written(
+    tmp_path: Path, caplog
 ) -> None:
+    """Views written before colours were kept (the same grey recipe), or whose chroma was
+    evicted or damaged, are compared without colour; the next crawl writes both."""
     store = ViewStore(tmp_path, max_bytes=10_000_000)
     picture = _pictures()[0]
     grey_view = lm.grey(view(picture))
-    before = tmp_path / "im" / f"img1.{lm.GREY_RECIPE}.png"
-    before.parent.mkdir(parents=True)
-    before.write_bytes(_png(grey_view))
+    store.files.put("img1", _png(grey_view))
+    before = store.files.path("img1")
+    assert before is not None
     os.utime(before, (5, 5))
     got = store.get("img1")
     assert got is not None and np.array_equal(got, grey_view)  # compared without colour
@@ -49,6 +52,12 @@ def test_a_grey_view_of_the_recipe_before_is_read_until_a_view_in_colour_is_writ
     got = store.get("img1")
     assert got is not None and np.array_equal(got, view(picture))
     assert store.version("img1") != 5 * 10**9  # a new version: its pairs are compared again
+    assert store.chroma.path("img1") == tmp_path / "im" / f"img1.{lm.CHROMA_RECIPE}.png"
+    store.chroma.put("img1", _png(np.zeros((6, 4), np.uint8)))  # blocks of another picture
+    with caplog.at_level(logging.WARNING, logger="lookalike.viewstore"):
+        got = store.get("img1")
+    assert got is not None and np.array_equal(got, grey_view)
+    assert "does not fit its view" in caplog.text
 
 
 def test_views_of_another_recipe_are_not_read_and_are_evicted_first(tmp_path: Path) -> None:
@@ -60,11 +69,15 @@ def test_views_of_another_recipe_are_not_read_and_are_evicted_first(tmp_path: Pa
     assert store.get("img0") is None
     for k, picture in enumerate(_pictures()[:3], start=1):
         store.save(f"img{k}", picture)
-        os.utime(store.files.path(f"img{k}"), (1000 + k, 1000 + k))
-    sizes = [store.files.path(f"img{k}").stat().st_size for k in (1, 2, 3)]
+        for files in (store.files, store.chroma):  # a view's two files, written together
+            os.utime(files.path(f"img{k}"), (1000 + k, 1000 + k))
+    sizes = [
+        sum(files.path(f"img{k}").stat().st_size for files in (store.files, store.chroma))
+        for k in (1, 2, 3)
+    ]
     # room for the two most recent views only
     full = ViewStore(tmp_path, max_bytes=sizes[1] + sizes[2], writers=1)
-    assert full.files.evict() == 2
+    assert full.files.evict() == 3  # the old recipe's file, then the oldest view's two
     assert not old.exists()
     assert [full.get(f"img{k}") is not None for k in (1, 2, 3)] == [False, True, True]
 
@@ -72,11 +85,11 @@ def test_views_of_another_recipe_are_not_read_and_are_evicted_first(tmp_path: Pa
 def test_a_damaged_view_is_judged_as_missing(tmp_path: Path, caplog) -> None:
     store = ViewStore(tmp_path, max_bytes=10_000_000)
     store.files.put("img1", b"not a picture")
-    store.files.put("img2", _png(np.zeros((3, 4), np.uint8)))  # a grey picture
+    store.files.put("img2", _png(np.zeros((3, 4, 3), np.uint8)))  # a colour picture
     with caplog.at_level(logging.WARNING, logger="lookalike.viewstore"):
         assert store.get("img1") is None
         assert store.get("img2") is None
-    assert "unreadable" in caplog.text and "not a view's picture" in caplog.text
+    assert "unreadable" in caplog.text and "not a grey picture" in caplog.text
 
 
 def _png(array: np.ndarray) -> bytes:

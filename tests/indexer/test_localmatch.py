@@ -54,7 +54,13 @@ def test_the_view_is_grey_and_chroma_with_the_recipes_longer_side() -> None:
         luma = np.asarray(picture.convert("L"))
         before = cv2.resize(luma, v.shape[1::-1], interpolation=cv2.INTER_AREA)
         assert np.array_equal(lm.grey(v), before)
-    assert str(lm.SIDE) in lm.LOCAL_RECIPE and lm.LOCAL_RECIPE != lm.GREY_RECIPE
+        # chroma constant over blocks, which are all a view's colours
+        blocks = lm.chroma_blocks(v)
+        assert np.array_equal(lm.with_chroma(lm.grey(v), blocks), v)
+        assert blocks.shape[:2] == tuple(-(-n // lm.CHROMA_BLOCK) for n in v.shape[:2])
+    assert str(lm.SIDE) in lm.LOCAL_RECIPE and str(lm.SIDE) in lm.CHROMA_RECIPE
+    with pytest.raises(ValueError, match="do not fit a grey plane"):
+        lm.with_chroma(np.zeros((8, 8), np.uint8), np.zeros((3, 2, 2), np.uint8))
 
 
 @pytest.mark.parametrize("edit", list(EDITS))
