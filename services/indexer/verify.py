@@ -106,8 +106,8 @@ LOCAL_MIN_SCORE = 0.977
 LOCAL_CLAIM_INLIERS = 8
 # - LOCAL_MAX_COLOR: the aligned cells' colour distance (localmatch.aligned_color) that 99.5%
 #   of the tuning original-edit pairs compared in colour, their cells agreeing, stay within
-#   (bench/bench_quality.py, ``tune_local_color``: 4.6 of 1,732 pairs; median 0.42, 99th
-#   percentile 2.79; the 8 beyond are brightened copies).
+#   (bench/bench_quality.py, ``tune_local_color``: 4.6 over 1,709 pairs; median 0.48, 99th
+#   percentile 2.81; the 7 beyond are brightened copies).
 LOCAL_MAX_COLOR = 4.6
 # Plain pairs (information below MIN_INFORMATION), chosen by bench/bench_quality.py
 # (``tune_plain``) on the tuning set's blank pages planted with every edit: among the rules
