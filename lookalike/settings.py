@@ -388,11 +388,11 @@ class Settings(BaseModel):
         ge=0,
         le=10_000_000,
         **_doc(
-            "disk for the grey views near-duplicates are verified with (lookalike.localmatch; "
-            "a PNG of ~40-45 KB per image), in MB: the default keeps a 250,000-image "
-            "collection's (250,000 x 45 KB = 11.3 GB, and a third to spare); past it the "
-            "oldest views are evicted and their pairs judged on hashes and embeddings alone, "
-            "as with 0: none kept",
+            "disk for the views near-duplicates are verified with (lookalike.localmatch; a "
+            "grey PNG of ~40-45 KB per image and its colours in ~4 KB), in MB: the default "
+            "keeps a 250,000-image collection's (250,000 x 49 KB = 12.3 GB, and a fifth to "
+            "spare); past it the oldest views are evicted and their pairs judged on hashes "
+            "and embeddings alone, as with 0: none kept",
             section=INDEX,
         ),
     )
