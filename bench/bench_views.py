@@ -276,7 +276,7 @@ def write_store(
                     f.parent.mkdir(parents=True, exist_ok=True)
                     f.write_bytes(png.encode(v))
                 else:
-                    store.put(image_id, v)
+                    store.files.put(image_id, png.encode(v))  # the grey plane alone
                 count += 1
             p = pairs["p"]
             for k in pairs["asked"].tolist():
@@ -419,8 +419,8 @@ def main() -> None:
         )
         from tqdm import tqdm
 
-        views = [
-            lm.view(thumbnail(i.load()))
+        views = [  # the grey planes (their colours, ~4 KB, are stored apart and not measured)
+            lm.grey(lm.view(thumbnail(i.load())))
             for i in tqdm(items, desc=f"{side} views", unit="img", file=sys.stderr)
         ]
         sides[side] = (items, side_pairs(items, seen), views)
