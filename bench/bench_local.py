@@ -170,11 +170,10 @@ def evidence(
     best = flipped if mirrored else direct
     row = [float(best.inliers), float(best.matches), float(mirrored)]
     first = np.ascontiguousarray(a[:, ::-1]) if mirrored else a
-    model = None
-    if best.model is not None and best.inliers >= lm.MIN_ALIGNED:
-        model = lm.refined(first, b, best.model)
     for method in methods:
-        c = lm.NOT_COMPARED if model is None else lm.aligned(first, b, model, method)
+        c = lm.NOT_COMPARED
+        if best.model is not None and best.inliers >= lm.MIN_ALIGNED:
+            c = lm.best_aligned(first, b, best.model, method)[0]
         row += [c.p10, c.below_half, c.p25, c.p50, c.tone, float(c.count)]
     return row
 

@@ -408,7 +408,8 @@ def refined(a: np.ndarray, b: np.ndarray, model: np.ndarray) -> np.ndarray:
     the affine warp maximising the correlation of the grey planes where both are (OpenCV's
     ECC, from ``model``; ``REFINE_STEPS`` iterations at most). A few keypoints on a flat
     drawing, a crop or a rotation place a transform a pixel or two off, which cells along
-    the drawing's lines feel; the refined one is the keypoints' own where ECC fails."""
+    the drawing's lines feel. The keypoints' own is kept where ECC fails or moves a corner
+    of the view by more than ``REPROJ`` px."""
     import cv2
 
     ga, gb = grey(a).astype(np.float32), grey(b).astype(np.float32)
@@ -420,9 +421,32 @@ def refined(a: np.ndarray, b: np.ndarray, model: np.ndarray) -> np.ndarray:
         _, warp = cv2.findTransformECC(gb, ga, start, cv2.MOTION_AFFINE, criteria, everywhere, 5)
     except cv2.error:  # no convergence (a flat or unrelated picture): the keypoints' own
         return model
-    if not np.isfinite(warp).all():
+    better = np.asarray(cv2.invertAffineTransform(warp), np.float64)
+    if not np.isfinite(better).all():
         return model
-    return np.asarray(cv2.invertAffineTransform(warp), np.float64)
+    # a refinement, not another alignment: ECC can slide a framed copy's picture over its
+    # frame by tens of pixels; the keypoints' inliers are within REPROJ of their transform
+    h, w = grey(a).shape
+    corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], np.float64)
+    moved = np.abs(corners @ better.T - corners @ np.asarray(model, np.float64).T).max()
+    return better if moved <= REPROJ else model
+
+
+def best_aligned(
+    a: np.ndarray, b: np.ndarray, model: np.ndarray, method: str = CELLS
+) -> tuple[Cells, np.ndarray]:
+    """The cells compared through the keypoints' transform and through it ``refined``, the
+    better of the two (the higher score) and its transform: ECC's own criterion is the
+    whole picture's correlation, and on a framed copy it can trade a cell's agreement for
+    the frame's."""
+    cells = aligned(a, b, model, method)
+    better = refined(a, b, model)
+    if better is model:
+        return cells, model
+    other = aligned(a, b, better, method)
+    if other.p25 > cells.p25 or (math.isnan(cells.p25) and not math.isnan(other.p25)):
+        return other, better
+    return cells, model
 
 
 def aligned(a: np.ndarray, b: np.ndarray, model: np.ndarray, method: str = CELLS) -> Cells:
@@ -560,8 +584,7 @@ def compare_features(
     cells, color = NOT_COMPARED, math.nan
     if best.model is not None and best.inliers >= MIN_ALIGNED:
         first = np.ascontiguousarray(a[:, ::-1]) if mirrored else a
-        model = refined(first, b, best.model)
-        cells = aligned(first, b, model, method)
+        cells, model = best_aligned(first, b, best.model, method)
         if first.ndim == 3 and b.ndim == 3:
             color = aligned_color(first, b, model)
     return LocalEvidence(best.inliers, best.matches, mirrored, cells, color)
