@@ -38,6 +38,8 @@ EDITS: dict[str, Callable[[Image.Image], Image.Image]] = {
     "mirror": ImageOps.mirror,
     "crop 10% off one side": lambda p: p.crop((p.width // 10, 0, p.width, p.height)),
     "grayscale": lambda p: p.convert("L"),
+    # ECC alone can slide a framed picture over its frame: the better alignment is kept
+    "white border": lambda p: apply(p, "border"),
 }
 
 
