@@ -102,7 +102,8 @@ MAX_DILUTED_COLOR = 2.5
 #   since the blank pages are planted, their captioned copies hold the chooser at 158: kept at
 #   8, bench/README.md).
 # Held out (other pictures), with the plain rule below and the colours where the pictures
-# align: bench/README.md, "Transforms refined on the pixels, colours where pictures align".
+# align: bench/README.md, "Transforms refined on the pixels, colours where the pictures
+# align".
 LOCAL_MIN_SCORE = 0.98
 LOCAL_CLAIM_INLIERS = 8
 # - LOCAL_MAX_COLOR: the aligned cells' colour distance (localmatch.aligned_color) that 99.5%
