@@ -94,12 +94,21 @@ CELL_METHODS = ("ncc", "rank", "toned", "toned-rank", "linear")
 CELLS = "linear"
 TONE_STEP = 4  # grey levels per step of the tone curve
 TONE_MIN_PIXELS = 20  # pixels a step needs to be fitted (the others interpolated)
+TONE_DARK = 32  # grey levels below which a pixel's ratio to its copy's is noise (toned_chroma)
+# channel levels from white counted as clipped: the RGB of a view is rebuilt from its 4 px
+# chroma blocks, which bleed an ink's colour into the white paper beside it
+GAIN_CLIPPED = 16
+# chroma (|Cb| + |Cr| off grey) a pixel needs for its gain to count: a blend of black ink
+# and white paper keeps its grey under any gain (black stays black, white clips)
+GAIN_COLOR = 16
+GAIN_RANGE = (0.25, 4.0)  # gains toned_chroma considers,
+GAIN_BINS = 375  # in steps of 0.01
 FLAT = 1.0  # grey levels of standard deviation below which a cell through the curve is flat
 FLAT_RANK = 1.0  # the same in ranks
 # What a pair's evidence was found by (the views' recipe aside): change it whenever the
 # comparison changes, so evidence kept from another comparison (the indexer's memo) is not
 # reused.
-COMPARISON = f"{CELLS}-cell{CELL}-p{SCORE_PERCENTILE}-ecc{REFINE_STEPS}-3"
+COMPARISON = f"{CELLS}-cell{CELL}-p{SCORE_PERCENTILE}-ecc{REFINE_STEPS}-4"
 
 
 # Colours through the transform (``aligned_color``), in Cb/Cr levels: a cell has colour from
@@ -515,7 +524,8 @@ def aligned_color(a: np.ndarray, b: np.ndarray, model: np.ndarray) -> float:
     """How far apart the colours of view a warped onto view b by ``model`` are, where both
     are (a margin kept from a's warped edges): over the ``CELL`` px cells either picture has
     colour in, the ``COLOR_PERCENTILE``-th percentile of the distance between the cells'
-    mean chroma (Cb and Cr levels off grey, |dCb| + |dCr|) once the stronger is scaled
+    mean chroma (Cb and Cr levels off grey, |dCb| + |dCr|; the darker picture brightened to
+    the other's levels first, ``toned_chroma``) once the stronger is scaled
     towards the weaker by up to ``COLOR_DILUTION`` (a brighter copy's stronger colours, a
     cell's share of neutral paper); NaN when fewer than four cells are in both or either
     picture has no colour there (a grey copy)."""
@@ -525,10 +535,10 @@ def aligned_color(a: np.ndarray, b: np.ndarray, model: np.ndarray) -> float:
     gh, gw = h // CELL, w // CELL
     if gh == 0 or gw == 0:
         return math.nan
-    chroma_a = a[..., 1:].astype(np.float32) - 128
-    warped = cv2.warpAffine(chroma_a, model, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    warped = cv2.warpAffine(a.astype(np.float32), model, (w, h), borderMode=cv2.BORDER_REPLICATE)
     inside = cv2.warpAffine(np.ones(a.shape[:2], np.uint8), model, (w, h), flags=cv2.INTER_NEAREST)
     inside = cv2.erode(inside, np.ones((2 * MARGIN + 1, 2 * MARGIN + 1), np.uint8))
+    warped, toned_b = toned_chroma(warped, b.astype(np.float32), inside > 0)
 
     def means(x: np.ndarray) -> np.ndarray:
         x = x[: gh * CELL, : gw * CELL]
@@ -538,7 +548,7 @@ def aligned_color(a: np.ndarray, b: np.ndarray, model: np.ndarray) -> float:
     if whole.sum() < 4:
         return math.nan
     ca = means(warped)[whole]
-    cb = means(b[..., 1:].astype(np.float32) - 128)[whole]
+    cb = means(toned_b)[whole]
     strength_a, strength_b = np.abs(ca).sum(axis=1), np.abs(cb).sum(axis=1)
     if strength_a.max() < COLOR_PRESENT or strength_b.max() < COLOR_PRESENT:
         return math.nan  # a grey picture (or copy) has no colours to compare
@@ -549,6 +559,53 @@ def aligned_color(a: np.ndarray, b: np.ndarray, model: np.ndarray) -> float:
     scale = np.clip((strong * weak).sum(axis=1) / power, 1 / COLOR_DILUTION, 1.0)[:, None]
     apart = np.abs(scale * strong - weak).sum(axis=1)
     return float(np.percentile(apart[colored], COLOR_PERCENTILE))
+
+
+def toned_chroma(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The Cb and Cr planes (off grey) of two aligned three-plane views (float) once the
+    darker is brightened to the other's levels over ``where``: its RGB channels scaled by
+    the pair's gain, clipped at white. A brighter copy's clipped channels turn its colours
+    (a red towards orange, an orange towards yellow); its original brightened alike turns
+    them the same way. The darker is the one scaled, as clipping cannot be undone. The gain
+    is the commonest ratio of grey levels (the mode in steps of 0.01, then the median of
+    the ratios within a step of it) where neither picture has a channel clipped at white (a
+    clipped colour is darker than the gain makes it) nor is dark (a ratio of small levels is
+    noise); 1 with fewer than ``TONE_MIN_PIXELS`` such pixels. The commonest: a drawing's
+    flat inks agree on it, while the edges blending them with white paper, which stays
+    white, are as many as they are and lower. A gain, not ``tone_line``'s line: the line
+    fitted to a flat drawing's few colours and their edges can tilt far from any copy's."""
+    rgb_a, rgb_b = _rgb(a), _rgb(b)
+    usable = where & (a[..., 0] >= TONE_DARK) & (b[..., 0] >= TONE_DARK)
+    for view in (a, b):
+        usable &= np.abs(view[..., 1:] - 128).sum(axis=2) >= GAIN_COLOR
+    for rgb in (rgb_a, rgb_b):
+        usable &= (rgb < 255 - GAIN_CLIPPED).all(axis=2)
+    gain = 1.0
+    if usable.sum() >= TONE_MIN_PIXELS:
+        ratio = b[..., 0][usable] / a[..., 0][usable]
+        counts, edges = np.histogram(ratio, bins=GAIN_BINS, range=GAIN_RANGE)
+        k = int(np.argmax(counts))
+        near = np.abs(ratio - (edges[k] + edges[k + 1]) / 2) <= edges[1] - edges[0]
+        gain = float(np.median(ratio[near]))
+    if gain >= 1:
+        rgb_a = rgb_a * gain
+    else:
+        rgb_b = rgb_b / gain
+    return _chroma(np.clip(rgb_a, 0, 255)), _chroma(np.clip(rgb_b, 0, 255))
+
+
+def _rgb(ycbcr: np.ndarray) -> np.ndarray:
+    """RGB of a three-plane view (JPEG's YCbCr, as PIL converts), unclipped."""
+    y, cb, cr = ycbcr[..., 0], ycbcr[..., 1] - 128, ycbcr[..., 2] - 128
+    return np.dstack([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb])
+
+
+def _chroma(rgb: np.ndarray) -> np.ndarray:
+    """Cb and Cr off grey (0: grey) of RGB pixels."""
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    return np.dstack(
+        [-0.168736 * r - 0.331264 * g + 0.5 * b, 0.5 * r - 0.418688 * g - 0.081312 * b]
+    ).astype(np.float32)
 
 
 def _tone_residual(ma: np.ndarray, mb: np.ndarray, whole: np.ndarray) -> float:

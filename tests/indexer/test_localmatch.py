@@ -256,6 +256,52 @@ def test_colours_are_compared_where_the_pictures_align() -> None:
     assert grey_view.compared and np.isnan(grey_view.color)
 
 
+def test_the_darker_picture_is_brightened_before_colours_are_compared() -> None:
+    """30% brighter, an orange's red channel clips and the orange turns towards yellow; the
+    original brightened by the pair's gain (measured on the colour it does not clip) turns
+    alike, whichever of the two comes first."""
+    original = np.zeros((40, 80, 3), np.uint8)
+    original[:, :40] = (230, 120, 20)  # orange
+    original[:, 40:] = (60, 140, 60)  # a green that does not clip: the gain
+    brighter = np.clip(original.astype(np.float32) * 1.3, 0, 255).astype(np.uint8)
+    a, b = (
+        np.asarray(Image.fromarray(x).convert("YCbCr"), np.float32) for x in (original, brighter)
+    )
+    where = np.ones(a.shape[:2], bool)
+    orange = np.s_[:, :40]
+    apart = np.abs(a[orange][..., 1:] - b[orange][..., 1:]).sum(axis=-1)
+    assert apart.mean() > 8  # not a scaled copy of the same colour: the hue moved
+    for first, second in ((a, b), (b, a)):
+        ta, tb = lm.toned_chroma(first, second, where)
+        assert np.abs(ta[orange] - tb[orange]).sum(axis=-1).max() <= 3
+    # nothing to measure the gain on (every pixel clipped or dark): compared as they are
+    ta, tb = lm.toned_chroma(a[orange], b[orange], where[orange])
+    assert np.allclose(ta, lm._chroma(np.clip(lm._rgb(a[orange]), 0, 255)))
+
+
+def test_a_brighter_drawing_keeps_its_colours_where_the_pictures_align(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Orange and green inks, 30% brighter: the orange's red channel clips and its hue
+    moves, so the colours as they are differ; with the darker picture brightened first they
+    agree, whichever comes first."""
+    from services.indexer.verify import LOCAL_MAX_COLOR
+
+    pixels = np.asarray(colour_drawing())
+    red = (pixels == np.array([210, 40, 40], np.uint8)).all(axis=2, keepdims=True)
+    blue = (pixels == np.array([40, 80, 210], np.uint8)).all(axis=2, keepdims=True)
+    inks = np.where(red, np.array([235, 150, 30], np.uint8), pixels)
+    drawing = Image.fromarray(np.where(blue, np.array([60, 140, 60], np.uint8), inks))
+    base, brighter = lm.view(drawing), lm.view(apply(drawing, "brightness"))
+    for first, second in ((base, brighter), (brighter, base)):
+        ev = lm.compare(first, second)
+        assert ev.compared and ev.color <= LOCAL_MAX_COLOR, ev
+    monkeypatch.setattr(
+        lm, "toned_chroma", lambda a, b, where: (a[..., 1:] - 128, b[..., 1:] - 128)
+    )
+    assert lm.compare(base, brighter).color > 2 * LOCAL_MAX_COLOR  # as they are
+
+
 def test_the_keypoints_transform_is_refined_on_the_pixels() -> None:
     """A transform two pixels and half a degree off (what a few keypoints on a flat drawing
     give) leaves the drawing's lines apart in the cells; refined on the pixels, they agree
