@@ -565,15 +565,16 @@ def toned_chroma(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> tuple[np.nd
     """The Cb and Cr planes (off grey) of two aligned three-plane views (float) once the
     darker is brightened to the other's levels over ``where``: its RGB channels scaled by
     the pair's gain, clipped at white. A brighter copy's clipped channels turn its colours
-    (a red towards orange, an orange towards yellow); its original brightened alike turns
-    them the same way. The darker is the one scaled, as clipping cannot be undone. The gain
-    is the commonest ratio of grey levels (the mode in steps of 0.01, then the median of
-    the ratios within a step of it) where neither picture has a channel clipped at white (a
-    clipped colour is darker than the gain makes it) nor is dark (a ratio of small levels is
-    noise); 1 with fewer than ``TONE_MIN_PIXELS`` such pixels. The commonest: a drawing's
-    flat inks agree on it, while the edges blending them with white paper, which stays
-    white, are as many as they are and lower. A gain, not ``tone_line``'s line: the line
-    fitted to a flat drawing's few colours and their edges can tilt far from any copy's."""
+    (an orange towards yellow); its original brightened alike turns them the same way. The
+    darker is the one scaled, as clipping cannot be undone. The gain is the commonest ratio
+    of the two grey levels (the mode in steps of 0.01, then the median of the ratios within
+    a step of it) over the coloured pixels (``GAIN_COLOR``) that neither picture has
+    clipped at white (a clipped colour is darker than the gain makes it) nor dark (a ratio
+    of small levels is noise); 1 with fewer than ``TONE_MIN_PIXELS`` such pixels. The
+    commonest, not the median: a drawing's flat inks agree on it, while the edges blending
+    them with white paper, which stays white, fall lower. A gain, not ``tone_line``'s
+    line: a line fitted to a flat drawing's few colours and their edges can tilt far from
+    any copy's."""
     rgb_a, rgb_b = _rgb(a), _rgb(b)
     usable = where & (a[..., 0] >= TONE_DARK) & (b[..., 0] >= TONE_DARK)
     for view in (a, b):
