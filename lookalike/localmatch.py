@@ -572,7 +572,7 @@ def toned_chroma(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> tuple[np.nd
     clipped at white (a clipped colour is darker than the gain makes it) nor dark (a ratio
     of small levels is noise); 1 with fewer than ``TONE_MIN_PIXELS`` such pixels. The
     commonest, not the median: a drawing's flat inks agree on it, while the edges blending
-    them with white paper, which stays white, fall lower. A gain, not ``tone_line``'s
+    them with white paper, which stays white, fall lower. A gain, not ``linear_tone_curve``'s
     line: a line fitted to a flat drawing's few colours and their edges can tilt far from
     any copy's."""
     rgb_a, rgb_b = _rgb(a), _rgb(b)
