@@ -108,7 +108,7 @@ FLAT_RANK = 1.0  # the same in ranks
 # What a pair's evidence was found by (the views' recipe aside): change it whenever the
 # comparison changes, so evidence kept from another comparison (the indexer's memo) is not
 # reused.
-COMPARISON = f"{CELLS}-cell{CELL}-p{SCORE_PERCENTILE}-ecc{REFINE_STEPS}-4"
+COMPARISON = f"{CELLS}-cell{CELL}-p{SCORE_PERCENTILE}-ecc{REFINE_STEPS}-5"
 
 
 # Colours through the transform (``aligned_color``), in Cb/Cr levels: a cell has colour from
@@ -417,8 +417,10 @@ def refined(a: np.ndarray, b: np.ndarray, model: np.ndarray) -> np.ndarray:
     the affine warp maximising the correlation of the grey planes where both are (OpenCV's
     ECC, from ``model``; ``REFINE_STEPS`` iterations at most). A few keypoints on a flat
     drawing, a crop or a rotation place a transform a pixel or two off, which cells along
-    the drawing's lines feel. The keypoints' own is kept where ECC fails or moves a corner
-    of the view by more than ``REPROJ`` px."""
+    the drawing's lines feel, and on a rotated drawing whose keypoints sit on a few
+    repeated strokes they can place it tens of pixels off. The keypoints' own is kept where
+    ECC fails; whether the refined one is better is the cells' to say (``best_aligned``:
+    ECC can also slide a framed copy's picture over its frame)."""
     import cv2
 
     ga, gb = grey(a).astype(np.float32), grey(b).astype(np.float32)
@@ -431,14 +433,7 @@ def refined(a: np.ndarray, b: np.ndarray, model: np.ndarray) -> np.ndarray:
     except cv2.error:  # no convergence (a flat or unrelated picture): the keypoints' own
         return model
     better = np.asarray(cv2.invertAffineTransform(warp), np.float64)
-    if not np.isfinite(better).all():
-        return model
-    # a refinement, not another alignment: ECC can slide a framed copy's picture over its
-    # frame by tens of pixels; the keypoints' inliers are within REPROJ of their transform
-    h, w = grey(a).shape
-    corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], np.float64)
-    moved = np.abs(corners @ better.T - corners @ np.asarray(model, np.float64).T).max()
-    return better if moved <= REPROJ else model
+    return better if np.isfinite(better).all() else model
 
 
 def best_aligned(

@@ -321,3 +321,9 @@ def test_the_keypoints_transform_is_refined_on_the_pixels() -> None:
     assert lm.aligned(a, b, lm.refined(a, b, off)).p25 >= COPY_SCORE
     flat = np.full((240, 320, 3), 128, np.uint8)
     assert np.array_equal(lm.refined(flat, flat, off), off)
+    # placed ten pixels and two degrees off (keypoints on a few repeated strokes): realigned
+    far = cv2.getRotationMatrix2D((160.0, 120.0), 2.0, 1.0) @ np.vstack([found.model, [0, 0, 1]])
+    far[:, 2] += (8.0, -6.0)
+    assert lm.aligned(a, b, far).p25 < 0.5
+    cells, model = lm.best_aligned(a, b, far)
+    assert cells.p25 >= COPY_SCORE and not np.array_equal(model, far)
