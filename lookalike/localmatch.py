@@ -94,21 +94,21 @@ CELL_METHODS = ("ncc", "rank", "toned", "toned-rank", "linear")
 CELLS = "linear"
 TONE_STEP = 4  # grey levels per step of the tone curve
 TONE_MIN_PIXELS = 20  # pixels a step needs to be fitted (the others interpolated)
-TONE_DARK = 32  # grey levels below which a pixel's ratio to its copy's is noise (toned_chroma)
+TONE_DARK = 32  # levels below which a pixel's ratio to its copy's is noise (pair_gain)
 # channel levels from white counted as clipped: the RGB of a view is rebuilt from its 4 px
 # chroma blocks, which bleed an ink's colour into the white paper beside it
 GAIN_CLIPPED = 16
 # chroma (|Cb| + |Cr| off grey) a pixel needs for its gain to count: a blend of black ink
 # and white paper keeps its grey under any gain (black stays black, white clips)
 GAIN_COLOR = 16
-GAIN_RANGE = (0.25, 4.0)  # gains toned_chroma considers,
+GAIN_RANGE = (0.25, 4.0)  # gains pair_gain considers,
 GAIN_BINS = 375  # in steps of 0.01
 FLAT = 1.0  # grey levels of standard deviation below which a cell through the curve is flat
 FLAT_RANK = 1.0  # the same in ranks
 # What a pair's evidence was found by (the views' recipe aside): change it whenever the
 # comparison changes, so evidence kept from another comparison (the indexer's memo) is not
 # reused.
-COMPARISON = f"{CELLS}-cell{CELL}-p{SCORE_PERCENTILE}-ecc{REFINE_STEPS}-5"
+COMPARISON = f"{CELLS}-cell{CELL}-p{SCORE_PERCENTILE}-ecc{REFINE_STEPS}-gain-6"
 
 
 # Colours through the transform (``aligned_color``), in Cb/Cr levels: a cell has colour from
@@ -558,36 +558,46 @@ def aligned_color(a: np.ndarray, b: np.ndarray, model: np.ndarray) -> float:
 
 def toned_chroma(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The Cb and Cr planes (off grey) of two aligned three-plane views (float) once the
-    darker is brightened to the other's levels over ``where``: its RGB channels scaled by
-    the pair's gain, clipped at white. A brighter copy's clipped channels turn its colours
-    (an orange towards yellow); its original brightened alike turns them the same way. The
-    darker is the one scaled, as clipping cannot be undone. The gain is the commonest ratio
-    of the two grey levels (the mode in steps of 0.01, then the median of the ratios within
-    a step of it) over the coloured pixels (``GAIN_COLOR``) that neither picture has
-    clipped at white (a clipped colour is darker than the gain makes it) nor dark (a ratio
-    of small levels is noise); 1 with fewer than ``TONE_MIN_PIXELS`` such pixels. The
-    commonest, not the median: a drawing's flat inks agree on it, while the edges blending
-    them with white paper, which stays white, fall lower. A gain, not ``linear_tone_curve``'s
-    line: a line fitted to a flat drawing's few colours and their edges can tilt far from
-    any copy's."""
+    darker is brightened to the other's levels by the pair's gain over ``where``
+    (``pair_gain``): its RGB channels scaled, clipped at white. A brighter copy's clipped
+    channels turn its colours (an orange towards yellow); its original brightened alike
+    turns them the same way. The darker is the one scaled, as clipping cannot be undone."""
+    gain = pair_gain(a, b, where)
     rgb_a, rgb_b = _rgb(a), _rgb(b)
-    usable = where & (a[..., 0] >= TONE_DARK) & (b[..., 0] >= TONE_DARK)
-    for view in (a, b):
-        usable &= np.abs(view[..., 1:] - 128).sum(axis=2) >= GAIN_COLOR
-    for rgb in (rgb_a, rgb_b):
-        usable &= (rgb < 255 - GAIN_CLIPPED).all(axis=2)
-    gain = 1.0
-    if usable.sum() >= TONE_MIN_PIXELS:
-        ratio = b[..., 0][usable] / a[..., 0][usable]
-        counts, edges = np.histogram(ratio, bins=GAIN_BINS, range=GAIN_RANGE)
-        k = int(np.argmax(counts))
-        near = np.abs(ratio - (edges[k] + edges[k + 1]) / 2) <= edges[1] - edges[0]
-        gain = float(np.median(ratio[near]))
     if gain >= 1:
         rgb_a = rgb_a * gain
     else:
         rgb_b = rgb_b / gain
     return _chroma(np.clip(rgb_a, 0, 255)), _chroma(np.clip(rgb_b, 0, 255))
+
+
+def pair_gain(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> float:
+    """How much brighter view b is than view a (two aligned three-plane views, float): the
+    commonest ratio of their RGB channels (the mode in steps of 0.01, then the median of
+    the ratios within a step of it) over the coloured pixels (``GAIN_COLOR``) of ``where``,
+    channel by channel where neither picture has the channel dark (a ratio of small levels
+    is noise) nor clipped at white (a clipped channel is darker than the gain makes it);
+    1 with fewer than ``TONE_MIN_PIXELS`` such channels. Channel by channel, not grey
+    level by grey level: a saturated ink has a channel at white already, and a brighter
+    copy clips its next, so the grey levels of a bright drawing's inks rise by less than
+    the gain while their darkest channel rises by all of it. The commonest, not the
+    median: a drawing's flat inks agree on it, while the edges blending them with white
+    paper, which stays white, fall lower. A gain, not ``linear_tone_curve``'s line: a line
+    fitted to a flat drawing's few colours and their edges can tilt far from any copy's."""
+    rgb_a, rgb_b = _rgb(a), _rgb(b)
+    coloured = where.copy()
+    for view in (a, b):
+        coloured &= np.abs(view[..., 1:] - 128).sum(axis=2) >= GAIN_COLOR
+    usable = coloured[..., None]
+    for rgb in (rgb_a, rgb_b):
+        usable = usable & (rgb >= TONE_DARK) & (rgb < 255 - GAIN_CLIPPED)
+    if usable.sum() < TONE_MIN_PIXELS:
+        return 1.0
+    ratio = rgb_b[usable] / rgb_a[usable]
+    counts, edges = np.histogram(ratio, bins=GAIN_BINS, range=GAIN_RANGE)
+    k = int(np.argmax(counts))
+    near = np.abs(ratio - (edges[k] + edges[k + 1]) / 2) <= edges[1] - edges[0]
+    return float(np.median(ratio[near]))
 
 
 def _rgb(ycbcr: np.ndarray) -> np.ndarray:

@@ -274,9 +274,36 @@ def test_the_darker_picture_is_brightened_before_colours_are_compared() -> None:
     for first, second in ((a, b), (b, a)):
         ta, tb = lm.toned_chroma(first, second, where)
         assert np.abs(ta[orange] - tb[orange]).sum(axis=-1).max() <= 3
-    # nothing to measure the gain on (every pixel clipped or dark): compared as they are
-    ta, tb = lm.toned_chroma(a[orange], b[orange], where[orange])
-    assert np.allclose(ta, lm._chroma(np.clip(lm._rgb(a[orange]), 0, 255)))
+    # nothing to measure the gain on (every channel clipped or dark): compared as they are
+    red = np.zeros((40, 40, 3), np.uint8)
+    red[:] = (250, 20, 20)
+    ra, rb = (
+        np.asarray(Image.fromarray(x).convert("YCbCr"), np.float32)
+        for x in (red, np.clip(red * 1.3, 0, 255).astype(np.uint8))
+    )
+    assert lm.pair_gain(ra, rb, where[:, :40]) == 1.0
+    ta, tb = lm.toned_chroma(ra, rb, where[:, :40])
+    assert np.allclose(ta, lm._chroma(np.clip(lm._rgb(ra), 0, 255)))
+
+
+def test_the_gain_is_read_off_the_channels_that_do_not_clip() -> None:
+    """A bright yellow ink has its red channel at white already and its green clips 30%
+    brighter, so its grey level rises by ~1.1: the gain is read off its blue channel (and
+    off any ink with no channel at white), whichever picture comes first, and an edited
+    copy's gain is found however the channels clip."""
+    original = np.zeros((40, 80, 3), np.uint8)
+    original[:, :40] = (250, 225, 70)  # yellow: red at white, green clips
+    original[:, 40:] = (255, 240, 90)  # a paler yellow: the same
+    brighter = np.clip(original.astype(np.float32) * 1.3, 0, 255).astype(np.uint8)
+    a, b = (
+        np.asarray(Image.fromarray(x).convert("YCbCr"), np.float32) for x in (original, brighter)
+    )
+    where = np.ones(a.shape[:2], bool)
+    assert np.median(b[..., 0] / a[..., 0]) < 1.15  # the grey levels say far less than 1.3
+    assert lm.pair_gain(a, b, where) == pytest.approx(1.3, abs=0.02)
+    assert lm.pair_gain(b, a, where) == pytest.approx(1 / 1.3, abs=0.02)
+    ta, tb = lm.toned_chroma(a, b, where)
+    assert np.abs(ta - tb).sum(axis=-1).max() <= 3
 
 
 def test_a_brighter_drawing_keeps_its_colours_where_the_pictures_align(
