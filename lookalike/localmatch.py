@@ -26,7 +26,9 @@ stage of copy detection looks at the pixels:
    mean chroma where both pictures have the cell (``aligned_color``), so a rotation's
    filled corners, a crop or a frame, which move a whole picture's colour layout, leave it
    alone, and a colour variant of one design (the same grey structure in other hues)
-   differs in every coloured cell;
+   differs in every coloured cell. Where the colours agree (``COLORS_AGREE``) once the
+   darker picture is brightened by the pair's gain, the cells are compared so brightened
+   too, the better score kept (a brighter copy's inks clip channel by channel);
 4. ``layout`` and ``layout_distance``: for plain pictures (too little detail for hashes,
    too few keypoints for a transform), the mean grey levels of an ``LAYOUT_GRID`` grid over
    the view without its uniform margins, and how far two such layouts are apart in absolute
@@ -108,7 +110,7 @@ FLAT_RANK = 1.0  # the same in ranks
 # What a pair's evidence was found by (the views' recipe aside): change it whenever the
 # comparison changes, so evidence kept from another comparison (the indexer's memo) is not
 # reused.
-COMPARISON = f"{CELLS}-cell{CELL}-p{SCORE_PERCENTILE}-ecc{REFINE_STEPS}-gain-6"
+COMPARISON = f"{CELLS}-cell{CELL}-p{SCORE_PERCENTILE}-ecc{REFINE_STEPS}-gain-7"
 
 
 # Colours through the transform (``aligned_color``), in Cb/Cr levels: a cell has colour from
@@ -120,6 +122,14 @@ COMPARISON = f"{CELLS}-cell{CELL}-p{SCORE_PERCENTILE}-ecc{REFINE_STEPS}-gain-6"
 COLOR_PRESENT = 4.0
 COLOR_DILUTION = 2.0
 COLOR_PERCENTILE = 75
+# Colours that agree where two pictures align (``aligned_color``): the limit the verifier
+# claims on (services/indexer/verify.py, LOCAL_MAX_COLOR, with how it was chosen). Where
+# they agree once the darker picture is brightened by the pair's gain, ``compare_features``
+# also compares the cells so brightened: a brighter copy's inks clip channel by channel,
+# off the one line of grey levels the cells are otherwise taken through. Only then: a light
+# and a dark render of one scene are alike in grey once the dark one is brightened, and
+# their colours are not.
+COLORS_AGREE = 2.9
 
 
 # Plain pictures: the view without uniform margins (lookalike.hashing.trim_borders: a copy
@@ -515,7 +525,9 @@ def aligned(a: np.ndarray, b: np.ndarray, model: np.ndarray, method: str = CELLS
     return Cells(float(p10), below, float(p25), float(p50), tone, int(textured.sum()))
 
 
-def aligned_color(a: np.ndarray, b: np.ndarray, model: np.ndarray) -> float:
+def aligned_color(
+    a: np.ndarray, b: np.ndarray, model: np.ndarray, gain: float | None = None
+) -> float:
     """How far apart the colours of view a warped onto view b by ``model`` are, where both
     are (a margin kept from a's warped edges): over the ``CELL`` px cells either picture has
     colour in, the ``COLOR_PERCENTILE``-th percentile of the distance between the cells'
@@ -533,7 +545,7 @@ def aligned_color(a: np.ndarray, b: np.ndarray, model: np.ndarray) -> float:
     warped = cv2.warpAffine(a.astype(np.float32), model, (w, h), borderMode=cv2.BORDER_REPLICATE)
     inside = cv2.warpAffine(np.ones(a.shape[:2], np.uint8), model, (w, h), flags=cv2.INTER_NEAREST)
     inside = cv2.erode(inside, np.ones((2 * MARGIN + 1, 2 * MARGIN + 1), np.uint8))
-    warped, toned_b = toned_chroma(warped, b.astype(np.float32), inside > 0)
+    warped, toned_b = toned_chroma(warped, b.astype(np.float32), inside > 0, gain)
 
     def means(x: np.ndarray) -> np.ndarray:
         x = x[: gh * CELL, : gw * CELL]
@@ -556,13 +568,17 @@ def aligned_color(a: np.ndarray, b: np.ndarray, model: np.ndarray) -> float:
     return float(np.percentile(apart[colored], COLOR_PERCENTILE))
 
 
-def toned_chroma(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def toned_chroma(
+    a: np.ndarray, b: np.ndarray, where: np.ndarray, gain: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The Cb and Cr planes (off grey) of two aligned three-plane views (float) once the
-    darker is brightened to the other's levels by the pair's gain over ``where``
-    (``pair_gain``): its RGB channels scaled, clipped at white. A brighter copy's clipped
-    channels turn its colours (an orange towards yellow); its original brightened alike
-    turns them the same way. The darker is the one scaled, as clipping cannot be undone."""
-    gain = pair_gain(a, b, where)
+    darker is brightened to the other's levels by the pair's gain (``pair_gain`` over
+    ``where``, unless ``gain`` is given): its RGB channels scaled, clipped at white. A
+    brighter copy's clipped channels turn its colours (an orange towards yellow); its
+    original brightened alike turns them the same way. The darker is the one scaled, as
+    clipping cannot be undone."""
+    if gain is None:
+        gain = pair_gain(a, b, where)
     rgb_a, rgb_b = _rgb(a), _rgb(b)
     if gain >= 1:
         rgb_a = rgb_a * gain
@@ -598,6 +614,34 @@ def pair_gain(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> float:
     k = int(np.argmax(counts))
     near = np.abs(ratio - (edges[k] + edges[k + 1]) / 2) <= edges[1] - edges[0]
     return float(np.median(ratio[near]))
+
+
+def aligned_gain(a: np.ndarray, b: np.ndarray, model: np.ndarray) -> float:
+    """``pair_gain`` of three-plane view a warped onto view b by ``model``, where both are."""
+    import cv2
+
+    h, w = b.shape[:2]
+    warped = cv2.warpAffine(a.astype(np.float32), model, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    inside = cv2.warpAffine(np.ones(a.shape[:2], np.uint8), model, (w, h), flags=cv2.INTER_NEAREST)
+    inside = cv2.erode(inside, np.ones((2 * MARGIN + 1, 2 * MARGIN + 1), np.uint8))
+    return pair_gain(warped, b.astype(np.float32), inside > 0)
+
+
+def brightened(a: np.ndarray, b: np.ndarray, gain: float) -> tuple[np.ndarray, np.ndarray]:
+    """The grey planes of views a and b (float), the darker's as it looks brightened by the
+    pair's ``gain`` (b's levels over a's): its RGB channels scaled and clipped at white,
+    as a brighter copy's were; both unchanged at a gain of 1 or for a grey view."""
+    ga, gb = grey(a).astype(np.float32), grey(b).astype(np.float32)
+    if gain > 1 and a.ndim == 3:
+        ga = _luma(np.clip(_rgb(a.astype(np.float32)) * gain, 0, 255))
+    elif gain < 1 and b.ndim == 3:
+        gb = _luma(np.clip(_rgb(b.astype(np.float32)) / gain, 0, 255))
+    return ga, gb
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    """The grey level (JPEG's Y) of RGB pixels."""
+    return np.asarray(0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2], np.float32)
 
 
 def _rgb(ycbcr: np.ndarray) -> np.ndarray:
@@ -649,7 +693,12 @@ def compare_features(
         first = np.ascontiguousarray(a[:, ::-1]) if mirrored else a
         cells, model = best_aligned(first, b, best.model, method)
         if first.ndim == 3 and b.ndim == 3:
-            color = aligned_color(first, b, model)
+            gain = aligned_gain(first, b, model)
+            color = aligned_color(first, b, model, gain)
+            if color <= COLORS_AGREE and gain != 1.0:
+                toned = aligned(*brightened(first, b, gain), model, method)
+                if toned.p25 > cells.p25:
+                    cells = toned
     return LocalEvidence(best.inliers, best.matches, mirrored, cells, color)
 
 

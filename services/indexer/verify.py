@@ -65,6 +65,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lookalike.localmatch import COLORS_AGREE
 from lookalike.settings import Settings
 
 STRUCTURAL: tuple[str, ...] = ("phash", "dhash", "whash", "ahash")
@@ -112,7 +113,7 @@ LOCAL_CLAIM_INLIERS = 8
 #   ``tune_local_color``: 2.9 over 1,732 pairs; median 0.49, 99th percentile 2.40, max 4.01
 #   with the gain read channel by channel, 4.64 off grey levels; 5 of the 6 beyond are
 #   brightened copies. 4.6 before the brightening: max 10.6).
-LOCAL_MAX_COLOR = 2.9
+LOCAL_MAX_COLOR = COLORS_AGREE  # 2.9
 # Plain pairs (information below MIN_INFORMATION), chosen by bench/bench_quality.py
 # (``tune_plain``) on the tuning set's blank pages planted with every edit: among the rules
 # "both colourful, colour layouts within c, grey layouts within t" that claim no pair of

@@ -306,6 +306,55 @@ def test_the_gain_is_read_off_the_channels_that_do_not_clip() -> None:
     assert np.abs(ta - tb).sum(axis=-1).max() <= 3
 
 
+def test_the_darker_picture_s_grey_is_brightened_as_its_inks_clip() -> None:
+    """30% brighter, a clipped orange's grey level rises less than the gain: no one line
+    takes the original's grey levels to the copy's, the original brightened channel by
+    channel does, whichever of the two comes first; at a gain of 1, and for grey views,
+    the grey planes are left as they are."""
+    original = np.zeros((40, 80, 3), np.uint8)
+    original[:, :40] = (230, 120, 20)  # orange: its red channel clips
+    original[:, 40:] = (60, 140, 60)  # green: it does not
+    brighter = np.clip(original.astype(np.float32) * 1.3, 0, 255).astype(np.uint8)
+    a, b = (
+        np.asarray(Image.fromarray(x).convert("YCbCr"), np.float32) for x in (original, brighter)
+    )
+    gain = lm.pair_gain(a, b, np.ones(a.shape[:2], bool))
+    linear = np.clip(a[..., 0] * gain, 0, 255)
+    assert np.abs(linear - b[..., 0])[:, :40].min() > 8  # the line misses the orange
+    toned, same = lm.brightened(a, b, gain)
+    assert np.array_equal(same, b[..., 0]) and np.abs(toned - b[..., 0]).max() <= 3
+    same, toned = lm.brightened(b, a, 1 / gain)
+    assert np.array_equal(same, b[..., 0]) and np.abs(toned - b[..., 0]).max() <= 3
+    assert all(np.array_equal(x, a[..., 0]) for x in lm.brightened(a, a, 1.0))
+    assert all(np.array_equal(x, a[..., 0]) for x in lm.brightened(a[..., 0], a[..., 0], gain))
+
+
+def test_cells_are_compared_brightened_only_where_the_colours_agree(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A brighter copy's cells are compared once more with the darker picture brightened,
+    the better score kept; the brighter red-blue variant of the design, whose colours do
+    not agree, keeps the plain comparison. (The brightened planes are replaced by two equal
+    ones here, so taking them shows as a perfect score.)"""
+    drawing = colour_drawing()
+    base = lm.view(drawing)
+    copy, variant = (lm.view(apply(x, "brightness")) for x in (drawing, swapped(drawing)))
+    before = {name: lm.compare(base, x) for name, x in (("copy", copy), ("variant", variant))}
+    gains: list[float] = []
+
+    def alike(a: np.ndarray, b: np.ndarray, gain: float) -> tuple[np.ndarray, np.ndarray]:
+        gains.append(gain)
+        return lm.grey(b).astype(np.float32), lm.grey(b).astype(np.float32)
+
+    monkeypatch.setattr(lm, "brightened", alike)
+    ev = lm.compare(base, copy)
+    assert ev.color <= lm.COLORS_AGREE and gains == [pytest.approx(1.3, abs=0.05)]
+    assert ev.score > before["copy"].score and ev.score == pytest.approx(1.0, abs=1e-3)
+    ev = lm.compare(base, variant)
+    assert ev.color > lm.COLORS_AGREE and len(gains) == 1
+    assert ev.score == before["variant"].score < 1
+
+
 def test_a_brighter_drawing_keeps_its_colours_where_the_pictures_align(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -324,7 +373,7 @@ def test_a_brighter_drawing_keeps_its_colours_where_the_pictures_align(
         ev = lm.compare(first, second)
         assert ev.compared and ev.color <= LOCAL_MAX_COLOR, ev
     monkeypatch.setattr(
-        lm, "toned_chroma", lambda a, b, where: (a[..., 1:] - 128, b[..., 1:] - 128)
+        lm, "toned_chroma", lambda a, b, where, gain=None: (a[..., 1:] - 128, b[..., 1:] - 128)
     )
     assert lm.compare(base, brighter).color > 2 * LOCAL_MAX_COLOR  # as they are
 
