@@ -403,7 +403,8 @@ class Settings(BaseModel):
         **_doc(
             "candidate pairs an index build compares on their views at most (~16 ms each on "
             "2 busy cores when first measured, ~70% more since transforms are refined on the "
-            "pixels and colour pairs' cells compared brightened too: ~18 min); the pairs with the newest views go first, the rest are "
+            "pixels and colour pairs' cells compared brightened too: ~18 min); the pairs "
+            "with the newest views go first, the rest are "
             "judged on hashes and embeddings until the builds that follow, which come at once, "
             "have compared them all (a 250,000-image collection's first ~1.4M pairs take ~35 "
             "builds); 0: every pair in one build",
