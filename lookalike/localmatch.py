@@ -463,6 +463,18 @@ def best_aligned(
     return cells, model
 
 
+def onto(a: np.ndarray, b: np.ndarray, model: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """View a (float) warped onto view b's frame by ``model``, and where it is there (1; a
+    margin kept from its warped edges, whose pixels blend a's border with its inside)."""
+    import cv2
+
+    h, w = b.shape[:2]
+    warped = cv2.warpAffine(a.astype(np.float32), model, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    inside = cv2.warpAffine(np.ones(a.shape[:2], np.uint8), model, (w, h), flags=cv2.INTER_NEAREST)
+    inside = cv2.erode(inside, np.ones((2 * MARGIN + 1, 2 * MARGIN + 1), np.uint8))
+    return warped, inside
+
+
 def aligned(a: np.ndarray, b: np.ndarray, model: np.ndarray, method: str = CELLS) -> Cells:
     """View a warped onto view b by ``model`` (their grey planes), compared cell by cell
     where both are (a margin kept from a's warped edges) and textured in both. ``method``:
@@ -473,9 +485,7 @@ def aligned(a: np.ndarray, b: np.ndarray, model: np.ndarray, method: str = CELLS
         raise ValueError(f"unknown cell comparison {method!r}: one of {', '.join(CELL_METHODS)}")
     a, b = grey(a), grey(b)
     h, w = b.shape
-    warped = cv2.warpAffine(a.astype(np.float32), model, (w, h), borderMode=cv2.BORDER_REPLICATE)
-    inside = cv2.warpAffine(np.ones(a.shape, np.uint8), model, (w, h), flags=cv2.INTER_NEAREST)
-    inside = cv2.erode(inside, np.ones((2 * MARGIN + 1, 2 * MARGIN + 1), np.uint8))
+    warped, inside = onto(a, b, model)
     source = warped
     if method != "ncc" and method != "rank":
         fit = linear_tone_curve if method == "linear" else tone_curve
@@ -536,15 +546,11 @@ def aligned_color(
     towards the weaker by up to ``COLOR_DILUTION`` (a brighter copy's stronger colours, a
     cell's share of neutral paper); NaN when fewer than four cells are in both or either
     picture has no colour there (a grey copy)."""
-    import cv2
-
     h, w = b.shape[:2]
     gh, gw = h // CELL, w // CELL
     if gh == 0 or gw == 0:
         return math.nan
-    warped = cv2.warpAffine(a.astype(np.float32), model, (w, h), borderMode=cv2.BORDER_REPLICATE)
-    inside = cv2.warpAffine(np.ones(a.shape[:2], np.uint8), model, (w, h), flags=cv2.INTER_NEAREST)
-    inside = cv2.erode(inside, np.ones((2 * MARGIN + 1, 2 * MARGIN + 1), np.uint8))
+    warped, inside = onto(a, b, model)
     warped, toned_b = toned_chroma(warped, b.astype(np.float32), inside > 0, gain)
 
     def means(x: np.ndarray) -> np.ndarray:
@@ -618,12 +624,7 @@ def pair_gain(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> float:
 
 def aligned_gain(a: np.ndarray, b: np.ndarray, model: np.ndarray) -> float:
     """``pair_gain`` of three-plane view a warped onto view b by ``model``, where both are."""
-    import cv2
-
-    h, w = b.shape[:2]
-    warped = cv2.warpAffine(a.astype(np.float32), model, (w, h), borderMode=cv2.BORDER_REPLICATE)
-    inside = cv2.warpAffine(np.ones(a.shape[:2], np.uint8), model, (w, h), flags=cv2.INTER_NEAREST)
-    inside = cv2.erode(inside, np.ones((2 * MARGIN + 1, 2 * MARGIN + 1), np.uint8))
+    warped, inside = onto(a, b, model)
     return pair_gain(warped, b.astype(np.float32), inside > 0)
 
 
