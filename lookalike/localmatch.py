@@ -103,6 +103,10 @@ GAIN_CLIPPED = 16
 # chroma (|Cb| + |Cr| off grey) a pixel needs for its gain to count: a blend of black ink
 # and white paper keeps its grey under any gain (black stays black, white clips)
 GAIN_COLOR = 16
+# grey levels of standard deviation (5 px square) under which a grey pixel is inside a fill:
+# a grey fill's gain counts (a brighter copy's grey bars), not a blend of black ink and white
+# paper a thumbnail's downsampling made (white stays white under any gain, so the blend does)
+GAIN_FILL = 2.0
 GAIN_RANGE = (0.25, 4.0)  # gains pair_gain considers,
 GAIN_BINS = 375  # in steps of 0.01
 FLAT = 1.0  # grey levels of standard deviation below which a cell through the curve is flat
@@ -110,7 +114,7 @@ FLAT_RANK = 1.0  # the same in ranks
 # What a pair's evidence was found by (the views' recipe aside): change it whenever the
 # comparison changes, so evidence kept from another comparison (the indexer's memo) is not
 # reused.
-COMPARISON = f"{CELLS}-cell{CELL}-p{SCORE_PERCENTILE}-ecc{REFINE_STEPS}-gain-7"
+COMPARISON = f"{CELLS}-cell{CELL}-p{SCORE_PERCENTILE}-ecc{REFINE_STEPS}-gain-8"
 
 
 # Colours through the transform (``aligned_color``), in Cb/Cr levels: a cell has colour from
@@ -596,23 +600,43 @@ def toned_chroma(
 def pair_gain(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> float:
     """How much brighter view b is than view a (two aligned three-plane views, float): the
     commonest ratio of their RGB channels (the mode in steps of 0.01, then the median of
-    the ratios within a step of it) over the coloured pixels (``GAIN_COLOR``) of ``where``,
+    the ratios within a step of it) over the coloured pixels (``GAIN_COLOR``) and the grey
+    fills (no colour, ``COLOR_PRESENT``, and flat, ``GAIN_FILL``, in both) of ``where``,
     channel by channel where neither picture has the channel dark (a ratio of small levels
-    is noise) nor clipped at white (a clipped channel is darker than the gain makes it);
-    1 with fewer than ``TONE_MIN_PIXELS`` such channels. Channel by channel, not grey
+    is noise) nor clipped at white (a clipped channel is darker than the gain makes it:
+    within ``GAIN_CLIPPED`` of white for a coloured pixel, whose RGB the 4 px chroma blocks
+    blur; within ``CLIPPED`` for a grey fill's, but its darker picture's within
+    ``GAIN_CLIPPED`` too: white paper, whose levels in both are a recompression's noise);
+    1 with fewer than ``TONE_MIN_PIXELS`` such channels. The grey fills too: a drawing
+    whose only colours are bright inks clipping in any brighter copy (a yellow rope, every
+    strand's red at white) says the gain nowhere else. Only fills: a blend of black ink
+    and white paper keeps its level (the paper clips), and so does a hatching finer than
+    the view's pixels, which looks flat: where such greys outnumber the rest the gain read
+    is 1 and the cells are compared as they are. Channel by channel, not grey
     level by grey level: a saturated ink has a channel at white already, and a brighter
     copy clips its next, so the grey levels of a bright drawing's inks rise by less than
     the gain while their darkest channel rises by all of it. The commonest, not the
     median: a drawing's flat inks agree on it, while the edges blending them with white
     paper, which stays white, fall lower. A gain, not ``linear_tone_curve``'s line: a line
     fitted to a flat drawing's few colours and their edges can tilt far from any copy's."""
+    import cv2
+
     rgb_a, rgb_b = _rgb(a), _rgb(b)
-    coloured = where.copy()
+    coloured, fill = where.copy(), where.copy()
     for view in (a, b):
-        coloured &= np.abs(view[..., 1:] - 128).sum(axis=2) >= GAIN_COLOR
-    usable = coloured[..., None]
-    for rgb in (rgb_a, rgb_b):
-        usable = usable & (rgb >= TONE_DARK) & (rgb < 255 - GAIN_CLIPPED)
+        chroma = np.abs(view[..., 1:] - 128).sum(axis=2)
+        coloured &= chroma >= GAIN_COLOR
+        level = view[..., 0].astype(np.float32)
+        spread = cv2.blur(level * level, (5, 5)) - cv2.blur(level, (5, 5)) ** 2
+        fill &= (chroma < COLOR_PRESENT) & (spread < GAIN_FILL**2)
+    darker, brighter = np.minimum(rgb_a, rgb_b), np.maximum(rgb_a, rgb_b)
+    usable = (darker >= TONE_DARK) & (darker < 255 - GAIN_CLIPPED)
+    # a grey fill's channels are its grey level, unblended with a neighbour's chroma: the
+    # brighter picture's may come near white (a grey bar brightened), not the darker's
+    # (white paper either way, its levels a recompression's noise)
+    usable &= (coloured[..., None] & (brighter < 255 - GAIN_CLIPPED)) | (
+        fill[..., None] & (brighter < 255 - CLIPPED)
+    )
     if usable.sum() < TONE_MIN_PIXELS:
         return 1.0
     ratio = rgb_b[usable] / rgb_a[usable]

@@ -306,6 +306,53 @@ def test_the_gain_is_read_off_the_channels_that_do_not_clip() -> None:
     assert np.abs(ta - tb).sum(axis=-1).max() <= 3
 
 
+def hatched_rope() -> Image.Image:
+    """A yellow rope (every strand's red at white already, its shading in fine dark stripes)
+    over a grey bar, hatched black lines on white paper around them: drawn at twice the
+    view's size, so the view's pixels blend the strokes with the paper."""
+    picture = Image.new("RGB", (640, 400), (255, 255, 255))
+    draw = ImageDraw.Draw(picture)
+    draw.rectangle((40, 40, 600, 70), fill=(192, 192, 192))
+    for x in range(260, 380, 6):
+        draw.rectangle((x, 20, x + 3, 380), fill=(255, 230, 30))
+        draw.rectangle((x + 4, 20, x + 5, 380), fill=(150, 120, 0))
+    for y in range(150, 390, 10):
+        draw.line((30, y, 240, y), fill=(0, 0, 0), width=3)
+        draw.line((400, y, 620, y), fill=(0, 0, 0), width=3)
+    return picture
+
+
+def test_the_gain_is_read_off_grey_fills_too() -> None:
+    """A drawing whose only colour is a bright ink with a channel clipping in any brighter
+    copy (a yellow rope, finely shaded) has nothing coloured to read the gain from; its grey
+    fill has, while the blends of black hatching and white paper keep their level under any
+    gain (the paper clips) and do not count, though they outnumber the fill, nor does white
+    paper a recompression left just under white in both."""
+    drawing = hatched_rope()
+    a, b = (lm.view(x).astype(np.float32) for x in (drawing, apply(drawing, "brightness")))
+    everywhere = np.ones(a.shape[:2], bool)
+    assert lm.pair_gain(a, b, everywhere) == pytest.approx(1.3, abs=0.02)
+    assert lm.pair_gain(b, a, everywhere) == pytest.approx(1 / 1.3, abs=0.02)
+    hatching = np.zeros_like(everywhere)
+    hatching[75:, :120] = hatching[75:, 200:] = True
+    blends = (a[..., 0] > lm.TONE_DARK) & (a[..., 0] < 255 - lm.CLIPPED) & hatching
+    bar = np.zeros_like(everywhere)
+    bar[22:33, 22:298] = True
+    assert blends.sum() > bar.sum()  # the blends outnumber the fill
+    assert lm.pair_gain(a, b, hatching) == 1.0  # and say nothing
+    # white paper recompressed a little under white in both says nothing either, however
+    # much of it there is (its copy's level is noise, not the gain)
+    paper = np.zeros_like(everywhere)
+    paper[40:, :120] = True
+    a[paper], b[paper] = (248, 128, 128), (250, 128, 128)
+    assert paper.sum() > 2 * bar.sum()
+    assert lm.pair_gain(a, b, everywhere) == pytest.approx(1.3, abs=0.02)
+    rope = np.zeros_like(everywhere)
+    rope[40:, 130:190] = True
+    assert abs(lm.pair_gain(a, b, rope) - 1.3) > 0.1  # its colours alone mislead
+    assert lm.pair_gain(a, b, bar) == pytest.approx(1.3, abs=0.02)
+
+
 def test_the_darker_picture_s_grey_is_brightened_as_its_inks_clip() -> None:
     """30% brighter, a clipped orange's grey level rises less than the gain: no one line
     takes the original's grey levels to the copy's, the original brightened channel by
