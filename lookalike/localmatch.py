@@ -28,7 +28,12 @@ stage of copy detection looks at the pixels:
    alone, and a colour variant of one design (the same grey structure in other hues)
    differs in every coloured cell. Where the colours agree (``COLORS_AGREE``) once the
    darker picture is brightened by the pair's gain, the cells are compared so brightened
-   too, the better score kept (a brighter copy's inks clip channel by channel);
+   too, the better score kept (a brighter copy's inks clip channel by channel). Pictures
+   of one frame for which keypoints found no transform (a sky, a snow texture, a faint
+   drawing: a brighter or recompressed copy keeps too few corners) are compared as they
+   are (``AS_IS``), and said to have been only where their cells and colours agree
+   (``CELLS_AGREE``, ``COLORS_AGREE``): a crop or a shift of a copy disagrees as it is,
+   which is no evidence, and grey cells alone agree across the colour variants of a design;
 4. ``layout`` and ``layout_distance``: for plain pictures (too little detail for hashes,
    too few keypoints for a transform), the mean grey levels of an ``LAYOUT_GRID`` grid over
    the view without its uniform margins, and how far two such layouts are apart in absolute
@@ -114,7 +119,7 @@ FLAT_RANK = 1.0  # the same in ranks
 # What a pair's evidence was found by (the views' recipe aside): change it whenever the
 # comparison changes, so evidence kept from another comparison (the indexer's memo) is not
 # reused.
-COMPARISON = f"{CELLS}-cell{CELL}-p{SCORE_PERCENTILE}-ecc{REFINE_STEPS}-gain-8"
+COMPARISON = f"{CELLS}-cell{CELL}-p{SCORE_PERCENTILE}-ecc{REFINE_STEPS}-gain-8-asis"
 
 
 # Colours through the transform (``aligned_color``), in Cb/Cr levels: a cell has colour from
@@ -134,6 +139,11 @@ COLOR_PERCENTILE = 75
 # and a dark render of one scene are alike in grey once the dark one is brightened, and
 # their colours are not.
 COLORS_AGREE = 2.9
+# Cells that agree (their SCORE_PERCENTILE-th percentile correlation): the least the
+# verifier claims on (services/indexer/verify.py, LOCAL_MIN_SCORE, with how it was chosen).
+CELLS_AGREE = 0.98
+# The transform of pictures compared as they are, when keypoints found none
+AS_IS = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 
 
 # Plain pictures: the view without uniform margins (lookalike.hashing.trim_borders: a copy
@@ -718,13 +728,40 @@ def compare_features(
         first = np.ascontiguousarray(a[:, ::-1]) if mirrored else a
         cells, model = best_aligned(first, b, best.model, method)
         if first.ndim == 3 and b.ndim == 3:
-            gain = aligned_gain(first, b, model)
-            color = aligned_color(first, b, model, gain)
-            if color <= COLORS_AGREE and gain != 1.0:
-                toned = aligned(*brightened(first, b, gain), model, method)
-                if toned.p25 > cells.p25:
-                    cells = toned
+            cells, color = _in_colour(first, b, model, method, cells)
+    elif a.shape[:2] == b.shape[:2] and a.ndim == 3 and b.ndim == 3:
+        # no transform to compare through: pictures of one frame are compared as they are
+        # (a brighter, recompressed or blurred copy of a texture or a faint drawing has too
+        # few keypoints left), and said to have been only where their colours and their
+        # cells agree: disagreeing there says nothing of a copy that moved (a crop, a
+        # shift), and without keypoints to corroborate them grey cells alone agree across
+        # the colour variants of one design (a grey copy of one is like the others as is)
+        as_is, as_is_color = _in_colour(a, b, AS_IS, method)
+        if as_is.p25 >= CELLS_AGREE:
+            cells, color, mirrored = as_is, as_is_color, False
     return LocalEvidence(best.inliers, best.matches, mirrored, cells, color)
+
+
+def _in_colour(
+    a: np.ndarray, b: np.ndarray, model: np.ndarray, method: str, cells: Cells | None = None
+) -> tuple[Cells, float]:
+    """Colour views a and b through ``model``: the distance of their cells' colours and
+    their cells, where the colours agree once the darker picture is brightened by the pair's
+    gain, so brightened if they agree better. ``cells``: the cells compared in grey, kept
+    whatever the colours say; None: compared only where the colours agree (NOT_COMPARED
+    elsewhere, saving the comparison)."""
+    gain = aligned_gain(a, b, model)
+    color = aligned_color(a, b, model, gain)
+    agree = color <= COLORS_AGREE
+    if cells is None:
+        if not agree:
+            return NOT_COMPARED, color
+        cells = aligned(a, b, model, method)
+    if agree and gain != 1.0:
+        toned = aligned(*brightened(a, b, gain), model, method)
+        if toned.p25 > cells.p25:
+            cells = toned
+    return cells, color
 
 
 def compare(a: np.ndarray, b: np.ndarray, config: Config | None = None) -> LocalEvidence:

@@ -42,8 +42,11 @@ than a claim needs) are therefore judged on everything known about the pair:
   (``local_claim_inliers`` inliers, the cells agreeing, and the embedding cosine the
   embedding claim asks: rotations, crops and noise beyond the hash limit). A pair whose
   pictures could not be compared (no view, too few inliers, no textured cell) is judged on
-  the rest. Cells that agree also lift the embedding veto: a grayscale or framed copy can
-  move its embedding below ``veto_cosine``, and the pixels say it is the same picture.
+  the rest; pictures of one frame without a transform are compared as they are, and
+  count as compared only where their cells and colours agree (a brighter copy of a
+  texture; colours, since grey cells alone agree across a design's colour variants). Cells
+  that agree also lift the embedding veto: a grayscale or framed copy can move its
+  embedding below ``veto_cosine``, and the pixels say it is the same picture.
 - **Plain pictures**, too little detail for hashes and too few keypoints for a transform,
   are claimed on their pixels alone (``local.layout``: lookalike.localmatch.layout_distance,
   the absolute grey levels of the margin-trimmed pictures in an 8x8 grid) when both are
@@ -65,7 +68,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lookalike.localmatch import COLORS_AGREE
+from lookalike.localmatch import CELLS_AGREE, COLORS_AGREE, MIN_ALIGNED
 from lookalike.settings import Settings
 
 STRUCTURAL: tuple[str, ...] = ("phash", "dhash", "whash", "ahash")
@@ -105,7 +108,7 @@ MAX_DILUTED_COLOR = 2.5
 # Held out (other pictures), with the plain rule below and the colours where the pictures
 # align: bench/README.md, "Transforms refined on the pixels, colours where the pictures
 # align".
-LOCAL_MIN_SCORE = 0.98
+LOCAL_MIN_SCORE = CELLS_AGREE  # 0.98
 LOCAL_CLAIM_INLIERS = 8
 # - LOCAL_MAX_COLOR: the aligned cells' colour distance (localmatch.aligned_color, the darker
 #   picture brightened to the other's levels) that 99.5% of the tuning original-edit pairs
@@ -364,6 +367,8 @@ def _local_reason(inliers: int, score: float, config: VerifyConfig) -> str:
     said = f"{inliers} keypoints under one transform"
     if math.isnan(score):
         return f"{said}: the pictures could not be compared"
+    if inliers < MIN_ALIGNED:  # too few for a transform: compared as they are
+        said = f"{said} (too few to align them): compared as they are"
     limit = config.local_min_score
     if limit is None:
         return f"{said}, cells alike {score:.3f}"

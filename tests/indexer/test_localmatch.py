@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageOps
 
 from lookalike import localmatch as lm
-from services.replica.variants import apply
+from services.replica.variants import apply, edited_bytes
 from tests.indexer.test_core import _pictures
 
 # The thresholds the indexer applies are chosen by bench/bench_local.py; these tests only ask
@@ -450,3 +450,45 @@ def test_the_keypoints_transform_is_refined_on_the_pixels() -> None:
     assert lm.aligned(a, b, far).p25 < 0.5
     cells, model = lm.best_aligned(a, b, far)
     assert cells.p25 >= COPY_SCORE and not np.array_equal(model, far)
+
+
+def soft_texture(seed: int, tint: tuple[int, int, int] = (150, 170, 200)) -> Image.Image:
+    """Smooth noise in one tint (a sky, a wash): no corner for a keypoint to sit on."""
+    import cv2
+
+    noise = np.random.default_rng(seed).normal(0, 1, (360, 480)).astype(np.float32)
+    smooth = cv2.GaussianBlur(noise, (0, 0), 20.0)
+    smooth = (smooth - smooth.mean()) / smooth.std()
+    rgb = np.asarray(tint, np.float32) + 30 * smooth[..., None]
+    return Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8))
+
+
+def test_pictures_without_keypoints_are_compared_as_they_are() -> None:
+    """A brighter copy of a texture has no transform to be compared through: in one frame,
+    it is compared as it is, and said to be so only where its cells and its colours agree.
+    A shifted copy or another texture of that frame disagrees as it is, which says nothing
+    of a copy that moved: they stay not compared (judged on the rest), not refused; a colour
+    variant or a grey copy agree in grey only, which keypoints do not corroborate here."""
+    sky = soft_texture(1)
+    a = lm.view(sky)
+    with Image.open(io.BytesIO(edited_bytes(sky, "brightness"))) as stored:
+        brighter = lm.view(stored.convert("RGB"))
+    ev = lm.compare(a, brighter)
+    assert ev.inliers < lm.MIN_ALIGNED, ev
+    assert ev.compared and ev.score >= lm.CELLS_AGREE and ev.color <= lm.COLORS_AGREE, ev
+    shifted = lm.view(Image.fromarray(np.roll(np.asarray(sky), 16, axis=1)))
+    for other in (shifted, lm.view(soft_texture(11))):
+        assert lm.aligned(a, other, lm.AS_IS).p25 < lm.CELLS_AGREE
+        ev = lm.compare(a, other)
+        assert ev.inliers < lm.MIN_ALIGNED and not ev.compared and np.isnan(ev.color), ev
+    # another frame: nothing to compare as it is
+    cropped = lm.view(sky.crop((48, 0, 480, 360)))
+    assert not lm.compare(a, cropped).compared
+    # a colour variant of the texture: its grey cells agree as they are, its colours do not
+    variant = lm.view(soft_texture(1, tint=(200, 160, 150)))
+    assert lm.aligned(a, variant, lm.AS_IS).p25 >= lm.CELLS_AGREE
+    assert not lm.compare(a, variant).compared
+    # nor is a grey copy compared as it is: it would be as like every colour variant
+    grey_copy = lm.view(sky.convert("L").convert("RGB"))
+    assert lm.aligned(a, grey_copy, lm.AS_IS).p25 >= lm.CELLS_AGREE
+    assert not lm.compare(a, grey_copy).compared

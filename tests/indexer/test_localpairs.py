@@ -132,6 +132,12 @@ def test_verify_says_what_the_pixels_said() -> None:
         == "3 keypoints under one transform: the pictures could not be compared"
     )
     assert not any("keypoints" in r for r in verify(Evidence(CLOSE, information=20.0)).reasons)
+    as_is = verify(Evidence(CLOSE, information=20.0, cosine=0.1, inliers=2, local_score=0.99))
+    assert as_is.match  # the cells lift the embedding veto
+    assert as_is.reasons[-1] == (
+        "2 keypoints under one transform (too few to align them): compared as they are, "
+        f"cells alike 0.990 >= {LOCAL_MIN_SCORE:g}"
+    )
 
 
 def _painted_over(base: Image.Image, paint: Image.Image, frac: float = 0.4) -> Image.Image:
