@@ -766,6 +766,7 @@ def _in_colour(
 
 def compare(a: np.ndarray, b: np.ndarray, config: Config | None = None) -> LocalEvidence:
     """What two views' pixels say: the better orientation's transform from a to b and, when
-    it has at least ``MIN_ALIGNED`` inliers, the cells compared through it."""
+    it has at least ``MIN_ALIGNED`` inliers, the cells compared through it (without one,
+    views of one frame compared as they are, kept where their colours and cells agree)."""
     config = config or Config()
     return compare_features(a, features(a, config), b, features(b, config), config)

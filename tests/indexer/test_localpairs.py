@@ -5,6 +5,7 @@ beyond the hash limit is claimed on geometry, and pairs without views are judged
 
 from __future__ import annotations
 
+import io
 import math
 
 import numpy as np
@@ -34,9 +35,9 @@ from services.indexer.verify import (
     decide,
     verify,
 )
-from services.replica.variants import apply
+from services.replica.variants import apply, edited_bytes
 from tests.indexer.test_core import _pictures
-from tests.indexer.test_localmatch import colour_drawing, swapped
+from tests.indexer.test_localmatch import colour_drawing, soft_texture, swapped
 
 CLOSE = {"phash": 2, "dhash": 3, "whash": 1, "ahash": 2}
 ROTATED = {"phash": 30, "dhash": 30, "whash": 20, "ahash": 25}  # beyond every hash limit
@@ -260,6 +261,35 @@ def test_the_pipeline_claims_a_rotated_drawing_by_the_colours_where_it_aligns() 
     by_pair = {(p.a, p.b): p for p in after}
     assert set(by_pair) == {("drawing", "drawing-rotated")}
     assert by_pair[("drawing", "drawing-rotated")].local_color <= LOCAL_MAX_COLOR
+
+
+def test_the_pipeline_claims_a_brighter_texture_compared_as_it_is() -> None:
+    """A brighter copy of a smooth texture: hashes alike, embeddings apart (cosine 0.6, under
+    the veto) and no keypoint to align it by. Compared as it is, its cells and colours agree
+    and lift the veto; the texture's colour variant and its grey copy, alike in grey as they
+    are, stay refused."""
+    sky = soft_texture(1)
+    with Image.open(io.BytesIO(edited_bytes(sky, "brightness"))) as stored:
+        brighter = stored.convert("RGB")
+    named = {
+        "sky": sky,
+        "sky-brighter": brighter,
+        "sky-variant": soft_texture(1, tint=(200, 160, 150)),
+        "sky-grey": sky.convert("L").convert("RGB"),
+    }
+    table = _table(named)
+    base = np.eye(4, dtype=np.float32)
+    apart = math.sqrt(1 - 0.36)  # cosine 0.6 with the sky, 0.36 between the others
+    vectors = np.stack([base[0], *(0.6 * base[0] + apart * base[k] for k in (1, 2, 3))])
+    radii = {"phash": 14, "dhash": 14}
+    _, before, _ = near_duplicates(table, radii, vectors=vectors, knn=3)
+    assert not before
+    views = {name: lm.view(p) for name, p in named.items()}
+    _, after, _ = near_duplicates(table, radii, vectors=vectors, knn=3, local=PairLocal(views.get))
+    by_pair = {(p.a, p.b): p for p in after}
+    assert set(by_pair) == {("sky", "sky-brighter")}
+    copy = by_pair[("sky", "sky-brighter")]
+    assert copy.inliers < LOCAL_CLAIM_INLIERS and copy.local_score >= LOCAL_MIN_SCORE
 
 
 def test_what_a_build_found_is_reused_while_both_views_are_unchanged(tmp_path) -> None:
