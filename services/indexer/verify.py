@@ -40,7 +40,12 @@ than a claim needs) are therefore judged on everything known about the pair:
   (``local_min_score``: a picture painted over another keeps its line art, so hashes and
   embeddings agree, its cells do not), and claims a pair on geometry alone
   (``local_claim_inliers`` inliers, the cells agreeing, and the embedding cosine the
-  embedding claim asks: rotations, crops and noise beyond the hash limit). A pair whose
+  embedding claim asks: rotations, crops and noise beyond the hash limit). That cosine
+  guards against pictures whose grey structure alone agrees (one caption on two blank
+  pages); where their colours agree through the transform too (``local_max_color``), the
+  pixels have said more than grey structure, and the cosine need only stay at or above
+  the veto (``veto_cosine``): a much brighter copy's clipped inks move its embedding
+  further than a crop moves a copy's (``colour_claim_at_veto``). A pair whose
   pictures could not be compared (no view, too few inliers, no textured cell) is judged on
   the rest; pictures of one frame without a transform are compared as they are, and
   count as compared only where their cells and colours agree (a brighter copy of a
@@ -152,6 +157,9 @@ class VerifyConfig:
     # claim when inliers >= local_claim_inliers, the score passes and cosine >= min_cosine
     local_claim_inliers: int | None = LOCAL_CLAIM_INLIERS
     cells_lift_veto: bool = True  # cells that agree lift the embedding veto
+    # a geometric claim whose colours agree through the transform (local_max_color) asks
+    # only for a cosine at or above veto_cosine, not min_cosine
+    colour_claim_at_veto: bool = True
     # colours compared through the transform also agree within this (None: not weighed)
     local_max_color: float | None = LOCAL_MAX_COLOR
     # claim a plain pair when both are colourful, colour <= plain_max_color and the grey
@@ -275,6 +283,10 @@ def decide(
         ):
             geometric = local.inliers >= config.local_claim_inliers
             match |= geometric & (cos >= config.min_cosine)
+            if _colour_claims(config):
+                assert config.local_max_color is not None and config.veto_cosine is not None
+                in_colour = local.color <= config.local_max_color  # NaN: not compared
+                match |= geometric & in_colour & (cos >= config.veto_cosine)
     if local is not None and config.local_min_score is not None:
         match &= ~(local.score < config.local_min_score)
     match &= informative & colors_agree
@@ -290,6 +302,15 @@ def decide(
             & (local.layout <= config.plain_max_layout)
         )
     return match, weighted
+
+
+def _colour_claims(config: VerifyConfig) -> bool:
+    """Whether a geometric claim in colour asks only for the veto's cosine."""
+    return (
+        config.colour_claim_at_veto
+        and config.local_max_color is not None
+        and config.veto_cosine is not None
+    )
 
 
 def verify(evidence: Evidence, config: VerifyConfig | None = None) -> Verdict:
@@ -342,7 +363,14 @@ def verify(evidence: Evidence, config: VerifyConfig | None = None) -> Verdict:
         lifted = (
             config.local_min_score is not None and evidence.local_score >= config.local_min_score
         )
-        reasons.append(_cosine_reason(evidence.cosine, w, config, lifted))
+        in_colour = (
+            _colour_claims(config)
+            and config.local_claim_inliers is not None
+            and evidence.inliers is not None
+            and evidence.inliers >= config.local_claim_inliers
+            and evidence.local_color <= (config.local_max_color or 0.0)
+        )
+        reasons.append(_cosine_reason(evidence.cosine, w, config, lifted, in_colour))
     if evidence.inliers is not None:
         reasons.append(_local_reason(evidence.inliers, evidence.local_score, config))
     return Verdict(bool(match[0]), round(w, 2), tuple(reasons))
@@ -377,12 +405,19 @@ def _local_reason(inliers: int, score: float, config: VerifyConfig) -> str:
     )
 
 
-def _cosine_reason(cosine: float, weighted: float, config: VerifyConfig, lifted: bool) -> str:
+def _cosine_reason(
+    cosine: float, weighted: float, config: VerifyConfig, lifted: bool, in_colour: bool
+) -> str:
     said = f"embedding cosine {cosine:.3f}"
     if config.veto_cosine is not None and cosine < config.veto_cosine:
         if lifted:
             return f"{said} < {config.veto_cosine:g}, but the cells agree"
         return f"{said} < {config.veto_cosine:g}: the pictures differ"
+    if in_colour and config.min_cosine is not None and cosine < config.min_cosine:
+        return (
+            f"{said} < {config.min_cosine:g}, but >= {config.veto_cosine:g}: enough for "
+            "pictures that align in colour"
+        )
     if (
         config.min_cosine is not None
         and config.loose_weighted is not None

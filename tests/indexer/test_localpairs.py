@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import math
+from dataclasses import replace
 
 import numpy as np
 from PIL import Image
@@ -78,6 +79,57 @@ def test_geometry_claims_what_the_hashes_cannot_when_the_embeddings_agree() -> N
     assert _decide([ROTATED] * 4, cosine, local) == [True, False, False, False]
     # unknown local evidence changes nothing
     assert _decide([ROTATED, CLOSE], [0.9, 0.9], Local.unknown(2)) == [False, True]
+
+
+def test_colours_that_agree_under_the_transform_claim_at_the_veto_cosine() -> None:
+    """A much brighter copy's embedding drifts below the embedding claim's cosine: where
+    the colours agree through the transform as well as the cells, the veto's cosine is
+    enough; grey structure alone (colours not compared or apart) still asks for the
+    claim's, and nothing under the veto is claimed on geometry."""
+    config = VerifyConfig()
+    assert config.min_cosine is not None and config.veto_cosine is not None
+    assert config.local_max_color is not None
+    between = (config.min_cosine + config.veto_cosine) / 2
+    enough = float(LOCAL_CLAIM_INLIERS)
+    agree, apart = config.local_max_color - 1, config.local_max_color + 1
+    local = Local(
+        np.array([enough, enough, enough, enough, enough - 1]),
+        np.full(5, 0.99),
+        np.full(5, np.nan),
+        np.array([agree, np.nan, apart, agree, agree]),
+    )
+    cosine = [between, between, between, config.veto_cosine - 0.01, between]
+    assert _decide([ROTATED] * 5, cosine, local) == [True, False, False, False, False]
+    off = replace(config, colour_claim_at_veto=False)
+    d = np.array([[ROTATED[k]] * 5 for k in STRUCTURAL])
+    match, _ = decide(d, np.full(5, 20.0), np.full(5, -1), np.array(cosine), off, local)
+    assert match.tolist() == [False] * 5
+    said = verify(
+        Evidence(
+            ROTATED,
+            information=20.0,
+            cosine=between,
+            inliers=LOCAL_CLAIM_INLIERS,
+            local_score=0.99,
+            local_color=agree,
+        )
+    )
+    assert said.match
+    assert (
+        f"embedding cosine {between:.3f} < {config.min_cosine:g}, but >= "
+        f"{config.veto_cosine:g}: enough for pictures that align in colour"
+    ) in said.reasons
+    grey = verify(
+        Evidence(
+            ROTATED,
+            information=20.0,
+            cosine=between,
+            inliers=LOCAL_CLAIM_INLIERS,
+            local_score=0.99,
+        )
+    )
+    assert not grey.match
+    assert f"embedding cosine {between:.3f}" in grey.reasons
 
 
 def test_a_flat_pair_stays_refused_however_well_it_aligns() -> None:
