@@ -419,7 +419,7 @@ def main() -> None:
         )
         from tqdm import tqdm
 
-        views = [  # the grey planes (their colours, ~4 KB, are stored apart and not measured)
+        views = [  # the grey planes (their colours, ~11 KB, are stored apart and not measured)
             lm.grey(lm.view(thumbnail(i.load())))
             for i in tqdm(items, desc=f"{side} views", unit="img", file=sys.stderr)
         ]

@@ -63,13 +63,19 @@ from PIL import Image
 # The verification picture: longer side SIDE px by area averaging, grey (PIL's ITU-R 601
 # luma: what keypoints and cells see); beside it PIL's YCbCr chroma planes Cb and Cr (what
 # colours are compared on), by area averaging in CHROMA_BLOCK px blocks: colours are compared
-# in CELL px cells, and the blocks keep the stored chroma a tenth of the grey plane's bytes.
+# in CELL px cells, and the blocks keep the stored chroma about a third of the grey plane's
+# bytes. 2 px, not 4: a darker picture brightened to a copy's levels (``brightened``) is
+# rebuilt in RGB from these blocks and clipped channel by channel, and 4 px blocks bleed an
+# ink's colour into the paper beside it, which clips wrongly along every edge (a flame's
+# cells 0.972 against its brighter copy with 4 px blocks, 0.984 with 2, 0.989 with 1).
 # Change a name whenever its recipe changes: stored views of another recipe are then not
-# used.
+# used, except the chroma recipes of EARLIER_CHROMA, read with their own block size until
+# the view is written again (their colours, coarser, are still colours).
 SIDE = 320
 LOCAL_RECIPE = f"grey{SIDE}-area-1"
-CHROMA_BLOCK = 4
+CHROMA_BLOCK = 2
 CHROMA_RECIPE = f"chroma{SIDE}-block{CHROMA_BLOCK}-1"
+EARLIER_CHROMA: dict[str, int] = {f"chroma{SIDE}-block4-1": 4}  # recipe -> block
 
 # The parameters bench/bench_local.py measured (its defaults): at most KEYPOINTS per
 # orientation, Lowe's ratio test at RATIO, RANSAC inlier radius REPROJ px (at SIDE).
@@ -102,8 +108,8 @@ CELLS = "linear"
 TONE_STEP = 4  # grey levels per step of the tone curve
 TONE_MIN_PIXELS = 20  # pixels a step needs to be fitted (the others interpolated)
 TONE_DARK = 32  # levels below which a pixel's ratio to its copy's is noise (pair_gain)
-# channel levels from white counted as clipped: the RGB of a view is rebuilt from its 4 px
-# chroma blocks, which bleed an ink's colour into the white paper beside it
+# channel levels from white counted as clipped: the RGB of a view is rebuilt from its chroma
+# blocks, which bleed an ink's colour into the white paper beside it
 GAIN_CLIPPED = 16
 # chroma (|Cb| + |Cr| off grey) a pixel needs for its gain to count: a blend of black ink
 # and white paper keeps its grey under any gain (black stays black, white clips)
@@ -116,10 +122,6 @@ GAIN_RANGE = (0.25, 4.0)  # gains pair_gain considers,
 GAIN_BINS = 375  # in steps of 0.01
 FLAT = 1.0  # grey levels of standard deviation below which a cell through the curve is flat
 FLAT_RANK = 1.0  # the same in ranks
-# What a pair's evidence was found by (the views' recipe aside): change it whenever the
-# comparison changes, so evidence kept from another comparison (the indexer's memo) is not
-# reused.
-COMPARISON = f"{CELLS}-cell{CELL}-p{SCORE_PERCENTILE}-ecc{REFINE_STEPS}-gain-8-asis"
 
 
 # Colours through the transform (``aligned_color``), in Cb/Cr levels: a cell has colour from
@@ -138,10 +140,17 @@ COLOR_PERCENTILE = 75
 # off the one line of grey levels the cells are otherwise taken through. Only then: a light
 # and a dark render of one scene are alike in grey once the dark one is brightened, and
 # their colours are not.
-COLORS_AGREE = 2.9
+COLORS_AGREE = 2.8
 # Cells that agree (their SCORE_PERCENTILE-th percentile correlation): the least the
 # verifier claims on (services/indexer/verify.py, LOCAL_MIN_SCORE, with how it was chosen).
 CELLS_AGREE = 0.98
+# What a pair's evidence was found by (the views' recipe aside), COLORS_AGREE included (it
+# decides where the cells are compared brightened, and as they are): change it whenever the
+# comparison changes, so evidence kept from another comparison (the indexer's memo) is not
+# reused.
+COMPARISON = (
+    f"{CELLS}-cell{CELL}-p{SCORE_PERCENTILE}-ecc{REFINE_STEPS}-gain-8-asis-agree{COLORS_AGREE:g}"
+)
 # The transform of pictures compared as they are, when keypoints found none
 AS_IS = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 
@@ -241,13 +250,16 @@ def view(image: Image.Image, side: int = SIDE) -> np.ndarray:
     return with_chroma(cv2.resize(grey_plane, size, interpolation=cv2.INTER_AREA), chroma)
 
 
-def with_chroma(grey_plane: np.ndarray, chroma: np.ndarray) -> np.ndarray:
+def with_chroma(
+    grey_plane: np.ndarray, chroma: np.ndarray, block: int = CHROMA_BLOCK
+) -> np.ndarray:
     """A three-plane view from its grey plane (h, w) and its chroma blocks (ceil(h /
-    CHROMA_BLOCK), ceil(w / CHROMA_BLOCK), 2): each block's Cb and Cr over its pixels."""
+    block), ceil(w / block), 2): each block's Cb and Cr over its pixels. ``block``: the
+    blocks' side (an earlier recipe's, ``EARLIER_CHROMA``)."""
     h, w = grey_plane.shape
-    if chroma.shape != (-(-h // CHROMA_BLOCK), -(-w // CHROMA_BLOCK), 2):
+    if chroma.shape != (-(-h // block), -(-w // block), 2):
         raise ValueError(f"chroma blocks {chroma.shape} do not fit a grey plane of {(h, w)}")
-    full = np.repeat(np.repeat(chroma, CHROMA_BLOCK, axis=0), CHROMA_BLOCK, axis=1)[:h, :w]
+    full = np.repeat(np.repeat(chroma, block, axis=0), block, axis=1)[:h, :w]
     return np.ascontiguousarray(np.dstack([grey_plane, full]))
 
 
@@ -614,7 +626,7 @@ def pair_gain(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> float:
     fills (no colour, ``COLOR_PRESENT``, and flat, ``GAIN_FILL``, in both) of ``where``,
     channel by channel where neither picture has the channel dark (a ratio of small levels
     is noise) nor clipped at white (a clipped channel is darker than the gain makes it:
-    within ``GAIN_CLIPPED`` of white for a coloured pixel, whose RGB the 4 px chroma blocks
+    within ``GAIN_CLIPPED`` of white for a coloured pixel, whose RGB the chroma blocks
     blur; within ``CLIPPED`` for a grey fill's, but its darker picture's within
     ``GAIN_CLIPPED`` too: white paper, whose levels in both are a recompression's noise);
     1 with fewer than ``TONE_MIN_PIXELS`` such channels. The grey fills too: a drawing

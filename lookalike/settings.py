@@ -384,13 +384,13 @@ class Settings(BaseModel):
     )
     # Where the workers leave the views the index sidecar verifies pairs with.
     view_store_mb: int = Field(
-        15_000,
+        17_000,
         ge=0,
         le=10_000_000,
         **_doc(
             "disk for the views near-duplicates are verified with (lookalike.localmatch; a "
-            "grey PNG of ~40-45 KB per image and its colours in ~4 KB), in MB: the default "
-            "keeps a 250,000-image collection's (250,000 x 49 KB = 12.3 GB, and a fifth to "
+            "grey PNG of ~40-45 KB per image and its colours in ~11 KB), in MB: the default "
+            "keeps a 250,000-image collection's (250,000 x 56 KB = 14 GB, and a fifth to "
             "spare); past it the oldest views are evicted and their pairs judged on hashes "
             "and embeddings alone, as with 0: none kept",
             section=INDEX,

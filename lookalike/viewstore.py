@@ -6,13 +6,14 @@ Redis), and local evidence (lookalike.localmatch) needs both pictures of a pair.
 per image and recipe, in a folder of the state directory every service mounts:
 ``<id>.<LOCAL_RECIPE>.png``, the grey plane, losslessly, in about half the bytes of the raw
 pixels, for a few milliseconds to write and one to read; ``<id>.<CHROMA_RECIPE>.png``, the
-chroma blocks (Cb above Cr, a grey PNG of a tenth of the grey plane's bytes), written first,
-so a view whose grey plane is there in a new version has its colours too. Written atomically
-and kept within a byte budget like the thumbnail cache (the least recently written go first,
-and views of an older recipe are never read again, so they go first). A grey plane without
-its chroma (written before colours were kept, or its chroma evicted) is compared without
-colour; a view missing (never written, evicted, unreadable) only means the pair is judged
-without local evidence.
+chroma blocks (Cb above Cr, a grey PNG of about a third of the grey plane's bytes), written
+first, so a view whose grey plane is there in a new version has its colours too. Written
+atomically and kept within a byte budget like the thumbnail cache (the least recently written
+go first, and views of an older recipe are never read again, so they go first). Chroma of an
+earlier recipe (``localmatch.EARLIER_CHROMA``: coarser blocks) is read where the current one
+is not there, until the view is written again. A grey plane without any chroma (written
+before colours were kept, or its chroma evicted) is compared without colour; a view missing
+(never written, evicted, unreadable) only means the pair is judged without local evidence.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ import numpy as np
 from PIL import Image
 
 from lookalike.localmatch import (
+    CHROMA_BLOCK,
     CHROMA_RECIPE,
+    EARLIER_CHROMA,
     LOCAL_RECIPE,
     chroma_blocks,
     grey,
@@ -45,6 +48,11 @@ class ViewStore:
         self.chroma = ThumbnailCache(
             root, max_bytes, writers, suffix=f".{CHROMA_RECIPE}.png", what="view store"
         )
+        # read only, where self.chroma has nothing: (files, their blocks' side)
+        self.earlier_chroma = [
+            (ThumbnailCache(root, max_bytes, writers, f".{recipe}.png", "view store"), block)
+            for recipe, block in EARLIER_CHROMA.items()
+        ]
 
     def put(self, image_id: str, picture: np.ndarray) -> None:
         if picture.dtype != np.uint8 or picture.ndim != 3 or picture.shape[2] != 3:
@@ -62,15 +70,25 @@ class ViewStore:
         plane = _grey_png(self.files.get(image_id), image_id, "view")
         if plane is None:
             return None
-        packed = _grey_png(self.chroma.get(image_id), image_id, "chroma")
+        data, block = self._chroma(image_id)
+        packed = _grey_png(data, image_id, "chroma")
         if packed is None:
             return plane
         half = packed.shape[0] // 2
         try:
-            return with_chroma(plane, np.dstack([packed[:half], packed[half:]]))
+            return with_chroma(plane, np.dstack([packed[:half], packed[half:]]), block)
         except ValueError as exc:
             log.warning("chroma of %s does not fit its view (%s): judged without it", image_id, exc)
             return plane
+
+    def _chroma(self, image_id: str) -> tuple[bytes | None, int]:
+        """The image's chroma file, by this store's recipe or else an earlier one, and the
+        side of its blocks."""
+        for files, block in [(self.chroma, CHROMA_BLOCK), *self.earlier_chroma]:
+            data = files.get(image_id)
+            if data is not None:
+                return data, block
+        return None, CHROMA_BLOCK
 
     def version(self, image_id: str) -> int | None:
         """When the image's view was last written (ns), or None when there is none: a view

@@ -118,10 +118,10 @@ LOCAL_CLAIM_INLIERS = 8
 # - LOCAL_MAX_COLOR: the aligned cells' colour distance (localmatch.aligned_color, the darker
 #   picture brightened to the other's levels) that 99.5% of the tuning original-edit pairs
 #   compared in colour, their cells agreeing, stay within (bench/bench_quality.py,
-#   ``tune_local_color``: 2.9 over 1,733 pairs; median 0.49, 99th percentile 2.40, max 4.01
-#   with the gain read channel by channel, 4.64 off grey levels; 5 of the 6 beyond are
-#   brightened copies. 4.6 before the brightening: max 10.6).
-LOCAL_MAX_COLOR = COLORS_AGREE  # 2.9
+#   ``tune_local_color``: 2.8 over 1,733 pairs with the chroma in 2 px blocks; median 0.43,
+#   99th percentile 2.35, max 3.58, 4 of the 6 beyond brightened copies. 2.9 with 4 px
+#   blocks, max 4.01; 4.64 with the gain off grey levels, 10.6 before the brightening).
+LOCAL_MAX_COLOR = COLORS_AGREE  # 2.8
 # Plain pairs (information below MIN_INFORMATION), chosen by bench/bench_quality.py
 # (``tune_plain``) on the tuning set's blank pages planted with every edit: among the rules
 # "both colourful, colour layouts within c, grey layouts within t" that claim no pair of

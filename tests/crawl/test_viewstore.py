@@ -60,6 +60,28 @@ def test_a_grey_plane_without_its_chroma_is_read_alone_until_both_are_written(
     assert "does not fit its view" in caplog.text
 
 
+def test_chroma_of_an_earlier_recipe_is_read_with_its_own_blocks_until_rewritten(
+    tmp_path: Path,
+) -> None:
+    """Views written with coarser chroma blocks keep their colours (read at their own block
+    size) until the view is written again, which the current recipe then serves."""
+    store = ViewStore(tmp_path, max_bytes=10_000_000)
+    picture = _pictures()[0]
+    current = view(picture)
+    store.files.put("img1", _png(lm.grey(current)))
+    (recipe, block), *_ = lm.EARLIER_CHROMA.items()
+    assert block != lm.CHROMA_BLOCK
+    coarse = np.ascontiguousarray(current[::block, ::block, 1:])
+    old = tmp_path / "im" / f"img1.{recipe}.png"
+    old.write_bytes(_png(np.vstack([coarse[..., 0], coarse[..., 1]])))
+    got = store.get("img1")
+    assert got is not None and np.array_equal(got, lm.with_chroma(lm.grey(current), coarse, block))
+    assert not np.array_equal(got, current)  # coarser than the current recipe's colours
+    store.save("img1", picture)
+    got = store.get("img1")
+    assert got is not None and np.array_equal(got, current)
+
+
 def test_views_of_another_recipe_are_not_read_and_are_evicted_first(tmp_path: Path) -> None:
     store = ViewStore(tmp_path, max_bytes=10**9)
     old = tmp_path / "im" / "img0.grey160-area-0.png"
