@@ -401,8 +401,8 @@ class Settings(BaseModel):
         ge=0,
         le=100_000_000,
         **_doc(
-            "candidate pairs an index build compares on their views at most (~24 ms each, "
-            "views read from disk, on 2 cores: ~16 min); the pairs with the newest views go "
+            "candidate pairs an index build compares on their views at most (~18 ms each, "
+            "views read from disk, on 2 cores: ~12 min); the pairs with the newest views go "
             "first, the rest are "
             "judged on hashes and embeddings until the builds that follow, which come at once, "
             "have compared them all (a 250,000-image collection's first ~1.4M pairs take ~35 "
