@@ -104,30 +104,24 @@ def test_colours_that_agree_under_the_transform_claim_at_the_veto_cosine() -> No
     d = np.array([[ROTATED[k]] * 5 for k in STRUCTURAL])
     match, _ = decide(d, np.full(5, 20.0), np.full(5, -1), np.array(cosine), off, local)
     assert match.tolist() == [False] * 5
-    said = verify(
-        Evidence(
+
+    def aligned(colour: float) -> Evidence:
+        return Evidence(
             ROTATED,
             information=20.0,
             cosine=between,
             inliers=LOCAL_CLAIM_INLIERS,
             local_score=0.99,
-            local_color=agree,
+            local_color=colour,
         )
-    )
+
+    said = verify(aligned(agree))
     assert said.match
     assert (
         f"embedding cosine {between:.3f} < {config.min_cosine:g}, but >= "
         f"{config.veto_cosine:g}: enough for pictures that align in colour"
     ) in said.reasons
-    grey = verify(
-        Evidence(
-            ROTATED,
-            information=20.0,
-            cosine=between,
-            inliers=LOCAL_CLAIM_INLIERS,
-            local_score=0.99,
-        )
-    )
+    grey = verify(aligned(math.nan))  # not compared in colour
     assert not grey.match
     assert f"embedding cosine {between:.3f}" in grey.reasons
 
