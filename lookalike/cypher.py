@@ -25,12 +25,13 @@ def _strip_comments(text: str) -> str:
 # LiteralString: the neo4j driver runs only those. A statement is a file shipped with the code,
 # never built from input, so it is as trusted as a literal.
 @cache
-def load(name: str) -> LiteralString:
-    """The statement in ``cypher/<name>.cypher``, comments removed."""
-    return _strip_comments(read_text(PACKAGE, name, ".cypher"))
+def load(name: str, suffix: str = ".cypher") -> LiteralString:
+    """The statement in ``cypher/<name>.cypher``, comments removed. ``suffix=".sql"``: a file of
+    the embedded ArcadeDB server's own SQL, for what Cypher cannot declare."""
+    return _strip_comments(read_text(PACKAGE, name, suffix))
 
 
 @cache
-def load_many(name: str) -> tuple[LiteralString, ...]:
+def load_many(name: str, suffix: str = ".cypher") -> tuple[LiteralString, ...]:
     """A file of several statements separated by ``;`` (used for the schema)."""
-    return tuple(s.strip() for s in load(name).split(";") if s.strip())
+    return tuple(s.strip() for s in load(name, suffix).split(";") if s.strip())

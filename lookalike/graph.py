@@ -7,8 +7,9 @@ GRAPH_BACKENDS.md for why):
 - every write runs in a managed transaction (``execute_write``), batched with ``UNWIND``:
   ArcadeDB's auto-commit writes are not atomic;
 - transient errors are retried by the driver; the ``ConstraintError`` that a concurrent
-  ``MERGE`` of the same id raises on ArcadeDB (Neo4j locks instead) is retried here; both
-  on the write budget of ``lookalike.retry`` (``GRAPH_WRITES``);
+  ``MERGE`` of the same id, or of the same SIMILAR_TO edge (unique by an index of
+  ``cypher/schema_arcadedb.sql``), raises on ArcadeDB (Neo4j locks instead) is retried here;
+  both on the write budget of ``lookalike.retry`` (``GRAPH_WRITES``);
 - reads run in read transactions, so a read path cannot write;
 - hot queries return ids and maps, never Path objects.
 """
@@ -365,8 +366,9 @@ class GraphStore:
                 with self.driver.session(database=self.database) as session:
                     return self._call(lambda: session.execute_write(work))
             except (ConstraintError, TransientError) as exc:
-                # ArcadeDB: two writers MERGE-ing the same new id both try to create it and
-                # the loser gets ConstraintError. Retrying turns its MERGE into a match.
+                # ArcadeDB: two writers MERGE-ing the same new id (or SIMILAR_TO edge) both
+                # try to create it and the loser gets ConstraintError. Retrying turns its
+                # MERGE into a match.
                 if GRAPH_WRITES.gives_up(attempt):
                     raise
                 delay = GRAPH_WRITES.delay(attempt)
@@ -380,6 +382,25 @@ class GraphStore:
         for statement in cypher.load_many("schema"):
             with self.driver.session(database=self.database) as session:
                 self._call(partial(_run_to_end, session, statement))
+        if self.server_admin is not None:
+            self._ensure_embedded_schema(self.server_admin)
+
+    def _ensure_embedded_schema(self, admin: dict[str, Any]) -> None:
+        """The embedded ArcadeDB's own schema (``cypher/schema_arcadedb.sql``), through its HTTP
+        API. A graph written before SIMILAR_TO's unique index holds some pairs twice, and the
+        server refuses to build the index over them: they are merged first."""
+        from lookalike.stack import StackError, database_command
+
+        database = self.database or admin.get("database") or ""
+        for statement in cypher.load_many("schema_arcadedb", ".sql"):
+            try:
+                database_command(admin, database, statement)
+            except StackError as exc:
+                if "Duplicated key" not in str(exc):
+                    raise
+                removed = self.write("merge_duplicate_edges")[0]["removed"]
+                log.warning("merged %d SIMILAR_TO edges stored twice, to build its index", removed)
+                database_command(admin, database, statement)
 
     def clear(self, batch: int = 2000) -> None:
         """Delete everything, in batches. For tests and `lookalike reset` only."""

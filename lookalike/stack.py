@@ -425,19 +425,33 @@ def down(settings: Settings) -> list[str]:
 def server_command(graph: dict[str, Any], command: str, timeout: float = 60.0) -> Any:
     """Run an ArcadeDB server command (``create database x``, ``list queries``...) through its
     HTTP API, as the root user of the ``graph`` record ``up`` wrote; returns its result."""
+    return _post(graph, "server", {"command": command}, command, timeout)
+
+
+def database_command(
+    graph: dict[str, Any], database: str, command: str, timeout: float = 60.0
+) -> Any:
+    """Run one statement of ArcadeDB's own SQL on ``database`` through the HTTP API (for what
+    Cypher cannot say, such as a unique index on an edge's two ends); returns its result."""
+    return _post(
+        graph, f"command/{database}", {"language": "sql", "command": command}, command, timeout
+    )
+
+
+def _post(graph: dict[str, Any], path: str, body: dict[str, str], what: str, timeout: float) -> Any:
     import requests
 
     try:
         response = requests.post(
-            f"{graph['http_url']}/api/v1/server",
-            json={"command": command},
+            f"{graph['http_url']}/api/v1/{path}",
+            json=body,
             auth=(graph["user"], graph["password"]),
             timeout=timeout,
         )
     except requests.RequestException as exc:
-        raise StackError(f"ArcadeDB's HTTP API did not answer `{command}`: {exc}") from exc
+        raise StackError(f"ArcadeDB's HTTP API did not answer `{what}`: {exc}") from exc
     if response.status_code != 200:
-        raise StackError(f"ArcadeDB refused `{command}`: {response.status_code} {response.text}")
+        raise StackError(f"ArcadeDB refused `{what}`: {response.status_code} {response.text}")
     try:
         return response.json().get("result")
     except ValueError:

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SETUPTOOLS = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
 # What the packages hold that the installed code reads: modules and data files. Notes for
 # readers of the source (README.md) stay out of the wheel.
-SHIPPED_SUFFIXES = {".py", ".cypher", ".lua", ".html", ".css", ".js"}
+SHIPPED_SUFFIXES = {".py", ".cypher", ".sql", ".lua", ".html", ".css", ".js"}
 
 
 def _folders() -> dict[str, Path]:

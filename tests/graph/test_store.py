@@ -10,6 +10,9 @@ import threading
 import networkx as nx
 import pytest
 
+from neo4j.exceptions import ConstraintError
+
+from lookalike import stack
 from lookalike.graph import GraphStore
 from lookalike.settings import Settings
 
@@ -213,3 +216,76 @@ def test_concurrent_writers_with_overlapping_batches(fresh_graph) -> None:
     assert set(whole.nodes) == expected_nodes
     assert len(whole.edges) == len(expected_edges)
     assert set(whole.edges) == expected_edges
+
+
+def test_writers_merging_the_same_edges_at_once_store_each_once(fresh_graph) -> None:
+    """4 writers released together MERGE the very same new edges: each edge is stored once.
+
+    On ArcadeDB two such transactions both created the edge until SIMILAR_TO had a unique
+    index on its two ends (cypher/schema_arcadedb.sql); this happened in most rounds."""
+    local, store = fresh_graph
+    images, edges = random_catalogue(240, seed=3)
+    store.upsert_images(images, batch=240)
+    for group in (edges[0::3], edges[1::3], edges[2::3]):
+        start = threading.Barrier(4)
+        errors: list[BaseException] = []
+
+        def writer(k: int, group: list[tuple[str, str, int]] = group) -> None:
+            mine = random.Random(k).sample(group, len(group))
+            writer_store = GraphStore.connect(local)
+            try:
+                start.wait()
+                writer_store.upsert_edges(mine, seen=100 + k, batch=25)
+            except BaseException as exc:  # surfaced below
+                errors.append(exc)
+            finally:
+                writer_store.close()
+
+        threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+    stored = [(s, t) for s, t, _ in store.export_all().edges]
+    assert len(stored) == len(set(stored)) == len(edges)
+    assert set(stored) == {(s, t) for s, t, _ in edges}
+
+
+def test_pairs_stored_twice_are_merged_when_the_edge_index_is_built(fresh_graph, embedded) -> None:
+    """A graph from before SIMILAR_TO's unique index may hold a pair twice, and ArcadeDB will
+    not build the index over it: ensure_schema merges the copies (the rank seen last, the
+    first_seen seen first), builds the index, and the other edges are untouched."""
+    if not embedded:
+        pytest.skip("the edge index is the embedded ArcadeDB server's; Neo4j's MERGE locks instead")
+    local, store = fresh_graph
+    graph, database = local.embedded()["graph"], local.neo4j_database or ""
+    stack.database_command(graph, database, "DROP INDEX `SIMILAR_TO[@out,@in]`")
+    store.upsert_images([{"id": i} for i in ("aaaa0001", "bbbb0002", "cccc0003")])
+    store.upsert_edges([("aaaa0001", "cccc0003", 2)], seen=7)
+    for rank, first, last in ((1, 5, 10), (3, 3, 20), (2, 4, 15)):
+        store.driver.execute_query(
+            "MATCH (a:Image {id: 'aaaa0001'}), (b:Image {id: 'bbbb0002'}) "
+            "CREATE (a)-[:SIMILAR_TO {rank: $rank, first_seen: $first, last_seen: $last}]->(b)",
+            rank=rank,
+            first=first,
+            last=last,
+            database_=database,
+        )
+    assert len(store.similar("aaaa0001")) == 4
+
+    store.ensure_schema()
+
+    listed = {r["image"]["id"]: r for r in store.similar("aaaa0001")}
+    assert sorted(listed) == ["bbbb0002", "cccc0003"]
+    kept = listed["bbbb0002"]
+    assert (kept["rank"], kept["first_seen"], kept["last_seen"]) == (3, 3, 20)
+    assert (listed["cccc0003"]["rank"], listed["cccc0003"]["first_seen"]) == (2, 7)
+    with pytest.raises(ConstraintError, match="Duplicated key"):
+        store.driver.execute_query(
+            "MATCH (a:Image {id: 'aaaa0001'}), (b:Image {id: 'bbbb0002'}) "
+            "CREATE (a)-[:SIMILAR_TO {rank: 9}]->(b)",
+            database_=database,
+        )
+    store.ensure_schema()  # once built, building it again changes nothing
+    assert len(store.similar("aaaa0001")) == 2
