@@ -4,7 +4,9 @@ What it measures, on a clustered random graph shaped like the catalogue's (every
 ``--out-degree`` others, mostly from its own cluster of look-alikes):
 
 - load: nodes/s for ``GraphStore.upsert_images`` and edges/s for ``upsert_edges`` at each
-  ``--batches`` size (rows per transaction), each into a fresh, empty database;
+  ``--batches`` size (rows per transaction), each into a fresh, empty database; on the
+  embedded server also into one without SIMILAR_TO's unique index (the baseline, same run:
+  what the index of ``cypher/schema_arcadedb.sql`` costs);
 - 2-hop latency: p50/p99 of ``GraphStore.neighborhood(seed, 2, properties=False)`` over
   ``--seeds`` random seeds, against the same-run baseline of one raw driver query
   (``cypher/bench_two_hop.cypher``), with the ratio. Both answers are compared per seed.
@@ -43,6 +45,9 @@ from lookalike.graph import GraphStore
 from lookalike.settings import Settings, load_settings
 
 RESULTS = Path(__file__).resolve().parent / "results" / "graph.json"
+# The baseline's database drops the index schema_arcadedb.sql builds (ArcadeDB names an index
+# after its type and properties).
+EDGE_INDEX_DROP = "DROP INDEX `SIMILAR_TO[@out,@in]`"
 
 
 # --------------------------------------------------------------------------- the graph
@@ -187,7 +192,9 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, result
 
 
-def load(store: GraphStore, graph: SyntheticGraph, batch: int) -> dict[str, float]:
+def load(
+    store: GraphStore, graph: SyntheticGraph, batch: int, edge_index: bool = True
+) -> dict[str, Any]:
     node_s, created = timed(lambda: store.upsert_images(graph.images, batch=batch))
     edge_s, linked = timed(lambda: store.upsert_edges(graph.edges, seen=1, batch=batch))
     if created != len(graph.images) or linked != len(graph.edges):
@@ -197,6 +204,7 @@ def load(store: GraphStore, graph: SyntheticGraph, batch: int) -> dict[str, floa
         )
     return {
         "batch": batch,
+        "edge_index": edge_index,
         "node_seconds": round(node_s, 3),
         "edge_seconds": round(edge_s, 3),
         "nodes_per_s": round(len(graph.images) / node_s, 1),
@@ -256,6 +264,28 @@ def two_hop(store: GraphStore, seeds: list[str]) -> dict[str, Any]:
     }
 
 
+def edge_index_ratio(loads: list[dict[str, Any]]) -> dict[str, float]:
+    """Per batch size, edges/s with SIMILAR_TO's unique index over edges/s without it."""
+    by = {(r["batch"], r["edge_index"]): r["edges_per_s"] for r in loads}
+    return {
+        str(batch): round(by[(batch, True)] / by[(batch, False)], 2)
+        for batch, indexed in by
+        if indexed and (batch, False) in by
+    }
+
+
+def load_without_edge_index(where: Target, graph: SyntheticGraph, batch: int) -> dict[str, Any]:
+    """The same load into a database whose SIMILAR_TO edges have no unique index."""
+    local = where.fresh(f"bench_noindex{batch}")
+    with GraphStore.connect(local) as store:
+        store.ensure_schema()
+        admin = where.settings.embedded()["graph"]
+        stack.database_command(admin, local.neo4j_database or "", EDGE_INDEX_DROP)
+        row = load(store, graph, batch, edge_index=False)
+    where.drop(local)
+    return row
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -267,13 +297,16 @@ def table(results: dict[str, Any]) -> str:
         f"{results['cpus']} CPUs, load average {results['loadavg_1min'][0]} at start and "
         f"{results['loadavg_1min'][1]} at end",
         "",
-        "load (fresh database each)     rows/tx    nodes/s    edges/s   node s   edge s",
+        "load (fresh database each)  edge index  rows/tx    nodes/s    edges/s   node s   edge s",
     ]
     for row in results["load"]:
         lines.append(
-            f"  upsert_images/upsert_edges {row['batch']:>10,} {row['nodes_per_s']:>10,.0f} "
-            f"{row['edges_per_s']:>10,.0f} {row['node_seconds']:>8.2f} {row['edge_seconds']:>8.2f}"
+            f"  upsert_images/upsert_edges {'yes' if row['edge_index'] else 'no (baseline)':>13} "
+            f"{row['batch']:>8,} {row['nodes_per_s']:>10,.0f} {row['edges_per_s']:>10,.0f} "
+            f"{row['node_seconds']:>8.2f} {row['edge_seconds']:>8.2f}"
         )
+    for batch, ratio in results.get("edge_index_ratio", {}).items():
+        lines.append(f"  edges/s with the index / without, {batch} rows/tx: {ratio:.2f}")
     h = results["two_hop"]
     lines += [
         "",
@@ -333,6 +366,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
         loads = []
         for n, batch in enumerate(args.batch_sizes):
+            if where.embedded:
+                loads.append(load_without_edge_index(where, graph, batch))
+                print(f"loaded without the edge index: {loads[-1]}", file=sys.stderr)
             local = where.fresh(f"bench_load{n}")
             last = n == len(args.batch_sizes) - 1
             with GraphStore.connect(local) as store:
@@ -366,6 +402,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "cluster_size": args.cluster_size,
         },
         "load": loads,
+        "edge_index_ratio": edge_index_ratio(loads),
         "two_hop": hops,
         "warmup": {"nodes": len(warm.images), "edges": len(warm.edges)},
     }
