@@ -9,7 +9,6 @@ import threading
 
 import networkx as nx
 import pytest
-
 from neo4j.exceptions import ConstraintError
 
 from lookalike import stack
@@ -218,6 +217,30 @@ def test_concurrent_writers_with_overlapping_batches(fresh_graph) -> None:
     assert set(whole.edges) == expected_edges
 
 
+def merge_together(local: Settings, edges: list[tuple[str, str, int]], writers: int = 4) -> None:
+    """``writers`` stores, released together, each upsert all of ``edges`` in its own order."""
+    start = threading.Barrier(writers)
+    errors: list[BaseException] = []
+
+    def writer(k: int) -> None:
+        mine = random.Random(k).sample(edges, len(edges))
+        store = GraphStore.connect(local)
+        try:
+            start.wait()
+            store.upsert_edges(mine, seen=100 + k, batch=25)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+
 def test_writers_merging_the_same_edges_at_once_store_each_once(fresh_graph) -> None:
     """4 writers released together MERGE the very same new edges: each edge is stored once.
 
@@ -227,26 +250,7 @@ def test_writers_merging_the_same_edges_at_once_store_each_once(fresh_graph) -> 
     images, edges = random_catalogue(240, seed=3)
     store.upsert_images(images, batch=240)
     for group in (edges[0::3], edges[1::3], edges[2::3]):
-        start = threading.Barrier(4)
-        errors: list[BaseException] = []
-
-        def writer(k: int, group: list[tuple[str, str, int]] = group) -> None:
-            mine = random.Random(k).sample(group, len(group))
-            writer_store = GraphStore.connect(local)
-            try:
-                start.wait()
-                writer_store.upsert_edges(mine, seen=100 + k, batch=25)
-            except BaseException as exc:  # surfaced below
-                errors.append(exc)
-            finally:
-                writer_store.close()
-
-        threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert not errors, errors
+        merge_together(local, group)
     stored = [(s, t) for s, t, _ in store.export_all().edges]
     assert len(stored) == len(set(stored)) == len(edges)
     assert set(stored) == {(s, t) for s, t, _ in edges}
