@@ -7,6 +7,10 @@ What it measures, on a clustered random graph shaped like the catalogue's (every
   ``--batches`` size (rows per transaction), each into a fresh, empty database; on the
   embedded server also into one without SIMILAR_TO's unique index (the baseline, same run:
   what the index of ``cypher/schema_arcadedb.sql`` costs);
+- upgrade (``--upgrade-images N``, embedded server only): a graph of N images loaded without
+  SIMILAR_TO's unique index, as an earlier version left it; the time to find pairs stored
+  twice when there are none, to build the index over it, and ``ensure_schema`` when
+  ``--duplicates`` pairs are stored twice (the failed build, the merge, the build again);
 - 2-hop latency: p50/p99 of ``GraphStore.neighborhood(seed, 2, properties=False)`` over
   ``--seeds`` random seeds, against the same-run baseline of one raw driver query
   (``cypher/bench_two_hop.cypher``), with the ratio. Both answers are compared per seed.
@@ -286,6 +290,53 @@ def load_without_edge_index(where: Target, graph: SyntheticGraph, batch: int) ->
     return row
 
 
+def upgrade(where: Target, images: int, duplicates: int, seed: int) -> dict[str, Any]:
+    """Build SIMILAR_TO's unique index over a graph written without it, clean and with pairs
+    stored twice."""
+    graph = clustered_graph(images, 5, 50, seed=seed)
+    local = where.fresh("bench_upgrade")
+    admin, database = where.settings.embedded()["graph"], local.neo4j_database or ""
+    with GraphStore.connect(local) as store:
+        store.ensure_schema()
+        stack.database_command(admin, database, EDGE_INDEX_DROP)
+        store.upsert_images(graph.images, batch=5000)
+        store.upsert_edges(graph.edges, seen=1, batch=5000)
+        find_s, none = timed(store.merge_duplicate_edges)
+        build_s, _ = timed(store.ensure_schema)
+        _drop_when_free(admin, database)
+        twice = random.Random(seed).sample(graph.edges, duplicates)
+        store.driver.execute_query(
+            cypher.load("bench_edges_again"),
+            rows=[{"source": a, "target": b, "rank": r} for a, b, r in twice],
+            database_=database,
+        )
+        merged_s, _ = timed(store.ensure_schema)
+        left = store.counts()["edges"]
+    where.drop(local)
+    if none or left != len(graph.edges):
+        raise RuntimeError(f"upgrade: found {none} on a clean graph, {left} edges left")
+    return {
+        "images": len(graph.images),
+        "edges": len(graph.edges),
+        "duplicates": duplicates,
+        "find_seconds": round(find_s, 1),
+        "build_seconds": round(build_s, 1),
+        "merge_and_build_seconds": round(merged_s, 1),
+    }
+
+
+def _drop_when_free(admin: dict[str, Any], database: str, tries: int = 60) -> None:
+    """Drop the edge index; right after a build the server may still hold its files."""
+    for attempt in range(tries):
+        try:
+            stack.database_command(admin, database, EDGE_INDEX_DROP)
+            return
+        except stack.StackError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(2)
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -307,6 +358,16 @@ def table(results: dict[str, Any]) -> str:
         )
     for batch, ratio in results.get("edge_index_ratio", {}).items():
         lines.append(f"  edges/s with the index / without, {batch} rows/tx: {ratio:.2f}")
+    u = results.get("upgrade")
+    if u:
+        lines += [
+            "",
+            f"upgrade: {u['images']:,} images, {u['edges']:,} edges written without the edge index",
+            f"  find pairs stored twice (none)                {u['find_seconds']:>8.1f} s",
+            f"  build the index                               {u['build_seconds']:>8.1f} s",
+            f"  ensure_schema with {u['duplicates']:,} pairs stored twice  "
+            f"{u['merge_and_build_seconds']:>8.1f} s",
+        ]
     h = results["two_hop"]
     lines += [
         "",
@@ -332,6 +393,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, default=500, help="random seeds for the 2-hop timing")
     p.add_argument("--seed", type=int, default=42, help="random seed of the generator")
     p.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON figures")
+    p.add_argument(
+        "--upgrade-images",
+        type=int,
+        default=0,
+        help="also time building SIMILAR_TO's unique index over a graph of this many images "
+        "written without it (embedded server; 200000: ~5 minutes)",
+    )
+    p.add_argument("--duplicates", type=int, default=1000, help="pairs stored twice there")
     p.add_argument(
         "--allow-clear",
         action="store_true",
@@ -383,6 +452,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if not last:
                 where.drop(local)
         where.drop(local)
+        upgraded = None
+        if args.upgrade_images and where.embedded:
+            upgraded = upgrade(where, args.upgrade_images, args.duplicates, args.seed)
+            print(f"upgrade: {upgraded}", file=sys.stderr)
     results = {
         "benchmark": "graph",
         **labels(),
@@ -403,6 +476,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         },
         "load": loads,
         "edge_index_ratio": edge_index_ratio(loads),
+        "upgrade": upgraded,
         "two_hop": hops,
         "warmup": {"nodes": len(warm.images), "edges": len(warm.edges)},
     }

@@ -1,7 +1,11 @@
 // A graph written before SIMILAR_TO had its unique index (schema_arcadedb.sql) can hold a pair
-// twice, and then the index cannot be built. Makes each such pair one edge again: the copy
-// seen last is kept (its rank is the current one) with the earliest first_seen of them all.
-MATCH (a:Image)-[r:SIMILAR_TO]->(b:Image)
+// twice, and then the index cannot be built. $rows: [{source, target}], pairs stored more than
+// once (GraphStore.merge_duplicate_edges finds them in the analysis_graph stream: one GROUP BY
+// over a whole graph of 1M edges exceeds the server's query memory). Makes each pair one edge
+// again: the copy seen last is kept (its rank is the current one) with the earliest
+// first_seen of them all.
+UNWIND $rows AS row
+MATCH (a:Image {id: row.source})-[r:SIMILAR_TO]->(b:Image {id: row.target})
 WITH a, b, collect(r) AS copies
 WHERE size(copies) > 1
 WITH copies,
