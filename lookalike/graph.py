@@ -136,7 +136,7 @@ class _Walk:
 
 
 # An index declared on a graph that already holds its edges is built there and then, once:
-# ~50 s for 1M SIMILAR_TO edges on 2 cores (bench/README.md), so the wait is bounded generously.
+# ~50-60 s for 1M SIMILAR_TO edges on 2 cores (bench/README.md): the wait is bounded generously.
 SCHEMA_SECONDS = 1800.0
 
 
