@@ -218,7 +218,11 @@ def test_concurrent_writers_with_overlapping_batches(fresh_graph) -> None:
 
 
 def merge_together(local: Settings, edges: list[tuple[str, str, int]], writers: int = 4) -> None:
-    """``writers`` stores, released together, each upsert all of ``edges`` in its own order."""
+    """``writers`` stores, released together, each upsert all of ``edges`` in its own order.
+
+    10 rows per transaction: every round still stored edges twice without the edge index,
+    and with it a writer retried at most 3 times (of GRAPH_WRITES' 8) with the two cores
+    busy; 25 rows needed up to 6."""
     start = threading.Barrier(writers)
     errors: list[BaseException] = []
 
@@ -227,7 +231,7 @@ def merge_together(local: Settings, edges: list[tuple[str, str, int]], writers: 
         store = GraphStore.connect(local)
         try:
             start.wait()
-            store.upsert_edges(mine, seen=100 + k, batch=25)
+            store.upsert_edges(mine, seen=100 + k, batch=10)
         except BaseException as exc:  # surfaced below
             errors.append(exc)
         finally:
