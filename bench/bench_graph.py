@@ -284,7 +284,7 @@ def load_without_edge_index(where: Target, graph: SyntheticGraph, batch: int) ->
     with GraphStore.connect(local) as store:
         store.ensure_schema()
         admin = where.settings.embedded()["graph"]
-        stack.database_command(admin, local.neo4j_database or "", EDGE_INDEX_DROP)
+        drop_edge_index(admin, local.neo4j_database or "")
         row = load(store, graph, batch, edge_index=False)
     where.drop(local)
     return row
@@ -298,12 +298,12 @@ def upgrade(where: Target, images: int, duplicates: int, seed: int) -> dict[str,
     admin, database = where.settings.embedded()["graph"], local.neo4j_database or ""
     with GraphStore.connect(local) as store:
         store.ensure_schema()
-        stack.database_command(admin, database, EDGE_INDEX_DROP)
+        drop_edge_index(admin, database)
         store.upsert_images(graph.images, batch=5000)
         store.upsert_edges(graph.edges, seen=1, batch=5000)
         find_s, none = timed(store.merge_duplicate_edges)
         build_s, _ = timed(store.ensure_schema)
-        _drop_when_free(admin, database)
+        drop_edge_index(admin, database)
         twice = random.Random(seed).sample(graph.edges, duplicates)
         store.driver.execute_query(
             cypher.load("bench_edges_again"),
@@ -325,8 +325,9 @@ def upgrade(where: Target, images: int, duplicates: int, seed: int) -> dict[str,
     }
 
 
-def _drop_when_free(admin: dict[str, Any], database: str, tries: int = 60) -> None:
-    """Drop the edge index; right after a build the server may still hold its files."""
+def drop_edge_index(admin: dict[str, Any], database: str, tries: int = 60) -> None:
+    """Drop SIMILAR_TO's unique index; right after a build the server may still hold its files,
+    so a refusal is tried again."""
     for attempt in range(tries):
         try:
             stack.database_command(admin, database, EDGE_INDEX_DROP)
